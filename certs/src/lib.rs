@@ -1,0 +1,1 @@
+//! Development CA and certificate tooling. (Being written; see issue 2.)

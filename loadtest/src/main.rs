@@ -1,0 +1,1 @@
+fn main() { println!("confer-loadtest: not yet implemented (issue 7)"); }

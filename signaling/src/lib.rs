@@ -1,0 +1,1 @@
+//! confer's signalling wire protocol. (Being written; see issue 2.)

@@ -1,0 +1,1 @@
+//! admin: being written (issue 2).

@@ -1,0 +1,31 @@
+//! confer: secure video visits between defence lawyers and detainees.
+//!
+//! A visit is the unit of everything. Media flows for a visit only after
+//! [`policy`] has produced an [`policy::Admitted`] proof for every participant;
+//! [`media`] forwards packets only between the admitted participants of one visit.
+//!
+//! Module map (see README "Architecture" for the invariant of each):
+//! - [`app`]: wiring: config -> store -> services -> listeners; graceful shutdown.
+//! - [`config`]: one typed [`config::Config`], validated before any port is bound.
+//! - [`ids`]: newtypes for the ids that cross module lines.
+//! - [`visit`]: the visit lifecycle (pure core taking `now`) and its tokio driver.
+//! - [`policy`]: who may join which visit, when; the only maker of `Admitted`.
+//! - [`media`]: the SFU (str0m, one UDP socket, RTP-level forwarding). No file I/O.
+//! - [`signaling`]: the `/ws` endpoint speaking `confer-signaling`'s protocol.
+//! - [`auth`]: lawyer and admin accounts, sessions, join tokens, booth identity from certificates.
+//! - [`store`]: the only module that sees SQL (SQLite, migrations embedded).
+//! - [`admin`]: the admin listener's API.
+//! - [`http`]: shared HTTP plumbing: TLS, the accept loop, error mapping, the public routes.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod ids;
+pub mod media;
+pub mod policy;
+pub mod redact;
+pub mod signaling;
+pub mod store;
+pub mod visit;

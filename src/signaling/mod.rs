@@ -1,0 +1,1 @@
+//! signaling: being written (issue 2).

@@ -1,0 +1,1 @@
+//! store: being written (issue 2).

@@ -1,0 +1,1 @@
+//! visit: being written (issue 2).
