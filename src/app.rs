@@ -1,1 +1,376 @@
-//! app: being written (issue 2).
+//! Wiring: config -> data dir -> development PKI -> store -> demo seed -> media ->
+//! visit hub -> listeners; and graceful shutdown in the reverse order.
+//!
+//! [`start`] is used by `confer serve` and by every integration test (`spawn_app`), so
+//! tests exercise exactly what runs in production: real TLS, real UDP, real SQLite.
+
+use crate::auth::{password, BoothCertError, BoothIdentity, BoothVerifier, JoinTokens, LoginLimiter, SessionToken};
+use crate::config::Config;
+use crate::http::serve::PeerCertificates;
+use crate::http::ApiError;
+use crate::ids::{BoothId, FacilityId};
+use crate::media::{self, MediaConfig, MediaHandle};
+use crate::store::{NewVisit, SessionKind, Store};
+use crate::visit::VisitHub;
+use anyhow::Context;
+use axum::http::StatusCode;
+use chrono::Utc;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The demo facility seeded on first start (when `demo.enabled`).
+pub const DEMO_FACILITY: &str = "demo-facility";
+pub const DEMO_FACILITY_NAME: &str = "Demo Detention Centre";
+pub const DEMO_BOOTH: &str = "demo-booth-1";
+pub const DEMO_BOOTH_LABEL: &str = "Booth 1";
+pub const DEMO_LAWYER: &str = "demo-lawyer";
+pub const FIRST_ADMIN: &str = "admin";
+
+/// Everything a request handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
+    pub config: Config,
+    pub store: Store,
+    pub tokens: JoinTokens,
+    pub lawyer_limiter: LoginLimiter,
+    pub admin_limiter: LoginLimiter,
+    pub booths: BoothVerifier,
+    pub hub: VisitHub,
+    ready: AtomicBool,
+}
+
+impl Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Start a session for an account; the client receives the token, the store its digest.
+    pub async fn new_session(&self, kind: SessionKind, account: i64) -> Result<SessionToken, ApiError> {
+        let token = SessionToken::generate();
+        let now = Utc::now();
+        let expires = now + chrono::Duration::seconds(self.config.auth.session_max_secs as i64);
+        self.store.insert_session(&token.digest(), kind, account, now, expires).await?;
+        Ok(token)
+    }
+
+    /// The account behind a live session, refreshing its idle timer.
+    pub async fn session_account(&self, token: &SessionToken, kind: SessionKind) -> Result<Option<i64>, ApiError> {
+        let now = Utc::now();
+        let idle_cutoff = now - chrono::Duration::seconds(self.config.auth.session_idle_secs as i64);
+        Ok(self.store.touch_session(&token.digest(), kind, now, idle_cutoff).await?)
+    }
+
+    /// Prove a booth from the connection's client certificate, and check that the store
+    /// knows it in the facility the certificate names.
+    pub async fn verify_booth(&self, certs: &PeerCertificates) -> Result<BoothIdentity, ApiError> {
+        let identity = self.booths.verify_now(certs).map_err(booth_cert_refusal)?;
+        match self.store.booth(identity.booth()).await? {
+            Some(row) if &row.facility == identity.facility() => Ok(identity),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "unknown_booth",
+                "This terminal's certificate names a booth this server does not know. Ask facility staff to register it.",
+            )),
+        }
+    }
+}
+
+pub fn booth_cert_refusal(e: BoothCertError) -> ApiError {
+    let status = match e {
+        BoothCertError::NoCertificate => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::FORBIDDEN,
+    };
+    tracing::info!(code = e.code(), "booth certificate refused");
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+/// What the first start created and must tell the operator once.
+#[derive(Debug, Default, Clone)]
+pub struct FirstStart {
+    /// `(username, password)` of the first staff account, when created now.
+    pub admin: Option<(String, String)>,
+    /// `(username, password)` of the demo lawyer, when created now.
+    pub demo_lawyer: Option<(String, String)>,
+    /// The demo booth's PKCS#12 file and its password, when created now.
+    pub booth_p12: Option<(PathBuf, String)>,
+    pub files_created: Vec<PathBuf>,
+}
+
+/// Paths of the development PKI, for tests and the startup banner.
+#[derive(Debug, Clone)]
+pub struct PkiPaths {
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub demo_booth_cert: PathBuf,
+    pub demo_booth_key: PathBuf,
+    pub demo_booth_p12: PathBuf,
+    pub demo_booth_p12_password: PathBuf,
+}
+
+/// A running server. Dropping it does not stop it: call [`Running::shutdown`].
+pub struct Running {
+    pub state: AppState,
+    pub http_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub media_addrs: Vec<SocketAddr>,
+    pub pki: PkiPaths,
+    pub first_start: FirstStart,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    media_task: tokio::task::JoinHandle<()>,
+}
+
+fn create_private_dir(p: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Read the join-token key, creating it (0600) on first start.
+fn token_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let dir = data_dir.join("keys");
+    create_private_dir(&dir)?;
+    let path = dir.join("token.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes.try_into().map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = JoinTokens::generate_key();
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            f.write_all(&key)?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Host names and addresses the development server certificate should cover.
+fn host_names() -> Vec<String> {
+    let mut hosts: Vec<String> = local_ips().iter().map(|ip| ip.to_string()).collect();
+    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+        let h = h.trim();
+        if !h.is_empty() {
+            hosts.push(h.to_owned());
+        }
+    }
+    hosts
+}
+
+/// The machine's non-loopback IPv4 addresses.
+fn local_ips() -> Vec<IpAddr> {
+    if_addrs::get_if_addrs()
+        .map(|v| v.into_iter().map(|i| i.ip()).filter(|ip| ip.is_ipv4() && !ip.is_loopback()).collect())
+        .unwrap_or_default()
+}
+
+/// Host candidates: configured, or the bound address, or every local address plus loopback.
+fn media_candidates(config: &Config) -> Vec<IpAddr> {
+    if !config.media.public_ips.is_empty() {
+        return config.media.public_ips.clone();
+    }
+    let bind = config.media.addr.ip();
+    if !bind.is_unspecified() {
+        return vec![bind];
+    }
+    let mut ips = local_ips();
+    ips.push(IpAddr::from([127, 0, 0, 1]));
+    ips
+}
+
+/// Seed the demo facility, booth, lawyer, the first staff account and a demo visit.
+async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Result<()> {
+    let now = Utc::now();
+    if store.count_admins().await? == 0 {
+        let pw = password::generate();
+        store.insert_admin(FIRST_ADMIN, &password::hash_async(pw.clone()).await, now).await?;
+        first.admin = Some((FIRST_ADMIN.into(), pw));
+    }
+    if !demo {
+        return Ok(());
+    }
+    let facility = FacilityId(DEMO_FACILITY.into());
+    let booth = BoothId(DEMO_BOOTH.into());
+    store.upsert_facility(&facility, DEMO_FACILITY_NAME).await?;
+    store.upsert_booth(&booth, &facility, DEMO_BOOTH_LABEL).await?;
+    let lawyer = match store.lawyer_by_username(DEMO_LAWYER).await? {
+        Some(l) => crate::ids::LawyerId(l.id),
+        None => {
+            let pw = password::generate();
+            let id = store.insert_lawyer(DEMO_LAWYER, "Demo Lawyer", &password::hash_async(pw.clone()).await, now).await?;
+            first.demo_lawyer = Some((DEMO_LAWYER.into(), pw));
+            id
+        }
+    };
+    // Keep a demo visit open for the next two hours, so a newcomer can always try one.
+    let open = store.current_visit_for_booth(&booth, now).await?;
+    if open.is_none_or(|v| v.ends_at - now < chrono::Duration::minutes(30)) {
+        let visit = NewVisit {
+            lawyer,
+            booth,
+            starts_at: now - chrono::Duration::seconds(5),
+            ends_at: now + chrono::Duration::hours(2),
+            created_by: None,
+        };
+        store.insert_visit(&visit, now).await?;
+    }
+    Ok(())
+}
+
+/// Write the demo credentials next to the data so a newcomer can find them again.
+fn write_demo_credentials(data_dir: &Path, first: &FirstStart) -> anyhow::Result<()> {
+    if first.admin.is_none() && first.demo_lawyer.is_none() {
+        return Ok(());
+    }
+    let path = data_dir.join("demo-credentials.txt");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    if let Some((u, p)) = &first.admin {
+        text.push_str(&format!("admin console (https://<admin-addr>): username {u} password {p}\n"));
+    }
+    if let Some((u, p)) = &first.demo_lawyer {
+        text.push_str(&format!("lawyer page (https://<http-addr>/lawyer): username {u} password {p}\n"));
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    use std::io::Write;
+    opts.open(&path)?.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Start confer: everything up to ready. Errors are fatal startup problems.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let data_dir = config.data_dir.clone();
+    create_private_dir(&data_dir)?;
+    let mut first = FirstStart::default();
+
+    // Development PKI (unless the operator configured real certificates).
+    let pki_report = confer_certs::bootstrap_dev_pki(&confer_certs::pki_dir(&data_dir), &host_names(), DEMO_FACILITY, DEMO_BOOTH)
+        .context("cannot prepare the development certificates")?;
+    for w in &pki_report.warnings {
+        tracing::warn!("{w}");
+    }
+    first.files_created = pki_report.created.clone();
+    if let Some(pw) = &pki_report.p12_password {
+        first.booth_p12 = Some((pki_report.booth.p12.clone(), pw.expose().to_owned()));
+    }
+    let pki = PkiPaths {
+        ca_cert: pki_report.ca_cert.clone(),
+        server_cert: pki_report.server_cert.clone(),
+        demo_booth_cert: pki_report.booth.cert.clone(),
+        demo_booth_key: pki_report.booth.key.clone(),
+        demo_booth_p12: pki_report.booth.p12.clone(),
+        demo_booth_p12_password: pki_report.booth.p12_password.clone(),
+    };
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let cert_pem = read(config.tls.cert.as_deref().unwrap_or(&pki_report.server_cert))?;
+    let key_pem = read(config.tls.key.as_deref().unwrap_or(&pki_report.server_key))?;
+    let client_ca_pem = read(config.tls.client_ca.as_deref().unwrap_or(&pki_report.ca_cert))?;
+    let (public_tls, client_certs) =
+        crate::http::tls::server_config(&cert_pem, &key_pem, &client_ca_pem).context("TLS configuration")?;
+    let admin_tls = crate::http::tls::admin_server_config(&cert_pem, &key_pem).context("admin TLS configuration")?;
+    let booths: BoothVerifier = client_certs.into_booth_verifier();
+
+    let store = Store::open(&data_dir).await.context("cannot open the database")?;
+    seed(&store, config.demo.enabled, &mut first).await.context("cannot seed the first accounts")?;
+    if config.demo.enabled {
+        write_demo_credentials(&data_dir, &first)?;
+    }
+    let tokens = JoinTokens::new(&token_key(&data_dir)?, config.join_token_ttl());
+
+    let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);
+    let media_config = MediaConfig { bind: config.media.addr, public_ips: media_candidates(&config) };
+    let (media, media_task): (MediaHandle, _) =
+        media::start(media_config, media_events_tx).await.context("cannot start the media plane")?;
+    let media_addrs = media.local_addrs().to_vec();
+    let hub = VisitHub::new(store.clone(), media);
+    tokio::spawn(hub.clone().run_media_events(media_events_rx));
+
+    let window = Duration::from_secs(config.auth.login_window_secs);
+    let state = AppState(Arc::new(Services {
+        lawyer_limiter: LoginLimiter::new(config.auth.login_max_failures, window),
+        admin_limiter: LoginLimiter::new(config.auth.login_max_failures, window),
+        config,
+        store,
+        tokens,
+        booths,
+        hub,
+        ready: AtomicBool::new(false),
+    }));
+
+    let http_listener = tokio::net::TcpListener::bind(state.config.http.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", state.config.http.addr))?;
+    let admin_listener = tokio::net::TcpListener::bind(state.config.admin.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", state.config.admin.addr))?;
+    let http_addr = http_listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let public = crate::http::api::router(state.clone());
+    let admin = crate::admin::router(state.clone());
+    let tasks = vec![
+        tokio::spawn({
+            let rx = shutdown_rx.clone();
+            async move {
+                if let Err(e) = crate::http::serve::serve_tls(http_listener, public_tls, public, stopped(rx)).await {
+                    tracing::error!(error = %e, "public listener failed");
+                }
+            }
+        }),
+        tokio::spawn(async move {
+            if let Err(e) = crate::http::serve::serve_tls(admin_listener, admin_tls, admin, stopped(shutdown_rx)).await {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        }),
+    ];
+    state.ready.store(true, Ordering::Release);
+    tracing::info!(%http_addr, %admin_addr, media = ?media_addrs, "confer is ready");
+    Ok(Running { state, http_addr, admin_addr, media_addrs, pki, first_start: first, shutdown_tx, tasks, media_task })
+}
+
+impl Running {
+    /// Graceful shutdown: live visits are told and their peers closed, listeners stop,
+    /// the store is flushed and closed.
+    pub async fn shutdown(self) {
+        self.state.ready.store(false, Ordering::Release);
+        self.state.hub.shutdown();
+        // Give the notices a moment to reach the participants before the sockets close.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = self.shutdown_tx.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        self.media_task.abort();
+        self.state.store.close().await;
+        tracing::info!("confer stopped");
+    }
+}

@@ -1,1 +1,298 @@
-//! config: being written (issue 2).
+//! One typed [`Config`], layered: built-in defaults, then a TOML file (`--config`), then
+//! environment variables (`CONFER_HTTP__ADDR=...`, sections separated by `__`), then
+//! command-line flags. It is loaded and validated before any port is bound; an invalid
+//! configuration is reported as one clear line and the process exits with code 64
+//! (`EX_USAGE`), before touching the network.
+//!
+//! This module does not read certificates or open the database; it only checks that the
+//! settings make sense together.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Exit code for a configuration error (sysexits `EX_USAGE`).
+pub const EXIT_BAD_CONFIG: i32 = 64;
+
+/// The longest a join token may live (issue 2: at most 2 minutes).
+pub const MAX_JOIN_TOKEN_TTL_SECS: u64 = 120;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database, keys and development certificates live.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub media: MediaSection,
+    pub admin: AdminSection,
+    pub tls: TlsSection,
+    pub auth: AuthSection,
+    pub demo: DemoSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Public HTTPS/WSS listener (lawyers and booths).
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// UDP address for all media (one firewall port per facility).
+    pub addr: SocketAddr,
+    /// Addresses advertised to peers as host candidates. Empty: the machine's
+    /// non-loopback addresses plus loopback.
+    pub public_ips: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Admin listener (HTTPS); keep it on loopback or a management network.
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// Server certificate chain (PEM). Unset: the development certificate in the data dir.
+    pub cert: Option<PathBuf>,
+    /// Server private key (PEM). Set together with `cert`.
+    pub key: Option<PathBuf>,
+    /// The facility CA that issues booth client certificates (PEM). Unset: the development CA.
+    pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Lifetime of a join token, in seconds (1..=120).
+    pub join_token_ttl_secs: u64,
+    /// A session ends after this long without use, in seconds.
+    pub session_idle_secs: u64,
+    /// A session ends this long after sign-in whatever happens, in seconds.
+    pub session_max_secs: u64,
+    /// Failed sign-ins allowed per account (and per client address) within the window.
+    pub login_max_failures: u32,
+    /// The window for counting failed sign-ins, in seconds.
+    pub login_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSection {
+    /// Seed a demo facility, booth, lawyer and a visit covering the present, so that a
+    /// newcomer can hold a visit in two browser tabs. Turn off in production.
+    pub enabled: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            http: HttpConfig::default(),
+            media: MediaSection::default(),
+            admin: AdminSection::default(),
+            tls: TlsSection::default(),
+            auth: AuthSection::default(),
+            demo: DemoSection::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { addr: ([0, 0, 0, 0], 8443).into() }
+    }
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection { addr: ([0, 0, 0, 0], 8443).into(), public_ips: Vec::new() }
+    }
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection { addr: ([127, 0, 0, 1], 9443).into() }
+    }
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            join_token_ttl_secs: 60,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 60 * 60,
+            login_max_failures: 5,
+            login_window_secs: 15 * 60,
+        }
+    }
+}
+
+impl Default for DemoSection {
+    fn default() -> Self {
+        DemoSection { enabled: true }
+    }
+}
+
+/// Settings given on the command line; they override file and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub http_addr: Option<SocketAddr>,
+    pub media_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Load defaults < TOML file < environment (`CONFER_*`) < overrides, then validate.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, overrides, Env::prefixed("CONFER_").split("__"))
+    }
+
+    fn load_with_env(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig.merge(env);
+        let mut config: Config = fig.extract().map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        if let Some(d) = &overrides.data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(a) = overrides.http_addr {
+            config.http.addr = a;
+        }
+        if let Some(a) = overrides.media_addr {
+            config.media.addr = a;
+        }
+        if let Some(a) = overrides.admin_addr {
+            config.admin.addr = a;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check that the settings make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |s: String| Err(ConfigError::Invalid(s));
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir must not be empty".into());
+        }
+        let ttl = self.auth.join_token_ttl_secs;
+        if ttl == 0 || ttl > MAX_JOIN_TOKEN_TTL_SECS {
+            return bad(format!(
+                "auth.join_token_ttl_secs is {ttl}; it must be between 1 and {MAX_JOIN_TOKEN_TTL_SECS}"
+            ));
+        }
+        if self.auth.session_idle_secs == 0 || self.auth.session_max_secs < self.auth.session_idle_secs {
+            return bad("auth.session_idle_secs must be > 0 and not longer than auth.session_max_secs".into());
+        }
+        if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
+            return bad("auth.login_max_failures and auth.login_window_secs must be > 0".into());
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return bad("tls.cert and tls.key must be set together".into());
+        }
+        for ip in &self.media.public_ips {
+            if ip.is_unspecified() || ip.is_multicast() {
+                return bad(format!(
+                    "media.public_ips contains {ip}, which peers cannot reach; list the addresses peers should send media to"
+                ));
+            }
+        }
+        if self.http.addr == self.admin.addr {
+            return bad("http.addr and admin.addr must differ: the admin listener is separate".into());
+        }
+        Ok(())
+    }
+
+    pub fn join_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.auth.join_token_ttl_secs)
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn no_env() -> Env {
+        Env::prefixed("CONFER_TEST_NEVER_SET_")
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_documented_ports() {
+        let c = Config::load_with_env(None, &Overrides::default(), no_env()).unwrap();
+        assert_eq!(c.http.addr.port(), 8443);
+        assert_eq!(c.media.addr.port(), 8443);
+        assert_eq!(c.admin.addr, "127.0.0.1:9443".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn file_then_env_then_flags_override_in_that_order() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "data_dir = \"/srv/confer\"\n[http]\naddr = \"127.0.0.1:1000\"\n[admin]\naddr = \"127.0.0.1:1001\"").unwrap();
+        let env = Env::prefixed("CONFER_T1_").split("__");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONFER_T1_HTTP__ADDR", "127.0.0.1:2000");
+            let o = Overrides { admin_addr: Some("127.0.0.1:3001".parse().unwrap()), ..Default::default() };
+            let c = Config::load_with_env(Some(f.path()), &o, env.clone()).unwrap();
+            assert_eq!(c.data_dir, PathBuf::from("/srv/confer"));
+            assert_eq!(c.http.addr, "127.0.0.1:2000".parse().unwrap());
+            assert_eq!(c.admin.addr, "127.0.0.1:3001".parse().unwrap());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn join_tokens_cannot_live_longer_than_two_minutes() {
+        let mut c = Config::default();
+        c.auth.join_token_ttl_secs = 121;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("join_token_ttl_secs"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_one_clear_line() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[http]\nadress = \"x\"").unwrap();
+        let e = Config::load_with_env(Some(f.path()), &Overrides::default(), no_env()).unwrap_err().to_string();
+        assert!(e.contains("adress"), "{e}");
+        assert!(!e.contains('\n'));
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[media]\npublic_ips = [\"0.0.0.0\"]").unwrap();
+        let e = Config::load_with_env(Some(f.path()), &Overrides::default(), no_env()).unwrap_err().to_string();
+        assert!(e.contains("public_ips"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error_not_silently_ignored() {
+        let e = Config::load_with_env(Some(Path::new("/nonexistent/confer.toml")), &Overrides::default(), no_env());
+        assert!(matches!(e, Err(ConfigError::MissingFile(_))));
+    }
+}

@@ -1,1 +1,192 @@
-//! admin: being written (issue 2).
+//! The admin listener (default `127.0.0.1:9443`, TLS): staff sign in and manage the
+//! records that visits are made of. Full roles, live health and the console arrive
+//! with the admin-console issue; this is the minimal real API that issue 2 needs.
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `GET /healthz` | anyone who reaches the listener | 200 `{"status":"ok"}` once ready |
+//! | `POST /admin/api/login` | staff | `{username,password}` -> session token (rate-limited) |
+//! | `GET /admin/api/booths` | staff session | booths and their facilities |
+//! | `GET /admin/api/lawyers` | staff session | lawyer accounts (id, username, name) |
+//! | `POST /admin/api/lawyers` | staff session | create a lawyer account |
+//! | `GET /admin/api/visits` | staff session | recent and upcoming visits |
+//! | `POST /admin/api/visits` | staff session | create a visit: one lawyer, one booth, one slot |
+//!
+//! Nothing here carries media or any content of a visit (DESIGN.md invariant 6).
+
+use crate::app::AppState;
+use crate::auth::password;
+use crate::http::api::{bearer, check_sign_in, json_body, rfc3339, LoginRequest, VisitView};
+use crate::http::serve::RemoteAddr;
+use crate::http::ApiError;
+use crate::ids::{AdminId, BoothId, LawyerId, VisitId};
+use crate::store::{NewVisit, SessionKind, StoreError};
+use axum::extract::{FromRequestParts, State};
+use axum::http::{request::Parts, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The longest slot a visit may be given in one record (a day).
+const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(crate::http::api::healthz))
+        .route("/admin/api/login", post(login))
+        .route("/admin/api/booths", get(booths))
+        .route("/admin/api/lawyers", get(lawyers).post(create_lawyer))
+        .route("/admin/api/visits", get(visits).post(create_visit))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn(crate::http::security_headers))
+        .with_state(state)
+}
+
+/// A signed-in staff member.
+pub struct StaffSession(pub AdminId);
+
+impl FromRequestParts<AppState> for StaffSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let id = state.session_account(&token, SessionKind::Admin).await?.ok_or_else(ApiError::unauthorized)?;
+        Ok(StaffSession(AdminId(id)))
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    client: RemoteAddr,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: LoginRequest = json_body(&body)?;
+    let account = state.store.admin_by_username(&req.username).await?;
+    let account = check_sign_in(&state.admin_limiter, account, &req, &client).await?;
+    let token = state.new_session(SessionKind::Admin, account.id).await?;
+    tracing::info!(admin = account.id, "staff signed in");
+    Ok(Json(serde_json::json!({ "token": token.as_str() })))
+}
+
+async fn booths(State(state): State<AppState>, _s: StaffSession) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = state.store.booths().await?;
+    let list: Vec<_> = rows
+        .iter()
+        .map(|b| serde_json::json!({ "id": b.id, "facility": b.facility, "facility_name": b.facility_name, "label": b.label }))
+        .collect();
+    Ok(Json(serde_json::json!({ "booths": list })))
+}
+
+async fn lawyers(State(state): State<AppState>, _s: StaffSession) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = state.store.lawyers().await?;
+    let list: Vec<_> = rows
+        .iter()
+        .map(|l| serde_json::json!({ "id": l.id, "username": l.username, "display_name": l.display_name }))
+        .collect();
+    Ok(Json(serde_json::json!({ "lawyers": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLawyer {
+    username: String,
+    display_name: String,
+    password: String,
+}
+
+async fn create_lawyer(
+    State(state): State<AppState>,
+    StaffSession(admin): StaffSession,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let req: NewLawyer = json_body(&body)?;
+    let valid_name = |s: &str| (3..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    if !valid_name(&req.username) {
+        return Err(ApiError::bad_request(
+            "invalid_username",
+            "A username has 3 to 64 letters, digits, or the characters - _ . @",
+        ));
+    }
+    if req.password.chars().count() < 12 || req.password.len() > 1024 {
+        return Err(ApiError::bad_request("weak_password", "A password needs at least 12 characters."));
+    }
+    if req.display_name.trim().is_empty() || req.display_name.len() > 200 {
+        return Err(ApiError::bad_request("invalid_display_name", "A display name needs 1 to 200 characters."));
+    }
+    let hash = password::hash_async(req.password).await;
+    let id = match state.store.insert_lawyer(&req.username, req.display_name.trim(), &hash, Utc::now()).await {
+        Ok(id) => id,
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "username_taken", "That username is already taken."))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(admin = %admin, lawyer = %id, "lawyer account created");
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateVisit {
+    lawyer_id: LawyerId,
+    booth_id: BoothId,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct StaffVisitView {
+    lawyer_id: LawyerId,
+    booth_id: BoothId,
+    ended_at: Option<String>,
+    end_reason: Option<String>,
+    #[serde(flatten)]
+    visit: VisitView,
+}
+
+async fn visits(State(state): State<AppState>, _s: StaffSession) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = Utc::now();
+    let rows = state.store.visits().await?;
+    let list: Vec<_> = rows
+        .iter()
+        .map(|v| StaffVisitView {
+            lawyer_id: v.lawyer,
+            booth_id: v.booth.clone(),
+            ended_at: v.ended_at.map(rfc3339),
+            end_reason: v.end_reason.clone(),
+            visit: VisitView::new(v, now),
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "visits": list })))
+}
+
+async fn create_visit(
+    State(state): State<AppState>,
+    StaffSession(admin): StaffSession,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let req: CreateVisit = json_body(&body)?;
+    if req.ends_at <= req.starts_at {
+        return Err(ApiError::bad_request("invalid_slot", "The slot must end after it starts."));
+    }
+    if req.ends_at - req.starts_at > MAX_SLOT {
+        return Err(ApiError::bad_request("invalid_slot", "A single slot may last at most 24 hours."));
+    }
+    if state.store.lawyer(req.lawyer_id).await?.is_none() {
+        return Err(ApiError::not_found("That lawyer"));
+    }
+    if state.store.booth(&req.booth_id).await?.is_none() {
+        return Err(ApiError::not_found("That booth"));
+    }
+    let visit = NewVisit {
+        lawyer: req.lawyer_id,
+        booth: req.booth_id,
+        starts_at: req.starts_at,
+        ends_at: req.ends_at,
+        created_by: Some(admin),
+    };
+    let id: VisitId = state.store.insert_visit(&visit, Utc::now()).await?;
+    tracing::info!(admin = %admin, visit = %id, "visit created");
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}

@@ -1,7 +1,33 @@
-//! The SFU. (Interface fixed here; the str0m driver is being written, issue 2.)
+//! The SFU: peer connections, forwarding between admitted participants, stats.
 //!
-//! Owns the UDP socket(s) for every peer, drives one str0m `Rtc` per peer, and forwards
-//! RTP only between admitted participants of one visit. Does no file I/O.
+//! **Owns** the media UDP socket(s) for every peer (one port per node), one str0m `Rtc` per
+//! peer connection (ICE-lite, DTLS-SRTP, RTP mode) and the forwarding table. A peer exists only
+//! together with a [`crate::policy::Admitted`] proof, and RTP goes only to the other admitted
+//! peers of the same visit (DESIGN invariant 1).
+//!
+//! **Does not**: decide who may join or when a visit ends (`visit`/`policy` do, through
+//! [`MediaHandle`]); look inside payloads (RTP mode: payloads are copied untouched, never
+//! depacketized, so end-to-end-encrypted frames pass unchanged); record, write files or open
+//! any socket other than the media UDP socket(s) (DESIGN invariant 2, checked by
+//! `tests::media_does_no_file_io`); transcode (every leg negotiates Opus + VP8 only); speak
+//! TURN or TCP candidates.
+//!
+//! Layout: `socket` (binding rules, the OS-facing part), `driver` (the tokio task: one loop
+//! over datagrams, commands and timeouts, each peer isolated by `catch_unwind`), `peer` (one
+//! `Rtc` and its per-leg packet rewriting), `forward` (the pure forwarding table with
+//! per-leg sequence-number rebasing).
+//!
+//! Feedback: a receiver's PLI/FIR is relayed to the source of that m-line; a receiver that
+//! connects (and a source that connects) triggers a PLI so a late joiner gets a picture at
+//! once. NACKs: str0m NACKs lost packets towards each sender, unwraps its RTX, and answers a
+//! receiver's NACKs from that receiving leg's own retransmission buffer (video only).
+
+mod driver;
+mod forward;
+mod peer;
+mod socket;
+#[cfg(test)]
+mod tests;
 
 use crate::ids::{ParticipantId, Role, VisitId};
 use crate::policy::Admitted;
@@ -18,7 +44,7 @@ pub struct MediaConfig {
 }
 
 /// Identifies one peer connection inside the media driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub u64);
 
 /// What the media driver reports to `visit`.
@@ -43,8 +69,16 @@ pub enum MediaError {
 /// Per-peer counters, for tests and (later) the admin health view. Never content.
 #[derive(Debug, Clone, Default)]
 pub struct PeerStats {
+    /// RTP packets received from this peer (after SRTP, duplicates dropped).
     pub rtp_packets_in: u64,
+    /// RTP packets forwarded to this peer.
     pub rtp_packets_out: u64,
+    /// Keyframe requests (PLI/FIR) sent to this peer on behalf of its receivers.
+    pub keyframe_requests_sent: u64,
+    /// ICE and DTLS are up.
+    pub connected: bool,
+    /// The end of the admitted slot (for "time left"); `visit` ends visits, not `media`.
+    pub slot_end: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A snapshot of the media driver's state.
@@ -53,7 +87,6 @@ pub struct MediaSnapshot {
     pub peers: Vec<(VisitId, Role, PeerStats)>,
 }
 
-#[allow(dead_code)]
 enum Command {
     AddPeer {
         admitted: Admitted,
@@ -107,18 +140,22 @@ impl MediaHandle {
         rx.await.unwrap_or_default()
     }
 
-    /// The UDP addresses the driver listens on.
+    /// The UDP addresses the driver's socket(s) are bound to.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
     }
 }
 
 /// Bind the socket(s) and start the driver task. Events go to `events`.
+///
+/// The task runs until every [`MediaHandle`] clone is dropped; it then closes all peers.
 pub async fn start(
     config: MediaConfig,
     events: mpsc::Sender<MediaEvent>,
 ) -> Result<(MediaHandle, tokio::task::JoinHandle<()>), MediaError> {
-    let _ = (config, events);
-    let _: Option<MediaHandle> = None;
-    Err(MediaError::Stopped)
+    let net = socket::MediaSockets::bind(config.bind, &config.public_ips).await?;
+    let local_addrs = net.local_addrs()?;
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(driver::Driver::new(net, events).run(rx));
+    Ok((MediaHandle { tx, local_addrs }, task))
 }

@@ -1,1 +1,526 @@
-//! store: being written (issue 2).
+//! The only module that sees SQL (DESIGN.md invariant 7).
+//!
+//! SQLite embedded under the data dir by default (`<data-dir>/confer.db`, WAL,
+//! `synchronous=FULL`, foreign keys on). Migrations live in `migrations/` and are
+//! embedded in the binary. Statements are kept to portable SQL with integer UTC
+//! milliseconds so that PostgreSQL can follow (a later issue) with the same queries.
+//!
+//! This module does not decide anything: it stores and returns rows. It never stores a
+//! password or a session token in clear (only argon2id hashes and SHA-256 digests).
+
+use crate::ids::{AdminId, BoothId, FacilityId, LawyerId, VisitId};
+use crate::policy::VisitTerms;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("{0} does not exist")]
+    NotFound(&'static str),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// What kind of account a session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Lawyer,
+    Admin,
+}
+
+impl SessionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Lawyer => "lawyer",
+            SessionKind::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BoothRow {
+    pub id: BoothId,
+    pub facility: FacilityId,
+    pub facility_name: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct VisitRow {
+    pub id: VisitId,
+    pub lawyer: LawyerId,
+    pub booth: BoothId,
+    pub booth_label: String,
+    pub facility: FacilityId,
+    pub facility_name: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+}
+
+impl VisitRow {
+    pub fn terms(&self) -> VisitTerms {
+        VisitTerms {
+            id: self.id,
+            lawyer: self.lawyer,
+            booth: self.booth.clone(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            ended: self.ended_at.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVisit {
+    pub lawyer: LawyerId,
+    pub booth: BoothId,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub created_by: Option<AdminId>,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+const VISIT_SELECT: &str = "SELECT v.id, v.lawyer_id, v.booth_id, b.label, b.facility_id, f.name, \
+     v.starts_at, v.ends_at, v.ended_at, v.end_reason \
+     FROM visits v JOIN booths b ON b.id = v.booth_id JOIN facilities f ON f.id = b.facility_id";
+
+fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
+    VisitRow {
+        id: VisitId(r.get(0)),
+        lawyer: LawyerId(r.get(1)),
+        booth: BoothId(r.get(2)),
+        booth_label: r.get(3),
+        facility: FacilityId(r.get(4)),
+        facility_name: r.get(5),
+        starts_at: from_ms(r.get(6)),
+        ends_at: from_ms(r.get(7)),
+        ended_at: r.get::<Option<i64>, _>(8).map(from_ms),
+        end_reason: r.get(9),
+    }
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Store {
+    /// Open (creating if needed) `<data_dir>/confer.db` and apply migrations.
+    pub async fn open(data_dir: &Path) -> Result<Store> {
+        let path = data_dir.join("confer.db");
+        let opts = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Flush and close every connection (graceful shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // --- facilities and booths ---
+
+    pub async fn upsert_facility(&self, id: &FacilityId, name: &str) -> Result<()> {
+        sqlx::query("INSERT INTO facilities (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
+            .bind(id.as_str())
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn upsert_booth(&self, id: &BoothId, facility: &FacilityId, label: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO booths (id, facility_id, label) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET facility_id = excluded.facility_id, label = excluded.label",
+        )
+        .bind(id.as_str())
+        .bind(facility.as_str())
+        .bind(label)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn booth(&self, id: &BoothId) -> Result<Option<BoothRow>> {
+        let row = sqlx::query(
+            "SELECT b.id, b.facility_id, f.name, b.label FROM booths b JOIN facilities f ON f.id = b.facility_id WHERE b.id = ?",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| BoothRow {
+            id: BoothId(r.get(0)),
+            facility: FacilityId(r.get(1)),
+            facility_name: r.get(2),
+            label: r.get(3),
+        }))
+    }
+
+    pub async fn booths(&self) -> Result<Vec<BoothRow>> {
+        let rows = sqlx::query(
+            "SELECT b.id, b.facility_id, f.name, b.label FROM booths b JOIN facilities f ON f.id = b.facility_id ORDER BY b.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BoothRow {
+                id: BoothId(r.get(0)),
+                facility: FacilityId(r.get(1)),
+                facility_name: r.get(2),
+                label: r.get(3),
+            })
+            .collect())
+    }
+
+    // --- accounts ---
+
+    pub async fn insert_lawyer(
+        &self,
+        username: &str,
+        display_name: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LawyerId> {
+        let r = sqlx::query("INSERT INTO lawyers (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)")
+            .bind(username)
+            .bind(display_name)
+            .bind(password_hash)
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(done) => Ok(LawyerId(done.last_insert_rowid())),
+            Err(e) if unique_violation(&e) => Err(StoreError::Conflict("a lawyer account with this username")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn lawyer_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
+        let row = sqlx::query("SELECT id, username, display_name, password_hash FROM lawyers WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| AccountRow { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3) }))
+    }
+
+    pub async fn lawyer(&self, id: LawyerId) -> Result<Option<AccountRow>> {
+        let row = sqlx::query("SELECT id, username, display_name, password_hash FROM lawyers WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| AccountRow { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3) }))
+    }
+
+    pub async fn lawyers(&self) -> Result<Vec<AccountRow>> {
+        let rows = sqlx::query("SELECT id, username, display_name, '' FROM lawyers ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AccountRow { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3) })
+            .collect())
+    }
+
+    pub async fn insert_admin(&self, username: &str, password_hash: &str, now: DateTime<Utc>) -> Result<AdminId> {
+        let r = sqlx::query("INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)")
+            .bind(username)
+            .bind(password_hash)
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(done) => Ok(AdminId(done.last_insert_rowid())),
+            Err(e) if unique_violation(&e) => Err(StoreError::Conflict("an admin account with this username")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn admin_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
+        let row = sqlx::query("SELECT id, username, username, password_hash FROM admins WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| AccountRow { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3) }))
+    }
+
+    pub async fn count_admins(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM admins").fetch_one(&self.pool).await?.get(0))
+    }
+
+    // --- sessions ---
+
+    pub async fn insert_session(
+        &self,
+        token_hash: &[u8],
+        kind: SessionKind,
+        account_id: i64,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, kind, account_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(kind.as_str())
+        .bind(account_id)
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The account of a live session, refreshing its idle timer. `None` when the session
+    /// is unknown, of another kind, past its hard expiry, or idle since before `idle_cutoff`.
+    pub async fn touch_session(
+        &self,
+        token_hash: &[u8],
+        kind: SessionKind,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "UPDATE sessions SET last_seen_at = ? \
+             WHERE token_hash = ? AND kind = ? AND expires_at > ? AND last_seen_at > ? RETURNING account_id",
+        )
+        .bind(ms(now))
+        .bind(token_hash)
+        .bind(kind.as_str())
+        .bind(ms(now))
+        .bind(ms(idle_cutoff))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // --- visits ---
+
+    pub async fn insert_visit(&self, v: &NewVisit, now: DateTime<Utc>) -> Result<VisitId> {
+        let r = sqlx::query(
+            "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(v.lawyer.0)
+        .bind(v.booth.as_str())
+        .bind(ms(v.starts_at))
+        .bind(ms(v.ends_at))
+        .bind(v.created_by.map(|a| a.0))
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(done) => Ok(VisitId(done.last_insert_rowid())),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => Err(StoreError::NotFound("the lawyer or booth")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn visit(&self, id: VisitId) -> Result<Option<VisitRow>> {
+        let row = sqlx::query(&format!("{VISIT_SELECT} WHERE v.id = ?")).bind(id.0).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(visit_from_row))
+    }
+
+    /// A lawyer's visits that have not ended more than a day ago, earliest first.
+    pub async fn visits_for_lawyer(&self, lawyer: LawyerId, now: DateTime<Utc>) -> Result<Vec<VisitRow>> {
+        let since = ms(now - chrono::Duration::days(1));
+        let rows = sqlx::query(&format!("{VISIT_SELECT} WHERE v.lawyer_id = ? AND v.ends_at > ? ORDER BY v.starts_at, v.id"))
+            .bind(lawyer.0)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(visit_from_row).collect())
+    }
+
+    /// The booth's visit whose slot covers `now` and which has not ended, if any.
+    pub async fn current_visit_for_booth(&self, booth: &BoothId, now: DateTime<Utc>) -> Result<Option<VisitRow>> {
+        let row = sqlx::query(&format!(
+            "{VISIT_SELECT} WHERE v.booth_id = ? AND v.starts_at <= ? AND v.ends_at > ? AND v.ended_at IS NULL \
+             ORDER BY v.starts_at LIMIT 1"
+        ))
+        .bind(booth.as_str())
+        .bind(ms(now))
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(visit_from_row))
+    }
+
+    /// The booth's next visit that has not ended (current or upcoming), if any.
+    pub async fn next_visit_for_booth(&self, booth: &BoothId, now: DateTime<Utc>) -> Result<Option<VisitRow>> {
+        let row = sqlx::query(&format!(
+            "{VISIT_SELECT} WHERE v.booth_id = ? AND v.ends_at > ? AND v.ended_at IS NULL ORDER BY v.starts_at LIMIT 1"
+        ))
+        .bind(booth.as_str())
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(visit_from_row))
+    }
+
+    pub async fn visits(&self) -> Result<Vec<VisitRow>> {
+        let rows = sqlx::query(&format!("{VISIT_SELECT} ORDER BY v.starts_at DESC, v.id DESC LIMIT 500"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(visit_from_row).collect())
+    }
+
+    /// Record that a visit ended for good. Returns false if it had already ended.
+    pub async fn mark_visit_ended(&self, id: VisitId, now: DateTime<Utc>, reason: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE visits SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
+            .bind(ms(now))
+            .bind(reason)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // --- join tokens ---
+
+    /// Record the use of a join token. Returns false when it had been used before (a replay).
+    pub async fn consume_join_token(&self, jti: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<bool> {
+        // Forget ids of tokens that can no longer verify anyway; they are useless to replay.
+        sqlx::query("DELETE FROM used_join_tokens WHERE expires_at < ?")
+            .bind(ms(now) - 60_000)
+            .execute(&self.pool)
+            .await?;
+        let r = sqlx::query("INSERT INTO used_join_tokens (jti, used_at, expires_at) VALUES (?, ?, ?)")
+            .bind(jti)
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn a_join_token_id_is_accepted_once() {
+        let (_d, s) = store().await;
+        let now = Utc::now();
+        let exp = now + chrono::Duration::seconds(60);
+        assert!(s.consume_join_token("abc", now, exp).await.unwrap());
+        assert!(!s.consume_join_token("abc", now, exp).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn used_token_ids_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let exp = now + chrono::Duration::seconds(60);
+        {
+            let s = Store::open(dir.path()).await.unwrap();
+            assert!(s.consume_join_token("t1", now, exp).await.unwrap());
+            s.close().await;
+        }
+        let s = Store::open(dir.path()).await.unwrap();
+        assert!(!s.consume_join_token("t1", now, exp).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn visits_round_trip_and_end_once() {
+        let (_d, s) = store().await;
+        let now = Utc::now();
+        s.upsert_facility(&FacilityId("f".into()), "Facility").await.unwrap();
+        s.upsert_booth(&BoothId("b".into()), &FacilityId("f".into()), "Booth 1").await.unwrap();
+        let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
+        assert!(matches!(s.insert_lawyer("amy", "Amy", "hash", now).await, Err(StoreError::Conflict(_))));
+        let v = NewVisit {
+            lawyer: l,
+            booth: BoothId("b".into()),
+            starts_at: now - chrono::Duration::minutes(1),
+            ends_at: now + chrono::Duration::minutes(30),
+            created_by: None,
+        };
+        let id = s.insert_visit(&v, now).await.unwrap();
+        let row = s.visit(id).await.unwrap().unwrap();
+        assert_eq!(row.lawyer, l);
+        assert_eq!(row.facility_name, "Facility");
+        assert_eq!(s.current_visit_for_booth(&BoothId("b".into()), now).await.unwrap().unwrap().id, id);
+        assert!(s.mark_visit_ended(id, now, "slot_over").await.unwrap());
+        assert!(!s.mark_visit_ended(id, now, "slot_over").await.unwrap());
+        assert!(s.visit(id).await.unwrap().unwrap().terms().ended);
+        assert!(s.current_visit_for_booth(&BoothId("b".into()), now).await.unwrap().is_none());
+        let bad = NewVisit { booth: BoothId("nope".into()), ..v };
+        assert!(matches!(s.insert_visit(&bad, now).await, Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn sessions_expire_when_idle() {
+        let (_d, s) = store().await;
+        let now = Utc::now();
+        let h = [7u8; 32];
+        s.insert_session(&h, SessionKind::Lawyer, 1, now, now + chrono::Duration::hours(12)).await.unwrap();
+        let idle = chrono::Duration::minutes(30);
+        assert_eq!(s.touch_session(&h, SessionKind::Lawyer, now, now - idle).await.unwrap(), Some(1));
+        assert_eq!(s.touch_session(&h, SessionKind::Admin, now, now - idle).await.unwrap(), None, "kind is checked");
+        let later = now + chrono::Duration::minutes(31);
+        assert_eq!(s.touch_session(&h, SessionKind::Lawyer, later, later - idle).await.unwrap(), None);
+    }
+}

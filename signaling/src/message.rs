@@ -1,0 +1,331 @@
+//! The messages of the wire protocol, as serde types.
+//!
+//! Every message is one JSON object in one WebSocket text frame, tagged by its
+//! `"type"` field (snake_case). Client messages are parsed strictly (unknown
+//! fields are refused); server messages are parsed tolerantly (unknown fields
+//! are ignored, unknown notice kinds and end reasons fall back to a catch-all),
+//! so that an older client keeps working against a newer server.
+//!
+//! This module owns the *shape* of the messages only. Which message may come
+//! when is [`crate::session`]'s business, bytes to messages is [`crate::codec`]'s.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorCode;
+
+/// Which side of a visit a participant is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The defence lawyer, in a browser.
+    Lawyer,
+    /// The detainee's booth terminal (a kiosk identified by its client certificate).
+    Booth,
+}
+
+impl Role {
+    /// The wire spelling: `"lawyer"` or `"booth"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Lawyer => "lawyer",
+            Role::Booth => "booth",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A join token as it travels on the wire. Opaque to this crate.
+///
+/// Its `Debug` never shows the token, so a `tracing::debug!(?msg)` cannot leak it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JoinToken(String);
+
+impl JoinToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token text, for the code that verifies it. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for JoinToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JoinToken(<{} bytes, redacted>)", self.0.len())
+    }
+}
+
+impl From<String> for JoinToken {
+    fn from(token: String) -> Self {
+        Self(token)
+    }
+}
+
+impl From<&str> for JoinToken {
+    fn from(token: &str) -> Self {
+        Self(token.to_owned())
+    }
+}
+
+/// An SDP offer or answer. Opaque to this crate (the SFU parses it).
+///
+/// SDP carries ICE candidates, i.e. IP addresses, so its `Debug` shows only the
+/// length; log it, if ever, through the server's redacting wrapper.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sdp(String);
+
+impl Sdp {
+    pub fn new(sdp: impl Into<String>) -> Self {
+        Self(sdp.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for Sdp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sdp(<{} bytes>)", self.0.len())
+    }
+}
+
+impl From<String> for Sdp {
+    fn from(sdp: String) -> Self {
+        Self(sdp)
+    }
+}
+
+impl From<&str> for Sdp {
+    fn from(sdp: &str) -> Self {
+        Self(sdp.to_owned())
+    }
+}
+
+/// A message from a participant (browser, booth, Rust client) to the server.
+///
+/// Parsed strictly: an unknown field is a `malformed_message` (except on `leave`
+/// and `ping`, which carry no fields; serde ignores extras on unit variants).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message on every connection: the protocol version the client speaks.
+    Hello {
+        version: u32,
+        /// Free text naming the client software, e.g. `confer-web/1`. Informational.
+        client: String,
+    },
+    /// Join a visit with a join token obtained over the REST API.
+    Join { token: JoinToken },
+    /// The client's SDP offer for its one peer connection with the SFU.
+    Offer { sdp: Sdp },
+    /// The participant leaves for good; the server ends its part of the visit.
+    Leave,
+    /// Keepalive; answered with `pong`.
+    Ping,
+}
+
+impl ClientMessage {
+    /// The `"type"` of every client message, in declaration order.
+    pub const TYPES: &'static [&'static str] = &["hello", "join", "offer", "leave", "ping"];
+
+    /// This message's `"type"` on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientMessage::Hello { .. } => "hello",
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Offer { .. } => "offer",
+            ClientMessage::Leave => "leave",
+            ClientMessage::Ping => "ping",
+        }
+    }
+}
+
+/// The server's answer to `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The protocol version the server will speak on this connection.
+    pub version: u32,
+    /// Free text naming the server software, e.g. `confer/0.1.0`. Informational.
+    pub server: String,
+}
+
+/// The server's answer to a successful `join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    pub visit_id: i64,
+    /// The role this connection holds in the visit (taken from the token, not the client).
+    pub role: Role,
+    /// When the slot ends: RFC 3339, UTC (e.g. `2026-11-27T09:30:00Z`).
+    pub slot_ends_at: DateTime<Utc>,
+    /// The other participants already connected to the visit.
+    pub participants: Vec<Role>,
+}
+
+/// A message from the server to a participant.
+///
+/// `welcome` and `joined` carry their fields at the top level, next to `"type"`
+/// (the Rust side wraps them in [`Welcome`] and [`Joined`] so a client can return
+/// them whole). A notice is nested under `"notice"` with its own `"kind"` tag, so
+/// notice fields can never collide with the message's `"type"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Welcome(Welcome),
+    Joined(Joined),
+    /// The SFU's SDP answer to the client's offer.
+    Answer {
+        sdp: Sdp,
+    },
+    /// Something happened in the visit.
+    Notice {
+        notice: VisitNotice,
+    },
+    /// A request was refused or a message could not be handled. `message` is for
+    /// people (a lawyer or a booth operator); `code` is for programs.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    /// The answer to `ping`.
+    Pong,
+}
+
+impl ServerMessage {
+    /// The `"type"` of every server message, in declaration order.
+    pub const TYPES: &'static [&'static str] =
+        &["welcome", "joined", "answer", "notice", "error", "pong"];
+
+    /// An error with the code's default human sentence.
+    pub fn error(code: ErrorCode) -> Self {
+        ServerMessage::Error {
+            code,
+            message: code.default_message().to_owned(),
+        }
+    }
+
+    /// This message's `"type"` on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServerMessage::Welcome(_) => "welcome",
+            ServerMessage::Joined(_) => "joined",
+            ServerMessage::Answer { .. } => "answer",
+            ServerMessage::Notice { .. } => "notice",
+            ServerMessage::Error { .. } => "error",
+            ServerMessage::Pong => "pong",
+        }
+    }
+}
+
+impl From<VisitNotice> for ServerMessage {
+    fn from(notice: VisitNotice) -> Self {
+        ServerMessage::Notice { notice }
+    }
+}
+
+/// Something that happened in a visit, pushed to its participants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VisitNotice {
+    /// Another participant connected (or reconnected).
+    ParticipantJoined { role: Role },
+    /// Another participant disconnected; the visit may continue if they come back.
+    ParticipantLeft { role: Role },
+    /// The slot ends in `minutes_left` minutes (sent at 5 and 1).
+    TimeWarning { minutes_left: u32 },
+    /// The slot was extended; the new end replaces `joined.slot_ends_at`.
+    SlotExtended { slot_ends_at: DateTime<Utc> },
+    /// The visit is over for everybody; the server closes the connection next.
+    VisitEnded { reason: EndReason, message: String },
+    /// A notice kind this version does not know (sent by a newer server).
+    /// Never sent; clients should ignore it.
+    #[serde(other)]
+    Unknown,
+}
+
+impl VisitNotice {
+    /// The `"kind"` of every notice the server sends, in declaration order.
+    pub const KINDS: &'static [&'static str] = &[
+        "participant_joined",
+        "participant_left",
+        "time_warning",
+        "slot_extended",
+        "visit_ended",
+    ];
+
+    /// This notice's `"kind"` on the wire (`"unknown"` for [`VisitNotice::Unknown`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VisitNotice::ParticipantJoined { .. } => "participant_joined",
+            VisitNotice::ParticipantLeft { .. } => "participant_left",
+            VisitNotice::TimeWarning { .. } => "time_warning",
+            VisitNotice::SlotExtended { .. } => "slot_extended",
+            VisitNotice::VisitEnded { .. } => "visit_ended",
+            VisitNotice::Unknown => "unknown",
+        }
+    }
+}
+
+/// Why a visit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The booked time is over.
+    SlotOver,
+    /// The other participant left for good.
+    ParticipantLeft,
+    /// A staff member stopped the visit.
+    StoppedByStaff,
+    /// The server is shutting down.
+    ServerShutdown,
+    /// Any other reason, including reasons this version does not know; the
+    /// notice's `message` says what happened.
+    #[serde(other)]
+    Other,
+}
+
+impl EndReason {
+    /// The wire spelling, e.g. `"slot_over"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::SlotOver => "slot_over",
+            EndReason::ParticipantLeft => "participant_left",
+            EndReason::StoppedByStaff => "stopped_by_staff",
+            EndReason::ServerShutdown => "server_shutdown",
+            EndReason::Other => "other",
+        }
+    }
+
+    /// A plain sentence for the people in the visit.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            EndReason::SlotOver => "The visit has ended because the booked time is over.",
+            EndReason::ParticipantLeft => "The visit has ended because the other side left.",
+            EndReason::StoppedByStaff => "The visit was stopped by facility staff.",
+            EndReason::ServerShutdown => {
+                "The visit has ended because the service is restarting. Please join again."
+            }
+            EndReason::Other => "The visit has ended.",
+        }
+    }
+}

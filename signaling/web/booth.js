@@ -1,0 +1,149 @@
+// confer: the booth kiosk. No controls to learn: it waits for the booked visit,
+// joins it by itself when it opens, and goes back to waiting when it ends.
+// The booth is identified by its client certificate, which the browser presents
+// on its own; nothing here handles credentials.
+import {
+  api, describeError, formatDuration, formatTime, recordError, setPhase, Visit,
+} from './confer.js';
+
+const POLL_MS = 5000;
+const SHOW_END_MS = 15000;
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $('status'),
+  detail: $('detail'),
+  error: $('error'),
+  boothLabel: $('booth-label'),
+  visitSection: $('visit-section'),
+  timeLeft: $('time-left'),
+  connectionState: $('connection-state'),
+  notices: $('notices'),
+  unmute: $('unmute'),
+  localVideo: $('local-video'),
+  remoteVideo: $('remote-video'),
+};
+
+let visit = null;
+let pollTimer = null;
+/** A visit the server ended: not rejoined while the server still lists it as open. */
+let endedVisitId = null;
+
+function setStatus(text, detail = '') {
+  ui.status.textContent = text;
+  ui.detail.textContent = detail;
+}
+
+function showError(text) {
+  ui.error.textContent = text || '';
+  ui.error.hidden = !text;
+}
+
+function schedulePoll(delay = POLL_MS) {
+  if (pollTimer) clearTimeout(pollTimer);
+  pollTimer = setTimeout(poll, delay);
+}
+
+async function poll() {
+  pollTimer = null;
+  if (visit) return;
+  let reply;
+  try {
+    reply = await api('/api/booth/visit');
+  } catch (err) {
+    recordError(err);
+    setPhase('error');
+    setStatus('This booth cannot start visits right now.');
+    showError(describeError(err));
+    schedulePoll();
+    return;
+  }
+  showError('');
+  if (reply && reply.booth) ui.boothLabel.textContent = reply.booth.label || reply.booth.id || '';
+  const v = reply ? reply.visit : null;
+  if (v && v.state === 'open' && v.id !== endedVisitId) {
+    await joinVisit(v);
+    return;
+  }
+  setPhase('waiting');
+  if (v && v.state === 'scheduled') {
+    setStatus('Waiting for the visit to start', `The visit is booked for ${formatTime(v.starts_at)}.`);
+  } else {
+    setStatus('Waiting for the visit to start', 'No visit is open for this booth yet.');
+  }
+  schedulePoll();
+}
+
+function addNotice(text) {
+  const item = document.createElement('li');
+  item.textContent = text;
+  ui.notices.prepend(item);
+}
+
+async function joinVisit(v) {
+  setPhase('requesting-token');
+  setStatus('The visit is starting', 'Please wait…');
+  let token;
+  try {
+    const reply = await api(`/api/booth/visits/${encodeURIComponent(v.id)}/join-token`, { method: 'POST' });
+    token = reply.token;
+  } catch (err) {
+    recordError(err);
+    setPhase('error');
+    setStatus('The visit could not be started.');
+    showError(describeError(err));
+    schedulePoll();
+    return;
+  }
+  ui.notices.replaceChildren();
+  ui.timeLeft.textContent = '–';
+  ui.connectionState.textContent = '–';
+  ui.visitSection.hidden = false;
+  visit = new Visit({
+    localVideo: ui.localVideo,
+    remoteVideo: ui.remoteVideo,
+    ui: {
+      status: (text) => setStatus(text === 'Connected' ? 'Connected' : text),
+      connection: (pcState, iceState) => {
+        ui.connectionState.textContent = `${pcState} (ICE: ${iceState})`;
+      },
+      timeLeft: (seconds) => {
+        ui.timeLeft.textContent = seconds === null ? '–' : formatDuration(seconds);
+      },
+      notice: addNotice,
+      soundBlocked: (enable) => {
+        ui.unmute.hidden = false;
+        ui.unmute.onclick = () => {
+          enable();
+          ui.unmute.hidden = true;
+        };
+      },
+      ended: (message, { endedByServer }) => {
+        ui.unmute.hidden = true;
+        ui.visitSection.hidden = true;
+        if (endedByServer) {
+          setStatus('The visit has ended', message);
+          endedVisitId = v.id;
+        } else {
+          // Lost connection or a failure: try again while the visit is still open.
+          setStatus('The visit was interrupted', `${message} Trying again shortly…`);
+        }
+        visit = null;
+        schedulePoll(SHOW_END_MS);
+      },
+    },
+  });
+  try {
+    await visit.start(token);
+  } catch {
+    // `ended` has already shown what happened and scheduled the next poll.
+  }
+}
+
+window.addEventListener('pagehide', () => {
+  if (visit) visit.leave();
+});
+
+setPhase('waiting');
+setStatus('Waiting for the visit to start');
+poll();

@@ -1,0 +1,302 @@
+//! The public listener's routes: browser pages, `/healthz`, the lawyer and booth REST
+//! endpoints, and `/ws` (signalling, in `crate::signaling`).
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `GET /`, `/lawyer`, `/booth`, `/web/*` | anyone | the browser pages (no inline code) |
+//! | `GET /healthz` | anyone | 200 `{"status":"ok"}` once ready, 503 otherwise |
+//! | `POST /api/lawyer/login` | lawyer | `{username,password}` -> session token (rate-limited) |
+//! | `POST /api/lawyer/logout` | lawyer session | ends the session |
+//! | `GET /api/lawyer/visits` | lawyer session | the lawyer's own visits |
+//! | `POST /api/lawyer/visits/{id}/join-token` | lawyer session, assigned lawyer only | a join token |
+//! | `GET /api/booth/visit` | booth certificate | the booth's current or next visit |
+//! | `POST /api/booth/visits/{id}/join-token` | booth certificate of that visit's booth | a join token |
+//! | `GET /ws` | token holders | WebSocket signalling |
+
+use super::serve::{PeerCertificates, RemoteAddr};
+use super::ApiError;
+use crate::app::AppState;
+use crate::auth::{password, BoothIdentity, SessionToken};
+use crate::ids::{LawyerId, ParticipantId, VisitId};
+use crate::policy::{self, Principal};
+use crate::redact::Redacted;
+use crate::store::{SessionKind, VisitRow};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Request bodies larger than this are refused before parsing.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/lawyer/login", post(lawyer_login))
+        .route("/api/lawyer/logout", post(lawyer_logout))
+        .route("/api/lawyer/visits", get(lawyer_visits))
+        .route("/api/lawyer/visits/{id}/join-token", post(lawyer_join_token))
+        .route("/api/booth/visit", get(booth_visit))
+        .route("/api/booth/visits/{id}/join-token", post(booth_join_token))
+        .route("/ws", get(crate::signaling::ws_handler));
+    for asset in confer_signaling::web::ASSETS {
+        let (ct, body) = (asset.content_type, asset.body);
+        r = r.route(asset.path, get(move || async move { ([(header::CONTENT_TYPE, ct)], body) }));
+    }
+    r.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(super::security_headers))
+        .with_state(state)
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    live_visits: usize,
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let store_ok = state.store.ping().await.is_ok();
+    let ready = state.is_ready() && store_ok;
+    let body = Health {
+        status: if ready { "ok" } else { "unavailable" },
+        version: env!("CARGO_PKG_VERSION"),
+        live_visits: state.hub.live_count(),
+    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+// --- lawyers ---
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize)]
+struct LawyerInfo {
+    id: LawyerId,
+    display_name: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    token: String,
+    lawyer: LawyerInfo,
+}
+
+/// Parse a JSON body ourselves so that a malformed one gets our error shape.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_request", format!("The request body is not valid: {}.", e.to_string().trim_end_matches('.')))
+    })
+}
+
+/// Check a sign-in against the rate limiter and the stored hash. Shared by lawyers and staff.
+pub async fn check_sign_in(
+    limiter: &crate::auth::LoginLimiter,
+    account: Option<crate::store::AccountRow>,
+    req: &LoginRequest,
+    client: &RemoteAddr,
+) -> Result<crate::store::AccountRow, ApiError> {
+    let user_key = format!("user:{}", req.username.to_lowercase());
+    let ip_key = format!("ip:{}", client.0.ip());
+    let keys = [user_key.as_str(), ip_key.as_str()];
+    if let Err(wait) = limiter.check(&keys, Instant::now()) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("Too many failed sign-ins. Please wait {} minutes and try again.", wait.as_secs().div_ceil(60)),
+        );
+        e.retry_after = Some(wait.as_secs());
+        return Err(e);
+    }
+    let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| password::dummy_hash().to_owned());
+    let ok = password::verify_async(req.password.clone(), hash).await && account.is_some();
+    match account {
+        Some(a) if ok => {
+            limiter.record_success(&keys[..1]);
+            Ok(a)
+        }
+        _ => {
+            limiter.record_failure(&keys, Instant::now());
+            tracing::info!(user = %Redacted(&req.username), client = %Redacted(client.0.ip()), "failed sign-in");
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "The username or password is wrong."))
+        }
+    }
+}
+
+async fn lawyer_login(
+    State(state): State<AppState>,
+    client: RemoteAddr,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: LoginRequest = json_body(&body)?;
+    let account = state.store.lawyer_by_username(&req.username).await?;
+    let account = check_sign_in(&state.lawyer_limiter, account, &req, &client).await?;
+    let token = state.new_session(SessionKind::Lawyer, account.id).await?;
+    tracing::info!(lawyer = account.id, "lawyer signed in");
+    Ok(Json(serde_json::json!(LoginResponse {
+        token: token.as_str().to_owned(),
+        lawyer: LawyerInfo { id: LawyerId(account.id), display_name: account.display_name },
+    })))
+}
+
+/// A signed-in lawyer (from `Authorization: Bearer <session token>`).
+pub struct LawyerSession(pub LawyerId, SessionToken);
+
+impl FromRequestParts<AppState> for LawyerSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let id = state.session_account(&token, SessionKind::Lawyer).await?.ok_or_else(ApiError::unauthorized)?;
+        Ok(LawyerSession(LawyerId(id), token))
+    }
+}
+
+/// The session token from `Authorization: Bearer ...`, if well-formed.
+pub fn bearer(parts: &Parts) -> Option<SessionToken> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    SessionToken::from_client(v.strip_prefix("Bearer ")?)
+}
+
+async fn lawyer_logout(State(state): State<AppState>, session: LawyerSession) -> Result<StatusCode, ApiError> {
+    state.store.delete_session(&session.1.digest()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub struct VisitView {
+    pub id: VisitId,
+    pub facility: String,
+    pub booth: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    /// `scheduled` (slot not started), `open` (joinable now) or `ended`.
+    pub state: &'static str,
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl VisitView {
+    pub fn new(v: &VisitRow, now: DateTime<Utc>) -> VisitView {
+        let state = if v.ended_at.is_some() || now >= v.ends_at {
+            "ended"
+        } else if now < v.starts_at {
+            "scheduled"
+        } else {
+            "open"
+        };
+        VisitView {
+            id: v.id,
+            facility: v.facility_name.clone(),
+            booth: v.booth_label.clone(),
+            starts_at: rfc3339(v.starts_at),
+            ends_at: rfc3339(v.ends_at),
+            state,
+        }
+    }
+}
+
+async fn lawyer_visits(State(state): State<AppState>, session: LawyerSession) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = Utc::now();
+    let visits = state.store.visits_for_lawyer(session.0, now).await?;
+    let views: Vec<VisitView> = visits.iter().map(|v| VisitView::new(v, now)).collect();
+    Ok(Json(serde_json::json!({ "visits": views })))
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    token: String,
+    expires_at: String,
+}
+
+fn policy_refusal(d: policy::Deny) -> ApiError {
+    let status = match d {
+        policy::Deny::NotAParticipant => StatusCode::FORBIDDEN,
+        _ => StatusCode::CONFLICT,
+    };
+    ApiError::new(status, d.code(), d.message())
+}
+
+/// Issue a join token after the same policy check that the join itself will make, so
+/// that a refusal is explained before the browser opens its camera.
+async fn issue_token(state: &AppState, visit: VisitId, who: Principal) -> Result<Json<TokenResponse>, ApiError> {
+    let now = Utc::now();
+    let row = state.store.visit(visit).await?.ok_or_else(|| ApiError::not_found("This visit"))?;
+    policy::admit(&row.terms(), &who, now).map_err(policy_refusal)?;
+    let (token, claims) = state.tokens.issue(visit, who.participant(), now);
+    Ok(Json(TokenResponse { token, expires_at: rfc3339(claims.expires_at()) }))
+}
+
+async fn lawyer_join_token(
+    State(state): State<AppState>,
+    session: LawyerSession,
+    Path(id): Path<i64>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    issue_token(&state, VisitId(id), Principal::Lawyer(session.0)).await
+}
+
+// --- booths ---
+
+/// A booth terminal proven by its client certificate (verified against the facility CA)
+/// and known to the store.
+pub struct BoothAuth(pub BoothIdentity);
+
+impl FromRequestParts<AppState> for BoothAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let certs = parts.extensions.get::<PeerCertificates>().cloned().unwrap_or_default();
+        let identity = state.verify_booth(&certs).await?;
+        Ok(BoothAuth(identity))
+    }
+}
+
+#[derive(Serialize)]
+struct BoothInfo {
+    id: String,
+    facility: String,
+    label: String,
+}
+
+async fn booth_visit(State(state): State<AppState>, BoothAuth(me): BoothAuth) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = Utc::now();
+    let booth = state.store.booth(me.booth()).await?.ok_or_else(|| ApiError::not_found("This booth"))?;
+    let visit = state.store.next_visit_for_booth(me.booth(), now).await?;
+    Ok(Json(serde_json::json!({
+        "booth": BoothInfo { id: booth.id.0, facility: booth.facility.0, label: booth.label },
+        "visit": visit.map(|v| VisitView::new(&v, now)),
+    })))
+}
+
+async fn booth_join_token(
+    State(state): State<AppState>,
+    BoothAuth(me): BoothAuth,
+    Path(id): Path<i64>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let row = state.store.visit(VisitId(id)).await?.ok_or_else(|| ApiError::not_found("This visit"))?;
+    if &row.booth != me.booth() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "booth_mismatch",
+            "This visit is booked for another booth; this terminal cannot join it.",
+        ));
+    }
+    issue_token(&state, VisitId(id), Principal::Booth(me.booth().clone())).await
+}
+
+/// The participant a token was issued to, as the wire shows it.
+pub fn participant_role(p: &ParticipantId) -> &'static str {
+    p.role().as_str()
+}

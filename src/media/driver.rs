@@ -1,0 +1,357 @@
+//! The media driver task: the async shell around the sans-I/O core.
+//!
+//! One tokio task owns the socket(s), every peer's `Rtc` and the forwarding table; nothing is
+//! shared, so there are no locks. The task waits for one of: a datagram, a command from a
+//! [`MediaHandle`](super::MediaHandle), or the earliest peer timeout; it then performs the
+//! mutation(s) that follow and drains every touched `Rtc` (see `peer`).
+//!
+//! Isolation: str0m panics on broken internal invariants. Every call into one peer runs under
+//! `catch_unwind`; a peer that panics is dropped (and reported as disconnected) without
+//! touching any other peer or visit.
+//!
+//! The task ends when every `MediaHandle` is dropped; it then closes all peers.
+
+use super::forward::{Binding, ForwardTable, Routed, RtpMeta, SourceKey};
+use super::peer::{Notice, Outgoing, Peer};
+use super::socket::{MediaSockets, RECV_BUF};
+use super::{Command, MediaError, MediaEvent, MediaSnapshot, PeerId};
+use crate::policy::Admitted;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+use str0m::media::{KeyframeRequestKind, MediaKind};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::Input;
+use tokio::sync::mpsc;
+
+/// Upper bound on one wait, so a quiet driver still notices time passing.
+const MAX_WAIT: Duration = Duration::from_millis(500);
+
+pub(crate) struct Driver {
+    net: MediaSockets,
+    candidates: Vec<SocketAddr>,
+    peers: BTreeMap<PeerId, Peer>,
+    table: ForwardTable,
+    /// Last source address seen per peer: a fast path for routing, never a filter.
+    by_source: HashMap<SocketAddr, PeerId>,
+    events: mpsc::Sender<MediaEvent>,
+    pending_events: Vec<MediaEvent>,
+    next_id: u64,
+    /// Work queue of notices still to act on (forwarding can produce more).
+    work: VecDeque<(PeerId, Notice)>,
+    routed: Vec<Routed>,
+}
+
+/// First outgoing sequence number of a new leg: random, and below 2^15 so the first
+/// rollover is far away (the SRTP rollover counter starts at 0 on both ends).
+fn initial_seq() -> u16 {
+    rand::random::<u16>() & 0x7fff
+}
+
+/// Run `f` on one peer, isolating a panic inside it.
+fn isolated<T>(peer: &mut Peer, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(|| f(peer))).ok()
+}
+
+impl Driver {
+    pub(crate) fn new(net: MediaSockets, events: mpsc::Sender<MediaEvent>) -> Driver {
+        let candidates = net.candidates();
+        Driver {
+            net,
+            candidates,
+            peers: BTreeMap::new(),
+            table: ForwardTable::default(),
+            by_source: HashMap::new(),
+            events,
+            pending_events: Vec::new(),
+            next_id: 1,
+            work: VecDeque::new(),
+            routed: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut buf = vec![0u8; RECV_BUF];
+        loop {
+            let deadline = self.next_deadline();
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                received = std::future::poll_fn(|cx| self.net.poll_recv(cx, &mut buf)) => match received {
+                    Ok(r) => {
+                        let now = Instant::now();
+                        if let Some(data) = buf.get(..r.len) {
+                            self.on_datagram(now, r.source, r.destination, data);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "media socket receive error"),
+                },
+                () = sleep => {}
+            }
+            self.on_timeouts(Instant::now());
+            self.reap();
+            self.flush_events().await;
+        }
+        tracing::info!("media driver stopping: closing every peer");
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.close_peer(id);
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let cap = Instant::now() + MAX_WAIT;
+        self.peers.values().map(|p| p.next_timeout()).min().map_or(cap, |t| t.min(cap))
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::AddPeer { admitted, offer, reply } => {
+                let result = self.add_peer(&admitted, &offer);
+                let _ = reply.send(result);
+            }
+            Command::RemovePeer { peer } => self.close_peer(peer),
+            Command::EndVisit { visit } => {
+                for id in self.table.visit_members(visit) {
+                    self.close_peer(id);
+                }
+                // Peers that never made it into the table (defensive; should not exist).
+                let stray: Vec<PeerId> = self.peers.values().filter(|p| p.visit == visit).map(|p| p.id).collect();
+                for id in stray {
+                    self.close_peer(id);
+                }
+            }
+            Command::Snapshot { reply } => {
+                let peers = self
+                    .peers
+                    .values()
+                    .map(|p| {
+                        let mut stats = p.stats.clone();
+                        stats.connected = p.is_connected();
+                        stats.slot_end = Some(p.slot_end);
+                        (p.visit, p.role, stats)
+                    })
+                    .collect();
+                let _ = reply.send(MediaSnapshot { peers });
+            }
+        }
+    }
+
+    /// The gate: a peer exists only with an `Admitted` proof (DESIGN invariant 1).
+    fn add_peer(&mut self, admitted: &Admitted, offer: &str) -> Result<(PeerId, String), MediaError> {
+        let id = PeerId(self.next_id);
+        self.next_id += 1;
+        let mut notices = Vec::new();
+        let accepted = catch_unwind(AssertUnwindSafe(|| {
+            Peer::accept(id, admitted, offer, &self.candidates, &self.net, Instant::now(), &mut notices)
+        }));
+        let (peer, answer) = match accepted {
+            Ok(result) => result?,
+            Err(_) => return Err(MediaError::BadOffer("the offer could not be processed".into())),
+        };
+        tracing::info!(peer = id.0, visit = %peer.visit, role = peer.role.as_str(), "peer added");
+        self.table.add_member(id, peer.visit);
+        self.peers.insert(id, peer);
+        self.enqueue(id, notices);
+        self.process_work();
+        Ok((id, answer))
+    }
+
+    fn on_datagram(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            return; // not STUN/DTLS/RTP/RTCP
+        };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let id = self
+            .by_source
+            .get(&source)
+            .copied()
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.accepts(&input)))
+            .or_else(|| self.peers.values().find(|p| p.accepts(&input)).map(|p| p.id));
+        let Some(id) = id else {
+            tracing::trace!("datagram for no peer");
+            return;
+        };
+        self.by_source.insert(source, id);
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let mut notices = Vec::new();
+        let net = &self.net;
+        if isolated(peer, |p| p.handle_input(input, net, &mut notices)).is_none() {
+            self.panicked(id);
+            return;
+        }
+        self.enqueue(id, notices);
+        self.process_work();
+    }
+
+    fn on_timeouts(&mut self, now: Instant) {
+        let due: Vec<PeerId> = self.peers.values().filter(|p| p.next_timeout() <= now).map(|p| p.id).collect();
+        for id in due {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            let mut notices = Vec::new();
+            let net = &self.net;
+            if isolated(peer, |p| p.handle_timeout(now, net, &mut notices)).is_none() {
+                self.panicked(id);
+                continue;
+            }
+            self.enqueue(id, notices);
+        }
+        self.process_work();
+    }
+
+    fn enqueue(&mut self, id: PeerId, notices: Vec<Notice>) {
+        self.work.extend(notices.into_iter().map(|n| (id, n)));
+    }
+
+    fn process_work(&mut self) {
+        while let Some((id, notice)) = self.work.pop_front() {
+            match notice {
+                Notice::Connected => self.on_connected(id),
+                Notice::Gone => self.on_gone(id),
+                Notice::Rtp(incoming) => self.forward(id, incoming),
+                Notice::TrackAdded(track) => {
+                    let bindings = self.table.add_tracks(id, &[track], initial_seq);
+                    self.request_keyframes(&bindings);
+                }
+                Notice::KeyframeRequest { mid, kind } => {
+                    tracing::debug!(peer = id.0, %mid, ?kind, "keyframe request from a receiver");
+                    if let Some(source) = self.table.source_for(id, mid) {
+                        self.request_keyframe(source, kind);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_connected(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        tracing::info!(peer = id.0, visit = %peer.visit, role = peer.role.as_str(), "peer connected");
+        self.pending_events.push(MediaEvent::PeerConnected {
+            visit: peer.visit,
+            peer: id,
+            participant: peer.participant.clone(),
+        });
+        // A receiver that just connected needs a keyframe from each video source it gets,
+        // and a source that just connected can now be asked for one for its receivers.
+        let mut bindings = self.table.bindings_to(id);
+        for other in self.table.visit_members(peer.visit) {
+            bindings.extend(self.table.bindings_to(other).into_iter().filter(|b| b.source.peer == id));
+        }
+        self.request_keyframes(&bindings);
+    }
+
+    fn on_gone(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.remove(&id) else {
+            return;
+        };
+        tracing::info!(peer = id.0, visit = %peer.visit, role = peer.role.as_str(), "peer disconnected");
+        self.pending_events.push(MediaEvent::PeerDisconnected {
+            visit: peer.visit,
+            peer: id,
+            participant: peer.participant,
+        });
+        self.forget(id);
+    }
+
+    fn panicked(&mut self, id: PeerId) {
+        tracing::error!(peer = id.0, "peer connection panicked inside str0m; dropping it alone");
+        self.on_gone(id);
+    }
+
+    /// Drop a peer because we were told to (no event: the caller knows).
+    fn close_peer(&mut self, id: PeerId) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        let net = &self.net;
+        // A clean close tells the client at once; a panic here changes nothing: it is dropped.
+        let _ = isolated(&mut peer, |p| p.close(net));
+        tracing::info!(peer = id.0, visit = %peer.visit, "peer removed");
+        self.forget(id);
+    }
+
+    /// Remove a departed peer from routing and hand its slots to waiting sources.
+    fn forget(&mut self, id: PeerId) {
+        self.by_source.retain(|_, p| *p != id);
+        self.work.retain(|(p, _)| *p != id);
+        let bindings = self.table.remove_member(id);
+        self.request_keyframes(&bindings);
+    }
+
+    /// Peers whose `Rtc` died without a notice (defensive).
+    fn reap(&mut self) {
+        let dead: Vec<PeerId> = self.peers.values().filter(|p| p.is_gone()).map(|p| p.id).collect();
+        for id in dead {
+            self.on_gone(id);
+        }
+    }
+
+    fn forward(&mut self, from: PeerId, incoming: super::peer::Incoming) {
+        let source = SourceKey { peer: from, mid: incoming.mid };
+        let meta = RtpMeta {
+            ssrc: *incoming.packet.header.ssrc,
+            seq: *incoming.packet.seq_no,
+            timestamp: incoming.packet.header.timestamp,
+            arrival: incoming.packet.timestamp,
+            clock_rate: incoming.params.spec().clock_rate.get(),
+        };
+        let mut routed = std::mem::take(&mut self.routed);
+        routed.clear();
+        let peers = &self.peers;
+        self.table.route(source, &meta, |r| peers.get(&r).is_some_and(|p| p.is_connected()), &mut routed);
+        for r in &routed {
+            let Some(peer) = self.peers.get_mut(&r.receiver) else {
+                continue;
+            };
+            let out = Outgoing { slot: r.slot, seq: r.seq, timestamp: r.timestamp, incoming: &incoming };
+            let mut notices = Vec::new();
+            let net = &self.net;
+            if isolated(peer, |p| p.write_forwarded(&out, net, &mut notices)).is_none() {
+                self.panicked(r.receiver);
+                continue;
+            }
+            self.enqueue(r.receiver, notices);
+        }
+        self.routed = routed;
+    }
+
+    fn request_keyframes(&mut self, bindings: &[Binding]) {
+        for b in bindings.iter().filter(|b| b.kind == MediaKind::Video) {
+            self.request_keyframe(b.source, KeyframeRequestKind::Pli);
+        }
+        self.process_work();
+    }
+
+    fn request_keyframe(&mut self, source: SourceKey, kind: KeyframeRequestKind) {
+        let Some(peer) = self.peers.get_mut(&source.peer) else {
+            return;
+        };
+        let mut notices = Vec::new();
+        let net = &self.net;
+        let now = Instant::now();
+        if isolated(peer, |p| p.request_keyframe(source.mid, kind, now, net, &mut notices)).is_none() {
+            self.panicked(source.peer);
+            return;
+        }
+        self.enqueue(source.peer, notices);
+    }
+
+    async fn flush_events(&mut self) {
+        for event in std::mem::take(&mut self.pending_events) {
+            // Waiting here applies back-pressure rather than losing a connect/disconnect.
+            if self.events.send(event).await.is_err() {
+                tracing::debug!("media event receiver dropped");
+            }
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! One peer connection: a str0m [`Rtc`] in RTP mode plus what the driver needs to know about
+//! it. Sans I/O apart from handing finished datagrams to [`MediaSockets::send`].
+//!
+//! Every method that mutates the `Rtc` (accepting the offer, network input, a timeout, writing
+//! a forwarded packet, requesting a keyframe, closing) drains `poll_output` until
+//! `Output::Timeout` before returning: str0m's driving contract.
+//!
+//! Per-leg rewriting of forwarded packets happens here, because it depends on what *this* leg
+//! negotiated: the payload type is mapped through this leg's codec config; the mid, rid,
+//! repaired-rid, transport-wide sequence number and abs-send-time header extensions are
+//! dropped from the incoming values (str0m writes this leg's own); the payload is copied as is.
+
+use super::forward::TrackSpec;
+use super::socket::MediaSockets;
+use super::{MediaError, PeerId, PeerStats};
+use crate::ids::{ParticipantId, Role, VisitId};
+use crate::policy::Admitted;
+use chrono::{DateTime, Utc};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use str0m::change::SdpOffer;
+use str0m::format::PayloadParams;
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// Keyframe requests relayed to one source at most this often (browsers throttle too).
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Something the driver must act on after a peer was driven.
+#[derive(Debug)]
+pub(crate) enum Notice {
+    /// ICE and DTLS are up.
+    Connected,
+    /// The peer is gone on its own (ICE consent lost, DTLS closed, or a fatal str0m error).
+    Gone,
+    /// An RTP packet arrived on `mid`.
+    Rtp(Incoming),
+    /// The remote asked for a keyframe on one of our outgoing m-lines.
+    KeyframeRequest { mid: Mid, kind: KeyframeRequestKind },
+    /// A negotiated m-line became usable (str0m reports them once the connection is up).
+    TrackAdded(TrackSpec),
+}
+
+/// An incoming RTP packet with what forwarding needs to know about it.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    /// The sending leg's parameters for the packet's payload type.
+    pub params: PayloadParams,
+    /// The packet is RFC 2198 RED around `params`' codec.
+    pub is_red: bool,
+    pub packet: RtpPacket,
+}
+
+/// Where a forwarded packet goes on this leg and with which numbers (from the forward table).
+pub(crate) struct Outgoing<'a> {
+    pub slot: Mid,
+    pub seq: u64,
+    pub timestamp: u32,
+    pub incoming: &'a Incoming,
+}
+
+pub(crate) struct Peer {
+    pub id: PeerId,
+    pub visit: VisitId,
+    pub participant: ParticipantId,
+    pub role: Role,
+    /// The admitted slot end, kept for the health view. `visit` ends the visit; media does not.
+    pub slot_end: DateTime<Utc>,
+    pub tracks: Vec<TrackSpec>,
+    pub stats: PeerStats,
+    rtc: Rtc,
+    /// The `Rtc`'s own next timeout (see [`Self::next_timeout`]).
+    rtc_timeout: Instant,
+    connected: bool,
+    gone: bool,
+    keyframe_gates: Vec<KeyframeGate>,
+}
+
+/// Keyframe request throttling for one incoming m-line.
+struct KeyframeGate {
+    mid: Mid,
+    last: Option<Instant>,
+    pending: Option<KeyframeRequestKind>,
+}
+
+/// The codecs confer negotiates. One video and one audio codec that every browser and the
+/// booth kiosk have, so every two legs of a visit negotiate the same codec and forwarding
+/// never needs transcoding. No RED/ULPFEC/FlexFEC (NACK/RTX instead).
+fn rtc_config() -> str0m::RtcConfig {
+    Rtc::builder()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+}
+
+impl Peer {
+    /// Build a peer from the client's offer; returns it and the SDP answer.
+    pub(crate) fn accept(
+        id: PeerId,
+        admitted: &Admitted,
+        offer_sdp: &str,
+        candidates: &[SocketAddr],
+        net: &MediaSockets,
+        now: Instant,
+        notices: &mut Vec<Notice>,
+    ) -> Result<(Peer, String), MediaError> {
+        let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        let mut rtc = rtc_config().build(now);
+        for addr in candidates {
+            let candidate = Candidate::host(*addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
+            rtc.add_local_candidate(candidate);
+        }
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        let mut peer = Peer {
+            id,
+            visit: admitted.visit(),
+            participant: admitted.participant().clone(),
+            role: admitted.role(),
+            slot_end: admitted.slot_end(),
+            tracks: Vec::new(),
+            stats: PeerStats::default(),
+            rtc,
+            rtc_timeout: now,
+            connected: false,
+            gone: false,
+            keyframe_gates: Vec::new(),
+        };
+        peer.drain(net, notices);
+        Ok((peer, answer.to_sdp_string()))
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected && !self.gone
+    }
+
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone || !self.rtc.is_alive()
+    }
+
+    pub(crate) fn accepts(&self, input: &Input<'_>) -> bool {
+        !self.gone && self.rtc.accepts(input)
+    }
+
+    /// Feed network input or a timeout, then drain.
+    pub(crate) fn handle_input(&mut self, input: Input<'_>, net: &MediaSockets, notices: &mut Vec<Notice>) {
+        if let Err(e) = self.rtc.handle_input(input) {
+            tracing::info!(peer = self.id.0, error = %e, "peer input failed; disconnecting");
+            self.fail(notices);
+            return;
+        }
+        self.drain(net, notices);
+    }
+
+    /// Write one forwarded packet on this leg, then drain. Returns false if it was not sent
+    /// (codec not negotiated on this leg, m-line not sending, not connected).
+    pub(crate) fn write_forwarded(&mut self, out: &Outgoing<'_>, net: &MediaSockets, notices: &mut Vec<Notice>) -> bool {
+        if !self.is_connected() {
+            return false;
+        }
+        let inc = out.incoming;
+        // Map the payload type through this leg's codec config, and only onto a payload type
+        // negotiated on the slot's m-line: forward only between legs with the same codec.
+        let Some(params) = self.rtc.codec_config().match_params(inc.params) else {
+            return false;
+        };
+        let pt = if inc.is_red { params.red() } else { Some(params.pt()) };
+        let Some(pt) = pt else {
+            return false;
+        };
+        let negotiated = self.rtc.media(out.slot).is_some_and(|m| m.remote_pts().contains(&params.pt()));
+        if !negotiated {
+            return false;
+        }
+        let header = &inc.packet.header;
+        let ext_vals = ExtensionValues {
+            // mid/rid/rid_repair/transport_cc/abs_send_time are per leg: str0m writes ours.
+            mid: None,
+            rid: None,
+            rid_repair: None,
+            transport_cc: None,
+            abs_send_time: None,
+            user_values: Default::default(),
+            ..header.ext_vals.clone()
+        };
+        let csrc_count = header.csrc_count.min(header.csrc.len());
+        let write = RtpWrite::new(pt, out.seq.into(), out.timestamp, inc.packet.timestamp, Arc::clone(&inc.packet.payload))
+            .marker(header.marker)
+            .ext_vals(ext_vals)
+            .csrc(&header.csrc[..csrc_count])
+            // Video is answered from this leg's retransmission buffer on NACK; str0m makes it
+            // non-nackable by itself when the leg negotiated no RTX.
+            .nackable(inc.kind == MediaKind::Video);
+        let written = {
+            let mut api = self.rtc.direct_api();
+            match api.stream_tx_by_mid(out.slot, None) {
+                Some(tx) => {
+                    tx.write_rtp(write);
+                    true
+                }
+                None => false,
+            }
+        };
+        if written {
+            self.stats.rtp_packets_out += 1;
+            self.drain(net, notices);
+        }
+        written
+    }
+
+    /// Ask this peer (a source) for a keyframe on its incoming m-line `mid`, then drain.
+    ///
+    /// At most one request per m-line per [`KEYFRAME_REQUEST_INTERVAL`]: a request inside the
+    /// interval is kept (FIR wins over PLI) and sent when the interval is over, never lost.
+    pub(crate) fn request_keyframe(
+        &mut self,
+        mid: Mid,
+        kind: KeyframeRequestKind,
+        now: Instant,
+        net: &MediaSockets,
+        notices: &mut Vec<Notice>,
+    ) {
+        if !self.is_connected() {
+            return;
+        }
+        let gate = match self.keyframe_gates.iter_mut().position(|g| g.mid == mid) {
+            Some(i) => &mut self.keyframe_gates[i],
+            None => {
+                self.keyframe_gates.push(KeyframeGate { mid, last: None, pending: None });
+                let last = self.keyframe_gates.len() - 1;
+                &mut self.keyframe_gates[last]
+            }
+        };
+        let kind = match (gate.pending, kind) {
+            (Some(KeyframeRequestKind::Fir), _) => KeyframeRequestKind::Fir,
+            (_, k) => k,
+        };
+        if gate.last.is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL) {
+            gate.pending = Some(kind);
+            return;
+        }
+        gate.pending = None;
+        gate.last = Some(now);
+        let requested = {
+            let mut api = self.rtc.direct_api();
+            match api.stream_rx_by_mid(mid, None) {
+                Some(rx) => {
+                    rx.request_keyframe(kind);
+                    true
+                }
+                // Nothing received on this m-line yet: its first frame is a keyframe anyway.
+                None => false,
+            }
+        };
+        tracing::debug!(peer = self.id.0, %mid, requested, "keyframe request to a source");
+        if requested {
+            self.stats.keyframe_requests_sent += 1;
+            self.drain(net, notices);
+        }
+    }
+
+    /// When this peer next needs [`Self::handle_timeout`].
+    pub(crate) fn next_timeout(&self) -> Instant {
+        self.keyframe_gates
+            .iter()
+            .filter(|g| g.pending.is_some())
+            .filter_map(|g| g.last.map(|at| at + KEYFRAME_REQUEST_INTERVAL))
+            .fold(self.rtc_timeout, Instant::min)
+    }
+
+    /// Drive time forward: str0m's timers and deferred keyframe requests.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, net: &MediaSockets, notices: &mut Vec<Notice>) {
+        self.handle_input(Input::Timeout(now), net, notices);
+        let due: Vec<(Mid, KeyframeRequestKind)> = self
+            .keyframe_gates
+            .iter()
+            .filter(|g| g.last.is_none_or(|at| now.saturating_duration_since(at) >= KEYFRAME_REQUEST_INTERVAL))
+            .filter_map(|g| g.pending.map(|k| (g.mid, k)))
+            .collect();
+        for (mid, kind) in due {
+            self.request_keyframe(mid, kind, now, net, notices);
+        }
+    }
+
+    /// Start a clean shutdown (RTCP BYE, DTLS close_notify) and send what it produces.
+    pub(crate) fn close(&mut self, net: &MediaSockets) {
+        if self.rtc.close().is_ok() {
+            let mut ignored = Vec::new();
+            self.drain(net, &mut ignored);
+        }
+        self.gone = true;
+    }
+
+    fn fail(&mut self, notices: &mut Vec<Notice>) {
+        self.rtc.disconnect();
+        if !self.gone {
+            self.gone = true;
+            notices.push(Notice::Gone);
+        }
+    }
+
+    /// Drain `poll_output` until `Timeout`, sending datagrams and collecting notices.
+    fn drain(&mut self, net: &MediaSockets, notices: &mut Vec<Notice>) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.rtc_timeout = t;
+                    break;
+                }
+                Ok(Output::Transmit(t)) => {
+                    net.send(t.source, t.destination, &t.contents);
+                }
+                Ok(Output::Event(e)) => self.on_event(e, notices),
+                Err(e) => {
+                    tracing::info!(peer = self.id.0, error = %e, "peer output failed; disconnecting");
+                    self.fail(notices);
+                    break;
+                }
+            }
+        }
+        if !self.rtc.is_alive() && !self.gone {
+            self.gone = true;
+            notices.push(Notice::Gone);
+        }
+    }
+
+    fn on_event(&mut self, event: Event, notices: &mut Vec<Notice>) {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                notices.push(Notice::Connected);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                // ICE-lite: consent expired. The client reconnects with a new offer.
+                tracing::info!(peer = self.id.0, "ICE disconnected");
+                self.fail(notices);
+            }
+            Event::Closed => {
+                tracing::info!(peer = self.id.0, "peer closed the connection");
+                if !self.gone {
+                    self.gone = true;
+                    notices.push(Notice::Gone);
+                }
+            }
+            Event::MediaAdded(m) => {
+                let track = TrackSpec {
+                    mid: m.mid,
+                    kind: m.kind,
+                    send: m.direction.is_sending(),
+                    recv: m.direction.is_receiving(),
+                };
+                self.tracks.push(track);
+                notices.push(Notice::TrackAdded(track));
+            }
+            Event::RtpPacket(packet) => {
+                self.stats.rtp_packets_in += 1;
+                if let Some(incoming) = self.classify(packet) {
+                    notices.push(Notice::Rtp(incoming));
+                }
+            }
+            Event::KeyframeRequest(req) => {
+                notices.push(Notice::KeyframeRequest { mid: req.mid, kind: req.kind });
+            }
+            _ => {}
+        }
+    }
+
+    /// Find the packet's m-line (through its receive stream) and codec (through this leg's
+    /// codec config). Packets we cannot place are dropped.
+    fn classify(&mut self, packet: RtpPacket) -> Option<Incoming> {
+        let ssrc = packet.header.ssrc;
+        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|rx| rx.mid())?;
+        let kind = self.tracks.iter().find(|t| t.mid == mid)?.kind;
+        let pt = packet.header.payload_type;
+        let params = *self.rtc.codec_config().find(|p| p.pt() == pt || p.red() == Some(pt))?;
+        let is_red = params.pt() != pt;
+        Some(Incoming { mid, kind, params, is_red, packet })
+    }
+}

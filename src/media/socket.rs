@@ -1,0 +1,179 @@
+//! The media UDP socket(s): the only place in confer that binds a socket for media.
+//!
+//! Owns the OS-facing rules, so the driver and the str0m instances never see them:
+//!
+//! - str0m (ICE) drops a STUN request whose *destination* is not one of its local host
+//!   candidates. A socket bound to `0.0.0.0` does not say which address a datagram was sent
+//!   to, so when several addresses are advertised we bind **one socket per advertised
+//!   address**, all on the same port (port 0: the first bind picks the port, the others reuse
+//!   it), and report each socket's advertised address as the destination.
+//! - Behind a 1:1 NAT the advertised (public) address is not local and cannot be bound: then
+//!   one socket is bound to the configured address and exactly one advertised address is
+//!   allowed, which is reported as the destination of everything that socket receives.
+//!   Several NAT-mapped addresses on one socket would need `IP_PKTINFO`, which we do not do
+//!   (yet); such a configuration is refused at start rather than failing ICE at run time.
+//!
+//! Peers are never filtered by source address (browsers on loopback arrive from a LAN
+//! address). Sending never waits: a datagram that does not fit in the socket buffer is
+//! dropped and counted, as the network would.
+//!
+//! DESIGN invariant 2 / R-PRIV-1: no other socket, no file I/O.
+
+use crate::redact::Redacted;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::task::{Context, Poll};
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+
+/// Largest datagram we read; WebRTC keeps datagrams under the path MTU.
+pub(crate) const RECV_BUF: usize = 2048;
+
+/// One bound socket and the candidate address that datagrams arriving on it were sent to.
+struct Bound {
+    socket: UdpSocket,
+    advertised: SocketAddr,
+}
+
+/// The bound media socket(s).
+pub(crate) struct MediaSockets {
+    bound: Vec<Bound>,
+    /// Rotates which socket is polled first, so one busy socket cannot starve another.
+    next_poll: usize,
+}
+
+/// One received datagram: which socket (by advertised address) and from whom.
+pub(crate) struct Received {
+    pub len: usize,
+    pub source: SocketAddr,
+    /// The host candidate this datagram was sent to (what str0m calls its destination).
+    pub destination: SocketAddr,
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg.to_string())
+}
+
+async fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
+    // The one and only media bind call site (checked by `tests::media_does_no_file_io`).
+    UdpSocket::bind(addr).await
+}
+
+impl MediaSockets {
+    /// Bind according to the rules in the module docs.
+    pub(crate) async fn bind(bind: SocketAddr, public_ips: &[IpAddr]) -> io::Result<MediaSockets> {
+        let mut advertised: Vec<IpAddr> = Vec::new();
+        for ip in public_ips {
+            if !advertised.contains(ip) {
+                advertised.push(*ip);
+            }
+        }
+        if advertised.is_empty() {
+            if bind.ip().is_unspecified() {
+                return Err(invalid(
+                    "media: no address to advertise (set public_ips or bind a specific address)",
+                ));
+            }
+            advertised.push(bind.ip());
+        }
+
+        if bind.ip().is_unspecified() {
+            if let Some(bound) = Self::bind_each(bind.port(), &advertised).await? {
+                return Ok(MediaSockets { bound, next_poll: 0 });
+            }
+        }
+
+        // One socket on the configured address.
+        if advertised.len() != 1 {
+            return Err(invalid(
+                "media: several advertised addresses need one locally bindable address each \
+                 (bind 0.0.0.0 / [::] with local public_ips); NAT-mapped addresses: advertise one",
+            ));
+        }
+        let socket = bind_one(bind).await?;
+        let port = socket.local_addr()?.port();
+        let advertised = SocketAddr::new(advertised[0], port);
+        tracing::info!(local = %Redacted(socket.local_addr()?), advertised = %Redacted(advertised), "media socket bound");
+        Ok(MediaSockets { bound: vec![Bound { socket, advertised }], next_poll: 0 })
+    }
+
+    /// Bind one socket per advertised address on one port. `Ok(None)` when some address is not
+    /// local (NAT 1:1), so the caller falls back to the single configured socket.
+    async fn bind_each(port: u16, ips: &[IpAddr]) -> io::Result<Option<Vec<Bound>>> {
+        let mut port = port;
+        let mut bound = Vec::with_capacity(ips.len());
+        for ip in ips {
+            match bind_one(SocketAddr::new(*ip, port)).await {
+                Ok(socket) => {
+                    let local = socket.local_addr()?;
+                    port = local.port();
+                    tracing::info!(advertised = %Redacted(local), "media socket bound");
+                    bound.push(Bound { socket, advertised: local });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {
+                    tracing::info!(
+                        advertised = %Redacted(ip),
+                        "advertised address is not local (NAT 1:1?): using one socket on the bind address"
+                    );
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(bound))
+    }
+
+    /// The addresses the sockets are bound to.
+    pub(crate) fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.bound.iter().map(|b| b.socket.local_addr()).collect()
+    }
+
+    /// The host candidates to advertise (advertised IP, bound port).
+    pub(crate) fn candidates(&self) -> Vec<SocketAddr> {
+        self.bound.iter().map(|b| b.advertised).collect()
+    }
+
+    /// Poll every socket for one datagram into `buf`.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<Received>> {
+        let n = self.bound.len();
+        for i in 0..n {
+            let idx = (self.next_poll + i) % n;
+            let b = &self.bound[idx];
+            let mut rb = ReadBuf::new(buf);
+            match b.socket.poll_recv_from(cx, &mut rb) {
+                Poll::Ready(Ok(source)) => {
+                    self.next_poll = (idx + 1) % n;
+                    return Poll::Ready(Ok(Received { len: rb.filled().len(), source, destination: b.advertised }));
+                }
+                Poll::Ready(Err(e)) => {
+                    // ICMP-induced errors (e.g. port unreachable from a departed peer) are not
+                    // fatal for a UDP server socket: report so the caller can log and go on.
+                    self.next_poll = (idx + 1) % n;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Send one datagram from the socket whose candidate is `source`. Never waits.
+    /// Returns false when the datagram was dropped.
+    pub(crate) fn send(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> bool {
+        let Some(b) = self
+            .bound
+            .iter()
+            .find(|b| b.advertised == source)
+            .or_else(|| self.bound.iter().find(|b| b.advertised.is_ipv4() == destination.is_ipv4()))
+        else {
+            return false;
+        };
+        match b.socket.try_send_to(contents, destination) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::trace!(error = %e, "media datagram dropped on send");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The driver of live visits. Holds, for every visit with someone present, its
+//! [`LiveVisit`] core, the participants' notice channels, their media peers and a
+//! slot-end timer; applies the core's actions.
+//!
+//! Locking: one std `Mutex` over the map of live visits, never held across an `.await`
+//! (actions are collected under the lock and carried out after it is released).
+
+use super::lifecycle::{Action, EndReason, LiveVisit, Notice, SeatNo};
+use crate::ids::{Role, VisitId};
+use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId};
+use crate::policy::Admitted;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{}", .0.message())]
+    Ended(EndReason),
+    #[error("this connection is no longer part of the visit")]
+    NotPresent,
+    #[error("an offer was already made on this connection")]
+    AlreadyNegotiated,
+    #[error(transparent)]
+    Media(#[from] MediaError),
+}
+
+/// A participant's place in a live visit, held by its signalling connection.
+pub struct Seat {
+    pub visit: VisitId,
+    pub seat: SeatNo,
+    pub role: Role,
+    pub slot_end: DateTime<Utc>,
+    /// Roles already present when this seat joined.
+    pub others: Vec<Role>,
+    admitted: Option<Admitted>,
+}
+
+struct SeatEntry {
+    notices: mpsc::UnboundedSender<Notice>,
+    peer: Option<PeerId>,
+}
+
+struct Live {
+    core: LiveVisit,
+    seats: HashMap<SeatNo, SeatEntry>,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+struct Inner {
+    store: Store,
+    media: MediaHandle,
+    live: Mutex<HashMap<VisitId, Live>>,
+    next_seat: AtomicU64,
+}
+
+/// Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct VisitHub {
+    inner: Arc<Inner>,
+}
+
+/// Side effects collected under the lock, carried out after it.
+#[derive(Default)]
+struct Effects {
+    remove_peers: Vec<PeerId>,
+    end_media: bool,
+    record_end: Option<EndReason>,
+    cancel_timer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl VisitHub {
+    pub fn new(store: Store, media: MediaHandle) -> VisitHub {
+        VisitHub {
+            inner: Arc::new(Inner { store, media, live: Mutex::new(HashMap::new()), next_seat: AtomicU64::new(1) }),
+        }
+    }
+
+    /// Consume the media plane's events (spawned once by `app`).
+    pub async fn run_media_events(self, mut events: mpsc::Receiver<MediaEvent>) {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                MediaEvent::PeerConnected { visit, participant, .. } => {
+                    tracing::info!(visit = %visit, role = participant.role().as_str(), "media connected");
+                }
+                MediaEvent::PeerDisconnected { visit, peer, participant } => {
+                    tracing::info!(visit = %visit, role = participant.role().as_str(), "media disconnected");
+                    let mut live = self.lock();
+                    if let Some(l) = live.get_mut(&visit) {
+                        for s in l.seats.values_mut() {
+                            if s.peer == Some(peer) {
+                                s.peer = None;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<VisitId, Live>> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Take a seat in the visit that `admitted` is for. Notices for this participant
+    /// arrive on `notices`.
+    pub fn enter(
+        &self,
+        admitted: Admitted,
+        notices: mpsc::UnboundedSender<Notice>,
+        now: DateTime<Utc>,
+    ) -> Result<Seat, HubError> {
+        let visit = admitted.visit();
+        let role = admitted.role();
+        let seat = SeatNo(self.inner.next_seat.fetch_add(1, Ordering::Relaxed));
+        let mut effects = Effects::default();
+        let result = {
+            let mut live = self.lock();
+            let entry = live.entry(visit).or_insert_with(|| Live {
+                core: LiveVisit::new(admitted.slot_end()),
+                seats: HashMap::new(),
+                timer: self.spawn_slot_timer(visit, admitted.slot_end()),
+            });
+            match entry.core.join(seat, role, now) {
+                Ok(actions) => {
+                    let others = entry.core.others(seat);
+                    entry.seats.insert(seat, SeatEntry { notices, peer: None });
+                    apply(entry, actions, &mut effects);
+                    Ok(Seat { visit, seat, role, slot_end: entry.core.slot_end(), others, admitted: Some(admitted) })
+                }
+                Err(reason) => {
+                    if entry.core.is_empty() {
+                        if let Some(l) = live.remove(&visit) {
+                            effects.cancel_timer = Some(l.timer);
+                        }
+                    }
+                    Err(HubError::Ended(reason))
+                }
+            }
+        };
+        self.carry_out(visit, effects);
+        result
+    }
+
+    /// Hand the participant's SDP offer to the media plane (through the gate: the seat's
+    /// `Admitted` proof is consumed) and return the answer.
+    pub async fn negotiate(&self, seat: &mut Seat, offer: String) -> Result<String, HubError> {
+        let admitted = seat.admitted.take().ok_or(HubError::AlreadyNegotiated)?;
+        self.check_present(seat)?;
+        let (peer, answer) = self.inner.media.add_peer(admitted, offer).await?;
+        // The visit may have ended, or this seat been replaced, while media was busy.
+        let still_here = {
+            let mut live = self.lock();
+            match live.get_mut(&seat.visit).and_then(|l| l.seats.get_mut(&seat.seat)) {
+                Some(entry) => {
+                    entry.peer = Some(peer);
+                    true
+                }
+                None => false,
+            }
+        };
+        if !still_here {
+            self.inner.media.remove_peer(peer).await;
+            return Err(HubError::NotPresent);
+        }
+        Ok(answer)
+    }
+
+    fn check_present(&self, seat: &Seat) -> Result<(), HubError> {
+        let live = self.lock();
+        match live.get(&seat.visit) {
+            Some(l) if l.seats.contains_key(&seat.seat) => Ok(()),
+            Some(l) => Err(l.core.ended().map(HubError::Ended).unwrap_or(HubError::NotPresent)),
+            None => Err(HubError::NotPresent),
+        }
+    }
+
+    /// The participant leaves (or its connection closed).
+    pub fn leave(&self, seat: &Seat) {
+        let mut effects = Effects::default();
+        {
+            let mut live = self.lock();
+            if let Some(l) = live.get_mut(&seat.visit) {
+                let actions = l.core.leave(seat.seat);
+                apply(l, actions, &mut effects);
+                if l.core.is_empty() {
+                    if let Some(l) = live.remove(&seat.visit) {
+                        effects.cancel_timer = Some(l.timer);
+                    }
+                }
+            }
+        }
+        self.carry_out(seat.visit, effects);
+    }
+
+    /// End a live visit now (slot end, staff stop, shutdown).
+    pub fn end(&self, visit: VisitId, reason: EndReason) {
+        let mut effects = Effects::default();
+        {
+            let mut live = self.lock();
+            if let Some(mut l) = live.remove(&visit) {
+                let actions = l.core.end(reason);
+                apply(&mut l, actions, &mut effects);
+                effects.cancel_timer = Some(l.timer);
+            }
+        }
+        self.carry_out(visit, effects);
+    }
+
+    /// Tell every live visit that the server is going away and close its media.
+    pub fn shutdown(&self) {
+        let visits: Vec<VisitId> = self.lock().keys().copied().collect();
+        for v in visits {
+            self.end(v, EndReason::ServerShutdown);
+        }
+    }
+
+    /// Number of visits with at least one participant present.
+    pub fn live_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn spawn_slot_timer(&self, visit: VisitId, slot_end: DateTime<Utc>) -> tokio::task::JoinHandle<()> {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            // The deadline is absolute UTC (persisted with the visit); only this driver
+            // reads the clock. Re-check after waking in case the wall clock moved.
+            loop {
+                let left = (slot_end - Utc::now()).to_std().unwrap_or_default();
+                if left.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(left.min(std::time::Duration::from_secs(60))).await;
+            }
+            let mut effects = Effects::default();
+            {
+                let mut live = hub.lock();
+                if let Some(l) = live.get_mut(&visit) {
+                    let actions = l.core.tick(Utc::now());
+                    apply(l, actions, &mut effects);
+                    if l.core.ended().is_some() {
+                        live.remove(&visit);
+                    }
+                }
+            }
+            hub.carry_out(visit, effects);
+        })
+    }
+
+    fn carry_out(&self, visit: VisitId, effects: Effects) {
+        if let Some(t) = effects.cancel_timer {
+            // Never abort the timer task from inside itself: it finishes on its own.
+            if tokio::task::try_id() != Some(t.id()) {
+                t.abort();
+            }
+        }
+        if effects.remove_peers.is_empty() && !effects.end_media && effects.record_end.is_none() {
+            return;
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            if let Some(reason) = effects.record_end {
+                if let Err(e) = inner.store.mark_visit_ended(visit, Utc::now(), reason.code()).await {
+                    tracing::error!(visit = %visit, error = %e, "could not record the end of a visit");
+                }
+            }
+            if effects.end_media {
+                inner.media.end_visit(visit).await;
+            }
+            for p in effects.remove_peers {
+                inner.media.remove_peer(p).await;
+            }
+        });
+    }
+}
+
+/// Carry out the core's actions that touch only this visit's seats; collect the rest.
+fn apply(live: &mut Live, actions: Vec<Action>, effects: &mut Effects) {
+    for a in actions {
+        match a {
+            Action::Notify(seat, notice) => {
+                if let Some(s) = live.seats.get(&seat) {
+                    let _ = s.notices.send(notice);
+                }
+            }
+            Action::Disconnect(seat) => {
+                if let Some(s) = live.seats.remove(&seat) {
+                    if let Some(p) = s.peer {
+                        effects.remove_peers.push(p);
+                    }
+                    // Dropping the sender tells the connection it has been let go.
+                }
+            }
+            Action::EndMedia => effects.end_media = true,
+            Action::RecordEnd(r) => effects.record_end = Some(r),
+        }
+    }
+}

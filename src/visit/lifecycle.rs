@@ -1,0 +1,248 @@
+//! The pure core of a live visit: who is present, and when it ends. No I/O, no clock:
+//! every method takes what happened (and `now` where time matters) and returns the
+//! [`Action`]s for the driver ([`super::hub`]) to carry out, in order.
+
+use crate::ids::Role;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// A connection's place in a live visit; numbers are never reused within a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeatNo(pub u64);
+
+/// Why a visit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The time slot is over.
+    SlotOver,
+    /// Staff stopped the visit (admin console, a later issue).
+    StoppedByStaff,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl EndReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            EndReason::SlotOver => "slot_over",
+            EndReason::StoppedByStaff => "stopped_by_staff",
+            EndReason::ServerShutdown => "server_shutdown",
+        }
+    }
+
+    /// What both sides are told, in plain words.
+    pub fn message(self) -> &'static str {
+        match self {
+            EndReason::SlotOver => "The visit's time slot is over, so the visit has ended.",
+            EndReason::StoppedByStaff => "Facility staff ended this visit.",
+            EndReason::ServerShutdown => {
+                "The visit server is restarting; the visit was interrupted. Please rejoin when it is back."
+            }
+        }
+    }
+
+    /// Whether the visit is over for good (recorded), or may be rejoined.
+    pub fn is_final(self) -> bool {
+        !matches!(self, EndReason::ServerShutdown)
+    }
+}
+
+/// Something a participant is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    ParticipantJoined(Role),
+    ParticipantLeft(Role),
+    /// A newer connection of the same participant took this seat.
+    Replaced,
+    Ended(EndReason),
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Notify(SeatNo, Notice),
+    /// Stop forwarding to and from this seat's peer and close its connection.
+    Disconnect(SeatNo),
+    /// Close every peer of the visit in the media plane.
+    EndMedia,
+    /// Persist that the visit ended (only for final reasons).
+    RecordEnd(EndReason),
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveVisit {
+    slot_end: DateTime<Utc>,
+    present: BTreeMap<SeatNo, Role>,
+    ended: Option<EndReason>,
+}
+
+impl LiveVisit {
+    pub fn new(slot_end: DateTime<Utc>) -> Self {
+        LiveVisit { slot_end, present: BTreeMap::new(), ended: None }
+    }
+
+    pub fn slot_end(&self) -> DateTime<Utc> {
+        self.slot_end
+    }
+
+    pub fn ended(&self) -> Option<EndReason> {
+        self.ended
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.present.is_empty()
+    }
+
+    /// Roles present, other than `seat`'s.
+    pub fn others(&self, seat: SeatNo) -> Vec<Role> {
+        self.present.iter().filter(|(s, _)| **s != seat).map(|(_, r)| *r).collect()
+    }
+
+    /// A participant arrives. A second connection for the same role replaces the first
+    /// (a reconnecting browser must not be locked out by its own stale connection).
+    pub fn join(&mut self, seat: SeatNo, role: Role, now: DateTime<Utc>) -> Result<Vec<Action>, EndReason> {
+        if let Some(r) = self.ended {
+            return Err(r);
+        }
+        if now >= self.slot_end {
+            // The driver's timer ends the visit for those present; a newcomer is simply refused.
+            return Err(EndReason::SlotOver);
+        }
+        let mut actions = Vec::new();
+        let stale: Vec<SeatNo> = self.present.iter().filter(|(_, r)| **r == role).map(|(s, _)| *s).collect();
+        for old in stale {
+            self.present.remove(&old);
+            actions.push(Action::Notify(old, Notice::Replaced));
+            actions.push(Action::Disconnect(old));
+        }
+        for other in self.present.keys() {
+            actions.push(Action::Notify(*other, Notice::ParticipantJoined(role)));
+        }
+        self.present.insert(seat, role);
+        Ok(actions)
+    }
+
+    /// A participant leaves (said so, or its connection closed). The others are told;
+    /// the visit stays open for the rest of the slot so that the participant can return.
+    pub fn leave(&mut self, seat: SeatNo) -> Vec<Action> {
+        let Some(role) = self.present.remove(&seat) else { return Vec::new() };
+        let mut actions = vec![Action::Disconnect(seat)];
+        if self.ended.is_none() {
+            for other in self.present.keys() {
+                actions.push(Action::Notify(*other, Notice::ParticipantLeft(role)));
+            }
+        }
+        actions
+    }
+
+    /// Time passes: at the slot end the visit ends.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Action> {
+        if self.ended.is_none() && now >= self.slot_end {
+            self.end(EndReason::SlotOver)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// End the visit now for `reason`: everyone is told why, media stops, and (for a
+    /// final reason) the end is recorded.
+    pub fn end(&mut self, reason: EndReason) -> Vec<Action> {
+        if self.ended.is_some() {
+            return Vec::new();
+        }
+        self.ended = Some(reason);
+        let mut actions = Vec::new();
+        if reason.is_final() {
+            actions.push(Action::RecordEnd(reason));
+        }
+        for seat in self.present.keys() {
+            actions.push(Action::Notify(*seat, Notice::Ended(reason)));
+        }
+        actions.push(Action::EndMedia);
+        for seat in std::mem::take(&mut self.present).into_keys() {
+            actions.push(Action::Disconnect(seat));
+        }
+        actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 9, m, 0).unwrap()
+    }
+
+    #[test]
+    fn the_other_side_is_told_of_arrivals_and_departures() {
+        let mut v = LiveVisit::new(t(30));
+        assert_eq!(v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap(), vec![]);
+        assert_eq!(
+            v.join(SeatNo(2), Role::Booth, t(1)).unwrap(),
+            vec![Action::Notify(SeatNo(1), Notice::ParticipantJoined(Role::Booth))]
+        );
+        assert_eq!(v.others(SeatNo(2)), vec![Role::Lawyer]);
+        assert_eq!(
+            v.leave(SeatNo(1)),
+            vec![Action::Disconnect(SeatNo(1)), Action::Notify(SeatNo(2), Notice::ParticipantLeft(Role::Lawyer))]
+        );
+        assert_eq!(v.leave(SeatNo(1)), vec![], "leaving twice is harmless");
+    }
+
+    #[test]
+    fn media_stops_at_the_slot_end_and_both_sides_are_told_why() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap();
+        v.join(SeatNo(2), Role::Booth, t(0)).unwrap();
+        assert_eq!(v.tick(t(29)), vec![]);
+        let actions = v.tick(t(30));
+        assert_eq!(
+            actions,
+            vec![
+                Action::RecordEnd(EndReason::SlotOver),
+                Action::Notify(SeatNo(1), Notice::Ended(EndReason::SlotOver)),
+                Action::Notify(SeatNo(2), Notice::Ended(EndReason::SlotOver)),
+                Action::EndMedia,
+                Action::Disconnect(SeatNo(1)),
+                Action::Disconnect(SeatNo(2)),
+            ]
+        );
+        assert!(v.is_empty());
+        assert_eq!(v.tick(t(31)), vec![], "ends once");
+        assert_eq!(v.join(SeatNo(3), Role::Lawyer, t(31)), Err(EndReason::SlotOver));
+    }
+
+    #[test]
+    fn nobody_joins_after_the_slot_end_even_before_a_tick() {
+        let mut v = LiveVisit::new(t(30));
+        assert_eq!(v.join(SeatNo(1), Role::Lawyer, t(30)), Err(EndReason::SlotOver));
+    }
+
+    #[test]
+    fn a_reconnecting_participant_replaces_its_stale_connection() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap();
+        v.join(SeatNo(2), Role::Booth, t(0)).unwrap();
+        let actions = v.join(SeatNo(3), Role::Lawyer, t(5)).unwrap();
+        assert_eq!(
+            actions,
+            vec![
+                Action::Notify(SeatNo(1), Notice::Replaced),
+                Action::Disconnect(SeatNo(1)),
+                Action::Notify(SeatNo(2), Notice::ParticipantJoined(Role::Lawyer)),
+            ]
+        );
+        assert_eq!(v.others(SeatNo(2)), vec![Role::Lawyer]);
+    }
+
+    #[test]
+    fn a_shutdown_is_not_recorded_as_the_end_of_the_visit() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap();
+        let actions = v.end(EndReason::ServerShutdown);
+        assert!(!actions.iter().any(|a| matches!(a, Action::RecordEnd(_))));
+        assert!(actions.contains(&Action::Notify(SeatNo(1), Notice::Ended(EndReason::ServerShutdown))));
+    }
+}

@@ -1,0 +1,227 @@
+//! `spawn_app()`: one real confer per test — real TLS on port 0, real UDP media on
+//! loopback, real SQLite in a temporary data dir — plus clients that speak to it the way
+//! lawyers, booths and staff do (HTTPS with the dev CA, the booth's client certificate,
+//! WSS signalling).
+#![allow(dead_code)] // every test binary uses a different subset
+
+use confer::app::Running;
+use confer::config::Config;
+use confer_signaling::SignalingClient;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct TestApp {
+    pub running: Running,
+    pub data_dir: tempfile::TempDir,
+    pub ca_pem: PathBuf,
+    pub admin_token: String,
+    pub lawyer_username: String,
+    pub lawyer_password: String,
+}
+
+/// A client identity: none (a lawyer's browser) or a booth certificate.
+#[derive(Clone)]
+pub enum Identity {
+    None,
+    Booth { cert: PathBuf, key: PathBuf },
+}
+
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls client config trusting `ca_pem`, presenting `identity`.
+pub fn tls_client(ca_pem: &Path, identity: &Identity) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca_pem).expect("ca pem") {
+        roots.add(c.expect("ca cert")).expect("add root");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots);
+    let config = match identity {
+        Identity::None => builder.with_no_client_auth(),
+        Identity::Booth { cert, key } => {
+            let chain: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_file_iter(cert).expect("cert pem").map(|c| c.expect("cert")).collect();
+            let key = PrivateKeyDer::from_pem_file(key).expect("key pem");
+            builder.with_client_auth_cert(chain, key).expect("client cert")
+        }
+    };
+    Arc::new(config)
+}
+
+pub fn http_client(ca_pem: &Path, identity: &Identity) -> reqwest::Client {
+    let mut tls = (*tls_client(ca_pem, identity)).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
+}
+
+fn read_demo_credentials(dir: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(dir.join("demo-credentials.txt")).expect("demo credentials");
+    let line = text.lines().find(|l| l.starts_with("lawyer page")).expect("lawyer line");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let u = words[words.iter().position(|w| *w == "username").unwrap() + 1];
+    let p = words[words.iter().position(|w| *w == "password").unwrap() + 1];
+    (u.to_owned(), p.to_owned())
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::default();
+    config.data_dir = data_dir.path().to_path_buf();
+    config.http.addr = "127.0.0.1:0".parse().unwrap();
+    config.media.addr = "127.0.0.1:0".parse().unwrap();
+    config.admin.addr = "127.0.0.1:0".parse().unwrap();
+    tweak(&mut config);
+    config.validate().expect("valid test config");
+    let running = confer::app::start(config).await.expect("confer starts");
+    let (admin_user, admin_password) = running.first_start.admin.clone().expect("first admin created");
+    let (lawyer_username, lawyer_password) = read_demo_credentials(data_dir.path());
+    let ca_pem = running.pki.ca_cert.clone();
+    let mut app = TestApp { running, data_dir, ca_pem, admin_token: String::new(), lawyer_username, lawyer_password };
+    let resp = app
+        .admin_client()
+        .post(app.admin_url("/admin/api/login"))
+        .json(&json!({ "username": admin_user, "password": admin_password }))
+        .send()
+        .await
+        .expect("admin login");
+    assert_eq!(resp.status(), 200);
+    app.admin_token = resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.running.http_addr.port())
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.running.admin_addr.port())
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("wss://127.0.0.1:{}/ws", self.running.http_addr.port())
+    }
+
+    pub fn demo_booth(&self) -> Identity {
+        Identity::Booth { cert: self.running.pki.demo_booth_cert.clone(), key: self.running.pki.demo_booth_key.clone() }
+    }
+
+    pub fn client(&self, identity: &Identity) -> reqwest::Client {
+        http_client(&self.ca_pem, identity)
+    }
+
+    pub fn admin_client(&self) -> reqwest::Client {
+        http_client(&self.ca_pem, &Identity::None)
+    }
+
+    pub async fn signaling(&self, identity: &Identity) -> SignalingClient {
+        SignalingClient::connect(&self.ws_url(), tls_client(&self.ca_pem, identity)).await.expect("wss connect")
+    }
+
+    /// Staff API call with the admin session.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.admin_client().request(method, self.admin_url(path)).bearer_auth(&self.admin_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("admin request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sign a lawyer in; returns the session token.
+    pub async fn lawyer_login(&self, username: &str, password: &str) -> String {
+        let resp = self
+            .client(&Identity::None)
+            .post(self.url("/api/lawyer/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 200, "login of {username}");
+        resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn demo_lawyer_session(&self) -> String {
+        self.lawyer_login(&self.lawyer_username.clone(), &self.lawyer_password.clone()).await
+    }
+
+    /// The demo visit (open now) as the demo lawyer sees it.
+    pub async fn demo_visit_id(&self, session: &str) -> i64 {
+        let v: Value = self
+            .client(&Identity::None)
+            .get(self.url("/api/lawyer/visits"))
+            .bearer_auth(session)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["visits"].as_array().unwrap().iter().find(|v| v["state"] == "open").expect("an open demo visit")["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// `(status, body)` of a lawyer's join-token request.
+    pub async fn lawyer_join_token(&self, session: &str, visit: i64) -> (u16, Value) {
+        let resp = self
+            .client(&Identity::None)
+            .post(self.url(&format!("/api/lawyer/visits/{visit}/join-token")))
+            .bearer_auth(session)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `(status, body)` of a booth's join-token request.
+    pub async fn booth_join_token(&self, identity: &Identity, visit: i64) -> (u16, Value) {
+        let resp =
+            self.client(identity).post(self.url(&format!("/api/booth/visits/{visit}/join-token"))).send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Create a visit for the demo lawyer and booth through the staff API.
+    pub async fn create_visit(&self, starts_in: chrono::Duration, lasts: chrono::Duration) -> i64 {
+        let lawyers = self.admin(reqwest::Method::GET, "/admin/api/lawyers", None).await.1;
+        let lawyer_id = lawyers["lawyers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["username"] == self.lawyer_username.as_str())
+            .unwrap()["id"]
+            .clone();
+        let start = chrono::Utc::now() + starts_in;
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/api/visits",
+                Some(json!({
+                    "lawyer_id": lawyer_id,
+                    "booth_id": confer::app::DEMO_BOOTH,
+                    "starts_at": start.to_rfc3339(),
+                    "ends_at": (start + lasts).to_rfc3339(),
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_i64().unwrap()
+    }
+}
