@@ -220,7 +220,7 @@ impl Config {
                 ));
             }
         }
-        if self.http.addr == self.admin.addr {
+        if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return bad("http.addr and admin.addr must differ: the admin listener is separate".into());
         }
         Ok(())

@@ -58,25 +58,33 @@ fn make_pki() -> anyhow::Result<Pki> {
         BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
         ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
     };
-    let dir = tempfile::Builder::new().prefix("confer-selftest-pki-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("confer-selftest-pki-")
+        .tempdir()?;
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.distinguished_name = DistinguishedName::new();
-    ca_params.distinguished_name.push(DnType::CommonName, "confer selftest CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "confer selftest CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
 
     let server_key = KeyPair::generate()?;
     let mut server_params = CertificateParams::new(vec!["127.0.0.1".to_string()])?;
-    server_params.distinguished_name.push(DnType::CommonName, "confer selftest server");
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "confer selftest server");
     server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let server_cert = server_params.signed_by(&server_key, &ca)?;
 
     let client_key = KeyPair::generate()?;
     let mut client_params = CertificateParams::new(Vec::<String>::new())?;
     client_params.distinguished_name = DistinguishedName::new();
-    client_params.distinguished_name.push(DnType::CommonName, "booth-selftest");
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "booth-selftest");
     client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let client_cert = client_params.signed_by(&client_key, &ca)?;
 
@@ -91,7 +99,14 @@ fn make_pki() -> anyhow::Result<Pki> {
     let client_p12 = dir.path().join("booth-selftest.p12");
     let password = "selftest-p12-password".to_string();
     let output = Command::new("openssl")
-        .args(["pkcs12", "-export", "-certpbe", "AES-256-CBC", "-keypbe", "AES-256-CBC"])
+        .args([
+            "pkcs12",
+            "-export",
+            "-certpbe",
+            "AES-256-CBC",
+            "-keypbe",
+            "AES-256-CBC",
+        ])
         .args(["-macalg", "sha256", "-name", "booth-selftest"])
         .arg("-in")
         .arg(&client_pem)
@@ -105,7 +120,11 @@ fn make_pki() -> anyhow::Result<Pki> {
         .arg(format!("pass:{password}"))
         .output()
         .context("running openssl pkcs12 -export")?;
-    anyhow::ensure!(output.status.success(), "openssl pkcs12: {}", String::from_utf8_lossy(&output.stderr));
+    anyhow::ensure!(
+        output.status.success(),
+        "openssl pkcs12: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     Ok(Pki {
         ca_der: ca.der().clone(),
@@ -214,7 +233,11 @@ impl Drop for TestServer {
 }
 
 async fn marker_page(State(state): State<ConnState>) -> Html<String> {
-    let who = if state.peer.is_some() { "client certificate presented" } else { "no client certificate" };
+    let who = if state.peer.is_some() {
+        "client certificate presented"
+    } else {
+        "no client certificate"
+    };
     state.served.lock().unwrap().push(state.peer.clone());
     Html(MARKER_PAGE.replace("CLIENT", who))
 }
@@ -226,8 +249,9 @@ async fn start_server(pki: &Pki, require_client_cert: bool) -> anyhow::Result<Te
     let builder = if require_client_cert {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(pki.ca_der.clone())?;
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()?;
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()?;
         builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
@@ -252,14 +276,22 @@ async fn start_server(pki: &Pki, require_client_cert: bool) -> anyhow::Result<Te
                 let served = served.clone();
                 let refused = refused.clone();
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => tls,
-                        _ => {
-                            refused.fetch_add(1, Ordering::SeqCst);
-                            return;
-                        }
-                    };
-                    let peer = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+                    let tls =
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                            .await
+                        {
+                            Ok(Ok(tls)) => tls,
+                            _ => {
+                                refused.fetch_add(1, Ordering::SeqCst);
+                                return;
+                            }
+                        };
+                    let peer = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| c.to_vec());
                     let router = Router::new()
                         .route("/", get(marker_page))
                         .route("/loopback", get(|| async { Html(LOOPBACK_PAGE) }))
@@ -272,15 +304,34 @@ async fn start_server(pki: &Pki, require_client_cert: bool) -> anyhow::Result<Te
             }
         }
     });
-    Ok(TestServer { addr, served, refused_handshakes, task })
+    Ok(TestServer {
+        addr,
+        served,
+        refused_handshakes,
+        task,
+    })
 }
 
 // ---------------------------------------------------------------------------
 // Browsers
 // ---------------------------------------------------------------------------
 
-async fn launch(pki: &Pki, label: &str, colour: [u8; 3], with_cert: bool, origin: &str) -> anyhow::Result<Browser> {
-    launch_with(pki, label, colour, with_cert, origin, CertAutoSelect::ProfilePreference).await
+async fn launch(
+    pki: &Pki,
+    label: &str,
+    colour: [u8; 3],
+    with_cert: bool,
+    origin: &str,
+) -> anyhow::Result<Browser> {
+    launch_with(
+        pki,
+        label,
+        colour,
+        with_cert,
+        origin,
+        CertAutoSelect::ProfilePreference,
+    )
+    .await
 }
 
 async fn launch_with(
@@ -294,10 +345,11 @@ async fn launch_with(
     let fake_video = browser::fake_camera(pki.dir.path(), label, colour)?;
     Browser::launch_with(
         BrowserOpts {
-        label: format!("selftest-{label}"),
-        fake_video,
-        client_p12: with_cert.then(|| (pki.client_p12.clone(), pki.client_p12_password.clone())),
-        ca_pem: pki.ca_pem.clone(),
+            label: format!("selftest-{label}"),
+            fake_video,
+            client_p12: with_cert
+                .then(|| (pki.client_p12.clone(), pki.client_p12_password.clone())),
+            ca_pem: pki.ca_pem.clone(),
             origin_for_cert_autoselect: origin.to_string(),
         },
         autoselect,
@@ -340,8 +392,14 @@ fn fake_camera_file_is_a_well_formed_y4m_clip() {
 
 #[test]
 fn autoselect_policy_pattern_covers_every_port_of_the_origin_host() {
-    assert_eq!(browser::autoselect_pattern("https://127.0.0.1:4433").unwrap(), "https://127.0.0.1:*");
-    assert_eq!(browser::autoselect_pattern("https://127.0.0.1:4433/booth").unwrap(), "https://127.0.0.1:*");
+    assert_eq!(
+        browser::autoselect_pattern("https://127.0.0.1:4433").unwrap(),
+        "https://127.0.0.1:*"
+    );
+    assert_eq!(
+        browser::autoselect_pattern("https://127.0.0.1:4433/booth").unwrap(),
+        "https://127.0.0.1:*"
+    );
 }
 
 /// The two auto-select tests must not overlap: the policy is machine wide
@@ -355,13 +413,24 @@ async fn booth_presents_client_certificate(autoselect: CertAutoSelect) -> anyhow
     let pki = make_pki()?;
     let server = start_server(&pki, true).await?;
     let label = format!("booth-{autoselect:?}").to_lowercase();
-    let booth = launch_with(&pki, &label, browser::BOOTH_COLOUR, true, &server.url(""), autoselect).await?;
+    let booth = launch_with(
+        &pki,
+        &label,
+        browser::BOOTH_COLOUR,
+        true,
+        &server.url(""),
+        autoselect,
+    )
+    .await?;
 
     booth.goto(&server.url("/")).await?;
     let text = marker_text(&booth).await?;
-    booth.screenshot(format!("{}-mtls.png", booth.label())).await?;
+    booth
+        .screenshot(format!("{}-mtls.png", booth.label()))
+        .await?;
     assert_eq!(
-        text.as_deref().map(|t| t.contains("client certificate presented")),
+        text.as_deref()
+            .map(|t| t.contains("client certificate presented")),
         Some(true),
         "the page did not render with the client certificate: {text:?} (refused handshakes: {})",
         server.refused_handshakes.load(Ordering::SeqCst)
@@ -369,7 +438,9 @@ async fn booth_presents_client_certificate(autoselect: CertAutoSelect) -> anyhow
     let served = server.served();
     assert!(!served.is_empty(), "server served no page");
     assert!(
-        served.iter().all(|peer| peer.as_deref() == Some(pki.client_der.as_ref())),
+        served
+            .iter()
+            .all(|peer| peer.as_deref() == Some(pki.client_der.as_ref())),
         "server saw a different or no client certificate"
     );
     close_and_check(booth).await?;
@@ -384,18 +455,29 @@ async fn booth_presents_client_certificate(autoselect: CertAutoSelect) -> anyhow
 /// must present it with no one at the keyboard (default: profile preference).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booth_browser_presents_its_client_certificate_without_a_prompt() -> anyhow::Result<()> {
-    let Some(_) = browser::chromium_or_fail() else { return Ok(()) };
-    bounded(booth_presents_client_certificate(CertAutoSelect::ProfilePreference)).await
+    let Some(_) = browser::chromium_or_fail() else {
+        return Ok(());
+    };
+    bounded(booth_presents_client_certificate(
+        CertAutoSelect::ProfilePreference,
+    ))
+    .await
 }
 
 /// The same through the documented AutoSelectCertificateForUrls policy
 /// (a file in /etc/chromium/policies/managed: needs root, as CI runs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn booth_browser_presents_its_client_certificate_under_the_autoselect_policy() -> anyhow::Result<()> {
-    let Some(_) = browser::chromium_or_fail() else { return Ok(()) };
+async fn booth_browser_presents_its_client_certificate_under_the_autoselect_policy(
+) -> anyhow::Result<()> {
+    let Some(_) = browser::chromium_or_fail() else {
+        return Ok(());
+    };
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run the browser tests as root");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the browser tests as root"
+        );
         println!("SKIPPED: the Chromium policy test needs root");
         return Ok(());
     }
@@ -405,13 +487,23 @@ async fn booth_browser_presents_its_client_certificate_under_the_autoselect_poli
 /// A browser with no client certificate (the lawyer's) is refused by a
 /// listener that requires one, while it trusts the dev CA through NSS alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browser_without_client_certificate_is_refused_but_trusts_the_dev_ca() -> anyhow::Result<()> {
-    let Some(_) = browser::chromium_or_fail() else { return Ok(()) };
+async fn browser_without_client_certificate_is_refused_but_trusts_the_dev_ca() -> anyhow::Result<()>
+{
+    let Some(_) = browser::chromium_or_fail() else {
+        return Ok(());
+    };
     bounded(async {
         let pki = make_pki()?;
         let mtls = start_server(&pki, true).await?;
         let plain = start_server(&pki, false).await?;
-        let lawyer = launch(&pki, "lawyer", browser::LAWYER_COLOUR, false, &plain.url("")).await?;
+        let lawyer = launch(
+            &pki,
+            "lawyer",
+            browser::LAWYER_COLOUR,
+            false,
+            &plain.url(""),
+        )
+        .await?;
 
         // Trust: the dev CA is trusted through the NSS database, not by switches.
         lawyer.goto(&plain.url("/")).await?;
@@ -424,18 +516,35 @@ async fn browser_without_client_certificate_is_refused_but_trusts_the_dev_ca() -
         lawyer.fill("#username", "counsel").await?;
         lawyer.click("#sign-in").await?;
         lawyer
-            .wait_for("document.getElementById('greeting').textContent === 'hello counsel'", Duration::from_secs(5))
+            .wait_for(
+                "document.getElementById('greeting').textContent === 'hello counsel'",
+                Duration::from_secs(5),
+            )
             .await?;
         let console = lawyer.console_log().await?;
-        assert!(console.iter().any(|line| line.contains("signed in as counsel")), "console: {console:?}");
+        assert!(
+            console
+                .iter()
+                .any(|line| line.contains("signed in as counsel")),
+            "console: {console:?}"
+        );
 
         // Refusal: navigation lands on an error page (or fails), nothing is served.
         let navigation = lawyer.goto(&mtls.url("/")).await;
         let text = marker_text(&lawyer).await.ok().flatten();
         lawyer.screenshot("selftest-lawyer-refused.png").await?;
-        assert_eq!(text, None, "the mTLS page rendered without a client certificate ({navigation:?})");
-        assert!(mtls.served().is_empty(), "the mTLS server served a page without a client certificate");
-        assert!(mtls.refused_handshakes.load(Ordering::SeqCst) > 0, "the server never refused a handshake");
+        assert_eq!(
+            text, None,
+            "the mTLS page rendered without a client certificate ({navigation:?})"
+        );
+        assert!(
+            mtls.served().is_empty(),
+            "the mTLS server served a page without a client certificate"
+        );
+        assert!(
+            mtls.refused_handshakes.load(Ordering::SeqCst) > 0,
+            "the server never refused a handshake"
+        );
         close_and_check(lawyer).await
     })
     .await
@@ -445,7 +554,9 @@ async fn browser_without_client_certificate_is_refused_but_trusts_the_dev_ca() -
 /// its own camera (told apart by colour) over a loopback peer connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fake_camera_frames_are_decoded_over_a_loopback_peer_connection() -> anyhow::Result<()> {
-    let Some(_) = browser::chromium_or_fail() else { return Ok(()) };
+    let Some(_) = browser::chromium_or_fail() else {
+        return Ok(());
+    };
     bounded(async {
         let pki = make_pki()?;
         let mtls = start_server(&pki, true).await?;
@@ -507,20 +618,41 @@ async fn fake_camera_frames_are_decoded_over_a_loopback_peer_connection() -> any
 /// A test that fails half-way drops its browsers: nothing may be left running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_browser_kills_chromedriver_and_chromium() -> anyhow::Result<()> {
-    let Some(_) = browser::chromium_or_fail() else { return Ok(()) };
+    let Some(_) = browser::chromium_or_fail() else {
+        return Ok(());
+    };
     bounded(async {
         let pki = make_pki()?;
-        let lawyer = launch(&pki, "dropped", browser::LAWYER_COLOUR, false, "https://127.0.0.1").await?;
+        let lawyer = launch(
+            &pki,
+            "dropped",
+            browser::LAWYER_COLOUR,
+            false,
+            "https://127.0.0.1",
+        )
+        .await?;
         lawyer.goto("about:blank").await?;
         let started = std::time::Instant::now();
-        let err = lawyer.wait_for("window.never === true", Duration::from_secs(1)).await.unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(10), "wait_for overran its timeout");
+        let err = lawyer
+            .wait_for("window.never === true", Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "wait_for overran its timeout"
+        );
         assert!(format!("{err:#}").contains("not true after"), "{err:#}");
         let needle = format!("--user-data-dir={}", lawyer.user_data_dir().display());
-        assert!(!browser::processes_mentioning(&needle).is_empty(), "no Chromium process found while running");
+        assert!(
+            !browser::processes_mentioning(&needle).is_empty(),
+            "no Chromium process found while running"
+        );
         drop(lawyer);
         let left = browser::processes_mentioning(&needle);
-        assert!(left.is_empty(), "processes left behind after drop: {left:?}");
+        assert!(
+            left.is_empty(),
+            "processes left behind after drop: {left:?}"
+        );
         Ok(())
     })
     .await

@@ -129,7 +129,7 @@ async fn booths_are_identified_by_their_certificate_only() {
     // No certificate.
     let (status, body) = app.booth_join_token(&Identity::None, visit).await;
     assert_eq!(status, 401, "{body}");
-    assert_eq!(body["code"], "no_certificate");
+    assert_eq!(body["code"], "booth_cert_missing");
 
     // A certificate from a CA this server does not trust.
     let foreign = tempfile::tempdir().unwrap();
@@ -144,7 +144,7 @@ async fn booths_are_identified_by_their_certificate_only() {
     let stranger = Identity::Booth { cert: foreign_booth.files.cert.clone(), key: foreign_booth.files.key.clone() };
     let (status, body) = app.booth_join_token(&stranger, visit).await;
     assert_eq!(status, 403, "{body}");
-    assert_eq!(body["code"], "unknown_issuer");
+    assert_eq!(body["code"], "booth_cert_unknown_issuer");
 
     // A genuine certificate, but for another booth of the facility.
     let other = confer_certs::issue_booth(

@@ -65,8 +65,9 @@ pub fn generate_p12_password() -> Result<P12Password> {
 }
 
 /// A PKCS#12 file holding the booth's key, its certificate and the CA certificate,
-/// protected by `password`. `friendly_name` becomes the nickname shown by browsers
-/// and `pk12util`.
+/// protected by `password`. `friendly_name` labels the key entry; NSS (`pk12util`,
+/// Chromium, Firefox) names the imported certificates after their subjects
+/// (`CN=<booth>,O=<facility>`). The CA is included without any trust setting.
 pub fn booth_p12(
     booth: &CertKeyPem,
     ca_cert_pem: &str,

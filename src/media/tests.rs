@@ -373,7 +373,12 @@ async fn lawyer_and_booth_receive_each_others_media_and_another_visit_receives_n
     })
     .await;
     let got = arrived();
-    assert!(got.iter().all(|n| *n > most), "frames received [lawyer a/v, booth a/v] {got:?} of {frames}");
+    let snap = media.snapshot().await;
+    assert!(
+        got.iter().all(|n| *n > most),
+        "frames received [lawyer a/v, booth a/v] {got:?} of {frames}; driver: {snap:?}; lawyer saw {} media events",
+        lawyer_c.obs().media_events
+    );
 
     for (c, other) in [(&lawyer_c, BOOTH), (&booth_c, LAWYER)] {
         let o = c.obs();

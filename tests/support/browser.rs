@@ -189,7 +189,8 @@ pub fn write_fake_camera(path: &Path, colour: [u8; 3]) -> std::io::Result<()> {
         for (value, white) in [(cb, white_cb), (cr, white_cr)] {
             let mut chroma = Vec::with_capacity(w * h / 4);
             for row in 0..h / 2 {
-                chroma.extend((0..w / 2).map(|x| if in_bar(x * 2, row * 2) { white } else { value }));
+                chroma
+                    .extend((0..w / 2).map(|x| if in_bar(x * 2, row * 2) { white } else { value }));
             }
             out.write_all(&chroma)?;
         }
@@ -224,8 +225,14 @@ pub fn colour_is(seen: [u8; 3], expected: [u8; 3], other: [u8; 3]) -> bool {
 /// The booth's PKCS#12 file and its password, as the server's first start
 /// writes them: `<data-dir>/pki/booths/<booth>.p12` and `<booth>.p12.password`.
 pub fn booth_p12(data_dir: &Path, booth: &str) -> anyhow::Result<(PathBuf, String)> {
-    let p12 = data_dir.join("pki").join("booths").join(format!("{booth}.p12"));
-    let password_file = data_dir.join("pki").join("booths").join(format!("{booth}.p12.password"));
+    let p12 = data_dir
+        .join("pki")
+        .join("booths")
+        .join(format!("{booth}.p12"));
+    let password_file = data_dir
+        .join("pki")
+        .join("booths")
+        .join(format!("{booth}.p12.password"));
     let password = std::fs::read_to_string(&password_file)
         .with_context(|| format!("reading {}", password_file.display()))?;
     anyhow::ensure!(p12.is_file(), "no booth certificate at {}", p12.display());
@@ -262,13 +269,21 @@ fn run_tool(mut cmd: Command) -> anyhow::Result<String> {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    anyhow::ensure!(output.status.success(), "{shown} failed ({}): {text}", output.status);
+    anyhow::ensure!(
+        output.status.success(),
+        "{shown} failed ({}): {text}",
+        output.status
+    );
     Ok(text)
 }
 
 /// Creates `$HOME/.pki/nssdb`, trusts `ca_pem` for TLS servers and, for a
 /// booth, imports its PKCS#12 client certificate and key.
-fn provision_nss(home: &Path, ca_pem: &Path, client_p12: Option<&(PathBuf, String)>) -> anyhow::Result<()> {
+fn provision_nss(
+    home: &Path,
+    ca_pem: &Path,
+    client_p12: Option<&(PathBuf, String)>,
+) -> anyhow::Result<()> {
     let db_dir = home.join(".pki").join("nssdb");
     std::fs::create_dir_all(&db_dir)?;
     let db = format!("sql:{}", db_dir.display());
@@ -278,17 +293,26 @@ fn provision_nss(home: &Path, ca_pem: &Path, client_p12: Option<&(PathBuf, Strin
     run_tool(create).context("creating the NSS database")?;
 
     let mut trust = Command::new("certutil");
-    trust.args(["-A", "-n", "confer-dev-ca", "-t", "C,,", "-d", &db, "-i"]).arg(ca_pem);
+    trust
+        .args(["-A", "-n", "confer-dev-ca", "-t", "C,,", "-d", &db, "-i"])
+        .arg(ca_pem);
     run_tool(trust).context("trusting the dev CA in the NSS database")?;
 
     if let Some((p12, password)) = client_p12 {
         let mut import = Command::new("pk12util");
-        import.arg("-i").arg(p12).args(["-d", &db, "-W", password, "-K", ""]);
+        import
+            .arg("-i")
+            .arg(p12)
+            .args(["-d", &db, "-W", password, "-K", ""]);
         run_tool(import).context("importing the booth's PKCS#12 into the NSS database")?;
         let mut list = Command::new("certutil");
         list.args(["-K", "-d", &db]);
         let keys = run_tool(list).context("listing keys in the NSS database")?;
-        anyhow::ensure!(keys.contains('<'), "no private key after importing {}: {keys}", p12.display());
+        anyhow::ensure!(
+            keys.contains('<'),
+            "no private key after importing {}: {keys}",
+            p12.display()
+        );
     }
     Ok(())
 }
@@ -305,7 +329,10 @@ fn policy_dir() -> PathBuf {
 
 /// This process's policy file (exists while a `CertAutoSelect::Policy` booth browser lives).
 pub fn policy_file() -> PathBuf {
-    policy_dir().join(format!("confer-test-autoselect-{}.json", std::process::id()))
+    policy_dir().join(format!(
+        "confer-test-autoselect-{}.json",
+        std::process::id()
+    ))
 }
 
 /// Patterns wanted by live browsers of this process, with their counts. A
@@ -317,7 +344,9 @@ static POLICY_PATTERNS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::ne
 /// machine, so it names no port (and the profile preference does the same).
 pub fn autoselect_pattern(origin: &str) -> anyhow::Result<String> {
     let url = url::Url::parse(origin).with_context(|| format!("origin {origin:?}"))?;
-    let host = url.host_str().ok_or_else(|| anyhow!("origin {origin:?} has no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| anyhow!("origin {origin:?} has no host"))?;
     Ok(format!("{}://{}:*", url.scheme(), host))
 }
 
@@ -335,7 +364,10 @@ fn write_policy(patterns: &BTreeMap<String, usize>) -> anyhow::Result<()> {
         .collect();
     let body = serde_json::to_string_pretty(&json!({ "AutoSelectCertificateForUrls": rules }))?;
     std::fs::create_dir_all(policy_dir()).with_context(|| {
-        format!("creating {} (the harness must run as root to set Chromium policy)", policy_dir().display())
+        format!(
+            "creating {} (the harness must run as root to set Chromium policy)",
+            policy_dir().display()
+        )
     })?;
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
@@ -345,7 +377,9 @@ fn write_policy(patterns: &BTreeMap<String, usize>) -> anyhow::Result<()> {
 
 /// Removes policy files left by test processes that no longer exist.
 fn remove_stale_policies() {
-    let Ok(entries) = std::fs::read_dir(policy_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(policy_dir()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
@@ -395,7 +429,10 @@ impl Drop for PolicyGuard {
         let mut patterns = POLICY_PATTERNS.lock().unwrap_or_else(|e| e.into_inner());
         release(&mut patterns, &self.pattern);
         if let Err(e) = write_policy(&patterns) {
-            eprintln!("warning: could not update {}: {e:#}", policy_file().display());
+            eprintln!(
+                "warning: could not update {}: {e:#}",
+                policy_file().display()
+            );
         }
     }
 }
@@ -409,10 +446,16 @@ fn process_tree(root: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
             // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
             if let Some(ppid) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
                 children.entry(ppid).or_default().push(pid);
             }
@@ -434,13 +477,19 @@ fn process_tree(root: u32) -> Vec<u32> {
 pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     let me = std::process::id();
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
     for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if pid == me {
             continue;
         }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         // Zombies have an empty command line and are already dead.
         if !cmdline.is_empty() && String::from_utf8_lossy(&cmdline).contains(needle) {
             found.push(pid);
@@ -466,12 +515,19 @@ fn kill_pid(pid: u32) {
 struct BrowserLog;
 
 impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
         base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
-        (hyper::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+        (
+            hyper::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
     }
 }
 
@@ -529,7 +585,9 @@ pub struct Browser {
 
 impl std::fmt::Debug for Browser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Browser").field("label", &self.label).finish_non_exhaustive()
+        f.debug_struct("Browser")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -542,12 +600,14 @@ impl Browser {
     }
 
     /// [`Browser::launch`] with a chosen way of auto-selecting the client certificate.
-    pub async fn launch_with(opts: BrowserOpts, autoselect: CertAutoSelect) -> anyhow::Result<Browser> {
+    pub async fn launch_with(
+        opts: BrowserOpts,
+        autoselect: CertAutoSelect,
+    ) -> anyhow::Result<Browser> {
         let chromium = chromium_path();
         anyhow::ensure!(chromium.is_file(), "{} not found", chromium.display());
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("confer-browser-{}-", opts.label))
-            .tempdir()?;
+        // Short name: Chromium's SingletonSocket path under it must stay < 108 bytes.
+        let dir = tempfile::Builder::new().prefix("cfb-").tempdir()?;
         let home = dir.path().join("home");
         let user_data_dir = dir.path().join("profile");
         std::fs::create_dir_all(&home)?;
@@ -582,8 +642,14 @@ impl Browser {
         let port = browser.spawn_driver(&home).await?;
 
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
-        args.push(format!("--user-data-dir={}", browser.user_data_dir.display()));
-        args.push(format!("--use-file-for-fake-video-capture={}", opts.fake_video.display()));
+        args.push(format!(
+            "--user-data-dir={}",
+            browser.user_data_dir.display()
+        ));
+        args.push(format!(
+            "--use-file-for-fake-video-capture={}",
+            opts.fake_video.display()
+        ));
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium, "args": args },
@@ -594,7 +660,9 @@ impl Browser {
                           "pageLoad": COMMAND_TIMEOUT.as_millis() as u64,
                           "implicit": 0 },
         });
-        let Value::Object(capabilities) = capabilities else { unreachable!() };
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let connected = tokio::time::timeout(
             LAUNCH_TIMEOUT,
@@ -615,23 +683,41 @@ impl Browser {
                     Ok(Err(e)) => e.to_string(),
                     Ok(Ok(_)) => unreachable!(),
                 };
-                bail!("starting Chromium for {}: {why} (logs: {logs:?})", browser.label)
+                bail!(
+                    "starting Chromium for {}: {why} (logs: {logs:?})",
+                    browser.label
+                )
             }
         }
     }
 
     async fn spawn_driver(&mut self, home: &Path) -> anyhow::Result<u16> {
-        let dir = self.dir.as_ref().expect("temp dir lives until close").path().to_path_buf();
-        let tmp = dir.join("tmp");
+        let dir = self
+            .dir
+            .as_ref()
+            .expect("temp dir lives until close")
+            .path()
+            .to_path_buf();
+        let tmp = dir.join("t");
         std::fs::create_dir_all(&tmp)?;
         let mut cmd = Command::new(chromedriver_path());
         cmd.arg("--port=0")
-            .arg(format!("--log-path={}", dir.join("chromedriver.log").display()))
+            .arg(format!(
+                "--log-path={}",
+                dir.join("chromedriver.log").display()
+            ))
             .env("HOME", home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("XDG_CACHE_HOME", home.join(".cache"))
             // Chromium's scratch dirs (org.chromium.Chromium.*) go with ours.
-            .env("TMPDIR", &tmp)
+            .env(
+                "TMPDIR",
+                if tmp.as_os_str().len() <= 48 {
+                    tmp.as_path()
+                } else {
+                    Path::new("/tmp")
+                },
+            )
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .stdin(Stdio::null())
@@ -639,7 +725,9 @@ impl Browser {
             .stderr(Stdio::null())
             // Own process group: close() kills the group, Chromium included.
             .process_group(0);
-        let mut child = cmd.spawn().with_context(|| format!("starting {}", chromedriver_path().display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", chromedriver_path().display()))?;
         let stdout = child.stdout.take().expect("piped stdout");
         self.driver = Some(child);
 
@@ -666,14 +754,16 @@ impl Browser {
     }
 
     fn client(&self) -> anyhow::Result<&Client> {
-        self.client.as_ref().ok_or_else(|| anyhow!("browser {} is closed", self.label))
+        self.client
+            .as_ref()
+            .ok_or_else(|| anyhow!("browser {} is closed", self.label))
     }
 
     pub fn label(&self) -> &str {
         &self.label
     }
 
-    /// The profile directory; its path appears in every Chromium command line.
+    /// The profile directory; the browser process names it on its command line.
     pub fn user_data_dir(&self) -> &Path {
         &self.user_data_dir
     }
@@ -683,14 +773,21 @@ impl Browser {
         let client = self.client()?;
         tokio::time::timeout(COMMAND_TIMEOUT, client.goto(url))
             .await
-            .map_err(|_| anyhow!("{}: loading {url} took over {COMMAND_TIMEOUT:?}", self.label))?
+            .map_err(|_| {
+                anyhow!(
+                    "{}: loading {url} took over {COMMAND_TIMEOUT:?}",
+                    self.label
+                )
+            })?
             .with_context(|| format!("{}: loading {url}", self.label))
     }
 
     /// The current page's URL.
     pub async fn current_url(&self) -> anyhow::Result<String> {
         let client = self.client()?;
-        Ok(tokio::time::timeout(COMMAND_TIMEOUT, client.current_url()).await??.to_string())
+        Ok(tokio::time::timeout(COMMAND_TIMEOUT, client.current_url())
+            .await??
+            .to_string())
     }
 
     /// Runs a JavaScript function body (may `await`, `return` the result).
@@ -718,7 +815,9 @@ impl Browser {
         let deadline = Instant::now() + timeout;
         let expr = format!("!!(\n{condition}\n)");
         loop {
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(200));
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(200));
             let last = match tokio::time::timeout(left, self.eval(&expr)).await {
                 Ok(Ok(Value::Bool(true))) => return Ok(()),
                 Ok(Ok(other)) => other.to_string(),
@@ -757,7 +856,12 @@ impl Browser {
             .every(Duration::from_millis(100))
             .for_element(Locator::Css(css))
             .await
-            .with_context(|| format!("{}: no element `{css}` within {COMMAND_TIMEOUT:?}", self.label))
+            .with_context(|| {
+                format!(
+                    "{}: no element `{css}` within {COMMAND_TIMEOUT:?}",
+                    self.label
+                )
+            })
     }
 
     /// Clicks the first element matching `css` (waits for it to exist).
@@ -801,14 +905,20 @@ impl Browser {
     /// profile) into [`artifacts_dir`] as `<label>-chromedriver.log` and
     /// `<label>-chrome_debug.log`; returns the copies made.
     pub fn save_logs(&self) -> Vec<PathBuf> {
-        let Some(dir) = &self.dir else { return Vec::new() };
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
         let mut saved = Vec::new();
         for (name, from) in [
             ("chromedriver.log", dir.path().join("chromedriver.log")),
-            ("chrome_debug.log", self.user_data_dir.join("chrome_debug.log")),
+            (
+                "chrome_debug.log",
+                self.user_data_dir.join("chrome_debug.log"),
+            ),
         ] {
             let to = artifacts_dir().join(format!("{}-{name}", self.label));
-            let copied = std::fs::create_dir_all(artifacts_dir()).and_then(|()| std::fs::copy(&from, &to));
+            let copied =
+                std::fs::create_dir_all(artifacts_dir()).and_then(|()| std::fs::copy(&from, &to));
             if copied.is_ok() {
                 saved.push(to);
             }
@@ -859,7 +969,11 @@ impl Browser {
             let left = processes_mentioning(&needle);
             if left.is_empty() || Instant::now() > deadline {
                 if !left.is_empty() {
-                    eprintln!("warning: {} processes of {} still alive: {left:?}", left.len(), self.label);
+                    eprintln!(
+                        "warning: {} processes of {} still alive: {left:?}",
+                        left.len(),
+                        self.label
+                    );
                 }
                 break;
             }
@@ -900,7 +1014,9 @@ pub async fn frames_decoded_of(browser: &Browser, pc: &str) -> anyhow::Result<u6
              return sum;"
         ))
         .await?;
-    value.as_u64().ok_or_else(|| anyhow!("framesDecoded sum is not a number: {value}"))
+    value
+        .as_u64()
+        .ok_or_else(|| anyhow!("framesDecoded sum is not a number: {value}"))
 }
 
 /// [`frames_decoded_of`] the page's `window.conferPc`.

@@ -19,6 +19,15 @@
 //! (8, BE) | send time (8, BE, µs since the UNIX epoch) | filler`, so a receiver can tell what it
 //! got and from whom ([`parse_marker`]). Both directions are recorded: [`TestPeer::sent`] and
 //! [`TestPeer::received`].
+//!
+//! webrtc-rs 0.21.1 behaviours a server under test must allow for:
+//! - inbound RTP is delivered only if its SSRC is declared in the remote SDP (`a=ssrc:`), or it
+//!   carries mid + rid header extensions, or the session has a single m-section; anything else is
+//!   dropped silently (debug log "drop rtp packet ssrc"). With our two m-sections, the server's
+//!   answer must declare the SSRCs it forwards on.
+//! - inbound RTCP stops inside the interceptor chain unless an interceptor marks it for the
+//!   application (done here by `RtcpToApplication`, so PLI/FIR and reports are counted).
+//! - a remote track appears (`on_track`) only when its first RTP packet arrives.
 #![allow(dead_code)] // every test binary that includes this uses a different subset
 
 use std::future::Future;
