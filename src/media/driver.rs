@@ -9,10 +9,16 @@
 //! `catch_unwind`; a peer that panics is dropped (and reported as disconnected) without
 //! touching any other peer or visit.
 //!
+//! Events go to `visit` with `try_send`: a slow consumer delays its events (kept in order and
+//! retried), never the media of other visits.
+//!
 //! The task ends when every `MediaHandle` is dropped; it then closes all peers.
+//!
+//! Scale note: timers are found by a scan over the peers on each wake-up, which is fine for a
+//! facility's few dozen peers; a timer heap is the next step if one node grows far beyond that.
 
 use super::forward::{Binding, ForwardTable, Routed, RtpMeta, SourceKey};
-use super::peer::{Notice, Outgoing, Peer};
+use super::peer::{Incoming, Notice, Outgoing, Peer};
 use super::socket::{MediaSockets, RECV_BUF};
 use super::{Command, MediaError, MediaEvent, MediaSnapshot, PeerId};
 use crate::policy::Admitted;
@@ -28,6 +34,9 @@ use tokio::sync::mpsc;
 /// Upper bound on one wait, so a quiet driver still notices time passing.
 const MAX_WAIT: Duration = Duration::from_millis(500);
 
+/// Retry interval for events that did not fit in `visit`'s channel.
+const EVENT_RETRY: Duration = Duration::from_millis(20);
+
 pub(crate) struct Driver {
     net: MediaSockets,
     candidates: Vec<SocketAddr>,
@@ -36,7 +45,7 @@ pub(crate) struct Driver {
     /// Last source address seen per peer: a fast path for routing, never a filter.
     by_source: HashMap<SocketAddr, PeerId>,
     events: mpsc::Sender<MediaEvent>,
-    pending_events: Vec<MediaEvent>,
+    pending_events: VecDeque<MediaEvent>,
     next_id: u64,
     /// Work queue of notices still to act on (forwarding can produce more).
     work: VecDeque<(PeerId, Notice)>,
@@ -64,7 +73,7 @@ impl Driver {
             table: ForwardTable::default(),
             by_source: HashMap::new(),
             events,
-            pending_events: Vec::new(),
+            pending_events: VecDeque::new(),
             next_id: 1,
             work: VecDeque::new(),
             routed: Vec::new(),
@@ -94,7 +103,7 @@ impl Driver {
             }
             self.on_timeouts(Instant::now());
             self.reap();
-            self.flush_events().await;
+            self.flush_events();
         }
         tracing::info!("media driver stopping: closing every peer");
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
@@ -104,13 +113,26 @@ impl Driver {
     }
 
     fn next_deadline(&self) -> Instant {
-        let cap = Instant::now() + MAX_WAIT;
-        self.peers.values().map(|p| p.next_timeout()).min().map_or(cap, |t| t.min(cap))
+        let wait = if self.pending_events.is_empty() {
+            MAX_WAIT
+        } else {
+            EVENT_RETRY
+        };
+        let cap = Instant::now() + wait;
+        self.peers
+            .values()
+            .map(|p| p.next_timeout())
+            .min()
+            .map_or(cap, |t| t.min(cap))
     }
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::AddPeer { admitted, offer, reply } => {
+            Command::AddPeer {
+                admitted,
+                offer,
+                reply,
+            } => {
                 let result = self.add_peer(&admitted, &offer);
                 let _ = reply.send(result);
             }
@@ -120,7 +142,12 @@ impl Driver {
                     self.close_peer(id);
                 }
                 // Peers that never made it into the table (defensive; should not exist).
-                let stray: Vec<PeerId> = self.peers.values().filter(|p| p.visit == visit).map(|p| p.id).collect();
+                let stray: Vec<PeerId> = self
+                    .peers
+                    .values()
+                    .filter(|p| p.visit == visit)
+                    .map(|p| p.id)
+                    .collect();
                 for id in stray {
                     self.close_peer(id);
                 }
@@ -142,16 +169,32 @@ impl Driver {
     }
 
     /// The gate: a peer exists only with an `Admitted` proof (DESIGN invariant 1).
-    fn add_peer(&mut self, admitted: &Admitted, offer: &str) -> Result<(PeerId, String), MediaError> {
+    fn add_peer(
+        &mut self,
+        admitted: &Admitted,
+        offer: &str,
+    ) -> Result<(PeerId, String), MediaError> {
         let id = PeerId(self.next_id);
         self.next_id += 1;
         let mut notices = Vec::new();
         let accepted = catch_unwind(AssertUnwindSafe(|| {
-            Peer::accept(id, admitted, offer, &self.candidates, &self.net, Instant::now(), &mut notices)
+            Peer::accept(
+                id,
+                admitted,
+                offer,
+                &self.candidates,
+                &self.net,
+                Instant::now(),
+                &mut notices,
+            )
         }));
         let (peer, answer) = match accepted {
             Ok(result) => result?,
-            Err(_) => return Err(MediaError::BadOffer("the offer could not be processed".into())),
+            Err(_) => {
+                return Err(MediaError::BadOffer(
+                    "the offer could not be processed".into(),
+                ))
+            }
         };
         tracing::info!(peer = id.0, visit = %peer.visit, role = peer.role.as_str(), "peer added");
         self.table.add_member(id, peer.visit);
@@ -161,17 +204,36 @@ impl Driver {
         Ok((id, answer))
     }
 
-    fn on_datagram(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+    fn on_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
         let Ok(contents) = DatagramRecv::try_from(data) else {
             return; // not STUN/DTLS/RTP/RTCP
         };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
         let id = self
             .by_source
             .get(&source)
             .copied()
             .filter(|id| self.peers.get(id).is_some_and(|p| p.accepts(&input)))
-            .or_else(|| self.peers.values().find(|p| p.accepts(&input)).map(|p| p.id));
+            .or_else(|| {
+                self.peers
+                    .values()
+                    .find(|p| p.accepts(&input))
+                    .map(|p| p.id)
+            });
         let Some(id) = id else {
             tracing::trace!("datagram for no peer");
             return;
@@ -191,7 +253,12 @@ impl Driver {
     }
 
     fn on_timeouts(&mut self, now: Instant) {
-        let due: Vec<PeerId> = self.peers.values().filter(|p| p.next_timeout() <= now).map(|p| p.id).collect();
+        let due: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| p.next_timeout() <= now)
+            .map(|p| p.id)
+            .collect();
         for id in due {
             let Some(peer) = self.peers.get_mut(&id) else {
                 continue;
@@ -236,7 +303,7 @@ impl Driver {
             return;
         };
         tracing::info!(peer = id.0, visit = %peer.visit, role = peer.role.as_str(), "peer connected");
-        self.pending_events.push(MediaEvent::PeerConnected {
+        self.pending_events.push_back(MediaEvent::PeerConnected {
             visit: peer.visit,
             peer: id,
             participant: peer.participant.clone(),
@@ -245,7 +312,12 @@ impl Driver {
         // and a source that just connected can now be asked for one for its receivers.
         let mut bindings = self.table.bindings_to(id);
         for other in self.table.visit_members(peer.visit) {
-            bindings.extend(self.table.bindings_to(other).into_iter().filter(|b| b.source.peer == id));
+            bindings.extend(
+                self.table
+                    .bindings_to(other)
+                    .into_iter()
+                    .filter(|b| b.source.peer == id),
+            );
         }
         self.request_keyframes(&bindings);
     }
@@ -255,7 +327,7 @@ impl Driver {
             return;
         };
         tracing::info!(peer = id.0, visit = %peer.visit, role = peer.role.as_str(), "peer disconnected");
-        self.pending_events.push(MediaEvent::PeerDisconnected {
+        self.pending_events.push_back(MediaEvent::PeerDisconnected {
             visit: peer.visit,
             peer: id,
             participant: peer.participant,
@@ -264,7 +336,10 @@ impl Driver {
     }
 
     fn panicked(&mut self, id: PeerId) {
-        tracing::error!(peer = id.0, "peer connection panicked inside str0m; dropping it alone");
+        tracing::error!(
+            peer = id.0,
+            "peer connection panicked inside str0m; dropping it alone"
+        );
         self.on_gone(id);
     }
 
@@ -290,14 +365,22 @@ impl Driver {
 
     /// Peers whose `Rtc` died without a notice (defensive).
     fn reap(&mut self) {
-        let dead: Vec<PeerId> = self.peers.values().filter(|p| p.is_gone()).map(|p| p.id).collect();
+        let dead: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| p.is_gone())
+            .map(|p| p.id)
+            .collect();
         for id in dead {
             self.on_gone(id);
         }
     }
 
-    fn forward(&mut self, from: PeerId, incoming: super::peer::Incoming) {
-        let source = SourceKey { peer: from, mid: incoming.mid };
+    fn forward(&mut self, from: PeerId, incoming: Box<Incoming>) {
+        let source = SourceKey {
+            peer: from,
+            mid: incoming.mid,
+        };
         let meta = RtpMeta {
             ssrc: *incoming.packet.header.ssrc,
             seq: *incoming.packet.seq_no,
@@ -308,12 +391,22 @@ impl Driver {
         let mut routed = std::mem::take(&mut self.routed);
         routed.clear();
         let peers = &self.peers;
-        self.table.route(source, &meta, |r| peers.get(&r).is_some_and(|p| p.is_connected()), &mut routed);
+        self.table.route(
+            source,
+            &meta,
+            |r| peers.get(&r).is_some_and(|p| p.is_connected()),
+            &mut routed,
+        );
         for r in &routed {
             let Some(peer) = self.peers.get_mut(&r.receiver) else {
                 continue;
             };
-            let out = Outgoing { slot: r.slot, seq: r.seq, timestamp: r.timestamp, incoming: &incoming };
+            let out = Outgoing {
+                slot: r.slot,
+                seq: r.seq,
+                timestamp: r.timestamp,
+                incoming: &incoming,
+            };
             let mut notices = Vec::new();
             let net = &self.net;
             if isolated(peer, |p| p.write_forwarded(&out, net, &mut notices)).is_none() {
@@ -339,18 +432,30 @@ impl Driver {
         let mut notices = Vec::new();
         let net = &self.net;
         let now = Instant::now();
-        if isolated(peer, |p| p.request_keyframe(source.mid, kind, now, net, &mut notices)).is_none() {
+        if isolated(peer, |p| {
+            p.request_keyframe(source.mid, kind, now, net, &mut notices)
+        })
+        .is_none()
+        {
             self.panicked(source.peer);
             return;
         }
         self.enqueue(source.peer, notices);
     }
 
-    async fn flush_events(&mut self) {
-        for event in std::mem::take(&mut self.pending_events) {
-            // Waiting here applies back-pressure rather than losing a connect/disconnect.
-            if self.events.send(event).await.is_err() {
-                tracing::debug!("media event receiver dropped");
+    /// Hand events to `visit` without ever blocking media: if its channel is full, the rest
+    /// wait for the next turn of the loop (at most [`EVENT_RETRY`] later); order is kept.
+    fn flush_events(&mut self) {
+        while let Some(event) = self.pending_events.front() {
+            match self.events.try_send(event.clone()) {
+                Ok(()) => {
+                    self.pending_events.pop_front();
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => break,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    tracing::debug!("media event receiver dropped");
+                    self.pending_events.clear();
+                }
             }
         }
     }

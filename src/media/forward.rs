@@ -105,7 +105,10 @@ struct Current {
 
 impl Rebase {
     pub(crate) fn new(initial_seq: u16) -> Rebase {
-        Rebase { initial_seq, current: None }
+        Rebase {
+            initial_seq,
+            current: None,
+        }
     }
 
     /// Map one packet of `source`; `None` means drop it.
@@ -181,7 +184,11 @@ pub(crate) struct ForwardTable {
 impl ForwardTable {
     /// Add an admitted member (no m-lines yet: they arrive with [`Self::add_tracks`]).
     pub(crate) fn add_member(&mut self, peer: PeerId, visit: VisitId) {
-        let member = Member { visit, sources: Vec::new(), slots: Vec::new() };
+        let member = Member {
+            visit,
+            sources: Vec::new(),
+            slots: Vec::new(),
+        };
         if self.members.insert(peer, member).is_none() {
             self.visits.entry(visit).or_default().push(peer);
         }
@@ -205,7 +212,12 @@ impl ForwardTable {
                 member.sources.push((t.mid, t.kind));
             }
             if t.send && !member.slots.iter().any(|s| s.mid == t.mid) {
-                member.slots.push(Slot { mid: t.mid, kind: t.kind, source: None, rebase: Rebase::new(initial_seq()) });
+                member.slots.push(Slot {
+                    mid: t.mid,
+                    kind: t.kind,
+                    source: None,
+                    rebase: Rebase::new(initial_seq()),
+                });
             }
         }
         let visit = member.visit;
@@ -246,7 +258,12 @@ impl ForwardTable {
 
     /// The source currently feeding `receiver`'s slot `slot`.
     pub(crate) fn source_for(&self, receiver: PeerId, slot: Mid) -> Option<SourceKey> {
-        self.members.get(&receiver)?.slots.iter().find(|s| s.mid == slot)?.source
+        self.members
+            .get(&receiver)?
+            .slots
+            .iter()
+            .find(|s| s.mid == slot)?
+            .source
     }
 
     /// Every binding that feeds `receiver`.
@@ -256,7 +273,14 @@ impl ForwardTable {
         };
         m.slots
             .iter()
-            .filter_map(|s| s.source.map(|source| Binding { source, receiver, slot: s.mid, kind: s.kind }))
+            .filter_map(|s| {
+                s.source.map(|source| Binding {
+                    source,
+                    receiver,
+                    slot: s.mid,
+                    kind: s.kind,
+                })
+            })
             .collect()
     }
 
@@ -286,7 +310,12 @@ impl ForwardTable {
             debug_assert_eq!(m.visit, visit);
             for slot in m.slots.iter_mut().filter(|s| s.source == Some(source)) {
                 if let Some((seq, timestamp)) = slot.rebase.map(source, meta) {
-                    out.push(Routed { receiver: *receiver, slot: slot.mid, seq, timestamp });
+                    out.push(Routed {
+                        receiver: *receiver,
+                        slot: slot.mid,
+                        seq,
+                        timestamp,
+                    });
                 }
             }
         }
@@ -302,7 +331,10 @@ impl ForwardTable {
                 None => continue,
             };
             for (mid, kind) in sources {
-                let source = SourceKey { peer: *src_peer, mid };
+                let source = SourceKey {
+                    peer: *src_peer,
+                    mid,
+                };
                 for receiver in &peers {
                     if receiver == src_peer {
                         continue;
@@ -313,9 +345,18 @@ impl ForwardTable {
                     if m.slots.iter().any(|s| s.source == Some(source)) {
                         continue;
                     }
-                    if let Some(slot) = m.slots.iter_mut().find(|s| s.kind == kind && s.source.is_none()) {
+                    if let Some(slot) = m
+                        .slots
+                        .iter_mut()
+                        .find(|s| s.kind == kind && s.source.is_none())
+                    {
                         slot.source = Some(source);
-                        made.push(Binding { source, receiver: *receiver, slot: slot.mid, kind });
+                        made.push(Binding {
+                            source,
+                            receiver: *receiver,
+                            slot: slot.mid,
+                            kind,
+                        });
                     }
                 }
             }
@@ -334,20 +375,41 @@ mod tests {
 
     fn av() -> Vec<TrackSpec> {
         vec![
-            TrackSpec { mid: mid("0"), kind: MediaKind::Audio, send: true, recv: true },
-            TrackSpec { mid: mid("1"), kind: MediaKind::Video, send: true, recv: true },
+            TrackSpec {
+                mid: mid("0"),
+                kind: MediaKind::Audio,
+                send: true,
+                recv: true,
+            },
+            TrackSpec {
+                mid: mid("1"),
+                kind: MediaKind::Video,
+                send: true,
+                recv: true,
+            },
         ]
     }
 
     fn meta(ssrc: u32, seq: u64, ts: u32, at: Instant) -> RtpMeta {
-        RtpMeta { ssrc, seq, timestamp: ts, arrival: at, clock_rate: 90_000 }
+        RtpMeta {
+            ssrc,
+            seq,
+            timestamp: ts,
+            arrival: at,
+            clock_rate: 90_000,
+        }
     }
 
     fn seq100() -> u16 {
         100
     }
 
-    fn join(t: &mut ForwardTable, peer: PeerId, visit: VisitId, tracks: &[TrackSpec]) -> Vec<Binding> {
+    fn join(
+        t: &mut ForwardTable,
+        peer: PeerId,
+        visit: VisitId,
+        tracks: &[TrackSpec],
+    ) -> Vec<Binding> {
         t.add_member(peer, visit);
         t.add_tracks(peer, tracks, seq100)
     }
@@ -362,14 +424,33 @@ mod tests {
         join(&mut t, stranger, VisitId(2), &av());
         let now = Instant::now();
         let mut out = Vec::new();
-        t.route(SourceKey { peer: lawyer, mid: mid("1") }, &meta(9, 5000, 1, now), |_| true, &mut out);
+        t.route(
+            SourceKey {
+                peer: lawyer,
+                mid: mid("1"),
+            },
+            &meta(9, 5000, 1, now),
+            |_| true,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].receiver, booth);
         assert_eq!(out[0].slot, mid("1"));
 
         out.clear();
-        t.route(SourceKey { peer: stranger, mid: mid("0") }, &meta(7, 1, 1, now), |_| true, &mut out);
-        assert!(out.is_empty(), "a lone member of another visit reaches nobody");
+        t.route(
+            SourceKey {
+                peer: stranger,
+                mid: mid("0"),
+            },
+            &meta(7, 1, 1, now),
+            |_| true,
+            &mut out,
+        );
+        assert!(
+            out.is_empty(),
+            "a lone member of another visit reaches nobody"
+        );
     }
 
     #[test]
@@ -380,9 +461,25 @@ mod tests {
         join(&mut t, booth, VisitId(1), &av());
         t.remove_member(booth);
         let mut out = Vec::new();
-        t.route(SourceKey { peer: lawyer, mid: mid("0") }, &meta(1, 1, 1, Instant::now()), |_| true, &mut out);
+        t.route(
+            SourceKey {
+                peer: lawyer,
+                mid: mid("0"),
+            },
+            &meta(1, 1, 1, Instant::now()),
+            |_| true,
+            &mut out,
+        );
         assert!(out.is_empty());
-        t.route(SourceKey { peer: booth, mid: mid("0") }, &meta(1, 1, 1, Instant::now()), |_| true, &mut out);
+        t.route(
+            SourceKey {
+                peer: booth,
+                mid: mid("0"),
+            },
+            &meta(1, 1, 1, Instant::now()),
+            |_| true,
+            &mut out,
+        );
         assert!(out.is_empty());
         assert!(t.visit_members(VisitId(1)) == vec![lawyer]);
     }
@@ -393,13 +490,19 @@ mod tests {
         let (lawyer, booth) = (PeerId(1), PeerId(2));
         join(&mut t, lawyer, VisitId(1), &av());
         join(&mut t, booth, VisitId(1), &av());
-        let src = SourceKey { peer: lawyer, mid: mid("1") };
+        let src = SourceKey {
+            peer: lawyer,
+            mid: mid("1"),
+        };
         let now = Instant::now();
         let mut out = Vec::new();
         t.route(src, &meta(1, 10, 0, now), |_| false, &mut out);
         assert!(out.is_empty());
         t.route(src, &meta(1, 11, 0, now), |_| true, &mut out);
-        assert_eq!(out[0].seq, 100, "first packet sent starts the leg at its initial number");
+        assert_eq!(
+            out[0].seq, 100,
+            "first packet sent starts the leg at its initial number"
+        );
     }
 
     #[test]
@@ -410,21 +513,40 @@ mod tests {
         let made = join(&mut t, booth, VisitId(1), &av());
         assert_eq!(made.len(), 4);
         assert!(made.contains(&Binding {
-            source: SourceKey { peer: lawyer, mid: mid("1") },
+            source: SourceKey {
+                peer: lawyer,
+                mid: mid("1")
+            },
             receiver: booth,
             slot: mid("1"),
             kind: MediaKind::Video
         }));
         assert_eq!(t.bindings_to(booth).len(), 2);
-        assert_eq!(t.source_for(lawyer, mid("1")), Some(SourceKey { peer: booth, mid: mid("1") }));
+        assert_eq!(
+            t.source_for(lawyer, mid("1")),
+            Some(SourceKey {
+                peer: booth,
+                mid: mid("1")
+            })
+        );
     }
 
     #[test]
     fn audio_never_lands_in_a_video_slot() {
         let mut t = ForwardTable::default();
         let (a, b) = (PeerId(1), PeerId(2));
-        let only_audio = [TrackSpec { mid: mid("a"), kind: MediaKind::Audio, send: true, recv: true }];
-        let only_video = [TrackSpec { mid: mid("v"), kind: MediaKind::Video, send: true, recv: true }];
+        let only_audio = [TrackSpec {
+            mid: mid("a"),
+            kind: MediaKind::Audio,
+            send: true,
+            recv: true,
+        }];
+        let only_video = [TrackSpec {
+            mid: mid("v"),
+            kind: MediaKind::Video,
+            send: true,
+            recv: true,
+        }];
         join(&mut t, a, VisitId(1), &only_audio);
         assert!(join(&mut t, b, VisitId(1), &only_video).is_empty());
     }
@@ -436,15 +558,31 @@ mod tests {
         let booth = PeerId(10);
         let booth_tracks: Vec<TrackSpec> = ["v1", "v2"]
             .iter()
-            .map(|m| TrackSpec { mid: mid(m), kind: MediaKind::Video, send: true, recv: false })
+            .map(|m| TrackSpec {
+                mid: mid(m),
+                kind: MediaKind::Video,
+                send: true,
+                recv: false,
+            })
             .collect();
-        let lawyer_tracks = [TrackSpec { mid: mid("0"), kind: MediaKind::Video, send: false, recv: true }];
+        let lawyer_tracks = [TrackSpec {
+            mid: mid("0"),
+            kind: MediaKind::Video,
+            send: false,
+            recv: true,
+        }];
         join(&mut t, booth, VisitId(1), &booth_tracks);
         for p in 1..=3 {
             join(&mut t, PeerId(p), VisitId(1), &lawyer_tracks);
         }
-        assert_eq!(t.source_for(booth, mid("v1")).map(|s| s.peer), Some(PeerId(1)));
-        assert_eq!(t.source_for(booth, mid("v2")).map(|s| s.peer), Some(PeerId(2)));
+        assert_eq!(
+            t.source_for(booth, mid("v1")).map(|s| s.peer),
+            Some(PeerId(1))
+        );
+        assert_eq!(
+            t.source_for(booth, mid("v2")).map(|s| s.peer),
+            Some(PeerId(2))
+        );
         let made = t.remove_member(PeerId(1));
         assert_eq!(made.len(), 1);
         assert_eq!(made[0].source.peer, PeerId(3));
@@ -454,7 +592,10 @@ mod tests {
     #[test]
     fn within_one_source_the_offset_is_constant_and_gaps_survive() {
         let mut r = Rebase::new(1000);
-        let s = SourceKey { peer: PeerId(1), mid: mid("1") };
+        let s = SourceKey {
+            peer: PeerId(1),
+            mid: mid("1"),
+        };
         let now = Instant::now();
         assert_eq!(r.map(s, &meta(5, 70_000, 500, now)), Some((1000, 500)));
         assert_eq!(r.map(s, &meta(5, 70_001, 600, now)), Some((1001, 600)));
@@ -467,18 +608,30 @@ mod tests {
     #[test]
     fn a_source_switch_continues_the_sequence_without_a_jump() {
         let mut r = Rebase::new(65_530);
-        let a = SourceKey { peer: PeerId(1), mid: mid("1") };
-        let b = SourceKey { peer: PeerId(2), mid: mid("7") };
+        let a = SourceKey {
+            peer: PeerId(1),
+            mid: mid("1"),
+        };
+        let b = SourceKey {
+            peer: PeerId(2),
+            mid: mid("7"),
+        };
         let t0 = Instant::now();
         for i in 0..10u64 {
             let got = r.map(a, &meta(1, 40_000 + i, 90_000 + 3000 * i as u32, t0));
             assert_eq!(got.map(|g| g.0), Some(65_530 + i));
         }
         // Crossing 65535 simply moves the extended number (and so the SRTP rollover counter) on.
-        let (seq, ts) = r.map(b, &meta(2, 9, 7, t0 + Duration::from_millis(100))).unwrap();
+        let (seq, ts) = r
+            .map(b, &meta(2, 9, 7, t0 + Duration::from_millis(100)))
+            .unwrap();
         assert_eq!(seq, 65_540);
         assert_eq!(seq >> 16, 1, "rollover counter advanced");
-        assert_eq!(ts, 90_000 + 3000 * 9 + 9000, "100 ms at 90 kHz after the last timestamp");
+        assert_eq!(
+            ts,
+            90_000 + 3000 * 9 + 9000,
+            "100 ms at 90 kHz after the last timestamp"
+        );
         // A straggler of the new source from before the switch is dropped, not numbered twice.
         assert_eq!(r.map(b, &meta(2, 8, 0, t0)), None);
         assert_eq!(r.map(b, &meta(2, 10, 3007, t0)).map(|g| g.0), Some(65_541));
@@ -487,7 +640,10 @@ mod tests {
     #[test]
     fn a_new_ssrc_on_the_same_source_is_a_switch_too() {
         let mut r = Rebase::new(10);
-        let a = SourceKey { peer: PeerId(1), mid: mid("1") };
+        let a = SourceKey {
+            peer: PeerId(1),
+            mid: mid("1"),
+        };
         let t0 = Instant::now();
         r.map(a, &meta(1, 500, 0, t0));
         let (seq, _) = r.map(a, &meta(2, 3, 0, t0)).unwrap();
@@ -497,7 +653,10 @@ mod tests {
     #[test]
     fn timestamp_wraps_like_rtp() {
         let mut r = Rebase::new(1);
-        let a = SourceKey { peer: PeerId(1), mid: mid("1") };
+        let a = SourceKey {
+            peer: PeerId(1),
+            mid: mid("1"),
+        };
         let t0 = Instant::now();
         r.map(a, &meta(1, 1, u32::MAX - 10, t0));
         assert_eq!(r.map(a, &meta(1, 2, 20, t0)).map(|g| g.1), Some(20));

@@ -51,9 +51,17 @@ pub struct PeerId(pub u64);
 #[derive(Debug, Clone)]
 pub enum MediaEvent {
     /// ICE + DTLS are up for this peer.
-    PeerConnected { visit: VisitId, peer: PeerId, participant: ParticipantId },
+    PeerConnected {
+        visit: VisitId,
+        peer: PeerId,
+        participant: ParticipantId,
+    },
     /// The peer's connection closed or failed (not by our own `remove`).
-    PeerDisconnected { visit: VisitId, peer: PeerId, participant: ParticipantId },
+    PeerDisconnected {
+        visit: VisitId,
+        peer: PeerId,
+        participant: ParticipantId,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,10 +121,18 @@ pub struct MediaHandle {
 
 impl MediaHandle {
     /// Add a peer for an admitted participant: takes the client's SDP offer, returns the answer.
-    pub async fn add_peer(&self, admitted: Admitted, offer: String) -> Result<(PeerId, String), MediaError> {
+    pub async fn add_peer(
+        &self,
+        admitted: Admitted,
+        offer: String,
+    ) -> Result<(PeerId, String), MediaError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::AddPeer { admitted, offer, reply })
+            .send(Command::AddPeer {
+                admitted,
+                offer,
+                reply,
+            })
             .await
             .map_err(|_| MediaError::Stopped)?;
         rx.await.map_err(|_| MediaError::Stopped)?

@@ -35,8 +35,8 @@ pub(crate) enum Notice {
     Connected,
     /// The peer is gone on its own (ICE consent lost, DTLS closed, or a fatal str0m error).
     Gone,
-    /// An RTP packet arrived on `mid`.
-    Rtp(Incoming),
+    /// An RTP packet arrived on `mid` (boxed: it is much larger than the other notices).
+    Rtp(Box<Incoming>),
     /// The remote asked for a keyframe on one of our outgoing m-lines.
     KeyframeRequest { mid: Mid, kind: KeyframeRequestKind },
     /// A negotiated m-line became usable (str0m reports them once the connection is up).
@@ -110,13 +110,18 @@ impl Peer {
         now: Instant,
         notices: &mut Vec<Notice>,
     ) -> Result<(Peer, String), MediaError> {
-        let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        let offer = SdpOffer::from_sdp_string(offer_sdp)
+            .map_err(|e| MediaError::BadOffer(e.to_string()))?;
         let mut rtc = rtc_config().build(now);
         for addr in candidates {
-            let candidate = Candidate::host(*addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
+            let candidate =
+                Candidate::host(*addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
             rtc.add_local_candidate(candidate);
         }
-        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| MediaError::BadOffer(e.to_string()))?;
         let mut peer = Peer {
             id,
             visit: admitted.visit(),
@@ -148,7 +153,12 @@ impl Peer {
     }
 
     /// Feed network input or a timeout, then drain.
-    pub(crate) fn handle_input(&mut self, input: Input<'_>, net: &MediaSockets, notices: &mut Vec<Notice>) {
+    pub(crate) fn handle_input(
+        &mut self,
+        input: Input<'_>,
+        net: &MediaSockets,
+        notices: &mut Vec<Notice>,
+    ) {
         if let Err(e) = self.rtc.handle_input(input) {
             tracing::info!(peer = self.id.0, error = %e, "peer input failed; disconnecting");
             self.fail(notices);
@@ -159,7 +169,12 @@ impl Peer {
 
     /// Write one forwarded packet on this leg, then drain. Returns false if it was not sent
     /// (codec not negotiated on this leg, m-line not sending, not connected).
-    pub(crate) fn write_forwarded(&mut self, out: &Outgoing<'_>, net: &MediaSockets, notices: &mut Vec<Notice>) -> bool {
+    pub(crate) fn write_forwarded(
+        &mut self,
+        out: &Outgoing<'_>,
+        net: &MediaSockets,
+        notices: &mut Vec<Notice>,
+    ) -> bool {
         if !self.is_connected() {
             return false;
         }
@@ -169,11 +184,18 @@ impl Peer {
         let Some(params) = self.rtc.codec_config().match_params(inc.params) else {
             return false;
         };
-        let pt = if inc.is_red { params.red() } else { Some(params.pt()) };
+        let pt = if inc.is_red {
+            params.red()
+        } else {
+            Some(params.pt())
+        };
         let Some(pt) = pt else {
             return false;
         };
-        let negotiated = self.rtc.media(out.slot).is_some_and(|m| m.remote_pts().contains(&params.pt()));
+        let negotiated = self
+            .rtc
+            .media(out.slot)
+            .is_some_and(|m| m.remote_pts().contains(&params.pt()));
         if !negotiated {
             return false;
         }
@@ -189,13 +211,19 @@ impl Peer {
             ..header.ext_vals.clone()
         };
         let csrc_count = header.csrc_count.min(header.csrc.len());
-        let write = RtpWrite::new(pt, out.seq.into(), out.timestamp, inc.packet.timestamp, Arc::clone(&inc.packet.payload))
-            .marker(header.marker)
-            .ext_vals(ext_vals)
-            .csrc(&header.csrc[..csrc_count])
-            // Video is answered from this leg's retransmission buffer on NACK; str0m makes it
-            // non-nackable by itself when the leg negotiated no RTX.
-            .nackable(inc.kind == MediaKind::Video);
+        let write = RtpWrite::new(
+            pt,
+            out.seq.into(),
+            out.timestamp,
+            inc.packet.timestamp,
+            Arc::clone(&inc.packet.payload),
+        )
+        .marker(header.marker)
+        .ext_vals(ext_vals)
+        .csrc(&header.csrc[..csrc_count])
+        // Video is answered from this leg's retransmission buffer on NACK; str0m makes it
+        // non-nackable by itself when the leg negotiated no RTX.
+        .nackable(inc.kind == MediaKind::Video);
         let written = {
             let mut api = self.rtc.direct_api();
             match api.stream_tx_by_mid(out.slot, None) {
@@ -231,7 +259,11 @@ impl Peer {
         let gate = match self.keyframe_gates.iter_mut().position(|g| g.mid == mid) {
             Some(i) => &mut self.keyframe_gates[i],
             None => {
-                self.keyframe_gates.push(KeyframeGate { mid, last: None, pending: None });
+                self.keyframe_gates.push(KeyframeGate {
+                    mid,
+                    last: None,
+                    pending: None,
+                });
                 let last = self.keyframe_gates.len() - 1;
                 &mut self.keyframe_gates[last]
             }
@@ -240,7 +272,10 @@ impl Peer {
             (Some(KeyframeRequestKind::Fir), _) => KeyframeRequestKind::Fir,
             (_, k) => k,
         };
-        if gate.last.is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL) {
+        if gate
+            .last
+            .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL)
+        {
             gate.pending = Some(kind);
             return;
         }
@@ -274,12 +309,20 @@ impl Peer {
     }
 
     /// Drive time forward: str0m's timers and deferred keyframe requests.
-    pub(crate) fn handle_timeout(&mut self, now: Instant, net: &MediaSockets, notices: &mut Vec<Notice>) {
+    pub(crate) fn handle_timeout(
+        &mut self,
+        now: Instant,
+        net: &MediaSockets,
+        notices: &mut Vec<Notice>,
+    ) {
         self.handle_input(Input::Timeout(now), net, notices);
         let due: Vec<(Mid, KeyframeRequestKind)> = self
             .keyframe_gates
             .iter()
-            .filter(|g| g.last.is_none_or(|at| now.saturating_duration_since(at) >= KEYFRAME_REQUEST_INTERVAL))
+            .filter(|g| {
+                g.last
+                    .is_none_or(|at| now.saturating_duration_since(at) >= KEYFRAME_REQUEST_INTERVAL)
+            })
             .filter_map(|g| g.pending.map(|k| (g.mid, k)))
             .collect();
         for (mid, kind) in due {
@@ -360,11 +403,14 @@ impl Peer {
             Event::RtpPacket(packet) => {
                 self.stats.rtp_packets_in += 1;
                 if let Some(incoming) = self.classify(packet) {
-                    notices.push(Notice::Rtp(incoming));
+                    notices.push(Notice::Rtp(Box::new(incoming)));
                 }
             }
             Event::KeyframeRequest(req) => {
-                notices.push(Notice::KeyframeRequest { mid: req.mid, kind: req.kind });
+                notices.push(Notice::KeyframeRequest {
+                    mid: req.mid,
+                    kind: req.kind,
+                });
             }
             _ => {}
         }
@@ -377,8 +423,17 @@ impl Peer {
         let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|rx| rx.mid())?;
         let kind = self.tracks.iter().find(|t| t.mid == mid)?.kind;
         let pt = packet.header.payload_type;
-        let params = *self.rtc.codec_config().find(|p| p.pt() == pt || p.red() == Some(pt))?;
+        let params = *self
+            .rtc
+            .codec_config()
+            .find(|p| p.pt() == pt || p.red() == Some(pt))?;
         let is_red = params.pt() != pt;
-        Some(Incoming { mid, kind, params, is_red, packet })
+        Some(Incoming {
+            mid,
+            kind,
+            params,
+            is_red,
+            packet,
+        })
     }
 }

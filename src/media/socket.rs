@@ -79,7 +79,10 @@ impl MediaSockets {
 
         if bind.ip().is_unspecified() {
             if let Some(bound) = Self::bind_each(bind.port(), &advertised).await? {
-                return Ok(MediaSockets { bound, next_poll: 0 });
+                return Ok(MediaSockets {
+                    bound,
+                    next_poll: 0,
+                });
             }
         }
 
@@ -94,7 +97,10 @@ impl MediaSockets {
         let port = socket.local_addr()?.port();
         let advertised = SocketAddr::new(advertised[0], port);
         tracing::info!(local = %Redacted(socket.local_addr()?), advertised = %Redacted(advertised), "media socket bound");
-        Ok(MediaSockets { bound: vec![Bound { socket, advertised }], next_poll: 0 })
+        Ok(MediaSockets {
+            bound: vec![Bound { socket, advertised }],
+            next_poll: 0,
+        })
     }
 
     /// Bind one socket per advertised address on one port. `Ok(None)` when some address is not
@@ -108,7 +114,10 @@ impl MediaSockets {
                     let local = socket.local_addr()?;
                     port = local.port();
                     tracing::info!(advertised = %Redacted(local), "media socket bound");
-                    bound.push(Bound { socket, advertised: local });
+                    bound.push(Bound {
+                        socket,
+                        advertised: local,
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {
                     tracing::info!(
@@ -134,7 +143,11 @@ impl MediaSockets {
     }
 
     /// Poll every socket for one datagram into `buf`.
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<Received>> {
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<Received>> {
         let n = self.bound.len();
         for i in 0..n {
             let idx = (self.next_poll + i) % n;
@@ -143,7 +156,11 @@ impl MediaSockets {
             match b.socket.poll_recv_from(cx, &mut rb) {
                 Poll::Ready(Ok(source)) => {
                     self.next_poll = (idx + 1) % n;
-                    return Poll::Ready(Ok(Received { len: rb.filled().len(), source, destination: b.advertised }));
+                    return Poll::Ready(Ok(Received {
+                        len: rb.filled().len(),
+                        source,
+                        destination: b.advertised,
+                    }));
                 }
                 Poll::Ready(Err(e)) => {
                     // ICMP-induced errors (e.g. port unreachable from a departed peer) are not
@@ -159,12 +176,21 @@ impl MediaSockets {
 
     /// Send one datagram from the socket whose candidate is `source`. Never waits.
     /// Returns false when the datagram was dropped.
-    pub(crate) fn send(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> bool {
+    pub(crate) fn send(
+        &self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) -> bool {
         let Some(b) = self
             .bound
             .iter()
             .find(|b| b.advertised == source)
-            .or_else(|| self.bound.iter().find(|b| b.advertised.is_ipv4() == destination.is_ipv4()))
+            .or_else(|| {
+                self.bound
+                    .iter()
+                    .find(|b| b.advertised.is_ipv4() == destination.is_ipv4())
+            })
         else {
             return false;
         };
