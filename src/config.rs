@@ -254,6 +254,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own (large) error type
     fn file_then_env_then_flags_override_in_that_order() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "data_dir = \"/srv/confer\"\n[http]\naddr = \"127.0.0.1:1000\"\n[admin]\naddr = \"127.0.0.1:1001\"").unwrap();

@@ -213,7 +213,7 @@ impl Connection {
                     Err(e) => {
                         let _ = self.session.offer_failed();
                         let refusal = match e {
-                            HubError::Ended(r) if r == EndReason::SlotOver => Refusal::code(ErrorCode::SlotOver),
+                            HubError::Ended(EndReason::SlotOver) => Refusal::code(ErrorCode::SlotOver),
                             HubError::Ended(_) | HubError::NotPresent => Refusal::code(ErrorCode::VisitEnded),
                             HubError::AlreadyNegotiated => Refusal(
                                 ErrorCode::BadOffer,

@@ -81,8 +81,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::default();
-    config.data_dir = data_dir.path().to_path_buf();
+    let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
     config.http.addr = "127.0.0.1:0".parse().unwrap();
     config.media.addr = "127.0.0.1:0".parse().unwrap();
     config.admin.addr = "127.0.0.1:0".parse().unwrap();
