@@ -30,6 +30,10 @@ mod tests {
         let shown = Redacted("203.0.113.9").to_string();
         assert!(!shown.contains("203.0.113.9"));
         assert!(shown.starts_with("[redacted:"));
-        assert_eq!(shown, Redacted("203.0.113.9").to_string(), "stable fingerprint");
+        assert_eq!(
+            shown,
+            Redacted("203.0.113.9").to_string(),
+            "stable fingerprint"
+        );
     }
 }

@@ -37,7 +37,11 @@ async fn wait_frames_growing(side: &Browser) -> anyhow::Result<(u64, u64)> {
         if n > 0 {
             break n;
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{}: no video frame decoded", side.label());
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{}: no video frame decoded",
+            side.label()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -47,7 +51,9 @@ async fn wait_frames_growing(side: &Browser) -> anyhow::Result<(u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lawyer_page_and_booth_page_decode_each_others_video_through_confer() {
-    let Some(_) = browser::chromium_or_fail() else { return };
+    let Some(_) = browser::chromium_or_fail() else {
+        return;
+    };
     let app = app::spawn_app().await;
     let cams = tempfile::tempdir().unwrap();
     let origin = format!("https://127.0.0.1:{}", app.running.http_addr.port());
@@ -75,22 +81,47 @@ async fn lawyer_page_and_booth_page_decode_each_others_video_through_confer() {
     booth.goto(&app.url("/booth")).await.unwrap();
     // The lawyer signs in and joins the open visit.
     lawyer.goto(&app.url("/lawyer")).await.unwrap();
-    lawyer.fill("#username", &app.lawyer_username).await.unwrap();
-    lawyer.fill("#password", &app.lawyer_password).await.unwrap();
+    lawyer
+        .fill("#username", &app.lawyer_username)
+        .await
+        .unwrap();
+    lawyer
+        .fill("#password", &app.lawyer_password)
+        .await
+        .unwrap();
     lawyer.click("#sign-in").await.unwrap();
-    lawyer.wait_for("document.querySelector('.join[data-visit-id]') !== null", CONNECT).await.unwrap();
+    lawyer
+        .wait_for(
+            "document.querySelector('.join[data-visit-id]') !== null",
+            CONNECT,
+        )
+        .await
+        .unwrap();
     lawyer.click(".join[data-visit-id]").await.unwrap();
 
-    for (side, own, other) in [(&lawyer, LAWYER_COLOUR, BOOTH_COLOUR), (&booth, BOOTH_COLOUR, LAWYER_COLOUR)] {
-        let (first, second) = wait_frames_growing(side).await.unwrap_or_else(|e| panic!("{}: {e:#}", side.label()));
-        assert!(second > first, "{}: framesDecoded did not grow ({first} -> {second})", side.label());
-        let sample: [u8; 3] = serde_json::from_value(side.eval(SAMPLE_REMOTE).await.unwrap()).expect("remote video sample");
+    for (side, own, other) in [
+        (&lawyer, LAWYER_COLOUR, BOOTH_COLOUR),
+        (&booth, BOOTH_COLOUR, LAWYER_COLOUR),
+    ] {
+        let (first, second) = wait_frames_growing(side)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:#}", side.label()));
+        assert!(
+            second > first,
+            "{}: framesDecoded did not grow ({first} -> {second})",
+            side.label()
+        );
+        let sample: [u8; 3] = serde_json::from_value(side.eval(SAMPLE_REMOTE).await.unwrap())
+            .expect("remote video sample");
         assert!(
             browser::colour_is(sample, other, own),
             "{}: the remote video shows {sample:?}, not the other side's camera {other:?}",
             side.label()
         );
-        println!("{}: framesDecoded {first} -> {second}, remote centre pixel {sample:?}", side.label());
+        println!(
+            "{}: framesDecoded {first} -> {second}, remote centre pixel {sample:?}",
+            side.label()
+        );
     }
     lawyer.screenshot("lawyer.png").await.unwrap();
     booth.screenshot("booth.png").await.unwrap();
@@ -101,7 +132,10 @@ async fn lawyer_page_and_booth_page_decode_each_others_video_through_confer() {
         .wait_for("document.getElementById('notices') && /left/i.test(document.getElementById('notices').textContent)", CONNECT)
         .await
         .unwrap();
-    booth.screenshot("booth-after-lawyer-left.png").await.unwrap();
+    booth
+        .screenshot("booth-after-lawyer-left.png")
+        .await
+        .unwrap();
     lawyer.close().await;
     booth.close().await;
     app.running.shutdown().await;

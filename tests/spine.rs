@@ -24,10 +24,15 @@ struct Side {
 async fn join(app: &TestApp, identity: &Identity, token: &str, label: &str) -> Side {
     let mut sig = app.signaling(identity).await;
     sig.hello().await.expect("hello");
-    sig.join(token).await.unwrap_or_else(|e| panic!("{label} join: {e}"));
+    sig.join(token)
+        .await
+        .unwrap_or_else(|e| panic!("{label} join: {e}"));
     let peer = TestPeer::new(label).await;
     let offer = peer.create_offer().await;
-    let answer = sig.offer(&offer).await.unwrap_or_else(|e| panic!("{label} offer: {e}"));
+    let answer = sig
+        .offer(&offer)
+        .await
+        .unwrap_or_else(|e| panic!("{label} offer: {e}"));
     peer.set_answer(&answer).await;
     Side { sig, peer }
 }
@@ -47,10 +52,30 @@ async fn booth_token(app: &TestApp, visit: i64) -> String {
 
 /// Both sides of the demo visit, connected.
 async fn connected_visit(app: &TestApp, visit: i64) -> (Side, Side) {
-    let lawyer = join(app, &Identity::None, &lawyer_token(app, visit).await, "lawyer").await;
-    let booth = join(app, &app.demo_booth(), &booth_token(app, visit).await, "booth").await;
-    lawyer.peer.wait_connected(WAIT).await.expect("lawyer connected");
-    booth.peer.wait_connected(WAIT).await.expect("booth connected");
+    let lawyer = join(
+        app,
+        &Identity::None,
+        &lawyer_token(app, visit).await,
+        "lawyer",
+    )
+    .await;
+    let booth = join(
+        app,
+        &app.demo_booth(),
+        &booth_token(app, visit).await,
+        "booth",
+    )
+    .await;
+    lawyer
+        .peer
+        .wait_connected(WAIT)
+        .await
+        .expect("lawyer connected");
+    booth
+        .peer
+        .wait_connected(WAIT)
+        .await
+        .expect("booth connected");
     (lawyer, booth)
 }
 
@@ -62,12 +87,29 @@ async fn lawyer_and_booth_exchange_audio_and_video_through_the_sfu() {
     let visit = app.demo_visit_id(&session).await;
     let (lawyer, booth) = connected_visit(&app, visit).await;
 
-    let rates = SendRates { keyframe_interval: 30, ..SendRates::default() };
-    lawyer.peer.start_sending(Duration::from_secs(3), rates).await.unwrap();
-    booth.peer.start_sending(Duration::from_secs(3), rates).await.unwrap();
+    let rates = SendRates {
+        keyframe_interval: 30,
+        ..SendRates::default()
+    };
+    lawyer
+        .peer
+        .start_sending(Duration::from_secs(3), rates)
+        .await
+        .unwrap();
+    booth
+        .peer
+        .start_sending(Duration::from_secs(3), rates)
+        .await
+        .unwrap();
     for (side, name) in [(&lawyer, "lawyer"), (&booth, "booth")] {
-        side.peer.wait_received(MediaKind::Video, 60, WAIT).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        side.peer.wait_received(MediaKind::Audio, 100, WAIT).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        side.peer
+            .wait_received(MediaKind::Video, 60, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        side.peer
+            .wait_received(MediaKind::Audio, 100, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     tokio::time::sleep(Duration::from_millis(3500)).await; // let the senders finish
     for kind in [MediaKind::Audio, MediaKind::Video] {
@@ -92,11 +134,16 @@ async fn a_lawyer_not_assigned_to_the_visit_is_refused() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let other = app.lawyer_login("other-lawyer", "another long password").await;
+    let other = app
+        .lawyer_login("other-lawyer", "another long password")
+        .await;
     let (status, body) = app.lawyer_join_token(&other, visit).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["code"], "not_a_participant");
-    assert!(body["message"].as_str().unwrap().contains("not a participant"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a participant"));
 
     // The other lawyer does not see the visit either.
     let list: serde_json::Value = app
@@ -141,7 +188,10 @@ async fn booths_are_identified_by_their_certificate_only() {
         confer_certs::Validity::days_from_now(1),
     )
     .unwrap();
-    let stranger = Identity::Booth { cert: foreign_booth.files.cert.clone(), key: foreign_booth.files.key.clone() };
+    let stranger = Identity::Booth {
+        cert: foreign_booth.files.cert.clone(),
+        key: foreign_booth.files.key.clone(),
+    };
     let (status, body) = app.booth_join_token(&stranger, visit).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["code"], "booth_cert_unknown_issuer");
@@ -164,7 +214,10 @@ async fn booths_are_identified_by_their_certificate_only() {
         )
         .await
         .unwrap();
-    let booth2 = Identity::Booth { cert: other.files.cert.clone(), key: other.files.key.clone() };
+    let booth2 = Identity::Booth {
+        cert: other.files.cert.clone(),
+        key: other.files.key.clone(),
+    };
     let (status, body) = app.booth_join_token(&booth2, visit).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["code"], "booth_mismatch");
@@ -173,11 +226,17 @@ async fn booths_are_identified_by_their_certificate_only() {
     let token = booth_token(&app, visit).await;
     let mut sig = app.signaling(&booth2).await;
     sig.hello().await.unwrap();
-    assert_eq!(sig.join(&token).await.unwrap_err().code(), Some(ErrorCode::BoothMismatch));
+    assert_eq!(
+        sig.join(&token).await.unwrap_err().code(),
+        Some(ErrorCode::BoothMismatch)
+    );
     // ... and on a connection without any certificate.
     let mut sig = app.signaling(&Identity::None).await;
     sig.hello().await.unwrap();
-    assert_eq!(sig.join(&token).await.unwrap_err().code(), Some(ErrorCode::BoothCertificateRequired));
+    assert_eq!(
+        sig.join(&token).await.unwrap_err().code(),
+        Some(ErrorCode::BoothCertificateRequired)
+    );
     app.running.shutdown().await;
 }
 
@@ -200,17 +259,37 @@ async fn a_replayed_join_token_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_stops_when_the_slot_ends_and_both_sides_are_told_why() {
     let app = spawn_app().await;
-    let visit = app.create_visit(chrono::Duration::seconds(-1), chrono::Duration::seconds(8)).await;
+    let visit = app
+        .create_visit(chrono::Duration::seconds(-1), chrono::Duration::seconds(8))
+        .await;
     let (mut lawyer, mut booth) = connected_visit(&app, visit).await;
     let rates = SendRates::default();
-    lawyer.peer.start_sending(Duration::from_secs(20), rates).await.unwrap();
-    booth.peer.start_sending(Duration::from_secs(20), rates).await.unwrap();
-    booth.peer.wait_received(MediaKind::Video, 10, WAIT).await.expect("media flows before the end");
+    lawyer
+        .peer
+        .start_sending(Duration::from_secs(20), rates)
+        .await
+        .unwrap();
+    booth
+        .peer
+        .start_sending(Duration::from_secs(20), rates)
+        .await
+        .unwrap();
+    booth
+        .peer
+        .wait_received(MediaKind::Video, 10, WAIT)
+        .await
+        .expect("media flows before the end");
 
     for sig in [&mut lawyer.sig, &mut booth.sig] {
         let ended = loop {
-            match sig.recv_timeout(WAIT).await.expect("a notice before the timeout") {
-                ServerMessage::Notice { notice: VisitNotice::VisitEnded { reason, message } } => break (reason, message),
+            match sig
+                .recv_timeout(WAIT)
+                .await
+                .expect("a notice before the timeout")
+            {
+                ServerMessage::Notice {
+                    notice: VisitNotice::VisitEnded { reason, message },
+                } => break (reason, message),
                 _ => continue,
             }
         };
@@ -219,9 +298,11 @@ async fn media_stops_when_the_slot_ends_and_both_sides_are_told_why() {
     }
     // Media stops: nothing more arrives once the SFU has closed the visit's peers.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = booth.peer.received_count(MediaKind::Video) + lawyer.peer.received_count(MediaKind::Video);
+    let before =
+        booth.peer.received_count(MediaKind::Video) + lawyer.peer.received_count(MediaKind::Video);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = booth.peer.received_count(MediaKind::Video) + lawyer.peer.received_count(MediaKind::Video);
+    let after =
+        booth.peer.received_count(MediaKind::Video) + lawyer.peer.received_count(MediaKind::Video);
     assert_eq!(before, after, "media kept flowing after the slot ended");
     let snapshot = app.running.state.hub.live_count();
     assert_eq!(snapshot, 0);
@@ -230,7 +311,10 @@ async fn media_stops_when_the_slot_ends_and_both_sides_are_told_why() {
     let session = app.demo_lawyer_session().await;
     let (status, body) = app.lawyer_join_token(&session, visit).await;
     assert_eq!(status, 409, "{body}");
-    assert!(body["code"] == "slot_over" || body["code"] == "visit_ended", "{body}");
+    assert!(
+        body["code"] == "slot_over" || body["code"] == "visit_ended",
+        "{body}"
+    );
     app.running.shutdown().await;
 }
 
@@ -247,7 +331,12 @@ async fn a_departure_is_told_to_the_other_side() {
             n => break n,
         }
     };
-    assert_eq!(notice, VisitNotice::ParticipantLeft { role: confer_signaling::Role::Lawyer });
+    assert_eq!(
+        notice,
+        VisitNotice::ParticipantLeft {
+            role: confer_signaling::Role::Lawyer
+        }
+    );
     app.running.shutdown().await;
 }
 
@@ -256,10 +345,19 @@ async fn bad_signalling_input_gets_errors_and_repeated_abuse_closes_the_connecti
     let app = spawn_app().await;
     let mut sig = app.signaling(&Identity::None).await;
     let cases: [(String, ErrorCode); 4] = [
-        ("{\"type\":\"offer\",\"sdp\":\"v=0\"}".into(), ErrorCode::OutOfOrder),
+        (
+            "{\"type\":\"offer\",\"sdp\":\"v=0\"}".into(),
+            ErrorCode::OutOfOrder,
+        ),
         ("{\"type\":\"teleport\"}".into(), ErrorCode::UnknownMessage),
         ("not json".into(), ErrorCode::MalformedMessage),
-        (format!("{{\"type\":\"hello\",\"version\":1,\"client\":\"{}\"}}", "x".repeat(70 * 1024)), ErrorCode::MessageTooLarge),
+        (
+            format!(
+                "{{\"type\":\"hello\",\"version\":1,\"client\":\"{}\"}}",
+                "x".repeat(70 * 1024)
+            ),
+            ErrorCode::MessageTooLarge,
+        ),
     ];
     for (text, code) in &cases {
         sig.send_raw(text).await.unwrap();
@@ -276,16 +374,27 @@ async fn bad_signalling_input_gets_errors_and_repeated_abuse_closes_the_connecti
     let mut saw_close = false;
     for _ in 0..3 {
         match sig.recv_timeout(WAIT).await {
-            Ok(ServerMessage::Error { code: ErrorCode::TooManyErrors, .. }) => saw_close = true,
+            Ok(ServerMessage::Error {
+                code: ErrorCode::TooManyErrors,
+                ..
+            }) => saw_close = true,
             Ok(ServerMessage::Error { .. }) => continue,
             Ok(other) => panic!("unexpected {other:?}"),
             Err(_) => break,
         }
     }
     assert!(saw_close, "the server did not close after repeated errors");
-    assert!(sig.recv_timeout(Duration::from_secs(5)).await.is_err(), "connection still open");
+    assert!(
+        sig.recv_timeout(Duration::from_secs(5)).await.is_err(),
+        "connection still open"
+    );
     // The server is unharmed.
-    let resp = app.client(&Identity::None).get(app.url("/healthz")).send().await.unwrap();
+    let resp = app
+        .client(&Identity::None)
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     app.running.shutdown().await;
 }
@@ -312,7 +421,19 @@ async fn shutdown_tells_live_visits() {
     sig.join(&lawyer_token(&app, visit).await).await.unwrap();
     let app_running = app.running;
     let shutdown = tokio::spawn(app_running.shutdown());
-    let notice = sig.next_notice_timeout(WAIT).await.expect("shutdown notice");
-    assert!(matches!(notice, VisitNotice::VisitEnded { reason: EndReason::ServerShutdown, .. }), "{notice:?}");
+    let notice = sig
+        .next_notice_timeout(WAIT)
+        .await
+        .expect("shutdown notice");
+    assert!(
+        matches!(
+            notice,
+            VisitNotice::VisitEnded {
+                reason: EndReason::ServerShutdown,
+                ..
+            }
+        ),
+        "{notice:?}"
+    );
     shutdown.await.unwrap();
 }

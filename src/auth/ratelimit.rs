@@ -14,7 +14,11 @@ pub struct LoginLimiter {
 
 impl LoginLimiter {
     pub fn new(max_failures: u32, window: Duration) -> Self {
-        LoginLimiter { max_failures: max_failures as usize, window, failures: Mutex::new(HashMap::new()) }
+        LoginLimiter {
+            max_failures: max_failures as usize,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(retry_after)` when any of `keys` has used up its failures in the window.
@@ -23,7 +27,10 @@ impl LoginLimiter {
         let mut wait = None;
         for key in keys {
             if let Some(q) = map.get_mut(*key) {
-                while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     q.pop_front();
                 }
                 if q.len() >= self.max_failures {
@@ -43,7 +50,10 @@ impl LoginLimiter {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         // Bound memory under a flood of distinct keys: forget everything stale first.
         if map.len() > 100_000 {
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < self.window));
+            map.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         for key in keys {
             let q = map.entry((*key).to_owned()).or_default();
@@ -74,10 +84,17 @@ mod tests {
             assert!(l.check(&["user:amy"], t0 + Duration::from_secs(i)).is_ok());
             l.record_failure(&["user:amy"], t0 + Duration::from_secs(i));
         }
-        let wait = l.check(&["user:amy"], t0 + Duration::from_secs(10)).unwrap_err();
+        let wait = l
+            .check(&["user:amy"], t0 + Duration::from_secs(10))
+            .unwrap_err();
         assert!(wait <= Duration::from_secs(900) && wait >= Duration::from_secs(880));
-        assert!(l.check(&["user:bob"], t0).is_ok(), "other accounts are not affected");
-        assert!(l.check(&["user:amy"], t0 + Duration::from_secs(905)).is_ok());
+        assert!(
+            l.check(&["user:bob"], t0).is_ok(),
+            "other accounts are not affected"
+        );
+        assert!(l
+            .check(&["user:amy"], t0 + Duration::from_secs(905))
+            .is_ok());
     }
 
     #[test]

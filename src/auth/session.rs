@@ -11,13 +11,17 @@ pub struct SessionToken(String);
 impl SessionToken {
     pub fn generate() -> SessionToken {
         let mut bytes = [0u8; 32];
-        SystemRandom::new().fill(&mut bytes).expect("the OS random source works");
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the OS random source works");
         SessionToken(URL_SAFE_NO_PAD.encode(bytes))
     }
 
     pub fn from_client(s: &str) -> Option<SessionToken> {
-        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| SessionToken(s.to_owned()))
+        (s.len() == 43
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| SessionToken(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -26,7 +30,9 @@ impl SessionToken {
 
     /// What the store keeps.
     pub fn digest(&self) -> Vec<u8> {
-        ring::digest::digest(&ring::digest::SHA256, self.0.as_bytes()).as_ref().to_vec()
+        ring::digest::digest(&ring::digest::SHA256, self.0.as_bytes())
+            .as_ref()
+            .to_vec()
     }
 }
 

@@ -34,7 +34,9 @@ pub struct JoinClaims {
 
 impl JoinClaims {
     pub fn expires_at(&self) -> DateTime<Utc> {
-        Utc.timestamp_opt(self.exp, 0).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+        Utc.timestamp_opt(self.exp, 0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 }
 
@@ -54,13 +56,18 @@ pub struct JoinTokens {
 
 impl JoinTokens {
     pub fn new(key_bytes: &[u8; 32], ttl: Duration) -> JoinTokens {
-        JoinTokens { key: hmac::Key::new(hmac::HMAC_SHA256, key_bytes), ttl }
+        JoinTokens {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key_bytes),
+            ttl,
+        }
     }
 
     /// 32 fresh random bytes for a new key file.
     pub fn generate_key() -> [u8; 32] {
         let mut k = [0u8; 32];
-        SystemRandom::new().fill(&mut k).expect("the OS random source works");
+        SystemRandom::new()
+            .fill(&mut k)
+            .expect("the OS random source works");
         k
     }
 
@@ -69,9 +76,16 @@ impl JoinTokens {
     }
 
     /// Issue a token for `participant` to join `visit`, valid until `now + ttl`.
-    pub fn issue(&self, visit: VisitId, participant: ParticipantId, now: DateTime<Utc>) -> (String, JoinClaims) {
+    pub fn issue(
+        &self,
+        visit: VisitId,
+        participant: ParticipantId,
+        now: DateTime<Utc>,
+    ) -> (String, JoinClaims) {
         let mut id = [0u8; 16];
-        SystemRandom::new().fill(&mut id).expect("the OS random source works");
+        SystemRandom::new()
+            .fill(&mut id)
+            .expect("the OS random source works");
         let claims = JoinClaims {
             jti: URL_SAFE_NO_PAD.encode(id),
             visit,
@@ -81,7 +95,10 @@ impl JoinTokens {
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
         let signed = format!("{PREFIX}{body}");
         let tag = hmac::sign(&self.key, signed.as_bytes());
-        (format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())), claims)
+        (
+            format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())),
+            claims,
+        )
     }
 
     /// Check signature and expiry. Does not check single use (the caller consumes `jti`).
@@ -90,10 +107,15 @@ impl JoinTokens {
             return Err(JoinTokenError::Invalid);
         }
         let (signed, tag) = token.rsplit_once('.').ok_or(JoinTokenError::Invalid)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| JoinTokenError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| JoinTokenError::Invalid)?;
         hmac::verify(&self.key, signed.as_bytes(), &tag).map_err(|_| JoinTokenError::Invalid)?;
-        let body = URL_SAFE_NO_PAD.decode(&signed[PREFIX.len()..]).map_err(|_| JoinTokenError::Invalid)?;
-        let claims: JoinClaims = serde_json::from_slice(&body).map_err(|_| JoinTokenError::Invalid)?;
+        let body = URL_SAFE_NO_PAD
+            .decode(&signed[PREFIX.len()..])
+            .map_err(|_| JoinTokenError::Invalid)?;
+        let claims: JoinClaims =
+            serde_json::from_slice(&body).map_err(|_| JoinTokenError::Invalid)?;
         if now.timestamp() >= claims.exp {
             return Err(JoinTokenError::Expired);
         }
@@ -126,7 +148,10 @@ mod tests {
         let t = tokens();
         let now = Utc::now();
         let (tok, _) = t.issue(VisitId(3), ParticipantId::Booth(BoothId("b".into())), now);
-        assert_eq!(t.verify(&tok, now + chrono::Duration::seconds(60)), Err(JoinTokenError::Expired));
+        assert_eq!(
+            t.verify(&tok, now + chrono::Duration::seconds(60)),
+            Err(JoinTokenError::Expired)
+        );
     }
 
     #[test]
@@ -135,14 +160,33 @@ mod tests {
         let now = Utc::now();
         let (tok, _) = t.issue(VisitId(3), ParticipantId::Lawyer(LawyerId(5)), now);
         // Swap in claims for another visit, keeping the old signature.
-        let forged_claims = JoinClaims { jti: "x".into(), visit: VisitId(4), participant: ParticipantId::Lawyer(LawyerId(5)), exp: now.timestamp() + 60 };
+        let forged_claims = JoinClaims {
+            jti: "x".into(),
+            visit: VisitId(4),
+            participant: ParticipantId::Lawyer(LawyerId(5)),
+            exp: now.timestamp() + 60,
+        };
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap());
         let sig = tok.rsplit_once('.').unwrap().1;
-        assert_eq!(t.verify(&format!("v1.{body}.{sig}"), now), Err(JoinTokenError::Invalid));
+        assert_eq!(
+            t.verify(&format!("v1.{body}.{sig}"), now),
+            Err(JoinTokenError::Invalid)
+        );
         let other = JoinTokens::new(&[1u8; 32], Duration::from_secs(60));
         assert_eq!(other.verify(&tok, now), Err(JoinTokenError::Invalid));
-        for junk in ["", "v1.", "v1..", "v2.a.b", "v1.!!!.???", &"v1.a".repeat(400)] {
-            assert_eq!(t.verify(junk, now), Err(JoinTokenError::Invalid), "{junk:?}");
+        for junk in [
+            "",
+            "v1.",
+            "v1..",
+            "v2.a.b",
+            "v1.!!!.???",
+            &"v1.a".repeat(400),
+        ] {
+            assert_eq!(
+                t.verify(junk, now),
+                Err(JoinTokenError::Invalid),
+                "{junk:?}"
+            );
         }
     }
 }

@@ -70,7 +70,9 @@ impl Deny {
             Deny::NotAParticipant => {
                 "You are not a participant of this visit: only its lawyer and its booth may join."
             }
-            Deny::TooEarly => "This visit's time slot has not started yet; please join at the slot's start.",
+            Deny::TooEarly => {
+                "This visit's time slot has not started yet; please join at the slot's start."
+            }
             Deny::SlotOver => "This visit's time slot is over.",
             Deny::VisitEnded => "This visit has already ended.",
         }
@@ -168,14 +170,62 @@ mod tests {
         let booth = Principal::Booth(BoothId("booth-a".into()));
         let cases = [
             // R-VERIFY-4: only the visit's lawyer and its booth join.
-            Case { name: "assigned lawyer inside slot", who: lawyer.clone(), now: t(9, 0), ended: false, expect: Ok(()) },
-            Case { name: "assigned booth inside slot", who: booth.clone(), now: t(9, 29), ended: false, expect: Ok(()) },
-            Case { name: "another lawyer", who: Principal::Lawyer(LawyerId(2)), now: t(9, 10), ended: false, expect: Err(Deny::NotAParticipant) },
-            Case { name: "another booth", who: Principal::Booth(BoothId("booth-b".into())), now: t(9, 10), ended: false, expect: Err(Deny::NotAParticipant) },
-            Case { name: "before the slot", who: lawyer.clone(), now: t(8, 59), ended: false, expect: Err(Deny::TooEarly) },
-            Case { name: "at the slot end", who: booth.clone(), now: t(9, 30), ended: false, expect: Err(Deny::SlotOver) },
-            Case { name: "ended visit", who: lawyer.clone(), now: t(9, 10), ended: true, expect: Err(Deny::VisitEnded) },
-            Case { name: "stranger to an ended visit learns nothing about it", who: Principal::Lawyer(LawyerId(9)), now: t(9, 10), ended: true, expect: Err(Deny::NotAParticipant) },
+            Case {
+                name: "assigned lawyer inside slot",
+                who: lawyer.clone(),
+                now: t(9, 0),
+                ended: false,
+                expect: Ok(()),
+            },
+            Case {
+                name: "assigned booth inside slot",
+                who: booth.clone(),
+                now: t(9, 29),
+                ended: false,
+                expect: Ok(()),
+            },
+            Case {
+                name: "another lawyer",
+                who: Principal::Lawyer(LawyerId(2)),
+                now: t(9, 10),
+                ended: false,
+                expect: Err(Deny::NotAParticipant),
+            },
+            Case {
+                name: "another booth",
+                who: Principal::Booth(BoothId("booth-b".into())),
+                now: t(9, 10),
+                ended: false,
+                expect: Err(Deny::NotAParticipant),
+            },
+            Case {
+                name: "before the slot",
+                who: lawyer.clone(),
+                now: t(8, 59),
+                ended: false,
+                expect: Err(Deny::TooEarly),
+            },
+            Case {
+                name: "at the slot end",
+                who: booth.clone(),
+                now: t(9, 30),
+                ended: false,
+                expect: Err(Deny::SlotOver),
+            },
+            Case {
+                name: "ended visit",
+                who: lawyer.clone(),
+                now: t(9, 10),
+                ended: true,
+                expect: Err(Deny::VisitEnded),
+            },
+            Case {
+                name: "stranger to an ended visit learns nothing about it",
+                who: Principal::Lawyer(LawyerId(9)),
+                now: t(9, 10),
+                ended: true,
+                expect: Err(Deny::NotAParticipant),
+            },
         ];
         for case in cases {
             let mut v = visit();
@@ -191,8 +241,16 @@ mod tests {
 
     #[test]
     fn every_refusal_has_a_code_and_a_sentence() {
-        for d in [Deny::NotAParticipant, Deny::TooEarly, Deny::SlotOver, Deny::VisitEnded] {
-            assert!(!d.code().is_empty() && d.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        for d in [
+            Deny::NotAParticipant,
+            Deny::TooEarly,
+            Deny::SlotOver,
+            Deny::VisitEnded,
+        ] {
+            assert!(
+                !d.code().is_empty()
+                    && d.code().chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            );
             assert!(d.message().ends_with('.'));
         }
     }

@@ -78,7 +78,11 @@ pub struct LiveVisit {
 
 impl LiveVisit {
     pub fn new(slot_end: DateTime<Utc>) -> Self {
-        LiveVisit { slot_end, present: BTreeMap::new(), ended: None }
+        LiveVisit {
+            slot_end,
+            present: BTreeMap::new(),
+            ended: None,
+        }
     }
 
     pub fn slot_end(&self) -> DateTime<Utc> {
@@ -95,12 +99,21 @@ impl LiveVisit {
 
     /// Roles present, other than `seat`'s.
     pub fn others(&self, seat: SeatNo) -> Vec<Role> {
-        self.present.iter().filter(|(s, _)| **s != seat).map(|(_, r)| *r).collect()
+        self.present
+            .iter()
+            .filter(|(s, _)| **s != seat)
+            .map(|(_, r)| *r)
+            .collect()
     }
 
     /// A participant arrives. A second connection for the same role replaces the first
     /// (a reconnecting browser must not be locked out by its own stale connection).
-    pub fn join(&mut self, seat: SeatNo, role: Role, now: DateTime<Utc>) -> Result<Vec<Action>, EndReason> {
+    pub fn join(
+        &mut self,
+        seat: SeatNo,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Action>, EndReason> {
         if let Some(r) = self.ended {
             return Err(r);
         }
@@ -109,7 +122,12 @@ impl LiveVisit {
             return Err(EndReason::SlotOver);
         }
         let mut actions = Vec::new();
-        let stale: Vec<SeatNo> = self.present.iter().filter(|(_, r)| **r == role).map(|(s, _)| *s).collect();
+        let stale: Vec<SeatNo> = self
+            .present
+            .iter()
+            .filter(|(_, r)| **r == role)
+            .map(|(s, _)| *s)
+            .collect();
         for old in stale {
             self.present.remove(&old);
             actions.push(Action::Notify(old, Notice::Replaced));
@@ -125,7 +143,9 @@ impl LiveVisit {
     /// A participant leaves (said so, or its connection closed). The others are told;
     /// the visit stays open for the rest of the slot so that the participant can return.
     pub fn leave(&mut self, seat: SeatNo) -> Vec<Action> {
-        let Some(role) = self.present.remove(&seat) else { return Vec::new() };
+        let Some(role) = self.present.remove(&seat) else {
+            return Vec::new();
+        };
         let mut actions = vec![Action::Disconnect(seat)];
         if self.ended.is_none() {
             for other in self.present.keys() {
@@ -181,12 +201,18 @@ mod tests {
         assert_eq!(v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap(), vec![]);
         assert_eq!(
             v.join(SeatNo(2), Role::Booth, t(1)).unwrap(),
-            vec![Action::Notify(SeatNo(1), Notice::ParticipantJoined(Role::Booth))]
+            vec![Action::Notify(
+                SeatNo(1),
+                Notice::ParticipantJoined(Role::Booth)
+            )]
         );
         assert_eq!(v.others(SeatNo(2)), vec![Role::Lawyer]);
         assert_eq!(
             v.leave(SeatNo(1)),
-            vec![Action::Disconnect(SeatNo(1)), Action::Notify(SeatNo(2), Notice::ParticipantLeft(Role::Lawyer))]
+            vec![
+                Action::Disconnect(SeatNo(1)),
+                Action::Notify(SeatNo(2), Notice::ParticipantLeft(Role::Lawyer))
+            ]
         );
         assert_eq!(v.leave(SeatNo(1)), vec![], "leaving twice is harmless");
     }
@@ -211,13 +237,19 @@ mod tests {
         );
         assert!(v.is_empty());
         assert_eq!(v.tick(t(31)), vec![], "ends once");
-        assert_eq!(v.join(SeatNo(3), Role::Lawyer, t(31)), Err(EndReason::SlotOver));
+        assert_eq!(
+            v.join(SeatNo(3), Role::Lawyer, t(31)),
+            Err(EndReason::SlotOver)
+        );
     }
 
     #[test]
     fn nobody_joins_after_the_slot_end_even_before_a_tick() {
         let mut v = LiveVisit::new(t(30));
-        assert_eq!(v.join(SeatNo(1), Role::Lawyer, t(30)), Err(EndReason::SlotOver));
+        assert_eq!(
+            v.join(SeatNo(1), Role::Lawyer, t(30)),
+            Err(EndReason::SlotOver)
+        );
     }
 
     #[test]
@@ -243,6 +275,9 @@ mod tests {
         v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap();
         let actions = v.end(EndReason::ServerShutdown);
         assert!(!actions.iter().any(|a| matches!(a, Action::RecordEnd(_))));
-        assert!(actions.contains(&Action::Notify(SeatNo(1), Notice::Ended(EndReason::ServerShutdown))));
+        assert!(actions.contains(&Action::Notify(
+            SeatNo(1),
+            Notice::Ended(EndReason::ServerShutdown)
+        )));
     }
 }
