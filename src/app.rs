@@ -1,9 +1,10 @@
-//! Wiring: config -> data dir -> development PKI -> store -> demo seed -> media ->
-//! visit hub -> listeners; and graceful shutdown in the reverse order.
+//! Wiring: config -> data dir -> development PKI -> store -> demo seed -> audit log ->
+//! media -> visit hub -> listeners; and graceful shutdown in the reverse order.
 //!
 //! [`start`] is used by `confer serve` and by every integration test (`spawn_app`), so
 //! tests exercise exactly what runs in production: real TLS, real UDP, real SQLite.
 
+use crate::audit::{Actor, Audit, AuditRecord};
 use crate::auth::{password, BoothCertError, BoothIdentity, BoothVerifier, JoinTokens, LoginLimiter, SessionToken};
 use crate::config::Config;
 use crate::http::serve::PeerCertificates;
@@ -43,6 +44,8 @@ pub struct Services {
     pub admin_limiter: LoginLimiter,
     pub booths: BoothVerifier,
     pub hub: VisitHub,
+    /// The audit log (issue 3): every decision is appended here before it takes effect.
+    pub audit: Audit,
     ready: AtomicBool,
 }
 
@@ -76,16 +79,22 @@ impl AppState {
 
     /// Prove a booth from the connection's client certificate, and check that the store
     /// knows it in the facility the certificate names.
+    /// A refused certificate is recorded in the audit log (`certificate_rejected`) before
+    /// the refusal is answered; if that record cannot be written, the answer is 503.
     pub async fn verify_booth(&self, certs: &PeerCertificates) -> Result<BoothIdentity, ApiError> {
-        let identity = self.booths.verify_now(certs).map_err(booth_cert_refusal)?;
-        match self.store.booth(identity.booth()).await? {
-            Some(row) if &row.facility == identity.facility() => Ok(identity),
-            _ => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "unknown_booth",
-                "This terminal's certificate names a booth this server does not know. Ask facility staff to register it.",
-            )),
-        }
+        let refusal = match self.booths.verify_now(certs) {
+            Err(e) => booth_cert_refusal(e),
+            Ok(identity) => match self.store.booth(identity.booth()).await? {
+                Some(row) if &row.facility == identity.facility() => return Ok(identity),
+                _ => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "unknown_booth",
+                    "This terminal's certificate names a booth this server does not know. Ask facility staff to register it.",
+                ),
+            },
+        };
+        self.audit.append(Actor::Anonymous, AuditRecord::CertificateRejected { code: refusal.code.into() }).await?;
+        Err(refusal)
     }
 }
 
@@ -301,13 +310,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         write_demo_credentials(&data_dir, &first)?;
     }
     let tokens = JoinTokens::new(&token_key(&data_dir)?, config.join_token_ttl());
+    let audit = Audit::open(&data_dir, &config.audit).await.context("cannot open the audit log")?;
 
     let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);
     let media_config = MediaConfig { bind: config.media.addr, public_ips: media_candidates(&config) };
     let (media, media_task): (MediaHandle, _) =
         media::start(media_config, media_events_tx).await.context("cannot start the media plane")?;
     let media_addrs = media.local_addrs().to_vec();
-    let hub = VisitHub::new(store.clone(), media);
+    let hub = VisitHub::new(store.clone(), media, audit.clone());
     tokio::spawn(hub.clone().run_media_events(media_events_rx));
 
     let window = Duration::from_secs(config.auth.login_window_secs);
@@ -319,6 +329,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokens,
         booths,
         hub,
+        audit,
         ready: AtomicBool::new(false),
     }));
 
@@ -370,6 +381,9 @@ impl Running {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
         self.media_task.abort();
+        // The visits' end entries are appended by short tasks (bounded by the hub's wait).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.state.audit.close().await;
         self.state.store.close().await;
         tracing::info!("confer stopped");
     }

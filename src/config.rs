@@ -31,6 +31,7 @@ pub struct Config {
     pub tls: TlsSection,
     pub auth: AuthSection,
     pub demo: DemoSection,
+    pub audit: AuditSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -91,6 +92,34 @@ pub struct DemoSection {
     pub enabled: bool,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Sign a checkpoint after every this many audit entries.
+    pub checkpoint_every_records: u64,
+    /// ... and at least this often (seconds) while there are unsigned entries.
+    pub checkpoint_every_secs: u64,
+    /// How long audit entries must be kept, in days (at least 183, six months). confer
+    /// never deletes an entry; this documents the operator's archiving duty.
+    pub retention_days: u32,
+    /// An audit append not confirmed within this time fails (and the action with it).
+    pub append_timeout_ms: u64,
+}
+
+/// The shortest audit retention allowed (six months).
+pub const MIN_AUDIT_RETENTION_DAYS: u32 = 183;
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            checkpoint_every_records: 1000,
+            checkpoint_every_secs: 300,
+            retention_days: MIN_AUDIT_RETENTION_DAYS,
+            append_timeout_ms: 5000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -101,6 +130,7 @@ impl Default for Config {
             tls: TlsSection::default(),
             auth: AuthSection::default(),
             demo: DemoSection::default(),
+            audit: AuditSection::default(),
         }
     }
 }
@@ -163,7 +193,8 @@ pub enum ConfigError {
 impl Config {
     /// Load defaults < TOML file < environment (`CONFER_*`) < overrides, then validate.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        Self::load_with_env(file, overrides, Env::prefixed("CONFER_").split("__"))
+        // `CONFER_LOG` is the log filter (main.rs), not a setting.
+        Self::load_with_env(file, overrides, Env::prefixed("CONFER_").ignore(&["LOG"]).split("__"))
     }
 
     fn load_with_env(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
@@ -219,6 +250,16 @@ impl Config {
                     "media.public_ips contains {ip}, which peers cannot reach; list the addresses peers should send media to"
                 ));
             }
+        }
+        let a = &self.audit;
+        if a.checkpoint_every_records == 0 || a.checkpoint_every_secs == 0 || a.append_timeout_ms == 0 {
+            return bad("audit.checkpoint_every_records, audit.checkpoint_every_secs and audit.append_timeout_ms must be > 0".into());
+        }
+        if a.retention_days < MIN_AUDIT_RETENTION_DAYS {
+            return bad(format!(
+                "audit.retention_days is {}; audit entries must be kept at least {MIN_AUDIT_RETENTION_DAYS} days (six months)",
+                a.retention_days
+            ));
         }
         if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return bad("http.addr and admin.addr must differ: the admin listener is separate".into());

@@ -10,19 +10,23 @@
 //! - [`ids`]: newtypes for the ids that cross module lines.
 //! - [`visit`]: the visit lifecycle (pure core taking `now`) and its tokio driver.
 //! - [`policy`]: who may join which visit, when; the only maker of `Admitted`.
+//! - [`licence`]: lawyer licence verification: registry trait, local (imported) and HTTP registries, pure verdict.
 //! - [`media`]: the SFU (str0m, one UDP socket, RTP-level forwarding). No file I/O.
 //! - [`signaling`]: the `/ws` endpoint speaking `confer-signaling`'s protocol.
 //! - [`auth`]: lawyer and admin accounts, sessions, join tokens, booth identity from certificates.
+//! - [`audit`]: the tamper-evident audit log: hash chain, signed checkpoints, verification.
 //! - [`store`]: the only module that sees SQL (SQLite, migrations embedded).
 //! - [`admin`]: the admin listener's API.
 //! - [`http`]: shared HTTP plumbing: TLS, the accept loop, error mapping, the public routes.
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod http;
 pub mod ids;
+pub mod licence;
 pub mod media;
 pub mod policy;
 pub mod redact;

@@ -38,6 +38,41 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// The tamper-evident audit log: verify it, export part of it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole chain and every checkpoint signature (exit 0 when intact), or an
+    /// export file against a public key you trust.
+    Verify {
+        /// Data directory holding audit.db (opened read-only; the server need not run).
+        #[arg(long, conflicts_with = "export", required_unless_present = "export")]
+        data_dir: Option<PathBuf>,
+        /// An export file written by `confer audit export`.
+        #[arg(long, requires = "public_key")]
+        export: Option<PathBuf>,
+        /// The checkpoint public key (hex); default: DATA_DIR/keys/audit-ed25519.pub.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Write the entries between two times (RFC 3339), with the checkpoints that sign
+    /// them, as JSON lines.
+    Export {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        from: chrono::DateTime<chrono::Utc>,
+        #[arg(long)]
+        to: chrono::DateTime<chrono::Utc>,
+        /// Output file [default: standard output].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +119,7 @@ fn main() {
             serve(config)
         }
         Command::Certs { command } => certs(command),
+        Command::Audit { command } => audit(command),
     };
     if let Err(e) = result {
         eprintln!("confer: {e:#}");
@@ -188,4 +224,57 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Exit code of `confer audit verify` when the chain is not intact.
+const EXIT_AUDIT_BROKEN: i32 = 2;
+
+fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    use confer::audit::{hex, VerifyError};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    match command {
+        AuditCommand::Verify { data_dir, export, public_key } => {
+            let started = std::time::Instant::now();
+            let result = match (&data_dir, &export, &public_key) {
+                (_, Some(file), Some(key)) => confer::audit::verify_export(file, key),
+                (Some(dir), _, key) => rt.block_on(confer::audit::verify_data_dir(dir, key.as_deref())),
+                _ => anyhow::bail!("give --data-dir DIR, or --export FILE with --public-key KEY"),
+            };
+            match result {
+                Ok(s) => {
+                    println!(
+                        "audit log intact: {} records (seq {}..={}), {} checkpoints, head hash {}, {} records after the last checkpoint ({:.1} s)",
+                        s.records,
+                        s.first_seq,
+                        s.first_seq + s.records.saturating_sub(1),
+                        s.checkpoints,
+                        hex(&s.head_hash),
+                        s.unsigned_tail,
+                        started.elapsed().as_secs_f64()
+                    );
+                    Ok(())
+                }
+                Err(VerifyError::Broken(b)) => {
+                    println!("AUDIT LOG NOT INTACT: first bad seq {}: {}", b.seq, b.what);
+                    std::process::exit(EXIT_AUDIT_BROKEN);
+                }
+                Err(VerifyError::Audit(e)) => Err(e.into()),
+            }
+        }
+        AuditCommand::Export { data_dir, from, to, out } => {
+            if to < from {
+                anyhow::bail!("--to is before --from");
+            }
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let n = rt.block_on(confer::audit::export(&data_dir, from, to, &mut *sink))?;
+            sink.flush().context("cannot write the export")?;
+            eprintln!("exported {n} audit entries (with the checkpoints that sign them)");
+            Ok(())
+        }
+    }
 }

@@ -11,12 +11,21 @@
 //! | `POST /admin/api/lawyers` | staff session | create a lawyer account |
 //! | `GET /admin/api/visits` | staff session | recent and upcoming visits |
 //! | `POST /admin/api/visits` | staff session | create a visit: one lawyer, one booth, one slot |
+//! | `GET /admin/api/audit` | staff session | audit entries: `?visit=ID`, `?lawyer=ID`, `?from=T&to=T` (RFC 3339), `&after=SEQ&limit=N` (paging, N ≤ 1000) |
+//!
+//! Audit (issue 3): staff sign-ins (success and failure), lawyer accounts and visits
+//! created are appended to the audit log before the answer is sent (503
+//! `audit_unavailable` when that fails; a created row then exists without its entry, and
+//! the failure is logged). Reading the audit log is a staff right for now; with the admin
+//! console's roles it becomes its own role ("auditor"), separate from running visits.
 //!
 //! Nothing here carries media or any content of a visit (DESIGN.md invariant 6).
 
 use crate::app::AppState;
+use crate::audit::{AccountKind, Actor, AuditRecord, ConfigChange};
+use crate::store::audit::AuditFilter;
 use crate::auth::password;
-use crate::http::api::{bearer, check_sign_in, json_body, rfc3339, LoginRequest, VisitView};
+use crate::http::api::{audit_sign_in, bearer, check_sign_in, json_body, rfc3339, LoginRequest, VisitView};
 use crate::http::serve::RemoteAddr;
 use crate::http::ApiError;
 use crate::ids::{AdminId, BoothId, LawyerId, VisitId};
@@ -38,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/api/booths", get(booths))
         .route("/admin/api/lawyers", get(lawyers).post(create_lawyer))
         .route("/admin/api/visits", get(visits).post(create_visit))
+        .route("/admin/api/audit", get(audit_entries))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)
@@ -63,7 +73,8 @@ async fn login(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let req: LoginRequest = json_body(&body)?;
     let account = state.store.admin_by_username(&req.username).await?;
-    let account = check_sign_in(&state.admin_limiter, account, &req, &client).await?;
+    let outcome = check_sign_in(&state.admin_limiter, account, &req, &client).await;
+    let account = audit_sign_in(&state, AccountKind::Staff, &req, outcome).await?;
     let token = state.new_session(SessionKind::Admin, account.id).await?;
     tracing::info!(admin = account.id, "staff signed in");
     Ok(Json(serde_json::json!({ "token": token.as_str() })))
@@ -123,6 +134,8 @@ async fn create_lawyer(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(admin = %admin, lawyer = %id, "lawyer account created");
+    let change = ConfigChange::LawyerCreated { lawyer: id };
+    state.audit.append(Actor::Staff(admin), AuditRecord::ConfigurationChanged { change }).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
 
@@ -188,5 +201,53 @@ async fn create_visit(
     };
     let id: VisitId = state.store.insert_visit(&visit, Utc::now()).await?;
     tracing::info!(admin = %admin, visit = %id, "visit created");
+    let change = ConfigChange::VisitCreated {
+        visit: id,
+        lawyer: visit.lawyer,
+        booth: visit.booth.clone(),
+        starts_at_ms: visit.starts_at.timestamp_millis(),
+        ends_at_ms: visit.ends_at.timestamp_millis(),
+    };
+    state.audit.append(Actor::Staff(admin), AuditRecord::ConfigurationChanged { change }).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    visit: Option<i64>,
+    lawyer: Option<i64>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// The most entries one audit read returns; page on with `after`.
+const MAX_AUDIT_PAGE: u32 = 1000;
+
+async fn audit_entries(
+    State(state): State<AppState>,
+    _s: StaffSession,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|e| {
+        ApiError::bad_request("malformed_request", format!("The query is not valid: {}.", e.body_text().trim_end_matches('.')))
+    })?;
+    if q.visit.is_none() && q.lawyer.is_none() && q.from.is_none() && q.to.is_none() {
+        return Err(ApiError::bad_request(
+            "missing_filter",
+            "Say which audit entries to read: visit=ID, lawyer=ID, or from=...&to=... (RFC 3339).",
+        ));
+    }
+    let filter = AuditFilter {
+        visit: q.visit.map(VisitId),
+        lawyer: q.lawyer.map(LawyerId),
+        from_ms: q.from.map(|t| t.timestamp_millis()),
+        to_ms: q.to.map(|t| t.timestamp_millis()),
+        after_seq: q.after.unwrap_or(0),
+        limit: q.limit.unwrap_or(MAX_AUDIT_PAGE).clamp(1, MAX_AUDIT_PAGE),
+    };
+    let entries = state.audit.query(&filter).await?;
+    Ok(Json(serde_json::json!({ "entries": entries })))
 }

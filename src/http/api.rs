@@ -4,7 +4,7 @@
 //! | route | who | what |
 //! |---|---|---|
 //! | `GET /`, `/lawyer`, `/booth`, `/web/*` | anyone | the browser pages (no inline code) |
-//! | `GET /healthz` | anyone | 200 `{"status":"ok"}` once ready, 503 otherwise |
+//! | `GET /healthz` | anyone | 200 `{"status":"ok"}` once ready, 503 otherwise (`unhealthy` names the part: `database`, `audit`) |
 //! | `POST /api/lawyer/login` | lawyer | `{username,password}` -> session token (rate-limited) |
 //! | `POST /api/lawyer/logout` | lawyer session | ends the session |
 //! | `GET /api/lawyer/visits` | lawyer session | the lawyer's own visits |
@@ -12,10 +12,15 @@
 //! | `GET /api/booth/visit` | booth certificate | the booth's current or next visit |
 //! | `POST /api/booth/visits/{id}/join-token` | booth certificate of that visit's booth | a join token |
 //! | `GET /ws` | token holders | WebSocket signalling |
+//!
+//! Audit (issue 3): every sign-in (success or failure) and every join token issued is
+//! appended to the audit log before the answer is sent; if the entry cannot be written
+//! the answer is 503 `audit_unavailable` and no session or token is handed out.
 
 use super::serve::{PeerCertificates, RemoteAddr};
 use super::ApiError;
 use crate::app::AppState;
+use crate::audit::{username_digest, AccountKind, Actor, AuditRecord};
 use crate::auth::{password, BoothIdentity, SessionToken};
 use crate::ids::{LawyerId, ParticipantId, VisitId};
 use crate::policy::{self, Principal};
@@ -57,15 +62,24 @@ struct Health {
     status: &'static str,
     version: &'static str,
     live_visits: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unhealthy: Vec<&'static str>,
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let store_ok = state.store.ping().await.is_ok();
-    let ready = state.is_ready() && store_ok;
+    let mut unhealthy = Vec::new();
+    if state.store.ping().await.is_err() {
+        unhealthy.push("database");
+    }
+    if !state.audit.is_healthy() {
+        unhealthy.push("audit");
+    }
+    let ready = state.is_ready() && unhealthy.is_empty();
     let body = Health {
         status: if ready { "ok" } else { "unavailable" },
         version: env!("CARGO_PKG_VERSION"),
         live_visits: state.hub.live_count(),
+        unhealthy,
     };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
@@ -133,6 +147,34 @@ pub async fn check_sign_in(
     }
 }
 
+/// Record a sign-in's outcome in the audit log (before answering), then pass it on.
+pub async fn audit_sign_in(
+    state: &AppState,
+    kind: AccountKind,
+    req: &LoginRequest,
+    outcome: Result<crate::store::AccountRow, ApiError>,
+) -> Result<crate::store::AccountRow, ApiError> {
+    match outcome {
+        Ok(account) => {
+            let actor = match kind {
+                AccountKind::Lawyer => Actor::Lawyer(LawyerId(account.id)),
+                AccountKind::Staff => Actor::Staff(crate::ids::AdminId(account.id)),
+            };
+            state.audit.append(actor, AuditRecord::LoginSucceeded { account_kind: kind, account_id: account.id }).await?;
+            Ok(account)
+        }
+        Err(refusal) => {
+            let record = AuditRecord::LoginFailed {
+                account_kind: kind,
+                username_sha256: username_digest(&req.username),
+                reason: refusal.code.into(),
+            };
+            state.audit.append(Actor::Anonymous, record).await?;
+            Err(refusal)
+        }
+    }
+}
+
 async fn lawyer_login(
     State(state): State<AppState>,
     client: RemoteAddr,
@@ -140,7 +182,7 @@ async fn lawyer_login(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let req: LoginRequest = json_body(&body)?;
     let account = state.store.lawyer_by_username(&req.username).await?;
-    let account = check_sign_in(&state.lawyer_limiter, account, &req, &client).await?;
+    let account = audit_sign_in(&state, AccountKind::Lawyer, &req, check_sign_in(&state.lawyer_limiter, account, &req, &client).await).await?;
     let token = state.new_session(SessionKind::Lawyer, account.id).await?;
     tracing::info!(lawyer = account.id, "lawyer signed in");
     Ok(Json(serde_json::json!(LoginResponse {
@@ -236,6 +278,12 @@ async fn issue_token(state: &AppState, visit: VisitId, who: Principal) -> Result
     let row = state.store.visit(visit).await?.ok_or_else(|| ApiError::not_found("This visit"))?;
     policy::admit(&row.terms(), &who, now).map_err(policy_refusal)?;
     let (token, claims) = state.tokens.issue(visit, who.participant(), now);
+    let actor = match &who {
+        Principal::Lawyer(l) => Actor::Lawyer(*l),
+        Principal::Booth(b) => Actor::Booth(b.clone()),
+    };
+    let record = AuditRecord::JoinTokenIssued { visit, participant: who.participant(), token_id: claims.jti.clone() };
+    state.audit.append(actor, record).await?;
     Ok(Json(TokenResponse { token, expires_at: rfc3339(claims.expires_at()) }))
 }
 

@@ -75,6 +75,18 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::audit::AuditError> for ApiError {
+    /// Fail closed: an action whose audit entry cannot be written does not happen.
+    fn from(e: crate::audit::AuditError) -> Self {
+        tracing::error!(error = %e, "refusing an action: its audit entry cannot be written");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "This cannot be done right now because the audit log cannot be written; staff have been alerted.",
+        )
+    }
+}
+
 /// Security headers for every response of both listeners.
 pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut resp = next.run(req).await;

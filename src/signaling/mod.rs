@@ -10,8 +10,14 @@
 //! authenticated lawyer session or booth certificate) and, for booths, again from the
 //! connection's own client certificate: a booth token on a connection without the
 //! matching certificate is refused.
+//!
+//! Audit (issue 3): every join is recorded. A refusal (bad, expired or replayed token,
+//! booth certificate, policy denial) is appended before it is answered; an admission
+//! (`join_token_used` + `admission_granted`) is durably appended before the seat is taken,
+//! and if it cannot be, the join is refused with `unavailable` and no media is possible.
 
 use crate::app::AppState;
+use crate::audit::{Actor, AuditRecord};
 use crate::auth::JoinTokenError;
 use crate::http::serve::PeerCertificates;
 use crate::ids::{ParticipantId, Role};
@@ -32,6 +38,9 @@ use tokio::sync::mpsc;
 /// Frames larger than this are dropped by the WebSocket layer itself (connection
 /// closed); messages up to it but over 64 KiB get a `message_too_large` error.
 const MAX_FRAME_BYTES: usize = 256 * 1024;
+/// What a participant is told when an admission cannot be recorded (fail closed).
+const AUDIT_DOWN: &str =
+    "The visit cannot start because the audit log cannot be written; staff have been alerted. Please try again later.";
 /// A connection must have joined a visit within this time.
 const JOIN_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -97,6 +106,15 @@ fn deny_code(d: Deny) -> ErrorCode {
         Deny::SlotOver => ErrorCode::SlotOver,
         Deny::VisitEnded => ErrorCode::VisitEnded,
     }
+}
+
+/// Record a refused join in the audit log, then hand back the refusal. A refusal is the
+/// safe direction: it stands even when the record cannot be written (logged loudly).
+async fn refused(state: &AppState, actor: Actor, records: Vec<AuditRecord>, refusal: Refusal) -> Refusal {
+    if let Err(e) = state.audit.append_all(actor, records).await {
+        tracing::error!(error = %e, code = refusal.0.as_str(), "AUDIT: a refused join could not be recorded");
+    }
+    refusal
 }
 
 async fn next_notice(rx: &mut Option<mpsc::UnboundedReceiver<Notice>>) -> Option<Notice> {
@@ -231,27 +249,56 @@ impl Connection {
         }
     }
 
-    /// Check a join token and take a seat in its visit.
+    /// Check a join token and take a seat in its visit. Every outcome is recorded in the
+    /// audit log; an admission is recorded before the seat is taken (audit first, issue 3),
+    /// and if it cannot be recorded nobody is admitted.
     async fn join(&mut self, token: &str) -> Result<wire::Joined, Refusal> {
         let state = self.state.clone();
         let now = Utc::now();
-        let claims = state.tokens.verify(token, now).map_err(|e| match e {
-            JoinTokenError::Invalid => Refusal::code(ErrorCode::InvalidToken),
-            JoinTokenError::Expired => Refusal::code(ErrorCode::TokenExpired),
-        })?;
-        let principal = match &claims.participant {
-            ParticipantId::Lawyer(id) => Principal::Lawyer(*id),
+        let claims = match state.tokens.verify(token, now) {
+            Ok(c) => c,
+            Err(e) => {
+                let code = match e {
+                    JoinTokenError::Invalid => ErrorCode::InvalidToken,
+                    JoinTokenError::Expired => ErrorCode::TokenExpired,
+                };
+                let records = vec![
+                    AuditRecord::JoinTokenRejected { visit: None, reason: code.as_str().into() },
+                    AuditRecord::AdmissionRefused { visit: None, participant: None, reason: code.as_str().into() },
+                ];
+                return Err(refused(&state, Actor::Anonymous, records, Refusal::code(code)).await);
+            }
+        };
+        let visit = claims.visit;
+        let participant = claims.participant.clone();
+        let refusal_record = |code: &str| AuditRecord::AdmissionRefused {
+            visit: Some(visit),
+            participant: Some(participant.clone()),
+            reason: code.to_owned(),
+        };
+        let (principal, actor) = match &claims.participant {
+            ParticipantId::Lawyer(id) => (Principal::Lawyer(*id), Actor::Lawyer(*id)),
             ParticipantId::Booth(booth) => {
                 // The booth's identity comes from this connection's certificate, never
-                // from the token or the message alone.
-                let me = state
-                    .verify_booth(&self.certs)
-                    .await
-                    .map_err(|e| Refusal(ErrorCode::BoothCertificateRequired, e.message))?;
+                // from the token or the message alone. (`verify_booth` records a refused
+                // certificate itself.)
+                let me = match state.verify_booth(&self.certs).await {
+                    Ok(me) => me,
+                    Err(e) if e.code == "audit_unavailable" => {
+                        return Err(Refusal(ErrorCode::Unavailable, AUDIT_DOWN.into()));
+                    }
+                    Err(e) => {
+                        let records = vec![refusal_record(e.code)];
+                        let refusal = Refusal(ErrorCode::BoothCertificateRequired, e.message);
+                        return Err(refused(&state, Actor::Anonymous, records, refusal).await);
+                    }
+                };
                 if me.booth() != booth {
-                    return Err(Refusal::code(ErrorCode::BoothMismatch));
+                    let code = ErrorCode::BoothMismatch;
+                    let records = vec![refusal_record(code.as_str())];
+                    return Err(refused(&state, Actor::Booth(me.booth().clone()), records, Refusal::code(code)).await);
                 }
-                Principal::Booth(booth.clone())
+                (Principal::Booth(booth.clone()), Actor::Booth(booth.clone()))
             }
         };
         let first_use = state.store.consume_join_token(&claims.jti, now, claims.expires_at()).await.map_err(|e| {
@@ -260,20 +307,49 @@ impl Connection {
         })?;
         if !first_use {
             tracing::warn!(visit = %claims.visit, role = claims.participant.role().as_str(), "join token replayed");
-            return Err(Refusal::code(ErrorCode::TokenReplayed));
+            let code = ErrorCode::TokenReplayed;
+            let records = vec![
+                AuditRecord::JoinTokenRejected { visit: Some(visit), reason: code.as_str().into() },
+                refusal_record(code.as_str()),
+            ];
+            return Err(refused(&state, actor, records, Refusal::code(code)).await);
         }
-        let row = state
-            .store
-            .visit(claims.visit)
-            .await
-            .map_err(|_| Refusal::code(ErrorCode::Unavailable))?
-            .ok_or_else(|| Refusal::code(ErrorCode::VisitEnded))?;
-        let admitted = policy::admit(&row.terms(), &principal, now).map_err(|d| Refusal(deny_code(d), d.message().into()))?;
+        let row = match state.store.visit(claims.visit).await {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                let code = ErrorCode::VisitEnded;
+                return Err(refused(&state, actor, vec![refusal_record(code.as_str())], Refusal::code(code)).await);
+            }
+            Err(_) => return Err(Refusal::code(ErrorCode::Unavailable)),
+        };
+        let admitted = match policy::admit(&row.terms(), &principal, now) {
+            Ok(a) => a,
+            Err(d) => {
+                let records = vec![refusal_record(deny_code(d).as_str())];
+                return Err(refused(&state, actor, records, Refusal(deny_code(d), d.message().into())).await);
+            }
+        };
+        // Audit first: the admission is durable before the seat (and so media) exists.
+        let granted = vec![
+            AuditRecord::JoinTokenUsed { visit, participant: participant.clone(), token_id: claims.jti.clone() },
+            AuditRecord::AdmissionGranted { visit, participant: participant.clone() },
+        ];
+        if let Err(e) = state.audit.append_all(actor.clone(), granted).await {
+            tracing::error!(visit = %visit, error = %e, "admission refused: the audit log cannot be written");
+            return Err(Refusal(ErrorCode::Unavailable, AUDIT_DOWN.into()));
+        }
         let (tx, rx) = mpsc::unbounded_channel();
-        let seat = state.hub.enter(admitted, tx, now).map_err(|e| match e {
-            HubError::Ended(EndReason::SlotOver) => Refusal::code(ErrorCode::SlotOver),
-            _ => Refusal::code(ErrorCode::VisitEnded),
-        })?;
+        let seat = match state.hub.enter(admitted, tx, now) {
+            Ok(seat) => seat,
+            Err(e) => {
+                let refusal = match e {
+                    HubError::Ended(EndReason::SlotOver) => Refusal::code(ErrorCode::SlotOver),
+                    _ => Refusal::code(ErrorCode::VisitEnded),
+                };
+                let records = vec![refusal_record(refusal.0.as_str())];
+                return Err(refused(&state, actor, records, refusal).await);
+            }
+        };
         tracing::info!(visit = %seat.visit, role = seat.role.as_str(), "participant joined");
         let joined = wire::Joined {
             visit_id: seat.visit.0,

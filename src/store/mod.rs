@@ -8,6 +8,9 @@
 //! This module does not decide anything: it stores and returns rows. It never stores a
 //! password or a session token in clear (only argon2id hashes and SHA-256 digests).
 
+pub mod audit;
+pub mod licence;
+
 use crate::ids::{AdminId, BoothId, FacilityId, LawyerId, VisitId};
 use crate::policy::VisitTerms;
 use chrono::{DateTime, TimeZone, Utc};

@@ -4,8 +4,15 @@
 //!
 //! Locking: one std `Mutex` over the map of live visits, never held across an `.await`
 //! (actions are collected under the lock and carried out after it is released).
+//!
+//! Audit: admissions are recorded by the caller before [`VisitHub::enter`] (audit first).
+//! The hub records what happens to a live visit: started, participant joined and left, and
+//! ended (with the reason). The end is appended before media is stopped, but the wait is
+//! bounded by [`END_AUDIT_WAIT`] and a failure never keeps media flowing: ending is the
+//! safe direction, so media stops anyway and the failure is logged loudly.
 
 use super::lifecycle::{Action, EndReason, LiveVisit, Notice, SeatNo};
+use crate::audit::{Actor, Audit, AuditRecord};
 use crate::ids::{Role, VisitId};
 use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId};
 use crate::policy::Admitted;
@@ -15,6 +22,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+
+/// The longest the end of a visit waits for its audit entry before stopping media anyway.
+pub const END_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -53,6 +63,7 @@ struct Live {
 struct Inner {
     store: Store,
     media: MediaHandle,
+    audit: Audit,
     live: Mutex<HashMap<VisitId, Live>>,
     next_seat: AtomicU64,
 }
@@ -69,13 +80,15 @@ struct Effects {
     remove_peers: Vec<PeerId>,
     end_media: bool,
     record_end: Option<EndReason>,
+    /// Audit entries for what happened (appended before the media effects).
+    audit: Vec<AuditRecord>,
     cancel_timer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl VisitHub {
-    pub fn new(store: Store, media: MediaHandle) -> VisitHub {
+    pub fn new(store: Store, media: MediaHandle, audit: Audit) -> VisitHub {
         VisitHub {
-            inner: Arc::new(Inner { store, media, live: Mutex::new(HashMap::new()), next_seat: AtomicU64::new(1) }),
+            inner: Arc::new(Inner { store, media, audit, live: Mutex::new(HashMap::new()), next_seat: AtomicU64::new(1) }),
         }
     }
 
@@ -119,6 +132,9 @@ impl VisitHub {
         let mut effects = Effects::default();
         let result = {
             let mut live = self.lock();
+            if !live.contains_key(&visit) {
+                effects.audit.push(AuditRecord::VisitStarted { visit });
+            }
             let entry = live.entry(visit).or_insert_with(|| Live {
                 core: LiveVisit::new(admitted.slot_end()),
                 seats: HashMap::new(),
@@ -129,9 +145,11 @@ impl VisitHub {
                     let others = entry.core.others(seat);
                     entry.seats.insert(seat, SeatEntry { notices, peer: None });
                     apply(entry, actions, &mut effects);
+                    effects.audit.push(AuditRecord::ParticipantJoined { visit, role });
                     Ok(Seat { visit, seat, role, slot_end: entry.core.slot_end(), others, admitted: Some(admitted) })
                 }
                 Err(reason) => {
+                    effects.audit.clear();
                     if entry.core.is_empty() {
                         if let Some(l) = live.remove(&visit) {
                             effects.cancel_timer = Some(l.timer);
@@ -184,6 +202,9 @@ impl VisitHub {
         {
             let mut live = self.lock();
             if let Some(l) = live.get_mut(&seat.visit) {
+                if l.seats.contains_key(&seat.seat) {
+                    effects.audit.push(AuditRecord::ParticipantLeft { visit: seat.visit, role: seat.role });
+                }
                 let actions = l.core.leave(seat.seat);
                 apply(l, actions, &mut effects);
                 if l.core.is_empty() {
@@ -202,6 +223,9 @@ impl VisitHub {
         {
             let mut live = self.lock();
             if let Some(mut l) = live.remove(&visit) {
+                if l.core.ended().is_none() {
+                    effects.audit.push(AuditRecord::VisitEnded { visit, reason: reason.code().into() });
+                }
                 let actions = l.core.end(reason);
                 apply(&mut l, actions, &mut effects);
                 effects.cancel_timer = Some(l.timer);
@@ -239,8 +263,12 @@ impl VisitHub {
             {
                 let mut live = hub.lock();
                 if let Some(l) = live.get_mut(&visit) {
+                    let was_live = l.core.ended().is_none();
                     let actions = l.core.tick(Utc::now());
                     apply(l, actions, &mut effects);
+                    if let (true, Some(r)) = (was_live, l.core.ended()) {
+                        effects.audit.push(AuditRecord::VisitEnded { visit, reason: r.code().into() });
+                    }
                     if l.core.ended().is_some() {
                         live.remove(&visit);
                     }
@@ -257,11 +285,25 @@ impl VisitHub {
                 t.abort();
             }
         }
-        if effects.remove_peers.is_empty() && !effects.end_media && effects.record_end.is_none() {
+        if effects.remove_peers.is_empty() && !effects.end_media && effects.record_end.is_none() && effects.audit.is_empty()
+        {
             return;
         }
         let inner = self.inner.clone();
         tokio::spawn(async move {
+            if !effects.audit.is_empty() {
+                let kinds: Vec<&'static str> = effects.audit.iter().map(AuditRecord::kind).collect();
+                let append = inner.audit.append_all(Actor::System, effects.audit);
+                match tokio::time::timeout(END_AUDIT_WAIT, append).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(visit = %visit, ?kinds, error = %e, "AUDIT: cannot record what happened to a visit; carrying on (ending is safe)")
+                    }
+                    Err(_) => {
+                        tracing::error!(visit = %visit, ?kinds, "AUDIT: recording what happened to a visit is too slow; carrying on (ending is safe)")
+                    }
+                }
+            }
             if let Some(reason) = effects.record_end {
                 if let Err(e) = inner.store.mark_visit_ended(visit, Utc::now(), reason.code()).await {
                     tracing::error!(visit = %visit, error = %e, "could not record the end of a visit");

@@ -47,10 +47,14 @@ pub fn tls_client(ca_pem: &Path, identity: &Identity) -> Arc<rustls::ClientConfi
     let config = match identity {
         Identity::None => builder.with_no_client_auth(),
         Identity::Booth { cert, key } => {
-            let chain: Vec<CertificateDer<'static>> =
-                CertificateDer::pem_file_iter(cert).expect("cert pem").map(|c| c.expect("cert")).collect();
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .expect("cert pem")
+                .map(|c| c.expect("cert"))
+                .collect();
             let key = PrivateKeyDer::from_pem_file(key).expect("key pem");
-            builder.with_client_auth_cert(chain, key).expect("client cert")
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client cert")
         }
     };
     Arc::new(config)
@@ -68,7 +72,10 @@ pub fn http_client(ca_pem: &Path, identity: &Identity) -> reqwest::Client {
 
 fn read_demo_credentials(dir: &Path) -> (String, String) {
     let text = std::fs::read_to_string(dir.join("demo-credentials.txt")).expect("demo credentials");
-    let line = text.lines().find(|l| l.starts_with("lawyer page")).expect("lawyer line");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("lawyer page"))
+        .expect("lawyer line");
     let words: Vec<&str> = line.split_whitespace().collect();
     let u = words[words.iter().position(|w| *w == "username").unwrap() + 1];
     let p = words[words.iter().position(|w| *w == "password").unwrap() + 1];
@@ -81,17 +88,31 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
+    let mut config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..Config::default()
+    };
     config.http.addr = "127.0.0.1:0".parse().unwrap();
     config.media.addr = "127.0.0.1:0".parse().unwrap();
     config.admin.addr = "127.0.0.1:0".parse().unwrap();
     tweak(&mut config);
     config.validate().expect("valid test config");
     let running = confer::app::start(config).await.expect("confer starts");
-    let (admin_user, admin_password) = running.first_start.admin.clone().expect("first admin created");
+    let (admin_user, admin_password) = running
+        .first_start
+        .admin
+        .clone()
+        .expect("first admin created");
     let (lawyer_username, lawyer_password) = read_demo_credentials(data_dir.path());
     let ca_pem = running.pki.ca_cert.clone();
-    let mut app = TestApp { running, data_dir, ca_pem, admin_token: String::new(), lawyer_username, lawyer_password };
+    let mut app = TestApp {
+        running,
+        data_dir,
+        ca_pem,
+        admin_token: String::new(),
+        lawyer_username,
+        lawyer_password,
+    };
     let resp = app
         .admin_client()
         .post(app.admin_url("/admin/api/login"))
@@ -100,7 +121,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("admin login");
     assert_eq!(resp.status(), 200);
-    app.admin_token = resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    app.admin_token = resp.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app
 }
 
@@ -118,7 +142,10 @@ impl TestApp {
     }
 
     pub fn demo_booth(&self) -> Identity {
-        Identity::Booth { cert: self.running.pki.demo_booth_cert.clone(), key: self.running.pki.demo_booth_key.clone() }
+        Identity::Booth {
+            cert: self.running.pki.demo_booth_cert.clone(),
+            key: self.running.pki.demo_booth_key.clone(),
+        }
     }
 
     pub fn client(&self, identity: &Identity) -> reqwest::Client {
@@ -130,12 +157,22 @@ impl TestApp {
     }
 
     pub async fn signaling(&self, identity: &Identity) -> SignalingClient {
-        SignalingClient::connect(&self.ws_url(), tls_client(&self.ca_pem, identity)).await.expect("wss connect")
+        SignalingClient::connect(&self.ws_url(), tls_client(&self.ca_pem, identity))
+            .await
+            .expect("wss connect")
     }
 
     /// Staff API call with the admin session.
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.admin_client().request(method, self.admin_url(path)).bearer_auth(&self.admin_token);
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .admin_client()
+            .request(method, self.admin_url(path))
+            .bearer_auth(&self.admin_token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -154,11 +191,15 @@ impl TestApp {
             .await
             .expect("login");
         assert_eq!(resp.status(), 200, "login of {username}");
-        resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+        resp.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn demo_lawyer_session(&self) -> String {
-        self.lawyer_login(&self.lawyer_username.clone(), &self.lawyer_password.clone()).await
+        self.lawyer_login(&self.lawyer_username.clone(), &self.lawyer_password.clone())
+            .await
     }
 
     /// The demo visit (open now) as the demo lawyer sees it.
@@ -173,7 +214,12 @@ impl TestApp {
             .json()
             .await
             .unwrap();
-        v["visits"].as_array().unwrap().iter().find(|v| v["state"] == "open").expect("an open demo visit")["id"]
+        v["visits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["state"] == "open")
+            .expect("an open demo visit")["id"]
             .as_i64()
             .unwrap()
     }
@@ -187,19 +233,32 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 
     /// `(status, body)` of a booth's join-token request.
     pub async fn booth_join_token(&self, identity: &Identity, visit: i64) -> (u16, Value) {
-        let resp =
-            self.client(identity).post(self.url(&format!("/api/booth/visits/{visit}/join-token"))).send().await.unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        let resp = self
+            .client(identity)
+            .post(self.url(&format!("/api/booth/visits/{visit}/join-token")))
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 
     /// Create a visit for the demo lawyer and booth through the staff API.
     pub async fn create_visit(&self, starts_in: chrono::Duration, lasts: chrono::Duration) -> i64 {
-        let lawyers = self.admin(reqwest::Method::GET, "/admin/api/lawyers", None).await.1;
+        let lawyers = self
+            .admin(reqwest::Method::GET, "/admin/api/lawyers", None)
+            .await
+            .1;
         let lawyer_id = lawyers["lawyers"]
             .as_array()
             .unwrap()

@@ -1,0 +1,788 @@
+//! The media engine: one OS thread drives every synthetic peer's str0m [`Rtc`].
+//!
+//! **Owns**: one UDP socket per peer (the SFU tells peers apart by address), a `mio` poll over
+//! all of them, str0m's driving contract (every input is followed by draining `poll_output`
+//! until `Timeout`), the send schedule of the traffic model, and every receive-side counter.
+//! Nothing is shared with other threads except a few atomics for the progress line; counters
+//! leave the thread only as [`Window`] snapshots and the final [`Totals`].
+//!
+//! **Does not**: sign in, fetch tokens or speak signalling (the async side in `api` does, then
+//! hands over a negotiated [`PeerSetup`]); encode media (payloads are replayed templates, see
+//! `traffic`).
+//!
+//! Isolation: str0m panics on broken internal invariants. Every call into one peer runs under
+//! `catch_unwind`; a peer that panics is dropped and counted, the run goes on.
+//!
+//! Join time (issue 2's measure): from the moment the lawyer's join request started (the
+//! join-token request, before signalling) to the first media packet the booth of the same
+//! visit receives from the lawyer.
+
+use crate::traffic::{self, Arrival, Kind, Probe, RxStream, Templates};
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::rtp::RtpWrite;
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+const WAKE: Token = Token(usize::MAX);
+/// Longest poll wait, so commands and the progress counters never lag far behind.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+const RECV_BUF: usize = 2048;
+/// One-way delays are recorded in microseconds, up to 60 s.
+const DELAY_MAX_US: u64 = 60_000_000;
+
+/// Which participant a peer plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Lawyer,
+    Booth,
+}
+
+/// A peer between offer and answer: its `Rtc`, its socket, and what it offered.
+pub struct PendingPeer {
+    rtc: Rtc,
+    socket: std::net::UdpSocket,
+    pending: SdpPendingOffer,
+    audio_mid: Mid,
+    video_mid: Mid,
+}
+
+/// The codecs the synthetic peers offer: exactly what confer negotiates (Opus, VP8).
+fn rtc_config() -> str0m::RtcConfig {
+    Rtc::builder()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+}
+
+impl PendingPeer {
+    /// Bind a UDP socket on `ip` and build an offer (audio + video, sendrecv), as a browser would.
+    pub fn offer(ip: std::net::IpAddr) -> anyhow::Result<(PendingPeer, String)> {
+        let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+            .with_context(|| format!("cannot bind a UDP socket on {ip}"))?;
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let mut rtc = rtc_config().build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp")?);
+        let mut api = rtc.sdp_api();
+        let audio_mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let video_mid = api.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+        let (offer, pending) = api.apply().context("str0m produced no offer")?;
+        let sdp = offer.to_sdp_string();
+        Ok((
+            PendingPeer {
+                rtc,
+                socket,
+                pending,
+                audio_mid,
+                video_mid,
+            },
+            sdp,
+        ))
+    }
+
+    /// Apply the SFU's answer; the peer is then ready for the engine.
+    pub fn accept(
+        mut self,
+        answer: &str,
+        visit: u32,
+        side: Side,
+        join_started: Option<Instant>,
+    ) -> anyhow::Result<PeerSetup> {
+        let answer = SdpAnswer::from_sdp_string(answer).context("the SFU's answer is not SDP")?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(self.pending, answer)
+            .context("the SFU's answer was refused by str0m")?;
+        Ok(PeerSetup {
+            visit,
+            side,
+            rtc: self.rtc,
+            socket: self.socket,
+            audio_mid: self.audio_mid,
+            video_mid: self.video_mid,
+            join_started,
+        })
+    }
+}
+
+/// A negotiated peer, handed to the engine.
+pub struct PeerSetup {
+    visit: u32,
+    side: Side,
+    rtc: Rtc,
+    socket: std::net::UdpSocket,
+    audio_mid: Mid,
+    video_mid: Mid,
+    join_started: Option<Instant>,
+}
+
+/// Counters for the progress line, readable from any thread.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub connected: AtomicU64,
+    pub failed: AtomicU64,
+    pub received: AtomicU64,
+    pub joins: AtomicU64,
+}
+
+/// What the peers saw in one measurement window.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub elapsed: Duration,
+    pub sent: u64,
+    /// Unique packets received (what the SFU delivered).
+    pub received: u64,
+    /// Packets the receivers expected by sequence number (see `traffic::RxStream`).
+    pub expected: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    /// Packets that arrived at a peer of another visit (must stay 0: the gate).
+    pub foreign: u64,
+    pub delay_us: Histogram<u64>,
+}
+
+impl Window {
+    fn new() -> Window {
+        Window {
+            elapsed: Duration::ZERO,
+            sent: 0,
+            received: 0,
+            expected: 0,
+            duplicates: 0,
+            reordered: 0,
+            foreign: 0,
+            delay_us: Histogram::new_with_bounds(1, DELAY_MAX_US, 3).expect("static bounds"),
+        }
+    }
+
+    /// Loss in percent of expected packets.
+    pub fn loss_pct(&self) -> f64 {
+        if self.expected == 0 {
+            return 0.0;
+        }
+        self.expected.saturating_sub(self.received) as f64 * 100.0 / self.expected as f64
+    }
+
+    /// Add another window's counts to this one.
+    pub fn add(&mut self, other: &Window) {
+        self.elapsed += other.elapsed;
+        self.sent += other.sent;
+        self.received += other.received;
+        self.expected += other.expected;
+        self.duplicates += other.duplicates;
+        self.reordered += other.reordered;
+        self.foreign += other.foreign;
+        // Same bounds on both sides: cannot fail.
+        let _ = self.delay_us.add(&other.delay_us);
+    }
+}
+
+/// Everything the engine measured over the whole run.
+#[derive(Debug, Clone)]
+pub struct Totals {
+    pub all: Window,
+    /// Join times in milliseconds (see the module docs).
+    pub join_ms: Histogram<u64>,
+    /// Peers added over the run.
+    pub peers_added: u64,
+}
+
+enum Cmd {
+    Add(Box<PeerSetup>),
+    Window(tokio::sync::oneshot::Sender<Window>),
+    SetSending(bool),
+    Shutdown,
+}
+
+/// Handle to the engine thread.
+pub struct Engine {
+    tx: mpsc::Sender<Cmd>,
+    waker: Arc<Waker>,
+    thread: std::sync::Mutex<Option<JoinHandle<Totals>>>,
+    pub live: Arc<Live>,
+}
+
+impl Engine {
+    pub fn start() -> anyhow::Result<Engine> {
+        let poll = Poll::new().context("cannot create the poller")?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let (tx, rx) = mpsc::channel();
+        let live = Arc::new(Live::default());
+        let live2 = Arc::clone(&live);
+        let thread = std::thread::Builder::new()
+            .name("loadtest-media".into())
+            .spawn(move || Driver::new(poll, rx, live2).run())?;
+        Ok(Engine {
+            tx,
+            waker,
+            thread: std::sync::Mutex::new(Some(thread)),
+            live,
+        })
+    }
+
+    fn send(&self, cmd: Cmd) {
+        if self.tx.send(cmd).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    pub fn add(&self, peer: PeerSetup) {
+        self.send(Cmd::Add(Box::new(peer)));
+    }
+
+    /// Start or stop sending media (receiving goes on).
+    pub fn set_sending(&self, on: bool) {
+        self.send(Cmd::SetSending(on));
+    }
+
+    /// The counters since the previous call (or the start), and start a new window.
+    pub async fn window(&self) -> anyhow::Result<Window> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Cmd::Window(reply));
+        rx.await.context("the media engine stopped")
+    }
+
+    /// Stop the thread and return the totals.
+    pub async fn finish(&self) -> anyhow::Result<Totals> {
+        self.send(Cmd::Shutdown);
+        let thread = self
+            .thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+            .context("engine already finished")?;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the media engine thread panicked"))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if self.thread.lock().is_ok_and(|t| t.is_some()) {
+            let _ = self.tx.send(Cmd::Shutdown);
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Shared state of the engine thread, passed to each peer.
+struct Ctx {
+    epoch: Instant,
+    templates: Templates,
+    sending: bool,
+    window: Window,
+    total: Window,
+    window_started: Instant,
+    join_ms: Histogram<u64>,
+    /// When each visit's lawyer started joining, by visit index.
+    join_started: Vec<Option<Instant>>,
+    live: Arc<Live>,
+}
+
+impl Ctx {
+    fn on_sent(&mut self) {
+        self.window.sent += 1;
+        self.total.sent += 1;
+    }
+}
+
+struct Peer {
+    visit: u32,
+    side: Side,
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    audio_mid: Mid,
+    video_mid: Mid,
+    audio_pt: Option<Pt>,
+    video_pt: Option<Pt>,
+    rtc_timeout: Instant,
+    connected: bool,
+    dead: bool,
+    next_audio: Instant,
+    next_video: Instant,
+    frame: u64,
+    audio_seq: u64,
+    video_seq: u64,
+    audio_rtp_seq: u64,
+    video_rtp_seq: u64,
+    audio_ts: u32,
+    video_ts: u32,
+    force_keyframe: bool,
+    last_keyframe: Option<Instant>,
+    rx: [RxStream; 2],
+    first_rx: bool,
+}
+
+impl Peer {
+    fn next_wake(&self, sending: bool) -> Instant {
+        if self.connected && sending {
+            self.rtc_timeout.min(self.next_audio).min(self.next_video)
+        } else {
+            self.rtc_timeout
+        }
+    }
+
+    fn input(&mut self, input: Input<'_>, ctx: &mut Ctx) {
+        if self.rtc.handle_input(input).is_err() {
+            self.die(ctx);
+            return;
+        }
+        self.drain(ctx);
+    }
+
+    fn die(&mut self, ctx: &Ctx) {
+        if !self.dead {
+            self.dead = true;
+            ctx.live.failed.fetch_add(1, Ordering::Relaxed);
+            if self.connected {
+                ctx.live.connected.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn drain(&mut self, ctx: &mut Ctx) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.rtc_timeout = t;
+                    break;
+                }
+                Ok(Output::Transmit(t)) => {
+                    // A full socket buffer drops the datagram, as a network would.
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(e)) => self.on_event(e, ctx),
+                Err(_) => {
+                    self.die(ctx);
+                    break;
+                }
+            }
+        }
+        if !self.rtc.is_alive() {
+            self.die(ctx);
+        }
+    }
+
+    fn on_event(&mut self, event: Event, ctx: &mut Ctx) {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                ctx.live.connected.fetch_add(1, Ordering::Relaxed);
+                let pt_of = |rtc: &Rtc, codec: Codec| {
+                    rtc.codec_config()
+                        .iter()
+                        .find(|p| p.spec().codec == codec)
+                        .map(|p| p.pt())
+                };
+                self.audio_pt = pt_of(&self.rtc, Codec::Opus);
+                self.video_pt = pt_of(&self.rtc, Codec::Vp8);
+                // Spread the visits' frame clocks so they do not all send at the same instant.
+                let now = Instant::now();
+                let phase_us = u64::from(self.visit) * 7919 % 33_333;
+                self.next_video = now + Duration::from_micros(phase_us);
+                self.next_audio = now + Duration::from_micros(phase_us % 20_000);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
+                self.die(ctx)
+            }
+            Event::KeyframeRequest(req) if req.mid == self.video_mid => {
+                self.force_keyframe = true;
+            }
+            Event::RtpPacket(packet) => self.on_rtp(packet.timestamp, &packet.payload, ctx),
+            _ => {}
+        }
+    }
+
+    fn on_rtp(&mut self, at: Instant, payload: &[u8], ctx: &mut Ctx) {
+        let Some(probe) = traffic::parse_probe(payload) else {
+            return;
+        };
+        if probe.visit != self.visit {
+            ctx.window.foreign += 1;
+            ctx.total.foreign += 1;
+            return;
+        }
+        let arrival = self.rx[probe.kind.index()].on_packet(probe.seq);
+        let now_ns = at.saturating_duration_since(ctx.epoch).as_nanos() as u64;
+        let delay_us = (now_ns.saturating_sub(probe.sent_ns) / 1000).clamp(1, DELAY_MAX_US);
+        for w in [&mut ctx.window, &mut ctx.total] {
+            match arrival {
+                Arrival::New { advance } => {
+                    w.received += 1;
+                    w.expected += advance;
+                    let _ = w.delay_us.record(delay_us);
+                }
+                Arrival::Reordered => {
+                    w.received += 1;
+                    w.reordered += 1;
+                    let _ = w.delay_us.record(delay_us);
+                }
+                Arrival::Duplicate => w.duplicates += 1,
+                Arrival::TooOld => w.reordered += 1,
+            }
+        }
+        if matches!(arrival, Arrival::New { .. } | Arrival::Reordered) {
+            ctx.live.received.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.side == Side::Booth && !self.first_rx {
+            self.first_rx = true;
+            let started = ctx.join_started.get(self.visit as usize).copied().flatten();
+            if let Some(t0) = started {
+                let ms = at.saturating_duration_since(t0).as_millis() as u64;
+                let _ = ctx.join_ms.record(ms.max(1));
+                ctx.live.joins.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Read every waiting datagram (the poll is edge-triggered).
+    fn read_all(&mut self, buf: &mut [u8], ctx: &mut Ctx) {
+        loop {
+            let (n, source) = match self.socket.recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // ICMP errors (port unreachable) and the like: not fatal for UDP.
+                Err(_) => continue,
+            };
+            let now = Instant::now();
+            let Some(data) = buf.get(..n) else { return };
+            let Ok(contents) = DatagramRecv::try_from(data) else {
+                continue;
+            };
+            let input = Input::Receive(
+                now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: self.local,
+                    contents,
+                },
+            );
+            self.input(input, ctx);
+            if self.dead {
+                return;
+            }
+        }
+    }
+
+    /// Timers and the send schedule.
+    fn tick(&mut self, now: Instant, ctx: &mut Ctx) {
+        if now >= self.rtc_timeout {
+            self.input(Input::Timeout(now), ctx);
+        }
+        if self.dead || !self.connected || !ctx.sending {
+            return;
+        }
+        let mut wrote = false;
+        if now >= self.next_audio {
+            self.send_audio(now, ctx);
+            self.next_audio = advance_clock(self.next_audio, now, traffic::AUDIO_FRAME_INTERVAL);
+            wrote = true;
+        }
+        if now >= self.next_video {
+            self.send_video_frame(now, ctx);
+            self.next_video = advance_clock(self.next_video, now, traffic::VIDEO_FRAME_INTERVAL);
+            wrote = true;
+        }
+        if wrote {
+            self.drain(ctx);
+        }
+    }
+
+    fn write(&mut self, kind: Kind, payload: Vec<u8>, marker: bool, now: Instant, ctx: &mut Ctx) {
+        let (mid, pt, seq, ts) = match kind {
+            Kind::Audio => (self.audio_mid, self.audio_pt, &mut self.audio_rtp_seq, self.audio_ts),
+            Kind::Video => (self.video_mid, self.video_pt, &mut self.video_rtp_seq, self.video_ts),
+        };
+        let Some(pt) = pt else { return };
+        let rtp_seq = *seq;
+        *seq += 1;
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
+        tx.write_rtp(
+            RtpWrite::new(pt, rtp_seq.into(), ts, now, payload)
+                .marker(marker)
+                .nackable(kind == Kind::Video),
+        );
+        ctx.on_sent();
+    }
+
+    fn probe(&self, kind: Kind, keyframe: bool, seq: u64, now: Instant, ctx: &Ctx) -> Probe {
+        Probe {
+            kind,
+            keyframe,
+            visit: self.visit,
+            seq,
+            sent_ns: now.saturating_duration_since(ctx.epoch).as_nanos() as u64,
+        }
+    }
+
+    fn send_audio(&mut self, now: Instant, ctx: &mut Ctx) {
+        let probe = self.probe(Kind::Audio, false, self.audio_seq, now, ctx);
+        self.audio_seq += 1;
+        let payload = ctx.templates.payload(&probe, true);
+        self.write(Kind::Audio, payload, true, now, ctx);
+        self.audio_ts = self.audio_ts.wrapping_add(traffic::AUDIO_TS_STEP);
+    }
+
+    fn send_video_frame(&mut self, now: Instant, ctx: &mut Ctx) {
+        let forced = self.force_keyframe
+            && self
+                .last_keyframe
+                .is_none_or(|t| now.saturating_duration_since(t) >= traffic::MIN_FORCED_KEYFRAME_INTERVAL);
+        let (packets, keyframe) = traffic::video_frame_shape(self.frame, forced);
+        if keyframe {
+            self.force_keyframe = false;
+            self.last_keyframe = Some(now);
+        }
+        for i in 0..packets {
+            let probe = self.probe(Kind::Video, keyframe, self.video_seq, now, ctx);
+            self.video_seq += 1;
+            let payload = ctx.templates.payload(&probe, i == 0);
+            self.write(Kind::Video, payload, i + 1 == packets, now, ctx);
+        }
+        self.frame += 1;
+        self.video_ts = self.video_ts.wrapping_add(traffic::VIDEO_TS_STEP);
+    }
+}
+
+/// The next frame time: one interval on, or restart from now after a stall (no burst).
+fn advance_clock(at: Instant, now: Instant, interval: Duration) -> Instant {
+    let next = at + interval;
+    if next + 5 * interval < now {
+        now + interval
+    } else {
+        next
+    }
+}
+
+struct Driver {
+    poll: Poll,
+    rx: mpsc::Receiver<Cmd>,
+    peers: Vec<Option<Peer>>,
+    ctx: Ctx,
+    peers_added: u64,
+    stop: AtomicBool,
+}
+
+impl Driver {
+    fn new(poll: Poll, rx: mpsc::Receiver<Cmd>, live: Arc<Live>) -> Driver {
+        let now = Instant::now();
+        Driver {
+            poll,
+            rx,
+            peers: Vec::new(),
+            ctx: Ctx {
+                epoch: now,
+                templates: Templates::default(),
+                sending: true,
+                window: Window::new(),
+                total: Window::new(),
+                window_started: now,
+                join_ms: Histogram::new_with_bounds(1, 3_600_000, 3).expect("static bounds"),
+                join_started: Vec::new(),
+                live,
+            },
+            peers_added: 0,
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    fn run(mut self) -> Totals {
+        let mut events = Events::with_capacity(1024);
+        let mut buf = vec![0u8; RECV_BUF];
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let sending = self.ctx.sending;
+            let next = self
+                .peers
+                .iter()
+                .flatten()
+                .map(|p| p.next_wake(sending))
+                .min()
+                .map_or(now + MAX_WAIT, |t| t.min(now + MAX_WAIT));
+            let wait = next.saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    break;
+                }
+            }
+            for event in events.iter() {
+                if event.token() == WAKE {
+                    self.commands();
+                    continue;
+                }
+                let idx = event.token().0;
+                let ctx = &mut self.ctx;
+                if let Some(Some(peer)) = self.peers.get_mut(idx) {
+                    let ok = catch_unwind(AssertUnwindSafe(|| peer.read_all(&mut buf, ctx))).is_ok();
+                    if !ok {
+                        peer.die(ctx);
+                    }
+                }
+            }
+            let now = Instant::now();
+            for slot in self.peers.iter_mut() {
+                let Some(peer) = slot else { continue };
+                let ctx = &mut self.ctx;
+                if !peer.dead {
+                    let ok = catch_unwind(AssertUnwindSafe(|| peer.tick(now, ctx))).is_ok();
+                    if !ok {
+                        peer.die(ctx);
+                    }
+                }
+                if peer.dead {
+                    let _ = self.poll.registry().deregister(&mut peer.socket);
+                    *slot = None;
+                }
+            }
+        }
+        for peer in self.peers.iter_mut().flatten() {
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                peer.rtc.disconnect();
+            }));
+        }
+        Totals {
+            all: self.ctx.total,
+            join_ms: self.ctx.join_ms,
+            peers_added: self.peers_added,
+        }
+    }
+
+    fn commands(&mut self) {
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Cmd::Add(setup) => self.add(*setup),
+                Cmd::Window(reply) => {
+                    let now = Instant::now();
+                    let mut w = std::mem::replace(&mut self.ctx.window, Window::new());
+                    w.elapsed = now.saturating_duration_since(self.ctx.window_started);
+                    self.ctx.window_started = now;
+                    let _ = reply.send(w);
+                }
+                Cmd::SetSending(on) => self.ctx.sending = on,
+                Cmd::Shutdown => self.stop.store(true, Ordering::Relaxed),
+            }
+        }
+    }
+
+    fn add(&mut self, setup: PeerSetup) {
+        self.peers_added += 1;
+        let PeerSetup {
+            visit,
+            side,
+            rtc,
+            socket,
+            audio_mid,
+            video_mid,
+            join_started,
+        } = setup;
+        if let Some(t0) = join_started {
+            let i = visit as usize;
+            if self.ctx.join_started.len() <= i {
+                self.ctx.join_started.resize(i + 1, None);
+            }
+            self.ctx.join_started[i] = Some(t0);
+        }
+        let Ok(local) = socket.local_addr() else {
+            self.ctx.live.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let mut socket = UdpSocket::from_std(socket);
+        let idx = self.peers.iter().position(Option::is_none).unwrap_or(self.peers.len());
+        if self
+            .poll
+            .registry()
+            .register(&mut socket, Token(idx), Interest::READABLE)
+            .is_err()
+        {
+            self.ctx.live.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let now = Instant::now();
+        // Per-stream starting numbers below 2^15, as a browser's (the SRTP rollover counter
+        // starts at 0 on both ends).
+        let start = u64::from(visit).wrapping_mul(2654435761) % 0x7000;
+        let mut peer = Peer {
+            visit,
+            side,
+            rtc,
+            socket,
+            local,
+            audio_mid,
+            video_mid,
+            audio_pt: None,
+            video_pt: None,
+            rtc_timeout: now,
+            connected: false,
+            dead: false,
+            next_audio: now,
+            next_video: now,
+            frame: 0,
+            audio_seq: 0,
+            video_seq: 0,
+            audio_rtp_seq: start,
+            video_rtp_seq: start + 1000,
+            audio_ts: start as u32 * 7,
+            video_ts: start as u32 * 11,
+            force_keyframe: false,
+            last_keyframe: None,
+            rx: [RxStream::default(), RxStream::default()],
+            first_rx: false,
+        };
+        let ctx = &mut self.ctx;
+        let ok = catch_unwind(AssertUnwindSafe(|| peer.input(Input::Timeout(now), ctx))).is_ok();
+        if !ok {
+            peer.die(ctx);
+        }
+        if idx == self.peers.len() {
+            self.peers.push(Some(peer));
+        } else {
+            self.peers[idx] = Some(peer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stalled_frame_clock_restarts_instead_of_bursting() {
+        let t0 = Instant::now();
+        let i = Duration::from_millis(20);
+        assert_eq!(advance_clock(t0, t0, i), t0 + i);
+        let late = t0 + Duration::from_secs(1);
+        assert_eq!(advance_clock(t0, late, i), late + i);
+    }
+
+    #[test]
+    fn windows_add_up() {
+        let mut a = Window::new();
+        a.expected = 100;
+        a.received = 99;
+        let mut b = Window::new();
+        b.add(&a);
+        b.add(&a);
+        assert_eq!(b.expected, 200);
+        assert!((b.loss_pct() - 1.0).abs() < 1e-9);
+    }
+}

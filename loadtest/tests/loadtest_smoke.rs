@@ -1,0 +1,76 @@
+//! Smoke run of the load tool (issue 7): 2 visits for 3 seconds against a real confer started
+//! in this process (real TLS, WSS and UDP on loopback, a fresh data dir), then the JSON report
+//! must carry every key the issue lists. No speed is asserted (tests never assert wall-clock
+//! speed); only that media went through both ways and nothing reached a foreign visit.
+
+use clap::Parser;
+use confer::config::Config;
+use confer_loadtest::{run, write_json, Options};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_visits_for_three_seconds_report_every_key() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.http.addr = "127.0.0.1:0".parse().unwrap();
+    config.media.addr = "127.0.0.1:0".parse().unwrap();
+    config.admin.addr = "127.0.0.1:0".parse().unwrap();
+    config.validate().expect("valid config");
+    let running = confer::app::start(config).await.expect("confer starts");
+
+    let json_path = data_dir.path().join("report.json");
+    let opts = Options::parse_from([
+        "confer-loadtest".to_owned(),
+        "--scenario=steady".into(),
+        "--visits=2".into(),
+        "--duration=3".into(),
+        "--warmup=0.5".into(),
+        "--max-run-secs=120".into(),
+        "--quiet".into(),
+        format!("--http-addr={}", running.http_addr),
+        format!("--admin-addr={}", running.admin_addr),
+        format!("--data-dir={}", data_dir.path().display()),
+        // The server runs in this process: its counters include the load generator's.
+        format!("--server-pid={}", std::process::id()),
+        format!("--json={}", json_path.display()),
+    ]);
+    let report = run(opts).await.expect("the load run completes");
+    write_json(&report, &json_path).expect("report written");
+    running.shutdown().await;
+
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    for key in [
+        "scenario",
+        "visits",
+        "duration_s",
+        "packets_forwarded",
+        "loss_pct",
+        "one_way_ms",
+        "join_ms",
+        "server_cpu_s",
+        "server_cpu_us_per_packet",
+        "server_rss_bytes",
+        "server_rss_bytes_per_visit",
+        "knee_visits",
+        "target",
+    ] {
+        assert!(json.get(key).is_some(), "the JSON report lacks {key:?}: {json}");
+    }
+    for key in ["p50", "p99", "max"] {
+        assert!(json["one_way_ms"].get(key).is_some(), "one_way_ms lacks {key}");
+    }
+    for key in ["p50", "p99"] {
+        assert!(json["join_ms"].get(key).is_some(), "join_ms lacks {key}");
+    }
+    assert_eq!(json["scenario"], "steady");
+    assert_eq!(json["target"], "confer");
+    assert_eq!(json["visits"], 2);
+    assert_eq!(report.join_failures, 0, "{}", report.table());
+    assert!(report.packets_forwarded > 0, "no media went through: {}", report.table());
+    assert_eq!(report.join_ms.count, 2, "both lawyers reached their booth: {}", report.table());
+    assert_eq!(report.foreign_packets, 0, "media reached another visit");
+    assert!(report.server_cpu_s.is_some() && report.server_rss_bytes.is_some());
+}

@@ -1,0 +1,604 @@
+//! The tamper-evident audit log (issue 3; DESIGN.md invariant 3, "audit first").
+//!
+//! What it owns: the typed records ([`AuditRecord`], ids only), their canonical form and
+//! hash chain ([`chain`]), signed checkpoints (Ed25519, key under `<data-dir>/keys/`), the
+//! single writer task with group commit, the audit health flag, and offline verification
+//! and export (`confer audit verify|export`). SQL is in `crate::store::audit`.
+//!
+//! What it does not do: decide anything (callers record their decisions, then act), store
+//! names, licence numbers, addresses or content, or ever delete an entry (retention,
+//! `[audit] retention_days`, only says how long entries must at least be kept).
+//!
+//! # Audit first
+//!
+//! [`Audit::append`] resolves only after the entry is durably committed (SQLite
+//! `synchronous=FULL` transaction commit in `<data-dir>/audit.db`). A caller that is
+//! about to admit media, stop a visit, or record a manual verification appends first and
+//! acts only on `Ok`. When the append fails or takes longer than
+//! `[audit] append_timeout_ms`, it returns an error, the audit health flag goes down and
+//! `/healthz` answers 503 naming `audit`; the flag comes back with the next successful
+//! commit. A timed-out entry may still be committed afterwards: the record then says
+//! "decided", while the caller failed closed and did not act.
+//!
+//! # Group commit
+//!
+//! One tokio task owns the only writing connection. It takes every append waiting in its
+//! queue (up to [`MAX_GROUP`]), seals them onto the chain in order, adds the checkpoints
+//! that fall due (every `checkpoint_every_records` entries, and every
+//! `checkpoint_every_secs` when there are unsigned entries), and commits the group in one
+//! transaction: concurrent appends share one fsync. On a failed commit every append of
+//! the group fails and the writer re-reads the chain head from disk before the next group.
+//!
+//! # Why a database of its own
+//!
+//! `audit.db` is separate from `confer.db`: the chain has exactly one writer (no other
+//! statement can hold its write lock or interleave with a group), its fsyncs do not queue
+//! behind the rest of the application, it can be copied, verified and archived on its own
+//! (`confer audit verify` opens it read-only, without the server), and its failure is
+//! detected and reported on its own. The price: an admission's audit entry and the join
+//! token's "used" mark are not one transaction; the entry is written first.
+
+pub mod chain;
+pub mod record;
+
+pub use chain::{Broken, Checkpoint, StoredEntry, Summary, Verifier};
+pub use record::{username_digest, AccountKind, Actor, AuditEntry, AuditRecord, ConfigChange, Subjects};
+
+use crate::config::AuditSection;
+use crate::store::audit::{AuditFilter, AuditHead, AuditReader, AuditWriter, AUDIT_DB};
+use crate::store::StoreError;
+use chrono::Utc;
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most appends committed in one transaction.
+pub const MAX_GROUP: usize = 1024;
+/// The checkpoint signing key (PKCS#8, 0600) and its public key (hex), under `<data-dir>/keys/`.
+pub const KEY_FILE: &str = "audit-ed25519.pk8";
+pub const PUBLIC_KEY_FILE: &str = "audit-ed25519.pub";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log cannot be written: {0}")]
+    Store(#[from] StoreError),
+    #[error("the audit log did not confirm the write within {0:?}")]
+    Timeout(Duration),
+    #[error("the audit log is closed")]
+    Closed,
+    #[error("the audit log refused the write (injected failure for tests)")]
+    Injected,
+    #[error("audit signing key {path}: {what}")]
+    Key { path: PathBuf, what: String },
+    #[error("I/O on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Format(String),
+}
+
+/// Proof that appended entries are durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Sequence number of the last entry of this append.
+    pub seq: u64,
+    /// Chain hash after that entry.
+    pub hash: [u8; 32],
+}
+
+struct Append {
+    actor: Actor,
+    records: Vec<AuditRecord>,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Receipt, AuditError>>,
+}
+
+enum Command {
+    Append(Append),
+    Close(oneshot::Sender<()>),
+}
+
+struct Shared {
+    healthy: AtomicBool,
+    fail_appends: AtomicBool,
+}
+
+/// Handle to the audit log; cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    tx: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    reader: AuditReader,
+    public_key: Arc<Vec<u8>>,
+    timeout: Duration,
+}
+
+impl Audit {
+    /// Open `<data-dir>/audit.db` (creating it and the signing key on first start) and
+    /// start the writer task.
+    pub async fn open(data_dir: &Path, config: &AuditSection) -> Result<Audit, AuditError> {
+        let key = load_or_create_key(data_dir)?;
+        let path = data_dir.join(AUDIT_DB);
+        let mut writer = AuditWriter::open(&path).await?;
+        let head = writer.head().await?;
+        let reader = AuditReader::open(&path).await?;
+        let public_key = Arc::new(key.public_key().as_ref().to_vec());
+        let shared = Arc::new(Shared { healthy: AtomicBool::new(true), fail_appends: AtomicBool::new(false) });
+        let (tx, rx) = mpsc::channel(8 * MAX_GROUP);
+        let task = WriterTask {
+            writer,
+            key,
+            head,
+            shared: shared.clone(),
+            every_records: config.checkpoint_every_records.max(1),
+            every: Duration::from_secs(config.checkpoint_every_secs.max(1)),
+        };
+        tokio::spawn(task.run(rx));
+        Ok(Audit { tx, shared, reader, public_key, timeout: Duration::from_millis(config.append_timeout_ms.max(1)) })
+    }
+
+    /// Append one record; resolves once it is durably committed.
+    pub async fn append(&self, actor: Actor, record: AuditRecord) -> Result<Receipt, AuditError> {
+        self.append_all(actor, vec![record]).await
+    }
+
+    /// Append records atomically (one transaction, consecutive seqs, in this order).
+    pub async fn append_all(&self, actor: Actor, records: Vec<AuditRecord>) -> Result<Receipt, AuditError> {
+        let (reply, rx) = oneshot::channel();
+        let deadline = Instant::now() + self.timeout;
+        let cmd = Command::Append(Append { actor, records, deadline, reply });
+        let result = tokio::time::timeout(self.timeout, async {
+            self.tx.send(cmd).await.map_err(|_| AuditError::Closed)?;
+            rx.await.map_err(|_| AuditError::Closed)?
+        })
+        .await
+        .unwrap_or(Err(AuditError::Timeout(self.timeout)));
+        if let Err(e) = &result {
+            if !matches!(e, AuditError::Closed) {
+                self.shared.healthy.store(false, Ordering::Release);
+            }
+            tracing::error!(error = %e, "AUDIT WRITE FAILED: the action it describes is refused");
+        }
+        result
+    }
+
+    /// Whether the last write succeeded (readiness).
+    pub fn is_healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Acquire)
+    }
+
+    /// Test hook: while set, every append fails as a failed commit would (nothing is
+    /// written, health goes down). Nothing in the server calls it.
+    pub fn dangerous_fail_appends_for_tests(&self, fail: bool) {
+        self.shared.fail_appends.store(fail, Ordering::Release);
+    }
+
+    /// The checkpoint verification key (raw Ed25519 public key).
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    /// Entries for the staff API.
+    pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<EntryView>, AuditError> {
+        Ok(self.reader.query(filter).await?.iter().map(EntryView::from_stored).collect())
+    }
+
+    /// Commit what is queued, sign a final checkpoint, stop the writer (graceful shutdown).
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Close(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+        }
+        self.reader.close().await;
+    }
+}
+
+struct WriterTask {
+    writer: AuditWriter,
+    key: Ed25519KeyPair,
+    head: AuditHead,
+    shared: Arc<Shared>,
+    every_records: u64,
+    every: Duration,
+}
+
+impl WriterTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(self.every.min(Duration::from_secs(60)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut closing: Option<oneshot::Sender<()>> = None;
+        loop {
+            let mut group = Vec::new();
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(Command::Append(a)) => group.push(a),
+                    Some(Command::Close(done)) => closing = Some(done),
+                    None => break,
+                },
+                _ = tick.tick() => {}
+            }
+            while closing.is_none() && group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(Command::Append(a)) => group.push(a),
+                    Ok(Command::Close(done)) => closing = Some(done),
+                    Err(_) => break,
+                }
+            }
+            if let Some(done) = closing.take() {
+                // Drain whatever was queued before the close, then sign the head.
+                while let Ok(Command::Append(a)) = rx.try_recv() {
+                    group.push(a);
+                }
+                self.commit_group(group, true).await;
+                self.writer.close().await;
+                let _ = done.send(());
+                return;
+            }
+            self.commit_group(group, false).await;
+        }
+        self.writer.close().await;
+    }
+
+    fn checkpoint(&self, n: u64, count: u64, head: &[u8], time_ms: i64) -> Checkpoint {
+        let sig = self.key.sign(&chain::checkpoint_message(n, count, head, time_ms));
+        Checkpoint { n, count, head_hash: head.to_vec(), time_ms, signature: sig.as_ref().to_vec() }
+    }
+
+    async fn commit_group(&mut self, group: Vec<Append>, final_checkpoint: bool) {
+        let now = Instant::now();
+        let (live, late): (Vec<Append>, Vec<Append>) = group.into_iter().partition(|a| a.deadline > now);
+        for a in late {
+            let _ = a.reply.send(Err(AuditError::Timeout(Duration::ZERO)));
+        }
+        let time_ms = Utc::now().timestamp_millis();
+        let mut prev: [u8; 32] = match &self.head.hash {
+            Some(h) if h.len() == 32 => h.as_slice().try_into().unwrap_or(chain::GENESIS),
+            _ => chain::GENESIS,
+        };
+        let mut seq = self.head.count;
+        let mut n = self.head.checkpoints;
+        let mut last_cp = (self.head.last_checkpoint_count, self.head.last_checkpoint_ms);
+        let mut entries = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut receipts = Vec::with_capacity(live.len());
+        for a in &live {
+            for r in &a.records {
+                seq += 1;
+                let stored = chain::seal(&AuditEntry::new(seq, time_ms, a.actor.clone(), r.clone()), &prev);
+                prev.copy_from_slice(&stored.hash);
+                entries.push(stored);
+                if seq % self.every_records == 0 {
+                    n += 1;
+                    checkpoints.push(self.checkpoint(n, seq, &prev, time_ms));
+                    last_cp = (seq, Some(time_ms));
+                }
+            }
+            receipts.push(Receipt { seq, hash: prev });
+        }
+        let due = last_cp.1.is_none_or(|t| time_ms - t >= self.every.as_millis() as i64);
+        if seq > last_cp.0 && (due || final_checkpoint) {
+            n += 1;
+            checkpoints.push(self.checkpoint(n, seq, &prev, time_ms));
+            last_cp = (seq, Some(time_ms));
+        }
+        if entries.is_empty() && checkpoints.is_empty() {
+            return;
+        }
+        let result = if self.shared.fail_appends.load(Ordering::Acquire) {
+            Err(AuditError::Injected)
+        } else {
+            self.writer.commit(&entries, &checkpoints).await.map_err(AuditError::from)
+        };
+        match result {
+            Ok(()) => {
+                self.head = AuditHead {
+                    count: seq,
+                    hash: Some(prev.to_vec()),
+                    checkpoints: n,
+                    last_checkpoint_count: last_cp.0,
+                    last_checkpoint_ms: last_cp.1,
+                };
+                self.shared.healthy.store(true, Ordering::Release);
+                for (a, r) in live.into_iter().zip(receipts) {
+                    let _ = a.reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                self.shared.healthy.store(false, Ordering::Release);
+                tracing::error!(error = %e, entries = entries.len(), "AUDIT COMMIT FAILED");
+                let text = e.to_string();
+                for a in live {
+                    let _ = a.reply.send(Err(AuditError::Format(text.clone())));
+                }
+                // The commit's outcome on disk is unknown: start the next group from disk.
+                match self.writer.head().await {
+                    Ok(h) => self.head = h,
+                    Err(e) => tracing::error!(error = %e, "cannot re-read the audit chain head"),
+                }
+            }
+        }
+    }
+}
+
+/// An entry as the staff API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntryView {
+    pub seq: u64,
+    pub time: String,
+    pub actor: String,
+    pub subjects: Subjects,
+    pub record: serde_json::Value,
+    pub hash: String,
+}
+
+impl EntryView {
+    fn from_stored(e: &StoredEntry) -> EntryView {
+        let record = serde_json::from_slice::<serde_json::Value>(&e.canonical)
+            .ok()
+            .and_then(|mut v| v.get_mut("record").map(serde_json::Value::take))
+            .unwrap_or(serde_json::Value::Null);
+        EntryView {
+            seq: e.seq,
+            time: ms_to_rfc3339(e.time_ms),
+            actor: e.actor.clone(),
+            subjects: e.subjects.clone(),
+            record,
+            hash: hex(&e.hash),
+        }
+    }
+}
+
+fn ms_to_rfc3339(ms: i64) -> String {
+    chrono::DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+// --- keys ---
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
+    move |source| AuditError::Io { path: path.to_path_buf(), source }
+}
+
+/// Read the checkpoint signing key, creating it (0600) and its public key on first start.
+pub fn load_or_create_key(data_dir: &Path) -> Result<Ed25519KeyPair, AuditError> {
+    let dir = data_dir.join("keys");
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+    }
+    let path = dir.join(KEY_FILE);
+    let pkcs8 = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                .map_err(|_| AuditError::Key { path: path.clone(), what: "cannot generate a key".into() })?;
+            write_new(&path, doc.as_ref(), 0o600)?;
+            doc.as_ref().to_vec()
+        }
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let key = Ed25519KeyPair::from_pkcs8(&pkcs8)
+        .map_err(|_| AuditError::Key { path: path.clone(), what: "not an Ed25519 PKCS#8 key".into() })?;
+    let pub_path = dir.join(PUBLIC_KEY_FILE);
+    let text = format!("{}\n", hex(key.public_key().as_ref()));
+    if std::fs::read_to_string(&pub_path).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&pub_path, text).map_err(io_err(&pub_path))?;
+    }
+    Ok(key)
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AuditError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(path).map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+/// Read a public key file: 64 hex characters (what confer writes) or 32 raw bytes.
+pub fn read_public_key(path: &Path) -> Result<Vec<u8>, AuditError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    if bytes.len() == 32 {
+        return Ok(bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    unhex(text.trim())
+        .filter(|k| k.len() == 32)
+        .ok_or_else(|| AuditError::Key { path: path.to_path_buf(), what: "not an Ed25519 public key (64 hex digits)".into() })
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+// --- offline verification and export (the CLI) ---
+
+/// Why an offline verification could not conclude "intact".
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Broken(#[from] Broken),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<StoreError> for VerifyError {
+    fn from(e: StoreError) -> Self {
+        VerifyError::Audit(AuditError::Store(e))
+    }
+}
+
+const VERIFY_PAGE: u32 = 20_000;
+
+/// Verify `<data-dir>/audit.db` (read-only; the server need not run) against the
+/// public key in `public_key`, or the data dir's own `keys/audit-ed25519.pub`.
+pub async fn verify_data_dir(data_dir: &Path, public_key: Option<&Path>) -> Result<Summary, VerifyError> {
+    let key_path = public_key.map(Path::to_path_buf).unwrap_or_else(|| data_dir.join("keys").join(PUBLIC_KEY_FILE));
+    let key = read_public_key(&key_path)?;
+    let reader = AuditReader::open_read_only(&data_dir.join(AUDIT_DB)).await?;
+    let result = verify_reader(&reader, &key).await;
+    reader.close().await;
+    result
+}
+
+async fn verify_reader(reader: &AuditReader, key: &[u8]) -> Result<Summary, VerifyError> {
+    let mut v = Verifier::whole(key, reader.checkpoints().await?);
+    let mut after = 0;
+    // Read the next page while checking this one.
+    let mut page = reader.entries_after(after, VERIFY_PAGE).await?;
+    while !page.is_empty() {
+        after = page.last().map(|e| e.seq).unwrap_or(after);
+        let next = reader.entries_after(after, VERIFY_PAGE);
+        let (checked, next) = tokio::join!(async { page.iter().try_for_each(|e| v.push(e)) }, next);
+        checked?;
+        page = next?;
+    }
+    Ok(v.finish()?)
+}
+
+/// One line of an export file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExportLine {
+    Header { format: String, from: String, to: String, public_key: String, first_seq: u64, last_seq: u64 },
+    Entry { seq: u64, time_ms: i64, prev_hash: String, hash: String, leaf_hash: String, canonical: String },
+    Checkpoint { n: u64, count: u64, head_hash: String, time_ms: i64, signature: String },
+}
+
+const EXPORT_FORMAT: &str = "confer-audit-export-v1";
+
+/// Write the entries whose time is in `[from, to]`, widened to the checkpoints that
+/// anchor them, with those checkpoints, as JSON lines. Returns the number of entries.
+pub async fn export(
+    data_dir: &Path,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, VerifyError> {
+    let key = read_public_key(&data_dir.join("keys").join(PUBLIC_KEY_FILE))?;
+    let reader = AuditReader::open_read_only(&data_dir.join(AUDIT_DB)).await?;
+    let range = reader.seq_range_in_time(from.timestamp_millis(), to.timestamp_millis()).await?;
+    let checkpoints = reader.checkpoints().await?;
+    let (lo, hi) = range.unwrap_or((1, 0));
+    // Start right after the newest checkpoint before the range, end at the first
+    // checkpoint at or after it (or at the chain's end, which is then unsigned).
+    let start_cp = checkpoints.iter().filter(|c| c.count < lo).max_by_key(|c| c.n);
+    let end_cp = checkpoints.iter().filter(|c| c.count >= hi).min_by_key(|c| c.n);
+    let first = start_cp.map(|c| c.count + 1).unwrap_or(1);
+    let last = match end_cp {
+        Some(c) => c.count,
+        None => i64::MAX as u64,
+    };
+    let entries = if range.is_some() { reader.entries_between(first, last).await? } else { Vec::new() };
+    reader.close().await;
+    let wanted: Vec<&Checkpoint> = checkpoints
+        .iter()
+        .filter(|c| start_cp.is_some_and(|s| s.n == c.n) || (c.count >= first && c.count <= last))
+        .collect();
+    let io = |e: std::io::Error| VerifyError::Audit(AuditError::Format(format!("cannot write the export: {e}")));
+    let mut line = |l: &ExportLine| -> Result<(), VerifyError> {
+        let text = serde_json::to_string(l).map_err(|e| VerifyError::Audit(AuditError::Format(e.to_string())))?;
+        writeln!(out, "{text}").map_err(io)
+    };
+    line(&ExportLine::Header {
+        format: EXPORT_FORMAT.into(),
+        from: from.to_rfc3339(),
+        to: to.to_rfc3339(),
+        public_key: hex(&key),
+        first_seq: entries.first().map(|e| e.seq).unwrap_or(0),
+        last_seq: entries.last().map(|e| e.seq).unwrap_or(0),
+    })?;
+    for c in wanted {
+        line(&ExportLine::Checkpoint {
+            n: c.n,
+            count: c.count,
+            head_hash: hex(&c.head_hash),
+            time_ms: c.time_ms,
+            signature: hex(&c.signature),
+        })?;
+    }
+    for e in &entries {
+        line(&ExportLine::Entry {
+            seq: e.seq,
+            time_ms: e.time_ms,
+            prev_hash: hex(&e.prev_hash),
+            hash: hex(&e.hash),
+            leaf_hash: hex(&e.leaf_hash),
+            canonical: String::from_utf8_lossy(&e.canonical).into_owned(),
+        })?;
+    }
+    Ok(entries.len() as u64)
+}
+
+/// Verify an export file against a public key the auditor trusts (not the one the
+/// export names).
+pub fn verify_export(export: &Path, public_key: &Path) -> Result<Summary, VerifyError> {
+    let key = read_public_key(public_key)?;
+    let text = std::fs::read_to_string(export).map_err(|e| AuditError::Io { path: export.to_path_buf(), source: e })?;
+    let bad = |what: String| VerifyError::Audit(AuditError::Format(what));
+    let mut checkpoints = Vec::new();
+    let mut entries = Vec::new();
+    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line: ExportLine = serde_json::from_str(l).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
+        let h = |s: &str| unhex(s).ok_or_else(|| bad(format!("line {}: not hex", i + 1)));
+        match line {
+            ExportLine::Header { format, .. } if format == EXPORT_FORMAT => {}
+            ExportLine::Header { format, .. } => return Err(bad(format!("unknown export format {format}"))),
+            ExportLine::Checkpoint { n, count, head_hash, time_ms, signature } => {
+                checkpoints.push(Checkpoint { n, count, head_hash: h(&head_hash)?, time_ms, signature: h(&signature)? })
+            }
+            ExportLine::Entry { seq, time_ms, prev_hash, hash, leaf_hash, canonical } => {
+                let canonical = canonical.into_bytes();
+                let head: record::EntryHead =
+                    serde_json::from_slice(&canonical).map_err(|_| bad(format!("line {}: unreadable entry", i + 1)))?;
+                entries.push(StoredEntry {
+                    seq,
+                    time_ms,
+                    kind: String::new(),
+                    actor: String::new(),
+                    subjects: head.subjects,
+                    canonical,
+                    leaf_hash: h(&leaf_hash)?,
+                    prev_hash: h(&prev_hash)?,
+                    hash: h(&hash)?,
+                })
+            }
+        }
+    }
+    let Some(first) = entries.first() else {
+        return Err(bad("the export holds no entries".into()));
+    };
+    let prev: [u8; 32] = first.prev_hash.as_slice().try_into().map_err(|_| bad("bad prev_hash".into()))?;
+    let mut v = Verifier::slice(&key, first.seq, prev, checkpoints);
+    for e in &entries {
+        v.push(e)?;
+    }
+    Ok(v.finish()?)
+}
+
+#[cfg(test)]
+mod tests;

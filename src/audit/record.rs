@@ -1,0 +1,266 @@
+//! The typed audit records and their canonical form.
+//!
+//! A record carries ids only ([`VisitId`], [`LawyerId`], [`BoothId`], [`AdminId`]): never
+//! a name, a licence number, an IP address, a password or a token. A failed sign-in names
+//! the account by the SHA-256 of the (lower-cased) username it tried, so that repeated
+//! attempts on one account can be correlated without storing what was typed.
+//!
+//! # Canonical form (version 1)
+//!
+//! The canonical bytes of an entry are the UTF-8 JSON that `serde_json::to_vec` produces
+//! for [`AuditEntry`]: no whitespace, object keys in the declaration order of the
+//! structs below (`v`, `seq`, `time_ms`, `actor`, `subjects`, `record`), every optional
+//! field present (as `null` when absent), integers only (no floats), enums internally
+//! tagged by `"kind"`. These bytes are stored as they were hashed; verification hashes
+//! the stored bytes and never re-serializes, so a future serde version cannot break an
+//! old chain. A change of shape gets a new `v`.
+
+use crate::ids::{AdminId, BoothId, LawyerId, ParticipantId, Role, VisitId};
+use serde::{Deserialize, Serialize};
+
+/// Version of the canonical form written by this build.
+pub const CANONICAL_VERSION: u32 = 1;
+
+/// Who caused a record: the authenticated principal, the server itself, or nobody known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// The server on its own behalf (timers, shutdown, bootstrap).
+    System,
+    Lawyer(LawyerId),
+    Booth(BoothId),
+    Staff(AdminId),
+    /// Someone not (yet) authenticated: a failed sign-in, a forged token.
+    Anonymous,
+}
+
+/// Which kind of account a sign-in was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Lawyer,
+    Staff,
+}
+
+/// A configuration change made by staff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConfigChange {
+    VisitCreated { visit: VisitId, lawyer: LawyerId, booth: BoothId, starts_at_ms: i64, ends_at_ms: i64 },
+    LawyerCreated { lawyer: LawyerId },
+}
+
+/// One decision or event worth proving later. Reasons are the stable machine codes that
+/// the person concerned was shown (`not_a_participant`, `token_replayed`, `slot_over`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuditRecord {
+    /// `policy` admitted a participant; recorded before media may flow (invariant 3).
+    AdmissionGranted { visit: VisitId, participant: ParticipantId },
+    /// A join was refused (policy denial, bad token, booth certificate, ...).
+    AdmissionRefused { visit: Option<VisitId>, participant: Option<ParticipantId>, reason: String },
+    /// A join token was handed out. `token_id` is the token's random `jti`, never the token.
+    JoinTokenIssued { visit: VisitId, participant: ParticipantId, token_id: String },
+    /// A join token was spent (first use).
+    JoinTokenUsed { visit: VisitId, participant: ParticipantId, token_id: String },
+    /// A join token was refused: `invalid_token`, `token_expired`, `token_replayed`.
+    JoinTokenRejected { visit: Option<VisitId>, reason: String },
+    ParticipantJoined { visit: VisitId, role: Role },
+    ParticipantLeft { visit: VisitId, role: Role },
+    /// The first participant entered; the visit is live.
+    VisitStarted { visit: VisitId },
+    /// A participant was warned that the slot ends soon (arrives with the warnings issue).
+    VisitWarned { visit: VisitId, minutes_left: u32 },
+    /// The visit ended: `slot_over`, `stopped_by_staff`, `server_shutdown`.
+    VisitEnded { visit: VisitId, reason: String },
+    /// Staff stopped a visit (arrives with the admin console).
+    StaffStop { visit: VisitId, staff: AdminId, reason: String },
+    /// Staff verified a lawyer's licence by hand (arrives with the licence issue).
+    ManualLicenceVerification { lawyer: LawyerId, staff: AdminId, evidence_ref: String },
+    ConfigurationChanged { change: ConfigChange },
+    LoginSucceeded { account_kind: AccountKind, account_id: i64 },
+    /// `username_sha256`: hex SHA-256 of the lower-cased username tried, never the name.
+    LoginFailed { account_kind: AccountKind, username_sha256: String, reason: String },
+    /// A booth's client certificate was refused (`booth_cert_expired`, `unknown_booth`, ...).
+    CertificateRejected { code: String },
+}
+
+/// The ids an entry is about (the actor's included), for queries by visit or lawyer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subjects {
+    pub visit: Option<VisitId>,
+    pub lawyer: Option<LawyerId>,
+    pub booth: Option<BoothId>,
+    pub staff: Option<AdminId>,
+}
+
+/// What is hashed: one record with its place and time. See the module doc for the form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    pub v: u32,
+    pub seq: u64,
+    pub time_ms: i64,
+    pub actor: Actor,
+    pub subjects: Subjects,
+    pub record: AuditRecord,
+}
+
+/// The leading fields of an entry, read by `verify` without decoding the record.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EntryHead {
+    pub v: u32,
+    pub seq: u64,
+    pub time_ms: i64,
+    pub actor: serde::de::IgnoredAny,
+    pub subjects: Subjects,
+    pub record: serde::de::IgnoredAny,
+}
+
+impl AuditRecord {
+    /// Stable name of the variant (the `kind` tag), also stored as an index column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditRecord::AdmissionGranted { .. } => "admission_granted",
+            AuditRecord::AdmissionRefused { .. } => "admission_refused",
+            AuditRecord::JoinTokenIssued { .. } => "join_token_issued",
+            AuditRecord::JoinTokenUsed { .. } => "join_token_used",
+            AuditRecord::JoinTokenRejected { .. } => "join_token_rejected",
+            AuditRecord::ParticipantJoined { .. } => "participant_joined",
+            AuditRecord::ParticipantLeft { .. } => "participant_left",
+            AuditRecord::VisitStarted { .. } => "visit_started",
+            AuditRecord::VisitWarned { .. } => "visit_warned",
+            AuditRecord::VisitEnded { .. } => "visit_ended",
+            AuditRecord::StaffStop { .. } => "staff_stop",
+            AuditRecord::ManualLicenceVerification { .. } => "manual_licence_verification",
+            AuditRecord::ConfigurationChanged { .. } => "configuration_changed",
+            AuditRecord::LoginSucceeded { .. } => "login_succeeded",
+            AuditRecord::LoginFailed { .. } => "login_failed",
+            AuditRecord::CertificateRejected { .. } => "certificate_rejected",
+        }
+    }
+
+    /// The ids this record names, merged with the actor's.
+    pub fn subjects(&self, actor: &Actor) -> Subjects {
+        let mut s = Subjects::default();
+        let participant = |s: &mut Subjects, p: &ParticipantId| match p {
+            ParticipantId::Lawyer(l) => s.lawyer = Some(*l),
+            ParticipantId::Booth(b) => s.booth = Some(b.clone()),
+        };
+        match self {
+            AuditRecord::AdmissionGranted { visit, participant: p }
+            | AuditRecord::JoinTokenIssued { visit, participant: p, .. }
+            | AuditRecord::JoinTokenUsed { visit, participant: p, .. } => {
+                s.visit = Some(*visit);
+                participant(&mut s, p);
+            }
+            AuditRecord::AdmissionRefused { visit, participant: p, .. } => {
+                s.visit = *visit;
+                if let Some(p) = p {
+                    participant(&mut s, p);
+                }
+            }
+            AuditRecord::JoinTokenRejected { visit, .. } => s.visit = *visit,
+            AuditRecord::ParticipantJoined { visit, .. }
+            | AuditRecord::ParticipantLeft { visit, .. }
+            | AuditRecord::VisitStarted { visit }
+            | AuditRecord::VisitWarned { visit, .. }
+            | AuditRecord::VisitEnded { visit, .. } => s.visit = Some(*visit),
+            AuditRecord::StaffStop { visit, staff, .. } => {
+                s.visit = Some(*visit);
+                s.staff = Some(*staff);
+            }
+            AuditRecord::ManualLicenceVerification { lawyer, staff, .. } => {
+                s.lawyer = Some(*lawyer);
+                s.staff = Some(*staff);
+            }
+            AuditRecord::ConfigurationChanged { change } => match change {
+                ConfigChange::VisitCreated { visit, lawyer, booth, .. } => {
+                    s.visit = Some(*visit);
+                    s.lawyer = Some(*lawyer);
+                    s.booth = Some(booth.clone());
+                }
+                ConfigChange::LawyerCreated { lawyer } => s.lawyer = Some(*lawyer),
+            },
+            AuditRecord::LoginSucceeded { account_kind, account_id } => match account_kind {
+                AccountKind::Lawyer => s.lawyer = Some(LawyerId(*account_id)),
+                AccountKind::Staff => s.staff = Some(AdminId(*account_id)),
+            },
+            AuditRecord::LoginFailed { .. } | AuditRecord::CertificateRejected { .. } => {}
+        }
+        match actor {
+            Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),
+            Actor::Booth(b) if s.booth.is_none() => s.booth = Some(b.clone()),
+            Actor::Staff(a) => s.staff = s.staff.or(Some(*a)),
+            _ => {}
+        }
+        s
+    }
+}
+
+impl Actor {
+    /// Stable text for the index column (`lawyer:3`, `booth:demo-booth-1`, `system`, ...).
+    pub fn label(&self) -> String {
+        match self {
+            Actor::System => "system".into(),
+            Actor::Lawyer(l) => format!("lawyer:{l}"),
+            Actor::Booth(b) => format!("booth:{b}"),
+            Actor::Staff(a) => format!("staff:{a}"),
+            Actor::Anonymous => "anonymous".into(),
+        }
+    }
+}
+
+impl AuditEntry {
+    pub fn new(seq: u64, time_ms: i64, actor: Actor, record: AuditRecord) -> AuditEntry {
+        let subjects = record.subjects(&actor);
+        AuditEntry { v: CANONICAL_VERSION, seq, time_ms, actor, subjects, record }
+    }
+
+    /// The canonical bytes (module doc). Serializing these types cannot fail: every
+    /// field is a string, an integer, an option or a unit-tagged enum.
+    pub fn canonical(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Hex SHA-256 of a username as tried (lower-cased), for [`AuditRecord::LoginFailed`].
+pub fn username_digest(username: &str) -> String {
+    super::hex(ring::digest::digest(&ring::digest::SHA256, username.to_lowercase().as_bytes()).as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_has_fixed_field_order_and_no_whitespace() {
+        let e = AuditEntry::new(
+            7,
+            1_700_000_000_123,
+            Actor::Lawyer(LawyerId(3)),
+            AuditRecord::AdmissionGranted { visit: VisitId(9), participant: ParticipantId::Lawyer(LawyerId(3)) },
+        );
+        let text = String::from_utf8(e.canonical()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"seq":7,"time_ms":1700000000123,"actor":{"kind":"lawyer","id":3},"subjects":{"visit":9,"lawyer":3,"booth":null,"staff":null},"record":{"kind":"admission_granted","visit":9,"participant":{"kind":"lawyer","id":3}}}"#
+        );
+        let back: AuditEntry = serde_json::from_slice(text.as_bytes()).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn a_failed_sign_in_never_stores_the_username_in_clear() {
+        // Issue 3: logs redact PII; records store ids, not names.
+        let r = AuditRecord::LoginFailed {
+            account_kind: AccountKind::Lawyer,
+            username_sha256: username_digest("Amy.Lawyer"),
+            reason: "bad_credentials".into(),
+        };
+        let text = String::from_utf8(AuditEntry::new(1, 0, Actor::Anonymous, r).canonical()).unwrap();
+        assert!(!text.to_lowercase().contains("amy"), "{text}");
+        assert_eq!(username_digest("Amy.Lawyer"), username_digest("amy.lawyer"));
+    }
+}
