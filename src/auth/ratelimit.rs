@@ -1,10 +1,15 @@
-//! Sign-in rate limiting: at most N failed sign-ins per key (account name, client
-//! address) within a sliding window. Pure: `now` is an argument; the state is a map
+//! Sign-in rate limiting: at most N failed sign-ins per account key (`user:...`) and
+//! [`CLIENT_FACTOR`] × N per client-address key (`ip:...`) within a sliding window. A
+//! client address gets more room because many lawyers may sign in from one office or
+//! carrier NAT; one person's typos must not lock out the others. Pure: `now` is an argument; the state is a map
 //! behind a std `Mutex` that is never held across an `.await`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// How many more failures a client address may make than a single account.
+pub const CLIENT_FACTOR: usize = 4;
 
 pub struct LoginLimiter {
     max_failures: usize,
@@ -26,6 +31,7 @@ impl LoginLimiter {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = None;
         for key in keys {
+            let max = self.max_for(key);
             if let Some(q) = map.get_mut(*key) {
                 while q
                     .front()
@@ -33,7 +39,7 @@ impl LoginLimiter {
                 {
                     q.pop_front();
                 }
-                if q.len() >= self.max_failures {
+                if q.len() >= max {
                     let oldest = q.front().copied().unwrap_or(now);
                     let w = self.window.saturating_sub(now.duration_since(oldest));
                     wait = Some(wait.map_or(w, |x: Duration| x.max(w)));
@@ -56,11 +62,20 @@ impl LoginLimiter {
             });
         }
         for key in keys {
+            let max = self.max_for(key);
             let q = map.entry((*key).to_owned()).or_default();
             q.push_back(now);
-            while q.len() > self.max_failures {
+            while q.len() > max {
                 q.pop_front();
             }
+        }
+    }
+
+    fn max_for(&self, key: &str) -> usize {
+        if key.starts_with("ip:") {
+            self.max_failures * CLIENT_FACTOR
+        } else {
+            self.max_failures
         }
     }
 
@@ -95,6 +110,26 @@ mod tests {
         assert!(l
             .check(&["user:amy"], t0 + Duration::from_secs(905))
             .is_ok());
+    }
+
+    #[test]
+    fn a_client_address_gets_more_room_than_one_account() {
+        let l = LoginLimiter::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        l.record_failure(&["user:a", "ip:10.0.0.1"], t0);
+        l.record_failure(&["user:a", "ip:10.0.0.1"], t0);
+        assert!(l.check(&["user:a", "ip:10.0.0.1"], t0).is_err());
+        assert!(
+            l.check(&["user:b", "ip:10.0.0.1"], t0).is_ok(),
+            "a colleague at the same address"
+        );
+        for _ in 0..6 {
+            l.record_failure(&["ip:10.0.0.1"], t0);
+        }
+        assert!(
+            l.check(&["user:c", "ip:10.0.0.1"], t0).is_err(),
+            "but the address is limited too"
+        );
     }
 
     #[test]
