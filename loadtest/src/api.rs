@@ -58,7 +58,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 fn tls_config(ca: &Path, booth: Option<(&Path, &Path)>) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("cannot read {}", ca.display()))? {
+    for cert in CertificateDer::pem_file_iter(ca)
+        .with_context(|| format!("cannot read {}", ca.display()))?
+    {
         roots.add(cert?)?;
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider())
@@ -70,7 +72,8 @@ fn tls_config(ca: &Path, booth: Option<(&Path, &Path)>) -> anyhow::Result<rustls
             let chain = CertificateDer::pem_file_iter(cert)
                 .with_context(|| format!("cannot read {}", cert.display()))?
                 .collect::<Result<Vec<_>, _>>()?;
-            let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("cannot read {}", key.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("cannot read {}", key.display()))?;
             builder.with_client_auth_cert(chain, key)?
         }
     })
@@ -100,7 +103,10 @@ async fn json_of(resp: reqwest::Response, what: &str) -> anyhow::Result<Value> {
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
-        bail!("{what}: HTTP {status}: {}", body.get("message").and_then(Value::as_str).unwrap_or(""));
+        bail!(
+            "{what}: HTTP {status}: {}",
+            body.get("message").and_then(Value::as_str).unwrap_or("")
+        );
     }
     Ok(body)
 }
@@ -118,10 +124,10 @@ impl Confer {
         let dir = &addrs.data_dir;
         let creds = std::fs::read_to_string(dir.join("demo-credentials.txt"))
             .with_context(|| format!("cannot read {}/demo-credentials.txt", dir.display()))?;
-        let (admin_user, admin_password) =
-            read_credentials(&creds, "admin console").context("no admin console line in demo-credentials.txt")?;
-        let (lawyer_user, lawyer_password) =
-            read_credentials(&creds, "lawyer page").context("no lawyer page line in demo-credentials.txt")?;
+        let (admin_user, admin_password) = read_credentials(&creds, "admin console")
+            .context("no admin console line in demo-credentials.txt")?;
+        let (lawyer_user, lawyer_password) = read_credentials(&creds, "lawyer page")
+            .context("no lawyer page line in demo-credentials.txt")?;
         let ca = dir.join("pki/ca.pem");
         let cert = dir.join(format!("pki/booths/{BOOTH_ID}.pem"));
         let key = dir.join(format!("pki/booths/{BOOTH_ID}.key"));
@@ -151,7 +157,10 @@ impl Confer {
         let lawyer_id = lawyers
             .get("lawyers")
             .and_then(Value::as_array)
-            .and_then(|ls| ls.iter().find(|l| l.get("username").and_then(Value::as_str) == Some(&lawyer_user)))
+            .and_then(|ls| {
+                ls.iter()
+                    .find(|l| l.get("username").and_then(Value::as_str) == Some(&lawyer_user))
+            })
             .and_then(|l| l.get("id"))
             .cloned()
             .context("the demo lawyer is not in the staff API's list")?;
@@ -199,34 +208,65 @@ impl Confer {
             "book a visit",
         )
         .await?;
-        body.get("id").and_then(Value::as_i64).context("book a visit: no id in the answer")
+        body.get("id")
+            .and_then(Value::as_i64)
+            .context("book a visit: no id in the answer")
     }
 
     /// One participant joins visit `visit_id` (our index `visit`) and hands its peer to the
     /// engine. For the lawyer, the join time starts here.
-    pub async fn join(&self, engine: &Engine, visit_id: i64, visit: u32, side: Side, ip: IpAddr) -> anyhow::Result<()> {
+    pub async fn join(
+        &self,
+        engine: &Engine,
+        visit_id: i64,
+        visit: u32,
+        side: Side,
+        ip: IpAddr,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let (token, tls) = match side {
             Side::Lawyer => {
                 let resp = self
                     .http
-                    .post(format!("https://{}/api/lawyer/visits/{visit_id}/join-token", self.addrs.http))
+                    .post(format!(
+                        "https://{}/api/lawyer/visits/{visit_id}/join-token",
+                        self.addrs.http
+                    ))
                     .bearer_auth(&self.lawyer_session)
                     .send()
                     .await?;
-                (str_field(&json_of(resp, "lawyer join token").await?, "token", "lawyer join token")?, &self.tls)
+                (
+                    str_field(
+                        &json_of(resp, "lawyer join token").await?,
+                        "token",
+                        "lawyer join token",
+                    )?,
+                    &self.tls,
+                )
             }
             Side::Booth => {
                 let resp = self
                     .booth_http
-                    .post(format!("https://{}/api/booth/visits/{visit_id}/join-token", self.addrs.http))
+                    .post(format!(
+                        "https://{}/api/booth/visits/{visit_id}/join-token",
+                        self.addrs.http
+                    ))
                     .send()
                     .await?;
-                (str_field(&json_of(resp, "booth join token").await?, "token", "booth join token")?, &self.booth_tls)
+                (
+                    str_field(
+                        &json_of(resp, "booth join token").await?,
+                        "token",
+                        "booth join token",
+                    )?,
+                    &self.booth_tls,
+                )
             }
         };
         let url = format!("wss://{}/ws", self.addrs.http);
-        let mut sig = SignalingClient::connect(&url, Arc::clone(tls)).await.context("signalling connect")?;
+        let mut sig = SignalingClient::connect(&url, Arc::clone(tls))
+            .await
+            .context("signalling connect")?;
         sig.hello().await.context("signalling hello")?;
         sig.join(&token).await.context("signalling join")?;
         let (pending, offer) = PendingPeer::offer(ip)?;
@@ -279,9 +319,18 @@ mod tests {
     fn credentials_are_read_from_the_demo_file() {
         let text = "admin console (https://<admin-addr>): username admin password s3cret-x\n\
                     lawyer page (https://<http-addr>/lawyer): username demo-lawyer password p w\n";
-        assert_eq!(read_credentials(text, "admin console"), Some(("admin".into(), "s3cret-x".into())));
-        assert_eq!(read_credentials(text, "lawyer page"), Some(("demo-lawyer".into(), "p".into())));
+        assert_eq!(
+            read_credentials(text, "admin console"),
+            Some(("admin".into(), "s3cret-x".into()))
+        );
+        assert_eq!(
+            read_credentials(text, "lawyer page"),
+            Some(("demo-lawyer".into(), "p".into()))
+        );
         assert_eq!(read_credentials(text, "nothing"), None);
-        assert_eq!(read_credentials("admin console username", "admin console"), None);
+        assert_eq!(
+            read_credentials("admin console username", "admin console"),
+            None
+        );
     }
 }

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{DatagramRecv, Protocol, Receive};
@@ -93,6 +93,42 @@ impl PendingPeer {
         ))
     }
 
+    /// Answer an offer made by the SFU (Janus's VideoCall offers to the callee); the peer is then
+    /// ready for the engine. Returns it and the answer SDP.
+    pub fn answer(
+        ip: std::net::IpAddr,
+        offer: &str,
+        visit: u32,
+        side: Side,
+    ) -> anyhow::Result<(PeerSetup, String)> {
+        let (audio_mid, video_mid) =
+            offered_mids(offer).context("the offer lacks audio or video")?;
+        let offer = SdpOffer::from_sdp_string(&one_mid_per_media(offer))
+            .context("the SFU's offer is not SDP")?;
+        let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+            .with_context(|| format!("cannot bind a UDP socket on {ip}"))?;
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let mut rtc = rtc_config().build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp")?);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .context("the SFU's offer was refused by str0m")?;
+        Ok((
+            PeerSetup {
+                visit,
+                side,
+                rtc,
+                socket,
+                audio_mid,
+                video_mid,
+                join_started: None,
+            },
+            answer.to_sdp_string(),
+        ))
+    }
+
     /// Apply the SFU's answer; the peer is then ready for the engine.
     pub fn accept(
         mut self,
@@ -101,7 +137,8 @@ impl PendingPeer {
         side: Side,
         join_started: Option<Instant>,
     ) -> anyhow::Result<PeerSetup> {
-        let answer = SdpAnswer::from_sdp_string(answer).context("the SFU's answer is not SDP")?;
+        let answer = SdpAnswer::from_sdp_string(&one_mid_per_media(answer))
+            .context("the SFU's answer is not SDP")?;
         self.rtc
             .sdp_api()
             .accept_answer(self.pending, answer)
@@ -116,6 +153,44 @@ impl PendingPeer {
             join_started,
         })
     }
+}
+
+/// Drop repeated `a=mid` lines inside one media section. Janus (1.1.2) relays the callee's
+/// answer with its own `a=mid` added next to the callee's; browsers accept that, str0m's
+/// parser does not. confer never sends such SDP, so this changes nothing for confer.
+fn one_mid_per_media(sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    let mut seen_mid = false;
+    for line in sdp.split_inclusive('\n') {
+        if line.starts_with("m=") {
+            seen_mid = false;
+        } else if line.starts_with("a=mid:") {
+            if seen_mid {
+                continue;
+            }
+            seen_mid = true;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// The first audio and the first video `a=mid` of an SDP (text scan; never panics).
+fn offered_mids(sdp: &str) -> Option<(Mid, Mid)> {
+    let (mut kind, mut audio, mut video) = (None, None, None);
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(m) = line.strip_prefix("m=") {
+            kind = m.split_whitespace().next().map(str::to_owned);
+        } else if let Some(mid) = line.strip_prefix("a=mid:") {
+            match kind.as_deref() {
+                Some("audio") if audio.is_none() => audio = Some(Mid::from(mid)),
+                Some("video") if video.is_none() => video = Some(Mid::from(mid)),
+                _ => {}
+            }
+        }
+    }
+    Some((audio?, video?))
 }
 
 /// A negotiated peer, handed to the engine.
@@ -152,6 +227,9 @@ pub struct Window {
     /// Packets that arrived at a peer of another visit (must stay 0: the gate).
     pub foreign: u64,
     pub delay_us: Histogram<u64>,
+    /// The longest the engine thread was late for its own schedule (a generator stall shows
+    /// here, so it is not mistaken for the SFU's).
+    pub max_lateness: Duration,
 }
 
 impl Window {
@@ -165,6 +243,7 @@ impl Window {
             reordered: 0,
             foreign: 0,
             delay_us: Histogram::new_with_bounds(1, DELAY_MAX_US, 3).expect("static bounds"),
+            max_lateness: Duration::ZERO,
         }
     }
 
@@ -185,6 +264,7 @@ impl Window {
         self.duplicates += other.duplicates;
         self.reordered += other.reordered;
         self.foreign += other.foreign;
+        self.max_lateness = self.max_lateness.max(other.max_lateness);
         // Same bounds on both sides: cannot fail.
         let _ = self.delay_us.add(&other.delay_us);
     }
@@ -300,6 +380,16 @@ impl Ctx {
     }
 }
 
+/// One video packet waiting for the pacer.
+#[derive(Debug, Clone, Copy)]
+struct Paced {
+    due: Instant,
+    keyframe: bool,
+    first: bool,
+    last: bool,
+    ts: u32,
+}
+
 struct Peer {
     visit: u32,
     side: Side,
@@ -324,6 +414,7 @@ struct Peer {
     video_ts: u32,
     force_keyframe: bool,
     last_keyframe: Option<Instant>,
+    video_queue: std::collections::VecDeque<Paced>,
     rx: [RxStream; 2],
     first_rx: bool,
 }
@@ -331,7 +422,11 @@ struct Peer {
 impl Peer {
     fn next_wake(&self, sending: bool) -> Instant {
         if self.connected && sending {
-            self.rtc_timeout.min(self.next_audio).min(self.next_video)
+            let paced = self.video_queue.front().map_or(self.next_video, |p| p.due);
+            self.rtc_timeout
+                .min(self.next_audio)
+                .min(self.next_video)
+                .min(paced)
         } else {
             self.rtc_timeout
         }
@@ -496,19 +591,27 @@ impl Peer {
             wrote = true;
         }
         if now >= self.next_video {
-            self.send_video_frame(now, ctx);
+            self.queue_video_frame(now);
             self.next_video = advance_clock(self.next_video, now, traffic::VIDEO_FRAME_INTERVAL);
-            wrote = true;
         }
+        wrote |= self.send_paced(now, ctx);
         if wrote {
             self.drain(ctx);
         }
     }
 
-    fn write(&mut self, kind: Kind, payload: Vec<u8>, marker: bool, now: Instant, ctx: &mut Ctx) {
-        let (mid, pt, seq, ts) = match kind {
-            Kind::Audio => (self.audio_mid, self.audio_pt, &mut self.audio_rtp_seq, self.audio_ts),
-            Kind::Video => (self.video_mid, self.video_pt, &mut self.video_rtp_seq, self.video_ts),
+    fn write(
+        &mut self,
+        kind: Kind,
+        payload: Vec<u8>,
+        marker: bool,
+        ts: u32,
+        now: Instant,
+        ctx: &mut Ctx,
+    ) {
+        let (mid, pt, seq) = match kind {
+            Kind::Audio => (self.audio_mid, self.audio_pt, &mut self.audio_rtp_seq),
+            Kind::Video => (self.video_mid, self.video_pt, &mut self.video_rtp_seq),
         };
         let Some(pt) = pt else { return };
         let rtp_seq = *seq;
@@ -539,28 +642,50 @@ impl Peer {
         let probe = self.probe(Kind::Audio, false, self.audio_seq, now, ctx);
         self.audio_seq += 1;
         let payload = ctx.templates.payload(&probe, true);
-        self.write(Kind::Audio, payload, true, now, ctx);
+        self.write(Kind::Audio, payload, true, self.audio_ts, now, ctx);
         self.audio_ts = self.audio_ts.wrapping_add(traffic::AUDIO_TS_STEP);
     }
 
-    fn send_video_frame(&mut self, now: Instant, ctx: &mut Ctx) {
+    /// Queue the next video frame's packets for the pacer (see [`traffic::PACING_INTERVAL`]).
+    fn queue_video_frame(&mut self, now: Instant) {
         let forced = self.force_keyframe
-            && self
-                .last_keyframe
-                .is_none_or(|t| now.saturating_duration_since(t) >= traffic::MIN_FORCED_KEYFRAME_INTERVAL);
+            && self.last_keyframe.is_none_or(|t| {
+                now.saturating_duration_since(t) >= traffic::MIN_FORCED_KEYFRAME_INTERVAL
+            });
         let (packets, keyframe) = traffic::video_frame_shape(self.frame, forced);
         if keyframe {
             self.force_keyframe = false;
             self.last_keyframe = Some(now);
         }
+        let mut due = self.video_queue.back().map_or(now, |p| p.due.max(now));
         for i in 0..packets {
-            let probe = self.probe(Kind::Video, keyframe, self.video_seq, now, ctx);
-            self.video_seq += 1;
-            let payload = ctx.templates.payload(&probe, i == 0);
-            self.write(Kind::Video, payload, i + 1 == packets, now, ctx);
+            if i > 0 || !self.video_queue.is_empty() {
+                due += traffic::PACING_INTERVAL;
+            }
+            self.video_queue.push_back(Paced {
+                due,
+                keyframe,
+                first: i == 0,
+                last: i + 1 == packets,
+                ts: self.video_ts,
+            });
         }
         self.frame += 1;
         self.video_ts = self.video_ts.wrapping_add(traffic::VIDEO_TS_STEP);
+    }
+
+    /// Send the queued video packets that are due.
+    fn send_paced(&mut self, now: Instant, ctx: &mut Ctx) -> bool {
+        let mut wrote = false;
+        while let Some(p) = self.video_queue.front().copied().filter(|p| p.due <= now) {
+            self.video_queue.pop_front();
+            let probe = self.probe(Kind::Video, p.keyframe, self.video_seq, now, ctx);
+            self.video_seq += 1;
+            let payload = ctx.templates.payload(&probe, p.first);
+            self.write(Kind::Video, payload, p.last, p.ts, now, ctx);
+            wrote = true;
+        }
+        wrote
     }
 }
 
@@ -633,13 +758,18 @@ impl Driver {
                 let idx = event.token().0;
                 let ctx = &mut self.ctx;
                 if let Some(Some(peer)) = self.peers.get_mut(idx) {
-                    let ok = catch_unwind(AssertUnwindSafe(|| peer.read_all(&mut buf, ctx))).is_ok();
+                    let ok =
+                        catch_unwind(AssertUnwindSafe(|| peer.read_all(&mut buf, ctx))).is_ok();
                     if !ok {
                         peer.die(ctx);
                     }
                 }
             }
             let now = Instant::now();
+            let late = now.saturating_duration_since(next);
+            for w in [&mut self.ctx.window, &mut self.ctx.total] {
+                w.max_lateness = w.max_lateness.max(late);
+            }
             for slot in self.peers.iter_mut() {
                 let Some(peer) = slot else { continue };
                 let ctx = &mut self.ctx;
@@ -707,7 +837,11 @@ impl Driver {
             return;
         };
         let mut socket = UdpSocket::from_std(socket);
-        let idx = self.peers.iter().position(Option::is_none).unwrap_or(self.peers.len());
+        let idx = self
+            .peers
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.peers.len());
         if self
             .poll
             .registry()
@@ -745,6 +879,7 @@ impl Driver {
             video_ts: start as u32 * 11,
             force_keyframe: false,
             last_keyframe: None,
+            video_queue: std::collections::VecDeque::new(),
             rx: [RxStream::default(), RxStream::default()],
             first_rx: false,
         };
@@ -772,6 +907,26 @@ mod tests {
         assert_eq!(advance_clock(t0, t0, i), t0 + i);
         let late = t0 + Duration::from_secs(1);
         assert_eq!(advance_clock(t0, late, i), late + i);
+    }
+
+    #[test]
+    fn mids_are_read_per_media_kind() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v1\r\n";
+        let (a, v) = offered_mids(sdp).unwrap();
+        assert_eq!(
+            (a.to_string(), v.to_string()),
+            ("a0".to_owned(), "v1".to_owned())
+        );
+        assert!(offered_mids("m=audio 9 x 1\r\na=mid:0\r\n").is_none());
+    }
+
+    #[test]
+    fn a_repeated_mid_is_dropped_per_media_section_only() {
+        let sdp = "v=0\r\nm=audio 9 x 111\r\na=mid:a\r\na=mid:a\r\nm=video 9 x 96\r\na=mid:v\r\n";
+        assert_eq!(
+            one_mid_per_media(sdp),
+            "v=0\r\nm=audio 9 x 111\r\na=mid:a\r\nm=video 9 x 96\r\na=mid:v\r\n"
+        );
     }
 
     #[test]

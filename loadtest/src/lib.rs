@@ -10,6 +10,7 @@
 //! - [`traffic`]: the traffic model, the probe header in every payload, receive accounting. Pure.
 //! - [`engine`]: the media thread (sockets, str0m, send schedule, histograms).
 //! - [`api`]: confer's staff API, join tokens and signalling.
+//! - [`janus`]: the same visits through Janus's VideoCall plugin (`--target janus`).
 //! - [`procstat`]: the server's CPU time and RSS from `/proc/PID`.
 //! - [`report`]: the table and the JSON report.
 //! - this file: options and the scenarios (`steady`, `ramp`, `join-storm`).
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod engine;
+pub mod janus;
 pub mod procstat;
 pub mod report;
 pub mod traffic;
@@ -106,6 +108,9 @@ pub struct Options {
     /// confer's admin (staff API) listener.
     #[arg(long, default_value = "127.0.0.1:9443")]
     pub admin_addr: SocketAddr,
+    /// Janus's HTTP API (`--target janus`).
+    #[arg(long, default_value = "http://127.0.0.2:8088/janus")]
+    pub janus_url: String,
     /// confer's data dir (demo credentials, dev CA, booth certificate).
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
@@ -129,10 +134,17 @@ pub struct Options {
 /// Only loopback addresses are targets (the workplace rule; network namespaces use loopback
 /// addresses too).
 fn check_targets(opts: &Options) -> anyhow::Result<()> {
+    let janus_host = opts
+        .janus_url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .and_then(|host| host.parse::<IpAddr>().ok())
+        .context("--janus-url must be http://IP:PORT/janus with a loopback IP")?;
     for (what, ip) in [
         ("--http-addr", opts.http_addr.ip()),
         ("--admin-addr", opts.admin_addr.ip()),
         ("--bind-ip", opts.bind_ip),
+        ("--janus-url", janus_host),
     ] {
         if !ip.is_loopback() {
             bail!("{what} {ip} is not a loopback address: this tool only loads servers on this machine");
@@ -141,16 +153,48 @@ fn check_targets(opts: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The SFU under test, signed in.
+enum Backend {
+    Confer(Confer),
+    Janus(janus::Janus),
+}
+
+impl Backend {
+    /// Set up one whole visit (book, booth joins, lawyer joins).
+    async fn visit(
+        &self,
+        engine: &Engine,
+        i: u32,
+        ip: IpAddr,
+        lasts: Duration,
+    ) -> anyhow::Result<()> {
+        match self {
+            Backend::Confer(c) => {
+                let id = c.book_visit(lasts).await?;
+                c.join(engine, id, i, Side::Booth, ip).await?;
+                c.join(engine, id, i, Side::Lawyer, ip).await
+            }
+            Backend::Janus(j) => j.visit(engine, i, ip).await,
+        }
+    }
+
+    async fn leave_all(&self) {
+        match self {
+            Backend::Confer(c) => c.leave_all().await,
+            Backend::Janus(j) => j.leave_all().await,
+        }
+    }
+}
+
 /// Everything one scenario needs.
 struct Run {
     opts: Options,
-    confer: Arc<Confer>,
+    backend: Arc<Backend>,
     engine: Arc<Engine>,
     sampler: Option<ProcSampler>,
     own: ProcSampler,
     deadline: Instant,
     join_failures: Arc<AtomicU64>,
-    visits: u32,
 }
 
 /// A measured window with the server's counters around it.
@@ -181,27 +225,18 @@ impl Run {
     /// Book and join visits `from..to` (booth first, then the lawyer), `concurrency` at a time.
     async fn add_visits(&mut self, from: u32, to: u32) -> anyhow::Result<()> {
         let lasts = Duration::from_secs(self.opts.max_run_secs + 600);
-        let mut ids = Vec::new();
-        for i in from..to {
-            ids.push((i, self.confer.book_visit(lasts).await?));
-        }
         let sem = Arc::new(tokio::sync::Semaphore::new(self.opts.concurrency.max(1)));
         let mut set = tokio::task::JoinSet::new();
-        for (i, id) in ids {
+        for i in from..to {
             let permit = Arc::clone(&sem).acquire_owned().await?;
-            let (confer, engine, failures, ip) = (
-                Arc::clone(&self.confer),
+            let (backend, engine, failures, ip) = (
+                Arc::clone(&self.backend),
                 Arc::clone(&self.engine),
                 Arc::clone(&self.join_failures),
                 self.opts.bind_ip,
             );
             set.spawn(async move {
-                let result = async {
-                    confer.join(&engine, id, i, Side::Booth, ip).await?;
-                    confer.join(&engine, id, i, Side::Lawyer, ip).await
-                }
-                .await;
-                if let Err(e) = result {
+                if let Err(e) = backend.visit(&engine, i, ip, lasts).await {
                     failures.fetch_add(1, Ordering::Relaxed);
                     eprintln!("\nvisit {i}: join failed: {e:#}");
                 }
@@ -209,7 +244,6 @@ impl Run {
             });
         }
         while set.join_next().await.is_some() {}
-        self.visits = to;
         Ok(())
     }
 
@@ -252,44 +286,49 @@ impl Run {
 /// Run one scenario against the target and return the report.
 pub async fn run(opts: Options) -> anyhow::Result<Report> {
     check_targets(&opts)?;
-    if opts.target == Target::Janus {
-        bail!("--target janus is not implemented yet (see loadtest/README.md, 'What stands')");
-    }
     let sampler = opts.server_pid.map(ProcSampler::new).transpose()?;
     let own = ProcSampler::new(std::process::id())?;
     let idle = sampler.as_ref().map(ProcSampler::sample).transpose()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(opts.max_run_secs);
-    let confer = Confer::sign_in(ConferAddrs {
-        http: opts.http_addr,
-        admin: opts.admin_addr,
-        data_dir: opts.data_dir.clone(),
-    })
-    .await
-    .context("cannot sign in to confer")?;
+    let backend = match opts.target {
+        Target::Confer => Backend::Confer(
+            Confer::sign_in(ConferAddrs {
+                http: opts.http_addr,
+                admin: opts.admin_addr,
+                data_dir: opts.data_dir.clone(),
+            })
+            .await
+            .context("cannot sign in to confer")?,
+        ),
+        Target::Janus => Backend::Janus(
+            janus::Janus::connect(&opts.janus_url)
+                .await
+                .context("cannot reach Janus")?,
+        ),
+    };
     let engine = Arc::new(Engine::start()?);
     let progress = (!opts.quiet).then(|| spawn_progress(Arc::clone(&engine), opts.scenario));
     let mut run = Run {
         opts: opts.clone(),
-        confer: Arc::new(confer),
+        backend: Arc::new(backend),
         engine: Arc::clone(&engine),
         sampler,
         own,
         deadline,
         join_failures: Arc::new(AtomicU64::new(0)),
-        visits: 0,
     };
     let outcome = tokio::time::timeout(run.time_left(), scenario(&mut run)).await;
     engine.set_sending(false);
     // Peers closed by our own leaving are not failures: count before leaving.
     let peers_failed = engine.live.failed.load(Ordering::Relaxed);
-    run.confer.leave_all().await;
+    run.backend.leave_all().await;
     let totals = engine.finish().await?;
     if let Some(p) = progress {
         p.abort();
         eprintln!();
     }
-    let (measured, steps, knee) = outcome.context("the run hit --max-run-secs")??;
+    let (measured, visits, steps, knee) = outcome.context("the run hit --max-run-secs")??;
     let cpu_s = measured.cpu_s();
     let loadgen_cpu_s = match (measured.own_before, measured.own_after) {
         (Some(b), Some(a)) => Some(a.cpu_s - b.cpu_s),
@@ -297,13 +336,17 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     };
     let w = &measured.window;
     let rss = measured.after.map(|s| s.rss_bytes);
-    let visits = run.visits;
     let per_visit = match (rss, idle) {
-        (Some(r), Some(i)) if visits > 0 => Some((r as f64 - i.rss_bytes as f64) / f64::from(visits)),
+        (Some(r), Some(i)) if visits > 0 => {
+            Some((r as f64 - i.rss_bytes as f64) / f64::from(visits))
+        }
         _ => None,
     };
     Ok(Report {
-        target: "confer".into(),
+        target: match opts.target {
+            Target::Confer => "confer".into(),
+            Target::Janus => "janus".into(),
+        },
         scenario: opts.scenario.name().into(),
         visits,
         duration_s: w.elapsed.as_secs_f64(),
@@ -315,6 +358,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         foreign_packets: totals.all.foreign,
         one_way_ms: report::one_way(&w.delay_us),
         join_ms: report::join_times(&totals.join_ms),
+        loadgen_max_late_ms: w.max_lateness.as_secs_f64() * 1000.0,
         join_failures: run.join_failures.load(Ordering::Relaxed),
         peers_failed,
         server_cpu_s: cpu_s,
@@ -329,7 +373,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     })
 }
 
-type Outcome = (Measured, Vec<Step>, Option<(u32, bool)>);
+/// The measured window, the visits it was measured with, the ramp's steps and its knee.
+type Outcome = (Measured, u32, Vec<Step>, Option<(u32, bool)>);
 
 async fn scenario(run: &mut Run) -> anyhow::Result<Outcome> {
     match run.opts.scenario {
@@ -337,7 +382,7 @@ async fn scenario(run: &mut Run) -> anyhow::Result<Outcome> {
             let n = run.opts.visits;
             run.add_visits(0, n).await?;
             run.settle(n).await;
-            Ok((run.measure(run.opts.duration).await?, Vec::new(), None))
+            Ok((run.measure(run.opts.duration).await?, n, Vec::new(), None))
         }
         Scenario::JoinStorm => join_storm(run).await,
         Scenario::Ramp => ramp(run).await,
@@ -371,14 +416,17 @@ async fn ramp(run: &mut Run) -> anyhow::Result<Outcome> {
             ok,
         });
         if !ok {
-            let knee = last_good.as_ref().map_or(0, |(v, _)| *v);
-            let measured = last_good.map_or(m, |(_, g)| g);
-            return Ok((measured, steps, Some((knee, true))));
+            // Report the knee step's window (or this one when even the first step failed).
+            let (knee, measured, at) = match last_good {
+                Some((v, g)) => (v, g, v),
+                None => (0, m, visits),
+            };
+            return Ok((measured, at, steps, Some((knee, true))));
         }
         last_good = Some((visits, m));
     }
     match last_good {
-        Some((v, m)) => Ok((m, steps, Some((v, false)))),
+        Some((v, m)) => Ok((m, v, steps, Some((v, false)))),
         None => bail!("the ramp measured no step (raise --max-run-secs or --max-visits)"),
     }
 }
@@ -386,17 +434,48 @@ async fn ramp(run: &mut Run) -> anyhow::Result<Outcome> {
 async fn join_storm(run: &mut Run) -> anyhow::Result<Outcome> {
     let n = run.opts.visits;
     let lasts = Duration::from_secs(run.opts.max_run_secs + 600);
+    let Backend::Confer(confer) = &*run.backend else {
+        // Janus: a VideoCall visit is set up in one go (register, call, accept), at the rate.
+        let interval = Duration::from_secs_f64(1.0 / run.opts.joins_per_sec.max(0.01));
+        let mut ticker = tokio::time::interval(interval);
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            ticker.tick().await;
+            let (backend, engine, failures, ip) = (
+                Arc::clone(&run.backend),
+                Arc::clone(&run.engine),
+                Arc::clone(&run.join_failures),
+                run.opts.bind_ip,
+            );
+            set.spawn(async move {
+                if let Err(e) = backend.visit(&engine, i, ip, lasts).await {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("\nvisit {i}: join failed: {e:#}");
+                }
+            });
+        }
+        while set.join_next().await.is_some() {}
+        run.settle(n).await;
+        return Ok((run.measure(run.opts.duration).await?, n, Vec::new(), None));
+    };
     let mut ids = Vec::new();
     for i in 0..n {
-        ids.push((i, run.confer.book_visit(lasts).await?));
+        ids.push((i, confer.book_visit(lasts).await?));
     }
     // The booths wait first, as kiosks do (joined with bounded concurrency, not timed).
     let sem = Arc::new(tokio::sync::Semaphore::new(run.opts.concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for &(i, id) in &ids {
         let permit = Arc::clone(&sem).acquire_owned().await?;
-        let (confer, engine, ip) = (Arc::clone(&run.confer), Arc::clone(&run.engine), run.opts.bind_ip);
+        let (backend, engine, ip) = (
+            Arc::clone(&run.backend),
+            Arc::clone(&run.engine),
+            run.opts.bind_ip,
+        );
         set.spawn(async move {
+            let Backend::Confer(confer) = &*backend else {
+                return Ok(());
+            };
             let r = confer.join(&engine, id, i, Side::Booth, ip).await;
             drop(permit);
             r.map_err(|e| (i, e))
@@ -421,13 +500,16 @@ async fn join_storm(run: &mut Run) -> anyhow::Result<Outcome> {
     let mut set = tokio::task::JoinSet::new();
     for (i, id) in ids {
         ticker.tick().await;
-        let (confer, engine, failures, ip) = (
-            Arc::clone(&run.confer),
+        let (backend, engine, failures, ip) = (
+            Arc::clone(&run.backend),
             Arc::clone(&run.engine),
             Arc::clone(&run.join_failures),
             run.opts.bind_ip,
         );
         set.spawn(async move {
+            let Backend::Confer(confer) = &*backend else {
+                return;
+            };
             if let Err(e) = confer.join(&engine, id, i, Side::Lawyer, ip).await {
                 failures.fetch_add(1, Ordering::Relaxed);
                 eprintln!("\nvisit {i}: lawyer join failed: {e:#}");
@@ -435,9 +517,8 @@ async fn join_storm(run: &mut Run) -> anyhow::Result<Outcome> {
         });
     }
     while set.join_next().await.is_some() {}
-    run.visits = n;
     run.settle(n).await;
-    Ok((run.measure(run.opts.duration).await?, Vec::new(), None))
+    Ok((run.measure(run.opts.duration).await?, n, Vec::new(), None))
 }
 
 /// A live line on stderr, once a second.

@@ -94,7 +94,10 @@ mod tests {
 
     #[test]
     fn our_own_process_can_be_sampled() {
-        let s = ProcSampler::new(std::process::id()).unwrap().sample().unwrap();
+        let s = ProcSampler::new(std::process::id())
+            .unwrap()
+            .sample()
+            .unwrap();
         assert!(s.rss_bytes > 0);
     }
 }

@@ -54,6 +54,8 @@ pub struct Report {
     pub foreign_packets: u64,
     pub one_way_ms: OneWay,
     pub join_ms: JoinTimes,
+    /// The load generator's worst lateness against its own schedule, in ms.
+    pub loadgen_max_late_ms: f64,
     pub join_failures: u64,
     pub peers_failed: u64,
     pub server_cpu_s: Option<f64>,
@@ -103,20 +105,37 @@ impl Report {
     /// The table printed at the end of a run.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:.2}{unit}"));
-        let mib = |v: Option<u64>| v.map_or("-".to_owned(), |v| format!("{:.1} MiB", v as f64 / 1048576.0));
+        let opt =
+            |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:.2}{unit}"));
+        let mib = |v: Option<u64>| {
+            v.map_or("-".to_owned(), |v| {
+                format!("{:.1} MiB", v as f64 / 1048576.0)
+            })
+        };
         let rows: Vec<(&str, String)> = vec![
             ("target", self.target.clone()),
             ("scenario", self.scenario.clone()),
             ("visits", self.visits.to_string()),
             ("measured for", format!("{:.1} s", self.duration_s)),
-            ("packets sent / forwarded", format!("{} / {}", self.packets_sent, self.packets_forwarded)),
+            (
+                "packets sent / forwarded",
+                format!("{} / {}", self.packets_sent, self.packets_forwarded),
+            ),
             ("loss", format!("{:.3} %", self.loss_pct)),
-            ("duplicates / reordered", format!("{} / {}", self.duplicates, self.reordered)),
-            ("packets at a foreign visit", self.foreign_packets.to_string()),
+            (
+                "duplicates / reordered",
+                format!("{} / {}", self.duplicates, self.reordered),
+            ),
+            (
+                "packets at a foreign visit",
+                self.foreign_packets.to_string(),
+            ),
             (
                 "one-way delay p50 / p99 / max",
-                format!("{:.2} / {:.2} / {:.2} ms", self.one_way_ms.p50, self.one_way_ms.p99, self.one_way_ms.max),
+                format!(
+                    "{:.2} / {:.2} / {:.2} ms",
+                    self.one_way_ms.p50, self.one_way_ms.p99, self.one_way_ms.max
+                ),
             ),
             (
                 "join time p50 / p99 / max (n)",
@@ -125,14 +144,32 @@ impl Report {
                     self.join_ms.p50, self.join_ms.p99, self.join_ms.max, self.join_ms.count
                 ),
             ),
-            ("join failures / peers failed", format!("{} / {}", self.join_failures, self.peers_failed)),
+            (
+                "load generator worst lateness",
+                format!("{:.1} ms", self.loadgen_max_late_ms),
+            ),
+            (
+                "join failures / peers failed",
+                format!("{} / {}", self.join_failures, self.peers_failed),
+            ),
             ("server CPU", opt(self.server_cpu_s, " s")),
             ("load generator CPU", opt(self.loadgen_cpu_s, " s")),
-            ("server CPU per packet", opt(self.server_cpu_us_per_packet, " µs")),
-            ("server RSS (idle -> loaded)", format!("{} -> {}", mib(self.server_rss_bytes_idle), mib(self.server_rss_bytes))),
+            (
+                "server CPU per packet",
+                opt(self.server_cpu_us_per_packet, " µs"),
+            ),
+            (
+                "server RSS (idle -> loaded)",
+                format!(
+                    "{} -> {}",
+                    mib(self.server_rss_bytes_idle),
+                    mib(self.server_rss_bytes)
+                ),
+            ),
             (
                 "server RSS per visit",
-                self.server_rss_bytes_per_visit.map_or("-".to_owned(), |v| format!("{:.0} KiB", v / 1024.0)),
+                self.server_rss_bytes_per_visit
+                    .map_or("-".to_owned(), |v| format!("{:.0} KiB", v / 1024.0)),
             ),
             (
                 "knee (visits)",
@@ -143,13 +180,21 @@ impl Report {
                 },
             ),
         ];
-        let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        let width = rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
         for (k, v) in rows {
             let _ = writeln!(out, "  {k:<width$}  {v}");
         }
         if !self.steps.is_empty() {
             let _ = writeln!(out, "\n  ramp steps:");
-            let _ = writeln!(out, "  {:>7} {:>9} {:>9} {:>9} {:>12} {:>10}", "visits", "loss %", "p50 ms", "p99 ms", "µs/packet", "RSS MiB");
+            let _ = writeln!(
+                out,
+                "  {:>7} {:>9} {:>9} {:>9} {:>12} {:>10}",
+                "visits", "loss %", "p50 ms", "p99 ms", "µs/packet", "RSS MiB"
+            );
             for s in &self.steps {
                 let _ = writeln!(
                     out,
@@ -158,8 +203,10 @@ impl Report {
                     s.loss_pct,
                     s.one_way_ms.p50,
                     s.one_way_ms.p99,
-                    s.server_cpu_us_per_packet.map_or("-".into(), |v| format!("{v:.2}")),
-                    s.server_rss_bytes.map_or("-".into(), |v| format!("{:.1}", v as f64 / 1048576.0)),
+                    s.server_cpu_us_per_packet
+                        .map_or("-".into(), |v| format!("{v:.2}")),
+                    s.server_rss_bytes
+                        .map_or("-".into(), |v| format!("{:.1}", v as f64 / 1048576.0)),
                     if s.ok { "" } else { "<- over the limits" },
                 );
             }

@@ -57,10 +57,16 @@ async fn two_visits_for_three_seconds_report_every_key() {
         "knee_visits",
         "target",
     ] {
-        assert!(json.get(key).is_some(), "the JSON report lacks {key:?}: {json}");
+        assert!(
+            json.get(key).is_some(),
+            "the JSON report lacks {key:?}: {json}"
+        );
     }
     for key in ["p50", "p99", "max"] {
-        assert!(json["one_way_ms"].get(key).is_some(), "one_way_ms lacks {key}");
+        assert!(
+            json["one_way_ms"].get(key).is_some(),
+            "one_way_ms lacks {key}"
+        );
     }
     for key in ["p50", "p99"] {
         assert!(json["join_ms"].get(key).is_some(), "join_ms lacks {key}");
@@ -69,8 +75,17 @@ async fn two_visits_for_three_seconds_report_every_key() {
     assert_eq!(json["target"], "confer");
     assert_eq!(json["visits"], 2);
     assert_eq!(report.join_failures, 0, "{}", report.table());
-    assert!(report.packets_forwarded > 0, "no media went through: {}", report.table());
-    assert_eq!(report.join_ms.count, 2, "both lawyers reached their booth: {}", report.table());
+    assert!(
+        report.packets_forwarded > 0,
+        "no media went through: {}",
+        report.table()
+    );
+    assert_eq!(
+        report.join_ms.count,
+        2,
+        "both lawyers reached their booth: {}",
+        report.table()
+    );
     assert_eq!(report.foreign_packets, 0, "media reached another visit");
     assert!(report.server_cpu_s.is_some() && report.server_rss_bytes.is_some());
 }

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Load-test confer and Janus on this machine, side by side.
+#
+#   loadtest/compare.sh [ROUNDS] [VISITS]        defaults: 3 rounds, 50 visits
+#
+# Each round starts a fresh server pinned to core 0 (`taskset -c 0`) and runs the load
+# generator pinned to core 1: a `steady` run of VISITS visits, then a `ramp` for the knee.
+# Rounds alternate targets (A B A B ...). Prints every run's figures, then the medians and
+# the ratios of server_cpu_us_per_packet and knee_visits.
+#
+# Janus (Debian's `janus`, installed with apt when missing; VideoCall plugin) gathers no
+# loopback candidates, so each Janus run happens inside a network namespace made here
+# (`unshare -n`): 127.0.0.2/32 on a veth device, Janus and the load generator both inside,
+# everything gone when the run ends. SKIP_JANUS=1 runs confer only.
+#
+# Environment: NICE (default -10) raises both processes' priority so a build running on the
+# same machine does not starve them (root only; set NICE=0 to skip); PORT_BASE (default
+# 28443); STEADY_SECS (default 15); RAMP_STEP (default 10); RAMP_MAX (default 300).
+#
+# Only loopback addresses are used. Everything started here is stopped on exit.
+set -euo pipefail
+
+# Internal: one Janus run inside a fresh network namespace (see run_janus below).
+if [[ "${1:-}" == "__janus_in_netns" ]]; then
+    out=$2
+    shift 2
+    ip link set lo up
+    ip link add lt0 type veth peer name lt1
+    ip link set lt1 up
+    ip addr add 127.0.0.2/32 dev lt0
+    ip link set lt0 up
+    $NICE_CMD taskset -c 0 janus -F "$JANUS_CFG" -E lt0 -o -d 3 >"$out.janus.log" 2>&1 &
+    jp=$!
+    trap 'kill $jp 2>/dev/null; wait $jp 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do
+        (exec 3<>/dev/tcp/127.0.0.2/8088) 2>/dev/null && break
+        sleep 0.1
+    done
+    $NICE_CMD taskset -c 1 "$LOADTEST_BIN" --quiet --target janus --janus-url http://127.0.0.2:8088/janus \
+        --bind-ip 127.0.0.2 --server-pid "$jp" --json "$out" "$@" >"$out.txt"
+    exit 0
+fi
+
+ROUNDS=${1:-3}
+VISITS=${2:-50}
+NICE=${NICE:--10}
+PORT_BASE=${PORT_BASE:-28443}
+STEADY_SECS=${STEADY_SECS:-15}
+RAMP_STEP=${RAMP_STEP:-10}
+RAMP_MAX=${RAMP_MAX:-300}
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+work=$(mktemp -d /tmp/confer-compare.XXXXXX)
+server_pid=""
+
+cleanup() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+
+if (( $(nproc) < 2 )); then
+    echo "compare.sh needs two cores (server on one, load on the other)" >&2
+    exit 1
+fi
+for tool in taskset python3; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+
+nice_cmd=()
+if [[ "$NICE" != "0" ]]; then
+    nice_cmd=(nice -n "$NICE")
+fi
+
+echo "== building release binaries"
+(cd "$root" && cargo build --release -p confer -p confer-loadtest -q)
+target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+confer_bin="$target_dir/release/confer"
+loadtest_bin="$target_dir/release/confer-loadtest"
+
+http=127.0.0.1:$PORT_BASE
+media=127.0.0.1:$((PORT_BASE + 1))
+admin=127.0.0.1:$((PORT_BASE + 2))
+
+start_confer() {
+    local dir=$1
+    rm -rf "$dir"
+    "${nice_cmd[@]}" taskset -c 0 "$confer_bin" serve --data-dir "$dir" \
+        --http-addr "$http" --media-addr "$media" --admin-addr "$admin" >"$dir.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        [[ -s "$dir/demo-credentials.txt" ]] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT_BASE") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "confer did not start; see $dir.log" >&2
+    exit 1
+}
+
+stop_server() {
+    cleanup
+    server_pid=""
+}
+
+load() {
+    local dir=$1 out=$2
+    shift 2
+    "${nice_cmd[@]}" taskset -c 1 "$loadtest_bin" --quiet --http-addr "$http" --admin-addr "$admin" \
+        --data-dir "$dir" --server-pid "$server_pid" --json "$out" "$@" >"$out.txt"
+}
+
+run_confer() {
+    local round=$1
+    local dir=$work/confer-$round
+    start_confer "$dir-steady"
+    load "$dir-steady" "$work/confer-steady-$round.json" --scenario steady --visits "$VISITS" --duration "$STEADY_SECS"
+    stop_server
+    start_confer "$dir-ramp"
+    load "$dir-ramp" "$work/confer-ramp-$round.json" --scenario ramp --step "$RAMP_STEP" --max-visits "$RAMP_MAX"
+    stop_server
+    echo "   confer round $round: steady $(summary "$work/confer-steady-$round.json"), knee $(knee "$work/confer-ramp-$round.json")"
+}
+
+setup_janus() {
+    [[ "${SKIP_JANUS:-0}" == "1" ]] && return 1
+    if ! command -v janus >/dev/null; then
+        echo "== installing janus (apt)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends janus >/dev/null \
+            || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends janus >/dev/null; } \
+            || return 1
+    fi
+    command -v unshare >/dev/null && command -v ip >/dev/null || return 1
+    # Janus's own config, with only the HTTP transport's defaults and the VideoCall plugin.
+    JANUS_CFG=$work/janus-cfg
+    cp -r /etc/janus "$JANUS_CFG"
+    local others
+    others=$(ls /usr/lib/*/janus/plugins/ | grep -E '^libjanus_[a-z]+\.so$' | grep -v videocall | paste -sd, -)
+    sed -i "s|^\t#disable = \"libjanus_voicemail.so,libjanus_recordplay.so\"|\tdisable = \"$others\"|" "$JANUS_CFG/janus.jcfg"
+    export JANUS_CFG
+}
+
+run_janus() {
+    local round=$1
+    export LOADTEST_BIN=$loadtest_bin NICE_CMD="${nice_cmd[*]}"
+    unshare -n bash "$here/compare.sh" __janus_in_netns "$work/janus-steady-$round.json" \
+        --scenario steady --visits "$VISITS" --duration "$STEADY_SECS"
+    unshare -n bash "$here/compare.sh" __janus_in_netns "$work/janus-ramp-$round.json" \
+        --scenario ramp --step "$RAMP_STEP" --max-visits "$RAMP_MAX"
+    echo "   janus  round $round: steady $(summary "$work/janus-steady-$round.json"), knee $(knee "$work/janus-ramp-$round.json")"
+}
+
+summary() {
+    python3 - "$1" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+cpu = r["server_cpu_us_per_packet"]
+print(f'{r["visits"]} visits, loss {r["loss_pct"]:.3f} %, p99 {r["one_way_ms"]["p99"]:.2f} ms, '
+      f'{cpu if cpu is None else round(cpu, 2)} µs/packet')
+EOF
+}
+
+knee() {
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["knee_visits"], "" if r["knee_reached"] else "(limits not reached)")' "$1"
+}
+
+with_janus=0
+if setup_janus; then with_janus=1; else
+    echo "== Janus not available (or SKIP_JANUS=1): running confer only"
+fi
+
+for round in $(seq 1 "$ROUNDS"); do
+    echo "== round $round/$ROUNDS"
+    run_confer "$round"
+    if (( with_janus )); then run_janus "$round"; fi
+done
+
+echo
+echo "== medians over $ROUNDS rounds"
+python3 - "$work" "$ROUNDS" "$with_janus" <<'EOF'
+import json, statistics, sys
+work, rounds, with_janus = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+def med(target, scenario, key):
+    vals = []
+    for i in range(1, rounds + 1):
+        try:
+            v = json.load(open(f"{work}/{target}-{scenario}-{i}.json"))[key]
+        except FileNotFoundError:
+            continue
+        if v is not None:
+            vals.append(v)
+    return statistics.median(vals) if vals else None
+targets = ["confer"] + (["janus"] if with_janus else [])
+for t in targets:
+    print(f"  {t:7} server_cpu_us_per_packet (steady) = {med(t, 'steady', 'server_cpu_us_per_packet')}")
+    print(f"  {t:7} loss_pct (steady)                 = {med(t, 'steady', 'loss_pct')}")
+    print(f"  {t:7} server_rss_bytes_per_visit        = {med(t, 'steady', 'server_rss_bytes_per_visit')}")
+    print(f"  {t:7} knee_visits (ramp)                = {med(t, 'ramp', 'knee_visits')}")
+if with_janus:
+    c, j = med("confer", "steady", "server_cpu_us_per_packet"), med("janus", "steady", "server_cpu_us_per_packet")
+    kc, kj = med("confer", "ramp", "knee_visits"), med("janus", "ramp", "knee_visits")
+    print(f"  ratio janus/confer server_cpu_us_per_packet = {j / c if c and j else None}")
+    print(f"  ratio confer/janus knee_visits              = {kc / kj if kc and kj else None}")
+EOF
+echo "   reports: $work"
