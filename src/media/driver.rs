@@ -34,6 +34,9 @@ use tokio::sync::mpsc;
 /// Upper bound on one wait, so a quiet driver still notices time passing.
 const MAX_WAIT: Duration = Duration::from_millis(500);
 
+/// Datagrams read without waiting after a wake-up, before timeouts are handled.
+const RECV_BATCH: usize = 64;
+
 /// Retry interval for events that did not fit in `visit`'s channel.
 const EVENT_RETRY: Duration = Duration::from_millis(20);
 
@@ -95,6 +98,14 @@ impl Driver {
                         let now = Instant::now();
                         if let Some(data) = buf.get(..r.len) {
                             self.on_datagram(now, r.source, r.destination, data);
+                        }
+                        // Drain what else is already queued before the per-wake-up work
+                        // (timeouts, reaping), which scans every peer.
+                        for _ in 0..RECV_BATCH {
+                            let Some(r) = self.net.try_recv(&mut buf) else { break };
+                            if let Some(data) = buf.get(..r.len) {
+                                self.on_datagram(Instant::now(), r.source, r.destination, data);
+                            }
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "media socket receive error"),

@@ -54,9 +54,23 @@ fn invalid(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg.to_string())
 }
 
+/// Kernel buffer asked for on every media socket. The default (~208 KiB) holds only a
+/// few milliseconds of traffic at a few dozen visits; anything the driver cannot read
+/// during a short scheduling pause is then dropped by the kernel (issue 7's profile).
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
 async fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
     // The one and only media bind call site (checked by `tests::media_does_no_file_io`).
-    UdpSocket::bind(addr).await
+    let socket = UdpSocket::bind(addr).await?;
+    let sock = socket2::SockRef::from(&socket);
+    // Best effort: the kernel caps the sizes at net.core.{r,w}mem_max.
+    if let Err(e) = sock.set_recv_buffer_size(SOCKET_BUFFER_BYTES) {
+        tracing::warn!(error = %e, "media: cannot enlarge the socket receive buffer");
+    }
+    if let Err(e) = sock.set_send_buffer_size(SOCKET_BUFFER_BYTES) {
+        tracing::warn!(error = %e, "media: cannot enlarge the socket send buffer");
+    }
+    Ok(socket)
 }
 
 impl MediaSockets {
@@ -172,6 +186,25 @@ impl MediaSockets {
             }
         }
         Poll::Pending
+    }
+
+    /// One datagram that is already waiting on any socket, without waiting; `None` when
+    /// every socket would block (or reported an error, which the next poll surfaces).
+    pub(crate) fn try_recv(&mut self, buf: &mut [u8]) -> Option<Received> {
+        let n = self.bound.len();
+        for i in 0..n {
+            let idx = (self.next_poll + i) % n;
+            let b = &self.bound[idx];
+            if let Ok((len, source)) = b.socket.try_recv_from(buf) {
+                self.next_poll = (idx + 1) % n;
+                return Some(Received {
+                    len,
+                    source,
+                    destination: b.advertised,
+                });
+            }
+        }
+        None
     }
 
     /// Send one datagram from the socket whose candidate is `source`. Never waits.
