@@ -43,6 +43,22 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The local copy of the lawyer registry.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Import (or update from) the registry's export file: CSV or JSON lines. Every bad
+    /// row is reported with its line number; nothing is imported when any row is bad.
+    Import {
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +136,7 @@ fn main() {
         }
         Command::Certs { command } => certs(command),
         Command::Audit { command } => audit(command),
+        Command::Registry { command: RegistryCommand::Import { data_dir, file } } => registry_import(&data_dir, &file),
     };
     if let Err(e) = result {
         eprintln!("confer: {e:#}");
@@ -277,4 +294,21 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn registry_import(data_dir: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        data_dir.is_dir(),
+        "the data dir {} does not exist: pass the server's --data-dir",
+        data_dir.display()
+    );
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let store = confer::store::Store::open(data_dir).await.context("cannot open the database")?;
+        let result = confer::licence::import::import_file(&store, file).await;
+        store.close().await;
+        let report = result?;
+        println!("{report}");
+        Ok(())
+    })
 }
