@@ -19,12 +19,17 @@ fn record(i: u64) -> AuditRecord {
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn appends_per_sec(writers: usize, secs: u64) -> (f64, u64) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let audit = Audit::open(dir.path(), &AuditSection::default()).await.expect("open audit");
+    let audit = Audit::open(dir.path(), &AuditSection::default())
+        .await
+        .expect("open audit");
     let done = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
@@ -34,7 +39,10 @@ async fn appends_per_sec(writers: usize, secs: u64) -> (f64, u64) {
         tasks.push(tokio::spawn(async move {
             let mut i = w as u64;
             while Instant::now() < stop {
-                audit.append(Actor::System, record(i)).await.expect("durable append");
+                audit
+                    .append(Actor::System, record(i))
+                    .await
+                    .expect("durable append");
                 done.fetch_add(1, Ordering::Relaxed);
                 i += writers as u64;
             }
@@ -64,20 +72,46 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fill = Instant::now();
     rt.block_on(async {
-        let audit = Audit::open(dir.path(), &AuditSection::default()).await.expect("open audit");
+        let audit = Audit::open(dir.path(), &AuditSection::default())
+            .await
+            .expect("open audit");
         let mut i = 0;
         while i < total {
             let n = (total - i).min(10_000);
-            audit.append_all(Actor::System, (i..i + n).map(record).collect()).await.expect("bulk append");
+            audit
+                .append_all(Actor::System, (i..i + n).map(record).collect())
+                .await
+                .expect("bulk append");
             i += n;
         }
         audit.close().await;
     });
     let fill = fill.elapsed();
-    let db = std::fs::metadata(dir.path().join("audit.db")).map(|m| m.len()).unwrap_or(0);
+    let db = std::fs::metadata(dir.path().join("audit.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     let started = Instant::now();
-    let summary = rt.block_on(confer::audit::verify_data_dir(dir.path(), None)).expect("intact");
+    let summary = rt
+        .block_on(confer::audit::verify_data_dir(dir.path(), None))
+        .expect("intact");
     let took = started.elapsed();
+    // The same pages read without checking: how much of verify is reading.
+    let started = Instant::now();
+    let read = rt.block_on(async {
+        let path = dir.path().join(confer::store::audit::AUDIT_DB);
+        let reader = confer::store::audit::AuditReader::open_read_only(&path)
+            .await
+            .expect("open");
+        let (mut after, mut n) = (0, 0u64);
+        loop {
+            let page = reader.entries_after(after, 20_000).await.expect("read");
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            n += page.len() as u64;
+        }
+        n
+    });
+    let read_took = started.elapsed();
     println!();
     println!("| verify | records | checkpoints | seconds | records/s | db size |");
     println!("|--------|--------:|------------:|--------:|----------:|--------:|");
@@ -89,5 +123,13 @@ fn main() {
         summary.records as f64 / took.as_secs_f64(),
         db / (1 << 20)
     );
-    println!("(filling {total} entries in groups of 10,000 took {:.1} s)", fill.as_secs_f64());
+    println!(
+        "| reading only | {read} | - | {:.2} | {:.0} | |",
+        read_took.as_secs_f64(),
+        read as f64 / read_took.as_secs_f64()
+    );
+    println!(
+        "(filling {total} entries in groups of 10,000 took {:.1} s)",
+        fill.as_secs_f64()
+    );
 }

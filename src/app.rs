@@ -5,7 +5,9 @@
 //! tests exercise exactly what runs in production: real TLS, real UDP, real SQLite.
 
 use crate::audit::{Actor, Audit, AuditRecord};
-use crate::auth::{password, BoothCertError, BoothIdentity, BoothVerifier, JoinTokens, LoginLimiter, SessionToken};
+use crate::auth::{
+    password, BoothCertError, BoothIdentity, BoothVerifier, JoinTokens, LoginLimiter, SessionToken,
+};
 use crate::config::Config;
 use crate::http::serve::PeerCertificates;
 use crate::http::ApiError;
@@ -62,19 +64,33 @@ impl AppState {
     }
 
     /// Start a session for an account; the client receives the token, the store its digest.
-    pub async fn new_session(&self, kind: SessionKind, account: i64) -> Result<SessionToken, ApiError> {
+    pub async fn new_session(
+        &self,
+        kind: SessionKind,
+        account: i64,
+    ) -> Result<SessionToken, ApiError> {
         let token = SessionToken::generate();
         let now = Utc::now();
         let expires = now + chrono::Duration::seconds(self.config.auth.session_max_secs as i64);
-        self.store.insert_session(&token.digest(), kind, account, now, expires).await?;
+        self.store
+            .insert_session(&token.digest(), kind, account, now, expires)
+            .await?;
         Ok(token)
     }
 
     /// The account behind a live session, refreshing its idle timer.
-    pub async fn session_account(&self, token: &SessionToken, kind: SessionKind) -> Result<Option<i64>, ApiError> {
+    pub async fn session_account(
+        &self,
+        token: &SessionToken,
+        kind: SessionKind,
+    ) -> Result<Option<i64>, ApiError> {
         let now = Utc::now();
-        let idle_cutoff = now - chrono::Duration::seconds(self.config.auth.session_idle_secs as i64);
-        Ok(self.store.touch_session(&token.digest(), kind, now, idle_cutoff).await?)
+        let idle_cutoff =
+            now - chrono::Duration::seconds(self.config.auth.session_idle_secs as i64);
+        Ok(self
+            .store
+            .touch_session(&token.digest(), kind, now, idle_cutoff)
+            .await?)
     }
 
     /// Prove a booth from the connection's client certificate, and check that the store
@@ -93,7 +109,14 @@ impl AppState {
                 ),
             },
         };
-        self.audit.append(Actor::Anonymous, AuditRecord::CertificateRejected { code: refusal.code.into() }).await?;
+        self.audit
+            .append(
+                Actor::Anonymous,
+                AuditRecord::CertificateRejected {
+                    code: refusal.code.into(),
+                },
+            )
+            .await?;
         Err(refusal)
     }
 }
@@ -160,7 +183,9 @@ fn token_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     create_private_dir(&dir)?;
     let path = dir.join("token.key");
     match std::fs::read(&path) {
-        Ok(bytes) => bytes.try_into().map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display())),
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = JoinTokens::generate_key();
             use std::io::Write;
@@ -168,7 +193,9 @@ fn token_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
             opts.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut f = opts
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
             f.write_all(&key)?;
             f.sync_all()?;
             Ok(key)
@@ -192,7 +219,12 @@ fn host_names() -> Vec<String> {
 /// The machine's non-loopback IPv4 addresses.
 fn local_ips() -> Vec<IpAddr> {
     if_addrs::get_if_addrs()
-        .map(|v| v.into_iter().map(|i| i.ip()).filter(|ip| ip.is_ipv4() && !ip.is_loopback()).collect())
+        .map(|v| {
+            v.into_iter()
+                .map(|i| i.ip())
+                .filter(|ip| ip.is_ipv4() && !ip.is_loopback())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -215,7 +247,9 @@ async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Resu
     let now = Utc::now();
     if store.count_admins().await? == 0 {
         let pw = password::generate();
-        store.insert_admin(FIRST_ADMIN, &password::hash_async(pw.clone()).await, now).await?;
+        store
+            .insert_admin(FIRST_ADMIN, &password::hash_async(pw.clone()).await, now)
+            .await?;
         first.admin = Some((FIRST_ADMIN.into(), pw));
     }
     if !demo {
@@ -224,12 +258,21 @@ async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Resu
     let facility = FacilityId(DEMO_FACILITY.into());
     let booth = BoothId(DEMO_BOOTH.into());
     store.upsert_facility(&facility, DEMO_FACILITY_NAME).await?;
-    store.upsert_booth(&booth, &facility, DEMO_BOOTH_LABEL).await?;
+    store
+        .upsert_booth(&booth, &facility, DEMO_BOOTH_LABEL)
+        .await?;
     let lawyer = match store.lawyer_by_username(DEMO_LAWYER).await? {
         Some(l) => crate::ids::LawyerId(l.id),
         None => {
             let pw = password::generate();
-            let id = store.insert_lawyer(DEMO_LAWYER, "Demo Lawyer", &password::hash_async(pw.clone()).await, now).await?;
+            let id = store
+                .insert_lawyer(
+                    DEMO_LAWYER,
+                    "Demo Lawyer",
+                    &password::hash_async(pw.clone()).await,
+                    now,
+                )
+                .await?;
             first.demo_lawyer = Some((DEMO_LAWYER.into(), pw));
             id
         }
@@ -257,10 +300,14 @@ fn write_demo_credentials(data_dir: &Path, first: &FirstStart) -> anyhow::Result
     let path = data_dir.join("demo-credentials.txt");
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
     if let Some((u, p)) = &first.admin {
-        text.push_str(&format!("admin console (https://<admin-addr>): username {u} password {p}\n"));
+        text.push_str(&format!(
+            "admin console (https://<admin-addr>): username {u} password {p}\n"
+        ));
     }
     if let Some((u, p)) = &first.demo_lawyer {
-        text.push_str(&format!("lawyer page (https://<http-addr>/lawyer): username {u} password {p}\n"));
+        text.push_str(&format!(
+            "lawyer page (https://<http-addr>/lawyer): username {u} password {p}\n"
+        ));
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -278,8 +325,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut first = FirstStart::default();
 
     // Development PKI (unless the operator configured real certificates).
-    let pki_report = confer_certs::bootstrap_dev_pki(&confer_certs::pki_dir(&data_dir), &host_names(), DEMO_FACILITY, DEMO_BOOTH)
-        .context("cannot prepare the development certificates")?;
+    let pki_report = confer_certs::bootstrap_dev_pki(
+        &confer_certs::pki_dir(&data_dir),
+        &host_names(),
+        DEMO_FACILITY,
+        DEMO_BOOTH,
+    )
+    .context("cannot prepare the development certificates")?;
     for w in &pki_report.warnings {
         tracing::warn!("{w}");
     }
@@ -296,26 +348,50 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         demo_booth_p12_password: pki_report.booth.p12_password.clone(),
     };
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
-    let cert_pem = read(config.tls.cert.as_deref().unwrap_or(&pki_report.server_cert))?;
+    let cert_pem = read(
+        config
+            .tls
+            .cert
+            .as_deref()
+            .unwrap_or(&pki_report.server_cert),
+    )?;
     let key_pem = read(config.tls.key.as_deref().unwrap_or(&pki_report.server_key))?;
-    let client_ca_pem = read(config.tls.client_ca.as_deref().unwrap_or(&pki_report.ca_cert))?;
+    let client_ca_pem = read(
+        config
+            .tls
+            .client_ca
+            .as_deref()
+            .unwrap_or(&pki_report.ca_cert),
+    )?;
     let (public_tls, client_certs) =
-        crate::http::tls::server_config(&cert_pem, &key_pem, &client_ca_pem).context("TLS configuration")?;
-    let admin_tls = crate::http::tls::admin_server_config(&cert_pem, &key_pem).context("admin TLS configuration")?;
+        crate::http::tls::server_config(&cert_pem, &key_pem, &client_ca_pem)
+            .context("TLS configuration")?;
+    let admin_tls = crate::http::tls::admin_server_config(&cert_pem, &key_pem)
+        .context("admin TLS configuration")?;
     let booths: BoothVerifier = client_certs.into_booth_verifier();
 
-    let store = Store::open(&data_dir).await.context("cannot open the database")?;
-    seed(&store, config.demo.enabled, &mut first).await.context("cannot seed the first accounts")?;
+    let store = Store::open(&data_dir)
+        .await
+        .context("cannot open the database")?;
+    seed(&store, config.demo.enabled, &mut first)
+        .await
+        .context("cannot seed the first accounts")?;
     if config.demo.enabled {
         write_demo_credentials(&data_dir, &first)?;
     }
     let tokens = JoinTokens::new(&token_key(&data_dir)?, config.join_token_ttl());
-    let audit = Audit::open(&data_dir, &config.audit).await.context("cannot open the audit log")?;
+    let audit = Audit::open(&data_dir, &config.audit)
+        .await
+        .context("cannot open the audit log")?;
 
     let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);
-    let media_config = MediaConfig { bind: config.media.addr, public_ips: media_candidates(&config) };
-    let (media, media_task): (MediaHandle, _) =
-        media::start(media_config, media_events_tx).await.context("cannot start the media plane")?;
+    let media_config = MediaConfig {
+        bind: config.media.addr,
+        public_ips: media_candidates(&config),
+    };
+    let (media, media_task): (MediaHandle, _) = media::start(media_config, media_events_tx)
+        .await
+        .context("cannot start the media plane")?;
     let media_addrs = media.local_addrs().to_vec();
     let hub = VisitHub::new(store.clone(), media, audit.clone());
     tokio::spawn(hub.clone().run_media_events(media_events_rx));
@@ -352,20 +428,40 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn({
             let rx = shutdown_rx.clone();
             async move {
-                if let Err(e) = crate::http::serve::serve_tls(http_listener, public_tls, public, stopped(rx)).await {
+                if let Err(e) =
+                    crate::http::serve::serve_tls(http_listener, public_tls, public, stopped(rx))
+                        .await
+                {
                     tracing::error!(error = %e, "public listener failed");
                 }
             }
         }),
         tokio::spawn(async move {
-            if let Err(e) = crate::http::serve::serve_tls(admin_listener, admin_tls, admin, stopped(shutdown_rx)).await {
+            if let Err(e) = crate::http::serve::serve_tls(
+                admin_listener,
+                admin_tls,
+                admin,
+                stopped(shutdown_rx),
+            )
+            .await
+            {
                 tracing::error!(error = %e, "admin listener failed");
             }
         }),
     ];
     state.ready.store(true, Ordering::Release);
     tracing::info!(%http_addr, %admin_addr, media = ?media_addrs, "confer is ready");
-    Ok(Running { state, http_addr, admin_addr, media_addrs, pki, first_start: first, shutdown_tx, tasks, media_task })
+    Ok(Running {
+        state,
+        http_addr,
+        admin_addr,
+        media_addrs,
+        pki,
+        first_start: first,
+        shutdown_tx,
+        tasks,
+        media_task,
+    })
 }
 
 impl Running {

@@ -137,19 +137,26 @@ impl Default for Config {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { addr: ([0, 0, 0, 0], 8443).into() }
+        HttpConfig {
+            addr: ([0, 0, 0, 0], 8443).into(),
+        }
     }
 }
 
 impl Default for MediaSection {
     fn default() -> Self {
-        MediaSection { addr: ([0, 0, 0, 0], 8443).into(), public_ips: Vec::new() }
+        MediaSection {
+            addr: ([0, 0, 0, 0], 8443).into(),
+            public_ips: Vec::new(),
+        }
     }
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
-        AdminSection { addr: ([127, 0, 0, 1], 9443).into() }
+        AdminSection {
+            addr: ([127, 0, 0, 1], 9443).into(),
+        }
     }
 }
 
@@ -194,10 +201,18 @@ impl Config {
     /// Load defaults < TOML file < environment (`CONFER_*`) < overrides, then validate.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
         // `CONFER_LOG` is the log filter (main.rs), not a setting.
-        Self::load_with_env(file, overrides, Env::prefixed("CONFER_").ignore(&["LOG"]).split("__"))
+        Self::load_with_env(
+            file,
+            overrides,
+            Env::prefixed("CONFER_").ignore(&["LOG"]).split("__"),
+        )
     }
 
-    fn load_with_env(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
+    fn load_with_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: Env,
+    ) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
@@ -206,7 +221,9 @@ impl Config {
             fig = fig.merge(Toml::file(path));
         }
         fig = fig.merge(env);
-        let mut config: Config = fig.extract().map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        let mut config: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
         if let Some(d) = &overrides.data_dir {
             config.data_dir = d.clone();
         }
@@ -235,8 +252,13 @@ impl Config {
                 "auth.join_token_ttl_secs is {ttl}; it must be between 1 and {MAX_JOIN_TOKEN_TTL_SECS}"
             ));
         }
-        if self.auth.session_idle_secs == 0 || self.auth.session_max_secs < self.auth.session_idle_secs {
-            return bad("auth.session_idle_secs must be > 0 and not longer than auth.session_max_secs".into());
+        if self.auth.session_idle_secs == 0
+            || self.auth.session_max_secs < self.auth.session_idle_secs
+        {
+            return bad(
+                "auth.session_idle_secs must be > 0 and not longer than auth.session_max_secs"
+                    .into(),
+            );
         }
         if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
             return bad("auth.login_max_failures and auth.login_window_secs must be > 0".into());
@@ -252,7 +274,10 @@ impl Config {
             }
         }
         let a = &self.audit;
-        if a.checkpoint_every_records == 0 || a.checkpoint_every_secs == 0 || a.append_timeout_ms == 0 {
+        if a.checkpoint_every_records == 0
+            || a.checkpoint_every_secs == 0
+            || a.append_timeout_ms == 0
+        {
             return bad("audit.checkpoint_every_records, audit.checkpoint_every_secs and audit.append_timeout_ms must be > 0".into());
         }
         if a.retention_days < MIN_AUDIT_RETENTION_DAYS {
@@ -262,7 +287,9 @@ impl Config {
             ));
         }
         if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
-            return bad("http.addr and admin.addr must differ: the admin listener is separate".into());
+            return bad(
+                "http.addr and admin.addr must differ: the admin listener is separate".into(),
+            );
         }
         Ok(())
     }
@@ -302,7 +329,10 @@ mod tests {
         let env = Env::prefixed("CONFER_T1_").split("__");
         figment::Jail::expect_with(|jail| {
             jail.set_env("CONFER_T1_HTTP__ADDR", "127.0.0.1:2000");
-            let o = Overrides { admin_addr: Some("127.0.0.1:3001".parse().unwrap()), ..Default::default() };
+            let o = Overrides {
+                admin_addr: Some("127.0.0.1:3001".parse().unwrap()),
+                ..Default::default()
+            };
             let c = Config::load_with_env(Some(f.path()), &o, env.clone()).unwrap();
             assert_eq!(c.data_dir, PathBuf::from("/srv/confer"));
             assert_eq!(c.http.addr, "127.0.0.1:2000".parse().unwrap());
@@ -323,18 +353,26 @@ mod tests {
     fn unknown_keys_and_bad_values_are_one_clear_line() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "[http]\nadress = \"x\"").unwrap();
-        let e = Config::load_with_env(Some(f.path()), &Overrides::default(), no_env()).unwrap_err().to_string();
+        let e = Config::load_with_env(Some(f.path()), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("adress"), "{e}");
         assert!(!e.contains('\n'));
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "[media]\npublic_ips = [\"0.0.0.0\"]").unwrap();
-        let e = Config::load_with_env(Some(f.path()), &Overrides::default(), no_env()).unwrap_err().to_string();
+        let e = Config::load_with_env(Some(f.path()), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("public_ips"), "{e}");
     }
 
     #[test]
     fn a_missing_config_file_is_an_error_not_silently_ignored() {
-        let e = Config::load_with_env(Some(Path::new("/nonexistent/confer.toml")), &Overrides::default(), no_env());
+        let e = Config::load_with_env(
+            Some(Path::new("/nonexistent/confer.toml")),
+            &Overrides::default(),
+            no_env(),
+        );
         assert!(matches!(e, Err(ConfigError::MissingFile(_))));
     }
 }

@@ -7,7 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "confer", version, about = "Secure video visits between defence lawyers and detainees")]
+#[command(
+    name = "confer",
+    version,
+    about = "Secure video visits between defence lawyers and detainees"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -122,8 +126,19 @@ enum CertsCommand {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { data_dir, http_addr, media_addr, admin_addr, config } => {
-            let overrides = Overrides { data_dir, http_addr, media_addr, admin_addr };
+        Command::Serve {
+            data_dir,
+            http_addr,
+            media_addr,
+            admin_addr,
+            config,
+        } => {
+            let overrides = Overrides {
+                data_dir,
+                http_addr,
+                media_addr,
+                admin_addr,
+            };
             // Configuration is loaded and validated before anything else happens.
             let config = match Config::load(config.as_deref(), &overrides) {
                 Ok(c) => c,
@@ -136,7 +151,9 @@ fn main() {
         }
         Command::Certs { command } => certs(command),
         Command::Audit { command } => audit(command),
-        Command::Registry { command: RegistryCommand::Import { data_dir, file } } => registry_import(&data_dir, &file),
+        Command::Registry {
+            command: RegistryCommand::Import { data_dir, file },
+        } => registry_import(&data_dir, &file),
     };
     if let Err(e) = result {
         eprintln!("confer: {e:#}");
@@ -145,8 +162,12 @@ fn main() {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CONFER_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("CONFER_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
@@ -166,13 +187,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -199,16 +221,35 @@ fn print_banner(r: &confer::app::Running) {
         println!("  demo lawyer created:         username {u}  password {p}");
     }
     if let Some((path, p)) = &f.booth_p12 {
-        println!("  demo booth certificate:      {}  password {p}", path.display());
+        println!(
+            "  demo booth certificate:      {}  password {p}",
+            path.display()
+        );
     }
     if r.state.config.demo.enabled {
         println!();
         println!("To hold a demo visit in two browser tabs:");
-        println!("  1. Trust the dev CA ({}) in your browser, or accept the warning.", r.pki.ca_cert.display());
-        println!("  2. Import the booth certificate {} (password in {}) into the browser's", r.pki.demo_booth_p12.display(), r.pki.demo_booth_p12_password.display());
+        println!(
+            "  1. Trust the dev CA ({}) in your browser, or accept the warning.",
+            r.pki.ca_cert.display()
+        );
+        println!(
+            "  2. Import the booth certificate {} (password in {}) into the browser's",
+            r.pki.demo_booth_p12.display(),
+            r.pki.demo_booth_p12_password.display()
+        );
         println!("     personal certificates; open https://localhost:{port}/booth and pick it when asked.");
-        println!("  3. In another tab open https://localhost:{port}/lawyer, sign in as the demo lawyer");
-        println!("     (credentials in {}), and join the open visit.", r.state.config.data_dir.join("demo-credentials.txt").display());
+        println!(
+            "  3. In another tab open https://localhost:{port}/lawyer, sign in as the demo lawyer"
+        );
+        println!(
+            "     (credentials in {}), and join the open visit.",
+            r.state
+                .config
+                .data_dir
+                .join("demo-credentials.txt")
+                .display()
+        );
     }
     println!();
 }
@@ -221,23 +262,51 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
                 println!("created {}", p.display());
             }
             if report.created.is_empty() {
-                println!("nothing to do: every file already exists under {}", report.dir.display());
+                println!(
+                    "nothing to do: every file already exists under {}",
+                    report.dir.display()
+                );
             }
             if let Some(pw) = &report.p12_password {
                 println!("booth PKCS#12 password: {}", pw.expose());
             }
         }
-        CertsCommand::Booth { data_dir, facility, booth } => {
-            let issued = confer_certs::issue_booth(&data_dir, &facility, &booth, confer_certs::Validity::days_from_now(confer_certs::BOOTH_VALIDITY_DAYS))?;
-            println!("issued booth certificate {} (serial {})", issued.files.cert.display(), issued.serial);
-            println!("PKCS#12: {}  password {}", issued.files.p12.display(), issued.p12_password.expose());
+        CertsCommand::Booth {
+            data_dir,
+            facility,
+            booth,
+        } => {
+            let issued = confer_certs::issue_booth(
+                &data_dir,
+                &facility,
+                &booth,
+                confer_certs::Validity::days_from_now(confer_certs::BOOTH_VALIDITY_DAYS),
+            )?;
+            println!(
+                "issued booth certificate {} (serial {})",
+                issued.files.cert.display(),
+                issued.serial
+            );
+            println!(
+                "PKCS#12: {}  password {}",
+                issued.files.p12.display(),
+                issued.p12_password.expose()
+            );
             if let Some(old) = issued.replaced_serial {
                 println!("replaced certificate serial {old}: remove it from the facility's trust (revoke it)");
             }
         }
         CertsCommand::Server { data_dir, hosts } => {
-            let issued = confer_certs::reissue_server(&data_dir, &hosts, confer_certs::Validity::days_from_now(365))?;
-            println!("issued server certificate {} (serial {})", issued.cert.display(), issued.serial);
+            let issued = confer_certs::reissue_server(
+                &data_dir,
+                &hosts,
+                confer_certs::Validity::days_from_now(365),
+            )?;
+            println!(
+                "issued server certificate {} (serial {})",
+                issued.cert.display(),
+                issued.serial
+            );
         }
     }
     Ok(())
@@ -248,13 +317,22 @@ const EXIT_AUDIT_BROKEN: i32 = 2;
 
 fn audit(command: AuditCommand) -> anyhow::Result<()> {
     use confer::audit::{hex, VerifyError};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     match command {
-        AuditCommand::Verify { data_dir, export, public_key } => {
+        AuditCommand::Verify {
+            data_dir,
+            export,
+            public_key,
+        } => {
             let started = std::time::Instant::now();
             let result = match (&data_dir, &export, &public_key) {
                 (_, Some(file), Some(key)) => confer::audit::verify_export(file, key),
-                (Some(dir), _, key) => rt.block_on(confer::audit::verify_data_dir(dir, key.as_deref())),
+                (Some(dir), _, key) => {
+                    rt.block_on(confer::audit::verify_data_dir(dir, key.as_deref()))
+                }
                 _ => anyhow::bail!("give --data-dir DIR, or --export FILE with --public-key KEY"),
             };
             match result {
@@ -278,13 +356,19 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 Err(VerifyError::Audit(e)) => Err(e.into()),
             }
         }
-        AuditCommand::Export { data_dir, from, to, out } => {
+        AuditCommand::Export {
+            data_dir,
+            from,
+            to,
+            out,
+        } => {
             if to < from {
                 anyhow::bail!("--to is before --from");
             }
             let mut sink: Box<dyn std::io::Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
@@ -304,7 +388,9 @@ fn registry_import(data_dir: &std::path::Path, file: &std::path::Path) -> anyhow
     );
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let store = confer::store::Store::open(data_dir).await.context("cannot open the database")?;
+        let store = confer::store::Store::open(data_dir)
+            .await
+            .context("cannot open the database")?;
         let result = confer::licence::import::import_file(&store, file).await;
         store.close().await;
         let report = result?;

@@ -17,7 +17,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn confer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_confer")).args(args).output().expect("run confer")
+    Command::new(env!("CARGO_BIN_EXE_confer"))
+        .args(args)
+        .output()
+        .expect("run confer")
 }
 
 fn verify(dir: &Path) -> Output {
@@ -25,7 +28,11 @@ fn verify(dir: &Path) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Plain SQL on the audit database, as someone holding the file could run it.
@@ -36,7 +43,10 @@ async fn tamper(dir: &Path, sql: &[&str]) {
         .await
         .expect("open audit.db");
     for s in sql {
-        sqlx::query(s).execute(&mut conn).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        sqlx::query(s)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
     }
     conn.close().await.unwrap();
 }
@@ -49,9 +59,20 @@ async fn lawyer_token(app: &TestApp, visit: i64) -> String {
 }
 
 async fn audit_kinds(app: &TestApp, query: &str) -> Vec<String> {
-    let (status, body) = app.admin(reqwest::Method::GET, &format!("/admin/api/audit?{query}"), None).await;
+    let (status, body) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/api/audit?{query}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
-    body["entries"].as_array().unwrap().iter().map(|e| e["record"]["kind"].as_str().unwrap().to_owned()).collect()
+    body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["record"]["kind"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Join the demo visit as lawyer and booth through signalling, refuse a forged token,
@@ -63,12 +84,18 @@ async fn run_a_visit() -> (TestApp, i64) {
 
     let mut lawyer = app.signaling(&Identity::None).await;
     lawyer.hello().await.unwrap();
-    lawyer.join(&lawyer_token(&app, visit).await).await.expect("lawyer joins");
+    lawyer
+        .join(&lawyer_token(&app, visit).await)
+        .await
+        .expect("lawyer joins");
     let (status, body) = app.booth_join_token(&app.demo_booth(), visit).await;
     assert_eq!(status, 200, "{body}");
     let mut booth = app.signaling(&app.demo_booth()).await;
     booth.hello().await.unwrap();
-    booth.join(body["token"].as_str().unwrap()).await.expect("booth joins");
+    booth
+        .join(body["token"].as_str().unwrap())
+        .await
+        .expect("booth joins");
 
     let mut forger = app.signaling(&Identity::None).await;
     forger.hello().await.unwrap();
@@ -95,23 +122,62 @@ async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff() {
     ] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
     }
-    assert_eq!(kinds.iter().filter(|k| *k == "admission_granted").count(), 2, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "admission_granted").count(),
+        2,
+        "{kinds:?}"
+    );
     let lawyer_kinds = audit_kinds(&app, "lawyer=1").await;
-    assert!(lawyer_kinds.iter().any(|k| k == "login_succeeded"), "{lawyer_kinds:?}");
+    assert!(
+        lawyer_kinds.iter().any(|k| k == "login_succeeded"),
+        "{lawyer_kinds:?}"
+    );
     let from = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
     let to = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
-    let all = audit_kinds(&app, &format!("from={}&to={}", urlencode(&from), urlencode(&to))).await;
-    assert!(all.iter().any(|k| k == "admission_refused"), "the forged token's refusal: {all:?}");
+    let all = audit_kinds(
+        &app,
+        &format!("from={}&to={}", urlencode(&from), urlencode(&to)),
+    )
+    .await;
+    assert!(
+        all.iter().any(|k| k == "admission_refused"),
+        "the forged token's refusal: {all:?}"
+    );
     assert!(all.iter().any(|k| k == "join_token_rejected"), "{all:?}");
     // Nothing but ids: no username, display name or address appears in any entry.
-    let (_, body) = app.admin(reqwest::Method::GET, &format!("/admin/api/audit?from={}&to={}", urlencode(&from), urlencode(&to)), None).await;
+    let (_, body) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!(
+                "/admin/api/audit?from={}&to={}",
+                urlencode(&from),
+                urlencode(&to)
+            ),
+            None,
+        )
+        .await;
     let dump = body.to_string();
-    for secret in [app.lawyer_username.as_str(), "Demo Lawyer", "127.0.0.1", app.lawyer_password.as_str()] {
+    for secret in [
+        app.lawyer_username.as_str(),
+        "Demo Lawyer",
+        "127.0.0.1",
+        app.lawyer_password.as_str(),
+    ] {
         assert!(!dump.contains(secret), "{secret} found in the audit log");
     }
     // Without a filter the read is refused with a reason; without a session, 401.
-    assert_eq!(app.admin(reqwest::Method::GET, "/admin/api/audit", None).await.0, 400);
-    let anon = app.admin_client().get(app.admin_url("/admin/api/audit?visit=1")).send().await.unwrap();
+    assert_eq!(
+        app.admin(reqwest::Method::GET, "/admin/api/audit", None)
+            .await
+            .0,
+        400
+    );
+    let anon = app
+        .admin_client()
+        .get(app.admin_url("/admin/api/audit?visit=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon.status(), 401);
     app.running.shutdown().await;
 }
@@ -132,8 +198,19 @@ async fn confer_audit_verify_names_the_first_tampered_seq() {
     let ok = verify(&dir);
     assert!(ok.status.success(), "{}", text(&ok));
     let summary = text(&ok);
-    assert!(summary.contains("audit log intact") && summary.contains("head hash"), "{summary}");
-    let records: u64 = summary.split(": ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        summary.contains("audit log intact") && summary.contains("head hash"),
+        "{summary}"
+    );
+    let records: u64 = summary
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(records >= 8, "{summary}");
 
     // Copies of the intact file for each tampering.
@@ -141,7 +218,11 @@ async fn confer_audit_verify_names_the_first_tampered_seq() {
         let d = dir.join(name);
         std::fs::create_dir_all(d.join("keys")).unwrap();
         std::fs::copy(dir.join("audit.db"), d.join("audit.db")).unwrap();
-        std::fs::copy(dir.join("keys/audit-ed25519.pub"), d.join("keys/audit-ed25519.pub")).unwrap();
+        std::fs::copy(
+            dir.join("keys/audit-ed25519.pub"),
+            d.join("keys/audit-ed25519.pub"),
+        )
+        .unwrap();
         d
     };
     let unlock = "DROP TRIGGER audit_entries_no_update";
@@ -186,15 +267,44 @@ async fn confer_audit_verify_names_the_first_tampered_seq() {
     let export = dir.join("export.jsonl");
     let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let to = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let out = confer(&["audit", "export", "--data-dir", dir.to_str().unwrap(), "--from", &from, "--to", &to, "--out", export.to_str().unwrap()]);
+    let out = confer(&[
+        "audit",
+        "export",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let key = dir.join("keys/audit-ed25519.pub");
-    let out = confer(&["audit", "verify", "--export", export.to_str().unwrap(), "--public-key", key.to_str().unwrap()]);
+    let out = confer(&[
+        "audit",
+        "verify",
+        "--export",
+        export.to_str().unwrap(),
+        "--public-key",
+        key.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     // ... and an export with a changed entry does not.
     let body = std::fs::read_to_string(&export).unwrap();
-    std::fs::write(&export, body.replacen("admission_granted", "admission_refused", 1)).unwrap();
-    let out = confer(&["audit", "verify", "--export", export.to_str().unwrap(), "--public-key", key.to_str().unwrap()]);
+    std::fs::write(
+        &export,
+        body.replacen("admission_granted", "admission_refused", 1),
+    )
+    .unwrap();
+    let out = confer(&[
+        "audit",
+        "verify",
+        "--export",
+        export.to_str().unwrap(),
+        "--public-key",
+        key.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
@@ -208,13 +318,23 @@ async fn when_the_audit_log_cannot_be_written_nobody_is_admitted() {
     let visit = app.demo_visit_id(&session).await;
     let token = lawyer_token(&app, visit).await;
 
-    app.running.state.audit.dangerous_fail_appends_for_tests(true);
+    app.running
+        .state
+        .audit
+        .dangerous_fail_appends_for_tests(true);
     let mut sig = app.signaling(&Identity::None).await;
     sig.hello().await.unwrap();
     let err = sig.join(&token).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Unavailable), "{err}");
-    assert!(err.to_string().contains("audit log cannot be written"), "{err}");
-    assert_eq!(app.running.state.hub.live_count(), 0, "no seat, so no media peer can be added");
+    assert!(
+        err.to_string().contains("audit log cannot be written"),
+        "{err}"
+    );
+    assert_eq!(
+        app.running.state.hub.live_count(),
+        0,
+        "no seat, so no media peer can be added"
+    );
     // An offer on that connection is out of order: there is nothing to negotiate.
     let err = sig.offer("v=0").await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::OutOfOrder), "{err}");
@@ -223,7 +343,11 @@ async fn when_the_audit_log_cannot_be_written_nobody_is_admitted() {
         let resp = app.client(&Identity::None).get(&url).send().await.unwrap();
         assert_eq!(resp.status(), 503, "{url}");
         let body: Value = resp.json().await.unwrap();
-        assert_eq!(body["unhealthy"], serde_json::json!(["audit"]), "{url}: {body}");
+        assert_eq!(
+            body["unhealthy"],
+            serde_json::json!(["audit"]),
+            "{url}: {body}"
+        );
     }
     // No token is handed out either.
     let (status, body) = app.lawyer_join_token(&session, visit).await;
@@ -231,12 +355,22 @@ async fn when_the_audit_log_cannot_be_written_nobody_is_admitted() {
     assert_eq!(body["code"], "audit_unavailable");
 
     // Once the log can be written again, joining works and health comes back.
-    app.running.state.audit.dangerous_fail_appends_for_tests(false);
+    app.running
+        .state
+        .audit
+        .dangerous_fail_appends_for_tests(false);
     let token = lawyer_token(&app, visit).await;
     let mut sig = app.signaling(&Identity::None).await;
     sig.hello().await.unwrap();
-    sig.join(&token).await.expect("joins once the audit log works");
-    let resp = app.client(&Identity::None).get(app.url("/healthz")).send().await.unwrap();
+    sig.join(&token)
+        .await
+        .expect("joins once the audit log works");
+    let resp = app
+        .client(&Identity::None)
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     app.running.shutdown().await;
 }
@@ -254,7 +388,16 @@ async fn a_checkpoint_is_signed_every_n_records() {
     app.running.shutdown().await;
     let out = verify(&dir);
     assert!(out.status.success(), "{}", text(&out));
-    let checkpoints: u64 = text(&out).split("checkpoints").next().unwrap().rsplit(", ").next().unwrap().trim().parse().unwrap();
+    let checkpoints: u64 = text(&out)
+        .split("checkpoints")
+        .next()
+        .unwrap()
+        .rsplit(", ")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(checkpoints >= 5, "{}", text(&out));
 }
 
@@ -282,10 +425,20 @@ fn serve(dir: &Path, http: u16, admin: u16) -> Server {
         .args(["--admin-addr", &format!("127.0.0.1:{admin}")])
         .env("CONFER_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.with_extension("log")).unwrap())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.with_extension("log"))
+                .unwrap(),
+        )
         .spawn()
         .expect("spawn confer serve");
-    Server { child, http, log: dir.with_extension("log") }
+    Server {
+        child,
+        http,
+        log: dir.with_extension("log"),
+    }
 }
 
 impl Server {
@@ -297,7 +450,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if self.child.try_wait().unwrap().is_some() {
-                panic!("confer serve exited: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "confer serve exited: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             if ca.exists() {
                 let client = http_client(ca, &Identity::None);
@@ -331,8 +487,13 @@ fn demo_lawyer(dir: &Path) -> (String, String) {
 /// The `jti` inside a join token (`v1.<claims>.<mac>`).
 fn jti(token: &str) -> String {
     let claims = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap();
-    serde_json::from_slice::<Value>(&bytes).unwrap()["jti"].as_str().unwrap().to_owned()
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,9 +517,23 @@ async fn no_acknowledged_audit_entry_is_lost_when_the_server_is_killed() {
         .await
         .unwrap();
     let session = login["token"].as_str().unwrap().to_owned();
-    let visits: Value =
-        client.get(server.url("/api/lawyer/visits")).bearer_auth(&session).send().await.unwrap().json().await.unwrap();
-    let visit = visits["visits"].as_array().unwrap().iter().find(|v| v["state"] == "open").unwrap()["id"].as_i64().unwrap();
+    let visits: Value = client
+        .get(server.url("/api/lawyer/visits"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let visit = visits["visits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["state"] == "open")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
 
     // 16 writers issue join tokens as fast as they can; each token handed out is an
     // acknowledged `join_token_issued` entry.
@@ -387,7 +562,12 @@ async fn no_acknowledged_audit_entry_is_lost_when_the_server_is_killed() {
     for w in writers {
         acked.extend(w.await.unwrap());
     }
-    assert!(acked.len() > 20, "only {} tokens issued before the kill", acked.len());
+    assert!(
+        acked.len() > 20,
+        "only {} tokens issued before the kill",
+        acked.len()
+    );
+    eprintln!("{} join tokens acknowledged before SIGKILL", acked.len());
 
     // Restart (recovers the WAL), stop gracefully, then look.
     let mut server = serve(&dir, http, admin);
@@ -403,14 +583,25 @@ async fn no_acknowledged_audit_entry_is_lost_when_the_server_is_killed() {
         .connect()
         .await
         .unwrap();
-    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT canonical FROM audit_entries WHERE kind = 'join_token_issued'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let rows: Vec<(Vec<u8>,)> =
+        sqlx::query_as("SELECT canonical FROM audit_entries WHERE kind = 'join_token_issued'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     let stored: HashSet<String> = rows
         .iter()
-        .map(|(c,)| serde_json::from_slice::<Value>(c).unwrap()["record"]["token_id"].as_str().unwrap().to_owned())
+        .map(|(c,)| {
+            serde_json::from_slice::<Value>(c).unwrap()["record"]["token_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     let lost: Vec<&String> = acked.iter().filter(|j| !stored.contains(*j)).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged entries lost", lost.len(), acked.len());
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged entries lost",
+        lost.len(),
+        acked.len()
+    );
 }

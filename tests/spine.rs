@@ -445,7 +445,9 @@ async fn sign_in_is_rate_limited_and_staff_routes_need_a_staff_session() {
     for attempt in 1..=5 {
         let resp = client
             .post(app.url("/api/lawyer/login"))
-            .json(&serde_json::json!({"username": app.lawyer_username, "password": "wrong password"}))
+            .json(
+                &serde_json::json!({"username": app.lawyer_username, "password": "wrong password"}),
+            )
             .send()
             .await
             .unwrap();
@@ -456,7 +458,9 @@ async fn sign_in_is_rate_limited_and_staff_routes_need_a_staff_session() {
     // The sixth attempt is refused even with the right password, with a time to wait.
     let resp = client
         .post(app.url("/api/lawyer/login"))
-        .json(&serde_json::json!({"username": app.lawyer_username, "password": app.lawyer_password}))
+        .json(
+            &serde_json::json!({"username": app.lawyer_username, "password": app.lawyer_password}),
+        )
         .send()
         .await
         .unwrap();
@@ -466,13 +470,25 @@ async fn sign_in_is_rate_limited_and_staff_routes_need_a_staff_session() {
     assert_eq!(body["code"], "too_many_attempts");
 
     // Malformed bodies get a clear error, not a panic or an empty reply.
-    let resp = client.post(app.url("/api/lawyer/login")).body("{\"username\":").send().await.unwrap();
+    let resp = client
+        .post(app.url("/api/lawyer/login"))
+        .body("{\"username\":")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["code"], "malformed_request");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["code"],
+        "malformed_request"
+    );
 
     // Staff routes: no session, or a lawyer's session, is not enough.
     let admin = app.admin_client();
-    let resp = admin.get(app.admin_url("/admin/api/visits")).send().await.unwrap();
+    let resp = admin
+        .get(app.admin_url("/admin/api/visits"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     let other_session = {
         let (status, _) = app
@@ -485,10 +501,24 @@ async fn sign_in_is_rate_limited_and_staff_routes_need_a_staff_session() {
         assert_eq!(status, 201);
         app.lawyer_login("second", "a long enough password").await
     };
-    let resp = admin.get(app.admin_url("/admin/api/visits")).bearer_auth(&other_session).send().await.unwrap();
-    assert_eq!(resp.status(), 401, "a lawyer session must not open the staff API");
+    let resp = admin
+        .get(app.admin_url("/admin/api/visits"))
+        .bearer_auth(&other_session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        401,
+        "a lawyer session must not open the staff API"
+    );
     // And the staff API is not served on the public listener.
-    let resp = client.get(app.url("/admin/api/visits")).bearer_auth(&app.admin_token).send().await.unwrap();
+    let resp = client
+        .get(app.url("/admin/api/visits"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     app.running.shutdown().await;
 }

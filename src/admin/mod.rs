@@ -23,12 +23,14 @@
 
 use crate::app::AppState;
 use crate::audit::{AccountKind, Actor, AuditRecord, ConfigChange};
-use crate::store::audit::AuditFilter;
 use crate::auth::password;
-use crate::http::api::{audit_sign_in, bearer, check_sign_in, json_body, rfc3339, LoginRequest, VisitView};
+use crate::http::api::{
+    audit_sign_in, bearer, check_sign_in, json_body, rfc3339, LoginRequest, VisitView,
+};
 use crate::http::serve::RemoteAddr;
 use crate::http::ApiError;
 use crate::ids::{AdminId, BoothId, LawyerId, VisitId};
+use crate::store::audit::AuditFilter;
 use crate::store::{NewVisit, SessionKind, StoreError};
 use axum::extract::{FromRequestParts, State};
 use axum::http::{request::Parts, StatusCode};
@@ -61,7 +63,10 @@ impl FromRequestParts<AppState> for StaffSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let id = state.session_account(&token, SessionKind::Admin).await?.ok_or_else(ApiError::unauthorized)?;
+        let id = state
+            .session_account(&token, SessionKind::Admin)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         Ok(StaffSession(AdminId(id)))
     }
 }
@@ -80,7 +85,10 @@ async fn login(
     Ok(Json(serde_json::json!({ "token": token.as_str() })))
 }
 
-async fn booths(State(state): State<AppState>, _s: StaffSession) -> Result<Json<serde_json::Value>, ApiError> {
+async fn booths(
+    State(state): State<AppState>,
+    _s: StaffSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state.store.booths().await?;
     let list: Vec<_> = rows
         .iter()
@@ -89,7 +97,10 @@ async fn booths(State(state): State<AppState>, _s: StaffSession) -> Result<Json<
     Ok(Json(serde_json::json!({ "booths": list })))
 }
 
-async fn lawyers(State(state): State<AppState>, _s: StaffSession) -> Result<Json<serde_json::Value>, ApiError> {
+async fn lawyers(
+    State(state): State<AppState>,
+    _s: StaffSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state.store.lawyers().await?;
     let list: Vec<_> = rows
         .iter()
@@ -112,7 +123,11 @@ async fn create_lawyer(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let req: NewLawyer = json_body(&body)?;
-    let valid_name = |s: &str| (3..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    let valid_name = |s: &str| {
+        (3..=64).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+    };
     if !valid_name(&req.username) {
         return Err(ApiError::bad_request(
             "invalid_username",
@@ -120,22 +135,42 @@ async fn create_lawyer(
         ));
     }
     if req.password.chars().count() < 12 || req.password.len() > 1024 {
-        return Err(ApiError::bad_request("weak_password", "A password needs at least 12 characters."));
+        return Err(ApiError::bad_request(
+            "weak_password",
+            "A password needs at least 12 characters.",
+        ));
     }
     if req.display_name.trim().is_empty() || req.display_name.len() > 200 {
-        return Err(ApiError::bad_request("invalid_display_name", "A display name needs 1 to 200 characters."));
+        return Err(ApiError::bad_request(
+            "invalid_display_name",
+            "A display name needs 1 to 200 characters.",
+        ));
     }
     let hash = password::hash_async(req.password).await;
-    let id = match state.store.insert_lawyer(&req.username, req.display_name.trim(), &hash, Utc::now()).await {
+    let id = match state
+        .store
+        .insert_lawyer(&req.username, req.display_name.trim(), &hash, Utc::now())
+        .await
+    {
         Ok(id) => id,
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "username_taken", "That username is already taken."))
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "username_taken",
+                "That username is already taken.",
+            ))
         }
         Err(e) => return Err(e.into()),
     };
     tracing::info!(admin = %admin, lawyer = %id, "lawyer account created");
     let change = ConfigChange::LawyerCreated { lawyer: id };
-    state.audit.append(Actor::Staff(admin), AuditRecord::ConfigurationChanged { change }).await?;
+    state
+        .audit
+        .append(
+            Actor::Staff(admin),
+            AuditRecord::ConfigurationChanged { change },
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
 
@@ -158,7 +193,10 @@ struct StaffVisitView {
     visit: VisitView,
 }
 
-async fn visits(State(state): State<AppState>, _s: StaffSession) -> Result<Json<serde_json::Value>, ApiError> {
+async fn visits(
+    State(state): State<AppState>,
+    _s: StaffSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let now = Utc::now();
     let rows = state.store.visits().await?;
     let list: Vec<_> = rows
@@ -181,10 +219,16 @@ async fn create_visit(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let req: CreateVisit = json_body(&body)?;
     if req.ends_at <= req.starts_at {
-        return Err(ApiError::bad_request("invalid_slot", "The slot must end after it starts."));
+        return Err(ApiError::bad_request(
+            "invalid_slot",
+            "The slot must end after it starts.",
+        ));
     }
     if req.ends_at - req.starts_at > MAX_SLOT {
-        return Err(ApiError::bad_request("invalid_slot", "A single slot may last at most 24 hours."));
+        return Err(ApiError::bad_request(
+            "invalid_slot",
+            "A single slot may last at most 24 hours.",
+        ));
     }
     if state.store.lawyer(req.lawyer_id).await?.is_none() {
         return Err(ApiError::not_found("That lawyer"));
@@ -208,7 +252,13 @@ async fn create_visit(
         starts_at_ms: visit.starts_at.timestamp_millis(),
         ends_at_ms: visit.ends_at.timestamp_millis(),
     };
-    state.audit.append(Actor::Staff(admin), AuditRecord::ConfigurationChanged { change }).await?;
+    state
+        .audit
+        .append(
+            Actor::Staff(admin),
+            AuditRecord::ConfigurationChanged { change },
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
 
@@ -232,7 +282,13 @@ async fn audit_entries(
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let axum::extract::Query(q) = query.map_err(|e| {
-        ApiError::bad_request("malformed_request", format!("The query is not valid: {}.", e.body_text().trim_end_matches('.')))
+        ApiError::bad_request(
+            "malformed_request",
+            format!(
+                "The query is not valid: {}.",
+                e.body_text().trim_end_matches('.')
+            ),
+        )
     })?;
     if q.visit.is_none() && q.lawyer.is_none() && q.from.is_none() && q.to.is_none() {
         return Err(ApiError::bad_request(

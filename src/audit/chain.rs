@@ -147,14 +147,25 @@ impl Verifier {
     /// A verifier for a slice of the chain starting at `first_seq` whose predecessor's
     /// hash is `prev` (an export). Unless `first_seq` is 1, the first checkpoint given must
     /// vouch for `prev` (count `first_seq - 1`): [`Verifier::push`] checks that.
-    pub fn slice(public_key: &[u8], first_seq: u64, prev: [u8; 32], checkpoints: Vec<Checkpoint>) -> Verifier {
+    pub fn slice(
+        public_key: &[u8],
+        first_seq: u64,
+        prev: [u8; 32],
+        checkpoints: Vec<Checkpoint>,
+    ) -> Verifier {
         if first_seq <= 1 {
             return Verifier::whole(public_key, checkpoints);
         }
         Verifier::from(public_key, first_seq, prev, checkpoints, None)
     }
 
-    fn from(public_key: &[u8], first_seq: u64, prev: [u8; 32], mut cps: Vec<Checkpoint>, next_n: Option<u64>) -> Verifier {
+    fn from(
+        public_key: &[u8],
+        first_seq: u64,
+        prev: [u8; 32],
+        mut cps: Vec<Checkpoint>,
+        next_n: Option<u64>,
+    ) -> Verifier {
         cps.sort_by_key(|c| c.n);
         Verifier {
             key: public_key.to_vec(),
@@ -171,7 +182,10 @@ impl Verifier {
     }
 
     fn broken(&self, seq: u64, what: impl Into<String>) -> Broken {
-        Broken { seq, what: what.into() }
+        Broken {
+            seq,
+            what: what.into(),
+        }
     }
 
     /// Check the checkpoints that vouch for the head after `count` entries (`prev`).
@@ -189,16 +203,27 @@ impl Verifier {
             if cp.count > count {
                 break;
             }
-            let cp = self.checkpoints.pop_front().unwrap_or_else(|| unreachable!());
+            let cp = self
+                .checkpoints
+                .pop_front()
+                .unwrap_or_else(|| unreachable!());
             let unproven = (self.last_good_count + 1).max(self.first_seq);
             if let Some(n) = self.next_n {
                 if cp.n != n {
-                    return Err(self.broken(unproven, format!("checkpoint {n} is missing (next stored is {})", cp.n)));
+                    return Err(self.broken(
+                        unproven,
+                        format!("checkpoint {n} is missing (next stored is {})", cp.n),
+                    ));
                 }
             }
             let msg = checkpoint_message(cp.n, cp.count, &cp.head_hash, cp.time_ms);
-            if UnparsedPublicKey::new(&ED25519, &self.key).verify(&msg, &cp.signature).is_err() {
-                return Err(self.broken(unproven, format!("checkpoint {} has a bad signature", cp.n)));
+            if UnparsedPublicKey::new(&ED25519, &self.key)
+                .verify(&msg, &cp.signature)
+                .is_err()
+            {
+                return Err(
+                    self.broken(unproven, format!("checkpoint {} has a bad signature", cp.n))
+                );
             }
             if cp.count < count || cp.head_hash != self.prev {
                 return Err(self.broken(
@@ -240,7 +265,10 @@ impl Verifier {
                 return Err(b);
             }
             if p > 1 && self.last_good_count != p - 1 {
-                return Err(self.broken(p, format!("no signed checkpoint vouches for the entry before seq {p}")));
+                return Err(self.broken(
+                    p,
+                    format!("no signed checkpoint vouches for the entry before seq {p}"),
+                ));
             }
         }
         if e.seq != p {
@@ -256,16 +284,32 @@ impl Verifier {
         if head.seq != p {
             // An entry inserted before this one: this entry still chains onto the one
             // before the inserted entry.
-            if head.seq + 1 == p && self.prev_prev.is_some_and(|pp| e.hash == chain_hash(&pp, &e.canonical)) {
-                return Err(self.broken(p - 1, format!("entry {} was inserted into the chain", p - 1)));
+            if head.seq + 1 == p
+                && self
+                    .prev_prev
+                    .is_some_and(|pp| e.hash == chain_hash(&pp, &e.canonical))
+            {
+                return Err(self.broken(
+                    p - 1,
+                    format!("entry {} was inserted into the chain", p - 1),
+                ));
             }
-            return Err(self.broken(p, format!("the entry stored at seq {p} is entry {} (moved or reordered)", head.seq)));
+            return Err(self.broken(
+                p,
+                format!(
+                    "the entry stored at seq {p} is entry {} (moved or reordered)",
+                    head.seq
+                ),
+            ));
         }
         if head.v != CANONICAL_VERSION {
             return Err(self.broken(p, format!("unknown canonical version {}", head.v)));
         }
         if head.time_ms != e.time_ms || head.subjects != e.subjects {
-            return Err(self.broken(p, "the entry's time or subject columns differ from its hashed content"));
+            return Err(self.broken(
+                p,
+                "the entry's time or subject columns differ from its hashed content",
+            ));
         }
         if e.leaf_hash != leaf_hash(&e.canonical) {
             return Err(self.broken(p, "the entry's leaf hash is wrong"));
@@ -298,7 +342,13 @@ impl Verifier {
         if let Some(cp) = self.checkpoints.front() {
             return Err(self.broken(
                 count + 1,
-                format!("entries {}..={} are missing (signed checkpoint {} covers {})", count + 1, cp.count, cp.n, cp.count),
+                format!(
+                    "entries {}..={} are missing (signed checkpoint {} covers {})",
+                    count + 1,
+                    cp.count,
+                    cp.n,
+                    cp.count
+                ),
             ));
         }
         Ok(Summary {

@@ -42,7 +42,9 @@ pub mod chain;
 pub mod record;
 
 pub use chain::{Broken, Checkpoint, StoredEntry, Summary, Verifier};
-pub use record::{username_digest, AccountKind, Actor, AuditEntry, AuditRecord, ConfigChange, Subjects};
+pub use record::{
+    username_digest, AccountKind, Actor, AuditEntry, AuditRecord, ConfigChange, Subjects,
+};
 
 use crate::config::AuditSection;
 use crate::store::audit::{AuditFilter, AuditHead, AuditReader, AuditWriter, AUDIT_DB};
@@ -76,7 +78,10 @@ pub enum AuditError {
     #[error("audit signing key {path}: {what}")]
     Key { path: PathBuf, what: String },
     #[error("I/O on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Format(String),
 }
@@ -127,7 +132,10 @@ impl Audit {
         let head = writer.head().await?;
         let reader = AuditReader::open(&path).await?;
         let public_key = Arc::new(key.public_key().as_ref().to_vec());
-        let shared = Arc::new(Shared { healthy: AtomicBool::new(true), fail_appends: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            healthy: AtomicBool::new(true),
+            fail_appends: AtomicBool::new(false),
+        });
         let (tx, rx) = mpsc::channel(8 * MAX_GROUP);
         let task = WriterTask {
             writer,
@@ -138,7 +146,13 @@ impl Audit {
             every: Duration::from_secs(config.checkpoint_every_secs.max(1)),
         };
         tokio::spawn(task.run(rx));
-        Ok(Audit { tx, shared, reader, public_key, timeout: Duration::from_millis(config.append_timeout_ms.max(1)) })
+        Ok(Audit {
+            tx,
+            shared,
+            reader,
+            public_key,
+            timeout: Duration::from_millis(config.append_timeout_ms.max(1)),
+        })
     }
 
     /// Append one record; resolves once it is durably committed.
@@ -147,10 +161,19 @@ impl Audit {
     }
 
     /// Append records atomically (one transaction, consecutive seqs, in this order).
-    pub async fn append_all(&self, actor: Actor, records: Vec<AuditRecord>) -> Result<Receipt, AuditError> {
+    pub async fn append_all(
+        &self,
+        actor: Actor,
+        records: Vec<AuditRecord>,
+    ) -> Result<Receipt, AuditError> {
         let (reply, rx) = oneshot::channel();
         let deadline = Instant::now() + self.timeout;
-        let cmd = Command::Append(Append { actor, records, deadline, reply });
+        let cmd = Command::Append(Append {
+            actor,
+            records,
+            deadline,
+            reply,
+        });
         let result = tokio::time::timeout(self.timeout, async {
             self.tx.send(cmd).await.map_err(|_| AuditError::Closed)?;
             rx.await.map_err(|_| AuditError::Closed)?
@@ -184,7 +207,13 @@ impl Audit {
 
     /// Entries for the staff API.
     pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<EntryView>, AuditError> {
-        Ok(self.reader.query(filter).await?.iter().map(EntryView::from_stored).collect())
+        Ok(self
+            .reader
+            .query(filter)
+            .await?
+            .iter()
+            .map(EntryView::from_stored)
+            .collect())
     }
 
     /// Commit what is queued, sign a final checkpoint, stop the writer (graceful shutdown).
@@ -244,13 +273,22 @@ impl WriterTask {
     }
 
     fn checkpoint(&self, n: u64, count: u64, head: &[u8], time_ms: i64) -> Checkpoint {
-        let sig = self.key.sign(&chain::checkpoint_message(n, count, head, time_ms));
-        Checkpoint { n, count, head_hash: head.to_vec(), time_ms, signature: sig.as_ref().to_vec() }
+        let sig = self
+            .key
+            .sign(&chain::checkpoint_message(n, count, head, time_ms));
+        Checkpoint {
+            n,
+            count,
+            head_hash: head.to_vec(),
+            time_ms,
+            signature: sig.as_ref().to_vec(),
+        }
     }
 
     async fn commit_group(&mut self, group: Vec<Append>, final_checkpoint: bool) {
         let now = Instant::now();
-        let (live, late): (Vec<Append>, Vec<Append>) = group.into_iter().partition(|a| a.deadline > now);
+        let (live, late): (Vec<Append>, Vec<Append>) =
+            group.into_iter().partition(|a| a.deadline > now);
         for a in late {
             let _ = a.reply.send(Err(AuditError::Timeout(Duration::ZERO)));
         }
@@ -261,14 +299,20 @@ impl WriterTask {
         };
         let mut seq = self.head.count;
         let mut n = self.head.checkpoints;
-        let mut last_cp = (self.head.last_checkpoint_count, self.head.last_checkpoint_ms);
+        let mut last_cp = (
+            self.head.last_checkpoint_count,
+            self.head.last_checkpoint_ms,
+        );
         let mut entries = Vec::new();
         let mut checkpoints = Vec::new();
         let mut receipts = Vec::with_capacity(live.len());
         for a in &live {
             for r in &a.records {
                 seq += 1;
-                let stored = chain::seal(&AuditEntry::new(seq, time_ms, a.actor.clone(), r.clone()), &prev);
+                let stored = chain::seal(
+                    &AuditEntry::new(seq, time_ms, a.actor.clone(), r.clone()),
+                    &prev,
+                );
                 prev.copy_from_slice(&stored.hash);
                 entries.push(stored);
                 if seq % self.every_records == 0 {
@@ -279,19 +323,28 @@ impl WriterTask {
             }
             receipts.push(Receipt { seq, hash: prev });
         }
-        let due = last_cp.1.is_none_or(|t| time_ms - t >= self.every.as_millis() as i64);
+        let due = last_cp
+            .1
+            .is_none_or(|t| time_ms - t >= self.every.as_millis() as i64);
         if seq > last_cp.0 && (due || final_checkpoint) {
             n += 1;
             checkpoints.push(self.checkpoint(n, seq, &prev, time_ms));
             last_cp = (seq, Some(time_ms));
         }
         if entries.is_empty() && checkpoints.is_empty() {
+            // Nothing to write (only empty appends): they are trivially durable.
+            for (a, r) in live.into_iter().zip(receipts) {
+                let _ = a.reply.send(Ok(r));
+            }
             return;
         }
         let result = if self.shared.fail_appends.load(Ordering::Acquire) {
             Err(AuditError::Injected)
         } else {
-            self.writer.commit(&entries, &checkpoints).await.map_err(AuditError::from)
+            self.writer
+                .commit(&entries, &checkpoints)
+                .await
+                .map_err(AuditError::from)
         };
         match result {
             Ok(()) => {
@@ -361,7 +414,10 @@ fn ms_to_rfc3339(ms: i64) -> String {
 // --- keys ---
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
-    move |source| AuditError::Io { path: path.to_path_buf(), source }
+    move |source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Read the checkpoint signing key, creating it (0600) and its public key on first start.
@@ -371,21 +427,28 @@ pub fn load_or_create_key(data_dir: &Path) -> Result<Ed25519KeyPair, AuditError>
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(&dir))?;
     }
     let path = dir.join(KEY_FILE);
     let pkcs8 = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-                .map_err(|_| AuditError::Key { path: path.clone(), what: "cannot generate a key".into() })?;
+            let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| {
+                AuditError::Key {
+                    path: path.clone(),
+                    what: "cannot generate a key".into(),
+                }
+            })?;
             write_new(&path, doc.as_ref(), 0o600)?;
             doc.as_ref().to_vec()
         }
         Err(e) => return Err(io_err(&path)(e)),
     };
-    let key = Ed25519KeyPair::from_pkcs8(&pkcs8)
-        .map_err(|_| AuditError::Key { path: path.clone(), what: "not an Ed25519 PKCS#8 key".into() })?;
+    let key = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| AuditError::Key {
+        path: path.clone(),
+        what: "not an Ed25519 PKCS#8 key".into(),
+    })?;
     let pub_path = dir.join(PUBLIC_KEY_FILE);
     let text = format!("{}\n", hex(key.public_key().as_ref()));
     if std::fs::read_to_string(&pub_path).ok().as_deref() != Some(text.as_str()) {
@@ -416,7 +479,10 @@ pub fn read_public_key(path: &Path) -> Result<Vec<u8>, AuditError> {
     let text = String::from_utf8_lossy(&bytes);
     unhex(text.trim())
         .filter(|k| k.len() == 32)
-        .ok_or_else(|| AuditError::Key { path: path.to_path_buf(), what: "not an Ed25519 public key (64 hex digits)".into() })
+        .ok_or_else(|| AuditError::Key {
+            path: path.to_path_buf(),
+            what: "not an Ed25519 public key (64 hex digits)".into(),
+        })
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -432,7 +498,10 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 || !s.is_ascii() {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
 }
 
 // --- offline verification and export (the CLI) ---
@@ -456,8 +525,13 @@ const VERIFY_PAGE: u32 = 20_000;
 
 /// Verify `<data-dir>/audit.db` (read-only; the server need not run) against the
 /// public key in `public_key`, or the data dir's own `keys/audit-ed25519.pub`.
-pub async fn verify_data_dir(data_dir: &Path, public_key: Option<&Path>) -> Result<Summary, VerifyError> {
-    let key_path = public_key.map(Path::to_path_buf).unwrap_or_else(|| data_dir.join("keys").join(PUBLIC_KEY_FILE));
+pub async fn verify_data_dir(
+    data_dir: &Path,
+    public_key: Option<&Path>,
+) -> Result<Summary, VerifyError> {
+    let key_path = public_key
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| data_dir.join("keys").join(PUBLIC_KEY_FILE));
     let key = read_public_key(&key_path)?;
     let reader = AuditReader::open_read_only(&data_dir.join(AUDIT_DB)).await?;
     let result = verify_reader(&reader, &key).await;
@@ -467,15 +541,31 @@ pub async fn verify_data_dir(data_dir: &Path, public_key: Option<&Path>) -> Resu
 
 async fn verify_reader(reader: &AuditReader, key: &[u8]) -> Result<Summary, VerifyError> {
     let mut v = Verifier::whole(key, reader.checkpoints().await?);
+    let page = VERIFY_PAGE as u64;
     let mut after = 0;
-    // Read the next page while checking this one.
-    let mut page = reader.entries_after(after, VERIFY_PAGE).await?;
-    while !page.is_empty() {
-        after = page.last().map(|e| e.seq).unwrap_or(after);
-        let next = reader.entries_after(after, VERIFY_PAGE);
-        let (checked, next) = tokio::join!(async { page.iter().try_for_each(|e| v.push(e)) }, next);
+    let mut checking: Vec<StoredEntry> = Vec::new();
+    loop {
+        // Read two pages on two connections (the second one guessing that the first is
+        // gapless) while checking the previous ones. The reads are polled first so that
+        // they are under way before the (synchronous) check runs.
+        let (a, b, checked) = tokio::join!(
+            reader.chain_after(after, VERIFY_PAGE),
+            reader.chain_after(after + page, VERIFY_PAGE),
+            async { checking.iter().try_for_each(|e| v.push(e)) }
+        );
         checked?;
-        page = next?;
+        let (a, b) = (a?, b?);
+        let Some(a_last) = a.last().map(|e| e.seq) else {
+            break;
+        };
+        checking = a;
+        if a_last == after + page {
+            // `b` continues `a` exactly (keyset order), whatever the seqs look like.
+            after = b.last().map(|e| e.seq).unwrap_or(a_last);
+            checking.extend(b);
+        } else {
+            after = a_last;
+        }
     }
     Ok(v.finish()?)
 }
@@ -484,9 +574,29 @@ async fn verify_reader(reader: &AuditReader, key: &[u8]) -> Result<Summary, Veri
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExportLine {
-    Header { format: String, from: String, to: String, public_key: String, first_seq: u64, last_seq: u64 },
-    Entry { seq: u64, time_ms: i64, prev_hash: String, hash: String, leaf_hash: String, canonical: String },
-    Checkpoint { n: u64, count: u64, head_hash: String, time_ms: i64, signature: String },
+    Header {
+        format: String,
+        from: String,
+        to: String,
+        public_key: String,
+        first_seq: u64,
+        last_seq: u64,
+    },
+    Entry {
+        seq: u64,
+        time_ms: i64,
+        prev_hash: String,
+        hash: String,
+        leaf_hash: String,
+        canonical: String,
+    },
+    Checkpoint {
+        n: u64,
+        count: u64,
+        head_hash: String,
+        time_ms: i64,
+        signature: String,
+    },
 }
 
 const EXPORT_FORMAT: &str = "confer-audit-export-v1";
@@ -501,27 +611,42 @@ pub async fn export(
 ) -> Result<u64, VerifyError> {
     let key = read_public_key(&data_dir.join("keys").join(PUBLIC_KEY_FILE))?;
     let reader = AuditReader::open_read_only(&data_dir.join(AUDIT_DB)).await?;
-    let range = reader.seq_range_in_time(from.timestamp_millis(), to.timestamp_millis()).await?;
+    let range = reader
+        .seq_range_in_time(from.timestamp_millis(), to.timestamp_millis())
+        .await?;
     let checkpoints = reader.checkpoints().await?;
     let (lo, hi) = range.unwrap_or((1, 0));
     // Start right after the newest checkpoint before the range, end at the first
     // checkpoint at or after it (or at the chain's end, which is then unsigned).
-    let start_cp = checkpoints.iter().filter(|c| c.count < lo).max_by_key(|c| c.n);
-    let end_cp = checkpoints.iter().filter(|c| c.count >= hi).min_by_key(|c| c.n);
+    let start_cp = checkpoints
+        .iter()
+        .filter(|c| c.count < lo)
+        .max_by_key(|c| c.n);
+    let end_cp = checkpoints
+        .iter()
+        .filter(|c| c.count >= hi)
+        .min_by_key(|c| c.n);
     let first = start_cp.map(|c| c.count + 1).unwrap_or(1);
     let last = match end_cp {
         Some(c) => c.count,
         None => i64::MAX as u64,
     };
-    let entries = if range.is_some() { reader.entries_between(first, last).await? } else { Vec::new() };
+    let entries = if range.is_some() {
+        reader.entries_between(first, last).await?
+    } else {
+        Vec::new()
+    };
     reader.close().await;
     let wanted: Vec<&Checkpoint> = checkpoints
         .iter()
         .filter(|c| start_cp.is_some_and(|s| s.n == c.n) || (c.count >= first && c.count <= last))
         .collect();
-    let io = |e: std::io::Error| VerifyError::Audit(AuditError::Format(format!("cannot write the export: {e}")));
+    let io = |e: std::io::Error| {
+        VerifyError::Audit(AuditError::Format(format!("cannot write the export: {e}")))
+    };
     let mut line = |l: &ExportLine| -> Result<(), VerifyError> {
-        let text = serde_json::to_string(l).map_err(|e| VerifyError::Audit(AuditError::Format(e.to_string())))?;
+        let text = serde_json::to_string(l)
+            .map_err(|e| VerifyError::Audit(AuditError::Format(e.to_string())))?;
         writeln!(out, "{text}").map_err(io)
     };
     line(&ExportLine::Header {
@@ -558,23 +683,50 @@ pub async fn export(
 /// export names).
 pub fn verify_export(export: &Path, public_key: &Path) -> Result<Summary, VerifyError> {
     let key = read_public_key(public_key)?;
-    let text = std::fs::read_to_string(export).map_err(|e| AuditError::Io { path: export.to_path_buf(), source: e })?;
+    let text = std::fs::read_to_string(export).map_err(|e| AuditError::Io {
+        path: export.to_path_buf(),
+        source: e,
+    })?;
     let bad = |what: String| VerifyError::Audit(AuditError::Format(what));
     let mut checkpoints = Vec::new();
     let mut entries = Vec::new();
-    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let line: ExportLine = serde_json::from_str(l).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
+    for (i, l) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let line: ExportLine =
+            serde_json::from_str(l).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
         let h = |s: &str| unhex(s).ok_or_else(|| bad(format!("line {}: not hex", i + 1)));
         match line {
             ExportLine::Header { format, .. } if format == EXPORT_FORMAT => {}
-            ExportLine::Header { format, .. } => return Err(bad(format!("unknown export format {format}"))),
-            ExportLine::Checkpoint { n, count, head_hash, time_ms, signature } => {
-                checkpoints.push(Checkpoint { n, count, head_hash: h(&head_hash)?, time_ms, signature: h(&signature)? })
+            ExportLine::Header { format, .. } => {
+                return Err(bad(format!("unknown export format {format}")))
             }
-            ExportLine::Entry { seq, time_ms, prev_hash, hash, leaf_hash, canonical } => {
+            ExportLine::Checkpoint {
+                n,
+                count,
+                head_hash,
+                time_ms,
+                signature,
+            } => checkpoints.push(Checkpoint {
+                n,
+                count,
+                head_hash: h(&head_hash)?,
+                time_ms,
+                signature: h(&signature)?,
+            }),
+            ExportLine::Entry {
+                seq,
+                time_ms,
+                prev_hash,
+                hash,
+                leaf_hash,
+                canonical,
+            } => {
                 let canonical = canonical.into_bytes();
-                let head: record::EntryHead =
-                    serde_json::from_slice(&canonical).map_err(|_| bad(format!("line {}: unreadable entry", i + 1)))?;
+                let head: record::EntryHead = serde_json::from_slice(&canonical)
+                    .map_err(|_| bad(format!("line {}: unreadable entry", i + 1)))?;
                 entries.push(StoredEntry {
                     seq,
                     time_ms,
@@ -592,7 +744,11 @@ pub fn verify_export(export: &Path, public_key: &Path) -> Result<Summary, Verify
     let Some(first) = entries.first() else {
         return Err(bad("the export holds no entries".into()));
     };
-    let prev: [u8; 32] = first.prev_hash.as_slice().try_into().map_err(|_| bad("bad prev_hash".into()))?;
+    let prev: [u8; 32] = first
+        .prev_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| bad("bad prev_hash".into()))?;
     let mut v = Verifier::slice(&key, first.seq, prev, checkpoints);
     for e in &entries {
         v.push(e)?;

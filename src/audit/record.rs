@@ -46,8 +46,16 @@ pub enum AccountKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ConfigChange {
-    VisitCreated { visit: VisitId, lawyer: LawyerId, booth: BoothId, starts_at_ms: i64, ends_at_ms: i64 },
-    LawyerCreated { lawyer: LawyerId },
+    VisitCreated {
+        visit: VisitId,
+        lawyer: LawyerId,
+        booth: BoothId,
+        starts_at_ms: i64,
+        ends_at_ms: i64,
+    },
+    LawyerCreated {
+        lawyer: LawyerId,
+    },
 }
 
 /// One decision or event worth proving later. Reasons are the stable machine codes that
@@ -56,33 +64,84 @@ pub enum ConfigChange {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuditRecord {
     /// `policy` admitted a participant; recorded before media may flow (invariant 3).
-    AdmissionGranted { visit: VisitId, participant: ParticipantId },
+    AdmissionGranted {
+        visit: VisitId,
+        participant: ParticipantId,
+    },
     /// A join was refused (policy denial, bad token, booth certificate, ...).
-    AdmissionRefused { visit: Option<VisitId>, participant: Option<ParticipantId>, reason: String },
+    AdmissionRefused {
+        visit: Option<VisitId>,
+        participant: Option<ParticipantId>,
+        reason: String,
+    },
     /// A join token was handed out. `token_id` is the token's random `jti`, never the token.
-    JoinTokenIssued { visit: VisitId, participant: ParticipantId, token_id: String },
+    JoinTokenIssued {
+        visit: VisitId,
+        participant: ParticipantId,
+        token_id: String,
+    },
     /// A join token was spent (first use).
-    JoinTokenUsed { visit: VisitId, participant: ParticipantId, token_id: String },
+    JoinTokenUsed {
+        visit: VisitId,
+        participant: ParticipantId,
+        token_id: String,
+    },
     /// A join token was refused: `invalid_token`, `token_expired`, `token_replayed`.
-    JoinTokenRejected { visit: Option<VisitId>, reason: String },
-    ParticipantJoined { visit: VisitId, role: Role },
-    ParticipantLeft { visit: VisitId, role: Role },
+    JoinTokenRejected {
+        visit: Option<VisitId>,
+        reason: String,
+    },
+    ParticipantJoined {
+        visit: VisitId,
+        role: Role,
+    },
+    ParticipantLeft {
+        visit: VisitId,
+        role: Role,
+    },
     /// The first participant entered; the visit is live.
-    VisitStarted { visit: VisitId },
+    VisitStarted {
+        visit: VisitId,
+    },
     /// A participant was warned that the slot ends soon (arrives with the warnings issue).
-    VisitWarned { visit: VisitId, minutes_left: u32 },
+    VisitWarned {
+        visit: VisitId,
+        minutes_left: u32,
+    },
     /// The visit ended: `slot_over`, `stopped_by_staff`, `server_shutdown`.
-    VisitEnded { visit: VisitId, reason: String },
+    VisitEnded {
+        visit: VisitId,
+        reason: String,
+    },
     /// Staff stopped a visit (arrives with the admin console).
-    StaffStop { visit: VisitId, staff: AdminId, reason: String },
+    StaffStop {
+        visit: VisitId,
+        staff: AdminId,
+        reason: String,
+    },
     /// Staff verified a lawyer's licence by hand (arrives with the licence issue).
-    ManualLicenceVerification { lawyer: LawyerId, staff: AdminId, evidence_ref: String },
-    ConfigurationChanged { change: ConfigChange },
-    LoginSucceeded { account_kind: AccountKind, account_id: i64 },
+    ManualLicenceVerification {
+        lawyer: LawyerId,
+        staff: AdminId,
+        evidence_ref: String,
+    },
+    ConfigurationChanged {
+        change: ConfigChange,
+    },
+    LoginSucceeded {
+        account_kind: AccountKind,
+        account_id: i64,
+    },
     /// `username_sha256`: hex SHA-256 of the lower-cased username tried, never the name.
-    LoginFailed { account_kind: AccountKind, username_sha256: String, reason: String },
+    LoginFailed {
+        account_kind: AccountKind,
+        username_sha256: String,
+        reason: String,
+    },
     /// A booth's client certificate was refused (`booth_cert_expired`, `unknown_booth`, ...).
-    CertificateRejected { code: String },
+    CertificateRejected {
+        code: String,
+    },
 }
 
 /// The ids an entry is about (the actor's included), for queries by visit or lawyer.
@@ -149,13 +208,28 @@ impl AuditRecord {
             ParticipantId::Booth(b) => s.booth = Some(b.clone()),
         };
         match self {
-            AuditRecord::AdmissionGranted { visit, participant: p }
-            | AuditRecord::JoinTokenIssued { visit, participant: p, .. }
-            | AuditRecord::JoinTokenUsed { visit, participant: p, .. } => {
+            AuditRecord::AdmissionGranted {
+                visit,
+                participant: p,
+            }
+            | AuditRecord::JoinTokenIssued {
+                visit,
+                participant: p,
+                ..
+            }
+            | AuditRecord::JoinTokenUsed {
+                visit,
+                participant: p,
+                ..
+            } => {
                 s.visit = Some(*visit);
                 participant(&mut s, p);
             }
-            AuditRecord::AdmissionRefused { visit, participant: p, .. } => {
+            AuditRecord::AdmissionRefused {
+                visit,
+                participant: p,
+                ..
+            } => {
                 s.visit = *visit;
                 if let Some(p) = p {
                     participant(&mut s, p);
@@ -176,14 +250,22 @@ impl AuditRecord {
                 s.staff = Some(*staff);
             }
             AuditRecord::ConfigurationChanged { change } => match change {
-                ConfigChange::VisitCreated { visit, lawyer, booth, .. } => {
+                ConfigChange::VisitCreated {
+                    visit,
+                    lawyer,
+                    booth,
+                    ..
+                } => {
                     s.visit = Some(*visit);
                     s.lawyer = Some(*lawyer);
                     s.booth = Some(booth.clone());
                 }
                 ConfigChange::LawyerCreated { lawyer } => s.lawyer = Some(*lawyer),
             },
-            AuditRecord::LoginSucceeded { account_kind, account_id } => match account_kind {
+            AuditRecord::LoginSucceeded {
+                account_kind,
+                account_id,
+            } => match account_kind {
                 AccountKind::Lawyer => s.lawyer = Some(LawyerId(*account_id)),
                 AccountKind::Staff => s.staff = Some(AdminId(*account_id)),
             },
@@ -215,7 +297,14 @@ impl Actor {
 impl AuditEntry {
     pub fn new(seq: u64, time_ms: i64, actor: Actor, record: AuditRecord) -> AuditEntry {
         let subjects = record.subjects(&actor);
-        AuditEntry { v: CANONICAL_VERSION, seq, time_ms, actor, subjects, record }
+        AuditEntry {
+            v: CANONICAL_VERSION,
+            seq,
+            time_ms,
+            actor,
+            subjects,
+            record,
+        }
     }
 
     /// The canonical bytes (module doc). Serializing these types cannot fail: every
@@ -227,7 +316,9 @@ impl AuditEntry {
 
 /// Hex SHA-256 of a username as tried (lower-cased), for [`AuditRecord::LoginFailed`].
 pub fn username_digest(username: &str) -> String {
-    super::hex(ring::digest::digest(&ring::digest::SHA256, username.to_lowercase().as_bytes()).as_ref())
+    super::hex(
+        ring::digest::digest(&ring::digest::SHA256, username.to_lowercase().as_bytes()).as_ref(),
+    )
 }
 
 #[cfg(test)]
@@ -240,7 +331,10 @@ mod tests {
             7,
             1_700_000_000_123,
             Actor::Lawyer(LawyerId(3)),
-            AuditRecord::AdmissionGranted { visit: VisitId(9), participant: ParticipantId::Lawyer(LawyerId(3)) },
+            AuditRecord::AdmissionGranted {
+                visit: VisitId(9),
+                participant: ParticipantId::Lawyer(LawyerId(3)),
+            },
         );
         let text = String::from_utf8(e.canonical()).unwrap();
         assert_eq!(
@@ -259,7 +353,8 @@ mod tests {
             username_sha256: username_digest("Amy.Lawyer"),
             reason: "bad_credentials".into(),
         };
-        let text = String::from_utf8(AuditEntry::new(1, 0, Actor::Anonymous, r).canonical()).unwrap();
+        let text =
+            String::from_utf8(AuditEntry::new(1, 0, Actor::Anonymous, r).canonical()).unwrap();
         assert!(!text.to_lowercase().contains("amy"), "{text}");
         assert_eq!(username_digest("Amy.Lawyer"), username_digest("amy.lawyer"));
     }

@@ -17,19 +17,28 @@ fn key() -> Ed25519KeyPair {
 fn record(i: u64, salt: u8) -> AuditRecord {
     let visit = VisitId(i as i64 % 7 + 1);
     match (i + salt as u64) % 5 {
-        0 => AuditRecord::AdmissionGranted { visit, participant: ParticipantId::Lawyer(LawyerId(3)) },
+        0 => AuditRecord::AdmissionGranted {
+            visit,
+            participant: ParticipantId::Lawyer(LawyerId(3)),
+        },
         1 => AuditRecord::AdmissionRefused {
             visit: Some(visit),
             participant: Some(ParticipantId::Booth(BoothId("b-1".into()))),
             reason: "too_early".into(),
         },
-        2 => AuditRecord::ParticipantJoined { visit, role: Role::Booth },
+        2 => AuditRecord::ParticipantJoined {
+            visit,
+            role: Role::Booth,
+        },
         3 => AuditRecord::LoginFailed {
             account_kind: AccountKind::Lawyer,
             username_sha256: super::username_digest("someone"),
             reason: "bad_credentials".into(),
         },
-        _ => AuditRecord::VisitEnded { visit, reason: "slot_over".into() },
+        _ => AuditRecord::VisitEnded {
+            visit,
+            reason: "slot_over".into(),
+        },
     }
 }
 
@@ -45,7 +54,12 @@ struct Log {
 impl Log {
     fn new(n: u64, every: u64, final_cp: bool) -> Log {
         let key = key();
-        let mut log = Log { entries: Vec::new(), checkpoints: Vec::new(), public: key.public_key().as_ref().to_vec(), key };
+        let mut log = Log {
+            entries: Vec::new(),
+            checkpoints: Vec::new(),
+            public: key.public_key().as_ref().to_vec(),
+            key,
+        };
         log.append(n, every, 0);
         if final_cp && n % every != 0 {
             log.sign(n);
@@ -54,21 +68,37 @@ impl Log {
     }
 
     fn head(&self) -> [u8; 32] {
-        self.entries.last().map(|e| e.hash.as_slice().try_into().unwrap()).unwrap_or(GENESIS)
+        self.entries
+            .last()
+            .map(|e| e.hash.as_slice().try_into().unwrap())
+            .unwrap_or(GENESIS)
     }
 
     fn sign(&mut self, count: u64) {
         let n = self.checkpoints.len() as u64 + 1;
         let head = self.head();
-        let sig = self.key.sign(&checkpoint_message(n, count, &head, 1000 + count as i64));
-        self.checkpoints.push(Checkpoint { n, count, head_hash: head.to_vec(), time_ms: 1000 + count as i64, signature: sig.as_ref().to_vec() });
+        let sig = self
+            .key
+            .sign(&checkpoint_message(n, count, &head, 1000 + count as i64));
+        self.checkpoints.push(Checkpoint {
+            n,
+            count,
+            head_hash: head.to_vec(),
+            time_ms: 1000 + count as i64,
+            signature: sig.as_ref().to_vec(),
+        });
     }
 
     /// Append `n` entries (as an attacker re-appending would: valid hashes, no key).
     fn append(&mut self, n: u64, every: u64, salt: u8) {
         for _ in 0..n {
             let seq = self.entries.len() as u64 + 1;
-            let e = AuditEntry::new(seq, 1_000_000 + seq as i64 * 10 + salt as i64, Actor::System, record(seq, salt));
+            let e = AuditEntry::new(
+                seq,
+                1_000_000 + seq as i64 * 10 + salt as i64,
+                Actor::System,
+                record(seq, salt),
+            );
             let stored = seal(&e, &self.head());
             self.entries.push(stored);
             if salt == 0 && seq % every == 0 {
@@ -130,7 +160,12 @@ fn a_deleted_checkpoint_is_found() {
 #[derive(Debug, Clone)]
 enum Tamper {
     /// Flip bits of one byte of one stored column of entry `i`.
-    Byte { i: usize, column: u8, at: usize, bits: u8 },
+    Byte {
+        i: usize,
+        column: u8,
+        at: usize,
+        bits: u8,
+    },
     /// Delete entry `i` (not the last one: that is truncation), optionally renumbering.
     Delete { i: usize, renumber: bool },
     /// Insert a well-formed entry before entry `i`, renumbering the rest.
@@ -143,10 +178,17 @@ enum Tamper {
 
 fn tamper_strategy(n: usize) -> impl Strategy<Value = Tamper> {
     prop_oneof![
-        (0..n, 0u8..5, any::<usize>(), 1u8..=255).prop_map(|(i, column, at, bits)| Tamper::Byte { i, column, at, bits }),
+        (0..n, 0u8..5, any::<usize>(), 1u8..=255).prop_map(|(i, column, at, bits)| Tamper::Byte {
+            i,
+            column,
+            at,
+            bits
+        }),
         (0..n - 1, any::<bool>()).prop_map(|(i, renumber)| Tamper::Delete { i, renumber }),
         (0..n).prop_map(|i| Tamper::Insert { i }),
-        (0..n - 1).prop_flat_map(move |i| (Just(i), i + 1..n)).prop_map(|(i, j)| Tamper::Swap { i, j }),
+        (0..n - 1)
+            .prop_flat_map(move |i| (Just(i), i + 1..n))
+            .prop_map(|(i, j)| Tamper::Swap { i, j }),
         (0..n, 0u64..5).prop_map(|(i, extra)| Tamper::TruncateAndReappend { i, extra }),
     ]
 }
@@ -154,7 +196,12 @@ fn tamper_strategy(n: usize) -> impl Strategy<Value = Tamper> {
 /// Apply `t`; return the seq verify must name (`None`: nothing verifiable changed).
 fn apply(log: &mut Log, t: &Tamper, every: u64) -> Option<u64> {
     match *t {
-        Tamper::Byte { i, column, at, bits } => {
+        Tamper::Byte {
+            i,
+            column,
+            at,
+            bits,
+        } => {
             let e = &mut log.entries[i];
             let col = match column {
                 0 => &mut e.canonical,
@@ -181,8 +228,15 @@ fn apply(log: &mut Log, t: &Tamper, every: u64) -> Option<u64> {
         }
         Tamper::Insert { i } => {
             let seq = i as u64 + 1;
-            let prev = if i == 0 { GENESIS } else { log.entries[i - 1].hash.as_slice().try_into().unwrap() };
-            let forged = seal(&AuditEntry::new(seq, 5, Actor::Anonymous, record(seq, 3)), &prev);
+            let prev = if i == 0 {
+                GENESIS
+            } else {
+                log.entries[i - 1].hash.as_slice().try_into().unwrap()
+            };
+            let forged = seal(
+                &AuditEntry::new(seq, 5, Actor::Anonymous, record(seq, 3)),
+                &prev,
+            );
             for e in &mut log.entries[i..] {
                 e.seq += 1;
             }
@@ -205,7 +259,13 @@ fn apply(log: &mut Log, t: &Tamper, every: u64) -> Option<u64> {
             // entry after the last checkpoint that still holds (module doc of `chain`).
             let first_bad = i as u64 + 1;
             log.checkpoints.iter().find(|c| c.count >= first_bad)?;
-            let last_good = log.checkpoints.iter().filter(|c| c.count < first_bad).map(|c| c.count).max().unwrap_or(0);
+            let last_good = log
+                .checkpoints
+                .iter()
+                .filter(|c| c.count < first_bad)
+                .map(|c| c.count)
+                .max()
+                .unwrap_or(0);
             Some(last_good + 1)
         }
     }
@@ -241,7 +301,10 @@ proptest! {
 }
 
 fn config(every: u64) -> crate::config::AuditSection {
-    crate::config::AuditSection { checkpoint_every_records: every, ..Default::default() }
+    crate::config::AuditSection {
+        checkpoint_every_records: every,
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +315,9 @@ async fn concurrent_appends_get_gapless_seqs_and_the_chain_continues_after_a_res
     let mut tasks = Vec::new();
     for i in 0..64u64 {
         let a = audit.clone();
-        tasks.push(tokio::spawn(async move { a.append(Actor::System, record(i, 0)).await.unwrap().seq }));
+        tasks.push(tokio::spawn(async move {
+            a.append(Actor::System, record(i, 0)).await.unwrap().seq
+        }));
     }
     let mut seqs: Vec<u64> = Vec::new();
     for t in tasks {
@@ -260,13 +325,22 @@ async fn concurrent_appends_get_gapless_seqs_and_the_chain_continues_after_a_res
     }
     seqs.sort();
     assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
-    let r = audit.append_all(Actor::System, vec![record(1, 1), record(2, 1)]).await.unwrap();
+    let r = audit
+        .append_all(Actor::System, vec![record(1, 1), record(2, 1)])
+        .await
+        .unwrap();
     assert_eq!(r.seq, 66);
     audit.close().await;
-    assert!(audit.append(Actor::System, record(1, 1)).await.is_err(), "closed");
+    assert!(
+        audit.append(Actor::System, record(1, 1)).await.is_err(),
+        "closed"
+    );
 
     let audit = super::Audit::open(dir.path(), &config(7)).await.unwrap();
-    assert_eq!(audit.append(Actor::System, record(3, 0)).await.unwrap().seq, 67);
+    assert_eq!(
+        audit.append(Actor::System, record(3, 0)).await.unwrap().seq,
+        67
+    );
     audit.close().await;
     let s = super::verify_data_dir(dir.path(), None).await.unwrap();
     assert_eq!(s.records, 67);
@@ -276,10 +350,14 @@ async fn concurrent_appends_get_gapless_seqs_and_the_chain_continues_after_a_res
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("keys").join(super::KEY_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("keys").join(super::KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "signing key readable by others: {mode:o}");
     }
-    let public = super::read_public_key(&dir.path().join("keys").join(super::PUBLIC_KEY_FILE)).unwrap();
+    let public =
+        super::read_public_key(&dir.path().join("keys").join(super::PUBLIC_KEY_FILE)).unwrap();
     assert_eq!(public.len(), 32);
 }
 
@@ -293,8 +371,42 @@ async fn an_append_that_cannot_be_committed_fails_and_marks_the_log_unhealthy() 
     assert!(audit.append(Actor::System, record(2, 0)).await.is_err());
     assert!(!audit.is_healthy());
     audit.dangerous_fail_appends_for_tests(false);
-    assert_eq!(audit.append(Actor::System, record(3, 0)).await.unwrap().seq, 2, "the failed entry left no gap");
+    assert_eq!(
+        audit.append(Actor::System, record(3, 0)).await.unwrap().seq,
+        2,
+        "the failed entry left no gap"
+    );
     assert!(audit.is_healthy());
     audit.close().await;
-    assert_eq!(super::verify_data_dir(dir.path(), None).await.unwrap().records, 2);
+    assert_eq!(
+        super::verify_data_dir(dir.path(), None)
+            .await
+            .unwrap()
+            .records,
+        2
+    );
+}
+
+#[test]
+fn an_export_slice_verifies_only_from_a_signed_checkpoint() {
+    // Issue 3: an export carries the checkpoints needed to verify it away from the server.
+    let log = Log::new(23, 5, false);
+    let slice = |first: usize, last: usize, cps: &[usize]| {
+        let prev: [u8; 32] = log.entries[first - 2].hash.as_slice().try_into().unwrap();
+        let cps: Vec<Checkpoint> = cps.iter().map(|n| log.checkpoints[n - 1].clone()).collect();
+        let mut v = Verifier::slice(&log.public, first as u64, prev, cps);
+        for e in &log.entries[first - 1..last] {
+            v.push(e)?;
+        }
+        v.finish()
+    };
+    let s = slice(11, 20, &[2, 3, 4]).unwrap();
+    assert_eq!(
+        (s.first_seq, s.records, s.checkpoints, s.unsigned_tail),
+        (11, 10, 3, 0)
+    );
+    // Without the checkpoint that vouches for entry 10, nothing anchors the slice.
+    assert_eq!(slice(11, 20, &[3, 4]).unwrap_err().seq, 11);
+    // Starting between checkpoints is not anchored either.
+    assert_eq!(slice(12, 20, &[2, 3, 4]).unwrap_err().seq, 12);
 }

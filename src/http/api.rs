@@ -44,13 +44,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/lawyer/login", post(lawyer_login))
         .route("/api/lawyer/logout", post(lawyer_logout))
         .route("/api/lawyer/visits", get(lawyer_visits))
-        .route("/api/lawyer/visits/{id}/join-token", post(lawyer_join_token))
+        .route(
+            "/api/lawyer/visits/{id}/join-token",
+            post(lawyer_join_token),
+        )
         .route("/api/booth/visit", get(booth_visit))
         .route("/api/booth/visits/{id}/join-token", post(booth_join_token))
         .route("/ws", get(crate::signaling::ws_handler));
     for asset in confer_signaling::web::ASSETS {
         let (ct, body) = (asset.content_type, asset.body);
-        r = r.route(asset.path, get(move || async move { ([(header::CONTENT_TYPE, ct)], body) }));
+        r = r.route(
+            asset.path,
+            get(move || async move { ([(header::CONTENT_TYPE, ct)], body) }),
+        );
     }
     r.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(super::security_headers))
@@ -81,7 +87,11 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         live_visits: state.hub.live_count(),
         unhealthy,
     };
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -109,7 +119,13 @@ struct LoginResponse {
 /// Parse a JSON body ourselves so that a malformed one gets our error shape.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("malformed_request", format!("The request body is not valid: {}.", e.to_string().trim_end_matches('.')))
+        ApiError::bad_request(
+            "malformed_request",
+            format!(
+                "The request body is not valid: {}.",
+                e.to_string().trim_end_matches('.')
+            ),
+        )
     })
 }
 
@@ -127,12 +143,18 @@ pub async fn check_sign_in(
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            format!("Too many failed sign-ins. Please wait {} minutes and try again.", wait.as_secs().div_ceil(60)),
+            format!(
+                "Too many failed sign-ins. Please wait {} minutes and try again.",
+                wait.as_secs().div_ceil(60)
+            ),
         );
         e.retry_after = Some(wait.as_secs());
         return Err(e);
     }
-    let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| password::dummy_hash().to_owned());
+    let hash = account
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(|| password::dummy_hash().to_owned());
     let ok = password::verify_async(req.password.clone(), hash).await && account.is_some();
     match account {
         Some(a) if ok => {
@@ -142,7 +164,11 @@ pub async fn check_sign_in(
         _ => {
             limiter.record_failure(&keys, Instant::now());
             tracing::info!(user = %Redacted(&req.username), client = %Redacted(client.0.ip()), "failed sign-in");
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "The username or password is wrong."))
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "The username or password is wrong.",
+            ))
         }
     }
 }
@@ -160,7 +186,16 @@ pub async fn audit_sign_in(
                 AccountKind::Lawyer => Actor::Lawyer(LawyerId(account.id)),
                 AccountKind::Staff => Actor::Staff(crate::ids::AdminId(account.id)),
             };
-            state.audit.append(actor, AuditRecord::LoginSucceeded { account_kind: kind, account_id: account.id }).await?;
+            state
+                .audit
+                .append(
+                    actor,
+                    AuditRecord::LoginSucceeded {
+                        account_kind: kind,
+                        account_id: account.id,
+                    },
+                )
+                .await?;
             Ok(account)
         }
         Err(refusal) => {
@@ -182,12 +217,21 @@ async fn lawyer_login(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let req: LoginRequest = json_body(&body)?;
     let account = state.store.lawyer_by_username(&req.username).await?;
-    let account = audit_sign_in(&state, AccountKind::Lawyer, &req, check_sign_in(&state.lawyer_limiter, account, &req, &client).await).await?;
+    let account = audit_sign_in(
+        &state,
+        AccountKind::Lawyer,
+        &req,
+        check_sign_in(&state.lawyer_limiter, account, &req, &client).await,
+    )
+    .await?;
     let token = state.new_session(SessionKind::Lawyer, account.id).await?;
     tracing::info!(lawyer = account.id, "lawyer signed in");
     Ok(Json(serde_json::json!(LoginResponse {
         token: token.as_str().to_owned(),
-        lawyer: LawyerInfo { id: LawyerId(account.id), display_name: account.display_name },
+        lawyer: LawyerInfo {
+            id: LawyerId(account.id),
+            display_name: account.display_name
+        },
     })))
 }
 
@@ -199,7 +243,10 @@ impl FromRequestParts<AppState> for LawyerSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let id = state.session_account(&token, SessionKind::Lawyer).await?.ok_or_else(ApiError::unauthorized)?;
+        let id = state
+            .session_account(&token, SessionKind::Lawyer)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         Ok(LawyerSession(LawyerId(id), token))
     }
 }
@@ -210,7 +257,10 @@ pub fn bearer(parts: &Parts) -> Option<SessionToken> {
     SessionToken::from_client(v.strip_prefix("Bearer ")?)
 }
 
-async fn lawyer_logout(State(state): State<AppState>, session: LawyerSession) -> Result<StatusCode, ApiError> {
+async fn lawyer_logout(
+    State(state): State<AppState>,
+    session: LawyerSession,
+) -> Result<StatusCode, ApiError> {
     state.store.delete_session(&session.1.digest()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -250,7 +300,10 @@ impl VisitView {
     }
 }
 
-async fn lawyer_visits(State(state): State<AppState>, session: LawyerSession) -> Result<Json<serde_json::Value>, ApiError> {
+async fn lawyer_visits(
+    State(state): State<AppState>,
+    session: LawyerSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let now = Utc::now();
     let visits = state.store.visits_for_lawyer(session.0, now).await?;
     let views: Vec<VisitView> = visits.iter().map(|v| VisitView::new(v, now)).collect();
@@ -273,18 +326,33 @@ fn policy_refusal(d: policy::Deny) -> ApiError {
 
 /// Issue a join token after the same policy check that the join itself will make, so
 /// that a refusal is explained before the browser opens its camera.
-async fn issue_token(state: &AppState, visit: VisitId, who: Principal) -> Result<Json<TokenResponse>, ApiError> {
+async fn issue_token(
+    state: &AppState,
+    visit: VisitId,
+    who: Principal,
+) -> Result<Json<TokenResponse>, ApiError> {
     let now = Utc::now();
-    let row = state.store.visit(visit).await?.ok_or_else(|| ApiError::not_found("This visit"))?;
+    let row = state
+        .store
+        .visit(visit)
+        .await?
+        .ok_or_else(|| ApiError::not_found("This visit"))?;
     policy::admit(&row.terms(), &who, now).map_err(policy_refusal)?;
     let (token, claims) = state.tokens.issue(visit, who.participant(), now);
     let actor = match &who {
         Principal::Lawyer(l) => Actor::Lawyer(*l),
         Principal::Booth(b) => Actor::Booth(b.clone()),
     };
-    let record = AuditRecord::JoinTokenIssued { visit, participant: who.participant(), token_id: claims.jti.clone() };
+    let record = AuditRecord::JoinTokenIssued {
+        visit,
+        participant: who.participant(),
+        token_id: claims.jti.clone(),
+    };
     state.audit.append(actor, record).await?;
-    Ok(Json(TokenResponse { token, expires_at: rfc3339(claims.expires_at()) }))
+    Ok(Json(TokenResponse {
+        token,
+        expires_at: rfc3339(claims.expires_at()),
+    }))
 }
 
 async fn lawyer_join_token(
@@ -305,7 +373,11 @@ impl FromRequestParts<AppState> for BoothAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let certs = parts.extensions.get::<PeerCertificates>().cloned().unwrap_or_default();
+        let certs = parts
+            .extensions
+            .get::<PeerCertificates>()
+            .cloned()
+            .unwrap_or_default();
         let identity = state.verify_booth(&certs).await?;
         Ok(BoothAuth(identity))
     }
@@ -318,9 +390,16 @@ struct BoothInfo {
     label: String,
 }
 
-async fn booth_visit(State(state): State<AppState>, BoothAuth(me): BoothAuth) -> Result<Json<serde_json::Value>, ApiError> {
+async fn booth_visit(
+    State(state): State<AppState>,
+    BoothAuth(me): BoothAuth,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let now = Utc::now();
-    let booth = state.store.booth(me.booth()).await?.ok_or_else(|| ApiError::not_found("This booth"))?;
+    let booth = state
+        .store
+        .booth(me.booth())
+        .await?
+        .ok_or_else(|| ApiError::not_found("This booth"))?;
     let visit = state.store.next_visit_for_booth(me.booth(), now).await?;
     Ok(Json(serde_json::json!({
         "booth": BoothInfo { id: booth.id.0, facility: booth.facility.0, label: booth.label },
@@ -333,7 +412,11 @@ async fn booth_join_token(
     BoothAuth(me): BoothAuth,
     Path(id): Path<i64>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let row = state.store.visit(VisitId(id)).await?.ok_or_else(|| ApiError::not_found("This visit"))?;
+    let row = state
+        .store
+        .visit(VisitId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("This visit"))?;
     if &row.booth != me.booth() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

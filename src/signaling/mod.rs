@@ -29,8 +29,8 @@ use axum::response::Response;
 use axum::Extension;
 use chrono::Utc;
 use confer_signaling::{
-    self as wire, decode_client, encode_server, AbuseVerdict, ErrorCode, ServerMessage, ServerSession, Step,
-    VisitNotice,
+    self as wire, decode_client, encode_server, AbuseVerdict, ErrorCode, ServerMessage,
+    ServerSession, Step, VisitNotice,
 };
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -110,7 +110,12 @@ fn deny_code(d: Deny) -> ErrorCode {
 
 /// Record a refused join in the audit log, then hand back the refusal. A refusal is the
 /// safe direction: it stands even when the record cannot be written (logged loudly).
-async fn refused(state: &AppState, actor: Actor, records: Vec<AuditRecord>, refusal: Refusal) -> Refusal {
+async fn refused(
+    state: &AppState,
+    actor: Actor,
+    records: Vec<AuditRecord>,
+    refusal: Refusal,
+) -> Refusal {
     if let Err(e) = state.audit.append_all(actor, records).await {
         tracing::error!(error = %e, code = refusal.0.as_str(), "AUDIT: a refused join could not be recorded");
     }
@@ -126,11 +131,21 @@ async fn next_notice(rx: &mut Option<mpsc::UnboundedReceiver<Notice>>) -> Option
 
 impl Connection {
     fn new(state: AppState, certs: PeerCertificates, socket: WebSocket) -> Self {
-        Connection { state, certs, socket, session: ServerSession::new(), seat: None, notices: None }
+        Connection {
+            state,
+            certs,
+            socket,
+            session: ServerSession::new(),
+            seat: None,
+            notices: None,
+        }
     }
 
     async fn send(&mut self, msg: &ServerMessage) -> bool {
-        self.socket.send(Message::Text(encode_server(msg).into())).await.is_ok()
+        self.socket
+            .send(Message::Text(encode_server(msg).into()))
+            .await
+            .is_ok()
     }
 
     async fn run(mut self) {
@@ -182,11 +197,19 @@ impl Connection {
     /// Send an error and count it; returns whether the connection stays open.
     async fn on_error(&mut self, refusal: Refusal) -> bool {
         let closing = refusal.0 == ErrorCode::UnsupportedVersion;
-        if !self.send(&ServerMessage::Error { code: refusal.0, message: refusal.1 }).await {
+        if !self
+            .send(&ServerMessage::Error {
+                code: refusal.0,
+                message: refusal.1,
+            })
+            .await
+        {
             return false;
         }
         if self.session.record_error() == AbuseVerdict::Close {
-            let _ = self.send(&ServerMessage::error(ErrorCode::TooManyErrors)).await;
+            let _ = self
+                .send(&ServerMessage::error(ErrorCode::TooManyErrors))
+                .await;
             return false;
         }
         !closing
@@ -204,7 +227,8 @@ impl Connection {
         match step {
             Step::Welcome { version } => {
                 let server = format!("confer/{}", env!("CARGO_PKG_VERSION"));
-                self.send(&ServerMessage::Welcome(wire::Welcome { version, server })).await
+                self.send(&ServerMessage::Welcome(wire::Welcome { version, server }))
+                    .await
             }
             Step::Pong => self.send(&ServerMessage::Pong).await,
             Step::Leave => false,
@@ -226,16 +250,24 @@ impl Connection {
                 match self.state.hub.negotiate(seat, sdp.into_inner()).await {
                     Ok(answer) => {
                         let _ = self.session.offer_answered();
-                        self.send(&ServerMessage::Answer { sdp: wire::Sdp::new(answer) }).await
+                        self.send(&ServerMessage::Answer {
+                            sdp: wire::Sdp::new(answer),
+                        })
+                        .await
                     }
                     Err(e) => {
                         let _ = self.session.offer_failed();
                         let refusal = match e {
-                            HubError::Ended(EndReason::SlotOver) => Refusal::code(ErrorCode::SlotOver),
-                            HubError::Ended(_) | HubError::NotPresent => Refusal::code(ErrorCode::VisitEnded),
+                            HubError::Ended(EndReason::SlotOver) => {
+                                Refusal::code(ErrorCode::SlotOver)
+                            }
+                            HubError::Ended(_) | HubError::NotPresent => {
+                                Refusal::code(ErrorCode::VisitEnded)
+                            }
                             HubError::AlreadyNegotiated => Refusal(
                                 ErrorCode::BadOffer,
-                                "This connection already has media; reconnect to negotiate again.".into(),
+                                "This connection already has media; reconnect to negotiate again."
+                                    .into(),
                             ),
                             HubError::Media(m) => {
                                 tracing::info!(error = %m, "offer refused by the media plane");
@@ -263,8 +295,15 @@ impl Connection {
                     JoinTokenError::Expired => ErrorCode::TokenExpired,
                 };
                 let records = vec![
-                    AuditRecord::JoinTokenRejected { visit: None, reason: code.as_str().into() },
-                    AuditRecord::AdmissionRefused { visit: None, participant: None, reason: code.as_str().into() },
+                    AuditRecord::JoinTokenRejected {
+                        visit: None,
+                        reason: code.as_str().into(),
+                    },
+                    AuditRecord::AdmissionRefused {
+                        visit: None,
+                        participant: None,
+                        reason: code.as_str().into(),
+                    },
                 ];
                 return Err(refused(&state, Actor::Anonymous, records, Refusal::code(code)).await);
             }
@@ -296,20 +335,33 @@ impl Connection {
                 if me.booth() != booth {
                     let code = ErrorCode::BoothMismatch;
                     let records = vec![refusal_record(code.as_str())];
-                    return Err(refused(&state, Actor::Booth(me.booth().clone()), records, Refusal::code(code)).await);
+                    return Err(refused(
+                        &state,
+                        Actor::Booth(me.booth().clone()),
+                        records,
+                        Refusal::code(code),
+                    )
+                    .await);
                 }
                 (Principal::Booth(booth.clone()), Actor::Booth(booth.clone()))
             }
         };
-        let first_use = state.store.consume_join_token(&claims.jti, now, claims.expires_at()).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot record a join token's use");
-            Refusal::code(ErrorCode::Unavailable)
-        })?;
+        let first_use = state
+            .store
+            .consume_join_token(&claims.jti, now, claims.expires_at())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot record a join token's use");
+                Refusal::code(ErrorCode::Unavailable)
+            })?;
         if !first_use {
             tracing::warn!(visit = %claims.visit, role = claims.participant.role().as_str(), "join token replayed");
             let code = ErrorCode::TokenReplayed;
             let records = vec![
-                AuditRecord::JoinTokenRejected { visit: Some(visit), reason: code.as_str().into() },
+                AuditRecord::JoinTokenRejected {
+                    visit: Some(visit),
+                    reason: code.as_str().into(),
+                },
                 refusal_record(code.as_str()),
             ];
             return Err(refused(&state, actor, records, Refusal::code(code)).await);
@@ -318,7 +370,13 @@ impl Connection {
             Ok(Some(row)) => row,
             Ok(None) => {
                 let code = ErrorCode::VisitEnded;
-                return Err(refused(&state, actor, vec![refusal_record(code.as_str())], Refusal::code(code)).await);
+                return Err(refused(
+                    &state,
+                    actor,
+                    vec![refusal_record(code.as_str())],
+                    Refusal::code(code),
+                )
+                .await);
             }
             Err(_) => return Err(Refusal::code(ErrorCode::Unavailable)),
         };
@@ -326,13 +384,26 @@ impl Connection {
             Ok(a) => a,
             Err(d) => {
                 let records = vec![refusal_record(deny_code(d).as_str())];
-                return Err(refused(&state, actor, records, Refusal(deny_code(d), d.message().into())).await);
+                return Err(refused(
+                    &state,
+                    actor,
+                    records,
+                    Refusal(deny_code(d), d.message().into()),
+                )
+                .await);
             }
         };
         // Audit first: the admission is durable before the seat (and so media) exists.
         let granted = vec![
-            AuditRecord::JoinTokenUsed { visit, participant: participant.clone(), token_id: claims.jti.clone() },
-            AuditRecord::AdmissionGranted { visit, participant: participant.clone() },
+            AuditRecord::JoinTokenUsed {
+                visit,
+                participant: participant.clone(),
+                token_id: claims.jti.clone(),
+            },
+            AuditRecord::AdmissionGranted {
+                visit,
+                participant: participant.clone(),
+            },
         ];
         if let Err(e) = state.audit.append_all(actor.clone(), granted).await {
             tracing::error!(visit = %visit, error = %e, "admission refused: the audit log cannot be written");

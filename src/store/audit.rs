@@ -12,7 +12,9 @@ use super::{Result, StoreError};
 use crate::audit::chain::{Checkpoint, StoredEntry};
 use crate::audit::record::Subjects;
 use crate::ids::{AdminId, BoothId, LawyerId, VisitId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
@@ -60,7 +62,8 @@ fn options(path: &Path) -> SqliteConnectOptions {
 impl AuditWriter {
     /// Open (creating and migrating) the audit database for writing.
     pub async fn open(path: &Path) -> Result<AuditWriter> {
-        let mut conn = SqliteConnection::connect_with(&options(path).create_if_missing(true)).await?;
+        let mut conn =
+            SqliteConnection::connect_with(&options(path).create_if_missing(true)).await?;
         sqlx::migrate!("./migrations/audit").run(&mut conn).await?;
         Ok(AuditWriter { conn })
     }
@@ -71,10 +74,15 @@ impl AuditWriter {
 
     /// Append entries and checkpoints in one transaction; returns once committed
     /// (`synchronous=FULL`: the WAL is fsync'd before `COMMIT` returns).
-    pub async fn commit(&mut self, entries: &[StoredEntry], checkpoints: &[Checkpoint]) -> Result<()> {
+    pub async fn commit(
+        &mut self,
+        entries: &[StoredEntry],
+        checkpoints: &[Checkpoint],
+    ) -> Result<()> {
         let mut tx = self.conn.begin().await?;
         for e in entries {
-            let seq = i64::try_from(e.seq).map_err(|_| StoreError::Conflict("an audit entry with this sequence number"))?;
+            let seq = i64::try_from(e.seq)
+                .map_err(|_| StoreError::Conflict("an audit entry with this sequence number"))?;
             sqlx::query(
                 "INSERT INTO audit_entries (seq, time_ms, kind, actor, visit_id, lawyer_id, booth_id, staff_id, \
                  canonical, leaf_hash, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -115,12 +123,17 @@ impl AuditWriter {
 
 async fn head(conn: &mut SqliteConnection) -> Result<AuditHead> {
     let mut h = AuditHead::default();
-    if let Some(r) = sqlx::query("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await? {
+    if let Some(r) = sqlx::query("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?
+    {
         h.count = r.get::<i64, _>(0) as u64;
         h.hash = Some(r.get(1));
     }
     if let Some(r) =
-        sqlx::query("SELECT n, count, time_ms FROM audit_checkpoints ORDER BY n DESC LIMIT 1").fetch_optional(&mut *conn).await?
+        sqlx::query("SELECT n, count, time_ms FROM audit_checkpoints ORDER BY n DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?
     {
         h.checkpoints = r.get::<i64, _>(0) as u64;
         h.last_checkpoint_count = r.get::<i64, _>(1) as u64;
@@ -157,7 +170,10 @@ fn entry_from_row(r: &SqliteRow) -> StoredEntry {
 impl AuditReader {
     /// Readers next to the running writer (after [`AuditWriter::open`] created the file).
     pub async fn open(path: &Path) -> Result<AuditReader> {
-        let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options(path)).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options(path))
+            .await?;
         Ok(AuditReader { pool })
     }
 
@@ -166,8 +182,14 @@ impl AuditReader {
         if !path.exists() {
             return Err(StoreError::NotFound("the audit database"));
         }
-        let opts = SqliteConnectOptions::new().filename(path).read_only(true).busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await?;
         Ok(AuditReader { pool })
     }
 
@@ -177,39 +199,61 @@ impl AuditReader {
 
     /// Up to `limit` entries with `seq > after`, in seq order.
     pub async fn entries_after(&self, after: u64, limit: u32) -> Result<Vec<StoredEntry>> {
-        let rows = sqlx::query(&format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?"))
-            .bind(after as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(after as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(entry_from_row).collect())
+    }
+
+    /// Like [`AuditReader::entries_after`], without the `kind` and `actor` columns (left
+    /// empty), which verification does not need: the canonical bytes hold them.
+    pub async fn chain_after(&self, after: u64, limit: u32) -> Result<Vec<StoredEntry>> {
+        let rows = sqlx::query(
+            "SELECT seq, time_ms, '', '', visit_id, lawyer_id, booth_id, staff_id, canonical, leaf_hash, prev_hash, hash \
+             FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(entry_from_row).collect())
     }
 
     /// Entries `first..=last`, in seq order.
     pub async fn entries_between(&self, first: u64, last: u64) -> Result<Vec<StoredEntry>> {
-        let rows = sqlx::query(&format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq >= ? AND seq <= ? ORDER BY seq"))
-            .bind(first as i64)
-            .bind(last as i64)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq >= ? AND seq <= ? ORDER BY seq"
+        ))
+        .bind(first as i64)
+        .bind(last as i64)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(entry_from_row).collect())
     }
 
     /// Lowest and highest seq of the entries whose time is in `[from_ms, to_ms]`.
     pub async fn seq_range_in_time(&self, from_ms: i64, to_ms: i64) -> Result<Option<(u64, u64)>> {
-        let r = sqlx::query("SELECT MIN(seq), MAX(seq) FROM audit_entries WHERE time_ms >= ? AND time_ms <= ?")
-            .bind(from_ms)
-            .bind(to_ms)
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "SELECT MIN(seq), MAX(seq) FROM audit_entries WHERE time_ms >= ? AND time_ms <= ?",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_one(&self.pool)
+        .await?;
         let (lo, hi): (Option<i64>, Option<i64>) = (r.get(0), r.get(1));
         Ok(lo.zip(hi).map(|(a, b)| (a.max(0) as u64, b.max(0) as u64)))
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
-        let rows = sqlx::query("SELECT n, count, head_hash, time_ms, signature FROM audit_checkpoints ORDER BY n")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT n, count, head_hash, time_ms, signature FROM audit_checkpoints ORDER BY n",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| Checkpoint {

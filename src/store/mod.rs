@@ -113,7 +113,9 @@ fn ms(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_ms(v: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(v).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+    Utc.timestamp_millis_opt(v)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 const VISIT_SELECT: &str = "SELECT v.id, v.lawyer_id, v.booth_id, b.label, b.facility_id, f.name, \
@@ -150,7 +152,10 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool })
     }
@@ -177,7 +182,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn upsert_booth(&self, id: &BoothId, facility: &FacilityId, label: &str) -> Result<()> {
+    pub async fn upsert_booth(
+        &self,
+        id: &BoothId,
+        facility: &FacilityId,
+        label: &str,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO booths (id, facility_id, label) VALUES (?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET facility_id = excluded.facility_id, label = excluded.label",
@@ -240,25 +250,41 @@ impl Store {
             .await;
         match r {
             Ok(done) => Ok(LawyerId(done.last_insert_rowid())),
-            Err(e) if unique_violation(&e) => Err(StoreError::Conflict("a lawyer account with this username")),
+            Err(e) if unique_violation(&e) => {
+                Err(StoreError::Conflict("a lawyer account with this username"))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     pub async fn lawyer_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
-        let row = sqlx::query("SELECT id, username, display_name, password_hash FROM lawyers WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| AccountRow { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3) }))
+        let row = sqlx::query(
+            "SELECT id, username, display_name, password_hash FROM lawyers WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| AccountRow {
+            id: r.get(0),
+            username: r.get(1),
+            display_name: r.get(2),
+            password_hash: r.get(3),
+        }))
     }
 
     pub async fn lawyer(&self, id: LawyerId) -> Result<Option<AccountRow>> {
-        let row = sqlx::query("SELECT id, username, display_name, password_hash FROM lawyers WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| AccountRow { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3) }))
+        let row = sqlx::query(
+            "SELECT id, username, display_name, password_hash FROM lawyers WHERE id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| AccountRow {
+            id: r.get(0),
+            username: r.get(1),
+            display_name: r.get(2),
+            password_hash: r.get(3),
+        }))
     }
 
     pub async fn lawyers(&self) -> Result<Vec<AccountRow>> {
@@ -267,34 +293,58 @@ impl Store {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| AccountRow { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3) })
+            .map(|r| AccountRow {
+                id: r.get(0),
+                username: r.get(1),
+                display_name: r.get(2),
+                password_hash: r.get(3),
+            })
             .collect())
     }
 
-    pub async fn insert_admin(&self, username: &str, password_hash: &str, now: DateTime<Utc>) -> Result<AdminId> {
-        let r = sqlx::query("INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)")
-            .bind(username)
-            .bind(password_hash)
-            .bind(ms(now))
-            .execute(&self.pool)
-            .await;
+    pub async fn insert_admin(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AdminId> {
+        let r = sqlx::query(
+            "INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await;
         match r {
             Ok(done) => Ok(AdminId(done.last_insert_rowid())),
-            Err(e) if unique_violation(&e) => Err(StoreError::Conflict("an admin account with this username")),
+            Err(e) if unique_violation(&e) => {
+                Err(StoreError::Conflict("an admin account with this username"))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     pub async fn admin_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
-        let row = sqlx::query("SELECT id, username, username, password_hash FROM admins WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| AccountRow { id: r.get(0), username: r.get(1), display_name: r.get(2), password_hash: r.get(3) }))
+        let row = sqlx::query(
+            "SELECT id, username, username, password_hash FROM admins WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| AccountRow {
+            id: r.get(0),
+            username: r.get(1),
+            display_name: r.get(2),
+            password_hash: r.get(3),
+        }))
     }
 
     pub async fn count_admins(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM admins").fetch_one(&self.pool).await?.get(0))
+        Ok(sqlx::query("SELECT COUNT(*) FROM admins")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0))
     }
 
     // --- sessions ---
@@ -345,7 +395,10 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -365,29 +418,44 @@ impl Store {
         .await;
         match r {
             Ok(done) => Ok(VisitId(done.last_insert_rowid())),
-            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => Err(StoreError::NotFound("the lawyer or booth")),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(StoreError::NotFound("the lawyer or booth"))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     pub async fn visit(&self, id: VisitId) -> Result<Option<VisitRow>> {
-        let row = sqlx::query(&format!("{VISIT_SELECT} WHERE v.id = ?")).bind(id.0).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!("{VISIT_SELECT} WHERE v.id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(visit_from_row))
     }
 
     /// A lawyer's visits that have not ended more than a day ago, earliest first.
-    pub async fn visits_for_lawyer(&self, lawyer: LawyerId, now: DateTime<Utc>) -> Result<Vec<VisitRow>> {
+    pub async fn visits_for_lawyer(
+        &self,
+        lawyer: LawyerId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<VisitRow>> {
         let since = ms(now - chrono::Duration::days(1));
-        let rows = sqlx::query(&format!("{VISIT_SELECT} WHERE v.lawyer_id = ? AND v.ends_at > ? ORDER BY v.starts_at, v.id"))
-            .bind(lawyer.0)
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{VISIT_SELECT} WHERE v.lawyer_id = ? AND v.ends_at > ? ORDER BY v.starts_at, v.id"
+        ))
+        .bind(lawyer.0)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(visit_from_row).collect())
     }
 
     /// The booth's visit whose slot covers `now` and which has not ended, if any.
-    pub async fn current_visit_for_booth(&self, booth: &BoothId, now: DateTime<Utc>) -> Result<Option<VisitRow>> {
+    pub async fn current_visit_for_booth(
+        &self,
+        booth: &BoothId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<VisitRow>> {
         let row = sqlx::query(&format!(
             "{VISIT_SELECT} WHERE v.booth_id = ? AND v.starts_at <= ? AND v.ends_at > ? AND v.ended_at IS NULL \
              ORDER BY v.starts_at LIMIT 1"
@@ -401,7 +469,11 @@ impl Store {
     }
 
     /// The booth's next visit that has not ended (current or upcoming), if any.
-    pub async fn next_visit_for_booth(&self, booth: &BoothId, now: DateTime<Utc>) -> Result<Option<VisitRow>> {
+    pub async fn next_visit_for_booth(
+        &self,
+        booth: &BoothId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<VisitRow>> {
         let row = sqlx::query(&format!(
             "{VISIT_SELECT} WHERE v.booth_id = ? AND v.ends_at > ? AND v.ended_at IS NULL ORDER BY v.starts_at LIMIT 1"
         ))
@@ -413,38 +485,53 @@ impl Store {
     }
 
     pub async fn visits(&self) -> Result<Vec<VisitRow>> {
-        let rows = sqlx::query(&format!("{VISIT_SELECT} ORDER BY v.starts_at DESC, v.id DESC LIMIT 500"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{VISIT_SELECT} ORDER BY v.starts_at DESC, v.id DESC LIMIT 500"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(visit_from_row).collect())
     }
 
     /// Record that a visit ended for good. Returns false if it had already ended.
-    pub async fn mark_visit_ended(&self, id: VisitId, now: DateTime<Utc>, reason: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE visits SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
-            .bind(ms(now))
-            .bind(reason)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
+    pub async fn mark_visit_ended(
+        &self,
+        id: VisitId,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE visits SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(reason)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     // --- join tokens ---
 
     /// Record the use of a join token. Returns false when it had been used before (a replay).
-    pub async fn consume_join_token(&self, jti: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<bool> {
+    pub async fn consume_join_token(
+        &self,
+        jti: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool> {
         // Forget ids of tokens that can no longer verify anyway; they are useless to replay.
         sqlx::query("DELETE FROM used_join_tokens WHERE expires_at < ?")
             .bind(ms(now) - 60_000)
             .execute(&self.pool)
             .await?;
-        let r = sqlx::query("INSERT INTO used_join_tokens (jti, used_at, expires_at) VALUES (?, ?, ?)")
-            .bind(jti)
-            .bind(ms(now))
-            .bind(ms(expires_at))
-            .execute(&self.pool)
-            .await;
+        let r =
+            sqlx::query("INSERT INTO used_join_tokens (jti, used_at, expires_at) VALUES (?, ?, ?)")
+                .bind(jti)
+                .bind(ms(now))
+                .bind(ms(expires_at))
+                .execute(&self.pool)
+                .await;
         match r {
             Ok(_) => Ok(true),
             Err(e) if unique_violation(&e) => Ok(false),
@@ -490,10 +577,17 @@ mod tests {
     async fn visits_round_trip_and_end_once() {
         let (_d, s) = store().await;
         let now = Utc::now();
-        s.upsert_facility(&FacilityId("f".into()), "Facility").await.unwrap();
-        s.upsert_booth(&BoothId("b".into()), &FacilityId("f".into()), "Booth 1").await.unwrap();
+        s.upsert_facility(&FacilityId("f".into()), "Facility")
+            .await
+            .unwrap();
+        s.upsert_booth(&BoothId("b".into()), &FacilityId("f".into()), "Booth 1")
+            .await
+            .unwrap();
         let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
-        assert!(matches!(s.insert_lawyer("amy", "Amy", "hash", now).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            s.insert_lawyer("amy", "Amy", "hash", now).await,
+            Err(StoreError::Conflict(_))
+        ));
         let v = NewVisit {
             lawyer: l,
             booth: BoothId("b".into()),
@@ -505,13 +599,30 @@ mod tests {
         let row = s.visit(id).await.unwrap().unwrap();
         assert_eq!(row.lawyer, l);
         assert_eq!(row.facility_name, "Facility");
-        assert_eq!(s.current_visit_for_booth(&BoothId("b".into()), now).await.unwrap().unwrap().id, id);
+        assert_eq!(
+            s.current_visit_for_booth(&BoothId("b".into()), now)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            id
+        );
         assert!(s.mark_visit_ended(id, now, "slot_over").await.unwrap());
         assert!(!s.mark_visit_ended(id, now, "slot_over").await.unwrap());
         assert!(s.visit(id).await.unwrap().unwrap().terms().ended);
-        assert!(s.current_visit_for_booth(&BoothId("b".into()), now).await.unwrap().is_none());
-        let bad = NewVisit { booth: BoothId("nope".into()), ..v };
-        assert!(matches!(s.insert_visit(&bad, now).await, Err(StoreError::NotFound(_))));
+        assert!(s
+            .current_visit_for_booth(&BoothId("b".into()), now)
+            .await
+            .unwrap()
+            .is_none());
+        let bad = NewVisit {
+            booth: BoothId("nope".into()),
+            ..v
+        };
+        assert!(matches!(
+            s.insert_visit(&bad, now).await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[tokio::test]
@@ -519,11 +630,35 @@ mod tests {
         let (_d, s) = store().await;
         let now = Utc::now();
         let h = [7u8; 32];
-        s.insert_session(&h, SessionKind::Lawyer, 1, now, now + chrono::Duration::hours(12)).await.unwrap();
+        s.insert_session(
+            &h,
+            SessionKind::Lawyer,
+            1,
+            now,
+            now + chrono::Duration::hours(12),
+        )
+        .await
+        .unwrap();
         let idle = chrono::Duration::minutes(30);
-        assert_eq!(s.touch_session(&h, SessionKind::Lawyer, now, now - idle).await.unwrap(), Some(1));
-        assert_eq!(s.touch_session(&h, SessionKind::Admin, now, now - idle).await.unwrap(), None, "kind is checked");
+        assert_eq!(
+            s.touch_session(&h, SessionKind::Lawyer, now, now - idle)
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            s.touch_session(&h, SessionKind::Admin, now, now - idle)
+                .await
+                .unwrap(),
+            None,
+            "kind is checked"
+        );
         let later = now + chrono::Duration::minutes(31);
-        assert_eq!(s.touch_session(&h, SessionKind::Lawyer, later, later - idle).await.unwrap(), None);
+        assert_eq!(
+            s.touch_session(&h, SessionKind::Lawyer, later, later - idle)
+                .await
+                .unwrap(),
+            None
+        );
     }
 }

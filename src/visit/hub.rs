@@ -88,7 +88,13 @@ struct Effects {
 impl VisitHub {
     pub fn new(store: Store, media: MediaHandle, audit: Audit) -> VisitHub {
         VisitHub {
-            inner: Arc::new(Inner { store, media, audit, live: Mutex::new(HashMap::new()), next_seat: AtomicU64::new(1) }),
+            inner: Arc::new(Inner {
+                store,
+                media,
+                audit,
+                live: Mutex::new(HashMap::new()),
+                next_seat: AtomicU64::new(1),
+            }),
         }
     }
 
@@ -96,10 +102,16 @@ impl VisitHub {
     pub async fn run_media_events(self, mut events: mpsc::Receiver<MediaEvent>) {
         while let Some(ev) = events.recv().await {
             match ev {
-                MediaEvent::PeerConnected { visit, participant, .. } => {
+                MediaEvent::PeerConnected {
+                    visit, participant, ..
+                } => {
                     tracing::info!(visit = %visit, role = participant.role().as_str(), "media connected");
                 }
-                MediaEvent::PeerDisconnected { visit, peer, participant } => {
+                MediaEvent::PeerDisconnected {
+                    visit,
+                    peer,
+                    participant,
+                } => {
                     tracing::info!(visit = %visit, role = participant.role().as_str(), "media disconnected");
                     let mut live = self.lock();
                     if let Some(l) = live.get_mut(&visit) {
@@ -143,10 +155,25 @@ impl VisitHub {
             match entry.core.join(seat, role, now) {
                 Ok(actions) => {
                     let others = entry.core.others(seat);
-                    entry.seats.insert(seat, SeatEntry { notices, peer: None });
+                    entry.seats.insert(
+                        seat,
+                        SeatEntry {
+                            notices,
+                            peer: None,
+                        },
+                    );
                     apply(entry, actions, &mut effects);
-                    effects.audit.push(AuditRecord::ParticipantJoined { visit, role });
-                    Ok(Seat { visit, seat, role, slot_end: entry.core.slot_end(), others, admitted: Some(admitted) })
+                    effects
+                        .audit
+                        .push(AuditRecord::ParticipantJoined { visit, role });
+                    Ok(Seat {
+                        visit,
+                        seat,
+                        role,
+                        slot_end: entry.core.slot_end(),
+                        others,
+                        admitted: Some(admitted),
+                    })
                 }
                 Err(reason) => {
                     effects.audit.clear();
@@ -172,7 +199,10 @@ impl VisitHub {
         // The visit may have ended, or this seat been replaced, while media was busy.
         let still_here = {
             let mut live = self.lock();
-            match live.get_mut(&seat.visit).and_then(|l| l.seats.get_mut(&seat.seat)) {
+            match live
+                .get_mut(&seat.visit)
+                .and_then(|l| l.seats.get_mut(&seat.seat))
+            {
                 Some(entry) => {
                     entry.peer = Some(peer);
                     true
@@ -191,7 +221,11 @@ impl VisitHub {
         let live = self.lock();
         match live.get(&seat.visit) {
             Some(l) if l.seats.contains_key(&seat.seat) => Ok(()),
-            Some(l) => Err(l.core.ended().map(HubError::Ended).unwrap_or(HubError::NotPresent)),
+            Some(l) => Err(l
+                .core
+                .ended()
+                .map(HubError::Ended)
+                .unwrap_or(HubError::NotPresent)),
             None => Err(HubError::NotPresent),
         }
     }
@@ -203,7 +237,10 @@ impl VisitHub {
             let mut live = self.lock();
             if let Some(l) = live.get_mut(&seat.visit) {
                 if l.seats.contains_key(&seat.seat) {
-                    effects.audit.push(AuditRecord::ParticipantLeft { visit: seat.visit, role: seat.role });
+                    effects.audit.push(AuditRecord::ParticipantLeft {
+                        visit: seat.visit,
+                        role: seat.role,
+                    });
                 }
                 let actions = l.core.leave(seat.seat);
                 apply(l, actions, &mut effects);
@@ -224,7 +261,10 @@ impl VisitHub {
             let mut live = self.lock();
             if let Some(mut l) = live.remove(&visit) {
                 if l.core.ended().is_none() {
-                    effects.audit.push(AuditRecord::VisitEnded { visit, reason: reason.code().into() });
+                    effects.audit.push(AuditRecord::VisitEnded {
+                        visit,
+                        reason: reason.code().into(),
+                    });
                 }
                 let actions = l.core.end(reason);
                 apply(&mut l, actions, &mut effects);
@@ -247,7 +287,11 @@ impl VisitHub {
         self.lock().len()
     }
 
-    fn spawn_slot_timer(&self, visit: VisitId, slot_end: DateTime<Utc>) -> tokio::task::JoinHandle<()> {
+    fn spawn_slot_timer(
+        &self,
+        visit: VisitId,
+        slot_end: DateTime<Utc>,
+    ) -> tokio::task::JoinHandle<()> {
         let hub = self.clone();
         tokio::spawn(async move {
             // The deadline is absolute UTC (persisted with the visit); only this driver
@@ -267,7 +311,10 @@ impl VisitHub {
                     let actions = l.core.tick(Utc::now());
                     apply(l, actions, &mut effects);
                     if let (true, Some(r)) = (was_live, l.core.ended()) {
-                        effects.audit.push(AuditRecord::VisitEnded { visit, reason: r.code().into() });
+                        effects.audit.push(AuditRecord::VisitEnded {
+                            visit,
+                            reason: r.code().into(),
+                        });
                     }
                     if l.core.ended().is_some() {
                         live.remove(&visit);
@@ -285,14 +332,18 @@ impl VisitHub {
                 t.abort();
             }
         }
-        if effects.remove_peers.is_empty() && !effects.end_media && effects.record_end.is_none() && effects.audit.is_empty()
+        if effects.remove_peers.is_empty()
+            && !effects.end_media
+            && effects.record_end.is_none()
+            && effects.audit.is_empty()
         {
             return;
         }
         let inner = self.inner.clone();
         tokio::spawn(async move {
             if !effects.audit.is_empty() {
-                let kinds: Vec<&'static str> = effects.audit.iter().map(AuditRecord::kind).collect();
+                let kinds: Vec<&'static str> =
+                    effects.audit.iter().map(AuditRecord::kind).collect();
                 let append = inner.audit.append_all(Actor::System, effects.audit);
                 match tokio::time::timeout(END_AUDIT_WAIT, append).await {
                     Ok(Ok(_)) => {}
@@ -305,7 +356,11 @@ impl VisitHub {
                 }
             }
             if let Some(reason) = effects.record_end {
-                if let Err(e) = inner.store.mark_visit_ended(visit, Utc::now(), reason.code()).await {
+                if let Err(e) = inner
+                    .store
+                    .mark_visit_ended(visit, Utc::now(), reason.code())
+                    .await
+                {
                     tracing::error!(visit = %visit, error = %e, "could not record the end of a visit");
                 }
             }
