@@ -51,13 +51,6 @@ async fn tamper(dir: &Path, sql: &[&str]) {
     conn.close().await.unwrap();
 }
 
-async fn lawyer_token(app: &TestApp, visit: i64) -> String {
-    let session = app.demo_lawyer_session().await;
-    let (status, body) = app.lawyer_join_token(&session, visit).await;
-    assert_eq!(status, 200, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
 async fn audit_kinds(app: &TestApp, query: &str) -> Vec<String> {
     let (status, body) = app
         .admin(
@@ -85,7 +78,7 @@ async fn run_a_visit() -> (TestApp, i64) {
     let mut lawyer = app.signaling(&Identity::None).await;
     lawyer.hello().await.unwrap();
     lawyer
-        .join(&lawyer_token(&app, visit).await)
+        .join(&app.demo_lawyer_token(visit).await)
         .await
         .expect("lawyer joins");
     let (status, body) = app.booth_join_token(&app.demo_booth(), visit).await;
@@ -316,7 +309,7 @@ async fn when_the_audit_log_cannot_be_written_nobody_is_admitted() {
     let app = spawn_app().await;
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
-    let token = lawyer_token(&app, visit).await;
+    let token = app.demo_lawyer_token(visit).await;
 
     app.running
         .state
@@ -359,7 +352,7 @@ async fn when_the_audit_log_cannot_be_written_nobody_is_admitted() {
         .state
         .audit
         .dangerous_fail_appends_for_tests(false);
-    let token = lawyer_token(&app, visit).await;
+    let token = app.demo_lawyer_token(visit).await;
     let mut sig = app.signaling(&Identity::None).await;
     sig.hello().await.unwrap();
     sig.join(&token)
@@ -382,7 +375,7 @@ async fn a_checkpoint_is_signed_every_n_records() {
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
     for _ in 0..5 {
-        lawyer_token(&app, visit).await;
+        app.demo_lawyer_token(visit).await;
     }
     let dir = app.data_dir.path().to_path_buf();
     app.running.shutdown().await;
@@ -476,14 +469,6 @@ impl Drop for Server {
     }
 }
 
-fn demo_lawyer(dir: &Path) -> (String, String) {
-    let text = std::fs::read_to_string(dir.join("demo-credentials.txt")).unwrap();
-    let line = text.lines().find(|l| l.starts_with("lawyer page")).unwrap();
-    let w: Vec<&str> = line.split_whitespace().collect();
-    let at = |k: &str| w[w.iter().position(|x| *x == k).unwrap() + 1].to_owned();
-    (at("username"), at("password"))
-}
-
 /// The `jti` inside a join token (`v1.<claims>.<mac>`).
 fn jti(token: &str) -> String {
     let claims = token.split('.').nth(1).unwrap();
@@ -506,7 +491,7 @@ async fn no_acknowledged_audit_entry_is_lost_when_the_server_is_killed() {
     let (http, admin) = (free_port(), free_port());
     let mut server = serve(&dir, http, admin);
     let client = server.wait_ready(&ca).await;
-    let (user, password) = demo_lawyer(&dir);
+    let (user, password) = app::read_demo_credentials(&dir);
     let login: Value = client
         .post(server.url("/api/lawyer/login"))
         .json(&serde_json::json!({ "username": user, "password": password }))

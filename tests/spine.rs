@@ -37,32 +37,19 @@ async fn join(app: &TestApp, identity: &Identity, token: &str, label: &str) -> S
     Side { sig, peer }
 }
 
-async fn lawyer_token(app: &TestApp, visit: i64) -> String {
-    let session = app.demo_lawyer_session().await;
-    let (status, body) = app.lawyer_join_token(&session, visit).await;
-    assert_eq!(status, 200, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
-async fn booth_token(app: &TestApp, visit: i64) -> String {
-    let (status, body) = app.booth_join_token(&app.demo_booth(), visit).await;
-    assert_eq!(status, 200, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// Both sides of the demo visit, connected.
 async fn connected_visit(app: &TestApp, visit: i64) -> (Side, Side) {
     let lawyer = join(
         app,
         &Identity::None,
-        &lawyer_token(app, visit).await,
+        &app.demo_lawyer_token(visit).await,
         "lawyer",
     )
     .await;
     let booth = join(
         app,
         &app.demo_booth(),
-        &booth_token(app, visit).await,
+        &app.demo_booth_token(visit).await,
         "booth",
     )
     .await;
@@ -223,7 +210,7 @@ async fn booths_are_identified_by_their_certificate_only() {
     assert_eq!(body["code"], "booth_mismatch");
 
     // Booth 1's token presented on booth 2's connection: the certificate decides.
-    let token = booth_token(&app, visit).await;
+    let token = app.demo_booth_token(visit).await;
     let mut sig = app.signaling(&booth2).await;
     sig.hello().await.unwrap();
     assert_eq!(
@@ -245,7 +232,7 @@ async fn a_replayed_join_token_is_refused() {
     let app = spawn_app().await;
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
-    let token = lawyer_token(&app, visit).await;
+    let token = app.demo_lawyer_token(visit).await;
     let mut first = app.signaling(&Identity::None).await;
     first.hello().await.unwrap();
     first.join(&token).await.expect("first use");
@@ -418,7 +405,7 @@ async fn shutdown_tells_live_visits() {
     let visit = app.demo_visit_id(&session).await;
     let mut sig = app.signaling(&Identity::None).await;
     sig.hello().await.unwrap();
-    sig.join(&lawyer_token(&app, visit).await).await.unwrap();
+    sig.join(&app.demo_lawyer_token(visit).await).await.unwrap();
     let app_running = app.running;
     let shutdown = tokio::spawn(app_running.shutdown());
     let notice = sig

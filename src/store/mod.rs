@@ -137,6 +137,27 @@ fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
     }
 }
 
+fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> AccountRow {
+    AccountRow {
+        id: r.get(0),
+        username: r.get(1),
+        display_name: r.get(2),
+        password_hash: r.get(3),
+    }
+}
+
+/// The new row's id, or `Conflict(what)` when a unique constraint refused it.
+fn inserted_id(
+    r: std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+    what: &'static str,
+) -> Result<i64> {
+    match r {
+        Ok(done) => Ok(done.last_insert_rowid()),
+        Err(e) if unique_violation(&e) => Err(StoreError::Conflict(what)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -248,13 +269,7 @@ impl Store {
             .bind(ms(now))
             .execute(&self.pool)
             .await;
-        match r {
-            Ok(done) => Ok(LawyerId(done.last_insert_rowid())),
-            Err(e) if unique_violation(&e) => {
-                Err(StoreError::Conflict("a lawyer account with this username"))
-            }
-            Err(e) => Err(e.into()),
-        }
+        inserted_id(r, "a lawyer account with this username").map(LawyerId)
     }
 
     pub async fn lawyer_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
@@ -264,12 +279,7 @@ impl Store {
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| AccountRow {
-            id: r.get(0),
-            username: r.get(1),
-            display_name: r.get(2),
-            password_hash: r.get(3),
-        }))
+        Ok(row.as_ref().map(account_from_row))
     }
 
     pub async fn lawyer(&self, id: LawyerId) -> Result<Option<AccountRow>> {
@@ -279,27 +289,14 @@ impl Store {
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| AccountRow {
-            id: r.get(0),
-            username: r.get(1),
-            display_name: r.get(2),
-            password_hash: r.get(3),
-        }))
+        Ok(row.as_ref().map(account_from_row))
     }
 
     pub async fn lawyers(&self) -> Result<Vec<AccountRow>> {
         let rows = sqlx::query("SELECT id, username, display_name, '' FROM lawyers ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AccountRow {
-                id: r.get(0),
-                username: r.get(1),
-                display_name: r.get(2),
-                password_hash: r.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(account_from_row).collect())
     }
 
     pub async fn insert_admin(
@@ -316,13 +313,7 @@ impl Store {
         .bind(ms(now))
         .execute(&self.pool)
         .await;
-        match r {
-            Ok(done) => Ok(AdminId(done.last_insert_rowid())),
-            Err(e) if unique_violation(&e) => {
-                Err(StoreError::Conflict("an admin account with this username"))
-            }
-            Err(e) => Err(e.into()),
-        }
+        inserted_id(r, "an admin account with this username").map(AdminId)
     }
 
     pub async fn admin_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
@@ -332,12 +323,7 @@ impl Store {
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| AccountRow {
-            id: r.get(0),
-            username: r.get(1),
-            display_name: r.get(2),
-            password_hash: r.get(3),
-        }))
+        Ok(row.as_ref().map(account_from_row))
     }
 
     pub async fn count_admins(&self) -> Result<i64> {

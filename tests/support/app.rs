@@ -70,7 +70,7 @@ pub fn http_client(ca_pem: &Path, identity: &Identity) -> reqwest::Client {
         .expect("reqwest client")
 }
 
-fn read_demo_credentials(dir: &Path) -> (String, String) {
+pub fn read_demo_credentials(dir: &Path) -> (String, String) {
     let text = std::fs::read_to_string(dir.join("demo-credentials.txt")).expect("demo credentials");
     let line = text
         .lines()
@@ -237,6 +237,21 @@ impl TestApp {
             resp.status().as_u16(),
             resp.json().await.unwrap_or(Value::Null),
         )
+    }
+
+    /// A join token for the demo lawyer (signs in first); panics on refusal.
+    pub async fn demo_lawyer_token(&self, visit: i64) -> String {
+        let session = self.demo_lawyer_session().await;
+        let (status, body) = self.lawyer_join_token(&session, visit).await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A join token for the demo booth (its certificate); panics on refusal.
+    pub async fn demo_booth_token(&self, visit: i64) -> String {
+        let (status, body) = self.booth_join_token(&self.demo_booth(), visit).await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_owned()
     }
 
     /// `(status, body)` of a booth's join-token request.
