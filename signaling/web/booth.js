@@ -3,7 +3,8 @@
 // The booth is identified by its client certificate, which the browser presents
 // on its own; nothing here handles credentials.
 import {
-  api, describeError, formatDuration, formatTime, recordError, setPhase, Visit,
+  sharedVisitUi,
+  api, describeError, formatTime, recordError, setPhase, Visit,
 } from './confer.js';
 
 const POLL_MS = 5000;
@@ -103,21 +104,8 @@ async function joinVisit(v) {
     localVideo: ui.localVideo,
     remoteVideo: ui.remoteVideo,
     ui: {
-      status: (text) => setStatus(text === 'Connected' ? 'Connected' : text),
-      connection: (pcState, iceState) => {
-        ui.connectionState.textContent = `${pcState} (ICE: ${iceState})`;
-      },
-      timeLeft: (seconds) => {
-        ui.timeLeft.textContent = seconds === null ? '–' : formatDuration(seconds);
-      },
-      notice: addNotice,
-      soundBlocked: (enable) => {
-        ui.unmute.hidden = false;
-        ui.unmute.onclick = () => {
-          enable();
-          ui.unmute.hidden = true;
-        };
-      },
+      ...sharedVisitUi(ui, addNotice),
+      status: setStatus,
       ended: (message, { endedByServer }) => {
         ui.unmute.hidden = true;
         ui.visitSection.hidden = true;

@@ -93,6 +93,30 @@ export async function api(path, { method = 'GET', body, token } = {}) {
 }
 
 /** "12:05" for 725 seconds; "1:02:03" past an hour. */
+/**
+ * The parts of a Visit's `ui` callbacks that both pages share: connection state, time
+ * left, notices and the "turn on the sound" button. `els` needs `connectionState`,
+ * `timeLeft` and `unmute` elements.
+ */
+export function sharedVisitUi(els, addNotice) {
+  return {
+    connection: (pcState, iceState) => {
+      els.connectionState.textContent = `${pcState} (ICE: ${iceState})`;
+    },
+    timeLeft: (seconds) => {
+      els.timeLeft.textContent = seconds === null ? '–' : formatDuration(seconds);
+    },
+    notice: addNotice,
+    soundBlocked: (enable) => {
+      els.unmute.hidden = false;
+      els.unmute.onclick = () => {
+        enable();
+        els.unmute.hidden = true;
+      };
+    },
+  };
+}
+
 export function formatDuration(totalSeconds) {
   const s = Math.max(0, Math.floor(totalSeconds));
   const h = Math.floor(s / 3600);

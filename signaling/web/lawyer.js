@@ -1,6 +1,7 @@
 // confer: the lawyer's page. Sign in, see the assigned visits, join an open one.
 import {
-  api, ConferError, describeError, formatDuration, formatTime, recordError, setPhase, Visit,
+  sharedVisitUi,
+  api, ConferError, describeError, formatTime, recordError, setPhase, Visit,
 } from './confer.js';
 
 const SESSION_KEY = 'confer.lawyer.session';
@@ -205,21 +206,8 @@ async function joinVisit(v) {
     localVideo: ui.localVideo,
     remoteVideo: ui.remoteVideo,
     ui: {
+      ...sharedVisitUi(ui, addNotice),
       status: setStatus,
-      connection: (pcState, iceState) => {
-        ui.connectionState.textContent = `${pcState} (ICE: ${iceState})`;
-      },
-      timeLeft: (seconds) => {
-        ui.timeLeft.textContent = seconds === null ? '–' : formatDuration(seconds);
-      },
-      notice: addNotice,
-      soundBlocked: (enable) => {
-        ui.unmute.hidden = false;
-        ui.unmute.onclick = () => {
-          enable();
-          ui.unmute.hidden = true;
-        };
-      },
       ended: (message) => {
         ui.unmute.hidden = true;
         ui.leave.hidden = true;
