@@ -48,6 +48,22 @@ int_id!(
     /// A staff (admin listener) account.
     AdminId
 );
+int_id!(
+    /// A detainee (the lawyer sees only the facility-internal reference, R-PRIV-4).
+    DetaineeId
+);
+int_id!(
+    /// A criminal case of a detainee.
+    CaseId
+);
+int_id!(
+    /// A lawyer acting for a detainee in a case (the firm letter and authority belong to it).
+    EngagementId
+);
+int_id!(
+    /// An uploaded document of an engagement.
+    DocumentId
+);
 str_id!(
     /// A detention facility, e.g. `demo-facility`. Appears in booth certificates.
     FacilityId
