@@ -11,6 +11,7 @@
 //! - [`visit`]: the visit lifecycle (pure core taking `now`) and its tokio driver.
 //! - [`policy`]: who may join which visit, when; the only maker of `Admitted`.
 //! - [`licence`]: lawyer licence verification: registry trait, local (imported) and HTTP registries, pure verdict.
+//! - [`schedule`]: bookings, walk-in queue, fast lane, 48-hour deadline, booth allocation (pure core), slot timing.
 //! - [`media`]: the SFU (str0m, one UDP socket, RTP-level forwarding). No file I/O.
 //! - [`signaling`]: the `/ws` endpoint speaking `confer-signaling`'s protocol.
 //! - [`auth`]: lawyer and admin accounts, sessions, join tokens, booth identity from certificates.
@@ -30,6 +31,7 @@ pub mod licence;
 pub mod media;
 pub mod policy;
 pub mod redact;
+pub mod schedule;
 pub mod signaling;
 pub mod store;
 pub mod visit;
