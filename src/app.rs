@@ -425,6 +425,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let public = crate::http::api::router(state.clone());
     let admin = crate::admin::router(state.clone());
     let tasks = vec![
+        crate::schedule::http::spawn_escalation_driver(
+            state.clone(),
+            Duration::from_secs(60),
+            stopped(shutdown_rx.clone()),
+        ),
         tokio::spawn({
             let rx = shutdown_rx.clone();
             async move {

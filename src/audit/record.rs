@@ -142,6 +142,18 @@ pub enum AuditRecord {
     CertificateRejected {
         code: String,
     },
+    /// Issue 5: a scheduling decision or calendar change (`request_placed`,
+    /// `request_queued`, `request_escalated`, `request_cancelled`, `request_declined`,
+    /// `visit_extended`, `extension_offered`, `hours_set`, `session_approved`, ...).
+    /// `detail` carries ids, times and codes only, never names.
+    ScheduleEvent {
+        event: String,
+        request: Option<i64>,
+        lawyer: Option<LawyerId>,
+        visit: Option<VisitId>,
+        booth: Option<BoothId>,
+        detail: String,
+    },
 }
 
 /// The ids an entry is about (the actor's included), for queries by visit or lawyer.
@@ -197,6 +209,7 @@ impl AuditRecord {
             AuditRecord::LoginSucceeded { .. } => "login_succeeded",
             AuditRecord::LoginFailed { .. } => "login_failed",
             AuditRecord::CertificateRejected { .. } => "certificate_rejected",
+            AuditRecord::ScheduleEvent { .. } => "schedule_event",
         }
     }
 
@@ -270,6 +283,16 @@ impl AuditRecord {
                 AccountKind::Staff => s.staff = Some(AdminId(*account_id)),
             },
             AuditRecord::LoginFailed { .. } | AuditRecord::CertificateRejected { .. } => {}
+            AuditRecord::ScheduleEvent {
+                lawyer,
+                visit,
+                booth,
+                ..
+            } => {
+                s.visit = *visit;
+                s.lawyer = *lawyer;
+                s.booth = booth.clone();
+            }
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

@@ -36,6 +36,7 @@
 //! clock, or touch the database. [`http`] is its driver: it reads the timetable from the
 //! store, asks the core, audits the decision, then writes it.
 
+pub mod http;
 pub mod timing;
 
 #[cfg(test)]

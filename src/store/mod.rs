@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod licence;
+pub mod schedule;
 
 use crate::ids::{AdminId, BoothId, FacilityId, LawyerId, VisitId};
 use crate::policy::VisitTerms;

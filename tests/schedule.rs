@@ -1,0 +1,528 @@
+//! The scheduler through the real server (issue 5): lawyers request visits, staff enter
+//! phone bookings, set hours and approve sessions, the queue display shows tickets and
+//! no names, requests are never refused (R-ARRANGE-1, R-ARRANGE-2, R-ARRANGE-4,
+//! R-ARRANGE-5, R-BOOK-1..5).
+
+#[path = "support/app.rs"]
+mod app;
+
+use app::{spawn_app, Identity, TestApp};
+use chrono::{DateTime, Duration, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::{ConnectOptions, Connection};
+
+const FACILITY: &str = "demo-facility";
+
+/// Plain SQL on the server's database, for fixtures the API of issue 4 owns (booths,
+/// detainees).
+async fn sql(app: &TestApp, statements: &[&str]) {
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(app.data_dir.path().join("confer.db"))
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("open confer.db");
+    for s in statements {
+        sqlx::query(s).execute(&mut conn).await.expect(s);
+    }
+    conn.close().await.expect("close");
+}
+
+/// The demo facility open around the clock with a lawyer room, a fast room and two
+/// detainees; the demo booth (busy with the demo visit) becomes a lawyer room too.
+async fn facility(app: &TestApp) {
+    sql(
+        app,
+        &[
+            "INSERT INTO booths (id, facility_id, label) VALUES ('room-2', 'demo-facility', 'Room 2')",
+            "INSERT INTO booths (id, facility_id, label) VALUES ('fast-1', 'demo-facility', 'Fast 1')",
+            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-100', 'Secret Person', 0)",
+            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-200', 'Other Person', 0)",
+        ],
+    )
+    .await;
+    let (s, b) = app
+        .admin(
+            Method::PUT,
+            "/admin/api/booths/fast-1/kind",
+            Some(json!({ "kind": "fast_room" })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let hours: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|d| json!({ "weekday": d, "opens": "00:00", "closes": "24:00" }))
+        .collect();
+    let (s, b) = app
+        .admin(
+            Method::PUT,
+            &format!("/admin/api/facilities/{FACILITY}/hours"),
+            Some(json!({ "hours": hours })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+async fn lawyer(
+    app: &TestApp,
+    session: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app
+        .client(&Identity::None)
+        .request(method, app.url(path))
+        .bearer_auth(session);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str().expect("a time").parse().expect("RFC 3339")
+}
+
+async fn second_lawyer(app: &TestApp) -> (i64, String) {
+    let (s, b) = app
+        .admin(
+            Method::POST,
+            "/admin/api/lawyers",
+            Some(json!({ "username": "second-lawyer", "display_name": "Second", "password": "a long password 1" })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let session = app.lawyer_login("second-lawyer", "a long password 1").await;
+    (b["id"].as_i64().unwrap(), session)
+}
+
+#[tokio::test]
+async fn a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no_names() {
+    // R-BOOK-2 (never refused), R-BOOK-3 (fast lane), R-BOOK-4 (queue display), R-PRIV-4.
+    let app = spawn_app().await;
+    facility(&app).await;
+    let me = app.demo_lawyer_session().await;
+    let (s, b) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(json!({ "facility": FACILITY, "detainee_ref": "D-100", "expected_minutes": 20 })),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["status"], "placed");
+    assert_eq!(b["kind"], "walk_in");
+    assert_eq!(b["ticket"], 1);
+    assert_eq!(b["slot"]["booth"], "fast-1");
+    let deadline = time(&b["deadline"]) - time(&b["requested_at"]);
+    assert_eq!(deadline, Duration::hours(48), "R-ARRANGE-1");
+    assert!(time(&b["slot"]["starts_at"]) <= Utc::now() + Duration::seconds(2));
+    // The visit exists for the lawyer to join.
+    let visit = b["visit_id"].as_i64().unwrap();
+    let (_, visits) = lawyer(&app, &me, Method::GET, "/api/lawyer/visits", None).await;
+    assert!(visits["visits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["id"] == visit));
+
+    let q: Value = app
+        .client(&Identity::None)
+        .get(app.url(&format!("/api/queue/{FACILITY}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["serving"], json!([1]), "{q}");
+    let page = app
+        .client(&Identity::None)
+        .get(app.url(&format!("/queue/{FACILITY}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Now serving"), "{html}");
+    for text in [q.to_string(), html] {
+        assert!(!text.contains("Secret"), "no detainee name: {text}");
+        assert!(
+            !text.contains("D-100"),
+            "no detainee reference either: {text}"
+        );
+    }
+    app.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booked_lawyers_book_back_to_back(
+) {
+    // Issue 5: no detainee double-booked, no refusal; R-ARRANGE-4: no quota;
+    // R-BOOK-1: a phone booking entered by staff for a lawyer.
+    let app = spawn_app().await;
+    facility(&app).await;
+    let me = app.demo_lawyer_session().await;
+    let (second_id, second) = second_lawyer(&app).await;
+    let start = Utc::now() + Duration::hours(3);
+    let mut ends = Vec::new();
+    for i in 0..3 {
+        let at = start + Duration::hours(i);
+        let (s, b) = lawyer(
+            &app,
+            &me,
+            Method::POST,
+            "/api/lawyer/requests",
+            Some(json!({ "facility": FACILITY, "detainee_ref": "D-100", "expected_minutes": 60, "booked_at": at.to_rfc3339() })),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        assert_eq!(
+            time(&b["slot"]["starts_at"]).timestamp(),
+            at.timestamp(),
+            "back-to-back visit {i}: {b}"
+        );
+        assert!(b["wait"].is_null(), "{b}");
+        ends.push(time(&b["slot"]["ends_at"]));
+    }
+    // The second lawyer asks for the same client at the same time, by phone through staff.
+    let (s, b) = app
+        .admin(
+            Method::POST,
+            "/admin/api/requests",
+            Some(
+                json!({ "lawyer_id": second_id, "channel": "phone", "facility": FACILITY,
+                "detainee_ref": "D-100", "expected_minutes": 60, "booked_at": start.to_rfc3339() }),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["status"], "placed");
+    assert_eq!(b["channel"], "phone");
+    assert_eq!(b["entered_by_staff"], true);
+    assert_eq!(
+        time(&b["slot"]["starts_at"]).timestamp(),
+        ends[2].timestamp()
+    );
+    assert_eq!(b["wait"]["code"], "detainee_busy");
+    assert!(b["wait"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("next free time"));
+    let (_, mine) = lawyer(&app, &second, Method::GET, "/api/lawyer/requests", None).await;
+    assert_eq!(mine["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["requests"][0]["queue_position"], 4, "{mine}");
+    app.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_no_opening_hours_a_request_is_queued_and_escalated_never_refused_then_an_approved_session_places_it(
+) {
+    // R-ARRANGE-1, R-ARRANGE-2, R-BOOK-4.
+    let app = spawn_app().await;
+    facility(&app).await;
+    let (s, _) = app
+        .admin(
+            Method::PUT,
+            &format!("/admin/api/facilities/{FACILITY}/hours"),
+            Some(json!({ "hours": [] })),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let me = app.demo_lawyer_session().await;
+    let (s, b) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(json!({ "facility": FACILITY, "detainee_ref": "D-200" })),
+    )
+    .await;
+    assert_eq!(s, 201, "a request is never refused: {b}");
+    assert_eq!(b["status"], "queued");
+    assert_eq!(b["escalation"], "raised");
+    assert_eq!(b["wait"]["code"], "no_slot_before_deadline");
+    assert_eq!(b["queue_position"], 1);
+    let id = b["id"].as_i64().unwrap();
+
+    // The driver raises the level as the deadline nears, and counts a breach.
+    let state = &app.running.state;
+    confer::schedule::http::requeue_all(state, Utc::now() + Duration::hours(37))
+        .await
+        .unwrap();
+    let (_, q) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/api/facilities/{FACILITY}/queue"),
+            None,
+        )
+        .await;
+    assert_eq!(q["requests"][0]["escalation"], "twelve_hours", "{q}");
+    confer::schedule::http::requeue_all(state, Utc::now() + Duration::hours(47))
+        .await
+        .unwrap();
+    let (_, q) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/api/facilities/{FACILITY}/queue"),
+            None,
+        )
+        .await;
+    assert_eq!(q["requests"][0]["escalation"], "two_hours", "{q}");
+    assert_eq!(q["escalated"], 1);
+
+    // An evening session is proposed: unused until the facility head approves it.
+    let s0 = Utc::now() + Duration::minutes(10);
+    let (s, sess) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/api/facilities/{FACILITY}/sessions"),
+            Some(json!({ "starts_at": s0.to_rfc3339(), "ends_at": (s0 + Duration::hours(3)).to_rfc3339() })),
+        )
+        .await;
+    assert_eq!(s, 201, "{sess}");
+    let (s, b) = app
+        .admin(
+            Method::POST,
+            &format!(
+                "/admin/api/facilities/{FACILITY}/sessions/{}/approve",
+                sess["id"]
+            ),
+            Some(json!({ "approver": "Head of facility" })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, mine) = lawyer(&app, &me, Method::GET, "/api/lawyer/requests", None).await;
+    let r = &mine["requests"][0];
+    assert_eq!(r["id"], id);
+    assert_eq!(r["status"], "placed", "{r}");
+    assert_eq!(time(&r["slot"]["starts_at"]).timestamp(), s0.timestamp());
+    let (_, sched) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/api/facilities/{FACILITY}/schedule"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        sched["extended_sessions"][0]["approver"],
+        "Head of facility"
+    );
+    assert_eq!(sched["rooms_per_100_norm"], 4.0);
+    app.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lawyer_cancels_and_a_detainee_declines_in_writing_and_the_lawyer_receives_it() {
+    // R-ARRANGE-5.
+    let app = spawn_app().await;
+    facility(&app).await;
+    let me = app.demo_lawyer_session().await;
+    let ask = json!({ "facility": FACILITY, "detainee_ref": "D-100", "expected_minutes": 45,
+        "booked_at": (Utc::now() + Duration::hours(5)).to_rfc3339() });
+    let (_, a) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(ask.clone()),
+    )
+    .await;
+    let (_, b) = lawyer(&app, &me, Method::POST, "/api/lawyer/requests", Some(ask)).await;
+    let (s, c) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        &format!("/api/lawyer/requests/{}/cancel", a["id"]),
+        None,
+    )
+    .await;
+    assert_eq!((s, c["status"].clone()), (200, json!("cancelled")));
+    let (s, _) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        &format!("/api/lawyer/requests/{}/cancel", a["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(s, 409);
+    let (s, d) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/api/requests/{}/decline", b["id"]),
+            Some(json!({ "note": "Declined the visit in writing", "written_refusal_ref": "scan-2026-11-27-001" })),
+        )
+        .await;
+    assert_eq!(s, 200, "{d}");
+    let (_, mine) = lawyer(&app, &me, Method::GET, "/api/lawyer/requests", None).await;
+    let declined = mine["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == b["id"])
+        .unwrap();
+    assert_eq!(declined["status"], "declined");
+    assert_eq!(
+        declined["declined"]["written_refusal_ref"],
+        "scan-2026-11-27-001"
+    );
+    // Both visits are over; the booth is free again.
+    let (_, visits) = app.admin(Method::GET, "/admin/api/visits", None).await;
+    let reasons: Vec<&Value> = visits["visits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["id"] == a["visit_id"] || v["id"] == b["visit_id"])
+        .map(|v| &v["end_reason"])
+        .collect();
+    assert_eq!(reasons.len(), 2);
+    assert!(reasons.contains(&&json!("cancelled")));
+    assert!(reasons.contains(&&json!("declined_by_detainee")));
+    app.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_extension_is_granted_when_the_booth_is_free_and_otherwise_the_next_slot_is_offered() {
+    let app = spawn_app().await;
+    facility(&app).await;
+    let me = app.demo_lawyer_session().await;
+    let (_, second) = second_lawyer(&app).await;
+    let (_, v) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(json!({ "facility": FACILITY, "detainee_ref": "D-100", "expected_minutes": 20 })),
+    )
+    .await;
+    let visit = v["visit_id"].as_i64().unwrap();
+    let end = time(&v["slot"]["ends_at"]);
+    let (s, b) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        &format!("/api/lawyer/visits/{visit}/extend"),
+        Some(json!({ "minutes": 10 })),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["granted"], true);
+    assert_eq!(time(&b["ends_at"]), end + Duration::minutes(10));
+    // Someone else now books the fast booth right after; the next slot is offered.
+    let (_, other) = lawyer(
+        &app,
+        &second,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(
+            json!({ "facility": FACILITY, "detainee_ref": "D-100", "expected_minutes": 20,
+            "booked_at": (end + Duration::minutes(10)).to_rfc3339() }),
+        ),
+    )
+    .await;
+    assert_eq!(other["status"], "placed", "{other}");
+    let (s, b) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        &format!("/api/lawyer/visits/{visit}/extend"),
+        Some(json!({ "minutes": 10 })),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["granted"], false);
+    assert_eq!(b["code"], "booth_booked_next");
+    assert!(b["next_slot"]["starts_at"].is_string(), "{b}");
+    app.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_code_and_the_openapi_document_is_served() {
+    let app = spawn_app().await;
+    facility(&app).await;
+    let me = app.demo_lawyer_session().await;
+    let cases = [
+        (
+            json!({ "facility": FACILITY, "detainee_ref": "nobody" }),
+            404,
+            "unknown_detainee_ref",
+        ),
+        (
+            json!({ "facility": FACILITY, "detainee_ref": "D-100", "booked_at": (Utc::now() + Duration::hours(49)).to_rfc3339() }),
+            400,
+            "booked_time_beyond_deadline",
+        ),
+        (
+            json!({ "facility": FACILITY, "detainee_ref": "D-100", "expected_minutes": 0 }),
+            400,
+            "invalid_length",
+        ),
+        (
+            json!({ "facility": FACILITY, "detainee_ref": "D-100", "lawyer_id": 1 }),
+            400,
+            "staff_only_field",
+        ),
+        (
+            json!({ "facility": FACILITY, "detainee": "D-100" }),
+            400,
+            "malformed_request",
+        ),
+        (
+            json!({ "facility": "nowhere", "detainee_ref": "D-100" }),
+            404,
+            "not_found",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, b) = lawyer(
+            &app,
+            &me,
+            Method::POST,
+            "/api/lawyer/requests",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, b["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{body} -> {b}"
+        );
+        assert!(b["message"].as_str().is_some_and(|m| m.len() > 10));
+    }
+    let (s, _) = lawyer(
+        &app,
+        "not-a-session",
+        Method::GET,
+        "/api/lawyer/requests",
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+    let doc: Value = app
+        .client(&Identity::None)
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/lawyer/requests",
+        "/api/queue/{facility}",
+        "/admin/api/requests",
+        "/admin/api/facilities/{f}/hours",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    app.running.shutdown().await;
+}
