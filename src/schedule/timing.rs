@@ -53,7 +53,7 @@ pub fn warnings(slot_end: DateTime<Utc>, now: DateTime<Utc>, offsets: &[Duration
         })
         .collect();
     // Longest lead first: the order participants would have seen them.
-    due.sort_by(|a, b| b.before_end.cmp(&a.before_end));
+    due.sort_by_key(|w| std::cmp::Reverse(w.before_end));
     due
 }
 
