@@ -526,3 +526,76 @@ async fn bad_requests_get_a_clear_code_and_the_openapi_document_is_served() {
     }
     app.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_requests_never_double_book_a_booth_or_a_detainee() {
+    // Issue 5: decisions are serialised; walk-ins are never refused (R-BOOK-2).
+    let app = spawn_app().await;
+    facility(&app).await;
+    let more: Vec<String> = (0..8)
+        .map(|i| format!("INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'C-{i}', 'Name {i}', 0)"))
+        .collect();
+    sql(&app, &more.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let me = app.demo_lawyer_session().await;
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let (client, url, me) = (
+                app.client(&Identity::None),
+                app.url("/api/lawyer/requests"),
+                me.clone(),
+            );
+            tokio::spawn(async move {
+                let body = json!({ "facility": FACILITY, "detainee_ref": format!("C-{}", i % 8),
+                    "expected_minutes": if i % 2 == 0 { 20 } else { 60 } });
+                let resp = client
+                    .post(url)
+                    .bearer_auth(me)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut placed = Vec::new();
+    for t in tasks {
+        let (s, b) = t.await.unwrap();
+        assert_eq!(s, 201, "{b}");
+        assert_eq!(b["status"], "placed", "{b}");
+        placed.push((
+            b["slot"]["booth"].as_str().unwrap().to_owned(),
+            b["detainee_ref"].as_str().unwrap().to_owned(),
+            time(&b["slot"]["starts_at"]),
+            time(&b["slot"]["ends_at"]),
+        ));
+    }
+    let mut tickets: Vec<i64> = Vec::new();
+    let (_, q) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/api/facilities/{FACILITY}/queue"),
+            None,
+        )
+        .await;
+    for r in q["requests"].as_array().unwrap() {
+        tickets.push(r["ticket"].as_i64().unwrap());
+    }
+    tickets.sort_unstable();
+    assert_eq!(
+        tickets,
+        (1..=24).collect::<Vec<i64>>(),
+        "one ticket each, none repeated"
+    );
+    for (i, a) in placed.iter().enumerate() {
+        for b in &placed[i + 1..] {
+            let overlap = a.2 < b.3 && b.2 < a.3;
+            assert!(!(overlap && a.0 == b.0), "booth double-booked: {a:?} {b:?}");
+            assert!(
+                !(overlap && a.1 == b.1),
+                "detainee double-booked: {a:?} {b:?}"
+            );
+        }
+    }
+    app.running.shutdown().await;
+}
