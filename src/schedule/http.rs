@@ -182,6 +182,10 @@ async fn place_queued(
         let decision = alloc.place(&req);
         match &decision.outcome {
             Outcome::Placed(slot) => {
+                let breached = slot.wait == Some(WaitReason::DeadlineMissed);
+                if breached {
+                    tracing::warn!(request = %row.id, facility = %facility, "visit request placed after its 48-hour deadline: breach counted");
+                }
                 let detail = format!(
                     "booth_kind={} starts_at_ms={} ends_at_ms={} session={:?} wait={}",
                     slot.booth_kind.as_str(),
@@ -195,7 +199,11 @@ async fn place_queued(
                     .append(
                         actor.clone(),
                         schedule_event(
-                            "request_placed",
+                            if breached {
+                                "request_placed_after_breach"
+                            } else {
+                                "request_placed"
+                            },
                             &row,
                             None,
                             Some(slot.booth.clone()),
@@ -213,7 +221,7 @@ async fn place_queued(
                 let id = state.store.insert_visit(&visit, now).await?;
                 state
                     .store
-                    .mark_request_placed(row.id, id, slot.wait.map(WaitReason::code))
+                    .mark_request_placed(row.id, id, slot.wait.map(WaitReason::code), breached)
                     .await?;
             }
             Outcome::Unplaced { escalation, .. } => {
@@ -334,6 +342,7 @@ fn wait_view(code: &str) -> Value {
         WaitReason::BoothsBusy,
         WaitReason::DetaineeBusy,
         WaitReason::NoSlotBeforeDeadline,
+        WaitReason::DeadlineMissed,
     ]
     .into_iter()
     .find(|w| w.code() == code);

@@ -54,6 +54,9 @@ pub const FAST_VISIT: Duration = Duration::minutes(30);
 /// Staff are alerted this long before a deadline if the request is still unplaced.
 pub const ESCALATE_12H: Duration = Duration::hours(12);
 pub const ESCALATE_2H: Duration = Duration::hours(2);
+/// Once a deadline has passed (a breach), the request is placed at the earliest slot
+/// within this horizon: the breach is counted, the lawyer still gets the visit.
+pub const AFTER_BREACH: Duration = Duration::days(7);
 /// The planning norm of lawyer rooms per 100 detainees (R-BOOK-5).
 pub const ROOMS_PER_100_NORM: f64 = 4.0;
 
@@ -336,6 +339,8 @@ pub enum WaitReason {
     DetaineeBusy,
     /// No slot exists yet before the deadline; staff have been alerted.
     NoSlotBeforeDeadline,
+    /// The deadline passed without a slot (a breach, counted); this is the earliest one.
+    DeadlineMissed,
 }
 
 impl WaitReason {
@@ -345,6 +350,7 @@ impl WaitReason {
             WaitReason::BoothsBusy => "booths_busy",
             WaitReason::DetaineeBusy => "detainee_busy",
             WaitReason::NoSlotBeforeDeadline => "no_slot_before_deadline",
+            WaitReason::DeadlineMissed => "deadline_missed",
         }
     }
 
@@ -361,6 +367,9 @@ impl WaitReason {
             }
             WaitReason::NoSlotBeforeDeadline => {
                 "No booth is free yet before your 48-hour deadline. Your request stays in the queue and facility staff have been alerted to make room; you will be given a slot."
+            }
+            WaitReason::DeadlineMissed => {
+                "The facility missed the 48-hour deadline for your visit; this is recorded as a breach and reported. This is the earliest slot."
             }
         }
     }
@@ -541,6 +550,7 @@ impl<'a> Allocator<'a> {
                     .insert(x.starts_at, x.ends_at);
             }
         }
+        let until = until.max(now + AFTER_BREACH);
         let normal = cal.normal_windows(now, until);
         let extended = cal.extended_windows(now, until);
         Allocator {
@@ -561,6 +571,7 @@ impl<'a> Allocator<'a> {
         windows: &[Window],
         r: &Request,
         earliest: DateTime<Utc>,
+        horizon: DateTime<Utc>,
     ) -> Option<(usize, DateTime<Utc>)> {
         let det = self.detainee_busy.get(&r.detainee);
         let mut best: Option<(usize, DateTime<Utc>)> = None;
@@ -569,7 +580,7 @@ impl<'a> Allocator<'a> {
                 continue;
             }
             // A later booth must beat the best start strictly, so search only before it.
-            let limit = best.map_or(r.deadline(), |(_, t)| t.min(r.deadline()));
+            let limit = best.map_or(horizon, |(_, t)| t.min(horizon));
             if let Some(t) =
                 find_start(windows, &self.booth_busy[i], det, earliest, r.length, limit)
             {
@@ -587,6 +598,7 @@ impl<'a> Allocator<'a> {
         windows: &[Window],
         r: &Request,
         earliest: DateTime<Utc>,
+        horizon: DateTime<Utc>,
     ) -> Option<(usize, DateTime<Utc>)> {
         let earlier =
             |a: Option<(usize, DateTime<Utc>)>, b: Option<(usize, DateTime<Utc>)>| match (a, b) {
@@ -595,14 +607,15 @@ impl<'a> Allocator<'a> {
                 (x, _) => x,
             };
         let mut pick = if r.is_fast() {
-            let fast = self.best_of(BoothKind::FastRoom, windows, r, earliest);
-            let room = self.best_of(BoothKind::LawyerRoom, windows, r, earliest);
+            let fast = self.best_of(BoothKind::FastRoom, windows, r, earliest, horizon);
+            let room = self.best_of(BoothKind::LawyerRoom, windows, r, earliest, horizon);
             earlier(fast, room)
         } else {
-            self.best_of(BoothKind::LawyerRoom, windows, r, earliest)
+            self.best_of(BoothKind::LawyerRoom, windows, r, earliest, horizon)
         };
         if r.interrogation_room_consent {
-            let borrowed = self.best_of(BoothKind::InterrogationRoom, windows, r, earliest);
+            let borrowed =
+                self.best_of(BoothKind::InterrogationRoom, windows, r, earliest, horizon);
             pick = earlier(pick, borrowed);
         }
         pick
@@ -611,16 +624,28 @@ impl<'a> Allocator<'a> {
     /// Place one request (updating the timetable) and say what happened.
     pub fn place(&mut self, r: &Request) -> Decision {
         let earliest = r.earliest(self.now);
+        // Past its deadline a request is placed at the earliest slot there is (the breach
+        // stays counted); before it, only slots starting before the deadline count.
+        let breached = self.now >= r.deadline();
+        let horizon = if breached {
+            self.now + AFTER_BREACH
+        } else {
+            r.deadline()
+        };
         let mut session = Session::Normal;
-        let mut found = self.best_in(&self.normal, r, earliest);
+        let mut found = self.best_in(&self.normal, r, earliest, horizon);
         if found.is_none() && self.extended != self.normal {
-            found = self.best_in(&self.extended, r, earliest);
+            found = self.best_in(&self.extended, r, earliest, horizon);
             session = Session::Extended;
         }
         let outcome = match found {
             Some((i, start)) => {
                 let end = start + r.length;
-                let wait = (start > earliest).then(|| self.wait_reason(r, earliest));
+                let wait = if breached {
+                    Some(WaitReason::DeadlineMissed)
+                } else {
+                    (start > earliest).then(|| self.wait_reason(r, earliest))
+                };
                 self.booth_busy[i].insert(start, end);
                 self.detainee_busy
                     .entry(r.detainee)

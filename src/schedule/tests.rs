@@ -259,6 +259,24 @@ fn friday_evening_with_no_weekend_hours_is_unplaced_and_escalated_never_refused(
 }
 
 #[test]
+fn after_a_breach_the_request_is_placed_at_the_earliest_slot_and_the_breach_is_told() {
+    // R-ARRANGE-1: a missed deadline is counted, and the lawyer still gets the visit.
+    let booths = [booth("b1", BoothKind::LawyerRoom)];
+    let asked = at(4, 19, 0);
+    let now = at(6, 19, 30); // Sunday evening, past the deadline
+    let ds = allocate(
+        &calendar(),
+        &booths,
+        &[],
+        &[walk_in(1, 1, 1, 60, asked)],
+        now,
+    );
+    let s = slot(&ds[0]);
+    assert_eq!(s.starts_at, at(7, 8, 0));
+    assert_eq!(s.wait, Some(WaitReason::DeadlineMissed));
+}
+
+#[test]
 fn an_approved_weekend_session_is_used_when_no_normal_slot_exists_before_the_deadline() {
     // R-BOOK-4: extended sessions only when the facility head approved them.
     let booths = [booth("b1", BoothKind::LawyerRoom)];

@@ -461,18 +461,22 @@ impl Store {
         }
     }
 
-    /// The request got a slot: its visit row exists.
+    /// The request got a slot: its visit row exists. `breached`: placed after its
+    /// deadline passed (the breach stays counted); otherwise the escalation is cleared.
     pub async fn mark_request_placed(
         &self,
         id: RequestId,
         visit: VisitId,
         wait_reason: Option<&str>,
+        breached: bool,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE visit_requests SET status = 'placed', visit_id = ?, wait_reason = ?, escalation = NULL WHERE id = ?",
+            "UPDATE visit_requests SET status = 'placed', visit_id = ?, wait_reason = ?, \
+             escalation = CASE WHEN ? OR escalation = 'breached' THEN 'breached' ELSE NULL END WHERE id = ?",
         )
         .bind(visit.0)
         .bind(wait_reason)
+        .bind(breached)
         .bind(id.0)
         .execute(&self.pool)
         .await?;
