@@ -8,13 +8,17 @@ use crate::audit::{Actor, Audit, AuditRecord};
 use crate::auth::{
     password, BoothCertError, BoothIdentity, BoothVerifier, JoinTokens, LoginLimiter, SessionToken,
 };
-use crate::config::Config;
+use crate::config::{Config, RegistrySource};
+use crate::licence::cache::CachedRegistry;
+use crate::licence::local::LocalRegistry;
+use crate::licence::remote::{HttpRegistry, HttpRegistryConfig};
+use crate::licence::AnyRegistry;
 use crate::http::serve::PeerCertificates;
 use crate::http::ApiError;
 use crate::ids::{BoothId, FacilityId};
 use crate::media::{self, MediaConfig, MediaHandle};
 use crate::store::{NewVisit, SessionKind, Store};
-use crate::visit::VisitHub;
+use crate::visit::{Gate, VisitHub};
 use anyhow::Context;
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -46,6 +50,8 @@ pub struct Services {
     pub admin_limiter: LoginLimiter,
     pub booths: BoothVerifier,
     pub hub: VisitHub,
+    /// The admission gate's I/O half: evidence, the licence registry (cached), alerts.
+    pub gate: Gate,
     /// The audit log (issue 3): every decision is appended here before it takes effect.
     pub audit: Audit,
     ready: AtomicBool,
@@ -164,6 +170,7 @@ pub struct Running {
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     media_task: tokio::task::JoinHandle<()>,
+    recheck: tokio::task::JoinHandle<()>,
 }
 
 fn create_private_dir(p: &Path) -> anyhow::Result<()> {
@@ -202,6 +209,30 @@ fn token_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
+}
+
+/// The licence registry chosen by configuration, with the positive cache in front.
+fn licence_registry(config: &Config, store: &Store) -> anyhow::Result<CachedRegistry<AnyRegistry>> {
+    let l = &config.licence;
+    let inner = match l.registry {
+        RegistrySource::Local => AnyRegistry::Local(LocalRegistry::new(store.clone())),
+        RegistrySource::Http => {
+            let url = l.registry_url.clone().unwrap_or_default();
+            let ca = match &l.registry_ca {
+                Some(p) => Some(
+                    std::fs::read(p)
+                        .with_context(|| format!("cannot read the registry CA {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let mut c = HttpRegistryConfig::new(url, ca);
+            c.timeout = Duration::from_millis(l.registry_timeout_ms);
+            c.retries = l.registry_retries;
+            c.dangerous_plain_http = l.dangerous_plain_http;
+            AnyRegistry::Http(HttpRegistry::new(c).context("licence registry client")?)
+        }
+    };
+    Ok(CachedRegistry::new(inner, l.cache_ttl()))
 }
 
 /// Host names and addresses the development server certificate should cover.
@@ -277,6 +308,7 @@ async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Resu
             id
         }
     };
+    let case = crate::demo::seed_verification(store, &facility, lawyer, "Demo Lawyer", now).await?;
     // Keep a demo visit open for the next two hours, so a newcomer can always try one.
     let open = store.current_visit_for_booth(&booth, now).await?;
     if open.is_none_or(|v| v.ends_at - now < chrono::Duration::minutes(30)) {
@@ -286,6 +318,8 @@ async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Resu
             starts_at: now - chrono::Duration::seconds(5),
             ends_at: now + chrono::Duration::hours(2),
             created_by: None,
+            case: Some(case),
+            companions: Vec::new(),
         };
         store.insert_visit(&visit, now).await?;
     }
@@ -395,6 +429,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let media_addrs = media.local_addrs().to_vec();
     let hub = VisitHub::new(store.clone(), media, audit.clone());
     tokio::spawn(hub.clone().run_media_events(media_events_rx));
+    let registry = licence_registry(&config, &store)?;
+    let gate = Gate::new(store.clone(), audit.clone(), registry, config.licence.clone());
+    let recheck = tokio::spawn(crate::visit::admission::recheck_running(
+        gate.clone(),
+        hub.clone(),
+        config.licence.recheck_every(),
+    ));
 
     let window = Duration::from_secs(config.auth.login_window_secs);
     let state = AppState(Arc::new(Services {
@@ -405,6 +446,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokens,
         booths,
         hub,
+        gate,
         audit,
         ready: AtomicBool::new(false),
     }));
@@ -461,6 +503,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown_tx,
         tasks,
         media_task,
+        recheck,
     })
 }
 
@@ -469,6 +512,7 @@ impl Running {
     /// the store is flushed and closed.
     pub async fn shutdown(self) {
         self.state.ready.store(false, Ordering::Release);
+        self.recheck.abort();
         self.state.hub.shutdown();
         // Give the notices a moment to reach the participants before the sockets close.
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -32,6 +32,68 @@ pub struct Config {
     pub auth: AuthSection,
     pub demo: DemoSection,
     pub audit: AuditSection,
+    pub licence: LicenceSection,
+}
+
+/// Where lawyer licences are checked (R-VERIFY-1) and how suspected impersonation is handled
+/// (R-VERIFY-3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LicenceSection {
+    /// `local`: the registry export imported with `confer registry import`; `http`: a remote
+    /// registry service at `registry_url`.
+    pub registry: RegistrySource,
+    /// Base URL of the remote registry (`https://...`), for `registry = "http"`.
+    pub registry_url: Option<String>,
+    /// CA certificate(s), PEM, that the remote registry's certificate must chain to.
+    pub registry_ca: Option<PathBuf>,
+    /// Bound on one registry request, in milliseconds.
+    pub registry_timeout_ms: u64,
+    /// Extra attempts after a failed registry request.
+    pub registry_retries: u32,
+    /// Allow an `http://` registry URL (no TLS): tests and demos on loopback only.
+    pub dangerous_plain_http: bool,
+    /// How long a positive registry answer is reused, in seconds (default 10 minutes). A
+    /// suspension or revocation reaches a running visit within this time.
+    pub cache_secs: u64,
+    /// Possible-impersonation alerts on one account within `alert_window_secs` that lock it.
+    pub lock_after_alerts: u32,
+    pub alert_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrySource {
+    Local,
+    Http,
+}
+
+impl Default for LicenceSection {
+    fn default() -> Self {
+        LicenceSection {
+            registry: RegistrySource::Local,
+            registry_url: None,
+            registry_ca: None,
+            registry_timeout_ms: 2000,
+            registry_retries: 2,
+            dangerous_plain_http: false,
+            cache_secs: 600,
+            lock_after_alerts: 3,
+            alert_window_secs: 24 * 3600,
+        }
+    }
+}
+
+impl LicenceSection {
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_secs)
+    }
+
+    /// How often running visits' lawyers are checked again: half the cache time, between
+    /// 1 s and 60 s, so that a withdrawal reaches a running visit well within the cache time.
+    pub fn recheck_every(&self) -> Duration {
+        Duration::from_millis((self.cache_secs * 1000 / 2).clamp(1000, 60_000))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -131,6 +193,7 @@ impl Default for Config {
             auth: AuthSection::default(),
             demo: DemoSection::default(),
             audit: AuditSection::default(),
+            licence: LicenceSection::default(),
         }
     }
 }
@@ -285,6 +348,29 @@ impl Config {
                 "audit.retention_days is {}; audit entries must be kept at least {MIN_AUDIT_RETENTION_DAYS} days (six months)",
                 a.retention_days
             ));
+        }
+        let l = &self.licence;
+        if l.registry == RegistrySource::Http {
+            match l.registry_url.as_deref() {
+                None | Some("") => {
+                    return bad("licence.registry is \"http\" but licence.registry_url is not set".into())
+                }
+                Some(u) if u.starts_with("https://") => {
+                    if l.registry_ca.is_none() {
+                        return bad("licence.registry_ca must name the CA file that the registry's certificate chains to".into());
+                    }
+                }
+                Some(u) if u.starts_with("http://") && l.dangerous_plain_http => {}
+                Some(_) => {
+                    return bad("licence.registry_url must start with https:// (http:// only with licence.dangerous_plain_http, for tests)".into())
+                }
+            }
+        }
+        if l.registry_timeout_ms == 0 || l.cache_secs == 0 || l.alert_window_secs == 0 {
+            return bad("licence.registry_timeout_ms, licence.cache_secs and licence.alert_window_secs must be > 0".into());
+        }
+        if l.lock_after_alerts == 0 {
+            return bad("licence.lock_after_alerts must be at least 1".into());
         }
         if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return bad(

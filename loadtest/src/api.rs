@@ -47,6 +47,7 @@ pub struct Confer {
     admin_token: String,
     lawyer_session: String,
     lawyer_id: Value,
+    case_id: Value,
     /// Closing signal for every signalling connection's reader task.
     closing: watch::Sender<bool>,
     readers: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -174,6 +175,28 @@ impl Confer {
         )
         .await?;
         let lawyer_session = str_field(&body, "token", "lawyer sign-in")?;
+        // The demo lawyer's case (the demo visit's): visits are booked for it, so that the
+        // lawyer passes the whole admission gate (licence, documents) like a real one.
+        let visits = json_of(
+            http.get(format!("https://{}/admin/api/visits", addrs.admin))
+                .bearer_auth(&admin_token)
+                .send()
+                .await?,
+            "list visits",
+        )
+        .await?;
+        let case_id = visits
+            .get("visits")
+            .and_then(Value::as_array)
+            .and_then(|vs| {
+                vs.iter().find(|v| {
+                    v.get("lawyer_id") == Some(&lawyer_id)
+                        && v.get("case_id").is_some_and(|c| !c.is_null())
+                })
+            })
+            .and_then(|v| v.get("case_id"))
+            .cloned()
+            .context("the demo lawyer has no visit with a case (is demo.enabled on?)")?;
         let (closing, _) = watch::channel(false);
         Ok(Confer {
             addrs,
@@ -184,6 +207,7 @@ impl Confer {
             admin_token,
             lawyer_session,
             lawyer_id,
+            case_id,
             closing,
             readers: std::sync::Mutex::new(Vec::new()),
         })
@@ -200,6 +224,7 @@ impl Confer {
                 .json(&json!({
                     "lawyer_id": self.lawyer_id,
                     "booth_id": BOOTH_ID,
+                    "case_id": self.case_id,
                     "starts_at": start.to_rfc3339(),
                     "ends_at": end.to_rfc3339(),
                 }))

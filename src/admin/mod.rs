@@ -21,6 +21,8 @@
 //!
 //! Nothing here carries media or any content of a visit (DESIGN.md invariant 6).
 
+pub mod verification;
+
 use crate::app::AppState;
 use crate::audit::{AccountKind, Actor, AuditRecord, ConfigChange};
 use crate::auth::password;
@@ -29,7 +31,9 @@ use crate::http::api::{
 };
 use crate::http::serve::RemoteAddr;
 use crate::http::ApiError;
-use crate::ids::{AdminId, BoothId, LawyerId, VisitId};
+use crate::ids::{AdminId, BoothId, CaseId, LawyerId, VisitId};
+use crate::licence::{HolderIdHash, LicenceNumber};
+use crate::store::verification::MemberKind;
 use crate::store::audit::AuditFilter;
 use crate::store::{NewVisit, SessionKind, StoreError};
 use axum::extract::{FromRequestParts, State};
@@ -38,6 +42,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// Assistants and interpreters a visit may include besides the lawyer (issue 4).
+const MAX_COMPANIONS: usize = 2;
 
 /// The longest slot a visit may be given in one record (a day).
 const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
@@ -50,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/api/lawyers", get(lawyers).post(create_lawyer))
         .route("/admin/api/visits", get(visits).post(create_visit))
         .route("/admin/api/audit", get(audit_entries))
+        .merge(verification::routes())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)
@@ -113,8 +121,18 @@ async fn lawyers(
 #[serde(deny_unknown_fields)]
 struct NewLawyer {
     username: String,
+    /// The holder's name as on the licence (compared with the registry's holder name).
     display_name: String,
     password: String,
+    /// `lawyer` (default), `assistant` or `interpreter`.
+    #[serde(default)]
+    kind: Option<String>,
+    /// For a lawyer: the 17-digit practising certificate number.
+    #[serde(default)]
+    licence_number: Option<String>,
+    /// For a lawyer: the identity-document number; only its SHA-256 is kept.
+    #[serde(default)]
+    id_number: Option<String>,
 }
 
 async fn create_lawyer(
@@ -146,6 +164,41 @@ async fn create_lawyer(
             "A display name needs 1 to 200 characters.",
         ));
     }
+    let kind = match req.kind.as_deref().unwrap_or("lawyer") {
+        k => MemberKind::parse(k).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_kind",
+                "An account is a lawyer, an assistant or an interpreter.",
+            )
+        })?,
+    };
+    let (licence, id_hash) = match kind {
+        MemberKind::Lawyer => {
+            let licence: LicenceNumber = req
+                .licence_number
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_licence_number",
+                        "A lawyer account needs the 17-digit practising certificate number.",
+                    )
+                })?;
+            let id_number = req.id_number.as_deref().unwrap_or_default().trim();
+            if id_number.is_empty() || id_number.len() > 64 {
+                return Err(ApiError::bad_request(
+                    "invalid_id_number",
+                    "A lawyer account needs the holder's identity-document number (only its hash is kept).",
+                ));
+            }
+            (
+                Some(licence.as_str().to_owned()),
+                Some(HolderIdHash::of_id_number(id_number).as_str().to_owned()),
+            )
+        }
+        _ => (None, None),
+    };
     let hash = password::hash_async(req.password).await;
     let id = match state
         .store
@@ -162,7 +215,11 @@ async fn create_lawyer(
         }
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(admin = %admin, lawyer = %id, "lawyer account created");
+    state
+        .store
+        .set_lawyer_claim(id, kind, licence.as_deref(), id_hash.as_deref())
+        .await?;
+    tracing::info!(admin = %admin, lawyer = %id, kind = kind.as_str(), "lawyer-side account created");
     let change = ConfigChange::LawyerCreated { lawyer: id };
     state
         .audit
@@ -181,12 +238,20 @@ struct CreateVisit {
     booth_id: BoothId,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
+    /// The case the visit is about (required to admit the lawyer).
+    #[serde(default)]
+    case_id: Option<CaseId>,
+    /// Up to two assistants / interpreters invited (each must be approved for the case).
+    #[serde(default)]
+    companions: Vec<LawyerId>,
 }
 
 #[derive(Serialize)]
 struct StaffVisitView {
     lawyer_id: LawyerId,
     booth_id: BoothId,
+    case_id: Option<CaseId>,
+    companions: Vec<LawyerId>,
     ended_at: Option<String>,
     end_reason: Option<String>,
     #[serde(flatten)]
@@ -204,6 +269,8 @@ async fn visits(
         .map(|v| StaffVisitView {
             lawyer_id: v.lawyer,
             booth_id: v.booth.clone(),
+            case_id: v.case,
+            companions: v.companions.clone(),
             ended_at: v.ended_at.map(rfc3339),
             end_reason: v.end_reason.clone(),
             visit: VisitView::new(v, now),
@@ -236,12 +303,25 @@ async fn create_visit(
     if state.store.booth(&req.booth_id).await?.is_none() {
         return Err(ApiError::not_found("That booth"));
     }
+    if req.companions.len() > MAX_COMPANIONS {
+        return Err(ApiError::bad_request(
+            "too_many_companions",
+            "A visit may include at most two assistants or interpreters.",
+        ));
+    }
+    if let Some(case) = req.case_id {
+        if state.store.case(case).await?.is_none() {
+            return Err(ApiError::not_found("That case"));
+        }
+    }
     let visit = NewVisit {
         lawyer: req.lawyer_id,
         booth: req.booth_id,
         starts_at: req.starts_at,
         ends_at: req.ends_at,
         created_by: Some(admin),
+        case: req.case_id,
+        companions: req.companions,
     };
     let id: VisitId = state.store.insert_visit(&visit, Utc::now()).await?;
     tracing::info!(admin = %admin, visit = %id, "visit created");

@@ -15,7 +15,7 @@
 //! the stored bytes and never re-serializes, so a future serde version cannot break an
 //! old chain. A change of shape gets a new `v`.
 
-use crate::ids::{AdminId, BoothId, LawyerId, ParticipantId, Role, VisitId};
+use crate::ids::{AdminId, BoothId, CaseId, LawyerId, ParticipantId, Role, VisitId};
 use serde::{Deserialize, Serialize};
 
 /// Version of the canonical form written by this build.
@@ -67,6 +67,9 @@ pub enum AuditRecord {
     AdmissionGranted {
         visit: VisitId,
         participant: ParticipantId,
+        /// For a lawyer: how the licence was established, `registry` or `manual` (R-VERIFY-2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        licence: Option<String>,
     },
     /// A join was refused (policy denial, bad token, booth certificate, ...).
     AdmissionRefused {
@@ -124,6 +127,9 @@ pub enum AuditRecord {
         lawyer: LawyerId,
         staff: AdminId,
         evidence_ref: String,
+        /// The visit the verification admits the lawyer to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visit: Option<VisitId>,
     },
     ConfigurationChanged {
         change: ConfigChange,
@@ -141,6 +147,48 @@ pub enum AuditRecord {
     /// A booth's client certificate was refused (`booth_cert_expired`, `unknown_booth`, ...).
     CertificateRejected {
         code: String,
+    },
+    /// A licence check looked like impersonation (unknown licence, someone else's, revoked;
+    /// R-VERIFY-3): staff are alerted.
+    ImpersonationSuspected {
+        lawyer: LawyerId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visit: Option<VisitId>,
+        reason: String,
+    },
+    /// The account was locked after repeated impersonation signals (R-VERIFY-3).
+    AccountLocked {
+        lawyer: LawyerId,
+        reason: String,
+    },
+    AccountUnlocked {
+        lawyer: LawyerId,
+        staff: AdminId,
+    },
+    AlertAcknowledged {
+        alert: i64,
+        staff: AdminId,
+    },
+    /// The registry withdrew the licence of a lawyer in a running visit; the visit ends.
+    LicenceWithdrawn {
+        visit: VisitId,
+        lawyer: LawyerId,
+        reason: String,
+    },
+    /// Staff recorded the investigating unit's decision on a flagged case (R-ARRANGE-3).
+    CasePermissionRecorded {
+        case: CaseId,
+        lawyer: LawyerId,
+        staff: AdminId,
+        granted: bool,
+        document_ref: String,
+    },
+    /// Staff recorded the unit's approval of an assistant or interpreter for a case
+    /// (R-VERIFY-4).
+    CompanionApproved {
+        case: CaseId,
+        account: LawyerId,
+        staff: AdminId,
     },
 }
 
@@ -197,6 +245,13 @@ impl AuditRecord {
             AuditRecord::LoginSucceeded { .. } => "login_succeeded",
             AuditRecord::LoginFailed { .. } => "login_failed",
             AuditRecord::CertificateRejected { .. } => "certificate_rejected",
+            AuditRecord::ImpersonationSuspected { .. } => "impersonation_suspected",
+            AuditRecord::AccountLocked { .. } => "account_locked",
+            AuditRecord::AccountUnlocked { .. } => "account_unlocked",
+            AuditRecord::AlertAcknowledged { .. } => "alert_acknowledged",
+            AuditRecord::LicenceWithdrawn { .. } => "licence_withdrawn",
+            AuditRecord::CasePermissionRecorded { .. } => "case_permission_recorded",
+            AuditRecord::CompanionApproved { .. } => "companion_approved",
         }
     }
 
@@ -206,11 +261,14 @@ impl AuditRecord {
         let participant = |s: &mut Subjects, p: &ParticipantId| match p {
             ParticipantId::Lawyer(l) => s.lawyer = Some(*l),
             ParticipantId::Booth(b) => s.booth = Some(b.clone()),
+            // Assistants and interpreters are lawyer-side accounts (table `lawyers`).
+            ParticipantId::Assistant(l) | ParticipantId::Interpreter(l) => s.lawyer = Some(*l),
         };
         match self {
             AuditRecord::AdmissionGranted {
                 visit,
                 participant: p,
+                ..
             }
             | AuditRecord::JoinTokenIssued {
                 visit,
@@ -245,7 +303,13 @@ impl AuditRecord {
                 s.visit = Some(*visit);
                 s.staff = Some(*staff);
             }
-            AuditRecord::ManualLicenceVerification { lawyer, staff, .. } => {
+            AuditRecord::ManualLicenceVerification {
+                lawyer,
+                staff,
+                visit,
+                ..
+            } => {
+                s.visit = *visit;
                 s.lawyer = Some(*lawyer);
                 s.staff = Some(*staff);
             }
@@ -270,6 +334,28 @@ impl AuditRecord {
                 AccountKind::Staff => s.staff = Some(AdminId(*account_id)),
             },
             AuditRecord::LoginFailed { .. } | AuditRecord::CertificateRejected { .. } => {}
+            AuditRecord::ImpersonationSuspected { lawyer, visit, .. } => {
+                s.lawyer = Some(*lawyer);
+                s.visit = *visit;
+            }
+            AuditRecord::AccountLocked { lawyer, .. } => s.lawyer = Some(*lawyer),
+            AuditRecord::AccountUnlocked { lawyer, staff } => {
+                s.lawyer = Some(*lawyer);
+                s.staff = Some(*staff);
+            }
+            AuditRecord::AlertAcknowledged { staff, .. } => s.staff = Some(*staff),
+            AuditRecord::LicenceWithdrawn { visit, lawyer, .. } => {
+                s.visit = Some(*visit);
+                s.lawyer = Some(*lawyer);
+            }
+            AuditRecord::CasePermissionRecorded { lawyer, staff, .. } => {
+                s.lawyer = Some(*lawyer);
+                s.staff = Some(*staff);
+            }
+            AuditRecord::CompanionApproved { account, staff, .. } => {
+                s.lawyer = Some(*account);
+                s.staff = Some(*staff);
+            }
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),
@@ -334,6 +420,7 @@ mod tests {
             AuditRecord::AdmissionGranted {
                 visit: VisitId(9),
                 participant: ParticipantId::Lawyer(LawyerId(3)),
+                licence: None,
             },
         );
         let text = String::from_utf8(e.canonical()).unwrap();

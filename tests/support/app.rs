@@ -282,6 +282,7 @@ impl TestApp {
             .unwrap()["id"]
             .clone();
         let start = chrono::Utc::now() + starts_in;
+        let case = self.demo_case().await;
         let (status, body) = self
             .admin(
                 reqwest::Method::POST,
@@ -291,10 +292,26 @@ impl TestApp {
                     "booth_id": confer::app::DEMO_BOOTH,
                     "starts_at": start.to_rfc3339(),
                     "ends_at": (start + lasts).to_rfc3339(),
+                    "case_id": case.0,
                 })),
             )
             .await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_i64().unwrap()
+    }
+
+    /// The demo detainee's case (seeded on first start), for which the demo lawyer holds an
+    /// engagement with accepted documents.
+    pub async fn demo_case(&self) -> confer::ids::CaseId {
+        self.running
+            .state
+            .store
+            .demo_case(
+                &confer::ids::FacilityId(confer::app::DEMO_FACILITY.into()),
+                confer::demo::DEMO_DETAINEE_REF,
+            )
+            .await
+            .unwrap()
+            .expect("demo case seeded")
     }
 }
