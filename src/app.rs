@@ -9,13 +9,13 @@ use crate::auth::{
     password, BoothCertError, BoothIdentity, BoothVerifier, JoinTokens, LoginLimiter, SessionToken,
 };
 use crate::config::{Config, RegistrySource};
+use crate::http::serve::PeerCertificates;
+use crate::http::ApiError;
+use crate::ids::{BoothId, FacilityId};
 use crate::licence::cache::CachedRegistry;
 use crate::licence::local::LocalRegistry;
 use crate::licence::remote::{HttpRegistry, HttpRegistryConfig};
 use crate::licence::AnyRegistry;
-use crate::http::serve::PeerCertificates;
-use crate::http::ApiError;
-use crate::ids::{BoothId, FacilityId};
 use crate::media::{self, MediaConfig, MediaHandle};
 use crate::store::{NewVisit, SessionKind, Store};
 use crate::visit::{Gate, VisitHub};
@@ -430,7 +430,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let hub = VisitHub::new(store.clone(), media, audit.clone());
     tokio::spawn(hub.clone().run_media_events(media_events_rx));
     let registry = licence_registry(&config, &store)?;
-    let gate = Gate::new(store.clone(), audit.clone(), registry, config.licence.clone());
+    let gate = Gate::new(
+        store.clone(),
+        audit.clone(),
+        registry,
+        config.licence.clone(),
+    );
     let recheck = tokio::spawn(crate::visit::admission::recheck_running(
         gate.clone(),
         hub.clone(),

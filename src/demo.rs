@@ -55,7 +55,9 @@ pub async fn seed_verification(
                 .await
             {
                 Ok(d) => d,
-                Err(StoreError::Conflict(_)) => anyhow::bail!("the demo detainee exists without a case"),
+                Err(StoreError::Conflict(_)) => {
+                    anyhow::bail!("the demo detainee exists without a case")
+                }
                 Err(e) => return Err(e.into()),
             };
             store.insert_case(detainee, false, now).await?
@@ -79,7 +81,15 @@ async fn seed_demo_documents(
 ) -> anyhow::Result<()> {
     for kind in ["firm_letter", "power_of_attorney"] {
         let id = store
-            .insert_document_row(engagement, kind, "application/pdf", 1, "", &format!("demo-{kind}-{}", engagement.0), now)
+            .insert_document_row(
+                engagement,
+                kind,
+                "application/pdf",
+                1,
+                "",
+                &format!("demo-{kind}-{}", engagement.0),
+                now,
+            )
             .await?;
         store.accept_document_row(id, None, now).await?;
     }

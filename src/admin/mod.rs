@@ -33,8 +33,8 @@ use crate::http::serve::RemoteAddr;
 use crate::http::ApiError;
 use crate::ids::{AdminId, BoothId, CaseId, LawyerId, VisitId};
 use crate::licence::{HolderIdHash, LicenceNumber};
-use crate::store::verification::MemberKind;
 use crate::store::audit::AuditFilter;
+use crate::store::verification::MemberKind;
 use crate::store::{NewVisit, SessionKind, StoreError};
 use axum::extract::{FromRequestParts, State};
 use axum::http::{request::Parts, StatusCode};
@@ -164,14 +164,12 @@ async fn create_lawyer(
             "A display name needs 1 to 200 characters.",
         ));
     }
-    let kind = match req.kind.as_deref().unwrap_or("lawyer") {
-        k => MemberKind::parse(k).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_kind",
-                "An account is a lawyer, an assistant or an interpreter.",
-            )
-        })?,
-    };
+    let kind = MemberKind::parse(req.kind.as_deref().unwrap_or("lawyer")).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_kind",
+            "An account is a lawyer, an assistant or an interpreter.",
+        )
+    })?;
     let (licence, id_hash) = match kind {
         MemberKind::Lawyer => {
             let licence: LicenceNumber = req

@@ -197,11 +197,7 @@ async fn acknowledge(
             AuditRecord::AlertAcknowledged { alert: id, staff },
         )
         .await?;
-    if state
-        .store
-        .acknowledge_alert(id, staff, Utc::now())
-        .await?
-    {
+    if state.store.acknowledge_alert(id, staff, Utc::now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("An open alert with this id"))

@@ -43,7 +43,11 @@ fn verified() -> Verdict {
         valid_until: NaiveDate::from_ymd_opt(2027, 5, 31).unwrap(),
         data_as_of: t(4, 0),
     };
-    let v = verify(Some(&record), &claim, NaiveDate::from_ymd_opt(2026, 11, 27).unwrap());
+    let v = verify(
+        Some(&record),
+        &claim,
+        NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+    );
     assert!(v.is_verified());
     v
 }
@@ -437,7 +441,10 @@ fn every_incomplete_document_combination_refuses_with_what_to_do() {
             let en = deny.message_en();
             let zh = deny.message_zh();
             if f != Accepted {
-                assert!(en.contains("law-firm letter") && zh.contains("律师事务所证明"), "{en}");
+                assert!(
+                    en.contains("law-firm letter") && zh.contains("律师事务所证明"),
+                    "{en}"
+                );
             } else {
                 assert!(!en.contains("law-firm letter"), "{en}");
             }

@@ -432,11 +432,13 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         for c in &v.companions {
-            let r = sqlx::query("INSERT OR IGNORE INTO visit_companions (visit_id, account_id) VALUES (?, ?)")
-                .bind(id.0)
-                .bind(c.0)
-                .execute(&mut *tx)
-                .await;
+            let r = sqlx::query(
+                "INSERT OR IGNORE INTO visit_companions (visit_id, account_id) VALUES (?, ?)",
+            )
+            .bind(id.0)
+            .bind(c.0)
+            .execute(&mut *tx)
+            .await;
             match r {
                 Ok(_) => {}
                 Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {

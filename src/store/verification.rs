@@ -172,12 +172,14 @@ impl Store {
     }
 
     pub async fn lock_lawyer(&self, id: LawyerId, reason: &str, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE lawyers SET locked_at = ?, lock_reason = ? WHERE id = ? AND locked_at IS NULL")
-            .bind(ms(now))
-            .bind(reason)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE lawyers SET locked_at = ?, lock_reason = ? WHERE id = ? AND locked_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(reason)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -312,7 +314,11 @@ impl Store {
 
     // --- the investigating unit: permissions and companions ---
 
-    pub async fn insert_case_permission(&self, p: &NewPermission, now: DateTime<Utc>) -> Result<i64> {
+    pub async fn insert_case_permission(
+        &self,
+        p: &NewPermission,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
         let r = sqlx::query(
             "INSERT INTO case_permissions (case_id, lawyer_id, unit, decided_on, decision, document_ref, recorded_by, recorded_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -378,9 +384,9 @@ impl Store {
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
                 Err(StoreError::NotFound("the case or the account"))
             }
-            Err(e) if super::unique_violation(&e) => {
-                Err(StoreError::Conflict("this approval, which is already recorded"))
-            }
+            Err(e) if super::unique_violation(&e) => Err(StoreError::Conflict(
+                "this approval, which is already recorded",
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -420,13 +426,12 @@ impl Store {
     }
 
     pub async fn manually_verified(&self, visit: VisitId, lawyer: LawyerId) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 FROM manual_verifications WHERE visit_id = ? AND lawyer_id = ?",
-        )
-        .bind(visit.0)
-        .bind(lawyer.0)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT 1 FROM manual_verifications WHERE visit_id = ? AND lawyer_id = ?")
+                .bind(visit.0)
+                .bind(lawyer.0)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.is_some())
     }
 
@@ -480,7 +485,10 @@ impl Store {
         Ok(n)
     }
 
-    pub async fn impersonation_alerts(&self, open_only: bool) -> Result<Vec<ImpersonationAlertRow>> {
+    pub async fn impersonation_alerts(
+        &self,
+        open_only: bool,
+    ) -> Result<Vec<ImpersonationAlertRow>> {
         let rows = sqlx::query(
             "SELECT id, lawyer_id, visit_id, reason, raised_at, acknowledged_by FROM impersonation_alerts \
              WHERE (? = 0 OR acknowledged_at IS NULL) ORDER BY id DESC LIMIT 500",
@@ -502,7 +510,12 @@ impl Store {
     }
 
     /// Mark an alert as seen by staff; `false` when there is no such open alert.
-    pub async fn acknowledge_alert(&self, id: i64, staff: AdminId, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn acknowledge_alert(
+        &self,
+        id: i64,
+        staff: AdminId,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE impersonation_alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL",
         )
@@ -515,7 +528,11 @@ impl Store {
     }
 
     /// The demo's detainee's newest case, if seeded.
-    pub async fn demo_case(&self, facility: &FacilityId, internal_ref: &str) -> Result<Option<CaseId>> {
+    pub async fn demo_case(
+        &self,
+        facility: &FacilityId,
+        internal_ref: &str,
+    ) -> Result<Option<CaseId>> {
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT c.id FROM cases c JOIN detainees d ON d.id = c.detainee_id \
              WHERE d.facility_id = ? AND d.internal_ref = ? ORDER BY c.id DESC LIMIT 1",
@@ -553,7 +570,12 @@ impl Store {
         inserted_id(r, "a document with this stored name")
     }
 
-    pub async fn accept_document_row(&self, id: i64, staff: Option<AdminId>, now: DateTime<Utc>) -> Result<()> {
+    pub async fn accept_document_row(
+        &self,
+        id: i64,
+        staff: Option<AdminId>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query("UPDATE documents SET status = 'accepted', reviewed_by = ?, reviewed_at = ? WHERE id = ?")
             .bind(staff.map(|a| a.0))
             .bind(ms(now))

@@ -32,7 +32,7 @@ use crate::policy::{
     self, Admitted, Applicant, CompanionRole, Deny, EngagementEvidence, LawyerEvidence,
 };
 use crate::redact::Redacted;
-use crate::store::verification::{MemberKind, LawyerAccount};
+use crate::store::verification::{LawyerAccount, MemberKind};
 use crate::store::{Store, StoreError, VisitRow};
 
 /// The gate could not decide: a dependency failed. Nobody is admitted (fail closed).

@@ -14,9 +14,9 @@
 use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Notice, SeatNo};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::ids::{LawyerId, ParticipantId, Role, VisitId};
-use crate::policy::LicenceBasis;
 use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId};
 use crate::policy::Admitted;
+use crate::policy::LicenceBasis;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
