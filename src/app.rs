@@ -48,6 +48,8 @@ pub struct Services {
     pub hub: VisitHub,
     /// The audit log (issue 3): every decision is appended here before it takes effect.
     pub audit: Audit,
+    /// Lawyers' documents, encrypted at rest (issue 4, R-ARRANGE-1, R-PRIV-3).
+    pub documents: crate::documents::Documents,
     ready: AtomicBool,
 }
 
@@ -383,6 +385,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let audit = Audit::open(&data_dir, &config.audit)
         .await
         .context("cannot open the audit log")?;
+    let documents = crate::documents::Documents::open(
+        &data_dir,
+        &crate::documents::load_or_create_key(&data_dir)?,
+        store.clone(),
+        audit.clone(),
+    )
+    .context("cannot open the document store")?;
 
     let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);
     let media_config = MediaConfig {
@@ -406,6 +415,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         booths,
         hub,
         audit,
+        documents,
         ready: AtomicBool::new(false),
     }));
 

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/api/lawyers", get(lawyers).post(create_lawyer))
         .route("/admin/api/visits", get(visits).post(create_visit))
         .route("/admin/api/audit", get(audit_entries))
+        .merge(crate::documents::http::admin_routes())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)

@@ -16,6 +16,9 @@
 //! old chain. A change of shape gets a new `v`.
 
 use crate::ids::{AdminId, BoothId, LawyerId, ParticipantId, Role, VisitId};
+// Issue 4 (documents and engagements).
+use crate::documents::DocumentKind;
+use crate::ids::{CaseId, DetaineeId, DocumentId, EngagementId};
 use serde::{Deserialize, Serialize};
 
 /// Version of the canonical form written by this build.
@@ -142,6 +145,36 @@ pub enum AuditRecord {
     CertificateRejected {
         code: String,
     },
+    /// A lawyer uploaded a document (issue 4); recorded before it is on record. The
+    /// content is never recorded, only its SHA-256.
+    DocumentUploaded {
+        engagement: EngagementId,
+        document: DocumentId,
+        /// The document's kind (`kind` is the record's tag).
+        document_kind: DocumentKind,
+        sha256: String,
+    },
+    /// Staff accepted or rejected a document. The reason is not recorded here: it may
+    /// name people; it is kept with the document for the lawyer.
+    DocumentReviewed {
+        document: DocumentId,
+        staff: AdminId,
+        accepted: bool,
+    },
+    /// A lawyer declared that they act for a detainee in a case.
+    EngagementCreated {
+        engagement: EngagementId,
+        lawyer: LawyerId,
+    },
+    /// Staff registered a detainee (only the id is recorded, never the name).
+    DetaineeCreated {
+        detainee: DetaineeId,
+    },
+    /// Staff opened a case; `needs_unit_permission` marks R-ARRANGE-3 cases.
+    CaseCreated {
+        case: CaseId,
+        needs_unit_permission: bool,
+    },
 }
 
 /// The ids an entry is about (the actor's included), for queries by visit or lawyer.
@@ -197,6 +230,11 @@ impl AuditRecord {
             AuditRecord::LoginSucceeded { .. } => "login_succeeded",
             AuditRecord::LoginFailed { .. } => "login_failed",
             AuditRecord::CertificateRejected { .. } => "certificate_rejected",
+            AuditRecord::DocumentUploaded { .. } => "document_uploaded",
+            AuditRecord::DocumentReviewed { .. } => "document_reviewed",
+            AuditRecord::EngagementCreated { .. } => "engagement_created",
+            AuditRecord::DetaineeCreated { .. } => "detainee_created",
+            AuditRecord::CaseCreated { .. } => "case_created",
         }
     }
 
@@ -270,6 +308,11 @@ impl AuditRecord {
                 AccountKind::Staff => s.staff = Some(AdminId(*account_id)),
             },
             AuditRecord::LoginFailed { .. } | AuditRecord::CertificateRejected { .. } => {}
+            AuditRecord::DocumentReviewed { staff, .. } => s.staff = Some(*staff),
+            AuditRecord::EngagementCreated { lawyer, .. } => s.lawyer = Some(*lawyer),
+            AuditRecord::DocumentUploaded { .. }
+            | AuditRecord::DetaineeCreated { .. }
+            | AuditRecord::CaseCreated { .. } => {}
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

@@ -50,7 +50,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/booth/visit", get(booth_visit))
         .route("/api/booth/visits/{id}/join-token", post(booth_join_token))
-        .route("/ws", get(crate::signaling::ws_handler));
+        .route("/ws", get(crate::signaling::ws_handler))
+        .merge(crate::documents::http::lawyer_routes());
     for asset in confer_signaling::web::ASSETS {
         let (ct, body) = (asset.content_type, asset.body);
         r = r.route(
