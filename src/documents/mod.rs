@@ -869,4 +869,124 @@ mod tests {
         big.push(b' ');
         assert!(matches!(check_upload(&big), Err(DocumentError::TooLarge)));
     }
+
+    /// A real store, audit log and document service in a temporary data dir, with one
+    /// engagement (power of attorney).
+    async fn service() -> (tempfile::TempDir, Documents, EngagementId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let audit = Audit::open(dir.path(), &crate::config::AuditSection::default())
+            .await
+            .unwrap();
+        let key = load_or_create_key(dir.path()).unwrap();
+        assert_eq!(
+            load_or_create_key(dir.path()).unwrap(),
+            key,
+            "the key is kept"
+        );
+        let docs = Documents::open(dir.path(), &key, store.clone(), audit).unwrap();
+        let now = Utc::now();
+        let f = crate::ids::FacilityId("f".into());
+        store.upsert_facility(&f, "Facility").await.unwrap();
+        let l = store
+            .insert_lawyer("amy", "Amy", "hash", now)
+            .await
+            .unwrap();
+        async fn ok<T>(_: T) -> Result<(), StoreError> {
+            Ok(())
+        }
+        let d = store
+            .insert_detainee(&f, "F-1", "N", now, ok)
+            .await
+            .unwrap();
+        let c = store.insert_case(d, false, now, ok).await.unwrap();
+        let e = store
+            .insert_engagement(l, c, "Firm", Authority::PowerOfAttorney, now, ok)
+            .await
+            .unwrap();
+        (dir, docs, e)
+    }
+
+    #[tokio::test]
+    async fn stored_files_cannot_be_swapped_or_altered() {
+        // R-PRIV-3: encrypted at rest; the AAD binds each file to its stored name and the
+        // SHA-256 of the plaintext is checked on every read.
+        let (_dir, docs, e) = service().await;
+        let now = Utc::now();
+        let a = docs
+            .put(e, FirmLetter, b"%PDF-1.4 letter A", now)
+            .await
+            .unwrap();
+        let b = docs
+            .put(e, PowerOfAttorney, b"%PDF-1.4 power B", now)
+            .await
+            .unwrap();
+        assert_eq!(docs.read(a).await.unwrap(), b"%PDF-1.4 letter A");
+        assert!(matches!(
+            docs.put(e, LegalAidLetter, b"%PDF-1.4 C", now).await,
+            Err(DocumentError::NotThisEngagementsAuthority { .. })
+        ));
+        let row_a = docs.store.document(a).await.unwrap().unwrap();
+        let row_b = docs.store.document(b).await.unwrap().unwrap();
+        let (path_a, path_b) = (
+            docs.path_of(&row_a.stored_name),
+            docs.path_of(&row_b.stored_name),
+        );
+        let (bytes_a, bytes_b) = (
+            std::fs::read(&path_a).unwrap(),
+            std::fs::read(&path_b).unwrap(),
+        );
+        assert_eq!(
+            bytes_a.len(),
+            NONCE_LEN + 17 + 16,
+            "nonce + ciphertext + tag"
+        );
+        // Swap the two files: both reads fail instead of showing the wrong document.
+        std::fs::write(&path_a, &bytes_b).unwrap();
+        std::fs::write(&path_b, &bytes_a).unwrap();
+        assert!(matches!(
+            docs.read(a).await,
+            Err(DocumentError::Integrity(_))
+        ));
+        assert!(matches!(
+            docs.read(b).await,
+            Err(DocumentError::Integrity(_))
+        ));
+        // Flip one bit: refused too.
+        let mut flipped = bytes_a.clone();
+        flipped[NONCE_LEN] ^= 1;
+        std::fs::write(&path_a, &flipped).unwrap();
+        assert!(matches!(
+            docs.read(a).await,
+            Err(DocumentError::Integrity(_))
+        ));
+        std::fs::write(&path_a, &bytes_a).unwrap();
+        assert_eq!(docs.read(a).await.unwrap(), b"%PDF-1.4 letter A");
+    }
+
+    #[tokio::test]
+    async fn a_review_needs_a_reason_to_reject_and_the_summary_follows() {
+        let (_dir, docs, e) = service().await;
+        let now = Utc::now();
+        let staff = docs.store.insert_admin("root", "hash", now).await.unwrap();
+        let a = docs.put(e, FirmLetter, b"%PDF-1.4 A", now).await.unwrap();
+        let b = docs
+            .put(e, PowerOfAttorney, b"%PDF-1.4 B", now)
+            .await
+            .unwrap();
+        for reason in [None, Some(String::new()), Some("   ".into())] {
+            assert!(matches!(
+                docs.review(a, staff, false, reason, now).await,
+                Err(DocumentError::ReasonRequired)
+            ));
+        }
+        docs.review(a, staff, true, None, now).await.unwrap();
+        assert!(!docs.summary(e).await.unwrap().complete());
+        docs.review(b, staff, true, None, now).await.unwrap();
+        assert!(docs.summary(e).await.unwrap().complete());
+        assert!(matches!(
+            docs.review(DocumentId(999), staff, true, None, now).await,
+            Err(DocumentError::NotFound(_))
+        ));
+    }
 }
