@@ -388,8 +388,8 @@ struct Uploaded {
     id: DocumentId,
     kind: DocumentKind,
     sha256: String,
-    size: usize,
-    media_type: &'static str,
+    size: i64,
+    media_type: String,
     status: DocumentStatus,
 }
 
@@ -412,20 +412,24 @@ async fn upload(
             )
         }
     })?;
-    let media_type = super::check_upload(&body)?;
     let doc = state
         .documents
         .put(engagement.id, kind, &body, Utc::now())
         .await?;
+    let row = state
+        .store
+        .document(doc)
+        .await?
+        .ok_or_else(|| ApiError::internal("a stored document has no row"))?;
     Ok((
         StatusCode::CREATED,
         Json(Uploaded {
-            id: doc,
-            kind,
-            sha256: super::sha256_hex(&body),
-            size: body.len(),
-            media_type: media_type.as_str(),
-            status: DocumentStatus::Pending,
+            id: row.id,
+            kind: row.kind,
+            sha256: row.sha256,
+            size: row.size_bytes,
+            media_type: row.media_type,
+            status: row.status,
         }),
     ))
 }
