@@ -54,6 +54,8 @@ pub struct Services {
     pub gate: Gate,
     /// The audit log (issue 3): every decision is appended here before it takes effect.
     pub audit: Audit,
+    /// Lawyers' documents, encrypted at rest (issue 4, R-ARRANGE-1, R-PRIV-3).
+    pub documents: crate::documents::Documents,
     ready: AtomicBool,
 }
 
@@ -274,7 +276,12 @@ fn media_candidates(config: &Config) -> Vec<IpAddr> {
 }
 
 /// Seed the demo facility, booth, lawyer, the first staff account and a demo visit.
-async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Result<()> {
+async fn seed(
+    store: &Store,
+    documents: &crate::documents::Documents,
+    demo: bool,
+    first: &mut FirstStart,
+) -> anyhow::Result<()> {
     let now = Utc::now();
     if store.count_admins().await? == 0 {
         let pw = password::generate();
@@ -308,7 +315,9 @@ async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Resu
             id
         }
     };
-    let case = crate::demo::seed_verification(store, &facility, lawyer, "Demo Lawyer", now).await?;
+    let case =
+        crate::demo::seed_verification(store, documents, &facility, lawyer, "Demo Lawyer", now)
+            .await?;
     // Keep a demo visit open for the next two hours, so a newcomer can always try one.
     let open = store.current_visit_for_booth(&booth, now).await?;
     if open.is_none_or(|v| v.ends_at - now < chrono::Duration::minutes(30)) {
@@ -407,16 +416,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store = Store::open(&data_dir)
         .await
         .context("cannot open the database")?;
-    seed(&store, config.demo.enabled, &mut first)
+    let tokens = JoinTokens::new(&token_key(&data_dir)?, config.join_token_ttl());
+    let audit = Audit::open(&data_dir, &config.audit)
+        .await
+        .context("cannot open the audit log")?;
+    let documents = crate::documents::Documents::open(
+        &data_dir,
+        &crate::documents::load_or_create_key(&data_dir)?,
+        store.clone(),
+        audit.clone(),
+    )
+    .context("cannot open the document store")?;
+    seed(&store, &documents, config.demo.enabled, &mut first)
         .await
         .context("cannot seed the first accounts")?;
     if config.demo.enabled {
         write_demo_credentials(&data_dir, &first)?;
     }
-    let tokens = JoinTokens::new(&token_key(&data_dir)?, config.join_token_ttl());
-    let audit = Audit::open(&data_dir, &config.audit)
-        .await
-        .context("cannot open the audit log")?;
 
     let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);
     let media_config = MediaConfig {
@@ -453,6 +469,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub,
         gate,
         audit,
+        documents,
         ready: AtomicBool::new(false),
     }));
 

@@ -7,7 +7,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{CaseId, FacilityId, LawyerId};
+use crate::documents::{Authority, DocumentKind, Documents};
+use crate::ids::{AdminId, CaseId, FacilityId, LawyerId};
 use crate::licence::{HolderIdHash, PractisingStatus, RegistryRecord};
 use crate::store::verification::MemberKind;
 use crate::store::{Store, StoreError};
@@ -23,6 +24,7 @@ pub const DEMO_DETAINEE_REF: &str = "DEMO-0001";
 /// Idempotent: an existing detainee, case and engagement are reused.
 pub async fn seed_verification(
     store: &Store,
+    documents: &Documents,
     facility: &FacilityId,
     lawyer: LawyerId,
     holder_name: &str,
@@ -50,48 +52,73 @@ pub async fn seed_verification(
     let case = match store.demo_case(facility, DEMO_DETAINEE_REF).await? {
         Some(case) => case,
         None => {
-            let detainee = match store
-                .insert_detainee(facility, DEMO_DETAINEE_REF, "Demo Detainee", now)
-                .await
-            {
-                Ok(d) => d,
-                Err(StoreError::Conflict(_)) => {
-                    anyhow::bail!("the demo detainee exists without a case")
+            let detainee = match store.detainee_by_ref(facility, DEMO_DETAINEE_REF).await? {
+                Some(d) => d.id,
+                None => {
+                    store
+                        .insert_detainee(
+                            facility,
+                            DEMO_DETAINEE_REF,
+                            "Demo Detainee",
+                            now,
+                            no_entry,
+                        )
+                        .await?
                 }
-                Err(e) => return Err(e.into()),
             };
-            store.insert_case(detainee, false, now).await?
+            store.insert_case(detainee, false, now, no_entry).await?
         }
     };
-    if store.engagement_for(lawyer, case).await?.is_none() {
+    if store.engagement_of(lawyer, case).await?.is_none() {
         let engagement = store
-            .insert_engagement(lawyer, case, DEMO_LAW_FIRM, "power_of_attorney", now)
+            .insert_engagement(
+                lawyer,
+                case,
+                DEMO_LAW_FIRM,
+                Authority::PowerOfAttorney,
+                now,
+                no_entry,
+            )
             .await?;
-        seed_demo_documents(store, engagement, now).await?;
+        // The first staff account reviews the demo's documents (it exists: seeded first).
+        let staff = store
+            .admin_by_username(crate::app::FIRST_ADMIN)
+            .await?
+            .map(|a| AdminId(a.id))
+            .ok_or_else(|| anyhow::anyhow!("the first staff account is missing"))?;
+        for kind in [DocumentKind::FirmLetter, DocumentKind::PowerOfAttorney] {
+            let id = documents
+                .put(engagement, kind, &demo_pdf(kind), now)
+                .await?;
+            documents.review(id, staff, true, None, now).await?;
+        }
     }
     Ok(case)
 }
 
-/// The demo engagement's firm letter and power of attorney, accepted. (Replaced by real
-/// encrypted demo files once the documents service lands.)
-async fn seed_demo_documents(
-    store: &Store,
-    engagement: crate::ids::EngagementId,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    for kind in ["firm_letter", "power_of_attorney"] {
-        let id = store
-            .insert_document_row(
-                engagement,
-                kind,
-                "application/pdf",
-                1,
-                "",
-                &format!("demo-{kind}-{}", engagement.0),
-                now,
-            )
-            .await?;
-        store.accept_document_row(id, None, now).await?;
-    }
+/// The demo's bootstrap rows need no audit entry of their own: they are made by the
+/// server's first start, before anyone can act (the documents' uploads and reviews, which
+/// go through the documents service, are audited).
+async fn no_entry<T>(_: T) -> Result<(), StoreError> {
     Ok(())
+}
+
+/// A one-page PDF saying what it stands for.
+fn demo_pdf(kind: DocumentKind) -> Vec<u8> {
+    let text = match kind {
+        DocumentKind::FirmLetter => "Demo law-firm letter",
+        _ => "Demo power of attorney",
+    };
+    let content = format!("BT /F1 18 Tf 72 720 Td ({text}) Tj ET");
+    format!(
+        "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
+         2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n\
+         3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >> endobj\n\
+         4 0 obj << /Length {} >> stream\n{content}\nendstream endobj\n\
+         5 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> endobj\n\
+         trailer << /Root 1 0 R >>\n%%EOF\n",
+        content.len()
+    )
+    .into_bytes()
 }

@@ -7,6 +7,7 @@
 //! Module map (see README "Architecture" for the invariant of each):
 //! - [`app`]: wiring: config -> store -> services -> listeners; graceful shutdown.
 //! - [`config`]: one typed [`config::Config`], validated before any port is bound.
+//! - [`documents`]: the lawyer's documents of an engagement (the closed set), encrypted at rest.
 //! - [`ids`]: newtypes for the ids that cross module lines.
 //! - [`visit`]: the visit lifecycle (pure core taking `now`) and its tokio driver.
 //! - [`policy`]: who may join which visit, when; the only maker of `Admitted`.
@@ -25,6 +26,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod documents;
 pub mod http;
 pub mod ids;
 pub mod licence;

@@ -9,7 +9,7 @@ mod peer;
 mod registry;
 
 use app::{spawn_app_with, Identity, TestApp};
-use confer::ids::{CaseId, EngagementId, FacilityId, LawyerId};
+use confer::ids::{CaseId, LawyerId};
 use confer::licence::HolderIdHash;
 use confer_signaling::{EndReason, ErrorCode, SignalingClient, VisitNotice};
 use peer::{MediaKind, SendRates, TestPeer};
@@ -65,7 +65,14 @@ struct World {
     app: TestApp,
     registry: TestRegistry,
     _dir: tempfile::TempDir,
-    detainee: confer::ids::DetaineeId,
+    detainee: i64,
+}
+
+const DETAINEE: &str = "T-1001";
+
+/// A small valid PDF (the documents service checks content, not names).
+fn pdf(text: &str) -> Vec<u8> {
+    format!("%PDF-1.4\n% {text}\ntrailer << >>\n%%EOF\n").into_bytes()
 }
 
 async fn world_with(tweak: impl FnOnce(&mut confer::config::Config)) -> World {
@@ -99,18 +106,15 @@ async fn world_with(tweak: impl FnOnce(&mut confer::config::Config)) -> World {
         tweak(c);
     })
     .await;
-    let detainee = app
-        .running
-        .state
-        .store
-        .insert_detainee(
-            &FacilityId(confer::app::DEMO_FACILITY.into()),
-            "T-1001",
-            "Test Detainee",
-            chrono::Utc::now(),
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/admin/api/detainees",
+            Some(json!({"facility": confer::app::DEMO_FACILITY, "internal_ref": DETAINEE, "name": "Test Detainee"})),
         )
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let detainee = body["id"].as_i64().unwrap();
     World {
         app,
         registry,
@@ -149,58 +153,65 @@ async fn lawyer_from_registry(app: &TestApp, username: &str, row: usize) -> (Law
 }
 
 impl World {
-    fn store(&self) -> &confer::store::Store {
-        &self.app.running.state.store
-    }
-
     async fn case(&self, needs_unit_permission: bool) -> CaseId {
-        self.store()
-            .insert_case(self.detainee, needs_unit_permission, chrono::Utc::now())
-            .await
-            .unwrap()
+        let (status, body) = self
+            .app
+            .admin(
+                Method::POST,
+                "/admin/api/cases",
+                Some(json!({"detainee_id": self.detainee, "needs_unit_permission": needs_unit_permission})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        CaseId(body["id"].as_i64().unwrap())
     }
 
-    /// The lawyer's engagement in the case, with the firm letter and the power of attorney
-    /// in the given review states (`None`: not uploaded).
+    /// The lawyer's engagement in the detainee's newest case (through the lawyer API), with
+    /// the firm letter and the power of attorney uploaded and reviewed by staff as given
+    /// (`None`: not uploaded; `Some(true)`: accepted; `Some(false)`: rejected).
     async fn engage(
         &self,
-        lawyer: LawyerId,
-        case: CaseId,
+        session: &str,
         firm_letter: Option<bool>,
         authority: Option<bool>,
-    ) -> EngagementId {
-        let now = chrono::Utc::now();
-        let e = self
-            .store()
-            .insert_engagement(lawyer, case, FIRM, "power_of_attorney", now)
-            .await
-            .unwrap();
+    ) -> i64 {
+        let (status, body) = self
+            .app
+            .lawyer_api(
+                session,
+                Method::POST,
+                "/api/lawyer/engagements",
+                Some(json!({"facility": confer::app::DEMO_FACILITY, "detainee_ref": DETAINEE, "law_firm": FIRM, "authority": "power_of_attorney"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let engagement = body["id"].as_i64().unwrap();
         for (kind, state) in [
             ("firm_letter", firm_letter),
             ("power_of_attorney", authority),
         ] {
             let Some(accepted) = state else { continue };
-            let id = self
-                .store()
-                .insert_document_row(
-                    e,
-                    kind,
-                    "application/pdf",
-                    100,
-                    "00",
-                    &format!("t-{}-{kind}", e.0),
-                    now,
+            let (status, doc) = self
+                .app
+                .upload_document(session, engagement, kind, pdf(kind), "application/pdf")
+                .await;
+            assert_eq!(status, 201, "{doc}");
+            let review = if accepted {
+                json!({"accepted": true})
+            } else {
+                json!({"accepted": false, "reason": "The stamp is not legible; upload a clearer scan."})
+            };
+            let (status, body) = self
+                .app
+                .admin(
+                    Method::POST,
+                    &format!("/admin/api/documents/{}/review", doc["id"]),
+                    Some(review),
                 )
-                .await
-                .unwrap();
-            if accepted {
-                self.store()
-                    .accept_document_row(id, None, now)
-                    .await
-                    .unwrap();
-            }
+                .await;
+            assert!(status == 200 || status == 204, "{status} {body}");
         }
-        e
+        engagement
     }
 
     /// A visit of `lawyer` in `case` at the demo booth, open now for `lasts`.
@@ -229,7 +240,7 @@ impl World {
     async fn ready_lawyer(&self, username: &str) -> (LawyerId, String, CaseId, i64) {
         let (id, session) = lawyer_from_registry(&self.app, username, 0).await;
         let case = self.case(false).await;
-        self.engage(id, case, Some(true), Some(true)).await;
+        self.engage(&session, Some(true), Some(true)).await;
         let visit = self.visit(id, case, &[]).await;
         (id, session, case, visit)
     }
@@ -359,7 +370,7 @@ async fn refused_licences_get_the_right_reason_and_impersonation_alerts_staff() 
     for (username, body, code, alert) in cases {
         let (id, session) = account(&w.app, username, body).await;
         let case = w.case(false).await;
-        w.engage(id, case, Some(true), Some(true)).await;
+        w.engage(&session, Some(true), Some(true)).await;
         let visit = w.visit(id, case, &[]).await;
         let (status, answer) = token(&w.app, &session, visit).await;
         assert_eq!(status, 409, "{username}: {answer}");
@@ -499,7 +510,7 @@ async fn documents_must_be_accepted_and_nothing_else_is_asked() {
         (Some(false), Some(true)),
     ] {
         let case = w.case(false).await;
-        w.engage(id, case, firm, authority).await;
+        w.engage(&session, firm, authority).await;
         let visit = w.visit(id, case, &[]).await;
         let (status, answer) = token(&w.app, &session, visit).await;
         assert_eq!(status, 409, "{answer}");
@@ -529,7 +540,7 @@ async fn a_flagged_case_needs_the_units_permission_and_no_other_case_does() {
     let w = world().await;
     let (id, session) = lawyer_from_registry(&w.app, "wang", 0).await;
     let flagged = w.case(true).await;
-    w.engage(id, flagged, Some(true), Some(true)).await;
+    w.engage(&session, Some(true), Some(true)).await;
     let visit = w.visit(id, flagged, &[]).await;
     let (status, answer) = token(&w.app, &session, visit).await;
     assert_eq!(
@@ -561,7 +572,7 @@ async fn a_flagged_case_needs_the_units_permission_and_no_other_case_does() {
 
     // An ordinary case: admitted without any permission, and none can be recorded for it.
     let ordinary = w.case(false).await;
-    w.engage(id, ordinary, Some(true), Some(true)).await;
+    w.engage(&session, Some(true), Some(true)).await;
     let visit = w.visit(id, ordinary, &[]).await;
     token_of(token(&w.app, &session, visit).await);
     let (status, body) = w
@@ -653,7 +664,7 @@ async fn repeated_impersonation_locks_the_account_until_staff_unlock_it() {
     )
     .await;
     let case = w.case(false).await;
-    w.engage(id, case, Some(true), Some(true)).await;
+    w.engage(&session, Some(true), Some(true)).await;
     let visit = w.visit(id, case, &[]).await;
     for _ in 0..3 {
         let (_, answer) = token(&w.app, &session, visit).await;

@@ -12,6 +12,7 @@
 //! | `GET /admin/api/visits` | staff session | recent and upcoming visits |
 //! | `POST /admin/api/visits` | staff session | create a visit: one lawyer, one booth, one slot |
 //! | `GET /admin/api/audit` | staff session | audit entries: `?visit=ID`, `?lawyer=ID`, `?from=T&to=T` (RFC 3339), `&after=SEQ&limit=N` (paging, N ≤ 1000) |
+//! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | issue 4: see `crate::documents::http` |
 //!
 //! Audit (issue 3): staff sign-ins (success and failure), lawyer accounts and visits
 //! created are appended to the audit log before the answer is sent (503
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/api/visits", get(visits).post(create_visit))
         .route("/admin/api/audit", get(audit_entries))
         .merge(verification::routes())
+        .merge(crate::documents::http::admin_routes())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)

@@ -15,7 +15,11 @@
 //! the stored bytes and never re-serializes, so a future serde version cannot break an
 //! old chain. A change of shape gets a new `v`.
 
-use crate::ids::{AdminId, BoothId, CaseId, LawyerId, ParticipantId, Role, VisitId};
+use crate::documents::DocumentKind;
+use crate::ids::{
+    AdminId, BoothId, CaseId, DetaineeId, DocumentId, EngagementId, LawyerId, ParticipantId, Role,
+    VisitId,
+};
 use serde::{Deserialize, Serialize};
 
 /// Version of the canonical form written by this build.
@@ -190,6 +194,36 @@ pub enum AuditRecord {
         account: LawyerId,
         staff: AdminId,
     },
+    /// A lawyer uploaded a document (issue 4); recorded before it is on record. The
+    /// content is never recorded, only its SHA-256.
+    DocumentUploaded {
+        engagement: EngagementId,
+        document: DocumentId,
+        /// The document's kind (`kind` is the record's tag).
+        document_kind: DocumentKind,
+        sha256: String,
+    },
+    /// Staff accepted or rejected a document. The reason is not recorded here: it may
+    /// name people; it is kept with the document for the lawyer.
+    DocumentReviewed {
+        document: DocumentId,
+        staff: AdminId,
+        accepted: bool,
+    },
+    /// A lawyer declared that they act for a detainee in a case.
+    EngagementCreated {
+        engagement: EngagementId,
+        lawyer: LawyerId,
+    },
+    /// Staff registered a detainee (only the id is recorded, never the name).
+    DetaineeCreated {
+        detainee: DetaineeId,
+    },
+    /// Staff opened a case; `needs_unit_permission` marks R-ARRANGE-3 cases.
+    CaseCreated {
+        case: CaseId,
+        needs_unit_permission: bool,
+    },
 }
 
 /// The ids an entry is about (the actor's included), for queries by visit or lawyer.
@@ -252,6 +286,11 @@ impl AuditRecord {
             AuditRecord::LicenceWithdrawn { .. } => "licence_withdrawn",
             AuditRecord::CasePermissionRecorded { .. } => "case_permission_recorded",
             AuditRecord::CompanionApproved { .. } => "companion_approved",
+            AuditRecord::DocumentUploaded { .. } => "document_uploaded",
+            AuditRecord::DocumentReviewed { .. } => "document_reviewed",
+            AuditRecord::EngagementCreated { .. } => "engagement_created",
+            AuditRecord::DetaineeCreated { .. } => "detainee_created",
+            AuditRecord::CaseCreated { .. } => "case_created",
         }
     }
 
@@ -356,6 +395,11 @@ impl AuditRecord {
                 s.lawyer = Some(*account);
                 s.staff = Some(*staff);
             }
+            AuditRecord::DocumentReviewed { staff, .. } => s.staff = Some(*staff),
+            AuditRecord::EngagementCreated { lawyer, .. } => s.lawyer = Some(*lawyer),
+            AuditRecord::DocumentUploaded { .. }
+            | AuditRecord::DetaineeCreated { .. }
+            | AuditRecord::CaseCreated { .. } => {}
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

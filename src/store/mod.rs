@@ -9,6 +9,7 @@
 //! password or a session token in clear (only argon2id hashes and SHA-256 digests).
 
 pub mod audit;
+pub mod documents;
 pub mod licence;
 pub mod verification;
 

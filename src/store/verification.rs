@@ -1,7 +1,7 @@
 //! The SQL behind admission evidence (migration 0004, issue 4): lawyer accounts' licence
 //! claims and locks, detainees and cases, the investigating unit's permissions, approved
 //! companions, engagements and their documents' review state, manual verifications and
-//! impersonation alerts.
+//! impersonation alerts. (Detainees, cases, engagements and documents: `store::documents`.)
 //!
 //! Does not: decide anything (that is `policy`), gather evidence for a join (that is
 //! `visit::admission`), or store document contents (they live encrypted outside the
@@ -10,9 +10,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use super::documents::CaseRow;
 use super::{from_ms, inserted_id, ms, Result, Store, StoreError};
-use crate::ids::{AdminId, CaseId, DetaineeId, EngagementId, FacilityId, LawyerId, VisitId};
-use crate::policy::{DocumentState, Documents, Permission};
+use crate::ids::{AdminId, CaseId, FacilityId, LawyerId, VisitId};
+use crate::policy::Permission;
 
 /// What a lawyer-side account is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,25 +65,6 @@ impl std::fmt::Debug for LawyerAccount {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseRow {
-    pub id: CaseId,
-    pub detainee: DetaineeId,
-    pub facility: FacilityId,
-    pub detainee_ref: String,
-    pub needs_unit_permission: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngagementRow {
-    pub id: EngagementId,
-    pub lawyer: LawyerId,
-    pub case: CaseId,
-    pub law_firm: String,
-    /// `power_of_attorney` or `legal_aid_letter`.
-    pub authority: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImpersonationAlertRow {
     pub id: i64,
     pub lawyer: LawyerId,
@@ -113,16 +95,6 @@ pub struct NewPermission {
     pub granted: bool,
     pub document_ref: String,
     pub recorded_by: AdminId,
-}
-
-fn doc_state(s: Option<&str>) -> DocumentState {
-    match s {
-        None => DocumentState::Missing,
-        Some("accepted") => DocumentState::Accepted,
-        Some("rejected") => DocumentState::Rejected,
-        // `pending`, and anything a future migration might add, is not accepted.
-        Some(_) => DocumentState::Pending,
-    }
 }
 
 impl Store {
@@ -192,124 +164,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    // --- detainees and cases ---
-
-    pub async fn insert_detainee(
-        &self,
-        facility: &FacilityId,
-        internal_ref: &str,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<DetaineeId> {
-        let r = sqlx::query(
-            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(facility.as_str())
-        .bind(internal_ref)
-        .bind(name)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await;
-        inserted_id(r, "a detainee with this reference at this facility").map(DetaineeId)
-    }
-
-    pub async fn insert_case(
-        &self,
-        detainee: DetaineeId,
-        needs_unit_permission: bool,
-        now: DateTime<Utc>,
-    ) -> Result<CaseId> {
-        let r = sqlx::query(
-            "INSERT INTO cases (detainee_id, needs_unit_permission, created_at) VALUES (?, ?, ?)",
-        )
-        .bind(detainee.0)
-        .bind(needs_unit_permission as i64)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await;
-        inserted_id(r, "this case").map(CaseId)
-    }
-
-    pub async fn case(&self, id: CaseId) -> Result<Option<CaseRow>> {
-        let row = sqlx::query(
-            "SELECT c.id, c.detainee_id, d.facility_id, d.internal_ref, c.needs_unit_permission \
-             FROM cases c JOIN detainees d ON d.id = c.detainee_id WHERE c.id = ?",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| CaseRow {
-            id: CaseId(r.get(0)),
-            detainee: DetaineeId(r.get(1)),
-            facility: FacilityId(r.get(2)),
-            detainee_ref: r.get(3),
-            needs_unit_permission: r.get::<i64, _>(4) != 0,
-        }))
-    }
-
-    // --- engagements and their documents ---
-
-    pub async fn insert_engagement(
-        &self,
-        lawyer: LawyerId,
-        case: CaseId,
-        law_firm: &str,
-        authority: &str,
-        now: DateTime<Utc>,
-    ) -> Result<EngagementId> {
-        let r = sqlx::query(
-            "INSERT INTO engagements (lawyer_id, case_id, law_firm, authority, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(lawyer.0)
-        .bind(case.0)
-        .bind(law_firm)
-        .bind(authority)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await;
-        inserted_id(r, "an engagement of this lawyer in this case").map(EngagementId)
-    }
-
-    pub async fn engagement_for(
-        &self,
-        lawyer: LawyerId,
-        case: CaseId,
-    ) -> Result<Option<EngagementRow>> {
-        let row = sqlx::query(
-            "SELECT id, lawyer_id, case_id, law_firm, authority FROM engagements WHERE lawyer_id = ? AND case_id = ?",
-        )
-        .bind(lawyer.0)
-        .bind(case.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| EngagementRow {
-            id: EngagementId(r.get(0)),
-            lawyer: LawyerId(r.get(1)),
-            case: CaseId(r.get(2)),
-            law_firm: r.get(3),
-            authority: r.get(4),
-        }))
-    }
-
-    /// The review state of the engagement's two required documents: the newest upload of
-    /// the firm letter, and the newest upload of the engagement's authority kind.
-    pub async fn engagement_documents(&self, e: &EngagementRow) -> Result<Documents> {
-        let newest = |kind: String| {
-            sqlx::query(
-                "SELECT status FROM documents WHERE engagement_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
-            )
-            .bind(e.id.0)
-            .bind(kind)
-            .fetch_optional(&self.pool)
-        };
-        let firm = newest("firm_letter".into()).await?;
-        let authority = newest(e.authority.clone()).await?;
-        Ok(Documents {
-            firm_letter: doc_state(firm.as_ref().map(|r| r.get::<&str, _>(0))),
-            authority: doc_state(authority.as_ref().map(|r| r.get::<&str, _>(0))),
-        })
     }
 
     // --- the investigating unit: permissions and companions ---
@@ -542,46 +396,5 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(id.map(CaseId))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_document_row(
-        &self,
-        engagement: EngagementId,
-        kind: &str,
-        media_type: &str,
-        size: i64,
-        sha256: &str,
-        stored_name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<i64> {
-        let r = sqlx::query(
-            "INSERT INTO documents (engagement_id, kind, media_type, size_bytes, sha256, stored_name, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(engagement.0)
-        .bind(kind)
-        .bind(media_type)
-        .bind(size)
-        .bind(sha256)
-        .bind(stored_name)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await;
-        inserted_id(r, "a document with this stored name")
-    }
-
-    pub async fn accept_document_row(
-        &self,
-        id: i64,
-        staff: Option<AdminId>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query("UPDATE documents SET status = 'accepted', reviewed_by = ?, reviewed_at = ? WHERE id = ?")
-            .bind(staff.map(|a| a.0))
-            .bind(ms(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 }

@@ -24,12 +24,14 @@ use super::lifecycle::EndReason;
 use super::VisitHub;
 use crate::audit::{Actor, Audit, AuditError, AuditRecord};
 use crate::config::LicenceSection;
+use crate::documents::DocumentStatus;
 use crate::ids::{LawyerId, ParticipantId, VisitId};
 use crate::licence::cache::CachedRegistry;
 use crate::licence::verify::{verify_lookup, LawyerClaim, Reason, Verdict};
 use crate::licence::{AnyRegistry, HolderIdHash, LicenceNumber, LicenceRegistry};
 use crate::policy::{
-    self, Admitted, Applicant, CompanionRole, Deny, EngagementEvidence, LawyerEvidence,
+    self, Admitted, Applicant, CompanionRole, Deny, DocumentState, Documents, EngagementEvidence,
+    LawyerEvidence,
 };
 use crate::redact::Redacted;
 use crate::store::verification::{LawyerAccount, MemberKind};
@@ -60,6 +62,16 @@ fn participant_for(account: &LawyerAccount) -> ParticipantId {
         MemberKind::Lawyer => ParticipantId::Lawyer(account.id),
         MemberKind::Assistant => ParticipantId::Assistant(account.id),
         MemberKind::Interpreter => ParticipantId::Interpreter(account.id),
+    }
+}
+
+/// The review state of one required document, as policy reads it.
+fn document_state(s: DocumentStatus) -> DocumentState {
+    match s {
+        DocumentStatus::Missing => DocumentState::Missing,
+        DocumentStatus::Pending => DocumentState::Pending,
+        DocumentStatus::Accepted => DocumentState::Accepted,
+        DocumentStatus::Rejected => DocumentState::Rejected,
     }
 }
 
@@ -184,11 +196,15 @@ impl Gate {
         let Some(case) = self.store.case(case_id).await? else {
             return Ok(evidence);
         };
-        let Some(engagement) = self.store.engagement_for(account.id, case_id).await? else {
+        let Some(engagement) = self.store.engagement_of(account.id, case_id).await? else {
             return Ok(evidence);
         };
+        let summary = self.store.documents_summary(engagement.id).await?;
         evidence.engagement = Some(EngagementEvidence {
-            documents: self.store.engagement_documents(&engagement).await?,
+            documents: Documents {
+                firm_letter: document_state(summary.firm_letter),
+                authority: document_state(summary.authority),
+            },
             permission: self.store.case_permission(&case, account.id).await?,
         });
         evidence.manually_verified = self.store.manually_verified(row.id, account.id).await?;
@@ -293,7 +309,7 @@ impl Gate {
         let Some(case) = row.case else {
             return Ok(None);
         };
-        let Some(engagement) = self.store.engagement_for(lawyer, case).await? else {
+        let Some(engagement) = self.store.engagement_of(lawyer, case).await? else {
             return Ok(None);
         };
         let Some(claim) = claim(&account, &engagement.law_firm) else {

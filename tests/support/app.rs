@@ -315,3 +315,95 @@ impl TestApp {
             .expect("demo case seeded")
     }
 }
+
+// --- issue 4: engagements and documents ---
+
+impl TestApp {
+    /// `(status, body)` of a lawyer API call with a session token.
+    pub async fn lawyer_api(
+        &self,
+        session: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client(&Identity::None)
+            .request(method, self.url(path))
+            .bearer_auth(session);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("lawyer request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Create a lawyer account through the staff API and sign it in: `(id, session)`.
+    pub async fn new_lawyer(&self, username: &str) -> (i64, String) {
+        let password = format!("{username}-long-password");
+        // A licence number of the account's own (17 digits, from the username).
+        let digits = username.bytes().fold(1_469_598_103_934_665_603u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(1_099_511_628_211)
+        }) % 100_000_000_000_000_000;
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/api/lawyers",
+                Some(json!({
+                    "username": username, "display_name": username, "password": password,
+                    "licence_number": format!("{digits:017}"), "id_number": format!("ID-{username}"),
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let session = self.lawyer_login(username, &password).await;
+        (body["id"].as_i64().unwrap(), session)
+    }
+
+    /// Register a detainee at the demo facility with one case: `(detainee id, case id)`.
+    pub async fn new_detainee_with_case(&self, internal_ref: &str, flagged: bool) -> (i64, i64) {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/api/detainees",
+                Some(json!({ "facility": confer::app::DEMO_FACILITY, "internal_ref": internal_ref, "name": "Zhang San" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let detainee = body["id"].as_i64().unwrap();
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/api/cases",
+                Some(json!({ "detainee_id": detainee, "needs_unit_permission": flagged })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (detainee, body["id"].as_i64().unwrap())
+    }
+
+    /// `(status, body)` of uploading `bytes` as a document of `kind`.
+    pub async fn upload_document(
+        &self,
+        session: &str,
+        engagement: i64,
+        kind: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> (u16, Value) {
+        let resp = self
+            .client(&Identity::None)
+            .put(self.url(&format!(
+                "/api/lawyer/engagements/{engagement}/documents/{kind}"
+            )))
+            .bearer_auth(session)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
