@@ -56,6 +56,11 @@ pub enum ConfigChange {
     LawyerCreated {
         lawyer: LawyerId,
     },
+    /// A staff account was created with its role (issue 6).
+    StaffCreated {
+        staff: AdminId,
+        role: String,
+    },
 }
 
 /// One decision or event worth proving later. Reasons are the stable machine codes that
@@ -142,6 +147,46 @@ pub enum AuditRecord {
     CertificateRejected {
         code: String,
     },
+    /// A staff member tried a route their role does not allow (issue 6, MLPS role
+    /// separation). `route` is the method and path (ids only); `needed` the allowed roles.
+    StaffAccessRefused {
+        staff: AdminId,
+        role: String,
+        needed: String,
+        route: String,
+    },
+    /// A staff member read the audit log.
+    AuditLogRead {
+        staff: AdminId,
+    },
+    /// A violation report was filed for a visit (R-CONDUCT-2); `category` is its code.
+    ViolationReported {
+        visit: VisitId,
+        violation: i64,
+        category: String,
+    },
+    /// A violation report reached a recipient (`law_firm`, `justice_bureau`, `bar_association`).
+    ViolationReportDelivered {
+        violation: i64,
+        recipient: String,
+    },
+    /// A recipient's findings on a violation were recorded by staff.
+    ViolationFindingsRecorded {
+        violation: i64,
+        from: String,
+    },
+    /// A lawyer filed a complaint (R-COMPLAIN-1).
+    ComplaintFiled {
+        complaint: i64,
+        lawyer: LawyerId,
+        visit: Option<VisitId>,
+    },
+    /// Staff recorded progress (`progress`) or the outcome (`outcome`) of a complaint.
+    ComplaintUpdated {
+        complaint: i64,
+        staff: AdminId,
+        update: String,
+    },
 }
 
 /// The ids an entry is about (the actor's included), for queries by visit or lawyer.
@@ -197,6 +242,13 @@ impl AuditRecord {
             AuditRecord::LoginSucceeded { .. } => "login_succeeded",
             AuditRecord::LoginFailed { .. } => "login_failed",
             AuditRecord::CertificateRejected { .. } => "certificate_rejected",
+            AuditRecord::StaffAccessRefused { .. } => "staff_access_refused",
+            AuditRecord::AuditLogRead { .. } => "audit_log_read",
+            AuditRecord::ViolationReported { .. } => "violation_reported",
+            AuditRecord::ViolationReportDelivered { .. } => "violation_report_delivered",
+            AuditRecord::ViolationFindingsRecorded { .. } => "violation_findings_recorded",
+            AuditRecord::ComplaintFiled { .. } => "complaint_filed",
+            AuditRecord::ComplaintUpdated { .. } => "complaint_updated",
         }
     }
 
@@ -261,6 +313,7 @@ impl AuditRecord {
                     s.booth = Some(booth.clone());
                 }
                 ConfigChange::LawyerCreated { lawyer } => s.lawyer = Some(*lawyer),
+                ConfigChange::StaffCreated { staff, .. } => s.staff = Some(*staff),
             },
             AuditRecord::LoginSucceeded {
                 account_kind,
@@ -270,6 +323,16 @@ impl AuditRecord {
                 AccountKind::Staff => s.staff = Some(AdminId(*account_id)),
             },
             AuditRecord::LoginFailed { .. } | AuditRecord::CertificateRejected { .. } => {}
+            AuditRecord::StaffAccessRefused { staff, .. }
+            | AuditRecord::AuditLogRead { staff }
+            | AuditRecord::ComplaintUpdated { staff, .. } => s.staff = Some(*staff),
+            AuditRecord::ViolationReported { visit, .. } => s.visit = Some(*visit),
+            AuditRecord::ViolationReportDelivered { .. }
+            | AuditRecord::ViolationFindingsRecorded { .. } => {}
+            AuditRecord::ComplaintFiled { lawyer, visit, .. } => {
+                s.lawyer = Some(*lawyer);
+                s.visit = *visit;
+            }
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

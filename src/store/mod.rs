@@ -10,6 +10,8 @@
 
 pub mod audit;
 pub mod licence;
+pub mod oversight;
+pub mod staff;
 
 use crate::ids::{AdminId, BoothId, FacilityId, LawyerId, VisitId};
 use crate::policy::VisitTerms;
