@@ -13,3 +13,7 @@ ALTER TABLE admins ADD COLUMN totp_sealed TEXT;
 -- The last 30-second TOTP step accepted: a code of that step or an earlier one is a replay.
 ALTER TABLE admins ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE admins ADD COLUMN created_by INTEGER REFERENCES admins(id);
+-- 1 once the account's creation is in the audit log. Accounts made from the command line
+-- (which must not write the server's audit chain) or before this migration are recorded
+-- by the server at its next start.
+ALTER TABLE admins ADD COLUMN creation_audited INTEGER NOT NULL DEFAULT 0;

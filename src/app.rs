@@ -402,6 +402,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let audit = Audit::open(&data_dir, &config.audit)
         .await
         .context("cannot open the audit log")?;
+    crate::admin::staff::record_unaudited(&store, &audit)
+        .await
+        .context("cannot record staff accounts created from the command line")?;
 
     crate::metrics::install();
     let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);

@@ -221,7 +221,7 @@ fn serve(config: Config, log_format: LogFormat) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {
         let running = confer::app::start(config).await?;
-        print_banner(&running);
+        print_banner(&running, log_format);
         wait_for_signal().await;
         tracing::info!("shutting down: telling live visits, closing peers, flushing the store");
         running.shutdown().await;
@@ -250,7 +250,15 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-fn print_banner(r: &confer::app::Running) {
+fn print_banner(r: &confer::app::Running, log_format: LogFormat) {
+    // With JSON logs on standard output, the banner goes to standard error so that the
+    // log stream stays one JSON object per line.
+    let to_stderr = matches!(log_format, LogFormat::Json);
+    macro_rules! println {
+        ($($t:tt)*) => {
+            if to_stderr { eprintln!($($t)*) } else { std::println!($($t)*) }
+        };
+    }
     let port = r.http_addr.port();
     let f = &r.first_start;
     println!();
@@ -486,6 +494,7 @@ fn admin(command: AdminCommand) -> anyhow::Result<()> {
                     println!("password:    {}   (shown once)", created.password);
                     println!("TOTP secret: {}   (add it to an authenticator app)", created.totp_secret);
                     println!("otpauth URI: {}", created.otpauth_uri);
+                    println!("(the server records this account in its audit log at its next start)");
                 }
                 AdminCommand::ResetTotp { username, .. } => {
                     let row = store

@@ -327,6 +327,41 @@ async fn confer_admin_create_makes_an_account_that_can_sign_in() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["role"], "sysadmin");
+    // A lost authenticator: reset-totp prints a new secret; the old one stops working.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_confer"))
+        .args(["admin", "reset-totp", "--username", "root-1"])
+        .arg("--data-dir")
+        .arg(app.data_dir.path())
+        .output()
+        .unwrap();
+    let reset = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{reset}");
+    let new_secret = reset
+        .lines()
+        .find(|l| l.starts_with("new TOTP secret"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_secret, secret);
+    let later = unix_now() + 30;
+    let (status, body) = staff_login(
+        &app.admin_client(),
+        &app.admin_url("/admin/api/login"),
+        "root-1",
+        &password,
+        Some(&totp_code(&secret, later)),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("bad_totp")));
+    let (status, body) = staff_login(
+        &app.admin_client(),
+        &app.admin_url("/admin/api/login"),
+        "root-1",
+        &password,
+        Some(&totp_code(&new_secret, later)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     // A bad role is refused with a clear message.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_confer"))
         .args(["admin", "create", "--role", "root", "--username", "x-1"])
@@ -713,6 +748,17 @@ async fn reports_wait_for_a_receiver_that_is_down_and_survive_a_restart() {
         assert!(d.attempts >= 2, "retried: {d:?}");
         assert!(d.last_error.is_some());
     }
+    // An account made from the command line (straight in the store, as `confer admin
+    // create` does) is recorded in the audit log by the next start.
+    let cli_made = confer::admin::staff::create_staff(
+        &store,
+        &app.running.state.totp,
+        "cli-made",
+        confer::admin::roles::StaffRole::Auditor,
+        None,
+    )
+    .await
+    .unwrap();
     // Restart with the reports still pending, then bring the receiver up.
     let config = app.running.state.config.clone();
     app.running.shutdown().await;
@@ -726,6 +772,23 @@ async fn reports_wait_for_a_receiver_that_is_down_and_survive_a_restart() {
     let done = running.state.store.deliveries_of(violation).await.unwrap();
     assert!(done.iter().all(|d| d.delivered_at.is_some()), "{done:?}");
     assert_eq!(got.lock().unwrap().len(), 3, "each report once");
+    let filter = confer::store::audit::AuditFilter {
+        visit: None,
+        lawyer: None,
+        from_ms: Some(0),
+        to_ms: Some(i64::MAX),
+        after_seq: 0,
+        limit: 1000,
+    };
+    let entries = running.state.audit.query(&filter).await.unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.record["change"]["kind"] == "staff_created"
+                && e.record["change"]["staff"] == cli_made.id.0
+                && e.actor == "system"),
+        "the command-line account's creation is recorded at start"
+    );
     running.shutdown().await;
 }
 
@@ -965,4 +1028,60 @@ async fn a_complaint_is_registered_answered_and_the_lawyer_sees_every_update() {
         .await;
     assert!(log.to_string().contains("complaint_filed"), "{log}");
     app.running.shutdown().await;
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    // Issue 6: `--log-format json` for production log collectors.
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_confer"))
+        .args(["serve", "--log-format", "json"])
+        .args(["--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--media-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("CONFER_LOG_FORMAT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start confer serve");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut ready = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while ready.is_none() && std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+        if v["message"] == "confer is ready" {
+            ready = Some(v);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let ready = ready.expect("a JSON 'confer is ready' line");
+    assert!(
+        ready["admin_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{ready}"
+    );
 }

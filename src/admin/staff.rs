@@ -4,6 +4,12 @@
 //! once, in the answer, and never again (the store keeps an argon2id hash and the sealed
 //! secret).
 //!
+//! Audit: an account created through the API is recorded (`configuration_changed`,
+//! `staff_created`, actor the sysadmin) before the answer. The command line must not write
+//! the server's audit chain (the running server holds its head), so accounts it creates,
+//! and the first-start account, are recorded by the server at its next start (actor
+//! `system`, [`record_unaudited`]); until then their sign-ins are already recorded.
+//!
 //! | route | who | what |
 //! |---|---|---|
 //! | `GET /admin/api/staff` | sysadmin | staff accounts: id, username, role, whether a second factor is enrolled |
@@ -96,6 +102,26 @@ pub async fn create_staff(
     })
 }
 
+/// Append `staff_created` for every account whose creation is not in the audit log yet
+/// (made from the command line, at first start, or before issue 6). Called at start.
+pub async fn record_unaudited(
+    store: &Store,
+    audit: &crate::audit::Audit,
+) -> Result<usize, anyhow::Error> {
+    let pending = store.staff_creation_unaudited().await?;
+    for (id, role) in &pending {
+        let change = ConfigChange::StaffCreated {
+            staff: *id,
+            role: role.as_str().into(),
+        };
+        audit
+            .append(Actor::System, AuditRecord::ConfigurationChanged { change })
+            .await?;
+        store.mark_staff_creation_audited(*id).await?;
+    }
+    Ok(pending.len())
+}
+
 async fn list(
     State(state): State<AppState>,
     _s: Sysadmin,
@@ -149,5 +175,6 @@ async fn create(
             AuditRecord::ConfigurationChanged { change },
         )
         .await?;
+    state.store.mark_staff_creation_audited(created.id).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

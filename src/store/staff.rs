@@ -123,6 +123,25 @@ impl Store {
             .collect()
     }
 
+    /// Accounts whose creation is not yet in the audit log: `(id, role)`.
+    pub async fn staff_creation_unaudited(&self) -> Result<Vec<(AdminId, StaffRole)>> {
+        let rows =
+            sqlx::query("SELECT id, role FROM admins WHERE creation_audited = 0 ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((AdminId(r.get(0)), role_of(r.get::<&str, _>(1))?)))
+            .collect()
+    }
+
+    pub async fn mark_staff_creation_audited(&self, id: AdminId) -> Result<()> {
+        sqlx::query("UPDATE admins SET creation_audited = 1 WHERE id = ?")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Accept a TOTP code of `step` for the account, once: false when a code of this step
     /// or a later one was already accepted (a replay, RFC 6238 section 5.2). Atomic, so
     /// two sign-ins racing with one code cannot both pass.
