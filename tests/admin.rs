@@ -1085,3 +1085,25 @@ fn json_logs_are_one_object_per_line() {
         "{ready}"
     );
 }
+
+#[test]
+fn oversight_webhooks_and_the_metrics_token_are_checked_before_start() {
+    // Configuration is validated before any port is bound (exit 64 in `confer serve`).
+    let base = confer::config::Config::default;
+    let mut c = base();
+    c.oversight.justice_bureau_url = Some("http://justice.example.gov.cn/in".into());
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("oversight.justice_bureau_url"), "{e}");
+    c.oversight.justice_bureau_url = Some("https://justice.example.gov.cn/in".into());
+    c.oversight.law_firm_url = Some("http://127.0.0.1:9000/hook".into());
+    assert!(c.validate().is_ok(), "https, or http on loopback");
+    c.oversight.retry_base_ms = 0;
+    assert!(c.validate().is_err());
+    let mut c = base();
+    c.admin.metrics_token = Some("short".into());
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("metrics_token"), "{e}");
+    let mut c = base();
+    c.admin.session_idle_secs = 0;
+    assert!(c.validate().is_err());
+}

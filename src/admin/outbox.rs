@@ -6,7 +6,8 @@
 //! is delivered, so reports survive a restart (the worker picks them up on start). A failed
 //! attempt (transport error or non-2xx) waits `retry_base_ms × 2^(attempts-1)`, at most
 //! `retry_max_ms`, before the next. A recipient without a URL keeps its rows pending and is
-//! looked at again every `retry_max_ms` (or at once when a new report is queued).
+//! looked at again every `retry_max_ms` (so within that time of a restart that configures
+//! its URL).
 //! Each delivery carries `Idempotency-Key: violation-ID-RECIPIENT`, so a receiver can drop
 //! a duplicate (a crash between its 2xx and our commit sends the report again).
 //!
