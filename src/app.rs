@@ -56,6 +56,10 @@ pub struct Services {
     pub audit: Audit,
     /// Lawyers' documents, encrypted at rest (issue 4, R-ARRANGE-1, R-PRIV-3).
     pub documents: crate::documents::Documents,
+    /// Seals staff TOTP secrets (issue 6).
+    pub totp: crate::admin::totp::TotpVault,
+    /// Wakes the violation-report outbox worker (issue 6).
+    pub outbox: crate::admin::outbox::Outbox,
     ready: AtomicBool,
 }
 
@@ -143,6 +147,8 @@ pub fn booth_cert_refusal(e: BoothCertError) -> ApiError {
 pub struct FirstStart {
     /// `(username, password)` of the first staff account, when created now.
     pub admin: Option<(String, String)>,
+    /// The first staff account's TOTP secret (base32), when created now.
+    pub admin_totp: Option<String>,
     /// `(username, password)` of the demo lawyer, when created now.
     pub demo_lawyer: Option<(String, String)>,
     /// The demo booth's PKCS#12 file and its password, when created now.
@@ -279,16 +285,23 @@ fn media_candidates(config: &Config) -> Vec<IpAddr> {
 async fn seed(
     store: &Store,
     documents: &crate::documents::Documents,
+    totp: &crate::admin::totp::TotpVault,
     demo: bool,
     first: &mut FirstStart,
 ) -> anyhow::Result<()> {
     let now = Utc::now();
     if store.count_admins().await? == 0 {
-        let pw = password::generate();
-        store
-            .insert_admin(FIRST_ADMIN, &password::hash_async(pw.clone()).await, now)
-            .await?;
-        first.admin = Some((FIRST_ADMIN.into(), pw));
+        // The first account runs the demo: a facility operator (issue 6).
+        let created = crate::admin::staff::create_staff(
+            store,
+            totp,
+            FIRST_ADMIN,
+            crate::admin::roles::StaffRole::Operator,
+            None,
+        )
+        .await?;
+        first.admin = Some((FIRST_ADMIN.into(), created.password));
+        first.admin_totp = Some(created.totp_secret);
     }
     if !demo {
         return Ok(());
@@ -343,8 +356,9 @@ fn write_demo_credentials(data_dir: &Path, first: &FirstStart) -> anyhow::Result
     let path = data_dir.join("demo-credentials.txt");
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
     if let Some((u, p)) = &first.admin {
+        let totp = first.admin_totp.as_deref().unwrap_or("-");
         text.push_str(&format!(
-            "admin console (https://<admin-addr>): username {u} password {p}\n"
+            "admin console (https://<admin-addr>): username {u} password {p} totp {totp}\n"
         ));
     }
     if let Some((u, p)) = &first.demo_lawyer {
@@ -427,13 +441,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         audit.clone(),
     )
     .context("cannot open the document store")?;
-    seed(&store, &documents, config.demo.enabled, &mut first)
+    let totp = crate::admin::totp::TotpVault::open(&data_dir)?;
+    seed(&store, &documents, &totp, config.demo.enabled, &mut first)
         .await
         .context("cannot seed the first accounts")?;
     if config.demo.enabled {
         write_demo_credentials(&data_dir, &first)?;
     }
+    crate::admin::staff::record_unaudited(&store, &audit)
+        .await
+        .context("cannot record staff accounts created from the command line")?;
 
+    crate::metrics::install();
     let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);
     let media_config = MediaConfig {
         bind: config.media.addr,
@@ -470,6 +489,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         gate,
         audit,
         documents,
+        totp,
+        outbox: crate::admin::outbox::Outbox::new(),
         ready: AtomicBool::new(false),
     }));
 
@@ -489,6 +510,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let public = crate::http::api::router(state.clone());
     let admin = crate::admin::router(state.clone());
     let tasks = vec![
+        tokio::spawn(crate::admin::outbox::run(
+            state.clone(),
+            stopped(shutdown_rx.clone()),
+        )),
+        tokio::spawn(crate::metrics::run_sampler(
+            state.hub.clone(),
+            Duration::from_secs(1),
+            stopped(shutdown_rx.clone()),
+        )),
         tokio::spawn({
             let rx = shutdown_rx.clone();
             async move {

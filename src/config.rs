@@ -33,6 +33,10 @@ pub struct Config {
     pub demo: DemoSection,
     pub audit: AuditSection,
     pub licence: LicenceSection,
+    /// Where violation reports go (issue 6, R-CONDUCT-2).
+    pub oversight: OversightSection,
+    /// The facility's public complaint contact (issue 6, R-COMPLAIN-1).
+    pub facility: FacilitySection,
 }
 
 /// Where lawyer licences are checked (R-VERIFY-1) and how suspected impersonation is handled
@@ -84,6 +88,37 @@ impl Default for LicenceSection {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OversightSection {
+    /// Webhook (HTTPS, or HTTP on loopback) receiving violation reports for the lawyer's
+    /// law firm. Unset: reports to it wait in the outbox until it is configured.
+    pub law_firm_url: Option<String>,
+    /// ... for the justice bureau.
+    pub justice_bureau_url: Option<String>,
+    /// ... for the bar association.
+    pub bar_association_url: Option<String>,
+    /// CA certificates (PEM) trusted for the webhooks' HTTPS; there are no built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// The first retry waits this long (ms); each next one twice as long ...
+    pub retry_base_ms: u64,
+    /// ... but never longer than this (ms).
+    pub retry_max_ms: u64,
+}
+
+impl Default for OversightSection {
+    fn default() -> Self {
+        OversightSection {
+            law_firm_url: None,
+            justice_bureau_url: None,
+            bar_association_url: None,
+            ca_file: None,
+            retry_base_ms: 2_000,
+            retry_max_ms: 15 * 60 * 1000,
+        }
+    }
+}
+
 impl LicenceSection {
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_secs(self.cache_secs)
@@ -94,6 +129,15 @@ impl LicenceSection {
     pub fn recheck_every(&self) -> Duration {
         Duration::from_millis((self.cache_secs * 1000 / 2).clamp(1000, 60_000))
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FacilitySection {
+    /// The department that handles lawyers' complaints, shown on the lawyer page.
+    pub complaint_department: String,
+    pub complaint_address: String,
+    pub complaint_phone: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,6 +162,11 @@ pub struct MediaSection {
 pub struct AdminSection {
     /// Admin listener (HTTPS); keep it on loopback or a management network.
     pub addr: SocketAddr,
+    /// A staff session ends after this long without use, in seconds (issue 6: 30 minutes).
+    pub session_idle_secs: u64,
+    /// Bearer token a Prometheus scraper presents for `GET /metrics` (at least 32
+    /// characters). Unset: only a signed-in auditor or system administrator may read it.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -194,6 +243,8 @@ impl Default for Config {
             demo: DemoSection::default(),
             audit: AuditSection::default(),
             licence: LicenceSection::default(),
+            oversight: OversightSection::default(),
+            facility: FacilitySection::default(),
         }
     }
 }
@@ -219,6 +270,8 @@ impl Default for AdminSection {
     fn default() -> Self {
         AdminSection {
             addr: ([127, 0, 0, 1], 9443).into(),
+            session_idle_secs: 30 * 60,
+            metrics_token: None,
         }
     }
 }
@@ -263,11 +316,14 @@ pub enum ConfigError {
 impl Config {
     /// Load defaults < TOML file < environment (`CONFER_*`) < overrides, then validate.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        // `CONFER_LOG` is the log filter (main.rs), not a setting.
+        // `CONFER_LOG` is the log filter and `CONFER_LOG_FORMAT` the log format (main.rs),
+        // not settings.
         Self::load_with_env(
             file,
             overrides,
-            Env::prefixed("CONFER_").ignore(&["LOG"]).split("__"),
+            Env::prefixed("CONFER_")
+                .ignore(&["LOG", "LOG_FORMAT"])
+                .split("__"),
         )
     }
 
@@ -325,6 +381,41 @@ impl Config {
         }
         if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
             return bad("auth.login_max_failures and auth.login_window_secs must be > 0".into());
+        }
+        let o = &self.oversight;
+        for (name, url) in [
+            ("law_firm_url", &o.law_firm_url),
+            ("justice_bureau_url", &o.justice_bureau_url),
+            ("bar_association_url", &o.bar_association_url),
+        ] {
+            let Some(url) = url else { continue };
+            match reqwest::Url::parse(url) {
+                Ok(u) if u.scheme() == "https" => {}
+                Ok(u)
+                    if u.scheme() == "http"
+                        && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) => {}
+                _ => {
+                    return bad(format!(
+                        "oversight.{name} must be an https:// URL (http:// only on loopback)"
+                    ))
+                }
+            }
+        }
+        if o.retry_base_ms == 0 || o.retry_max_ms < o.retry_base_ms {
+            return bad(
+                "oversight.retry_base_ms must be > 0 and not above oversight.retry_max_ms".into(),
+            );
+        }
+        if self.admin.session_idle_secs == 0 {
+            return bad("admin.session_idle_secs must be > 0".into());
+        }
+        if self
+            .admin
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 32)
+        {
+            return bad("admin.metrics_token must have at least 32 characters".into());
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad("tls.cert and tls.key must be set together".into());

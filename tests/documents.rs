@@ -466,15 +466,11 @@ async fn staff_review_and_the_lawyer_sees_what_to_fix() {
     // Audit: the creation, every upload and every review are on record; no reason text.
     let to = chrono::Utc::now() + chrono::Duration::seconds(5);
     let (status, audit) = app
-        .admin(
-            Method::GET,
-            &format!(
-                "/admin/api/audit?from={}&to={}",
-                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
-            None,
-        )
+        .audit_read(&format!(
+            "?from={}&to={}",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))
         .await;
     assert_eq!(status, 200, "{audit}");
     let entries = audit["entries"].as_array().unwrap();

@@ -265,13 +265,7 @@ async fn alerts(app: &TestApp) -> Vec<Value> {
 }
 
 async fn audit_kinds(app: &TestApp, visit: i64) -> Vec<String> {
-    let (status, body) = app
-        .admin(
-            Method::GET,
-            &format!("/admin/api/audit?visit={visit}"),
-            None,
-        )
-        .await;
+    let (status, body) = app.audit_read(&format!("?visit={visit}")).await;
     assert_eq!(status, 200, "{body}");
     body["entries"]
         .as_array()
@@ -433,14 +427,7 @@ async fn registry_down_means_verify_by_hand_and_a_manual_verification_admits() {
         kinds.iter().any(|k| k == "manual_licence_verification"),
         "{kinds:?}"
     );
-    let (_, body) = w
-        .app
-        .admin(
-            Method::GET,
-            &format!("/admin/api/audit?visit={visit}"),
-            None,
-        )
-        .await;
+    let (_, body) = w.app.audit_read(&format!("?visit={visit}")).await;
     let granted: Vec<&Value> = body["entries"]
         .as_array()
         .unwrap()
@@ -676,14 +663,7 @@ async fn repeated_impersonation_locks_the_account_until_staff_unlock_it() {
         (409, Some("account_locked")),
         "{answer}"
     );
-    let (_, body) = w
-        .app
-        .admin(
-            Method::GET,
-            &format!("/admin/api/audit?lawyer={}", id.0),
-            None,
-        )
-        .await;
+    let (_, body) = w.app.audit_read(&format!("?lawyer={}", id.0)).await;
     assert!(body.to_string().contains("account_locked"), "{body}");
     let (status, _) = w
         .app

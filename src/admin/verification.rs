@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::StaffSession;
+use super::roles::Operator;
 use crate::app::AppState;
 use crate::audit::{Actor, AuditRecord};
 use crate::http::api::{json_body, rfc3339};
@@ -73,7 +73,7 @@ struct ManualVerification {
 
 async fn manual_verification(
     State(state): State<AppState>,
-    StaffSession(staff): StaffSession,
+    Operator(staff): Operator,
     Path(visit): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -141,7 +141,7 @@ async fn manual_verification(
 
 async fn manual_verifications(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state.store.manual_verifications().await?;
     let list: Vec<_> = rows
@@ -166,7 +166,7 @@ struct AlertQuery {
 
 async fn alerts(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
     Query(q): Query<AlertQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state
@@ -187,7 +187,7 @@ async fn alerts(
 
 async fn acknowledge(
     State(state): State<AppState>,
-    StaffSession(staff): StaffSession,
+    Operator(staff): Operator,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -206,7 +206,7 @@ async fn acknowledge(
 
 async fn unlock(
     State(state): State<AppState>,
-    StaffSession(staff): StaffSession,
+    Operator(staff): Operator,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let lawyer = LawyerId(id);
@@ -239,7 +239,7 @@ async fn unlock(
 /// the registry's personal fields.
 async fn licence_status(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
     Path(id): Path<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let account = state
@@ -306,7 +306,7 @@ struct PermissionRequest {
 
 async fn permission(
     State(state): State<AppState>,
-    StaffSession(staff): StaffSession,
+    Operator(staff): Operator,
     Path(case): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -368,7 +368,7 @@ struct CompanionRequest {
 
 async fn companion(
     State(state): State<AppState>,
-    StaffSession(staff): StaffSession,
+    Operator(staff): Operator,
     Path(case): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {

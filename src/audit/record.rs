@@ -60,6 +60,11 @@ pub enum ConfigChange {
     LawyerCreated {
         lawyer: LawyerId,
     },
+    /// A staff account was created with its role (issue 6).
+    StaffCreated {
+        staff: AdminId,
+        role: String,
+    },
 }
 
 /// One decision or event worth proving later. Reasons are the stable machine codes that
@@ -224,6 +229,51 @@ pub enum AuditRecord {
         case: CaseId,
         needs_unit_permission: bool,
     },
+    /// A staff member tried a route their role does not allow (issue 6, MLPS role
+    /// separation). `route` is the method and path (ids only); `needed` the allowed roles.
+    StaffAccessRefused {
+        staff: AdminId,
+        role: String,
+        needed: String,
+        route: String,
+    },
+    /// A staff member read the audit log.
+    AuditLogRead {
+        staff: AdminId,
+    },
+    /// A violation report was filed for a visit (R-CONDUCT-2); `category` is its code.
+    ViolationReported {
+        visit: VisitId,
+        violation: i64,
+        category: String,
+    },
+    /// A violation report reached a recipient (`law_firm`, `justice_bureau`, `bar_association`).
+    ViolationReportDelivered {
+        violation: i64,
+        recipient: String,
+    },
+    /// A recipient's findings on a violation were recorded by staff.
+    ViolationFindingsRecorded {
+        violation: i64,
+        from: String,
+    },
+    /// A lawyer filed a complaint (R-COMPLAIN-1).
+    ComplaintFiled {
+        complaint: i64,
+        lawyer: LawyerId,
+        visit: Option<VisitId>,
+    },
+    /// Staff recorded progress (`progress`) or the outcome (`outcome`) of a complaint.
+    ComplaintUpdated {
+        complaint: i64,
+        staff: AdminId,
+        update: String,
+    },
+    /// Staff opened a document's contents (R-PRIV-3: who saw a privileged document).
+    DocumentRead {
+        document: DocumentId,
+        staff: AdminId,
+    },
 }
 
 /// The ids an entry is about (the actor's included), for queries by visit or lawyer.
@@ -291,6 +341,14 @@ impl AuditRecord {
             AuditRecord::EngagementCreated { .. } => "engagement_created",
             AuditRecord::DetaineeCreated { .. } => "detainee_created",
             AuditRecord::CaseCreated { .. } => "case_created",
+            AuditRecord::StaffAccessRefused { .. } => "staff_access_refused",
+            AuditRecord::AuditLogRead { .. } => "audit_log_read",
+            AuditRecord::ViolationReported { .. } => "violation_reported",
+            AuditRecord::ViolationReportDelivered { .. } => "violation_report_delivered",
+            AuditRecord::ViolationFindingsRecorded { .. } => "violation_findings_recorded",
+            AuditRecord::ComplaintFiled { .. } => "complaint_filed",
+            AuditRecord::ComplaintUpdated { .. } => "complaint_updated",
+            AuditRecord::DocumentRead { .. } => "document_read",
         }
     }
 
@@ -364,6 +422,7 @@ impl AuditRecord {
                     s.booth = Some(booth.clone());
                 }
                 ConfigChange::LawyerCreated { lawyer } => s.lawyer = Some(*lawyer),
+                ConfigChange::StaffCreated { staff, .. } => s.staff = Some(*staff),
             },
             AuditRecord::LoginSucceeded {
                 account_kind,
@@ -400,6 +459,17 @@ impl AuditRecord {
             AuditRecord::DocumentUploaded { .. }
             | AuditRecord::DetaineeCreated { .. }
             | AuditRecord::CaseCreated { .. } => {}
+            AuditRecord::StaffAccessRefused { staff, .. }
+            | AuditRecord::AuditLogRead { staff }
+            | AuditRecord::ComplaintUpdated { staff, .. }
+            | AuditRecord::DocumentRead { staff, .. } => s.staff = Some(*staff),
+            AuditRecord::ViolationReported { visit, .. } => s.visit = Some(*visit),
+            AuditRecord::ViolationReportDelivered { .. }
+            | AuditRecord::ViolationFindingsRecorded { .. } => {}
+            AuditRecord::ComplaintFiled { lawyer, visit, .. } => {
+                s.lawyer = Some(*lawyer);
+                s.visit = *visit;
+            }
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

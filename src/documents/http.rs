@@ -16,7 +16,7 @@
 //! | `POST /admin/api/detainees`, `GET /admin/api/detainees` | `{facility, internal_ref, name}` |
 //! | `POST /admin/api/cases`, `GET /admin/api/cases` | `{detainee_id, needs_unit_permission}` |
 //! | `GET /admin/api/engagements` | every engagement with its documents' metadata (never contents) |
-//! | `GET /admin/api/documents/{id}` | the content, to staff allowed by [`documents_readable_by`] |
+//! | `GET /admin/api/documents/{id}` | the content, to the facility operator role only (the [`Operator`] extractor refuses auditors, system administrators and the investigating unit, R-PRIV-3) |
 //! | `POST /admin/api/documents/{id}/review` | `{accepted, reason?}`; a rejection needs a reason |
 //!
 //! Only the engagement's own lawyer sees or uploads its documents; another lawyer gets
@@ -27,7 +27,7 @@
 use super::{
     Authority, DocumentError, DocumentKind, DocumentStatus, ACCEPTED_UPLOADS, MAX_DOCUMENT_BYTES,
 };
-use crate::admin::StaffSession;
+use crate::admin::roles::Operator;
 use crate::app::AppState;
 use crate::audit::{Actor, AuditRecord};
 use crate::http::api::{json_body, rfc3339, LawyerSession};
@@ -71,13 +71,6 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/admin/api/engagements", get(staff_engagements))
         .route("/admin/api/documents/{id}", get(staff_document))
         .route("/admin/api/documents/{id}/review", post(review))
-}
-
-/// Whether this staff member may read document contents (R-PRIV-3). Today every
-/// signed-in staff member may; when staff roles arrive this is narrowed to the facility
-/// staff role, and the investigating unit is refused here.
-pub fn documents_readable_by(_staff: &StaffSession) -> Result<(), ApiError> {
-    Ok(())
 }
 
 impl From<DocumentError> for ApiError {
@@ -465,7 +458,7 @@ struct NewDetainee {
 
 async fn create_detainee(
     State(state): State<AppState>,
-    StaffSession(staff): StaffSession,
+    Operator(staff): Operator,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let req: NewDetainee = json_body(&body)?;
@@ -542,7 +535,7 @@ impl From<StoreOrApi> for ApiError {
 
 async fn detainees(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state.store.detainees().await?;
     let list: Vec<_> = rows
@@ -567,7 +560,7 @@ struct NewCase {
 
 async fn create_case(
     State(state): State<AppState>,
-    StaffSession(staff): StaffSession,
+    Operator(staff): Operator,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let req: NewCase = json_body(&body)?;
@@ -601,7 +594,7 @@ async fn create_case(
 
 async fn cases(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state.store.cases().await?;
     let list: Vec<_> = rows
@@ -628,7 +621,7 @@ struct StaffEngagementView {
 
 async fn staff_engagements(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state.store.engagements().await?;
     let mut list = Vec::with_capacity(rows.len());
@@ -645,15 +638,25 @@ async fn staff_engagements(
 
 async fn staff_document(
     State(state): State<AppState>,
-    staff: StaffSession,
+    Operator(staff): Operator,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    documents_readable_by(&staff)?;
     let doc = state
         .store
         .document(DocumentId(id))
         .await?
         .ok_or_else(|| ApiError::not_found("This document"))?;
+    // Who opened a privileged document is on record before it is shown.
+    state
+        .audit
+        .append(
+            Actor::Staff(staff),
+            AuditRecord::DocumentRead {
+                document: doc.id,
+                staff,
+            },
+        )
+        .await?;
     let bytes = state.documents.read(doc.id).await?;
     Ok(content_response(&doc, bytes))
 }
@@ -667,7 +670,7 @@ struct Review {
 
 async fn review(
     State(state): State<AppState>,
-    StaffSession(staff): StaffSession,
+    Operator(staff): Operator,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<DocumentView>, ApiError> {

@@ -13,6 +13,7 @@
 //! | `POST /api/booth/visits/{id}/join-token` | booth certificate of that visit's booth | a join token |
 //! | `GET /ws` | token holders | WebSocket signalling |
 //! | `/api/lawyer/engagements[/{id}/documents/{kind}]`, `/api/lawyer/documents/{id}` | lawyer session | issue 4: see `crate::documents::http` |
+//! | `/api/lawyer/complaint-contact`, `/api/lawyer/complaints` | anyone / lawyer session | complaints (`crate::complaints`) |
 //!
 //! Audit (issue 3): every sign-in (success or failure) and every join token issued is
 //! appended to the audit log before the answer is sent; if the entry cannot be written
@@ -52,7 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/booth/visit", get(booth_visit))
         .route("/api/booth/visits/{id}/join-token", post(booth_join_token))
         .route("/ws", get(crate::signaling::ws_handler))
-        .merge(crate::documents::http::lawyer_routes());
+        .merge(crate::documents::http::lawyer_routes())
+        .merge(crate::complaints::public_router());
     for asset in confer_signaling::web::ASSETS {
         let (ct, body) = (asset.content_type, asset.body);
         r = r.route(

@@ -228,6 +228,7 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) -> bool {
+        let started = std::time::Instant::now();
         let msg = match decode_client(text) {
             Ok(m) => m,
             Err(e) => return self.on_error(Refusal(e.code(), e.reply_message())).await,
@@ -246,10 +247,12 @@ impl Connection {
             Step::Leave => false,
             Step::Join(token) => match self.join(token.expose()).await {
                 Ok(joined) => {
+                    crate::metrics::admission("admitted", "none", started.elapsed());
                     let _ = self.session.join_succeeded();
                     self.send(&ServerMessage::Joined(joined)).await
                 }
                 Err(refusal) => {
+                    crate::metrics::admission("refused", refusal.0.as_str(), started.elapsed());
                     let _ = self.session.join_failed();
                     self.on_error(refusal).await
                 }

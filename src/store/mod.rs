@@ -11,6 +11,8 @@
 pub mod audit;
 pub mod documents;
 pub mod licence;
+pub mod oversight;
+pub mod staff;
 pub mod verification;
 
 use crate::ids::{AdminId, BoothId, CaseId, FacilityId, LawyerId, VisitId};

@@ -325,6 +325,17 @@ impl VisitHub {
         self.lock().len()
     }
 
+    /// Whether someone is present in `visit` (issue 6: staff stop live visits only).
+    pub fn is_live(&self, visit: VisitId) -> bool {
+        self.lock().contains_key(&visit)
+    }
+
+    /// The media plane's stats snapshot (counts and states, never content), for metrics
+    /// and the admin health view (DESIGN.md invariant 8: admin reads, never acts, here).
+    pub async fn media_snapshot(&self) -> crate::media::MediaSnapshot {
+        self.inner.media.snapshot().await
+    }
+
     fn spawn_slot_timer(
         &self,
         visit: VisitId,
