@@ -73,6 +73,79 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             &["operator"],
         ),
         (Method::GET, "/metrics", None, &["auditor", "sysadmin"]),
+        // Issue 4: people, cases, documents and licence verification are the operator's.
+        // Document contents (R-PRIV-3) never reach the auditor, the system administrator or
+        // the investigating unit.
+        (Method::GET, "/admin/api/detainees", None, &["operator"]),
+        (
+            Method::POST,
+            "/admin/api/detainees",
+            Some(json!({})),
+            &["operator"],
+        ),
+        (Method::GET, "/admin/api/cases", None, &["operator"]),
+        (
+            Method::POST,
+            "/admin/api/cases",
+            Some(json!({})),
+            &["operator"],
+        ),
+        (Method::GET, "/admin/api/engagements", None, &["operator"]),
+        (
+            Method::GET,
+            "/admin/api/documents/999999",
+            None,
+            &["operator"],
+        ),
+        (
+            Method::POST,
+            "/admin/api/documents/999999/review",
+            Some(json!({})),
+            &["operator"],
+        ),
+        (
+            Method::POST,
+            "/admin/api/visits/999999/manual-verification",
+            Some(json!({})),
+            &["operator"],
+        ),
+        (
+            Method::GET,
+            "/admin/api/manual-verifications",
+            None,
+            &["operator"],
+        ),
+        (Method::GET, "/admin/api/alerts", None, &["operator"]),
+        (
+            Method::POST,
+            "/admin/api/alerts/999999/acknowledge",
+            None,
+            &["operator"],
+        ),
+        (
+            Method::POST,
+            "/admin/api/lawyers/999999/unlock",
+            None,
+            &["operator"],
+        ),
+        (
+            Method::GET,
+            "/admin/api/lawyers/999999/licence",
+            None,
+            &["operator"],
+        ),
+        (
+            Method::POST,
+            "/admin/api/cases/999999/permissions",
+            Some(json!({})),
+            &["operator"],
+        ),
+        (
+            Method::POST,
+            "/admin/api/cases/999999/companions",
+            Some(json!({})),
+            &["operator"],
+        ),
     ]
 }
 
@@ -395,9 +468,35 @@ fn assert_no_content(v: &Value, route: &str) {
         "contents",
         "file",
     ];
+    // A list of documents' metadata (kind, review state, hash: never the contents) is what
+    // operators review with; each entry may carry these keys and nothing else.
+    const DOCUMENT_METADATA: &[&str] = &[
+        "id",
+        "kind",
+        "status",
+        "media_type",
+        "size",
+        "sha256",
+        "uploaded_at",
+        "reviewed_at",
+        "reject_reason",
+    ];
     match v {
         Value::Object(map) => {
             for (k, inner) in map {
+                if k == "documents" {
+                    let items = inner.as_array().expect("documents is a list of metadata");
+                    for item in items {
+                        let keys = item.as_object().expect("document metadata");
+                        for key in keys.keys() {
+                            assert!(
+                                DOCUMENT_METADATA.contains(&key.as_str()),
+                                "{route}: document key {key:?} in an admin answer"
+                            );
+                        }
+                    }
+                    continue;
+                }
                 assert!(
                     !FORBIDDEN_KEYS.contains(&k.to_lowercase().as_str()),
                     "{route}: key {k:?} in an admin answer"
