@@ -1,7 +1,7 @@
 // confer: the lawyer's page. Sign in, see the assigned visits, join an open one.
 import {
   sharedVisitUi,
-  api, ConferError, describeError, formatTime, recordError, setPhase, Visit,
+  api, ConferError, describeError, formatTime, recordError, refusalText, setPhase, Visit,
 } from './confer.js';
 
 const SESSION_KEY = 'confer.lawyer.session';
@@ -285,9 +285,7 @@ async function uploadDocument(engagementId, kind, file) {
   }
   if (!response.ok) {
     const code = data && typeof data.code === 'string' ? data.code : `http_${response.status}`;
-    const message = data && typeof data.message === 'string'
-      ? data.message
-      : `The server answered with an error (${response.status}).`;
+    const message = refusalText(data, response.status);
     if (response.status === 401) showLogin(message);
     throw new ConferError(code, message);
   }
