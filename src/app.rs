@@ -8,13 +8,17 @@ use crate::audit::{Actor, Audit, AuditRecord};
 use crate::auth::{
     password, BoothCertError, BoothIdentity, BoothVerifier, JoinTokens, LoginLimiter, SessionToken,
 };
-use crate::config::Config;
+use crate::config::{Config, RegistrySource};
 use crate::http::serve::PeerCertificates;
 use crate::http::ApiError;
 use crate::ids::{BoothId, FacilityId};
+use crate::licence::cache::CachedRegistry;
+use crate::licence::local::LocalRegistry;
+use crate::licence::remote::{HttpRegistry, HttpRegistryConfig};
+use crate::licence::AnyRegistry;
 use crate::media::{self, MediaConfig, MediaHandle};
 use crate::store::{NewVisit, SessionKind, Store};
-use crate::visit::VisitHub;
+use crate::visit::{Gate, VisitHub};
 use anyhow::Context;
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -46,8 +50,16 @@ pub struct Services {
     pub admin_limiter: LoginLimiter,
     pub booths: BoothVerifier,
     pub hub: VisitHub,
+    /// The admission gate's I/O half: evidence, the licence registry (cached), alerts.
+    pub gate: Gate,
     /// The audit log (issue 3): every decision is appended here before it takes effect.
     pub audit: Audit,
+    /// Lawyers' documents, encrypted at rest (issue 4, R-ARRANGE-1, R-PRIV-3).
+    pub documents: crate::documents::Documents,
+    /// Seals staff TOTP secrets (issue 6).
+    pub totp: crate::admin::totp::TotpVault,
+    /// Wakes the violation-report outbox worker (issue 6).
+    pub outbox: crate::admin::outbox::Outbox,
     ready: AtomicBool,
 }
 
@@ -135,6 +147,8 @@ pub fn booth_cert_refusal(e: BoothCertError) -> ApiError {
 pub struct FirstStart {
     /// `(username, password)` of the first staff account, when created now.
     pub admin: Option<(String, String)>,
+    /// The first staff account's TOTP secret (base32), when created now.
+    pub admin_totp: Option<String>,
     /// `(username, password)` of the demo lawyer, when created now.
     pub demo_lawyer: Option<(String, String)>,
     /// The demo booth's PKCS#12 file and its password, when created now.
@@ -164,6 +178,7 @@ pub struct Running {
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     media_task: tokio::task::JoinHandle<()>,
+    recheck: tokio::task::JoinHandle<()>,
 }
 
 fn create_private_dir(p: &Path) -> anyhow::Result<()> {
@@ -202,6 +217,30 @@ fn token_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
+}
+
+/// The licence registry chosen by configuration, with the positive cache in front.
+fn licence_registry(config: &Config, store: &Store) -> anyhow::Result<CachedRegistry<AnyRegistry>> {
+    let l = &config.licence;
+    let inner = match l.registry {
+        RegistrySource::Local => AnyRegistry::Local(LocalRegistry::new(store.clone())),
+        RegistrySource::Http => {
+            let url = l.registry_url.clone().unwrap_or_default();
+            let ca = match &l.registry_ca {
+                Some(p) => Some(
+                    std::fs::read(p)
+                        .with_context(|| format!("cannot read the registry CA {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let mut c = HttpRegistryConfig::new(url, ca);
+            c.timeout = Duration::from_millis(l.registry_timeout_ms);
+            c.retries = l.registry_retries;
+            c.dangerous_plain_http = l.dangerous_plain_http;
+            AnyRegistry::Http(HttpRegistry::new(c).context("licence registry client")?)
+        }
+    };
+    Ok(CachedRegistry::new(inner, l.cache_ttl()))
 }
 
 /// Host names and addresses the development server certificate should cover.
@@ -243,14 +282,26 @@ fn media_candidates(config: &Config) -> Vec<IpAddr> {
 }
 
 /// Seed the demo facility, booth, lawyer, the first staff account and a demo visit.
-async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Result<()> {
+async fn seed(
+    store: &Store,
+    documents: &crate::documents::Documents,
+    totp: &crate::admin::totp::TotpVault,
+    demo: bool,
+    first: &mut FirstStart,
+) -> anyhow::Result<()> {
     let now = Utc::now();
     if store.count_admins().await? == 0 {
-        let pw = password::generate();
-        store
-            .insert_admin(FIRST_ADMIN, &password::hash_async(pw.clone()).await, now)
-            .await?;
-        first.admin = Some((FIRST_ADMIN.into(), pw));
+        // The first account runs the demo: a facility operator (issue 6).
+        let created = crate::admin::staff::create_staff(
+            store,
+            totp,
+            FIRST_ADMIN,
+            crate::admin::roles::StaffRole::Operator,
+            None,
+        )
+        .await?;
+        first.admin = Some((FIRST_ADMIN.into(), created.password));
+        first.admin_totp = Some(created.totp_secret);
     }
     if !demo {
         return Ok(());
@@ -277,6 +328,9 @@ async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Resu
             id
         }
     };
+    let case =
+        crate::demo::seed_verification(store, documents, &facility, lawyer, "Demo Lawyer", now)
+            .await?;
     // Keep a demo visit open for the next two hours, so a newcomer can always try one.
     let open = store.current_visit_for_booth(&booth, now).await?;
     if open.is_none_or(|v| v.ends_at - now < chrono::Duration::minutes(30)) {
@@ -286,6 +340,8 @@ async fn seed(store: &Store, demo: bool, first: &mut FirstStart) -> anyhow::Resu
             starts_at: now - chrono::Duration::seconds(5),
             ends_at: now + chrono::Duration::hours(2),
             created_by: None,
+            case: Some(case),
+            companions: Vec::new(),
         };
         store.insert_visit(&visit, now).await?;
     }
@@ -300,8 +356,9 @@ fn write_demo_credentials(data_dir: &Path, first: &FirstStart) -> anyhow::Result
     let path = data_dir.join("demo-credentials.txt");
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
     if let Some((u, p)) = &first.admin {
+        let totp = first.admin_totp.as_deref().unwrap_or("-");
         text.push_str(&format!(
-            "admin console (https://<admin-addr>): username {u} password {p}\n"
+            "admin console (https://<admin-addr>): username {u} password {p} totp {totp}\n"
         ));
     }
     if let Some((u, p)) = &first.demo_lawyer {
@@ -373,17 +430,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store = Store::open(&data_dir)
         .await
         .context("cannot open the database")?;
-    seed(&store, config.demo.enabled, &mut first)
+    let tokens = JoinTokens::new(&token_key(&data_dir)?, config.join_token_ttl());
+    let audit = Audit::open(&data_dir, &config.audit)
+        .await
+        .context("cannot open the audit log")?;
+    let documents = crate::documents::Documents::open(
+        &data_dir,
+        &crate::documents::load_or_create_key(&data_dir)?,
+        store.clone(),
+        audit.clone(),
+    )
+    .context("cannot open the document store")?;
+    let totp = crate::admin::totp::TotpVault::open(&data_dir)?;
+    seed(&store, &documents, &totp, config.demo.enabled, &mut first)
         .await
         .context("cannot seed the first accounts")?;
     if config.demo.enabled {
         write_demo_credentials(&data_dir, &first)?;
     }
-    let tokens = JoinTokens::new(&token_key(&data_dir)?, config.join_token_ttl());
-    let audit = Audit::open(&data_dir, &config.audit)
+    crate::admin::staff::record_unaudited(&store, &audit)
         .await
-        .context("cannot open the audit log")?;
+        .context("cannot record staff accounts created from the command line")?;
 
+    crate::metrics::install();
     let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);
     let media_config = MediaConfig {
         bind: config.media.addr,
@@ -395,6 +464,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let media_addrs = media.local_addrs().to_vec();
     let hub = VisitHub::new(store.clone(), media, audit.clone());
     tokio::spawn(hub.clone().run_media_events(media_events_rx));
+    let registry = licence_registry(&config, &store)?;
+    let gate = Gate::new(
+        store.clone(),
+        audit.clone(),
+        registry,
+        config.licence.clone(),
+    );
+    let recheck = tokio::spawn(crate::visit::admission::recheck_running(
+        gate.clone(),
+        hub.clone(),
+        config.licence.recheck_every(),
+    ));
 
     let window = Duration::from_secs(config.auth.login_window_secs);
     let state = AppState(Arc::new(Services {
@@ -405,7 +486,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokens,
         booths,
         hub,
+        gate,
         audit,
+        documents,
+        totp,
+        outbox: crate::admin::outbox::Outbox::new(),
         ready: AtomicBool::new(false),
     }));
 
@@ -430,6 +515,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Duration::from_secs(60),
             stopped(shutdown_rx.clone()),
         ),
+        tokio::spawn(crate::admin::outbox::run(
+            state.clone(),
+            stopped(shutdown_rx.clone()),
+        )),
+        tokio::spawn(crate::metrics::run_sampler(
+            state.hub.clone(),
+            Duration::from_secs(1),
+            stopped(shutdown_rx.clone()),
+        )),
         tokio::spawn({
             let rx = shutdown_rx.clone();
             async move {
@@ -466,6 +560,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown_tx,
         tasks,
         media_task,
+        recheck,
     })
 }
 
@@ -474,6 +569,7 @@ impl Running {
     /// the store is flushed and closed.
     pub async fn shutdown(self) {
         self.state.ready.store(false, Ordering::Release);
+        self.recheck.abort();
         self.state.hub.shutdown();
         // Give the notices a moment to reach the participants before the sockets close.
         tokio::time::sleep(Duration::from_millis(200)).await;

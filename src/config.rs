@@ -32,6 +32,112 @@ pub struct Config {
     pub auth: AuthSection,
     pub demo: DemoSection,
     pub audit: AuditSection,
+    pub licence: LicenceSection,
+    /// Where violation reports go (issue 6, R-CONDUCT-2).
+    pub oversight: OversightSection,
+    /// The facility's public complaint contact (issue 6, R-COMPLAIN-1).
+    pub facility: FacilitySection,
+}
+
+/// Where lawyer licences are checked (R-VERIFY-1) and how suspected impersonation is handled
+/// (R-VERIFY-3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LicenceSection {
+    /// `local`: the registry export imported with `confer registry import`; `http`: a remote
+    /// registry service at `registry_url`.
+    pub registry: RegistrySource,
+    /// Base URL of the remote registry (`https://...`), for `registry = "http"`.
+    pub registry_url: Option<String>,
+    /// CA certificate(s), PEM, that the remote registry's certificate must chain to.
+    pub registry_ca: Option<PathBuf>,
+    /// Bound on one registry request, in milliseconds.
+    pub registry_timeout_ms: u64,
+    /// Extra attempts after a failed registry request.
+    pub registry_retries: u32,
+    /// Allow an `http://` registry URL (no TLS): tests and demos on loopback only.
+    pub dangerous_plain_http: bool,
+    /// How long a positive registry answer is reused, in seconds (default 10 minutes). A
+    /// suspension or revocation reaches a running visit within this time.
+    pub cache_secs: u64,
+    /// Possible-impersonation alerts on one account within `alert_window_secs` that lock it.
+    pub lock_after_alerts: u32,
+    pub alert_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrySource {
+    Local,
+    Http,
+}
+
+impl Default for LicenceSection {
+    fn default() -> Self {
+        LicenceSection {
+            registry: RegistrySource::Local,
+            registry_url: None,
+            registry_ca: None,
+            registry_timeout_ms: 2000,
+            registry_retries: 2,
+            dangerous_plain_http: false,
+            cache_secs: 600,
+            lock_after_alerts: 3,
+            alert_window_secs: 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OversightSection {
+    /// Webhook (HTTPS, or HTTP on loopback) receiving violation reports for the lawyer's
+    /// law firm. Unset: reports to it wait in the outbox until it is configured.
+    pub law_firm_url: Option<String>,
+    /// ... for the justice bureau.
+    pub justice_bureau_url: Option<String>,
+    /// ... for the bar association.
+    pub bar_association_url: Option<String>,
+    /// CA certificates (PEM) trusted for the webhooks' HTTPS; there are no built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// The first retry waits this long (ms); each next one twice as long ...
+    pub retry_base_ms: u64,
+    /// ... but never longer than this (ms).
+    pub retry_max_ms: u64,
+}
+
+impl Default for OversightSection {
+    fn default() -> Self {
+        OversightSection {
+            law_firm_url: None,
+            justice_bureau_url: None,
+            bar_association_url: None,
+            ca_file: None,
+            retry_base_ms: 2_000,
+            retry_max_ms: 15 * 60 * 1000,
+        }
+    }
+}
+
+impl LicenceSection {
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_secs)
+    }
+
+    /// How often running visits' lawyers are checked again: half the cache time, between
+    /// 1 s and 60 s, so that a withdrawal reaches a running visit well within the cache time.
+    pub fn recheck_every(&self) -> Duration {
+        Duration::from_millis((self.cache_secs * 1000 / 2).clamp(1000, 60_000))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FacilitySection {
+    /// The department that handles lawyers' complaints, shown on the lawyer page.
+    pub complaint_department: String,
+    pub complaint_address: String,
+    pub complaint_phone: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -56,6 +162,11 @@ pub struct MediaSection {
 pub struct AdminSection {
     /// Admin listener (HTTPS); keep it on loopback or a management network.
     pub addr: SocketAddr,
+    /// A staff session ends after this long without use, in seconds (issue 6: 30 minutes).
+    pub session_idle_secs: u64,
+    /// Bearer token a Prometheus scraper presents for `GET /metrics` (at least 32
+    /// characters). Unset: only a signed-in auditor or system administrator may read it.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -131,6 +242,9 @@ impl Default for Config {
             auth: AuthSection::default(),
             demo: DemoSection::default(),
             audit: AuditSection::default(),
+            licence: LicenceSection::default(),
+            oversight: OversightSection::default(),
+            facility: FacilitySection::default(),
         }
     }
 }
@@ -156,6 +270,8 @@ impl Default for AdminSection {
     fn default() -> Self {
         AdminSection {
             addr: ([127, 0, 0, 1], 9443).into(),
+            session_idle_secs: 30 * 60,
+            metrics_token: None,
         }
     }
 }
@@ -200,11 +316,14 @@ pub enum ConfigError {
 impl Config {
     /// Load defaults < TOML file < environment (`CONFER_*`) < overrides, then validate.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        // `CONFER_LOG` is the log filter (main.rs), not a setting.
+        // `CONFER_LOG` is the log filter and `CONFER_LOG_FORMAT` the log format (main.rs),
+        // not settings.
         Self::load_with_env(
             file,
             overrides,
-            Env::prefixed("CONFER_").ignore(&["LOG"]).split("__"),
+            Env::prefixed("CONFER_")
+                .ignore(&["LOG", "LOG_FORMAT"])
+                .split("__"),
         )
     }
 
@@ -263,6 +382,41 @@ impl Config {
         if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
             return bad("auth.login_max_failures and auth.login_window_secs must be > 0".into());
         }
+        let o = &self.oversight;
+        for (name, url) in [
+            ("law_firm_url", &o.law_firm_url),
+            ("justice_bureau_url", &o.justice_bureau_url),
+            ("bar_association_url", &o.bar_association_url),
+        ] {
+            let Some(url) = url else { continue };
+            match reqwest::Url::parse(url) {
+                Ok(u) if u.scheme() == "https" => {}
+                Ok(u)
+                    if u.scheme() == "http"
+                        && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) => {}
+                _ => {
+                    return bad(format!(
+                        "oversight.{name} must be an https:// URL (http:// only on loopback)"
+                    ))
+                }
+            }
+        }
+        if o.retry_base_ms == 0 || o.retry_max_ms < o.retry_base_ms {
+            return bad(
+                "oversight.retry_base_ms must be > 0 and not above oversight.retry_max_ms".into(),
+            );
+        }
+        if self.admin.session_idle_secs == 0 {
+            return bad("admin.session_idle_secs must be > 0".into());
+        }
+        if self
+            .admin
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 32)
+        {
+            return bad("admin.metrics_token must have at least 32 characters".into());
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad("tls.cert and tls.key must be set together".into());
         }
@@ -285,6 +439,29 @@ impl Config {
                 "audit.retention_days is {}; audit entries must be kept at least {MIN_AUDIT_RETENTION_DAYS} days (six months)",
                 a.retention_days
             ));
+        }
+        let l = &self.licence;
+        if l.registry == RegistrySource::Http {
+            match l.registry_url.as_deref() {
+                None | Some("") => {
+                    return bad("licence.registry is \"http\" but licence.registry_url is not set".into())
+                }
+                Some(u) if u.starts_with("https://") => {
+                    if l.registry_ca.is_none() {
+                        return bad("licence.registry_ca must name the CA file that the registry's certificate chains to".into());
+                    }
+                }
+                Some(u) if u.starts_with("http://") && l.dangerous_plain_http => {}
+                Some(_) => {
+                    return bad("licence.registry_url must start with https:// (http:// only with licence.dangerous_plain_http, for tests)".into())
+                }
+            }
+        }
+        if l.registry_timeout_ms == 0 || l.cache_secs == 0 || l.alert_window_secs == 0 {
+            return bad("licence.registry_timeout_ms, licence.cache_secs and licence.alert_window_secs must be > 0".into());
+        }
+        if l.lock_after_alerts == 0 {
+            return bad("licence.lock_after_alerts must be at least 1".into());
         }
         if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return bad(

@@ -81,6 +81,10 @@ pub enum Role {
     Lawyer,
     /// The detainee's booth terminal (kiosk, identified by its certificate).
     Booth,
+    /// The lawyer's assistant, approved for the case (R-VERIFY-4).
+    Assistant,
+    /// An interpreter, approved for the case (R-VERIFY-4).
+    Interpreter,
 }
 
 impl Role {
@@ -88,6 +92,8 @@ impl Role {
         match self {
             Role::Lawyer => "lawyer",
             Role::Booth => "booth",
+            Role::Assistant => "assistant",
+            Role::Interpreter => "interpreter",
         }
     }
 }
@@ -98,6 +104,10 @@ impl Role {
 pub enum ParticipantId {
     Lawyer(LawyerId),
     Booth(BoothId),
+    /// An assistant's account (a lawyer-side account of kind `assistant`).
+    Assistant(LawyerId),
+    /// An interpreter's account (a lawyer-side account of kind `interpreter`).
+    Interpreter(LawyerId),
 }
 
 impl ParticipantId {
@@ -105,6 +115,8 @@ impl ParticipantId {
         match self {
             ParticipantId::Lawyer(_) => Role::Lawyer,
             ParticipantId::Booth(_) => Role::Booth,
+            ParticipantId::Assistant(_) => Role::Assistant,
+            ParticipantId::Interpreter(_) => Role::Interpreter,
         }
     }
 }
@@ -114,6 +126,8 @@ impl fmt::Display for ParticipantId {
         match self {
             ParticipantId::Lawyer(id) => write!(f, "lawyer:{id}"),
             ParticipantId::Booth(id) => write!(f, "booth:{id}"),
+            ParticipantId::Assistant(id) => write!(f, "assistant:{id}"),
+            ParticipantId::Interpreter(id) => write!(f, "interpreter:{id}"),
         }
     }
 }

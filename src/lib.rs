@@ -6,7 +6,9 @@
 //!
 //! Module map (see README "Architecture" for the invariant of each):
 //! - [`app`]: wiring: config -> store -> services -> listeners; graceful shutdown.
+//! - [`complaints`]: lawyers' complaints, their progress and outcome (R-COMPLAIN-1).
 //! - [`config`]: one typed [`config::Config`], validated before any port is bound.
+//! - [`documents`]: the lawyer's documents of an engagement (the closed set), encrypted at rest.
 //! - [`ids`]: newtypes for the ids that cross module lines.
 //! - [`visit`]: the visit lifecycle (pure core taking `now`) and its tokio driver.
 //! - [`policy`]: who may join which visit, when; the only maker of `Admitted`.
@@ -17,18 +19,23 @@
 //! - [`auth`]: lawyer and admin accounts, sessions, join tokens, booth identity from certificates.
 //! - [`audit`]: the tamper-evident audit log: hash chain, signed checkpoints, verification.
 //! - [`store`]: the only module that sees SQL (SQLite, migrations embedded).
-//! - [`admin`]: the admin listener's API.
+//! - [`admin`]: the admin listener's API: staff roles, TOTP sign-in, staff accounts.
+//! - [`metrics`]: Prometheus metrics (`GET /metrics` on the admin listener).
 //! - [`http`]: shared HTTP plumbing: TLS, the accept loop, error mapping, the public routes.
 
 pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod complaints;
 pub mod config;
+pub mod demo;
+pub mod documents;
 pub mod http;
 pub mod ids;
 pub mod licence;
 pub mod media;
+pub mod metrics;
 pub mod policy;
 pub mod redact;
 pub mod schedule;

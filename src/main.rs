@@ -36,6 +36,9 @@ enum Command {
         /// TOML configuration file; CONFER_* environment variables override it.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Log format: `text` for people, `json` (one object a line) for log collectors.
+        #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
     },
     /// Development certificates (see certs/README.md).
     Certs {
@@ -51,6 +54,39 @@ enum Command {
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
+    },
+    /// Staff accounts of the admin listener (issue 6).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a staff account with one role; prints its password and TOTP secret once.
+    Create {
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// operator, auditor, sysadmin or investigator.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        username: String,
+    },
+    /// Give a staff account a new TOTP secret (lost device, or an account from before
+    /// TOTP); prints it once.
+    ResetTotp {
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        username: String,
     },
 }
 
@@ -132,6 +168,7 @@ fn main() {
             media_addr,
             admin_addr,
             config,
+            log_format,
         } => {
             let overrides = Overrides {
                 data_dir,
@@ -147,13 +184,14 @@ fn main() {
                     std::process::exit(EXIT_BAD_CONFIG);
                 }
             };
-            serve(config)
+            serve(config, log_format)
         }
         Command::Certs { command } => certs(command),
         Command::Audit { command } => audit(command),
         Command::Registry {
             command: RegistryCommand::Import { data_dir, file },
         } => registry_import(&data_dir, &file),
+        Command::Admin { command } => admin(command),
     };
     if let Err(e) = result {
         eprintln!("confer: {e:#}");
@@ -161,21 +199,29 @@ fn main() {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("CONFER_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        // One JSON object per line, fields flattened, for log collectors in production.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
-    init_tracing();
+fn serve(config: Config, log_format: LogFormat) -> anyhow::Result<()> {
+    init_tracing(log_format);
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {
         let running = confer::app::start(config).await?;
-        print_banner(&running);
+        print_banner(&running, log_format);
         wait_for_signal().await;
         tracing::info!("shutting down: telling live visits, closing peers, flushing the store");
         running.shutdown().await;
@@ -204,7 +250,15 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-fn print_banner(r: &confer::app::Running) {
+fn print_banner(r: &confer::app::Running, log_format: LogFormat) {
+    // With JSON logs on standard output, the banner goes to standard error so that the
+    // log stream stays one JSON object per line.
+    let to_stderr = matches!(log_format, LogFormat::Json);
+    macro_rules! println {
+        ($($t:tt)*) => {
+            if to_stderr { eprintln!($($t)*) } else { std::println!($($t)*) }
+        };
+    }
     let port = r.http_addr.port();
     let f = &r.first_start;
     println!();
@@ -215,7 +269,13 @@ fn print_banner(r: &confer::app::Running) {
     println!("  media (UDP):   {:?}", r.media_addrs);
     println!("  dev CA:        {}", r.pki.ca_cert.display());
     if let Some((u, p)) = &f.admin {
-        println!("  first staff account created: username {u}  password {p}   (shown once)");
+        println!("  first staff account created: username {u}  password {p}   (shown once; role operator)");
+        if let Some(secret) = &f.admin_totp {
+            println!("    TOTP secret (add it to an authenticator app): {secret}");
+            if let Some(uri) = confer::admin::totp::otpauth_uri(u, secret) {
+                println!("    or scan/paste: {uri}");
+            }
+        }
     }
     if let Some((u, p)) = &f.demo_lawyer {
         println!("  demo lawyer created:         username {u}  password {p}");
@@ -396,5 +456,61 @@ fn registry_import(data_dir: &std::path::Path, file: &std::path::Path) -> anyhow
         let report = result?;
         println!("{report}");
         Ok(())
+    })
+}
+
+fn admin(command: AdminCommand) -> anyhow::Result<()> {
+    use confer::admin::roles::StaffRole;
+    let data_dir = match &command {
+        AdminCommand::Create { data_dir, .. } | AdminCommand::ResetTotp { data_dir, .. } => {
+            data_dir.clone()
+        }
+    };
+    anyhow::ensure!(
+        data_dir.is_dir(),
+        "the data dir {} does not exist: pass the server's --data-dir",
+        data_dir.display()
+    );
+    let vault = confer::admin::totp::TotpVault::open(&data_dir)?;
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let store = confer::store::Store::open(&data_dir)
+            .await
+            .context("cannot open the database")?;
+        let result = async {
+            match command {
+                AdminCommand::Create { role, username, .. } => {
+                    let role = StaffRole::parse(&role).with_context(|| {
+                        format!("unknown role {role:?}: use operator, auditor, sysadmin or investigator")
+                    })?;
+                    let created = confer::admin::staff::create_staff(
+                        &store, &vault, &username, role, None,
+                    )
+                    .await?;
+                    println!(
+                        "created staff account {} (id {}, role {})",
+                        created.username, created.id, created.role
+                    );
+                    println!("password:    {}   (shown once)", created.password);
+                    println!("TOTP secret: {}   (add it to an authenticator app)", created.totp_secret);
+                    println!("otpauth URI: {}", created.otpauth_uri);
+                    println!("(the server records this account in its audit log at its next start)");
+                }
+                AdminCommand::ResetTotp { username, .. } => {
+                    let row = store
+                        .staff_by_username(&username)
+                        .await?
+                        .with_context(|| format!("no staff account {username:?}"))?;
+                    let enrolment = vault.enrol(&username);
+                    store.set_staff_totp(row.id, &enrolment.sealed).await?;
+                    println!("new TOTP secret for {username}: {}", enrolment.secret_base32);
+                    println!("otpauth URI: {}", enrolment.uri);
+                }
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        store.close().await;
+        result
     })
 }

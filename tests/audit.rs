@@ -51,9 +51,12 @@ async fn tamper(dir: &Path, sql: &[&str]) {
     conn.close().await.unwrap();
 }
 
+/// Read the audit log as an auditor (issue 6: reading it is the auditor's role alone).
 async fn audit_kinds(app: &TestApp, query: &str) -> Vec<String> {
+    let auditor = app.staff_session(&auditor_name(), "auditor").await;
     let (status, body) = app
-        .admin(
+        .staff(
+            &auditor,
             reqwest::Method::GET,
             &format!("/admin/api/audit?{query}"),
             None,
@@ -138,8 +141,10 @@ async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff() {
     );
     assert!(all.iter().any(|k| k == "join_token_rejected"), "{all:?}");
     // Nothing but ids: no username, display name or address appears in any entry.
+    let auditor = app.staff_session(&auditor_name(), "auditor").await;
     let (_, body) = app
-        .admin(
+        .staff(
+            &auditor,
             reqwest::Method::GET,
             &format!(
                 "/admin/api/audit?from={}&to={}",
@@ -160,7 +165,7 @@ async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff() {
     }
     // Without a filter the read is refused with a reason; without a session, 401.
     assert_eq!(
-        app.admin(reqwest::Method::GET, "/admin/api/audit", None)
+        app.staff(&auditor, reqwest::Method::GET, "/admin/api/audit", None)
             .await
             .0,
         400
@@ -173,6 +178,13 @@ async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff() {
         .unwrap();
     assert_eq!(anon.status(), 401);
     app.running.shutdown().await;
+}
+
+/// A fresh auditor username (each auditor signs in once with the current TOTP code).
+fn auditor_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(1);
+    format!("auditor-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 fn urlencode(s: &str) -> String {

@@ -90,16 +90,7 @@ fn time(v: &Value) -> DateTime<Utc> {
 }
 
 async fn second_lawyer(app: &TestApp) -> (i64, String) {
-    let (s, b) = app
-        .admin(
-            Method::POST,
-            "/admin/api/lawyers",
-            Some(json!({ "username": "second-lawyer", "display_name": "Second", "password": "a long password 1" })),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    let session = app.lawyer_login("second-lawyer", "a long password 1").await;
-    (b["id"].as_i64().unwrap(), session)
+    app.new_lawyer("second-lawyer").await
 }
 
 #[tokio::test]

@@ -117,7 +117,7 @@ async fn a_lawyer_not_assigned_to_the_visit_is_refused() {
         .admin(
             reqwest::Method::POST,
             "/admin/api/lawyers",
-            Some(serde_json::json!({"username": "other-lawyer", "display_name": "Other Lawyer", "password": "another long password"})),
+            Some(serde_json::json!({"username": "other-lawyer", "display_name": "Other Lawyer", "password": "another long password", "licence_number": "11111202600000001", "id_number": "ID-OTHER"})),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -482,7 +482,7 @@ async fn sign_in_is_rate_limited_and_staff_routes_need_a_staff_session() {
             .admin(
                 reqwest::Method::POST,
                 "/admin/api/lawyers",
-                Some(serde_json::json!({"username": "second", "display_name": "Second", "password": "a long enough password"})),
+                Some(serde_json::json!({"username": "second", "display_name": "Second", "password": "a long enough password", "licence_number": "11111202600000002", "id_number": "ID-SECOND"})),
             )
             .await;
         assert_eq!(status, 201);

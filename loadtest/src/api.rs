@@ -47,6 +47,7 @@ pub struct Confer {
     admin_token: String,
     lawyer_session: String,
     lawyer_id: Value,
+    case_id: Value,
     /// Closing signal for every signalling connection's reader task.
     closing: watch::Sender<bool>,
     readers: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -99,6 +100,29 @@ pub fn read_credentials(text: &str, prefix: &str) -> Option<(String, String)> {
     Some((after("username")?, after("password")?))
 }
 
+/// The current TOTP code for the staff account on the line starting with `prefix`
+/// (`... totp SECRET`, base32), as an authenticator app would show it.
+pub fn totp_code(text: &str, prefix: &str, unix: u64) -> Option<String> {
+    let line = text.lines().rev().find(|l| l.starts_with(prefix))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words.iter().position(|x| *x == "totp")?;
+    let secret = totp_rs::Secret::Encoded((*words.get(i + 1)?).to_owned())
+        .to_bytes()
+        .ok()?;
+    Some(
+        totp_rs::TOTP::new_unchecked(
+            totp_rs::Algorithm::SHA1,
+            6,
+            1,
+            30,
+            secret,
+            None,
+            String::new(),
+        )
+        .generate(unix),
+    )
+}
+
 async fn json_of(resp: reqwest::Response, what: &str) -> anyhow::Result<Value> {
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -135,10 +159,16 @@ impl Confer {
         let booth_tls = tls_config(&ca, Some((&cert, &key)))?;
         let http = http_client(&tls)?;
         let booth_http = http_client(&booth_tls)?;
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let admin_totp = totp_code(&creds, "admin console", unix)
+            .context("no TOTP secret on the admin console line of demo-credentials.txt")?;
         let admin_url = format!("https://{}/admin/api/login", addrs.admin);
         let body = json_of(
             http.post(&admin_url)
-                .json(&json!({"username": admin_user, "password": admin_password}))
+                .json(&json!({"username": admin_user, "password": admin_password, "totp": admin_totp}))
                 .send()
                 .await
                 .context("staff sign-in")?,
@@ -174,6 +204,28 @@ impl Confer {
         )
         .await?;
         let lawyer_session = str_field(&body, "token", "lawyer sign-in")?;
+        // The demo lawyer's case (the demo visit's): visits are booked for it, so that the
+        // lawyer passes the whole admission gate (licence, documents) like a real one.
+        let visits = json_of(
+            http.get(format!("https://{}/admin/api/visits", addrs.admin))
+                .bearer_auth(&admin_token)
+                .send()
+                .await?,
+            "list visits",
+        )
+        .await?;
+        let case_id = visits
+            .get("visits")
+            .and_then(Value::as_array)
+            .and_then(|vs| {
+                vs.iter().find(|v| {
+                    v.get("lawyer_id") == Some(&lawyer_id)
+                        && v.get("case_id").is_some_and(|c| !c.is_null())
+                })
+            })
+            .and_then(|v| v.get("case_id"))
+            .cloned()
+            .context("the demo lawyer has no visit with a case (is demo.enabled on?)")?;
         let (closing, _) = watch::channel(false);
         Ok(Confer {
             addrs,
@@ -184,6 +236,7 @@ impl Confer {
             admin_token,
             lawyer_session,
             lawyer_id,
+            case_id,
             closing,
             readers: std::sync::Mutex::new(Vec::new()),
         })
@@ -200,6 +253,7 @@ impl Confer {
                 .json(&json!({
                     "lawyer_id": self.lawyer_id,
                     "booth_id": BOOTH_ID,
+                    "case_id": self.case_id,
                     "starts_at": start.to_rfc3339(),
                     "ends_at": end.to_rfc3339(),
                 }))
@@ -328,6 +382,17 @@ mod tests {
             Some(("demo-lawyer".into(), "p".into()))
         );
         assert_eq!(read_credentials(text, "nothing"), None);
+        let with_totp = "admin console (https://<admin-addr>): username admin password s3cret-x totp GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n";
+        assert_eq!(
+            read_credentials(with_totp, "admin console"),
+            Some(("admin".into(), "s3cret-x".into()))
+        );
+        // RFC 6238 appendix B (SHA-1), last six digits.
+        assert_eq!(
+            totp_code(with_totp, "admin console", 59).as_deref(),
+            Some("287082")
+        );
+        assert_eq!(totp_code(text, "admin console", 59), None);
         assert_eq!(
             read_credentials("admin console username", "admin console"),
             None

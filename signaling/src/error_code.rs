@@ -54,6 +54,15 @@ pub enum ErrorCode {
     /// A dependency (registry, database, audit log) is unavailable; the server
     /// fails closed and admits nobody until it is back.
     Unavailable,
+    /// The engagement's documents (firm letter, power of attorney or legal-aid letter)
+    /// are missing, not yet checked, or were rejected.
+    DocumentsIncomplete,
+    /// The case needs the investigating unit's written permission, and none is recorded.
+    PermissionRequired,
+    /// The account is locked (suspected impersonation); staff must unlock it.
+    AccountLocked,
+    /// The same participant is already connected from another device.
+    AlreadyConnected,
     /// Anything else that went wrong inside the server. Details stay in its logs.
     Internal,
 }
@@ -79,6 +88,10 @@ impl ErrorCode {
         ErrorCode::TooManyErrors,
         ErrorCode::LicenceNotVerified,
         ErrorCode::Unavailable,
+        ErrorCode::DocumentsIncomplete,
+        ErrorCode::PermissionRequired,
+        ErrorCode::AccountLocked,
+        ErrorCode::AlreadyConnected,
         ErrorCode::Internal,
     ];
 
@@ -103,6 +116,10 @@ impl ErrorCode {
             ErrorCode::TooManyErrors => "too_many_errors",
             ErrorCode::LicenceNotVerified => "licence_not_verified",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::DocumentsIncomplete => "documents_incomplete",
+            ErrorCode::PermissionRequired => "permission_required",
+            ErrorCode::AccountLocked => "account_locked",
+            ErrorCode::AlreadyConnected => "already_connected",
             ErrorCode::Internal => "internal",
         }
     }
@@ -148,6 +165,18 @@ impl ErrorCode {
             }
             ErrorCode::Unavailable => {
                 "The service cannot admit anyone right now. Please try again in a few minutes."
+            }
+            ErrorCode::DocumentsIncomplete => {
+                "Your documents for this client are not complete: upload the law-firm letter and the power of attorney or legal-aid letter, and wait until staff have accepted them."
+            }
+            ErrorCode::PermissionRequired => {
+                "This case needs the investigating unit's written permission before a visit; none is recorded yet."
+            }
+            ErrorCode::AccountLocked => {
+                "This account is locked after repeated licence checks that failed. Please contact the facility's staff."
+            }
+            ErrorCode::AlreadyConnected => {
+                "You are already connected to this visit from another device or tab. Close that one first."
             }
             ErrorCode::Internal => "Something went wrong on the server. Please try again.",
         }
@@ -236,8 +265,12 @@ mod tests {
             | ErrorCode::TooManyErrors
             | ErrorCode::LicenceNotVerified
             | ErrorCode::Unavailable
+            | ErrorCode::DocumentsIncomplete
+            | ErrorCode::PermissionRequired
+            | ErrorCode::AccountLocked
+            | ErrorCode::AlreadyConnected
             | ErrorCode::Internal => 1,
         };
-        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 19);
+        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 23);
     }
 }

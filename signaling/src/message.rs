@@ -24,14 +24,20 @@ pub enum Role {
     Lawyer,
     /// The detainee's booth terminal (a kiosk identified by its client certificate).
     Booth,
+    /// The lawyer's assistant, approved for the case (R-VERIFY-4).
+    Assistant,
+    /// An interpreter, approved for the case (R-VERIFY-4).
+    Interpreter,
 }
 
 impl Role {
-    /// The wire spelling: `"lawyer"` or `"booth"`.
+    /// The wire spelling: `"lawyer"`, `"booth"`, `"assistant"` or `"interpreter"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Lawyer => "lawyer",
             Role::Booth => "booth",
+            Role::Assistant => "assistant",
+            Role::Interpreter => "interpreter",
         }
     }
 }
@@ -298,6 +304,9 @@ pub enum EndReason {
     StoppedByStaff,
     /// The server is shutting down.
     ServerShutdown,
+    /// The lawyer registry withdrew the lawyer's licence (suspended, revoked, ...) during the
+    /// visit (R-VERIFY-1).
+    LicenceWithdrawn,
     /// Any other reason, including reasons this version does not know; the
     /// notice's `message` says what happened.
     #[serde(other)]
@@ -312,6 +321,7 @@ impl EndReason {
             EndReason::ParticipantLeft => "participant_left",
             EndReason::StoppedByStaff => "stopped_by_staff",
             EndReason::ServerShutdown => "server_shutdown",
+            EndReason::LicenceWithdrawn => "licence_withdrawn",
             EndReason::Other => "other",
         }
     }
@@ -324,6 +334,9 @@ impl EndReason {
             EndReason::StoppedByStaff => "The visit was stopped by facility staff.",
             EndReason::ServerShutdown => {
                 "The visit has ended because the service is restarting. Please join again."
+            }
+            EndReason::LicenceWithdrawn => {
+                "The visit has ended because the lawyer registry no longer shows the lawyer's licence in good standing."
             }
             EndReason::Other => "The visit has ended.",
         }

@@ -60,6 +60,14 @@ export function describeError(err) {
  * Call the REST API. `token` (optional) is sent as a Bearer credential.
  * Resolves with the parsed JSON body; rejects with a ConferError.
  */
+/** The sentence of an error answer, in English and (where the server gives one) Chinese. */
+export function refusalText(data, status) {
+  if (!data || typeof data.message !== 'string') {
+    return `The server answered with an error (${status}).`;
+  }
+  return typeof data.message_zh === 'string' ? `${data.message}\n${data.message_zh}` : data.message;
+}
+
 export async function api(path, { method = 'GET', body, token } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -84,10 +92,7 @@ export async function api(path, { method = 'GET', body, token } = {}) {
   }
   if (!response.ok) {
     const code = data && typeof data.code === 'string' ? data.code : `http_${response.status}`;
-    const message = data && typeof data.message === 'string'
-      ? data.message
-      : `The server answered with an error (${response.status}).`;
-    throw new ConferError(code, message);
+    throw new ConferError(code, refusalText(data, response.status));
   }
   return data;
 }

@@ -1,7 +1,7 @@
 // confer: the lawyer's page. Sign in, see the assigned visits, join an open one.
 import {
   sharedVisitUi,
-  api, ConferError, describeError, formatTime, recordError, setPhase, Visit,
+  api, ConferError, describeError, formatTime, recordError, refusalText, setPhase, Visit,
 } from './confer.js';
 
 const SESSION_KEY = 'confer.lawyer.session';
@@ -31,6 +31,16 @@ const ui = {
   unmute: $('unmute'),
   localVideo: $('local-video'),
   remoteVideo: $('remote-video'),
+  documentsSection: $('documents-section'),
+  engagements: $('engagements'),
+  noEngagements: $('no-engagements'),
+  refreshDocuments: $('refresh-documents'),
+  engagementForm: $('engagement-form'),
+  engagementFacility: $('engagement-facility'),
+  engagementDetainee: $('engagement-detainee'),
+  engagementFirm: $('engagement-firm'),
+  engagementAuthority: $('engagement-authority'),
+  addEngagement: $('add-engagement'),
 };
 
 let refreshTimer = null;
@@ -55,6 +65,8 @@ function showError(text) {
 
 function show(section) {
   for (const s of [ui.loginSection, ui.visitsSection, ui.visitSection]) s.hidden = s !== section;
+  // The documents are managed from the list of visits.
+  ui.documentsSection.hidden = section !== ui.visitsSection;
 }
 
 function showLogin(message) {
@@ -167,6 +179,7 @@ async function showVisits() {
   setStatus('Choose an open visit to join.');
   show(ui.visitsSection);
   await loadVisits();
+  await loadDocuments();
   stopRefreshing();
   refreshTimer = setInterval(loadVisits, REFRESH_MS);
 }
@@ -230,6 +243,181 @@ async function joinVisit(v) {
   }
 }
 
+// --- documents (issue 4): the firm letter and the power of attorney or legal-aid letter ---
+
+const MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
+const KIND_LABELS = {
+  firm_letter: 'Law-firm letter (律师事务所证明)',
+  power_of_attorney: 'Power of attorney (委托书)',
+  legal_aid_letter: 'Legal-aid letter (法律援助公函)',
+};
+const STATUS_LABELS = {
+  missing: 'Not uploaded yet',
+  pending: 'Waiting for staff to check it',
+  accepted: 'Accepted',
+  rejected: 'Rejected: please upload it again',
+};
+
+/** Upload one file as the raw request body; the server judges its type by content. */
+async function uploadDocument(engagementId, kind, file) {
+  const s = session();
+  if (!s) throw new ConferError('not_signed_in', 'Please sign in.');
+  if (file.size > MAX_DOCUMENT_BYTES) {
+    throw new ConferError('document_too_large', 'This file is larger than 10 MiB. Upload a PDF, JPEG or PNG file of at most 10 MiB.');
+  }
+  let response;
+  try {
+    response = await fetch(`/api/lawyer/engagements/${encodeURIComponent(engagementId)}/documents/${encodeURIComponent(kind)}`, {
+      method: 'PUT',
+      headers: { Accept: 'application/json', Authorization: `Bearer ${s.token}` },
+      body: file,
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ConferError('network', 'The server cannot be reached. Please check the network connection.');
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const code = data && typeof data.code === 'string' ? data.code : `http_${response.status}`;
+    const message = refusalText(data, response.status);
+    if (response.status === 401) showLogin(message);
+    throw new ConferError(code, message);
+  }
+  return data;
+}
+
+/** The newest upload of `kind`, if any (the list is newest first). */
+function newestOf(engagement, kind) {
+  return (engagement.documents || []).find((d) => d.kind === kind) || null;
+}
+
+function renderRequiredDocument(engagement, kind) {
+  const doc = newestOf(engagement, kind);
+  const status = doc ? doc.status : 'missing';
+  const item = document.createElement('li');
+  item.className = `document status-${status}`;
+  item.dataset.kind = kind;
+  const name = document.createElement('strong');
+  name.textContent = KIND_LABELS[kind] || kind;
+  const badge = document.createElement('span');
+  badge.className = 'badge';
+  badge.textContent = STATUS_LABELS[status] || status;
+  item.append(name, badge);
+  if (doc && doc.uploaded_at) {
+    const when = document.createElement('span');
+    when.className = 'small';
+    when.textContent = `uploaded ${formatTime(doc.uploaded_at)}`;
+    item.append(when);
+  }
+  if (status === 'rejected' && doc.reject_reason) {
+    const reason = document.createElement('span');
+    reason.className = 'reason';
+    reason.textContent = `Reason: ${doc.reject_reason}`;
+    item.append(reason);
+  }
+  if (status === 'missing' || status === 'rejected') {
+    const inputId = `upload-${engagement.id}-${kind}`;
+    const label = document.createElement('label');
+    label.htmlFor = inputId;
+    label.textContent = 'Choose the file:';
+    const input = document.createElement('input');
+    input.type = 'file';
+    input.id = inputId;
+    input.accept = 'application/pdf,image/jpeg,image/png,.pdf,.jpg,.jpeg,.png';
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'upload';
+    button.textContent = 'Upload';
+    button.setAttribute('aria-label', `Upload the ${name.textContent}`);
+    button.addEventListener('click', async () => {
+      const file = input.files && input.files[0];
+      if (!file) {
+        showError('Choose a file first.');
+        return;
+      }
+      button.disabled = true;
+      showError('');
+      setStatus('Uploading…');
+      try {
+        await uploadDocument(engagement.id, kind, file);
+        setStatus(`${name.textContent} uploaded; facility staff will check it.`);
+        await loadDocuments();
+      } catch (err) {
+        recordError(err);
+        setStatus('The upload did not go through.');
+        if (session()) showError(describeError(err));
+      } finally {
+        button.disabled = false;
+      }
+    });
+    item.append(label, input, button);
+  }
+  return item;
+}
+
+function renderEngagements(engagements) {
+  ui.engagements.replaceChildren();
+  ui.noEngagements.hidden = engagements.length > 0;
+  for (const e of engagements) {
+    const item = document.createElement('li');
+    item.className = 'engagement';
+    item.dataset.engagementId = String(e.id);
+    const title = document.createElement('strong');
+    title.textContent = `Detainee ${e.detainee_ref} at ${e.facility}`;
+    const firm = document.createElement('span');
+    firm.className = 'small';
+    firm.textContent = `${e.law_firm}. ${e.complete ? 'All documents accepted.' : 'Documents still needed or being checked.'}`;
+    const docs = document.createElement('ul');
+    docs.className = 'documents';
+    for (const kind of e.required || []) docs.append(renderRequiredDocument(e, kind));
+    item.append(title, firm, docs);
+    ui.engagements.append(item);
+  }
+}
+
+async function loadDocuments() {
+  try {
+    const reply = await authorized('/api/lawyer/engagements');
+    renderEngagements(Array.isArray(reply.engagements) ? reply.engagements : []);
+  } catch (err) {
+    recordError(err);
+    if (session()) showError(describeError(err));
+  }
+}
+
+async function addEngagement(event) {
+  event.preventDefault();
+  showError('');
+  ui.addEngagement.disabled = true;
+  try {
+    await authorized('/api/lawyer/engagements', {
+      method: 'POST',
+      body: {
+        facility: ui.engagementFacility.value.trim(),
+        detainee_ref: ui.engagementDetainee.value.trim(),
+        law_firm: ui.engagementFirm.value.trim(),
+        authority: ui.engagementAuthority.value,
+      },
+    });
+    ui.engagementDetainee.value = '';
+    setStatus('Added. Now upload its documents.');
+  } catch (err) {
+    recordError(err);
+    if (session()) showError(describeError(err));
+  } finally {
+    ui.addEngagement.disabled = false;
+  }
+  await loadDocuments();
+}
+
+ui.engagementForm.addEventListener('submit', addEngagement);
+ui.refreshDocuments.addEventListener('click', loadDocuments);
 ui.loginForm.addEventListener('submit', signIn);
 ui.refresh.addEventListener('click', loadVisits);
 ui.signOut.addEventListener('click', () => {

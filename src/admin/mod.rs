@@ -1,43 +1,63 @@
-//! The admin listener (default `127.0.0.1:9443`, TLS): staff sign in and manage the
-//! records that visits are made of. Full roles, live health and the console arrive
-//! with the admin-console issue; this is the minimal real API that issue 2 needs.
+//! The admin listener (default `127.0.0.1:9443`, TLS): staff sign in (password and a
+//! TOTP second factor, [`login`]) and act within their role ([`roles`]: operator,
+//! auditor, sysadmin, investigator, kept separate as MLPS level 3 asks).
 //!
 //! | route | who | what |
 //! |---|---|---|
 //! | `GET /healthz` | anyone who reaches the listener | 200 `{"status":"ok"}` once ready |
-//! | `POST /admin/api/login` | staff | `{username,password}` -> session token (rate-limited) |
-//! | `GET /admin/api/booths` | staff session | booths and their facilities |
-//! | `GET /admin/api/lawyers` | staff session | lawyer accounts (id, username, name) |
-//! | `POST /admin/api/lawyers` | staff session | create a lawyer account |
-//! | `GET /admin/api/visits` | staff session | recent and upcoming visits |
-//! | `POST /admin/api/visits` | staff session | create a visit: one lawyer, one booth, one slot |
-//! | `GET /admin/api/audit` | staff session | audit entries: `?visit=ID`, `?lawyer=ID`, `?from=T&to=T` (RFC 3339), `&after=SEQ&limit=N` (paging, N ≤ 1000) |
+//! | `POST /admin/api/login` | staff | `{username,password,totp}` -> `{token, role}` (rate-limited, [`login`]) |
+//! | `GET /admin/api/booths` | operator | booths and their facilities |
+//! | `GET /admin/api/lawyers` | operator | lawyer accounts (id, username, name) |
+//! | `POST /admin/api/lawyers` | operator | create a lawyer account (lawyers are registered by the staff who run their visits) |
+//! | `GET /admin/api/visits` | operator | recent and upcoming visits |
+//! | `POST /admin/api/visits` | operator | create a visit: one lawyer, one booth, one slot |
+//! | `GET /admin/api/audit` | auditor | audit entries: `?visit=ID`, `?lawyer=ID`, `?from=T&to=T` (RFC 3339), `&after=SEQ&limit=N` (paging, N ≤ 1000) |
+//! | `GET/POST /admin/api/staff` | sysadmin | staff accounts ([`staff`]) |
+//! | `POST /admin/api/visits/{id}/stop`, `GET /admin/api/violations`, `POST /admin/api/violations/{id}/findings` | operator (auditor may list) | stop a visit for a violation, reports and findings ([`violations`], [`outbox`]) |
+//! | `GET /admin/api/complaints`, `POST /admin/api/complaints/{id}/updates` | operator | lawyers' complaints ([`crate::complaints`]) |
+//! | `GET /metrics` | `admin.metrics_token` bearer, or auditor / sysadmin | Prometheus text ([`crate::metrics`]) |
+//! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | issue 4: see `crate::documents::http` |
+//! | `/admin/api/visits/{id}/manual-verification`, `/manual-verifications`, `/alerts[/{id}/acknowledge]`, `/lawyers/{id}/unlock|licence`, `/cases/{id}/permissions|companions` | operator | issue 4: see [`verification`] |
 //!
-//! Audit (issue 3): staff sign-ins (success and failure), lawyer accounts and visits
-//! created are appended to the audit log before the answer is sent (503
-//! `audit_unavailable` when that fails; a created row then exists without its entry, and
-//! the failure is logged). Reading the audit log is a staff right for now; with the admin
-//! console's roles it becomes its own role ("auditor"), separate from running visits.
+//! A staff session ends after `admin.session_idle_secs` (default 30 minutes) idle.
+//!
+//! Audit (issues 3 and 6): staff sign-ins (success and failure, with the reason: a wrong
+//! password, a missing, wrong or replayed TOTP code), lawyer, staff accounts and visits
+//! created, every read of the audit log, and every refusal for a wrong role are appended
+//! to the audit log before the answer is sent (503 `audit_unavailable` when that fails; a
+//! created row then exists without its entry, and the failure is logged). Plain list
+//! reads (booths, lawyers, visits, staff) are not recorded.
 //!
 //! Nothing here carries media or any content of a visit (DESIGN.md invariant 6).
 
+pub mod login;
+pub mod outbox;
+pub mod roles;
+pub mod staff;
+pub mod totp;
+pub mod verification;
+pub mod violations;
+
 use crate::app::AppState;
-use crate::audit::{AccountKind, Actor, AuditRecord, ConfigChange};
+use crate::audit::{Actor, AuditRecord, ConfigChange};
 use crate::auth::password;
-use crate::http::api::{
-    audit_sign_in, bearer, check_sign_in, json_body, rfc3339, LoginRequest, VisitView,
-};
-use crate::http::serve::RemoteAddr;
+use crate::http::api::{json_body, rfc3339, VisitView};
 use crate::http::ApiError;
-use crate::ids::{AdminId, BoothId, LawyerId, VisitId};
+use crate::ids::{AdminId, BoothId, CaseId, LawyerId, VisitId};
+use crate::licence::{HolderIdHash, LicenceNumber};
 use crate::store::audit::AuditFilter;
-use crate::store::{NewVisit, SessionKind, StoreError};
+use crate::store::verification::MemberKind;
+use crate::store::{NewVisit, StoreError};
 use axum::extract::{FromRequestParts, State};
 use axum::http::{request::Parts, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use roles::{Auditor, Operator};
 use serde::{Deserialize, Serialize};
+
+/// Assistants and interpreters a visit may include besides the lawyer (issue 4).
+const MAX_COMPANIONS: usize = 2;
 
 /// The longest slot a visit may be given in one record (a day).
 const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
@@ -45,50 +65,39 @@ const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(crate::http::api::healthz))
-        .route("/admin/api/login", post(login))
+        .route("/admin/api/login", post(login::login))
         .route("/admin/api/booths", get(booths))
         .route("/admin/api/lawyers", get(lawyers).post(create_lawyer))
         .route("/admin/api/visits", get(visits).post(create_visit))
         .route("/admin/api/audit", get(audit_entries))
         .merge(crate::schedule::http::admin_routes())
+        .merge(verification::routes())
+        .merge(crate::documents::http::admin_routes())
+        .merge(staff::router())
+        .merge(crate::metrics::router())
+        .merge(violations::router())
+        .merge(crate::complaints::admin_router())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)
 }
 
-/// A signed-in staff member.
+/// A signed-in staff member of any role (with the staff idle timeout). Prefer the role
+/// extractors in [`roles`]; this one is for routes every role may use.
 pub struct StaffSession(pub AdminId);
 
 impl FromRequestParts<AppState> for StaffSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let id = state
-            .session_account(&token, SessionKind::Admin)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(StaffSession(AdminId(id)))
+        let staff = roles::Staff::from_request_parts(parts, state).await?;
+        Ok(StaffSession(staff.id))
     }
-}
-
-async fn login(
-    State(state): State<AppState>,
-    client: RemoteAddr,
-    body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let req: LoginRequest = json_body(&body)?;
-    let account = state.store.admin_by_username(&req.username).await?;
-    let outcome = check_sign_in(&state.admin_limiter, account, &req, &client).await;
-    let account = audit_sign_in(&state, AccountKind::Staff, &req, outcome).await?;
-    let token = state.new_session(SessionKind::Admin, account.id).await?;
-    tracing::info!(admin = account.id, "staff signed in");
-    Ok(Json(serde_json::json!({ "token": token.as_str() })))
 }
 
 async fn booths(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state.store.booths().await?;
     let list: Vec<_> = rows
@@ -100,7 +109,7 @@ async fn booths(
 
 async fn lawyers(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = state.store.lawyers().await?;
     let list: Vec<_> = rows
@@ -114,13 +123,23 @@ async fn lawyers(
 #[serde(deny_unknown_fields)]
 struct NewLawyer {
     username: String,
+    /// The holder's name as on the licence (compared with the registry's holder name).
     display_name: String,
     password: String,
+    /// `lawyer` (default), `assistant` or `interpreter`.
+    #[serde(default)]
+    kind: Option<String>,
+    /// For a lawyer: the 17-digit practising certificate number.
+    #[serde(default)]
+    licence_number: Option<String>,
+    /// For a lawyer: the identity-document number; only its SHA-256 is kept.
+    #[serde(default)]
+    id_number: Option<String>,
 }
 
 async fn create_lawyer(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let req: NewLawyer = json_body(&body)?;
@@ -147,6 +166,39 @@ async fn create_lawyer(
             "A display name needs 1 to 200 characters.",
         ));
     }
+    let kind = MemberKind::parse(req.kind.as_deref().unwrap_or("lawyer")).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_kind",
+            "An account is a lawyer, an assistant or an interpreter.",
+        )
+    })?;
+    let (licence, id_hash) = match kind {
+        MemberKind::Lawyer => {
+            let licence: LicenceNumber = req
+                .licence_number
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_licence_number",
+                        "A lawyer account needs the 17-digit practising certificate number.",
+                    )
+                })?;
+            let id_number = req.id_number.as_deref().unwrap_or_default().trim();
+            if id_number.is_empty() || id_number.len() > 64 {
+                return Err(ApiError::bad_request(
+                    "invalid_id_number",
+                    "A lawyer account needs the holder's identity-document number (only its hash is kept).",
+                ));
+            }
+            (
+                Some(licence.as_str().to_owned()),
+                Some(HolderIdHash::of_id_number(id_number).as_str().to_owned()),
+            )
+        }
+        _ => (None, None),
+    };
     let hash = password::hash_async(req.password).await;
     let id = match state
         .store
@@ -163,7 +215,11 @@ async fn create_lawyer(
         }
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(admin = %admin, lawyer = %id, "lawyer account created");
+    state
+        .store
+        .set_lawyer_claim(id, kind, licence.as_deref(), id_hash.as_deref())
+        .await?;
+    tracing::info!(admin = %admin, lawyer = %id, kind = kind.as_str(), "lawyer-side account created");
     let change = ConfigChange::LawyerCreated { lawyer: id };
     state
         .audit
@@ -182,12 +238,20 @@ struct CreateVisit {
     booth_id: BoothId,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
+    /// The case the visit is about (required to admit the lawyer).
+    #[serde(default)]
+    case_id: Option<CaseId>,
+    /// Up to two assistants / interpreters invited (each must be approved for the case).
+    #[serde(default)]
+    companions: Vec<LawyerId>,
 }
 
 #[derive(Serialize)]
 struct StaffVisitView {
     lawyer_id: LawyerId,
     booth_id: BoothId,
+    case_id: Option<CaseId>,
+    companions: Vec<LawyerId>,
     ended_at: Option<String>,
     end_reason: Option<String>,
     #[serde(flatten)]
@@ -196,7 +260,7 @@ struct StaffVisitView {
 
 async fn visits(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = Utc::now();
     let rows = state.store.visits().await?;
@@ -205,6 +269,8 @@ async fn visits(
         .map(|v| StaffVisitView {
             lawyer_id: v.lawyer,
             booth_id: v.booth.clone(),
+            case_id: v.case,
+            companions: v.companions.clone(),
             ended_at: v.ended_at.map(rfc3339),
             end_reason: v.end_reason.clone(),
             visit: VisitView::new(v, now),
@@ -215,7 +281,7 @@ async fn visits(
 
 async fn create_visit(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let req: CreateVisit = json_body(&body)?;
@@ -237,12 +303,25 @@ async fn create_visit(
     if state.store.booth(&req.booth_id).await?.is_none() {
         return Err(ApiError::not_found("That booth"));
     }
+    if req.companions.len() > MAX_COMPANIONS {
+        return Err(ApiError::bad_request(
+            "too_many_companions",
+            "A visit may include at most two assistants or interpreters.",
+        ));
+    }
+    if let Some(case) = req.case_id {
+        if state.store.case(case).await?.is_none() {
+            return Err(ApiError::not_found("That case"));
+        }
+    }
     let visit = NewVisit {
         lawyer: req.lawyer_id,
         booth: req.booth_id,
         starts_at: req.starts_at,
         ends_at: req.ends_at,
         created_by: Some(admin),
+        case: req.case_id,
+        companions: req.companions,
     };
     let id: VisitId = state.store.insert_visit(&visit, Utc::now()).await?;
     tracing::info!(admin = %admin, visit = %id, "visit created");
@@ -279,7 +358,7 @@ const MAX_AUDIT_PAGE: u32 = 1000;
 
 async fn audit_entries(
     State(state): State<AppState>,
-    _s: StaffSession,
+    Auditor(auditor): Auditor,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let axum::extract::Query(q) = query.map_err(|e| {
@@ -305,6 +384,13 @@ async fn audit_entries(
         after_seq: q.after.unwrap_or(0),
         limit: q.limit.unwrap_or(MAX_AUDIT_PAGE).clamp(1, MAX_AUDIT_PAGE),
     };
+    state
+        .audit
+        .append(
+            Actor::Staff(auditor),
+            AuditRecord::AuditLogRead { staff: auditor },
+        )
+        .await?;
     let entries = state.audit.query(&filter).await?;
     Ok(Json(serde_json::json!({ "entries": entries })))
 }

@@ -166,6 +166,7 @@ impl Audit {
         actor: Actor,
         records: Vec<AuditRecord>,
     ) -> Result<Receipt, AuditError> {
+        let started = Instant::now();
         let (reply, rx) = oneshot::channel();
         let deadline = Instant::now() + self.timeout;
         let cmd = Command::Append(Append {
@@ -180,6 +181,7 @@ impl Audit {
         })
         .await
         .unwrap_or(Err(AuditError::Timeout(self.timeout)));
+        crate::metrics::audit_append(started.elapsed());
         if let Err(e) = &result {
             if !matches!(e, AuditError::Closed) {
                 self.shared.healthy.store(false, Ordering::Release);

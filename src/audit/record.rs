@@ -15,7 +15,11 @@
 //! the stored bytes and never re-serializes, so a future serde version cannot break an
 //! old chain. A change of shape gets a new `v`.
 
-use crate::ids::{AdminId, BoothId, LawyerId, ParticipantId, Role, VisitId};
+use crate::documents::DocumentKind;
+use crate::ids::{
+    AdminId, BoothId, CaseId, DetaineeId, DocumentId, EngagementId, LawyerId, ParticipantId, Role,
+    VisitId,
+};
 use serde::{Deserialize, Serialize};
 
 /// Version of the canonical form written by this build.
@@ -56,6 +60,11 @@ pub enum ConfigChange {
     LawyerCreated {
         lawyer: LawyerId,
     },
+    /// A staff account was created with its role (issue 6).
+    StaffCreated {
+        staff: AdminId,
+        role: String,
+    },
 }
 
 /// One decision or event worth proving later. Reasons are the stable machine codes that
@@ -67,6 +76,9 @@ pub enum AuditRecord {
     AdmissionGranted {
         visit: VisitId,
         participant: ParticipantId,
+        /// For a lawyer: how the licence was established, `registry` or `manual` (R-VERIFY-2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        licence: Option<String>,
     },
     /// A join was refused (policy denial, bad token, booth certificate, ...).
     AdmissionRefused {
@@ -124,6 +136,9 @@ pub enum AuditRecord {
         lawyer: LawyerId,
         staff: AdminId,
         evidence_ref: String,
+        /// The visit the verification admits the lawyer to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visit: Option<VisitId>,
     },
     ConfigurationChanged {
         change: ConfigChange,
@@ -153,6 +168,123 @@ pub enum AuditRecord {
         visit: Option<VisitId>,
         booth: Option<BoothId>,
         detail: String,
+    },
+    /// A licence check looked like impersonation (unknown licence, someone else's, revoked;
+    /// R-VERIFY-3): staff are alerted.
+    ImpersonationSuspected {
+        lawyer: LawyerId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visit: Option<VisitId>,
+        reason: String,
+    },
+    /// The account was locked after repeated impersonation signals (R-VERIFY-3).
+    AccountLocked {
+        lawyer: LawyerId,
+        reason: String,
+    },
+    AccountUnlocked {
+        lawyer: LawyerId,
+        staff: AdminId,
+    },
+    AlertAcknowledged {
+        alert: i64,
+        staff: AdminId,
+    },
+    /// The registry withdrew the licence of a lawyer in a running visit; the visit ends.
+    LicenceWithdrawn {
+        visit: VisitId,
+        lawyer: LawyerId,
+        reason: String,
+    },
+    /// Staff recorded the investigating unit's decision on a flagged case (R-ARRANGE-3).
+    CasePermissionRecorded {
+        case: CaseId,
+        lawyer: LawyerId,
+        staff: AdminId,
+        granted: bool,
+        document_ref: String,
+    },
+    /// Staff recorded the unit's approval of an assistant or interpreter for a case
+    /// (R-VERIFY-4).
+    CompanionApproved {
+        case: CaseId,
+        account: LawyerId,
+        staff: AdminId,
+    },
+    /// A lawyer uploaded a document (issue 4); recorded before it is on record. The
+    /// content is never recorded, only its SHA-256.
+    DocumentUploaded {
+        engagement: EngagementId,
+        document: DocumentId,
+        /// The document's kind (`kind` is the record's tag).
+        document_kind: DocumentKind,
+        sha256: String,
+    },
+    /// Staff accepted or rejected a document. The reason is not recorded here: it may
+    /// name people; it is kept with the document for the lawyer.
+    DocumentReviewed {
+        document: DocumentId,
+        staff: AdminId,
+        accepted: bool,
+    },
+    /// A lawyer declared that they act for a detainee in a case.
+    EngagementCreated {
+        engagement: EngagementId,
+        lawyer: LawyerId,
+    },
+    /// Staff registered a detainee (only the id is recorded, never the name).
+    DetaineeCreated {
+        detainee: DetaineeId,
+    },
+    /// Staff opened a case; `needs_unit_permission` marks R-ARRANGE-3 cases.
+    CaseCreated {
+        case: CaseId,
+        needs_unit_permission: bool,
+    },
+    /// A staff member tried a route their role does not allow (issue 6, MLPS role
+    /// separation). `route` is the method and path (ids only); `needed` the allowed roles.
+    StaffAccessRefused {
+        staff: AdminId,
+        role: String,
+        needed: String,
+        route: String,
+    },
+    /// A staff member read the audit log.
+    AuditLogRead {
+        staff: AdminId,
+    },
+    /// A violation report was filed for a visit (R-CONDUCT-2); `category` is its code.
+    ViolationReported {
+        visit: VisitId,
+        violation: i64,
+        category: String,
+    },
+    /// A violation report reached a recipient (`law_firm`, `justice_bureau`, `bar_association`).
+    ViolationReportDelivered {
+        violation: i64,
+        recipient: String,
+    },
+    /// A recipient's findings on a violation were recorded by staff.
+    ViolationFindingsRecorded {
+        violation: i64,
+        from: String,
+    },
+    /// A lawyer filed a complaint (R-COMPLAIN-1).
+    ComplaintFiled {
+        complaint: i64,
+        lawyer: LawyerId,
+        visit: Option<VisitId>,
+    },
+    /// Staff recorded progress (`progress`) or the outcome (`outcome`) of a complaint.
+    ComplaintUpdated {
+        complaint: i64,
+        staff: AdminId,
+        update: String,
+    },
+    /// Staff opened a document's contents (R-PRIV-3: who saw a privileged document).
+    DocumentRead {
+        document: DocumentId,
+        staff: AdminId,
     },
 }
 
@@ -210,6 +342,26 @@ impl AuditRecord {
             AuditRecord::LoginFailed { .. } => "login_failed",
             AuditRecord::CertificateRejected { .. } => "certificate_rejected",
             AuditRecord::ScheduleEvent { .. } => "schedule_event",
+            AuditRecord::ImpersonationSuspected { .. } => "impersonation_suspected",
+            AuditRecord::AccountLocked { .. } => "account_locked",
+            AuditRecord::AccountUnlocked { .. } => "account_unlocked",
+            AuditRecord::AlertAcknowledged { .. } => "alert_acknowledged",
+            AuditRecord::LicenceWithdrawn { .. } => "licence_withdrawn",
+            AuditRecord::CasePermissionRecorded { .. } => "case_permission_recorded",
+            AuditRecord::CompanionApproved { .. } => "companion_approved",
+            AuditRecord::DocumentUploaded { .. } => "document_uploaded",
+            AuditRecord::DocumentReviewed { .. } => "document_reviewed",
+            AuditRecord::EngagementCreated { .. } => "engagement_created",
+            AuditRecord::DetaineeCreated { .. } => "detainee_created",
+            AuditRecord::CaseCreated { .. } => "case_created",
+            AuditRecord::StaffAccessRefused { .. } => "staff_access_refused",
+            AuditRecord::AuditLogRead { .. } => "audit_log_read",
+            AuditRecord::ViolationReported { .. } => "violation_reported",
+            AuditRecord::ViolationReportDelivered { .. } => "violation_report_delivered",
+            AuditRecord::ViolationFindingsRecorded { .. } => "violation_findings_recorded",
+            AuditRecord::ComplaintFiled { .. } => "complaint_filed",
+            AuditRecord::ComplaintUpdated { .. } => "complaint_updated",
+            AuditRecord::DocumentRead { .. } => "document_read",
         }
     }
 
@@ -219,11 +371,14 @@ impl AuditRecord {
         let participant = |s: &mut Subjects, p: &ParticipantId| match p {
             ParticipantId::Lawyer(l) => s.lawyer = Some(*l),
             ParticipantId::Booth(b) => s.booth = Some(b.clone()),
+            // Assistants and interpreters are lawyer-side accounts (table `lawyers`).
+            ParticipantId::Assistant(l) | ParticipantId::Interpreter(l) => s.lawyer = Some(*l),
         };
         match self {
             AuditRecord::AdmissionGranted {
                 visit,
                 participant: p,
+                ..
             }
             | AuditRecord::JoinTokenIssued {
                 visit,
@@ -258,7 +413,13 @@ impl AuditRecord {
                 s.visit = Some(*visit);
                 s.staff = Some(*staff);
             }
-            AuditRecord::ManualLicenceVerification { lawyer, staff, .. } => {
+            AuditRecord::ManualLicenceVerification {
+                lawyer,
+                staff,
+                visit,
+                ..
+            } => {
+                s.visit = *visit;
                 s.lawyer = Some(*lawyer);
                 s.staff = Some(*staff);
             }
@@ -274,6 +435,7 @@ impl AuditRecord {
                     s.booth = Some(booth.clone());
                 }
                 ConfigChange::LawyerCreated { lawyer } => s.lawyer = Some(*lawyer),
+                ConfigChange::StaffCreated { staff, .. } => s.staff = Some(*staff),
             },
             AuditRecord::LoginSucceeded {
                 account_kind,
@@ -292,6 +454,44 @@ impl AuditRecord {
                 s.visit = *visit;
                 s.lawyer = *lawyer;
                 s.booth = booth.clone();
+            }
+            AuditRecord::ImpersonationSuspected { lawyer, visit, .. } => {
+                s.lawyer = Some(*lawyer);
+                s.visit = *visit;
+            }
+            AuditRecord::AccountLocked { lawyer, .. } => s.lawyer = Some(*lawyer),
+            AuditRecord::AccountUnlocked { lawyer, staff } => {
+                s.lawyer = Some(*lawyer);
+                s.staff = Some(*staff);
+            }
+            AuditRecord::AlertAcknowledged { staff, .. } => s.staff = Some(*staff),
+            AuditRecord::LicenceWithdrawn { visit, lawyer, .. } => {
+                s.visit = Some(*visit);
+                s.lawyer = Some(*lawyer);
+            }
+            AuditRecord::CasePermissionRecorded { lawyer, staff, .. } => {
+                s.lawyer = Some(*lawyer);
+                s.staff = Some(*staff);
+            }
+            AuditRecord::CompanionApproved { account, staff, .. } => {
+                s.lawyer = Some(*account);
+                s.staff = Some(*staff);
+            }
+            AuditRecord::DocumentReviewed { staff, .. } => s.staff = Some(*staff),
+            AuditRecord::EngagementCreated { lawyer, .. } => s.lawyer = Some(*lawyer),
+            AuditRecord::DocumentUploaded { .. }
+            | AuditRecord::DetaineeCreated { .. }
+            | AuditRecord::CaseCreated { .. } => {}
+            AuditRecord::StaffAccessRefused { staff, .. }
+            | AuditRecord::AuditLogRead { staff }
+            | AuditRecord::ComplaintUpdated { staff, .. }
+            | AuditRecord::DocumentRead { staff, .. } => s.staff = Some(*staff),
+            AuditRecord::ViolationReported { visit, .. } => s.visit = Some(*visit),
+            AuditRecord::ViolationReportDelivered { .. }
+            | AuditRecord::ViolationFindingsRecorded { .. } => {}
+            AuditRecord::ComplaintFiled { lawyer, visit, .. } => {
+                s.lawyer = Some(*lawyer);
+                s.visit = *visit;
             }
         }
         match actor {
@@ -357,6 +557,7 @@ mod tests {
             AuditRecord::AdmissionGranted {
                 visit: VisitId(9),
                 participant: ParticipantId::Lawyer(LawyerId(3)),
+                licence: None,
             },
         );
         let text = String::from_utf8(e.canonical()).unwrap();

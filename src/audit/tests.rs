@@ -20,6 +20,7 @@ fn record(i: u64, salt: u8) -> AuditRecord {
         0 => AuditRecord::AdmissionGranted {
             visit,
             participant: ParticipantId::Lawyer(LawyerId(3)),
+            licence: Some("registry".into()),
         },
         1 => AuditRecord::AdmissionRefused {
             visit: Some(visit),

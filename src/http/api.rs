@@ -12,6 +12,8 @@
 //! | `GET /api/booth/visit` | booth certificate | the booth's current or next visit |
 //! | `POST /api/booth/visits/{id}/join-token` | booth certificate of that visit's booth | a join token |
 //! | `GET /ws` | token holders | WebSocket signalling |
+//! | `/api/lawyer/engagements[/{id}/documents/{kind}]`, `/api/lawyer/documents/{id}` | lawyer session | issue 4: see `crate::documents::http` |
+//! | `/api/lawyer/complaint-contact`, `/api/lawyer/complaints` | anyone / lawyer session | complaints (`crate::complaints`) |
 //!
 //! Audit (issue 3): every sign-in (success or failure) and every join token issued is
 //! appended to the audit log before the answer is sent; if the entry cannot be written
@@ -23,7 +25,7 @@ use crate::app::AppState;
 use crate::audit::{username_digest, AccountKind, Actor, AuditRecord};
 use crate::auth::{password, BoothIdentity, SessionToken};
 use crate::ids::{LawyerId, ParticipantId, VisitId};
-use crate::policy::{self, Principal};
+use crate::policy;
 use crate::redact::Redacted;
 use crate::store::{SessionKind, VisitRow};
 use axum::extract::{FromRequestParts, Path, State};
@@ -51,7 +53,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/booth/visit", get(booth_visit))
         .route("/api/booth/visits/{id}/join-token", post(booth_join_token))
         .route("/ws", get(crate::signaling::ws_handler))
-        .merge(crate::schedule::http::lawyer_routes());
+        .merge(crate::schedule::http::lawyer_routes())
+        .merge(crate::documents::http::lawyer_routes())
+        .merge(crate::complaints::public_router());
     for asset in confer_signaling::web::ASSETS {
         let (ct, body) = (asset.content_type, asset.body);
         r = r.route(
@@ -317,20 +321,24 @@ struct TokenResponse {
     expires_at: String,
 }
 
-fn policy_refusal(d: policy::Deny) -> ApiError {
+/// A refusal as the API answers it: the stable code, the sentence in English and in Chinese.
+pub fn policy_refusal(d: policy::Deny) -> ApiError {
     let status = match d {
         policy::Deny::NotAParticipant => StatusCode::FORBIDDEN,
+        policy::Deny::Licence(r) if r.is_registry_outage() => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::CONFLICT,
     };
-    ApiError::new(status, d.code(), d.message())
+    ApiError::new(status, d.code(), d.message_en()).with_zh(d.message_zh())
 }
 
-/// Issue a join token after the same policy check that the join itself will make, so
-/// that a refusal is explained before the browser opens its camera.
+/// Issue a join token after the same gate (evidence + policy) that the join itself will
+/// pass, so that a refusal is explained before the browser opens its camera. A refusal is
+/// recorded in the audit log like a refused join.
 async fn issue_token(
     state: &AppState,
     visit: VisitId,
-    who: Principal,
+    participant: ParticipantId,
+    actor: Actor,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let now = Utc::now();
     let row = state
@@ -338,15 +346,19 @@ async fn issue_token(
         .visit(visit)
         .await?
         .ok_or_else(|| ApiError::not_found("This visit"))?;
-    policy::admit(&row.terms(), &who, now).map_err(policy_refusal)?;
-    let (token, claims) = state.tokens.issue(visit, who.participant(), now);
-    let actor = match &who {
-        Principal::Lawyer(l) => Actor::Lawyer(*l),
-        Principal::Booth(b) => Actor::Booth(b.clone()),
-    };
+    if let Err(d) = state.gate.decide(&row, &participant, now).await? {
+        let record = AuditRecord::AdmissionRefused {
+            visit: Some(visit),
+            participant: Some(participant),
+            reason: d.code().into(),
+        };
+        state.audit.append(actor, record).await?;
+        return Err(policy_refusal(d));
+    }
+    let (token, claims) = state.tokens.issue(visit, participant.clone(), now);
     let record = AuditRecord::JoinTokenIssued {
         visit,
-        participant: who.participant(),
+        participant,
         token_id: claims.jti.clone(),
     };
     state.audit.append(actor, record).await?;
@@ -361,7 +373,13 @@ async fn lawyer_join_token(
     session: LawyerSession,
     Path(id): Path<i64>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    issue_token(&state, VisitId(id), Principal::Lawyer(session.0)).await
+    // Lawyer, assistant or interpreter: as the account says, never as the request says.
+    let participant = state
+        .gate
+        .lawyer_side_participant(session.0)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    issue_token(&state, VisitId(id), participant, Actor::Lawyer(session.0)).await
 }
 
 // --- booths ---
@@ -425,7 +443,14 @@ async fn booth_join_token(
             "This visit is booked for another booth; this terminal cannot join it.",
         ));
     }
-    issue_token(&state, VisitId(id), Principal::Booth(me.booth().clone())).await
+    let booth = me.booth().clone();
+    issue_token(
+        &state,
+        VisitId(id),
+        ParticipantId::Booth(booth.clone()),
+        Actor::Booth(booth),
+    )
+    .await
 }
 
 /// The participant a token was issued to, as the wire shows it.

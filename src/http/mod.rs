@@ -20,6 +20,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The same sentence in Chinese, where one exists (refusals of admission).
+    pub message_zh: Option<String>,
     pub retry_after: Option<u64>,
 }
 
@@ -27,6 +29,8 @@ pub struct ApiError {
 struct ErrorBody<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_zh: Option<&'a str>,
 }
 
 impl ApiError {
@@ -35,8 +39,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            message_zh: None,
             retry_after: None,
         }
+    }
+
+    /// Add the Chinese sentence.
+    pub fn with_zh(mut self, zh: impl Into<String>) -> Self {
+        self.message_zh = Some(zh.into());
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -77,6 +88,7 @@ impl IntoResponse for ApiError {
             Json(ErrorBody {
                 code: self.code,
                 message: &self.message,
+                message_zh: self.message_zh.as_deref(),
             }),
         )
             .into_response();
@@ -92,6 +104,15 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+impl From<crate::visit::GateError> for ApiError {
+    fn from(e: crate::visit::GateError) -> Self {
+        match e {
+            crate::visit::GateError::Store(e) => e.into(),
+            crate::visit::GateError::Audit(e) => e.into(),
+        }
     }
 }
 

@@ -139,6 +139,19 @@ impl<R: LicenceRegistry> CachedRegistry<R> {
         self.lock().invalidate(licence);
     }
 
+    /// Ask the registry itself, not the cache, and remember the answer as [`lookup`] does.
+    /// Used to re-check lawyers in running visits, so that a suspension reaches them
+    /// without waiting for the cached answer to expire. An error leaves the cache as it is.
+    ///
+    /// [`lookup`]: LicenceRegistry::lookup
+    pub async fn refresh(&self, licence: &LicenceNumber) -> Lookup {
+        let answer = self.inner.lookup(licence).await;
+        if let Ok(record) = &answer {
+            self.lock().record(licence, record.as_ref(), Instant::now());
+        }
+        answer
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, PositiveCache> {
         // A panic while holding the lock cannot leave the map inconsistent; go on with it.
         self.cache

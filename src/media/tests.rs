@@ -4,7 +4,11 @@
 
 use super::{start, MediaConfig, MediaError, MediaEvent, MediaHandle, PeerId};
 use crate::ids::{BoothId, LawyerId, VisitId};
-use crate::policy::{admit, Admitted, Principal, VisitTerms};
+use crate::licence::verify::{Reason, Verdict};
+use crate::policy::{
+    admit, Admitted, Applicant, Documents, EngagementEvidence, LawyerEvidence, Permission,
+    VisitTerms,
+};
 use chrono::Utc;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -86,12 +90,14 @@ fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 const FRAME_INTERVAL: Duration = Duration::from_millis(10);
 
-fn admitted(visit: i64, who: Principal) -> Admitted {
+fn admitted(visit: i64, who: Applicant) -> Admitted {
     let now = Utc::now();
     let terms = VisitTerms {
         id: VisitId(visit),
         lawyer: LawyerId(visit * 10),
         booth: BoothId(format!("booth-{visit}")),
+        case: Some(crate::ids::CaseId(visit)),
+        companions: Vec::new(),
         starts_at: now - chrono::Duration::hours(1),
         ends_at: now + chrono::Duration::hours(1),
         ended: false,
@@ -100,11 +106,22 @@ fn admitted(visit: i64, who: Principal) -> Admitted {
 }
 
 fn lawyer(visit: i64) -> Admitted {
-    admitted(visit, Principal::Lawyer(LawyerId(visit * 10)))
+    // Verified by hand (R-VERIFY-2) with accepted documents: the media tests need an
+    // admitted lawyer, not a registry.
+    let evidence = LawyerEvidence {
+        account_locked: false,
+        engagement: Some(EngagementEvidence {
+            documents: Documents::ACCEPTED,
+            permission: Permission::NotNeeded,
+        }),
+        licence: Verdict::Refused(Reason::RegistryUnavailable),
+        manually_verified: true,
+    };
+    admitted(visit, Applicant::Lawyer(LawyerId(visit * 10), evidence))
 }
 
 fn booth(visit: i64) -> Admitted {
-    admitted(visit, Principal::Booth(BoothId(format!("booth-{visit}"))))
+    admitted(visit, Applicant::Booth(BoothId(format!("booth-{visit}"))))
 }
 
 async fn start_media() -> (MediaHandle, mpsc::Receiver<MediaEvent>) {

@@ -1,15 +1,34 @@
-//! Who may join which visit, when, with what proof. Pure: no I/O, no clock (`now` is an argument).
+//! Who may join which visit, when, with what proof. Pure: no I/O, no clock (`now` is an
+//! argument). The single place that decides admission (issue 4).
 //!
 //! The only way to obtain an [`Admitted`] proof is [`admit`]; its fields are private to this
 //! module, so no other module can forge one. `media` accepts a peer only together with an
 //! `Admitted` (DESIGN.md invariant 1, the gate).
 //!
-//! This module does not authenticate anyone: it receives a [`Principal`] whose identity
-//! `auth` has already proven (a verified join token for a lawyer, a verified client
-//! certificate for a booth). Licence, documents and scheduling checks arrive with later
-//! issues as further inputs to [`admit`]; they are not faked here.
+//! This module does not authenticate anyone nor look anything up: `visit::admission`
+//! gathers the [`Applicant`]'s evidence (the registry's [`Verdict`], a manual verification,
+//! the documents' review state, the unit's permission, the case approval of a companion) and
+//! `auth` has already proven the identity (a verified join token for a lawyer-side account,
+//! a verified client certificate for a booth).
+//!
+//! The rules, in the order they are checked:
+//! 1. only the visit's lawyer, its booth and the companions invited to it (R-VERIFY-4);
+//! 2. the visit is not over, its slot has begun and not ended;
+//! 3. the account is not locked for suspected impersonation (R-VERIFY-3);
+//! 4. the visit belongs to a case, and (for the lawyer) the lawyer has an engagement for it;
+//! 5. the lawyer's licence verified against the registry at this join, or staff verified it
+//!    by hand for this visit (R-VERIFY-1, R-VERIFY-2). Registry down = not verified;
+//! 6. the firm letter and the power of attorney or legal-aid letter were accepted — and
+//!    nothing else is ever asked (R-ARRANGE-1, R-ARRANGE-2);
+//! 7. where the case is flagged (national security or terrorism during investigation), the
+//!    investigating unit granted permission; no other case needs one (R-ARRANGE-3);
+//! 8. a companion is approved for the case (R-VERIFY-4).
+//!
+//! The booth is admitted on its certificate and the slot alone: nothing reaches it until
+//! another admitted participant sends media.
 
-use crate::ids::{BoothId, LawyerId, ParticipantId, Role, VisitId};
+use crate::ids::{BoothId, CaseId, LawyerId, ParticipantId, Role, VisitId};
+use crate::licence::verify::{Reason, Verdict};
 use chrono::{DateTime, Utc};
 
 /// What policy needs to know about a visit.
@@ -18,34 +37,114 @@ pub struct VisitTerms {
     pub id: VisitId,
     pub lawyer: LawyerId,
     pub booth: BoothId,
+    /// The case the visit is about (`None` only for rows made before cases existed).
+    pub case: Option<CaseId>,
+    /// Assistants and interpreters invited to this visit (at most two).
+    pub companions: Vec<LawyerId>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// Set once the visit has ended for good (slot over, stopped, cancelled).
     pub ended: bool,
 }
 
-/// An authenticated party asking to join.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// A lawyer proven by a join token that `auth` issued to the lawyer's own session.
-    Lawyer(LawyerId),
-    /// A booth proven by its client certificate (facility CA) matching the token's booth.
-    Booth(BoothId),
+/// An assistant or an interpreter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompanionRole {
+    Assistant,
+    Interpreter,
 }
 
-impl Principal {
+/// The review state of one required document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentState {
+    Missing,
+    Pending,
+    Rejected,
+    Accepted,
+}
+
+/// The two documents an engagement needs (R-ARRANGE-1): the law-firm letter, and the
+/// authority (power of attorney or legal-aid letter, whichever the engagement names). This
+/// struct is the whole list; there is no field for anything else (R-ARRANGE-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Documents {
+    pub firm_letter: DocumentState,
+    pub authority: DocumentState,
+}
+
+impl Documents {
+    pub const ACCEPTED: Documents = Documents {
+        firm_letter: DocumentState::Accepted,
+        authority: DocumentState::Accepted,
+    };
+}
+
+/// The investigating unit's permission for a flagged case (R-ARRANGE-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// The case is not flagged: no permission is asked, ever.
+    NotNeeded,
+    /// Flagged, and no decision is recorded.
+    Missing,
+    Granted,
+    Refused,
+}
+
+/// What is known about a lawyer asking to join, gathered just before the decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LawyerEvidence {
+    pub account_locked: bool,
+    /// The visit's case, as far as this lawyer is concerned: `None` when the lawyer has no
+    /// engagement for it.
+    pub engagement: Option<EngagementEvidence>,
+    /// The registry's verdict on the lawyer's licence at this join.
+    pub licence: Verdict,
+    /// Staff verified the licence by hand for this visit (R-VERIFY-2).
+    pub manually_verified: bool,
+}
+
+/// The lawyer's engagement for the visit's case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngagementEvidence {
+    pub documents: Documents,
+    pub permission: Permission,
+}
+
+/// An authenticated party asking to join, with the evidence about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applicant {
+    /// A lawyer proven by a join token that `auth` issued to the lawyer's own session.
+    Lawyer(LawyerId, LawyerEvidence),
+    /// A booth proven by its client certificate (facility CA) matching the token's booth.
+    Booth(BoothId),
+    /// An assistant or interpreter proven by a join token issued to their own session.
+    Companion {
+        account: LawyerId,
+        role: CompanionRole,
+        account_locked: bool,
+        /// Approved by the investigating unit for the visit's case, as recorded by staff.
+        approved_for_case: bool,
+    },
+}
+
+impl Applicant {
     pub fn participant(&self) -> ParticipantId {
         match self {
-            Principal::Lawyer(id) => ParticipantId::Lawyer(*id),
-            Principal::Booth(id) => ParticipantId::Booth(id.clone()),
+            Applicant::Lawyer(id, _) => ParticipantId::Lawyer(*id),
+            Applicant::Booth(id) => ParticipantId::Booth(id.clone()),
+            Applicant::Companion { account, role, .. } => match role {
+                CompanionRole::Assistant => ParticipantId::Assistant(*account),
+                CompanionRole::Interpreter => ParticipantId::Interpreter(*account),
+            },
         }
     }
 }
 
-/// Why a join was refused. Each has a stable code and a sentence for people.
+/// Why a join was refused. Each has a stable [`code`](Deny::code), and a sentence in
+/// English and in Chinese that tells the person what to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deny {
-    /// The principal is neither the visit's lawyer nor the visit's booth (R-VERIFY-4).
+    /// The applicant is none of the visit's lawyer, booth or invited companions (R-VERIFY-4).
     NotAParticipant,
     /// The slot has not started yet.
     TooEarly,
@@ -53,36 +152,166 @@ pub enum Deny {
     SlotOver,
     /// The visit has already ended.
     VisitEnded,
+    /// The account is locked after suspected impersonation (R-VERIFY-3).
+    AccountLocked,
+    /// The visit was arranged without a case; staff must attach it to one.
+    NoCase,
+    /// The lawyer has no engagement (firm letter + authority) for the visit's case.
+    NoEngagement,
+    /// The licence did not verify (R-VERIFY-1), and no manual verification is recorded.
+    Licence(Reason),
+    /// A required document is missing, unchecked or rejected (R-ARRANGE-1).
+    Documents(Documents),
+    /// The flagged case has no permission from the investigating unit (R-ARRANGE-3).
+    PermissionMissing,
+    /// The investigating unit refused permission (R-ARRANGE-3).
+    PermissionRefused,
+    /// The companion is not approved for the case (R-VERIFY-4).
+    CompanionNotApproved,
 }
 
 impl Deny {
+    /// Stable machine-readable code (API responses, wire, audit, metrics labels).
     pub fn code(self) -> &'static str {
         match self {
             Deny::NotAParticipant => "not_a_participant",
             Deny::TooEarly => "too_early",
             Deny::SlotOver => "slot_over",
             Deny::VisitEnded => "visit_ended",
+            Deny::AccountLocked => "account_locked",
+            Deny::NoCase => "visit_without_case",
+            Deny::NoEngagement => "engagement_missing",
+            Deny::Licence(r) => r.code(),
+            Deny::Documents(_) => "documents_incomplete",
+            Deny::PermissionMissing => "permission_missing",
+            Deny::PermissionRefused => "permission_refused",
+            Deny::CompanionNotApproved => "companion_not_approved",
         }
     }
 
-    pub fn message(self) -> &'static str {
+    /// What the person reads, in English.
+    pub fn message_en(self) -> String {
+        match self {
+            Deny::NotAParticipant => "You are not a participant of this visit: only its lawyer, its booth and the \
+                 assistants or interpreters invited to it may join."
+                .into(),
+            Deny::TooEarly => {
+                "This visit's time slot has not started yet; please join at the slot's start.".into()
+            }
+            Deny::SlotOver => "This visit's time slot is over.".into(),
+            Deny::VisitEnded => "This visit has already ended.".into(),
+            Deny::AccountLocked => "This account is locked after repeated licence checks that failed; please \
+                 contact the facility's staff, who can unlock it after checking your documents."
+                .into(),
+            Deny::NoCase => "This visit is not attached to a case yet; please ask the facility's staff to \
+                 attach it."
+                .into(),
+            Deny::NoEngagement => "You have not registered as this client's lawyer yet: add the engagement with \
+                 your law-firm letter and your power of attorney or legal-aid letter."
+                .into(),
+            Deny::Licence(r) => r.message_en().into(),
+            Deny::Documents(d) => {
+                let mut todo = Vec::new();
+                for (name, state) in [
+                    ("law-firm letter", d.firm_letter),
+                    ("power of attorney or legal-aid letter", d.authority),
+                ] {
+                    match state {
+                        DocumentState::Missing => todo.push(format!("upload your {name}")),
+                        DocumentState::Rejected => todo.push(format!(
+                            "your {name} was rejected: see the reason on your documents page and upload it again"
+                        )),
+                        DocumentState::Pending => {
+                            todo.push(format!("your {name} is waiting for staff to check it"))
+                        }
+                        DocumentState::Accepted => {}
+                    }
+                }
+                format!(
+                    "Your documents for this client are not complete: {}. Nothing else is required.",
+                    todo.join("; ")
+                )
+            }
+            Deny::PermissionMissing => "This case (national security or terrorism, investigation stage) needs the \
+                 investigating unit's written permission, and none is recorded yet; ask the unit, and staff \
+                 will record its decision."
+                .into(),
+            Deny::PermissionRefused => "The investigating unit did not permit a visit in this case (national \
+                 security or terrorism, investigation stage); you may complain about this decision."
+                .into(),
+            Deny::CompanionNotApproved => "You are not approved for this case as an assistant or interpreter; the \
+                 investigating unit's approval must be recorded by staff first."
+                .into(),
+        }
+    }
+
+    /// What the person reads, in Chinese.
+    pub fn message_zh(self) -> String {
         match self {
             Deny::NotAParticipant => {
-                "You are not a participant of this visit: only its lawyer and its booth may join."
+                "您不是本次会见的参与人：只有本案律师、会见终端及经批准的助理或翻译人员可以加入。".into()
             }
-            Deny::TooEarly => {
-                "This visit's time slot has not started yet; please join at the slot's start."
+            Deny::TooEarly => "本次会见时段尚未开始，请在开始时间加入。".into(),
+            Deny::SlotOver => "本次会见时段已结束。".into(),
+            Deny::VisitEnded => "本次会见已结束。".into(),
+            Deny::AccountLocked => {
+                "因多次执业证核验失败，本账户已被锁定；请联系看守所工作人员，核对材料后可解除锁定。".into()
             }
-            Deny::SlotOver => "This visit's time slot is over.",
-            Deny::VisitEnded => "This visit has already ended.",
+            Deny::NoCase => "本次会见尚未关联案件，请联系看守所工作人员关联。".into(),
+            Deny::NoEngagement => {
+                "您尚未登记为该当事人的辩护律师：请提交律师事务所证明和授权委托书或法律援助公函。".into()
+            }
+            Deny::Licence(r) => r.message_zh().into(),
+            Deny::Documents(d) => {
+                let mut todo = Vec::new();
+                for (name, state) in [
+                    ("律师事务所证明", d.firm_letter),
+                    ("授权委托书或法律援助公函", d.authority),
+                ] {
+                    match state {
+                        DocumentState::Missing => todo.push(format!("请上传{name}")),
+                        DocumentState::Rejected => {
+                            todo.push(format!("您的{name}未通过审核，请查看原因后重新上传"))
+                        }
+                        DocumentState::Pending => todo.push(format!("您的{name}正在等待工作人员审核")),
+                        DocumentState::Accepted => {}
+                    }
+                }
+                format!("您为该当事人提交的材料尚不完整：{}。不需要其他材料。", todo.join("；"))
+            }
+            Deny::PermissionMissing => {
+                "本案（危害国家安全、恐怖活动犯罪，侦查期间）会见须经侦查机关许可，目前尚无许可记录；请向侦查机关申请，工作人员将登记其决定。".into()
+            }
+            Deny::PermissionRefused => {
+                "侦查机关未许可本案（危害国家安全、恐怖活动犯罪，侦查期间）的会见；您可以对此提出投诉。".into()
+            }
+            Deny::CompanionNotApproved => {
+                "您未被批准作为本案的助理或翻译人员参加会见；须由工作人员先登记侦查机关的批准。".into()
+            }
         }
+    }
+
+    /// Whether the refusal may be someone posing as a lawyer (R-VERIFY-3).
+    pub fn is_possible_impersonation(self) -> bool {
+        matches!(self, Deny::Licence(r) if r.is_possible_impersonation())
     }
 }
 
 impl std::fmt::Display for Deny {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.message())
+        f.write_str(&self.message_en())
     }
+}
+
+/// How a lawyer's licence was established for an admission (recorded in the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenceBasis {
+    /// Not a lawyer (booth or companion).
+    NotApplicable,
+    /// The registry verified it at this join.
+    Registry,
+    /// Staff verified it by hand for this visit (R-VERIFY-2).
+    Manual,
 }
 
 /// Proof that one participant may receive and send media in one visit, until `slot_end`.
@@ -93,6 +322,7 @@ pub struct Admitted {
     visit: VisitId,
     participant: ParticipantId,
     slot_end: DateTime<Utc>,
+    licence: LicenceBasis,
 }
 
 impl Admitted {
@@ -108,13 +338,17 @@ impl Admitted {
     pub fn slot_end(&self) -> DateTime<Utc> {
         self.slot_end
     }
+    pub fn licence(&self) -> LicenceBasis {
+        self.licence
+    }
 }
 
 /// Decide whether `who` may join `visit` at `now`.
-pub fn admit(visit: &VisitTerms, who: &Principal, now: DateTime<Utc>) -> Result<Admitted, Deny> {
+pub fn admit(visit: &VisitTerms, who: &Applicant, now: DateTime<Utc>) -> Result<Admitted, Deny> {
     let is_participant = match who {
-        Principal::Lawyer(id) => *id == visit.lawyer,
-        Principal::Booth(id) => *id == visit.booth,
+        Applicant::Lawyer(id, _) => *id == visit.lawyer,
+        Applicant::Booth(id) => *id == visit.booth,
+        Applicant::Companion { account, .. } => visit.companions.contains(account),
     };
     if !is_participant {
         return Err(Deny::NotAParticipant);
@@ -128,130 +362,57 @@ pub fn admit(visit: &VisitTerms, who: &Principal, now: DateTime<Utc>) -> Result<
     if now < visit.starts_at {
         return Err(Deny::TooEarly);
     }
+    let licence = match who {
+        Applicant::Booth(_) => LicenceBasis::NotApplicable,
+        Applicant::Companion {
+            account_locked,
+            approved_for_case,
+            ..
+        } => {
+            if *account_locked {
+                return Err(Deny::AccountLocked);
+            }
+            if visit.case.is_none() {
+                return Err(Deny::NoCase);
+            }
+            if !approved_for_case {
+                return Err(Deny::CompanionNotApproved);
+            }
+            LicenceBasis::NotApplicable
+        }
+        Applicant::Lawyer(_, ev) => {
+            if ev.account_locked {
+                return Err(Deny::AccountLocked);
+            }
+            if visit.case.is_none() {
+                return Err(Deny::NoCase);
+            }
+            let Some(engagement) = ev.engagement else {
+                return Err(Deny::NoEngagement);
+            };
+            let basis = match (&ev.licence, ev.manually_verified) {
+                (_, true) => LicenceBasis::Manual,
+                (Verdict::Verified(_), false) => LicenceBasis::Registry,
+                (Verdict::Refused(r), false) => return Err(Deny::Licence(*r)),
+            };
+            if engagement.documents != Documents::ACCEPTED {
+                return Err(Deny::Documents(engagement.documents));
+            }
+            match engagement.permission {
+                Permission::NotNeeded | Permission::Granted => {}
+                Permission::Missing => return Err(Deny::PermissionMissing),
+                Permission::Refused => return Err(Deny::PermissionRefused),
+            }
+            basis
+        }
+    };
     Ok(Admitted {
         visit: visit.id,
         participant: who.participant(),
         slot_end: visit.ends_at,
+        licence,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn t(h: u32, m: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, h, m, 0).unwrap()
-    }
-
-    fn visit() -> VisitTerms {
-        VisitTerms {
-            id: VisitId(7),
-            lawyer: LawyerId(1),
-            booth: BoothId("booth-a".into()),
-            starts_at: t(9, 0),
-            ends_at: t(9, 30),
-            ended: false,
-        }
-    }
-
-    /// One row of the decision table: who asks, when, and what policy must answer.
-    struct Case {
-        name: &'static str,
-        who: Principal,
-        now: DateTime<Utc>,
-        ended: bool,
-        expect: Result<(), Deny>,
-    }
-
-    #[test]
-    fn decision_table() {
-        let lawyer = Principal::Lawyer(LawyerId(1));
-        let booth = Principal::Booth(BoothId("booth-a".into()));
-        let cases = [
-            // R-VERIFY-4: only the visit's lawyer and its booth join.
-            Case {
-                name: "assigned lawyer inside slot",
-                who: lawyer.clone(),
-                now: t(9, 0),
-                ended: false,
-                expect: Ok(()),
-            },
-            Case {
-                name: "assigned booth inside slot",
-                who: booth.clone(),
-                now: t(9, 29),
-                ended: false,
-                expect: Ok(()),
-            },
-            Case {
-                name: "another lawyer",
-                who: Principal::Lawyer(LawyerId(2)),
-                now: t(9, 10),
-                ended: false,
-                expect: Err(Deny::NotAParticipant),
-            },
-            Case {
-                name: "another booth",
-                who: Principal::Booth(BoothId("booth-b".into())),
-                now: t(9, 10),
-                ended: false,
-                expect: Err(Deny::NotAParticipant),
-            },
-            Case {
-                name: "before the slot",
-                who: lawyer.clone(),
-                now: t(8, 59),
-                ended: false,
-                expect: Err(Deny::TooEarly),
-            },
-            Case {
-                name: "at the slot end",
-                who: booth.clone(),
-                now: t(9, 30),
-                ended: false,
-                expect: Err(Deny::SlotOver),
-            },
-            Case {
-                name: "ended visit",
-                who: lawyer.clone(),
-                now: t(9, 10),
-                ended: true,
-                expect: Err(Deny::VisitEnded),
-            },
-            Case {
-                name: "stranger to an ended visit learns nothing about it",
-                who: Principal::Lawyer(LawyerId(9)),
-                now: t(9, 10),
-                ended: true,
-                expect: Err(Deny::NotAParticipant),
-            },
-        ];
-        for case in cases {
-            let mut v = visit();
-            v.ended = case.ended;
-            let got = admit(&v, &case.who, case.now).map(|a| {
-                assert_eq!(a.visit(), VisitId(7));
-                assert_eq!(a.participant(), &case.who.participant());
-                assert_eq!(a.slot_end(), t(9, 30));
-            });
-            assert_eq!(got, case.expect, "{}", case.name);
-        }
-    }
-
-    #[test]
-    fn every_refusal_has_a_code_and_a_sentence() {
-        for d in [
-            Deny::NotAParticipant,
-            Deny::TooEarly,
-            Deny::SlotOver,
-            Deny::VisitEnded,
-        ] {
-            assert!(
-                !d.code().is_empty()
-                    && d.code().chars().all(|c| c.is_ascii_lowercase() || c == '_')
-            );
-            assert!(d.message().ends_with('.'));
-        }
-    }
-}
+mod tests;

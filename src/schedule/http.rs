@@ -37,7 +37,7 @@ use super::{
     rooms_per_100, Allocator, Arrival, BoothKind, Channel, Decision, Escalation, Existing,
     OpeningHours, Outcome, Request, RequestId, WaitReason, DEADLINE,
 };
-use crate::admin::StaffSession;
+use crate::admin::roles::Operator;
 use crate::app::AppState;
 use crate::audit::{Actor, AuditRecord};
 use crate::http::api::{json_body, rfc3339, LawyerSession};
@@ -211,12 +211,21 @@ async fn place_queued(
                         ),
                     )
                     .await?;
+                // The visit is about the detainee's current case: the one the lawyer's
+                // engagement (and its documents) must be for, checked again at the join.
+                let case = state
+                    .store
+                    .newest_case_for_detainee(row.detainee)
+                    .await?
+                    .map(|c| c.id);
                 let visit = NewVisit {
                     lawyer: row.lawyer,
                     booth: slot.booth.clone(),
                     starts_at: slot.starts_at,
                     ends_at: slot.ends_at,
                     created_by: row.entered_by,
+                    case,
+                    companions: Vec::new(),
                 };
                 let id = state.store.insert_visit(&visit, now).await?;
                 state
@@ -473,6 +482,7 @@ async fn create_request(
         .store
         .detainee_by_ref(&body.facility, &body.detainee_ref)
         .await?
+        .map(|d| d.id)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -581,7 +591,7 @@ async fn lawyer_request(
 
 async fn staff_enter_request(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: NewRequestBody = json_body(&body)?;
@@ -805,7 +815,7 @@ async fn lawyer_extend(
 
 async fn staff_decline(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -972,7 +982,7 @@ fn facility_id(f: String) -> FacilityId {
 
 async fn staff_schedule(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
     Path(f): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let f = facility_id(f);
@@ -1076,7 +1086,7 @@ async fn audit_calendar(
 
 async fn staff_settings(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     Path(f): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -1133,7 +1143,7 @@ async fn staff_settings(
 
 async fn staff_hours(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     Path(f): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -1202,7 +1212,7 @@ fn parse_day(s: &str) -> Result<NaiveDate, ApiError> {
 
 async fn staff_add_holiday(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     Path(f): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -1234,7 +1244,7 @@ async fn staff_add_holiday(
 
 async fn staff_remove_holiday(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     Path((f, day)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let day = parse_day(&day)?;
@@ -1256,7 +1266,7 @@ async fn staff_remove_holiday(
 
 async fn staff_add_session(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     Path(f): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -1301,7 +1311,7 @@ async fn staff_add_session(
 
 async fn staff_approve_session(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     Path((f, id)): Path<(String, i64)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -1350,7 +1360,7 @@ async fn staff_approve_session(
 
 async fn staff_booth_kind(
     State(state): State<AppState>,
-    StaffSession(admin): StaffSession,
+    Operator(admin): Operator,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -1395,7 +1405,7 @@ async fn staff_booth_kind(
 
 async fn staff_queue(
     State(state): State<AppState>,
-    _s: StaffSession,
+    _s: Operator,
     Path(f): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let f = facility_id(f);

@@ -21,7 +21,7 @@ use crate::audit::{Actor, AuditRecord};
 use crate::auth::JoinTokenError;
 use crate::http::serve::PeerCertificates;
 use crate::ids::{ParticipantId, Role};
-use crate::policy::{self, Deny, Principal};
+use crate::policy::{Deny, LicenceBasis};
 use crate::visit::{EndReason, HubError, Notice, Seat};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -77,6 +77,8 @@ fn wire_role(r: Role) -> wire::Role {
     match r {
         Role::Lawyer => wire::Role::Lawyer,
         Role::Booth => wire::Role::Booth,
+        Role::Assistant => wire::Role::Assistant,
+        Role::Interpreter => wire::Role::Interpreter,
     }
 }
 
@@ -93,6 +95,7 @@ fn wire_notice(n: Notice) -> VisitNotice {
                 EndReason::SlotOver => wire::EndReason::SlotOver,
                 EndReason::StoppedByStaff => wire::EndReason::StoppedByStaff,
                 EndReason::ServerShutdown => wire::EndReason::ServerShutdown,
+                EndReason::LicenceWithdrawn(_) => wire::EndReason::LicenceWithdrawn,
             },
             message: r.message().into(),
         },
@@ -101,11 +104,20 @@ fn wire_notice(n: Notice) -> VisitNotice {
 
 fn deny_code(d: Deny) -> ErrorCode {
     match d {
-        Deny::NotAParticipant => ErrorCode::NotAParticipant,
+        Deny::NotAParticipant | Deny::CompanionNotApproved => ErrorCode::NotAParticipant,
         Deny::TooEarly => ErrorCode::TooEarly,
         Deny::SlotOver => ErrorCode::SlotOver,
         Deny::VisitEnded => ErrorCode::VisitEnded,
+        Deny::AccountLocked => ErrorCode::AccountLocked,
+        Deny::Licence(_) => ErrorCode::LicenceNotVerified,
+        Deny::NoCase | Deny::NoEngagement | Deny::Documents(_) => ErrorCode::DocumentsIncomplete,
+        Deny::PermissionMissing | Deny::PermissionRefused => ErrorCode::PermissionRequired,
     }
+}
+
+/// The wire carries one sentence: English, then Chinese.
+fn deny_message(d: Deny) -> String {
+    format!("{}\n{}", d.message_en(), d.message_zh())
 }
 
 /// Record a refused join in the audit log, then hand back the refusal. A refusal is the
@@ -216,6 +228,7 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) -> bool {
+        let started = std::time::Instant::now();
         let msg = match decode_client(text) {
             Ok(m) => m,
             Err(e) => return self.on_error(Refusal(e.code(), e.reply_message())).await,
@@ -234,10 +247,12 @@ impl Connection {
             Step::Leave => false,
             Step::Join(token) => match self.join(token.expose()).await {
                 Ok(joined) => {
+                    crate::metrics::admission("admitted", "none", started.elapsed());
                     let _ = self.session.join_succeeded();
                     self.send(&ServerMessage::Joined(joined)).await
                 }
                 Err(refusal) => {
+                    crate::metrics::admission("refused", refusal.0.as_str(), started.elapsed());
                     let _ = self.session.join_failed();
                     self.on_error(refusal).await
                 }
@@ -261,9 +276,9 @@ impl Connection {
                             HubError::Ended(EndReason::SlotOver) => {
                                 Refusal::code(ErrorCode::SlotOver)
                             }
-                            HubError::Ended(_) | HubError::NotPresent => {
-                                Refusal::code(ErrorCode::VisitEnded)
-                            }
+                            HubError::Ended(_)
+                            | HubError::NotPresent
+                            | HubError::AlreadyConnected => Refusal::code(ErrorCode::VisitEnded),
                             HubError::AlreadyNegotiated => Refusal(
                                 ErrorCode::BadOffer,
                                 "This connection already has media; reconnect to negotiate again."
@@ -315,8 +330,10 @@ impl Connection {
             participant: Some(participant.clone()),
             reason: code.to_owned(),
         };
-        let (principal, actor) = match &claims.participant {
-            ParticipantId::Lawyer(id) => (Principal::Lawyer(*id), Actor::Lawyer(*id)),
+        let actor = match &claims.participant {
+            ParticipantId::Lawyer(id)
+            | ParticipantId::Assistant(id)
+            | ParticipantId::Interpreter(id) => Actor::Lawyer(*id),
             ParticipantId::Booth(booth) => {
                 // The booth's identity comes from this connection's certificate, never
                 // from the token or the message alone. (`verify_booth` records a refused
@@ -343,7 +360,7 @@ impl Connection {
                     )
                     .await);
                 }
-                (Principal::Booth(booth.clone()), Actor::Booth(booth.clone()))
+                Actor::Booth(booth.clone())
             }
         };
         let first_use = state
@@ -380,18 +397,30 @@ impl Connection {
             }
             Err(_) => return Err(Refusal::code(ErrorCode::Unavailable)),
         };
-        let admitted = match policy::admit(&row.terms(), &principal, now) {
+        let decision = match state.gate.decide(&row, &participant, now).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(visit = %visit, error = %e, "admission gate failed; admitting nobody");
+                return Err(Refusal::code(ErrorCode::Unavailable));
+            }
+        };
+        let admitted = match decision {
             Ok(a) => a,
             Err(d) => {
-                let records = vec![refusal_record(deny_code(d).as_str())];
+                let records = vec![refusal_record(d.code())];
                 return Err(refused(
                     &state,
                     actor,
                     records,
-                    Refusal(deny_code(d), d.message().into()),
+                    Refusal(deny_code(d), deny_message(d)),
                 )
                 .await);
             }
+        };
+        let licence = match admitted.licence() {
+            LicenceBasis::NotApplicable => None,
+            LicenceBasis::Registry => Some("registry".to_owned()),
+            LicenceBasis::Manual => Some("manual".to_owned()),
         };
         // Audit first: the admission is durable before the seat (and so media) exists.
         let granted = vec![
@@ -403,6 +432,7 @@ impl Connection {
             AuditRecord::AdmissionGranted {
                 visit,
                 participant: participant.clone(),
+                licence,
             },
         ];
         if let Err(e) = state.audit.append_all(actor.clone(), granted).await {
@@ -415,6 +445,7 @@ impl Connection {
             Err(e) => {
                 let refusal = match e {
                     HubError::Ended(EndReason::SlotOver) => Refusal::code(ErrorCode::SlotOver),
+                    HubError::AlreadyConnected => Refusal::code(ErrorCode::AlreadyConnected),
                     _ => Refusal::code(ErrorCode::VisitEnded),
                 };
                 let records = vec![refusal_record(refusal.0.as_str())];

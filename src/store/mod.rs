@@ -9,10 +9,14 @@
 //! password or a session token in clear (only argon2id hashes and SHA-256 digests).
 
 pub mod audit;
+pub mod documents;
 pub mod licence;
+pub mod oversight;
 pub mod schedule;
+pub mod staff;
+pub mod verification;
 
-use crate::ids::{AdminId, BoothId, FacilityId, LawyerId, VisitId};
+use crate::ids::{AdminId, BoothId, CaseId, FacilityId, LawyerId, VisitId};
 use crate::policy::VisitTerms;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -85,6 +89,10 @@ pub struct VisitRow {
     pub ends_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
+    /// The case the visit is about (`None` only for rows made before cases existed).
+    pub case: Option<CaseId>,
+    /// Approved assistants / interpreters invited to the visit.
+    pub companions: Vec<LawyerId>,
 }
 
 impl VisitRow {
@@ -93,6 +101,8 @@ impl VisitRow {
             id: self.id,
             lawyer: self.lawyer,
             booth: self.booth.clone(),
+            case: self.case,
+            companions: self.companions.clone(),
             starts_at: self.starts_at,
             ends_at: self.ends_at,
             ended: self.ended_at.is_some(),
@@ -107,6 +117,10 @@ pub struct NewVisit {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub created_by: Option<AdminId>,
+    /// The case the visit is about.
+    pub case: Option<CaseId>,
+    /// Assistants / interpreters invited (each must be approved for the case to join).
+    pub companions: Vec<LawyerId>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -120,7 +134,8 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 }
 
 const VISIT_SELECT: &str = "SELECT v.id, v.lawyer_id, v.booth_id, b.label, b.facility_id, f.name, \
-     v.starts_at, v.ends_at, v.ended_at, v.end_reason \
+     v.starts_at, v.ends_at, v.ended_at, v.end_reason, v.case_id, \
+     (SELECT group_concat(c.account_id) FROM visit_companions c WHERE c.visit_id = v.id) \
      FROM visits v JOIN booths b ON b.id = v.booth_id JOIN facilities f ON f.id = b.facility_id";
 
 fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
@@ -135,6 +150,14 @@ fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
         ends_at: from_ms(r.get(7)),
         ended_at: r.get::<Option<i64>, _>(8).map(from_ms),
         end_reason: r.get(9),
+        case: r.get::<Option<i64>, _>(10).map(CaseId),
+        companions: r
+            .get::<Option<String>, _>(11)
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|id| id.trim().parse().ok())
+            .map(LawyerId)
+            .collect(),
     }
 }
 
@@ -392,8 +415,9 @@ impl Store {
     // --- visits ---
 
     pub async fn insert_visit(&self, v: &NewVisit, now: DateTime<Utc>) -> Result<VisitId> {
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
-            "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at, case_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(v.lawyer.0)
         .bind(v.booth.as_str())
@@ -401,15 +425,34 @@ impl Store {
         .bind(ms(v.ends_at))
         .bind(v.created_by.map(|a| a.0))
         .bind(ms(now))
-        .execute(&self.pool)
+        .bind(v.case.map(|c| c.0))
+        .execute(&mut *tx)
         .await;
-        match r {
-            Ok(done) => Ok(VisitId(done.last_insert_rowid())),
+        let id = match r {
+            Ok(done) => VisitId(done.last_insert_rowid()),
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                Err(StoreError::NotFound("the lawyer or booth"))
+                return Err(StoreError::NotFound("the lawyer, booth or case"))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        for c in &v.companions {
+            let r = sqlx::query(
+                "INSERT OR IGNORE INTO visit_companions (visit_id, account_id) VALUES (?, ?)",
+            )
+            .bind(id.0)
+            .bind(c.0)
+            .execute(&mut *tx)
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                    return Err(StoreError::NotFound("the companion's account"))
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub async fn visit(&self, id: VisitId) -> Result<Option<VisitRow>> {
@@ -428,8 +471,10 @@ impl Store {
     ) -> Result<Vec<VisitRow>> {
         let since = ms(now - chrono::Duration::days(1));
         let rows = sqlx::query(&format!(
-            "{VISIT_SELECT} WHERE v.lawyer_id = ? AND v.ends_at > ? ORDER BY v.starts_at, v.id"
+            "{VISIT_SELECT} WHERE (v.lawyer_id = ? OR v.id IN (SELECT visit_id FROM visit_companions WHERE account_id = ?)) \
+             AND v.ends_at > ? ORDER BY v.starts_at, v.id"
         ))
+        .bind(lawyer.0)
         .bind(lawyer.0)
         .bind(since)
         .fetch_all(&self.pool)
@@ -581,6 +626,8 @@ mod tests {
             starts_at: now - chrono::Duration::minutes(1),
             ends_at: now + chrono::Duration::minutes(30),
             created_by: None,
+            case: None,
+            companions: Vec::new(),
         };
         let id = s.insert_visit(&v, now).await.unwrap();
         let row = s.visit(id).await.unwrap().unwrap();

@@ -377,21 +377,6 @@ impl Store {
             .collect())
     }
 
-    /// A detainee by the facility-internal reference (R-PRIV-4: nothing else is looked up).
-    pub async fn detainee_by_ref(
-        &self,
-        f: &FacilityId,
-        internal_ref: &str,
-    ) -> Result<Option<DetaineeId>> {
-        let row =
-            sqlx::query("SELECT id FROM detainees WHERE facility_id = ? AND internal_ref = ?")
-                .bind(f.as_str())
-                .bind(internal_ref)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|r| DetaineeId(r.get(0))))
-    }
-
     /// Every visit of the facility that has not ended and ends after `now`, with its
     /// detainee when known (from its request, or its case).
     pub async fn facility_timetable(

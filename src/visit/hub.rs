@@ -11,11 +11,12 @@
 //! bounded by [`END_AUDIT_WAIT`] and a failure never keeps media flowing: ending is the
 //! safe direction, so media stops anyway and the failure is logged loudly.
 
-use super::lifecycle::{Action, EndReason, LiveVisit, Notice, SeatNo};
+use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Notice, SeatNo};
 use crate::audit::{Actor, Audit, AuditRecord};
-use crate::ids::{Role, VisitId};
+use crate::ids::{LawyerId, ParticipantId, Role, VisitId};
 use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId};
 use crate::policy::Admitted;
+use crate::policy::LicenceBasis;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -30,6 +31,8 @@ pub const END_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2
 pub enum HubError {
     #[error("{}", .0.message())]
     Ended(EndReason),
+    #[error("this participant is already connected to the visit from another device")]
+    AlreadyConnected,
     #[error("this connection is no longer part of the visit")]
     NotPresent,
     #[error("an offer was already made on this connection")]
@@ -52,6 +55,9 @@ pub struct Seat {
 struct SeatEntry {
     notices: mpsc::UnboundedSender<Notice>,
     peer: Option<PeerId>,
+    participant: ParticipantId,
+    /// How the lawyer's licence was established at admission (re-checked while live).
+    licence: LicenceBasis,
 }
 
 struct Live {
@@ -115,10 +121,15 @@ impl VisitHub {
                     tracing::info!(visit = %visit, role = participant.role().as_str(), "media disconnected");
                     let mut live = self.lock();
                     if let Some(l) = live.get_mut(&visit) {
-                        for s in l.seats.values_mut() {
+                        let mut dropped = Vec::new();
+                        for (no, s) in l.seats.iter_mut() {
                             if s.peer == Some(peer) {
                                 s.peer = None;
+                                dropped.push(*no);
                             }
+                        }
+                        for no in dropped {
+                            l.core.mark_dropped(no);
                         }
                     }
                 }
@@ -140,6 +151,8 @@ impl VisitHub {
     ) -> Result<Seat, HubError> {
         let visit = admitted.visit();
         let role = admitted.role();
+        let participant = admitted.participant().clone();
+        let licence = admitted.licence();
         let seat = SeatNo(self.inner.next_seat.fetch_add(1, Ordering::Relaxed));
         let mut effects = Effects::default();
         let result = {
@@ -152,7 +165,7 @@ impl VisitHub {
                 seats: HashMap::new(),
                 timer: self.spawn_slot_timer(visit, admitted.slot_end()),
             });
-            match entry.core.join(seat, role, now) {
+            match entry.core.join(seat, participant.clone(), now) {
                 Ok(actions) => {
                     let others = entry.core.others(seat);
                     entry.seats.insert(
@@ -160,6 +173,8 @@ impl VisitHub {
                         SeatEntry {
                             notices,
                             peer: None,
+                            participant,
+                            licence,
                         },
                     );
                     apply(entry, actions, &mut effects);
@@ -182,7 +197,10 @@ impl VisitHub {
                             effects.cancel_timer = Some(l.timer);
                         }
                     }
-                    Err(HubError::Ended(reason))
+                    match reason {
+                        JoinRefusal::Ended(r) => Err(HubError::Ended(r)),
+                        JoinRefusal::AlreadyConnected => Err(HubError::AlreadyConnected),
+                    }
                 }
             }
         };
@@ -282,9 +300,40 @@ impl VisitHub {
         }
     }
 
+    /// The lawyers present in live visits whose licence was verified through the registry
+    /// at admission, for the periodic re-check (a manual verification is not re-checked:
+    /// staff already decided against the registry's data for that visit, R-VERIFY-2).
+    pub fn registry_verified_lawyers(&self) -> Vec<(VisitId, LawyerId)> {
+        let live = self.lock();
+        let mut out = Vec::new();
+        for (visit, l) in live.iter() {
+            for s in l.seats.values() {
+                if let (ParticipantId::Lawyer(id), LicenceBasis::Registry) =
+                    (&s.participant, s.licence)
+                {
+                    out.push((*visit, *id));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Number of visits with at least one participant present.
     pub fn live_count(&self) -> usize {
         self.lock().len()
+    }
+
+    /// Whether someone is present in `visit` (issue 6: staff stop live visits only).
+    pub fn is_live(&self, visit: VisitId) -> bool {
+        self.lock().contains_key(&visit)
+    }
+
+    /// The media plane's stats snapshot (counts and states, never content), for metrics
+    /// and the admin health view (DESIGN.md invariant 8: admin reads, never acts, here).
+    pub async fn media_snapshot(&self) -> crate::media::MediaSnapshot {
+        self.inner.media.snapshot().await
     }
 
     fn spawn_slot_timer(

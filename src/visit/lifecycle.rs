@@ -2,7 +2,8 @@
 //! every method takes what happened (and `now` where time matters) and returns the
 //! [`Action`]s for the driver ([`super::hub`]) to carry out, in order.
 
-use crate::ids::Role;
+use crate::ids::{ParticipantId, Role};
+use crate::licence::verify::Reason;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -19,6 +20,9 @@ pub enum EndReason {
     StoppedByStaff,
     /// The server is shutting down.
     ServerShutdown,
+    /// The registry no longer shows the lawyer in good standing (checked again while the
+    /// visit runs, R-VERIFY-1). Never a registry outage (DESIGN.md invariant 4).
+    LicenceWithdrawn(Reason),
 }
 
 impl EndReason {
@@ -27,12 +31,22 @@ impl EndReason {
             EndReason::SlotOver => "slot_over",
             EndReason::StoppedByStaff => "stopped_by_staff",
             EndReason::ServerShutdown => "server_shutdown",
+            EndReason::LicenceWithdrawn(_) => "licence_withdrawn",
         }
     }
 
     /// What both sides are told, in plain words.
     pub fn message(self) -> &'static str {
         match self {
+            EndReason::LicenceWithdrawn(Reason::Suspended) => {
+                "The lawyer registry now shows the lawyer's licence as suspended, so the visit has ended."
+            }
+            EndReason::LicenceWithdrawn(Reason::Revoked) => {
+                "The lawyer registry now shows the lawyer's licence as revoked, so the visit has ended."
+            }
+            EndReason::LicenceWithdrawn(_) => {
+                "The lawyer registry no longer shows the lawyer's licence in good standing, so the visit has ended."
+            }
             EndReason::SlotOver => "The visit's time slot is over, so the visit has ended.",
             EndReason::StoppedByStaff => "Facility staff ended this visit.",
             EndReason::ServerShutdown => {
@@ -45,6 +59,23 @@ impl EndReason {
     pub fn is_final(self) -> bool {
         !matches!(self, EndReason::ServerShutdown)
     }
+}
+
+/// Why a newcomer cannot take a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefusal {
+    /// The visit is over.
+    Ended(EndReason),
+    /// The same participant is connected from another device whose media has not dropped:
+    /// the first stays, the newest is refused (R-VERIFY-4: one device per participant).
+    AlreadyConnected,
+}
+
+/// Who holds a seat, and whether its media has dropped.
+#[derive(Debug, Clone)]
+struct Presence {
+    participant: ParticipantId,
+    dropped: bool,
 }
 
 /// Something a participant is told.
@@ -72,7 +103,7 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub struct LiveVisit {
     slot_end: DateTime<Utc>,
-    present: BTreeMap<SeatNo, Role>,
+    present: BTreeMap<SeatNo, Presence>,
     ended: Option<EndReason>,
 }
 
@@ -102,50 +133,71 @@ impl LiveVisit {
         self.present
             .iter()
             .filter(|(s, _)| **s != seat)
-            .map(|(_, r)| *r)
+            .map(|(_, p)| p.participant.role())
             .collect()
     }
 
-    /// A participant arrives. A second connection for the same role replaces the first
-    /// (a reconnecting browser must not be locked out by its own stale connection).
+    /// A participant arrives. A second connection of the same participant is refused while
+    /// the first one's media is up; once the first has dropped (its media disconnected), the
+    /// newcomer replaces it, so a reconnecting browser is not locked out by its own stale
+    /// connection.
     pub fn join(
         &mut self,
         seat: SeatNo,
-        role: Role,
+        participant: ParticipantId,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Action>, EndReason> {
+    ) -> Result<Vec<Action>, JoinRefusal> {
         if let Some(r) = self.ended {
-            return Err(r);
+            return Err(JoinRefusal::Ended(r));
         }
         if now >= self.slot_end {
             // The driver's timer ends the visit for those present; a newcomer is simply refused.
-            return Err(EndReason::SlotOver);
+            return Err(JoinRefusal::Ended(EndReason::SlotOver));
         }
-        let mut actions = Vec::new();
-        let stale: Vec<SeatNo> = self
+        let same: Vec<(SeatNo, bool)> = self
             .present
             .iter()
-            .filter(|(_, r)| **r == role)
-            .map(|(s, _)| *s)
+            .filter(|(_, p)| p.participant == participant)
+            .map(|(s, p)| (*s, p.dropped))
             .collect();
-        for old in stale {
+        if same.iter().any(|(_, dropped)| !dropped) {
+            return Err(JoinRefusal::AlreadyConnected);
+        }
+        let mut actions = Vec::new();
+        for (old, _) in same {
             self.present.remove(&old);
             actions.push(Action::Notify(old, Notice::Replaced));
             actions.push(Action::Disconnect(old));
         }
+        let role = participant.role();
         for other in self.present.keys() {
             actions.push(Action::Notify(*other, Notice::ParticipantJoined(role)));
         }
-        self.present.insert(seat, role);
+        self.present.insert(
+            seat,
+            Presence {
+                participant,
+                dropped: false,
+            },
+        );
         Ok(actions)
+    }
+
+    /// The seat's media connection dropped (ICE failed or timed out): a new connection of
+    /// the same participant may take its place.
+    pub fn mark_dropped(&mut self, seat: SeatNo) {
+        if let Some(p) = self.present.get_mut(&seat) {
+            p.dropped = true;
+        }
     }
 
     /// A participant leaves (said so, or its connection closed). The others are told;
     /// the visit stays open for the rest of the slot so that the participant can return.
     pub fn leave(&mut self, seat: SeatNo) -> Vec<Action> {
-        let Some(role) = self.present.remove(&seat) else {
+        let Some(presence) = self.present.remove(&seat) else {
             return Vec::new();
         };
+        let role = presence.participant.role();
         let mut actions = vec![Action::Disconnect(seat)];
         if self.ended.is_none() {
             for other in self.present.keys() {
@@ -189,7 +241,15 @@ impl LiveVisit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{BoothId, LawyerId};
     use chrono::TimeZone;
+
+    fn lawyer() -> ParticipantId {
+        ParticipantId::Lawyer(LawyerId(1))
+    }
+    fn booth() -> ParticipantId {
+        ParticipantId::Booth(BoothId("b".into()))
+    }
 
     fn t(m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, 9, m, 0).unwrap()
@@ -198,9 +258,9 @@ mod tests {
     #[test]
     fn the_other_side_is_told_of_arrivals_and_departures() {
         let mut v = LiveVisit::new(t(30));
-        assert_eq!(v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap(), vec![]);
+        assert_eq!(v.join(SeatNo(1), lawyer(), t(0)).unwrap(), vec![]);
         assert_eq!(
-            v.join(SeatNo(2), Role::Booth, t(1)).unwrap(),
+            v.join(SeatNo(2), booth(), t(1)).unwrap(),
             vec![Action::Notify(
                 SeatNo(1),
                 Notice::ParticipantJoined(Role::Booth)
@@ -220,8 +280,8 @@ mod tests {
     #[test]
     fn media_stops_at_the_slot_end_and_both_sides_are_told_why() {
         let mut v = LiveVisit::new(t(30));
-        v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap();
-        v.join(SeatNo(2), Role::Booth, t(0)).unwrap();
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(2), booth(), t(0)).unwrap();
         assert_eq!(v.tick(t(29)), vec![]);
         let actions = v.tick(t(30));
         assert_eq!(
@@ -238,8 +298,8 @@ mod tests {
         assert!(v.is_empty());
         assert_eq!(v.tick(t(31)), vec![], "ends once");
         assert_eq!(
-            v.join(SeatNo(3), Role::Lawyer, t(31)),
-            Err(EndReason::SlotOver)
+            v.join(SeatNo(3), lawyer(), t(31)),
+            Err(JoinRefusal::Ended(EndReason::SlotOver))
         );
     }
 
@@ -247,17 +307,37 @@ mod tests {
     fn nobody_joins_after_the_slot_end_even_before_a_tick() {
         let mut v = LiveVisit::new(t(30));
         assert_eq!(
-            v.join(SeatNo(1), Role::Lawyer, t(30)),
-            Err(EndReason::SlotOver)
+            v.join(SeatNo(1), lawyer(), t(30)),
+            Err(JoinRefusal::Ended(EndReason::SlotOver))
         );
     }
 
+    /// R-VERIFY-4: two devices for the same participant at once: the newest is refused and
+    /// the first stays.
     #[test]
-    fn a_reconnecting_participant_replaces_its_stale_connection() {
+    fn a_second_device_of_the_same_participant_is_refused() {
         let mut v = LiveVisit::new(t(30));
-        v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap();
-        v.join(SeatNo(2), Role::Booth, t(0)).unwrap();
-        let actions = v.join(SeatNo(3), Role::Lawyer, t(5)).unwrap();
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(2), booth(), t(0)).unwrap();
+        assert_eq!(
+            v.join(SeatNo(3), lawyer(), t(5)),
+            Err(JoinRefusal::AlreadyConnected)
+        );
+        assert_eq!(v.others(SeatNo(2)), vec![Role::Lawyer]);
+        // Another lawyer-side participant is not a duplicate.
+        assert!(v
+            .join(SeatNo(4), ParticipantId::Assistant(LawyerId(9)), t(5))
+            .is_ok());
+    }
+
+    /// ... unless the first has dropped: a reconnecting browser replaces its dead connection.
+    #[test]
+    fn a_participant_whose_media_dropped_is_replaced_by_its_new_connection() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(2), booth(), t(0)).unwrap();
+        v.mark_dropped(SeatNo(1));
+        let actions = v.join(SeatNo(3), lawyer(), t(5)).unwrap();
         assert_eq!(
             actions,
             vec![
@@ -272,7 +352,7 @@ mod tests {
     #[test]
     fn a_shutdown_is_not_recorded_as_the_end_of_the_visit() {
         let mut v = LiveVisit::new(t(30));
-        v.join(SeatNo(1), Role::Lawyer, t(0)).unwrap();
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
         let actions = v.end(EndReason::ServerShutdown);
         assert!(!actions.iter().any(|a| matches!(a, Action::RecordEnd(_))));
         assert!(actions.contains(&Action::Notify(

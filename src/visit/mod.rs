@@ -5,8 +5,10 @@
 //! Signalling and (later) the admin console change a visit only through [`VisitHub`];
 //! nobody else tells `media` to add or drop peers (DESIGN.md invariant 8).
 
+pub mod admission;
 pub mod hub;
 pub mod lifecycle;
 
+pub use admission::{Gate, GateError};
 pub use hub::{HubError, Seat, VisitHub};
 pub use lifecycle::{EndReason, Notice};

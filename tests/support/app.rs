@@ -19,8 +19,14 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     pub ca_pem: PathBuf,
     pub admin_token: String,
+    /// The first staff account (role operator): username, password, TOTP secret (base32).
+    pub admin_username: String,
+    pub admin_password: String,
+    pub admin_totp: String,
     pub lawyer_username: String,
     pub lawyer_password: String,
+    /// An auditor's session, made on first use by [`TestApp::audit_read`].
+    auditor: tokio::sync::OnceCell<String>,
 }
 
 /// A client identity: none (a lawyer's browser) or a booth certificate.
@@ -82,6 +88,66 @@ pub fn read_demo_credentials(dir: &Path) -> (String, String) {
     (u.to_owned(), p.to_owned())
 }
 
+/// `(username, password, totp secret)` of the admin console line of `demo-credentials.txt`
+/// (`admin console ... username U password P totp SECRET`).
+pub fn read_admin_credentials(dir: &Path) -> (String, String, String) {
+    let text = std::fs::read_to_string(dir.join("demo-credentials.txt")).expect("demo credentials");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("admin console"))
+        .expect("admin console line");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |w: &str| words[words.iter().position(|x| *x == w).expect(w) + 1].to_owned();
+    (after("username"), after("password"), after("totp"))
+}
+
+/// The TOTP code of a base32 secret at a unix time (RFC 6238: SHA-1, 6 digits, 30 s), by
+/// the `totp-rs` crate directly rather than through confer.
+pub fn totp_code(secret_base32: &str, unix: u64) -> String {
+    let secret = totp_rs::Secret::Encoded(secret_base32.to_owned())
+        .to_bytes()
+        .expect("base32 secret");
+    totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        secret,
+        None,
+        String::new(),
+    )
+    .generate(unix)
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A staff sign-in: `(status, body)`.
+pub async fn staff_login(
+    client: &reqwest::Client,
+    url: &str,
+    username: &str,
+    password: &str,
+    totp: Option<&str>,
+) -> (u16, Value) {
+    let mut body = json!({ "username": username, "password": password });
+    if let Some(t) = totp {
+        body["totp"] = json!(t);
+    }
+    let resp = client
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("staff login");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -103,6 +169,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .admin
         .clone()
         .expect("first admin created");
+    let (file_user, file_password, admin_totp) = read_admin_credentials(data_dir.path());
+    assert_eq!((&file_user, &file_password), (&admin_user, &admin_password));
     let (lawyer_username, lawyer_password) = read_demo_credentials(data_dir.path());
     let ca_pem = running.pki.ca_cert.clone();
     let mut app = TestApp {
@@ -110,21 +178,23 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         data_dir,
         ca_pem,
         admin_token: String::new(),
+        admin_username: admin_user.clone(),
+        admin_password: admin_password.clone(),
+        admin_totp: admin_totp.clone(),
         lawyer_username,
         lawyer_password,
+        auditor: tokio::sync::OnceCell::new(),
     };
-    let resp = app
-        .admin_client()
-        .post(app.admin_url("/admin/api/login"))
-        .json(&json!({ "username": admin_user, "password": admin_password }))
-        .send()
-        .await
-        .expect("admin login");
-    assert_eq!(resp.status(), 200);
-    app.admin_token = resp.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (status, body) = staff_login(
+        &app.admin_client(),
+        &app.admin_url("/admin/api/login"),
+        &admin_user,
+        &admin_password,
+        Some(&totp_code(&admin_totp, unix_now())),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    app.admin_token = body["token"].as_str().unwrap().to_owned();
     app
 }
 
@@ -160,6 +230,51 @@ impl TestApp {
         SignalingClient::connect(&self.ws_url(), tls_client(&self.ca_pem, identity))
             .await
             .expect("wss connect")
+    }
+
+    /// Staff API call with any staff session token.
+    pub async fn staff(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .admin_client()
+            .request(method, self.admin_url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("staff request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Create a staff account of `role` directly in the store (as `confer admin create`
+    /// does) and sign it in; returns its session token.
+    pub async fn staff_session(&self, username: &str, role: &str) -> String {
+        let role = confer::admin::roles::StaffRole::parse(role).expect("role");
+        let created = confer::admin::staff::create_staff(
+            &self.running.state.store,
+            &self.running.state.totp,
+            username,
+            role,
+            None,
+        )
+        .await
+        .expect("create staff");
+        let (status, body) = staff_login(
+            &self.admin_client(),
+            &self.admin_url("/admin/api/login"),
+            username,
+            &created.password,
+            Some(&totp_code(&created.totp_secret, unix_now())),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_owned()
     }
 
     /// Staff API call with the admin session.
@@ -282,6 +397,7 @@ impl TestApp {
             .unwrap()["id"]
             .clone();
         let start = chrono::Utc::now() + starts_in;
+        let case = self.demo_case().await;
         let (status, body) = self
             .admin(
                 reqwest::Method::POST,
@@ -291,10 +407,134 @@ impl TestApp {
                     "booth_id": confer::app::DEMO_BOOTH,
                     "starts_at": start.to_rfc3339(),
                     "ends_at": (start + lasts).to_rfc3339(),
+                    "case_id": case.0,
                 })),
             )
             .await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_i64().unwrap()
+    }
+
+    /// The demo detainee's case (seeded on first start), for which the demo lawyer holds an
+    /// engagement with accepted documents.
+    pub async fn demo_case(&self) -> confer::ids::CaseId {
+        self.running
+            .state
+            .store
+            .demo_case(
+                &confer::ids::FacilityId(confer::app::DEMO_FACILITY.into()),
+                confer::demo::DEMO_DETAINEE_REF,
+            )
+            .await
+            .unwrap()
+            .expect("demo case seeded")
+    }
+}
+
+// --- issue 4: engagements and documents ---
+
+impl TestApp {
+    /// `(status, body)` of a lawyer API call with a session token.
+    pub async fn lawyer_api(
+        &self,
+        session: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client(&Identity::None)
+            .request(method, self.url(path))
+            .bearer_auth(session);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("lawyer request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Create a lawyer account through the staff API and sign it in: `(id, session)`.
+    pub async fn new_lawyer(&self, username: &str) -> (i64, String) {
+        let password = format!("{username}-long-password");
+        // A licence number of the account's own (17 digits, from the username).
+        let digits = username.bytes().fold(1_469_598_103_934_665_603u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(1_099_511_628_211)
+        }) % 100_000_000_000_000_000;
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/api/lawyers",
+                Some(json!({
+                    "username": username, "display_name": username, "password": password,
+                    "licence_number": format!("{digits:017}"), "id_number": format!("ID-{username}"),
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let session = self.lawyer_login(username, &password).await;
+        (body["id"].as_i64().unwrap(), session)
+    }
+
+    /// Register a detainee at the demo facility with one case: `(detainee id, case id)`.
+    pub async fn new_detainee_with_case(&self, internal_ref: &str, flagged: bool) -> (i64, i64) {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/api/detainees",
+                Some(json!({ "facility": confer::app::DEMO_FACILITY, "internal_ref": internal_ref, "name": "Zhang San" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let detainee = body["id"].as_i64().unwrap();
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/api/cases",
+                Some(json!({ "detainee_id": detainee, "needs_unit_permission": flagged })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (detainee, body["id"].as_i64().unwrap())
+    }
+
+    /// `(status, body)` of uploading `bytes` as a document of `kind`.
+    pub async fn upload_document(
+        &self,
+        session: &str,
+        engagement: i64,
+        kind: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> (u16, Value) {
+        let resp = self
+            .client(&Identity::None)
+            .put(self.url(&format!(
+                "/api/lawyer/engagements/{engagement}/documents/{kind}"
+            )))
+            .bearer_auth(session)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `(status, body)` of reading the audit log (`path` under `/admin/api/audit`) as an
+    /// auditor: the operator who runs visits may not read it (issue 6, roles kept apart).
+    pub async fn audit_read(&self, query: &str) -> (u16, Value) {
+        let token = self
+            .auditor
+            .get_or_init(|| self.staff_session("test-auditor", "auditor"))
+            .await;
+        self.staff(
+            token,
+            reqwest::Method::GET,
+            &format!("/admin/api/audit{query}"),
+            None,
+        )
+        .await
     }
 }

@@ -1,0 +1,274 @@
+//! Prometheus metrics (issue 6): the `metrics` facade, recorded where things happen, and
+//! `metrics-exporter-prometheus` rendering the text format for `GET /metrics` on the
+//! admin listener (the exporter's own HTTP listener and push gateway are not compiled in).
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `confer_live_visits` | gauge | visits with someone present |
+//! | `confer_participants` | gauge | media peers of live visits |
+//! | `confer_admissions_total{result,reason}` | counter | joins: `result` `admitted`/`refused`, `reason` the refusal code (`none` when admitted) |
+//! | `confer_join_latency_seconds` | histogram | from a join request to the seat (or the refusal) |
+//! | `confer_registry_request_seconds` / `confer_registry_errors_total` | histogram / counter | lawyer-registry checks ([`registry_request`]) |
+//! | `confer_audit_append_seconds` | histogram | audit appends, until durable (or failed) |
+//! | `confer_impersonation_alerts_total` | counter | R-VERIFY-3 alerts ([`impersonation_alert`]) |
+//! | `confer_health_alerts_total{kind}` | counter | live-health alerts ([`health_alert`]): `loss`, `rtt`, `no_media`, `reconnecting` |
+//! | `confer_forwarded_packets_total` | counter | RTP packets the SFU forwarded, sampled from the media snapshot |
+//! | `confer_visits_stopped_total{category}` | counter | visits stopped by staff, by violation category |
+//! | `confer_violation_deliveries_total{result}` | counter | violation-report webhook attempts: `delivered`, `failed` |
+//!
+//! Who may read `/metrics`: a scraper presenting `Authorization: Bearer <admin.metrics_token>`
+//! (set it in the configuration; at least 32 characters), or a signed-in auditor or system
+//! administrator. Without a token configured no anonymous scrape is possible: the safe
+//! default. The admin listener itself stays on loopback or a management network.
+//!
+//! Privacy: labels are fixed codes (results, reasons, categories, alert kinds); no id,
+//! name, address or content ever becomes a label or a value (DESIGN.md invariant 6).
+//!
+//! One recorder per process (the `metrics` facade is global); tests that start several
+//! servers in one process share it, which only ever adds to the counters.
+
+use crate::admin::roles::{Staff, StaffRole};
+use crate::app::AppState;
+use crate::http::ApiError;
+use axum::extract::{FromRequestParts, State};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Seconds buckets for latencies from a millisecond to ten seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Install the process-wide recorder once (idempotent) and register every metric so that
+/// a scrape shows them all from the start.
+pub fn install() {
+    let handle = HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .map(PrometheusBuilder::build_recorder);
+        let recorder = match recorder {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "metrics: cannot build the Prometheus recorder");
+                return None;
+            }
+        };
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("metrics: another recorder is installed; /metrics shows nothing");
+            return None;
+        }
+        Some(handle)
+    });
+    if handle.is_some() {
+        describe();
+    }
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!("confer_live_visits", "Visits with someone present.");
+    describe_gauge!("confer_participants", "Media peers of live visits.");
+    describe_counter!(
+        "confer_admissions_total",
+        "Joins, by result (admitted, refused) and refusal reason."
+    );
+    describe_histogram!(
+        "confer_join_latency_seconds",
+        Unit::Seconds,
+        "From a join request to the seat or the refusal."
+    );
+    describe_histogram!(
+        "confer_registry_request_seconds",
+        Unit::Seconds,
+        "Lawyer-registry checks."
+    );
+    describe_counter!(
+        "confer_registry_errors_total",
+        "Lawyer-registry checks that failed."
+    );
+    describe_histogram!(
+        "confer_audit_append_seconds",
+        Unit::Seconds,
+        "Audit appends, until durable or failed."
+    );
+    describe_counter!(
+        "confer_impersonation_alerts_total",
+        "Possible impersonations flagged to staff (R-VERIFY-3)."
+    );
+    describe_counter!(
+        "confer_health_alerts_total",
+        "Live-visit health alerts, by kind."
+    );
+    describe_counter!(
+        "confer_forwarded_packets_total",
+        "RTP packets forwarded by the SFU."
+    );
+    describe_counter!(
+        "confer_visits_stopped_total",
+        "Visits stopped by staff, by violation category."
+    );
+    describe_counter!(
+        "confer_violation_deliveries_total",
+        "Violation-report webhook attempts, by result."
+    );
+    // Register at zero so that every series exists before its first event.
+    metrics::counter!("confer_registry_errors_total").increment(0);
+    metrics::counter!("confer_impersonation_alerts_total").increment(0);
+    metrics::counter!("confer_forwarded_packets_total").increment(0);
+    for kind in ["loss", "rtt", "no_media", "reconnecting"] {
+        metrics::counter!("confer_health_alerts_total", "kind" => kind).increment(0);
+    }
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    match HANDLE.get() {
+        Some(Some(h)) => h.render(),
+        _ => String::new(),
+    }
+}
+
+// --- what the rest of confer calls ---
+
+/// A join's outcome: `result` is `admitted` or `refused`; `reason` the refusal code.
+pub fn admission(result: &'static str, reason: &'static str, latency: Duration) {
+    metrics::counter!("confer_admissions_total", "result" => result, "reason" => reason)
+        .increment(1);
+    metrics::histogram!("confer_join_latency_seconds").record(latency.as_secs_f64());
+}
+
+/// One lawyer-registry check and whether it worked.
+pub fn registry_request(latency: Duration, ok: bool) {
+    metrics::histogram!("confer_registry_request_seconds").record(latency.as_secs_f64());
+    if !ok {
+        metrics::counter!("confer_registry_errors_total").increment(1);
+    }
+}
+
+/// One audit append (or atomic group), until durable or failed.
+pub fn audit_append(latency: Duration) {
+    metrics::histogram!("confer_audit_append_seconds").record(latency.as_secs_f64());
+}
+
+/// A possible impersonation was flagged (R-VERIFY-3).
+pub fn impersonation_alert() {
+    metrics::counter!("confer_impersonation_alerts_total").increment(1);
+}
+
+/// A live-health alert: `loss`, `rtt`, `no_media` or `reconnecting`.
+pub fn health_alert(kind: &'static str) {
+    metrics::counter!("confer_health_alerts_total", "kind" => kind).increment(1);
+}
+
+/// Staff stopped a visit for a violation of `category`.
+pub fn visit_stopped(category: &'static str) {
+    metrics::counter!("confer_visits_stopped_total", "category" => category).increment(1);
+}
+
+/// A violation-report delivery attempt: `delivered` or `failed`.
+pub fn violation_delivery(result: &'static str) {
+    metrics::counter!("confer_violation_deliveries_total", "result" => result).increment(1);
+}
+
+/// Sample the live visits and the media plane every `every` until `stop` resolves:
+/// gauges, the forwarded-packet counter (from per-peer counts; a peer that went away
+/// between samples loses at most one interval of its count), and the exporter's upkeep.
+pub async fn run_sampler(
+    hub: crate::visit::VisitHub,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut last: HashMap<(crate::ids::VisitId, crate::ids::Role), u64> = HashMap::new();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        let snapshot = hub.media_snapshot().await;
+        metrics::gauge!("confer_live_visits").set(hub.live_count() as f64);
+        metrics::gauge!("confer_participants").set(snapshot.peers.len() as f64);
+        let mut now = HashMap::new();
+        let mut forwarded = 0u64;
+        for (visit, role, stats) in &snapshot.peers {
+            let before = last.get(&(*visit, *role)).copied().unwrap_or(0);
+            // A lower count means a new peer in that seat (a reconnect): count it afresh.
+            forwarded += if stats.rtp_packets_out >= before {
+                stats.rtp_packets_out - before
+            } else {
+                stats.rtp_packets_out
+            };
+            now.insert((*visit, *role), stats.rtp_packets_out);
+        }
+        last = now;
+        metrics::counter!("confer_forwarded_packets_total").increment(forwarded);
+        if let Some(Some(h)) = HANDLE.get() {
+            h.run_upkeep();
+        }
+    }
+}
+
+// --- GET /metrics ---
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+/// Who may scrape: the configured bearer token, or an auditor / sysadmin session.
+pub struct MetricsReader;
+
+impl FromRequestParts<AppState> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(expected) = &state.config.admin.metrics_token {
+            let presented = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if let Some(p) = presented {
+                // Compare digests, so the comparison's time says nothing about the token.
+                let d = |s: &str| ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+                if d(p).as_ref() == d(expected).as_ref() {
+                    return Ok(MetricsReader);
+                }
+            }
+        }
+        let staff = Staff::from_request_parts(parts, state).await?;
+        staff
+            .require(
+                state,
+                "GET /metrics",
+                &[StaffRole::Auditor, StaffRole::Sysadmin],
+            )
+            .await?;
+        Ok(MetricsReader)
+    }
+}
+
+async fn scrape(State(state): State<AppState>, _r: MetricsReader) -> impl IntoResponse {
+    // The gauges as of this scrape, not of the last sampler tick.
+    let peers = state.hub.media_snapshot().await.peers.len();
+    metrics::gauge!("confer_live_visits").set(state.hub.live_count() as f64);
+    metrics::gauge!("confer_participants").set(peers as f64);
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(),
+    )
+}
