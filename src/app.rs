@@ -462,7 +462,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .context("cannot start the media plane")?;
     let media_addrs = media.local_addrs().to_vec();
-    let hub = VisitHub::new(store.clone(), media, audit.clone());
+    let hub = VisitHub::new(store.clone(), media, audit.clone(), config.visit.warnings());
     tokio::spawn(hub.clone().run_media_events(media_events_rx));
     let registry = licence_registry(&config, &store)?;
     let gate = Gate::new(

@@ -33,6 +33,8 @@ pub struct Config {
     pub demo: DemoSection,
     pub audit: AuditSection,
     pub licence: LicenceSection,
+    /// Running visits (issue 5): the warnings before the slot end.
+    pub visit: VisitSection,
     /// Where violation reports go (issue 6, R-CONDUCT-2).
     pub oversight: OversightSection,
     /// The facility's public complaint contact (issue 6, R-COMPLAIN-1).
@@ -116,6 +118,31 @@ impl Default for OversightSection {
             retry_base_ms: 2_000,
             retry_max_ms: 15 * 60 * 1000,
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisitSection {
+    /// Seconds before the slot end at which every participant is warned (default 5 minutes
+    /// and 1 minute). The server ends the visit at the slot end whatever the browser does.
+    pub warning_secs: Vec<u64>,
+}
+
+impl Default for VisitSection {
+    fn default() -> Self {
+        VisitSection {
+            warning_secs: vec![300, 60],
+        }
+    }
+}
+
+impl VisitSection {
+    pub fn warnings(&self) -> Vec<chrono::Duration> {
+        self.warning_secs
+            .iter()
+            .map(|s| chrono::Duration::seconds(*s as i64))
+            .collect()
     }
 }
 
@@ -243,6 +270,7 @@ impl Default for Config {
             demo: DemoSection::default(),
             audit: AuditSection::default(),
             licence: LicenceSection::default(),
+            visit: VisitSection::default(),
             oversight: OversightSection::default(),
             facility: FacilitySection::default(),
         }
@@ -459,6 +487,17 @@ impl Config {
         }
         if l.registry_timeout_ms == 0 || l.cache_secs == 0 || l.alert_window_secs == 0 {
             return bad("licence.registry_timeout_ms, licence.cache_secs and licence.alert_window_secs must be > 0".into());
+        }
+        if self
+            .visit
+            .warning_secs
+            .iter()
+            .any(|s| *s == 0 || *s > 24 * 3600)
+        {
+            return bad(
+                "visit.warning_secs are seconds before the slot end, each between 1 and 86400"
+                    .into(),
+            );
         }
         if l.lock_after_alerts == 0 {
             return bad("licence.lock_after_alerts must be at least 1".into());

@@ -782,6 +782,8 @@ async fn lawyer_extend(
                 )
                 .await?;
             state.store.extend_visit(visit.id, new_end).await?;
+            // A live visit's timer moves with it, and both sides see the new end.
+            state.hub.slot_extended(visit.id, new_end);
             Ok(Json(
                 json!({ "granted": true, "ends_at": rfc3339(new_end) }),
             ))

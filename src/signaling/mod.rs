@@ -90,6 +90,8 @@ fn wire_notice(n: Notice) -> VisitNotice {
             reason: wire::EndReason::Other,
             message: "This visit was opened again on another screen, so this screen has been disconnected.".into(),
         },
+        Notice::TimeWarning(minutes_left) => VisitNotice::TimeWarning { minutes_left },
+        Notice::SlotExtended(slot_ends_at) => VisitNotice::SlotExtended { slot_ends_at },
         Notice::Ended(r) => VisitNotice::VisitEnded {
             reason: match r {
                 EndReason::SlotOver => wire::EndReason::SlotOver,

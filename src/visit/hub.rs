@@ -70,6 +70,8 @@ struct Inner {
     store: Store,
     media: MediaHandle,
     audit: Audit,
+    /// How long before the slot end participants are warned (issue 5; 5 and 1 minutes).
+    warnings: Vec<chrono::Duration>,
     live: Mutex<HashMap<VisitId, Live>>,
     next_seat: AtomicU64,
 }
@@ -92,12 +94,18 @@ struct Effects {
 }
 
 impl VisitHub {
-    pub fn new(store: Store, media: MediaHandle, audit: Audit) -> VisitHub {
+    pub fn new(
+        store: Store,
+        media: MediaHandle,
+        audit: Audit,
+        warnings: Vec<chrono::Duration>,
+    ) -> VisitHub {
         VisitHub {
             inner: Arc::new(Inner {
                 store,
                 media,
                 audit,
+                warnings,
                 live: Mutex::new(HashMap::new()),
                 next_seat: AtomicU64::new(1),
             }),
@@ -336,28 +344,70 @@ impl VisitHub {
         self.inner.media.snapshot().await
     }
 
+    /// The slot of a live visit was extended (the new end is already persisted): re-arm
+    /// its timer and tell everyone present.
+    pub fn slot_extended(&self, visit: VisitId, new_end: DateTime<Utc>) {
+        let mut effects = Effects::default();
+        {
+            let mut live = self.lock();
+            if let Some(l) = live.get_mut(&visit) {
+                let actions = l.core.extend(new_end);
+                if !actions.is_empty() {
+                    apply(l, actions, &mut effects);
+                    let old =
+                        std::mem::replace(&mut l.timer, self.spawn_slot_timer(visit, new_end));
+                    effects.cancel_timer = Some(old);
+                }
+            }
+        }
+        self.carry_out(visit, effects);
+    }
+
+    /// The driver of one slot: warnings before the end, then the end. The persisted UTC
+    /// end is turned into a monotonic deadline once, when the timer is armed (DESIGN.md
+    /// invariant 5): a wall-clock jump while the visit runs moves nothing, and a restart
+    /// re-arms from the same persisted end. The decisions are `schedule::timing`'s.
     fn spawn_slot_timer(
         &self,
         visit: VisitId,
         slot_end: DateTime<Utc>,
     ) -> tokio::task::JoinHandle<()> {
+        use crate::schedule::timing;
         let hub = self.clone();
+        let offsets = self.inner.warnings.clone();
         tokio::spawn(async move {
-            // The deadline is absolute UTC (persisted with the visit); only this driver
-            // reads the clock. Re-check after waking in case the wall clock moved.
+            let end = tokio::time::Instant::from_std(timing::monotonic_deadline(
+                slot_end,
+                Utc::now(),
+                std::time::Instant::now(),
+            ));
+            // "Now" as the slot sees it: the persisted end minus what the monotonic clock
+            // says is left.
+            let now = || {
+                let left = end.saturating_duration_since(tokio::time::Instant::now());
+                slot_end - chrono::Duration::from_std(left).unwrap_or_default()
+            };
+            let mut sent = Vec::new();
             loop {
-                let left = (slot_end - Utc::now()).to_std().unwrap_or_default();
-                if left.is_zero() {
+                let t = now();
+                if timing::is_over(slot_end, t) {
                     break;
                 }
-                tokio::time::sleep(left.min(std::time::Duration::from_secs(60))).await;
+                if let Some(w) = timing::warning_to_send(slot_end, t, &offsets, &sent) {
+                    sent.push(w.before_end);
+                    hub.warn(visit, w.minutes_left());
+                    continue;
+                }
+                let wake = timing::next_wake(slot_end, t, &offsets);
+                let before_end = (slot_end - wake).to_std().unwrap_or_default();
+                tokio::time::sleep_until(end.checked_sub(before_end).unwrap_or(end)).await;
             }
             let mut effects = Effects::default();
             {
                 let mut live = hub.lock();
                 if let Some(l) = live.get_mut(&visit) {
                     let was_live = l.core.ended().is_none();
-                    let actions = l.core.tick(Utc::now());
+                    let actions = l.core.tick(slot_end);
                     apply(l, actions, &mut effects);
                     if let (true, Some(r)) = (was_live, l.core.ended()) {
                         effects.audit.push(AuditRecord::VisitEnded {
@@ -372,6 +422,26 @@ impl VisitHub {
             }
             hub.carry_out(visit, effects);
         })
+    }
+
+    /// Warn everyone present that the slot ends in about `minutes_left` minutes; the
+    /// warning is in the audit log first (bounded wait, like the end).
+    fn warn(&self, visit: VisitId, minutes_left: u32) {
+        let mut effects = Effects::default();
+        {
+            let mut live = self.lock();
+            if let Some(l) = live.get_mut(&visit) {
+                let actions = l.core.tell_all(Notice::TimeWarning(minutes_left));
+                if !actions.is_empty() {
+                    effects.audit.push(AuditRecord::VisitWarned {
+                        visit,
+                        minutes_left,
+                    });
+                    apply(l, actions, &mut effects);
+                }
+            }
+        }
+        self.carry_out(visit, effects);
     }
 
     fn carry_out(&self, visit: VisitId, effects: Effects) {

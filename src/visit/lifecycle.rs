@@ -85,6 +85,10 @@ pub enum Notice {
     ParticipantLeft(Role),
     /// A newer connection of the same participant took this seat.
     Replaced,
+    /// The slot ends in about this many minutes (issue 5: warnings before the end).
+    TimeWarning(u32),
+    /// The slot now ends at this time (an extension was granted).
+    SlotExtended(DateTime<Utc>),
     Ended(EndReason),
 }
 
@@ -181,6 +185,26 @@ impl LiveVisit {
             },
         );
         Ok(actions)
+    }
+
+    /// Everyone present is told something (a warning, an extension).
+    pub fn tell_all(&self, notice: Notice) -> Vec<Action> {
+        if self.ended.is_some() {
+            return Vec::new();
+        }
+        self.present
+            .keys()
+            .map(|s| Action::Notify(*s, notice))
+            .collect()
+    }
+
+    /// The slot was extended to `new_end` (never shortened here: the scheduler decides).
+    pub fn extend(&mut self, new_end: DateTime<Utc>) -> Vec<Action> {
+        if self.ended.is_some() || new_end <= self.slot_end {
+            return Vec::new();
+        }
+        self.slot_end = new_end;
+        self.tell_all(Notice::SlotExtended(new_end))
     }
 
     /// The seat's media connection dropped (ICE failed or timed out): a new connection of

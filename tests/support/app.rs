@@ -537,4 +537,39 @@ impl TestApp {
         )
         .await
     }
+
+    /// Stop the server gracefully and start it again on the same data dir and
+    /// configuration (new ports). Sessions and visits persist; live visits do not.
+    pub async fn restart(self) -> TestApp {
+        let TestApp {
+            running,
+            data_dir,
+            ca_pem,
+            admin_token,
+            admin_username,
+            admin_password,
+            admin_totp,
+            lawyer_username,
+            lawyer_password,
+            auditor,
+        } = self;
+        let mut config = running.state.config.clone();
+        running.shutdown().await;
+        config.http.addr = "127.0.0.1:0".parse().unwrap();
+        config.media.addr = "127.0.0.1:0".parse().unwrap();
+        config.admin.addr = "127.0.0.1:0".parse().unwrap();
+        let running = confer::app::start(config).await.expect("confer restarts");
+        TestApp {
+            running,
+            data_dir,
+            ca_pem,
+            admin_token,
+            admin_username,
+            admin_password,
+            admin_totp,
+            lawyer_username,
+            lawyer_password,
+            auditor,
+        }
+    }
 }
