@@ -21,6 +21,8 @@ async fn a_lawyer_uploads_a_document_from_the_page_and_reads_the_rejection_reaso
     };
     let app = app::spawn_app().await;
     app.new_detainee_with_case("F-77", false).await;
+    // A lawyer of its own: the demo lawyer already has an engagement with accepted documents.
+    app.new_lawyer("page-lawyer").await;
     let files = tempfile::tempdir().unwrap();
     let letter = files.path().join("letter.pdf");
     std::fs::write(&letter, b"%PDF-1.4\n% browser upload\n%%EOF\n").unwrap();
@@ -36,12 +38,9 @@ async fn a_lawyer_uploads_a_document_from_the_page_and_reads_the_rejection_reaso
     .expect("lawyer browser");
 
     lawyer.goto(&app.url("/lawyer")).await.unwrap();
+    lawyer.fill("#username", "page-lawyer").await.unwrap();
     lawyer
-        .fill("#username", &app.lawyer_username)
-        .await
-        .unwrap();
-    lawyer
-        .fill("#password", &app.lawyer_password)
+        .fill("#password", "page-lawyer-long-password")
         .await
         .unwrap();
     lawyer.click("#sign-in").await.unwrap();
@@ -85,9 +84,13 @@ async fn a_lawyer_uploads_a_document_from_the_page_and_reads_the_rejection_reaso
     let (_, list) = app
         .admin(reqwest::Method::GET, "/admin/api/engagements", None)
         .await;
-    let doc = list["engagements"][0]["documents"][0]["id"]
-        .as_i64()
-        .unwrap();
+    let engagement = list["engagements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["detainee_ref"] == "F-77")
+        .expect("the page lawyer's engagement");
+    let doc = engagement["documents"][0]["id"].as_i64().unwrap();
     let (status, body) = app
         .admin(
             reqwest::Method::POST,
