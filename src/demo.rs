@@ -49,25 +49,17 @@ pub async fn seed_verification(
         data_as_of: now,
     };
     store.import_registry_records(&[record], now).await?;
-    let case = match store.demo_case(facility, DEMO_DETAINEE_REF).await? {
-        Some(case) => case,
+    let detainee = match store.detainee_by_ref(facility, DEMO_DETAINEE_REF).await? {
+        Some(d) => d.id,
         None => {
-            let detainee = match store.detainee_by_ref(facility, DEMO_DETAINEE_REF).await? {
-                Some(d) => d.id,
-                None => {
-                    store
-                        .insert_detainee(
-                            facility,
-                            DEMO_DETAINEE_REF,
-                            "Demo Detainee",
-                            now,
-                            no_entry,
-                        )
-                        .await?
-                }
-            };
-            store.insert_case(detainee, false, now, no_entry).await?
+            store
+                .insert_detainee(facility, DEMO_DETAINEE_REF, "Demo Detainee", now, no_entry)
+                .await?
         }
+    };
+    let case = match store.newest_case_for_detainee(detainee).await? {
+        Some(c) => c.id,
+        None => store.insert_case(detainee, false, now, no_entry).await?,
     };
     if store.engagement_of(lawyer, case).await?.is_none() {
         let engagement = store

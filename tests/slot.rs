@@ -5,18 +5,11 @@
 #[path = "support/app.rs"]
 mod app;
 
-use app::{spawn_app_with, Identity, TestApp};
+use app::{spawn_app_with, Identity};
 use confer_signaling::{EndReason, SignalingClient, VisitNotice};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn joined(app: &TestApp, identity: &Identity, token: &str) -> SignalingClient {
-    let mut sig = app.signaling(identity).await;
-    sig.hello().await.expect("hello");
-    sig.join(token).await.expect("join");
-    sig
-}
 
 /// Notices until the visit ends: the warnings seen (minutes left, in order) and the end.
 async fn until_end(sig: &mut SignalingClient) -> (Vec<u32>, EndReason) {
@@ -37,8 +30,12 @@ async fn a_twenty_second_slot_warns_both_sides_twice_then_ends() {
     let visit = app
         .create_visit(chrono::Duration::seconds(-1), chrono::Duration::seconds(20))
         .await;
-    let mut lawyer = joined(&app, &Identity::None, &app.demo_lawyer_token(visit).await).await;
-    let mut booth = joined(&app, &app.demo_booth(), &app.demo_booth_token(visit).await).await;
+    let mut lawyer = app
+        .joined(&Identity::None, &app.demo_lawyer_token(visit).await)
+        .await;
+    let mut booth = app
+        .joined(&app.demo_booth(), &app.demo_booth_token(visit).await)
+        .await;
     for (name, sig) in [("lawyer", &mut lawyer), ("booth", &mut booth)] {
         let (warnings, reason) = until_end(sig).await;
         assert_eq!(warnings.len(), 2, "{name}: {warnings:?}");
@@ -86,13 +83,17 @@ async fn a_restart_mid_visit_keeps_the_original_deadline() {
         .unwrap()
         .unwrap()
         .ends_at;
-    let mut lawyer = joined(&app, &Identity::None, &app.demo_lawyer_token(visit).await).await;
+    let mut lawyer = app
+        .joined(&Identity::None, &app.demo_lawyer_token(visit).await)
+        .await;
     let app = app.restart().await;
     // The old connection was told the server is restarting.
     let (_, reason) = until_end(&mut lawyer).await;
     assert_eq!(reason, EndReason::ServerShutdown);
     // Rejoin after the restart: the visit ends at the persisted deadline, not later.
-    let mut lawyer = joined(&app, &Identity::None, &app.demo_lawyer_token(visit).await).await;
+    let mut lawyer = app
+        .joined(&Identity::None, &app.demo_lawyer_token(visit).await)
+        .await;
     let (_, reason) = until_end(&mut lawyer).await;
     let ended = chrono::Utc::now();
     assert_eq!(reason, EndReason::SlotOver);

@@ -11,7 +11,7 @@ mod registry;
 use app::{spawn_app_with, Identity, TestApp};
 use confer::ids::{CaseId, LawyerId};
 use confer::licence::HolderIdHash;
-use confer_signaling::{EndReason, ErrorCode, SignalingClient, VisitNotice};
+use confer_signaling::{EndReason, ErrorCode, VisitNotice};
 use peer::{MediaKind, SendRates, TestPeer};
 use registry::{Behaviour, TestRegistry};
 use reqwest::Method;
@@ -275,14 +275,6 @@ async fn audit_kinds(app: &TestApp, visit: i64) -> Vec<String> {
         .collect()
 }
 
-/// Signalling connection that joined.
-async fn joined(app: &TestApp, identity: &Identity, token: &str) -> SignalingClient {
-    let mut sig = app.signaling(identity).await;
-    sig.hello().await.expect("hello");
-    sig.join(token).await.expect("join");
-    sig
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_practising_lawyer_with_accepted_documents_reaches_media() {
     // R-VERIFY-1 + R-ARRANGE-1: registry over HTTPS says practising, the holder and the firm
@@ -299,7 +291,7 @@ async fn a_practising_lawyer_with_accepted_documents_reaches_media() {
         (Identity::None, lawyer_token, "lawyer"),
         (w.app.demo_booth(), booth_token, "booth"),
     ] {
-        let mut sig = joined(&w.app, &identity, &tok).await;
+        let mut sig = w.app.joined(&identity, &tok).await;
         let peer = TestPeer::new(label).await;
         let answer = sig.offer(&peer.create_offer().await).await.expect("offer");
         peer.set_answer(&answer).await;
@@ -420,7 +412,7 @@ async fn registry_down_means_verify_by_hand_and_a_manual_verification_admits() {
         .await;
     assert_eq!(status, 201, "{body}");
     let tok = token_of(token(&w.app, &session, visit).await);
-    let mut sig = joined(&w.app, &Identity::None, &tok).await;
+    let mut sig = w.app.joined(&Identity::None, &tok).await;
     sig.ping().await.unwrap();
     let kinds = audit_kinds(&w.app, visit).await;
     assert!(
@@ -446,13 +438,11 @@ async fn a_lawyer_suspended_during_a_visit_is_cut_within_the_cache_time() {
     let w = world_with(|c| c.licence.cache_secs = 2).await;
     let (_, session, _, visit) = w.ready_lawyer("wang").await;
     let tok = token_of(token(&w.app, &session, visit).await);
-    let mut lawyer = joined(&w.app, &Identity::None, &tok).await;
-    let mut booth = joined(
-        &w.app,
-        &w.app.demo_booth(),
-        &w.app.demo_booth_token(visit).await,
-    )
-    .await;
+    let mut lawyer = w.app.joined(&Identity::None, &tok).await;
+    let mut booth = w
+        .app
+        .joined(&w.app.demo_booth(), &w.app.demo_booth_token(visit).await)
+        .await;
     let _ = lawyer.next_notice_timeout(WAIT).await; // the booth joined
 
     // An outage first: the visit goes on through several re-checks.
@@ -623,7 +613,7 @@ async fn only_approved_invited_companions_join_and_one_device_per_participant() 
         "{answer}"
     );
 
-    let mut first = joined(&w.app, &Identity::None, &assistant_token).await;
+    let mut first = w.app.joined(&Identity::None, &assistant_token).await;
     let second_token = token_of(token(&w.app, &assistant_session, visit).await);
     let mut second = w.app.signaling(&Identity::None).await;
     second.hello().await.unwrap();
@@ -635,7 +625,7 @@ async fn only_approved_invited_companions_join_and_one_device_per_participant() 
     first.ping().await.expect("the first device stays");
     // The lawyer is not affected by the assistant's seat.
     let lawyer_token = token_of(token(&w.app, &session, visit).await);
-    let joined_lawyer = joined(&w.app, &Identity::None, &lawyer_token).await;
+    let joined_lawyer = w.app.joined(&Identity::None, &lawyer_token).await;
     drop(joined_lawyer);
     w.app.running.shutdown().await;
 }

@@ -269,11 +269,16 @@ pub enum AnyRegistry {
 }
 
 impl LicenceRegistry for AnyRegistry {
+    /// Every call is a real registry request (the cache sits in front of this), so this
+    /// is where the registry's latency and errors are measured.
     async fn lookup(&self, licence: &LicenceNumber) -> Lookup {
-        match self {
+        let started = std::time::Instant::now();
+        let answer = match self {
             AnyRegistry::Local(r) => r.lookup(licence).await,
             AnyRegistry::Http(r) => r.lookup(licence).await,
-        }
+        };
+        crate::metrics::registry_request(started.elapsed(), answer.is_ok());
+        answer
     }
 }
 

@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use super::documents::CaseRow;
 use super::{from_ms, inserted_id, ms, Result, Store, StoreError};
-use crate::ids::{AdminId, CaseId, FacilityId, LawyerId, VisitId};
+use crate::ids::{AdminId, CaseId, LawyerId, VisitId};
 use crate::policy::Permission;
 
 /// What a lawyer-side account is.
@@ -379,22 +379,5 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// The demo's detainee's newest case, if seeded.
-    pub async fn demo_case(
-        &self,
-        facility: &FacilityId,
-        internal_ref: &str,
-    ) -> Result<Option<CaseId>> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT c.id FROM cases c JOIN detainees d ON d.id = c.detainee_id \
-             WHERE d.facility_id = ? AND d.internal_ref = ? ORDER BY c.id DESC LIMIT 1",
-        )
-        .bind(facility.as_str())
-        .bind(internal_ref)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(id.map(CaseId))
     }
 }

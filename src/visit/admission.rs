@@ -214,7 +214,6 @@ impl Gate {
             Some(claim) => {
                 let started = std::time::Instant::now();
                 let lookup = self.registry.lookup(&claim.licence).await;
-                crate::metrics::registry_request(started.elapsed(), lookup.is_ok());
                 if let Err(e) = &lookup {
                     tracing::warn!(code = e.code(), elapsed_ms = started.elapsed().as_millis() as u64, licence = %Redacted(&claim.licence), "licence registry gave no answer; not admitting automatically");
                 }
@@ -317,9 +316,7 @@ impl Gate {
         let Some(claim) = claim(&account, &engagement.law_firm) else {
             return Ok(None);
         };
-        let started = std::time::Instant::now();
         let lookup = self.registry.refresh(&claim.licence).await;
-        crate::metrics::registry_request(started.elapsed(), lookup.is_ok());
         Ok(match verify_lookup(&lookup, &claim, now.date_naive()) {
             Verdict::Verified(_) => None,
             Verdict::Refused(r) if r.is_registry_outage() => None,

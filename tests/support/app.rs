@@ -418,16 +418,27 @@ impl TestApp {
     /// The demo detainee's case (seeded on first start), for which the demo lawyer holds an
     /// engagement with accepted documents.
     pub async fn demo_case(&self) -> confer::ids::CaseId {
-        self.running
-            .state
-            .store
-            .demo_case(
-                &confer::ids::FacilityId(confer::app::DEMO_FACILITY.into()),
-                confer::demo::DEMO_DETAINEE_REF,
-            )
+        let store = &self.running.state.store;
+        let facility = confer::ids::FacilityId(confer::app::DEMO_FACILITY.into());
+        let detainee = store
+            .detainee_by_ref(&facility, confer::demo::DEMO_DETAINEE_REF)
+            .await
+            .unwrap()
+            .expect("demo detainee seeded");
+        store
+            .newest_case_for_detainee(detainee.id)
             .await
             .unwrap()
             .expect("demo case seeded")
+            .id
+    }
+
+    /// A signalling connection that said hello and joined with `token`.
+    pub async fn joined(&self, identity: &Identity, token: &str) -> SignalingClient {
+        let mut sig = self.signaling(identity).await;
+        sig.hello().await.expect("hello");
+        sig.join(token).await.expect("join");
+        sig
     }
 }
 
