@@ -342,6 +342,7 @@ async fn seed(
             created_by: None,
             case: Some(case),
             companions: Vec::new(),
+            room_consent: false,
         };
         store.insert_visit(&visit, now).await?;
     }

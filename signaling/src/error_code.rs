@@ -63,6 +63,9 @@ pub enum ErrorCode {
     AccountLocked,
     /// The same participant is already connected from another device.
     AlreadyConnected,
+    /// A borrowed interrogation room is not ready: the lawyer's consent or the attestation
+    /// that its recording and monitoring equipment is off is missing.
+    RoomNotReady,
     /// Anything else that went wrong inside the server. Details stay in its logs.
     Internal,
 }
@@ -92,6 +95,7 @@ impl ErrorCode {
         ErrorCode::PermissionRequired,
         ErrorCode::AccountLocked,
         ErrorCode::AlreadyConnected,
+        ErrorCode::RoomNotReady,
         ErrorCode::Internal,
     ];
 
@@ -120,6 +124,7 @@ impl ErrorCode {
             ErrorCode::PermissionRequired => "permission_required",
             ErrorCode::AccountLocked => "account_locked",
             ErrorCode::AlreadyConnected => "already_connected",
+            ErrorCode::RoomNotReady => "room_not_ready",
             ErrorCode::Internal => "internal",
         }
     }
@@ -177,6 +182,9 @@ impl ErrorCode {
             }
             ErrorCode::AlreadyConnected => {
                 "You are already connected to this visit from another device or tab. Close that one first."
+            }
+            ErrorCode::RoomNotReady => {
+                "The room is not ready: its recording and monitoring equipment must be confirmed off first. Please wait a moment."
             }
             ErrorCode::Internal => "Something went wrong on the server. Please try again.",
         }
@@ -269,8 +277,9 @@ mod tests {
             | ErrorCode::PermissionRequired
             | ErrorCode::AccountLocked
             | ErrorCode::AlreadyConnected
+            | ErrorCode::RoomNotReady
             | ErrorCode::Internal => 1,
         };
-        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 23);
+        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 24);
     }
 }

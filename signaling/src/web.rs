@@ -8,7 +8,11 @@
 //! What the pages expect from the server (same origin, HTTPS):
 //! `POST /api/lawyer/login`, `GET /api/lawyer/visits`,
 //! `POST /api/lawyer/visits/{id}/join-token` (Bearer session token),
-//! `GET /api/booth/visit`, `POST /api/booth/visits/{id}/join-token` (booth
+//! `GET|POST /api/lawyer/requests`, `POST /api/lawyer/requests/{id}/cancel`,
+//! `POST /api/lawyer/visits/{id}/extend`, `GET /api/lawyer/complaint-contact`,
+//! `GET|POST /api/lawyer/complaints`,
+//! `GET /api/booth/visit`, `POST /api/booth/visits/{id}/join-token`,
+//! `POST /api/booth/visits/{id}/room-attestation` (booth
 //! client certificate), errors as JSON `{"code","message"}`, and the WebSocket
 //! at [`crate::WS_PATH`] speaking this crate's protocol.
 //!
@@ -55,6 +59,16 @@ pub const ASSETS: &[Asset] = &[
         path: "/web/lawyer.js",
         content_type: JS,
         body: include_str!("../web/lawyer.js"),
+    },
+    Asset {
+        path: "/web/requests.js",
+        content_type: JS,
+        body: include_str!("../web/requests.js"),
+    },
+    Asset {
+        path: "/web/complaints.js",
+        content_type: JS,
+        body: include_str!("../web/complaints.js"),
     },
     Asset {
         path: "/web/booth.js",

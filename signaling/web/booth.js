@@ -4,7 +4,7 @@
 // on its own; nothing here handles credentials.
 import {
   sharedVisitUi,
-  api, describeError, formatTime, recordError, setPhase, Visit,
+  api, describeError, formatDuration, formatTime, recordError, setPhase, Visit,
 } from './confer.js';
 
 const POLL_MS = 5000;
@@ -23,10 +23,18 @@ const ui = {
   unmute: $('unmute'),
   localVideo: $('local-video'),
   remoteVideo: $('remote-video'),
+  roomCheck: $('room-check'),
+  roomRecordingOff: $('room-recording-off'),
+  roomMonitoringOff: $('room-monitoring-off'),
+  roomOfficer: $('room-officer'),
+  roomConfirm: $('room-confirm'),
 };
 
 let visit = null;
 let pollTimer = null;
+let countdown = null;
+/** The visit whose borrowed room the officer is asked to attest (R-PRIV-2). */
+let roomVisitId = null;
 /** A visit the server ended: not rejoined while the server still lists it as open. */
 let endedVisitId = null;
 
@@ -62,18 +70,81 @@ async function poll() {
   showError('');
   if (reply && reply.booth) ui.boothLabel.textContent = reply.booth.label || reply.booth.id || '';
   const v = reply ? reply.visit : null;
-  if (v && v.state === 'open' && v.id !== endedVisitId) {
+  const room = reply ? reply.room : null;
+  // R-PRIV-2: in a borrowed interrogation room, nothing starts until the officer has
+  // confirmed that the room's recording and monitoring equipment is off.
+  const mustAttest = v && room && room.kind === 'borrowed_interrogation_room' && !room.attested;
+  showRoomCheck(mustAttest ? v : null);
+  if (v && v.state === 'open' && v.id !== endedVisitId && !mustAttest) {
+    stopCountdown();
     await joinVisit(v);
     return;
   }
   setPhase('waiting');
-  if (v && v.state === 'scheduled') {
-    setStatus('Waiting for the visit to start', `The visit is booked for ${formatTime(v.starts_at)}.`);
+  if (mustAttest) {
+    setStatus('Please prepare the room', 'Switch off the recording and monitoring equipment, then confirm below.');
+  } else if (v && v.state === 'scheduled') {
+    startCountdown(v);
   } else {
+    stopCountdown();
     setStatus('Waiting for the visit to start', 'No visit is open for this booth yet.');
   }
   schedulePoll();
 }
+
+/** The next visit's slot and a countdown to its start. */
+function startCountdown(v) {
+  stopCountdown();
+  const tick = () => {
+    const seconds = (new Date(v.starts_at).getTime() - Date.now()) / 1000;
+    const when = `The visit is booked for ${formatTime(v.starts_at)} to ${formatTime(v.ends_at)}.`;
+    setStatus('Waiting for the visit to start', seconds > 0 ? `${when} It starts in ${formatDuration(seconds)}.` : when);
+  };
+  tick();
+  countdown = setInterval(tick, 1000);
+}
+
+function stopCountdown() {
+  if (countdown) clearInterval(countdown);
+  countdown = null;
+}
+
+function showRoomCheck(v) {
+  const id = v ? v.id : null;
+  if (id !== roomVisitId) {
+    ui.roomRecordingOff.checked = false;
+    ui.roomMonitoringOff.checked = false;
+  }
+  roomVisitId = id;
+  ui.roomCheck.hidden = !v;
+}
+
+async function attestRoom(event) {
+  event.preventDefault();
+  if (!roomVisitId) return;
+  if (!ui.roomRecordingOff.checked || !ui.roomMonitoringOff.checked) {
+    showError('Switch off both the recording and the monitoring equipment, then tick both boxes.');
+    return;
+  }
+  ui.roomConfirm.disabled = true;
+  try {
+    await api(`/api/booth/visits/${encodeURIComponent(roomVisitId)}/room-attestation`, {
+      method: 'POST',
+      body: { officer: ui.roomOfficer.value.trim(), recording_off: true, monitoring_off: true },
+    });
+    showError('');
+    showRoomCheck(null);
+    setStatus('Thank you. The visit can start now.');
+    schedulePoll(0);
+  } catch (err) {
+    recordError(err);
+    showError(describeError(err));
+  } finally {
+    ui.roomConfirm.disabled = false;
+  }
+}
+
+ui.roomCheck.addEventListener('submit', attestRoom);
 
 function addNotice(text) {
   const item = document.createElement('li');

@@ -3,6 +3,8 @@ import {
   sharedVisitUi,
   api, ConferError, describeError, formatTime, recordError, refusalText, setPhase, Visit,
 } from './confer.js';
+import { initRequests } from './requests.js';
+import { initComplaints } from './complaints.js';
 
 const SESSION_KEY = 'confer.lawyer.session';
 const REFRESH_MS = 15000;
@@ -41,6 +43,11 @@ const ui = {
   engagementFirm: $('engagement-firm'),
   engagementAuthority: $('engagement-authority'),
   addEngagement: $('add-engagement'),
+  requestsSection: $('requests-section'),
+  complaintsSection: $('complaints-section'),
+  extend: $('extend'),
+  extendMinutes: $('extend-minutes'),
+  extendAnswer: $('extend-answer'),
 };
 
 let refreshTimer = null;
@@ -65,8 +72,10 @@ function showError(text) {
 
 function show(section) {
   for (const s of [ui.loginSection, ui.visitsSection, ui.visitSection]) s.hidden = s !== section;
-  // The documents are managed from the list of visits.
-  ui.documentsSection.hidden = section !== ui.visitsSection;
+  // Requests, documents and complaints are managed from the list of visits.
+  for (const s of [ui.requestsSection, ui.documentsSection, ui.complaintsSection]) {
+    s.hidden = section !== ui.visitsSection;
+  }
 }
 
 function showLogin(message) {
@@ -179,9 +188,14 @@ async function showVisits() {
   setStatus('Choose an open visit to join.');
   show(ui.visitsSection);
   await loadVisits();
+  await requests.load();
   await loadDocuments();
+  await complaints.load();
   stopRefreshing();
-  refreshTimer = setInterval(loadVisits, REFRESH_MS);
+  refreshTimer = setInterval(() => {
+    loadVisits();
+    requests.load();
+  }, REFRESH_MS);
 }
 
 function addNotice(text) {
@@ -199,6 +213,9 @@ async function joinVisit(v) {
   ui.timeLeft.textContent = '–';
   ui.connectionState.textContent = '–';
   ui.leave.hidden = false;
+  ui.extend.hidden = false;
+  ui.extendAnswer.textContent = '';
+  ui.extend.onclick = () => askForMoreTime(v);
   show(ui.visitSection);
   setPhase('requesting-token');
   setStatus('Getting a visit pass…');
@@ -224,6 +241,7 @@ async function joinVisit(v) {
       ended: (message) => {
         ui.unmute.hidden = true;
         ui.leave.hidden = true;
+        ui.extend.hidden = true;
         addNotice(message);
         setStatus(message);
         visit = null;
@@ -240,6 +258,34 @@ async function joinVisit(v) {
     await visit.start(token);
   } catch {
     // `ended` has already told the person what happened.
+  }
+}
+
+/**
+ * Ask for more time (issue 5). Granted at once when the booth and the client are free
+ * after the slot (both sides then see the new end); otherwise the next free slot is offered.
+ */
+async function askForMoreTime(v) {
+  const minutes = Number.parseInt(ui.extendMinutes.value, 10);
+  ui.extend.disabled = true;
+  try {
+    const reply = await authorized(`/api/lawyer/visits/${encodeURIComponent(v.id)}/extend`, {
+      method: 'POST',
+      body: { minutes },
+    });
+    if (reply.granted) {
+      ui.extendAnswer.textContent = `Granted: the visit now ends at ${formatTime(reply.ends_at)}.`;
+    } else {
+      const next = reply.next_slot;
+      ui.extendAnswer.textContent = next
+        ? `${reply.message} Next free slot: ${formatTime(next.starts_at)} to ${formatTime(next.ends_at)}.`
+        : reply.message || 'More time cannot be added now.';
+    }
+  } catch (err) {
+    recordError(err);
+    ui.extendAnswer.textContent = describeError(err);
+  } finally {
+    ui.extend.disabled = false;
   }
 }
 
@@ -415,6 +461,10 @@ async function addEngagement(event) {
   }
   await loadDocuments();
 }
+
+const deps = { authorized, showError, setStatus, changed: () => loadVisits() };
+const requests = initRequests(deps);
+const complaints = initComplaints(deps);
 
 ui.engagementForm.addEventListener('submit', addEngagement);
 ui.refreshDocuments.addEventListener('click', loadDocuments);

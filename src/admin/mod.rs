@@ -18,6 +18,7 @@
 //! | `GET /metrics` | `admin.metrics_token` bearer, or auditor / sysadmin | Prometheus text ([`crate::metrics`]) |
 //! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | issue 4: see `crate::documents::http` |
 //! | `/admin/api/visits/{id}/manual-verification`, `/manual-verifications`, `/alerts[/{id}/acknowledge]`, `/lawyers/{id}/unlock|licence`, `/cases/{id}/permissions|companions` | operator | issue 4: see [`verification`] |
+//! | `POST /admin/api/visits/{id}/room-attestation` | operator | borrowed interrogation room attested (R-PRIV-2): see `crate::visit::room` |
 //!
 //! A staff session ends after `admin.session_idle_secs` (default 30 minutes) idle.
 //!
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::metrics::router())
         .merge(violations::router())
         .merge(crate::complaints::admin_router())
+        .merge(crate::visit::room::admin_routes())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)
@@ -244,6 +246,9 @@ struct CreateVisit {
     /// Up to two assistants / interpreters invited (each must be approved for the case).
     #[serde(default)]
     companions: Vec<LawyerId>,
+    /// The lawyer consented to a borrowed interrogation room (R-PRIV-2), e.g. by phone.
+    #[serde(default)]
+    interrogation_room_consent: bool,
 }
 
 #[derive(Serialize)]
@@ -322,6 +327,7 @@ async fn create_visit(
         created_by: Some(admin),
         case: req.case_id,
         companions: req.companions,
+        room_consent: req.interrogation_room_consent,
     };
     let id: VisitId = state.store.insert_visit(&visit, Utc::now()).await?;
     tracing::info!(admin = %admin, visit = %id, "visit created");

@@ -286,6 +286,15 @@ pub enum AuditRecord {
         document: DocumentId,
         staff: AdminId,
     },
+    /// A borrowed interrogation room's recording and monitoring equipment was attested off
+    /// for one visit (R-PRIV-2), at the booth (`via` = `booth`) or by an operator (`staff`).
+    RoomAttested {
+        visit: VisitId,
+        booth: BoothId,
+        via: String,
+        /// The attesting officer's badge or staff number.
+        officer: String,
+    },
 }
 
 /// The ids an entry is about (the actor's included), for queries by visit or lawyer.
@@ -362,6 +371,7 @@ impl AuditRecord {
             AuditRecord::ComplaintFiled { .. } => "complaint_filed",
             AuditRecord::ComplaintUpdated { .. } => "complaint_updated",
             AuditRecord::DocumentRead { .. } => "document_read",
+            AuditRecord::RoomAttested { .. } => "room_attested",
         }
     }
 
@@ -492,6 +502,10 @@ impl AuditRecord {
             AuditRecord::ComplaintFiled { lawyer, visit, .. } => {
                 s.lawyer = Some(*lawyer);
                 s.visit = *visit;
+            }
+            AuditRecord::RoomAttested { visit, booth, .. } => {
+                s.visit = Some(*visit);
+                s.booth = Some(booth.clone());
             }
         }
         match actor {

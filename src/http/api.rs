@@ -11,6 +11,7 @@
 //! | `POST /api/lawyer/visits/{id}/join-token` | lawyer session, assigned lawyer only | a join token |
 //! | `GET /api/booth/visit` | booth certificate | the booth's current or next visit |
 //! | `POST /api/booth/visits/{id}/join-token` | booth certificate of that visit's booth | a join token |
+//! | `POST /api/booth/visits/{id}/room-attestation` | booth certificate of that visit's booth | borrowed room's equipment attested off (`visit::room`, R-PRIV-2) |
 //! | `GET /ws` | token holders | WebSocket signalling |
 //! | `/api/lawyer/engagements[/{id}/documents/{kind}]`, `/api/lawyer/documents/{id}` | lawyer session | issue 4: see `crate::documents::http` |
 //! | `/api/lawyer/complaint-contact`, `/api/lawyer/complaints` | anyone / lawyer session | complaints (`crate::complaints`) |
@@ -55,7 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::signaling::ws_handler))
         .merge(crate::schedule::http::lawyer_routes())
         .merge(crate::documents::http::lawyer_routes())
-        .merge(crate::complaints::public_router());
+        .merge(crate::complaints::public_router())
+        .merge(crate::visit::room::booth_routes());
     for asset in confer_signaling::web::ASSETS {
         let (ct, body) = (asset.content_type, asset.body);
         r = r.route(
@@ -420,9 +422,23 @@ async fn booth_visit(
         .await?
         .ok_or_else(|| ApiError::not_found("This booth"))?;
     let visit = state.store.next_visit_for_booth(me.booth(), now).await?;
+    // R-PRIV-2: in a borrowed interrogation room the booth page asks the officer to attest
+    // the recording and monitoring equipment off before the visit can start.
+    let room = visit.as_ref().map(|v| match v.room {
+        policy::Room::Ordinary => serde_json::json!({ "kind": "ordinary" }),
+        policy::Room::Borrowed {
+            lawyer_consent,
+            equipment_off_attested,
+        } => serde_json::json!({
+            "kind": "borrowed_interrogation_room",
+            "lawyer_consent": lawyer_consent,
+            "attested": equipment_off_attested,
+        }),
+    });
     Ok(Json(serde_json::json!({
         "booth": BoothInfo { id: booth.id.0, facility: booth.facility.0, label: booth.label },
         "visit": visit.map(|v| VisitView::new(&v, now)),
+        "room": room,
     })))
 }
 

@@ -101,6 +101,7 @@ fn admitted(visit: i64, who: Applicant) -> Admitted {
         starts_at: now - chrono::Duration::hours(1),
         ends_at: now + chrono::Duration::hours(1),
         ended: false,
+        room: crate::policy::Room::Ordinary,
     };
     admit(&terms, &who, now).expect("test participant is admitted")
 }

@@ -22,7 +22,10 @@
 //!    nothing else is ever asked (R-ARRANGE-1, R-ARRANGE-2);
 //! 7. where the case is flagged (national security or terrorism during investigation), the
 //!    investigating unit granted permission; no other case needs one (R-ARRANGE-3);
-//! 8. a companion is approved for the case (R-VERIFY-4).
+//! 8. a companion is approved for the case (R-VERIFY-4);
+//! 9. in a borrowed interrogation room, for everyone (the booth included): the lawyer
+//!    consented to the room, and its recording and monitoring equipment was attested off
+//!    for this visit (R-PRIV-2). Until then no media flows at all.
 //!
 //! The booth is admitted on its certificate and the slot alone: nothing reaches it until
 //! another admitted participant sends media.
@@ -45,6 +48,23 @@ pub struct VisitTerms {
     pub ends_at: DateTime<Utc>,
     /// Set once the visit has ended for good (slot over, stopped, cancelled).
     pub ended: bool,
+    /// The room the detainee sits in (R-PRIV-2).
+    pub room: Room,
+}
+
+/// The booth's room, as far as privilege is concerned (R-PRIV-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Room {
+    /// A lawyer room or a fast-visit room: built for privileged visits.
+    Ordinary,
+    /// An interrogation room borrowed because the others were full.
+    Borrowed {
+        /// The lawyer agreed to the borrowed room (with the request, or to staff).
+        lawyer_consent: bool,
+        /// For this visit, an officer attested the room's recording and monitoring
+        /// equipment off.
+        equipment_off_attested: bool,
+    },
 }
 
 /// An assistant or an interpreter.
@@ -168,6 +188,11 @@ pub enum Deny {
     PermissionRefused,
     /// The companion is not approved for the case (R-VERIFY-4).
     CompanionNotApproved,
+    /// A borrowed interrogation room without the lawyer's consent (R-PRIV-2).
+    RoomConsentMissing,
+    /// A borrowed interrogation room whose recording and monitoring equipment has not been
+    /// attested off for this visit (R-PRIV-2).
+    RoomNotAttested,
 }
 
 impl Deny {
@@ -186,6 +211,8 @@ impl Deny {
             Deny::PermissionMissing => "permission_missing",
             Deny::PermissionRefused => "permission_refused",
             Deny::CompanionNotApproved => "companion_not_approved",
+            Deny::RoomConsentMissing => "room_consent_missing",
+            Deny::RoomNotAttested => "room_not_attested",
         }
     }
 
@@ -242,6 +269,14 @@ impl Deny {
             Deny::CompanionNotApproved => "You are not approved for this case as an assistant or interpreter; the \
                  investigating unit's approval must be recorded by staff first."
                 .into(),
+            Deny::RoomConsentMissing => "This visit was placed in a borrowed interrogation room, and the lawyer has \
+                 not agreed to that room; the lawyer may agree through the facility's staff, or ask for the next \
+                 free lawyer room."
+                .into(),
+            Deny::RoomNotAttested => "This visit is in a borrowed interrogation room: the officer at the booth must \
+                 first confirm on the booth screen that the room's recording and monitoring equipment is off. \
+                 Please wait a moment and try again."
+                .into(),
         }
     }
 
@@ -287,6 +322,12 @@ impl Deny {
             }
             Deny::CompanionNotApproved => {
                 "您未被批准作为本案的助理或翻译人员参加会见；须由工作人员先登记侦查机关的批准。".into()
+            }
+            Deny::RoomConsentMissing => {
+                "本次会见安排在借用的讯问室，律师尚未同意使用该房间；律师可通过看守所工作人员表示同意，或申请下一个空闲的会见室。".into()
+            }
+            Deny::RoomNotAttested => {
+                "本次会见在借用的讯问室进行：须先由会见终端旁的民警在屏幕上确认该房间的录音录像和监听设备已关闭。请稍候再试。".into()
             }
         }
     }
@@ -406,6 +447,18 @@ pub fn admit(visit: &VisitTerms, who: &Applicant, now: DateTime<Utc>) -> Result<
             basis
         }
     };
+    if let Room::Borrowed {
+        lawyer_consent,
+        equipment_off_attested,
+    } = visit.room
+    {
+        if !lawyer_consent {
+            return Err(Deny::RoomConsentMissing);
+        }
+        if !equipment_off_attested {
+            return Err(Deny::RoomNotAttested);
+        }
+    }
     Ok(Admitted {
         visit: visit.id,
         participant: who.participant(),

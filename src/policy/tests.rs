@@ -23,6 +23,14 @@ fn visit() -> VisitTerms {
         starts_at: t(9, 0),
         ends_at: t(9, 30),
         ended: false,
+        room: Room::Ordinary,
+    }
+}
+
+fn borrowed(consent: bool, attested: bool) -> Room {
+    Room::Borrowed {
+        lawyer_consent: consent,
+        equipment_off_attested: attested,
     }
 }
 
@@ -470,6 +478,8 @@ fn every_refusal_has_a_code_and_sentences_in_both_languages() {
         Deny::PermissionMissing,
         Deny::PermissionRefused,
         Deny::CompanionNotApproved,
+        Deny::RoomConsentMissing,
+        Deny::RoomNotAttested,
     ];
     all.extend(Reason::ALL.iter().map(|r| Deny::Licence(*r)));
     let mut codes = std::collections::HashSet::new();
@@ -493,4 +503,45 @@ fn only_unknown_foreign_or_revoked_licences_look_like_impersonation() {
     assert!(!Deny::Licence(Reason::RegistryUnavailable).is_possible_impersonation());
     assert!(!Deny::Licence(Reason::Suspended).is_possible_impersonation());
     assert!(!Deny::NoEngagement.is_possible_impersonation());
+}
+
+/// R-PRIV-2: in a borrowed interrogation room nobody (the booth included) is admitted
+/// until the lawyer consented and the room's recording and monitoring equipment was
+/// attested off for this visit; ordinary rooms ask for neither.
+#[test]
+fn a_borrowed_interrogation_room_admits_only_with_consent_and_attestation() {
+    let applicants = [
+        ("lawyer", lawyer(|_| {})),
+        ("booth", booth()),
+        (
+            "assistant",
+            companion(ASSISTANT, CompanionRole::Assistant, true),
+        ),
+    ];
+    for (name, who) in &applicants {
+        for (room, expect) in [
+            (Room::Ordinary, None),
+            (borrowed(false, false), Some(Deny::RoomConsentMissing)),
+            (borrowed(false, true), Some(Deny::RoomConsentMissing)),
+            (borrowed(true, false), Some(Deny::RoomNotAttested)),
+            (borrowed(true, true), None),
+        ] {
+            let mut v = visit();
+            v.room = room;
+            let got = admit(&v, who, t(9, 5)).err();
+            assert_eq!(got, expect, "{name} in {room:?}");
+        }
+    }
+    // The person's own problems come first: a lawyer with missing documents learns that,
+    // not that the room is still being prepared.
+    let mut v = visit();
+    v.room = borrowed(true, false);
+    let who = with_docs(docs(DocumentState::Missing, DocumentState::Accepted));
+    assert!(matches!(admit(&v, &who, t(9, 5)), Err(Deny::Documents(_))));
+    // And the slot still rules: an attested room does not open a visit early.
+    v.room = borrowed(true, true);
+    assert_eq!(
+        admit(&v, &booth(), t(8, 59)).err(),
+        Some(Deny::TooEarly)
+    );
 }

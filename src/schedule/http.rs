@@ -226,6 +226,8 @@ async fn place_queued(
                     created_by: row.entered_by,
                     case,
                     companions: Vec::new(),
+                    // R-PRIV-2: the consent given with the request travels with the visit.
+                    room_consent: row.interrogation_consent,
                 };
                 let id = state.store.insert_visit(&visit, now).await?;
                 state

@@ -114,6 +114,7 @@ fn deny_code(d: Deny) -> ErrorCode {
         Deny::Licence(_) => ErrorCode::LicenceNotVerified,
         Deny::NoCase | Deny::NoEngagement | Deny::Documents(_) => ErrorCode::DocumentsIncomplete,
         Deny::PermissionMissing | Deny::PermissionRefused => ErrorCode::PermissionRequired,
+        Deny::RoomConsentMissing | Deny::RoomNotAttested => ErrorCode::RoomNotReady,
     }
 }
 

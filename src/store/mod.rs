@@ -12,12 +12,13 @@ pub mod audit;
 pub mod documents;
 pub mod licence;
 pub mod oversight;
+pub mod room;
 pub mod schedule;
 pub mod staff;
 pub mod verification;
 
 use crate::ids::{AdminId, BoothId, CaseId, FacilityId, LawyerId, VisitId};
-use crate::policy::VisitTerms;
+use crate::policy::{Room, VisitTerms};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -93,6 +94,8 @@ pub struct VisitRow {
     pub case: Option<CaseId>,
     /// Approved assistants / interpreters invited to the visit.
     pub companions: Vec<LawyerId>,
+    /// The room's kind, consent and attestation (R-PRIV-2), as of this read.
+    pub room: Room,
 }
 
 impl VisitRow {
@@ -106,6 +109,7 @@ impl VisitRow {
             starts_at: self.starts_at,
             ends_at: self.ends_at,
             ended: self.ended_at.is_some(),
+            room: self.room,
         }
     }
 }
@@ -121,6 +125,8 @@ pub struct NewVisit {
     pub case: Option<CaseId>,
     /// Assistants / interpreters invited (each must be approved for the case to join).
     pub companions: Vec<LawyerId>,
+    /// The lawyer consented to a borrowed interrogation room (R-PRIV-2).
+    pub room_consent: bool,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -135,7 +141,8 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 
 const VISIT_SELECT: &str = "SELECT v.id, v.lawyer_id, v.booth_id, b.label, b.facility_id, f.name, \
      v.starts_at, v.ends_at, v.ended_at, v.end_reason, v.case_id, \
-     (SELECT group_concat(c.account_id) FROM visit_companions c WHERE c.visit_id = v.id) \
+     (SELECT group_concat(c.account_id) FROM visit_companions c WHERE c.visit_id = v.id), \
+     b.kind, v.room_consent, EXISTS (SELECT 1 FROM room_attestations a WHERE a.visit_id = v.id) \
      FROM visits v JOIN booths b ON b.id = v.booth_id JOIN facilities f ON f.id = b.facility_id";
 
 fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
@@ -158,6 +165,14 @@ fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
             .filter_map(|id| id.trim().parse().ok())
             .map(LawyerId)
             .collect(),
+        room: if r.get::<String, _>(12) == "interrogation_room" {
+            Room::Borrowed {
+                lawyer_consent: r.get::<i64, _>(13) != 0,
+                equipment_off_attested: r.get::<i64, _>(14) != 0,
+            }
+        } else {
+            Room::Ordinary
+        },
     }
 }
 
@@ -417,7 +432,8 @@ impl Store {
     pub async fn insert_visit(&self, v: &NewVisit, now: DateTime<Utc>) -> Result<VisitId> {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
-            "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at, case_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at, case_id, room_consent) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(v.lawyer.0)
         .bind(v.booth.as_str())
@@ -426,6 +442,7 @@ impl Store {
         .bind(v.created_by.map(|a| a.0))
         .bind(ms(now))
         .bind(v.case.map(|c| c.0))
+        .bind(i64::from(v.room_consent))
         .execute(&mut *tx)
         .await;
         let id = match r {
@@ -628,6 +645,7 @@ mod tests {
             created_by: None,
             case: None,
             companions: Vec::new(),
+            room_consent: false,
         };
         let id = s.insert_visit(&v, now).await.unwrap();
         let row = s.visit(id).await.unwrap().unwrap();

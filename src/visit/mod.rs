@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod hub;
 pub mod lifecycle;
+pub mod room;
 
 pub use admission::{Gate, GateError};
 pub use hub::{HubError, Seat, VisitHub};

@@ -1,0 +1,174 @@
+// confer: the lawyer's visit requests (issue 5). Ask for a visit (walk-in or booked),
+// see each request's slot, queue position, 48-hour deadline and why it waits, cancel it.
+// A request is never refused (R-ARRANGE-2, R-BOOK-2): the page shows the slot or the
+// place in the queue, never a "no".
+import { describeError, formatDuration, formatTime, recordError } from './confer.js';
+
+const $ = (id) => document.getElementById(id);
+
+const STATUS = {
+  queued: 'Waiting for a slot',
+  placed: 'Slot given',
+  cancelled: 'Cancelled',
+  declined: 'Declined by your client',
+};
+
+/**
+ * Wire the requests section. `deps`: authorized(path, options) for API calls with the
+ * session, showError(text), setStatus(text).
+ */
+export function initRequests(deps) {
+  const ui = {
+    form: $('request-form'),
+    facility: $('request-facility'),
+    detainee: $('request-detainee'),
+    minutes: $('request-minutes'),
+    walkIn: $('request-walk-in'),
+    booked: $('request-booked'),
+    at: $('request-at'),
+    consent: $('request-consent'),
+    send: $('send-request'),
+    list: $('requests'),
+    none: $('no-requests'),
+    refresh: $('refresh-requests'),
+  };
+  let ticker = null;
+
+  const syncWhen = () => {
+    ui.at.disabled = !ui.booked.checked;
+    ui.at.required = ui.booked.checked;
+  };
+  ui.walkIn.addEventListener('change', syncWhen);
+  ui.booked.addEventListener('change', syncWhen);
+  syncWhen();
+
+  // Countdowns to each slot's start, refreshed every second without a reload.
+  const tick = () => {
+    for (const el of ui.list.querySelectorAll('[data-starts-at]')) {
+      const seconds = (new Date(el.dataset.startsAt).getTime() - Date.now()) / 1000;
+      el.textContent = seconds > 0 ? `Starts in ${formatDuration(seconds)}` : 'Open now: join it from your visits';
+    }
+  };
+
+  function line(text, className = 'small') {
+    const span = document.createElement('span');
+    span.className = className;
+    span.textContent = text;
+    return span;
+  }
+
+  function render(requests) {
+    ui.list.replaceChildren();
+    ui.none.hidden = requests.length > 0;
+    for (const r of requests) {
+      const item = document.createElement('li');
+      item.className = `request-item status-${r.status}`;
+      item.dataset.requestId = String(r.id);
+      const title = document.createElement('strong');
+      title.textContent = `Detainee ${r.detainee_ref} at ${r.facility}`;
+      const badge = line(STATUS[r.status] || r.status, 'badge');
+      item.append(title, badge);
+      const kind = r.kind === 'walk_in'
+        ? `Walk-in, ticket ${r.ticket}`
+        : `Booked for ${formatTime(r.booked_at)}`;
+      item.append(line(`${kind}; ${r.expected_minutes} minutes${r.entered_by_staff ? '; entered by facility staff' : ''}.`));
+      if (r.slot) {
+        item.append(line(`Slot: ${r.slot.booth_label || r.slot.booth}, ${formatTime(r.slot.starts_at)} to ${formatTime(r.slot.ends_at)}.`, 'slot'));
+        if (r.status === 'placed') {
+          const countdown = line('', 'countdown');
+          countdown.dataset.startsAt = r.slot.starts_at;
+          item.append(countdown);
+        }
+      }
+      if (r.queue_position) item.append(line(`Place in the queue: ${r.queue_position}.`, 'queue-position'));
+      if (r.status === 'queued' || r.status === 'placed') {
+        item.append(line(`The slot must start before ${formatTime(r.deadline)} (48 hours after the request).`));
+      }
+      if (r.wait && r.wait.message) item.append(line(r.wait.message, 'reason'));
+      if (r.escalation && r.status === 'queued') {
+        item.append(line('Facility staff have been alerted to find a slot before the deadline.', 'reason'));
+      }
+      if (r.declined) {
+        const d = r.declined;
+        item.append(line(`Your client declined this visit in writing${d.declined_at ? ` on ${formatTime(d.declined_at)}` : ''}: ${d.note || ''}`, 'reason'));
+        if (d.written_refusal_ref) item.append(line(`Written refusal on file: ${d.written_refusal_ref}.`));
+      }
+      if (r.status === 'queued' || (r.status === 'placed' && r.slot && new Date(r.slot.starts_at) > new Date())) {
+        const cancel = document.createElement('button');
+        cancel.type = 'button';
+        cancel.className = 'secondary cancel';
+        cancel.textContent = 'Cancel this request';
+        cancel.setAttribute('aria-label', `Cancel the request for detainee ${r.detainee_ref}`);
+        cancel.addEventListener('click', () => cancelRequest(r, cancel));
+        item.append(cancel);
+      }
+      ui.list.append(item);
+    }
+    tick();
+    if (!ticker) ticker = setInterval(tick, 1000);
+  }
+
+  async function load() {
+    try {
+      const reply = await deps.authorized('/api/lawyer/requests');
+      render(Array.isArray(reply.requests) ? reply.requests : []);
+    } catch (err) {
+      recordError(err);
+      deps.showError(describeError(err));
+    }
+  }
+
+  async function cancelRequest(r, button) {
+    button.disabled = true;
+    deps.showError('');
+    try {
+      await deps.authorized(`/api/lawyer/requests/${encodeURIComponent(r.id)}/cancel`, { method: 'POST' });
+      deps.setStatus('The request is cancelled.');
+    } catch (err) {
+      recordError(err);
+      deps.showError(describeError(err));
+    }
+    await load();
+    if (deps.changed) deps.changed();
+  }
+
+  async function send(event) {
+    event.preventDefault();
+    deps.showError('');
+    const body = {
+      facility: ui.facility.value.trim(),
+      detainee_ref: ui.detainee.value.trim(),
+      expected_minutes: Number.parseInt(ui.minutes.value, 10),
+      interrogation_room_consent: ui.consent.checked,
+    };
+    if (ui.booked.checked) {
+      const at = new Date(ui.at.value);
+      if (Number.isNaN(at.getTime())) {
+        deps.showError('Choose the date and time you want the visit, or ask for the earliest slot.');
+        return;
+      }
+      body.booked_at = at.toISOString();
+    }
+    ui.send.disabled = true;
+    try {
+      const r = await deps.authorized('/api/lawyer/requests', { method: 'POST', body });
+      if (r.slot) {
+        deps.setStatus(`Your visit is at ${formatTime(r.slot.starts_at)} in ${r.slot.booth_label || r.slot.booth}.`);
+      } else {
+        deps.setStatus(`You are number ${r.queue_position || '?'} in the queue${r.ticket ? ` (ticket ${r.ticket})` : ''}; a slot will be given before ${formatTime(r.deadline)}.`);
+      }
+      ui.detainee.value = '';
+    } catch (err) {
+      recordError(err);
+      deps.showError(describeError(err));
+    } finally {
+      ui.send.disabled = false;
+    }
+    await load();
+    if (deps.changed) deps.changed();
+  }
+
+  ui.form.addEventListener('submit', send);
+  ui.refresh.addEventListener('click', load);
+  return { load };
+}
