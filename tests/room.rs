@@ -65,7 +65,10 @@ async fn a_borrowed_room_admits_nobody_until_its_equipment_is_attested_off() {
     // An ordinary lawyer room asks for nothing: an attestation there is refused as pointless.
     let ordinary = visit_in_booth(&app, false).await;
     let (status, body) = booth_attests(&app, ordinary, both_off("A-1001")).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("not_a_borrowed_room")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("not_a_borrowed_room"))
+    );
     assert_eq!(app.lawyer_join_token(&session, ordinary).await.0, 200);
 
     // The facility lends an interrogation room as this booth (R-BOOK-5).
@@ -81,16 +84,28 @@ async fn a_borrowed_room_admits_nobody_until_its_equipment_is_attested_off() {
     // Without the lawyer's consent nobody gets in, attested or not.
     let no_consent = visit_in_booth(&app, false).await;
     let (status, body) = app.lawyer_join_token(&session, no_consent).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("room_consent_missing")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("room_consent_missing")),
+        "{body}"
+    );
     assert!(body["message_zh"].as_str().is_some_and(|m| !m.is_empty()));
 
     // With consent, still nobody until the equipment is attested off: not the lawyer,
     // not the booth (so no media can flow in either direction).
     let visit = visit_in_booth(&app, true).await;
     let (status, body) = app.lawyer_join_token(&session, visit).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("room_not_attested")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("room_not_attested")),
+        "{body}"
+    );
     let (status, body) = app.booth_join_token(&app.demo_booth(), visit).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("room_not_attested")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("room_not_attested")),
+        "{body}"
+    );
 
     // Half an attestation, a blank officer, or an unknown field is refused; nothing recorded.
     let (status, body) = booth_attests(
@@ -99,14 +114,20 @@ async fn a_borrowed_room_admits_nobody_until_its_equipment_is_attested_off() {
         json!({ "officer": "A-1001", "recording_off": true, "monitoring_off": false }),
     )
     .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("attestation_incomplete")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("attestation_incomplete"))
+    );
     let (status, body) = booth_attests(
         &app,
         visit,
         json!({ "officer": " ", "recording_off": true, "monitoring_off": true }),
     )
     .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_officer")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_officer"))
+    );
     let (status, _) = booth_attests(
         &app,
         visit,
@@ -135,14 +156,20 @@ async fn a_borrowed_room_admits_nobody_until_its_equipment_is_attested_off() {
             .unwrap();
         (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
     };
-    assert_eq!(booth_view["room"]["kind"], "borrowed_interrogation_room", "{booth_view}");
+    assert_eq!(
+        booth_view["room"]["kind"], "borrowed_interrogation_room",
+        "{booth_view}"
+    );
 
     // The officer at the booth attests: audited, then both sides are admitted and join.
     let (status, body) = booth_attests(&app, visit, both_off("A-1001")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["via"], "booth");
     let (again, _) = booth_attests(&app, visit, both_off("B-2002")).await;
-    assert_eq!(again, 200, "a repeat answers with the attestation already recorded");
+    assert_eq!(
+        again, 200,
+        "a repeat answers with the attestation already recorded"
+    );
     let (_, audit) = app.audit_read(&format!("?visit={visit}")).await;
     let attested: Vec<&Value> = audit["entries"]
         .as_array()

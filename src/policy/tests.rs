@@ -540,8 +540,5 @@ fn a_borrowed_interrogation_room_admits_only_with_consent_and_attestation() {
     assert!(matches!(admit(&v, &who, t(9, 5)), Err(Deny::Documents(_))));
     // And the slot still rules: an attested room does not open a visit early.
     v.room = borrowed(true, true);
-    assert_eq!(
-        admit(&v, &booth(), t(8, 59)).err(),
-        Some(Deny::TooEarly)
-    );
+    assert_eq!(admit(&v, &booth(), t(8, 59)).err(), Some(Deny::TooEarly));
 }
