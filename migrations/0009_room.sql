@@ -16,3 +16,16 @@ CREATE TABLE room_attestations (
     admin_id        INTEGER REFERENCES admins(id),
     attested_at     INTEGER NOT NULL
 );
+
+-- R-ARRANGE-5: the detainee's written refusal of a visit, scanned at the booth and kept
+-- encrypted like the documents (AES-256-GCM under <data>/documents/); the lawyer of the
+-- request receives it.
+CREATE TABLE written_refusals (
+    request_id   INTEGER PRIMARY KEY REFERENCES visit_requests(id),
+    stored_name  TEXT NOT NULL UNIQUE,
+    media_type   TEXT NOT NULL,
+    sha256       TEXT NOT NULL,
+    size_bytes   INTEGER NOT NULL,
+    uploaded_by  INTEGER NOT NULL REFERENCES admins(id),
+    uploaded_at  INTEGER NOT NULL
+);

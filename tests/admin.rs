@@ -110,6 +110,12 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             &["operator"],
         ),
         (
+            Method::POST,
+            "/admin/api/visits/999999/room-attestation",
+            Some(json!({})),
+            &["operator"],
+        ),
+        (
             Method::GET,
             "/admin/api/manual-verifications",
             None,
@@ -198,6 +204,12 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
         (
             Method::POST,
             "/admin/api/requests/999999/decline",
+            Some(json!({})),
+            &["operator"],
+        ),
+        (
+            Method::PUT,
+            "/admin/api/requests/999999/written-refusal",
             Some(json!({})),
             &["operator"],
         ),

@@ -345,14 +345,67 @@ async fn a_lawyer_cancels_and_a_detainee_declines_in_writing_and_the_lawyer_rece
     )
     .await;
     assert_eq!(s, 409);
+    // Without the scanned written refusal the decline is not recorded.
+    let decline = json!({ "note": "Declined the visit in writing", "written_refusal_ref": "scan-2026-11-27-001" });
     let (s, d) = app
         .admin(
             Method::POST,
             &format!("/admin/api/requests/{}/decline", b["id"]),
-            Some(json!({ "note": "Declined the visit in writing", "written_refusal_ref": "scan-2026-11-27-001" })),
+            Some(decline.clone()),
+        )
+        .await;
+    assert_eq!(
+        (s, d["code"].as_str()),
+        (409, Some("written_refusal_not_scanned")),
+        "{d}"
+    );
+    // Staff upload the scan (a PDF); anything else is refused and nothing is kept.
+    let scan: &[u8] = b"%PDF-1.4\n% written refusal, signed by the detainee\n%%EOF\n";
+    let upload = |bytes: &'static [u8]| {
+        app.admin_client()
+            .put(app.admin_url(&format!("/admin/api/requests/{}/written-refusal", b["id"])))
+            .bearer_auth(&app.admin_token)
+            .body(bytes)
+            .send()
+    };
+    let resp = upload(b"not a scan").await.unwrap();
+    assert_eq!(resp.status(), 415);
+    let resp = upload(b"%PDF-1.4\n% written refusal, signed by the detainee\n%%EOF\n")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    // Before the decline the lawyer has nothing to fetch.
+    let fetch = |session: String| {
+        app.client(&app::Identity::None)
+            .get(app.url(&format!("/api/lawyer/requests/{}/written-refusal", b["id"])))
+            .bearer_auth(session)
+            .send()
+    };
+    assert_eq!(fetch(me.clone()).await.unwrap().status(), 404);
+    let (s, d) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/api/requests/{}/decline", b["id"]),
+            Some(decline),
         )
         .await;
     assert_eq!(s, 200, "{d}");
+    // The lawyer receives the scan, exactly as uploaded; another lawyer does not.
+    let resp = fetch(me.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), scan);
+    let (_, other) = app.new_lawyer("other-lawyer").await;
+    assert_eq!(fetch(other).await.unwrap().status(), 404);
+    // It is stored encrypted: the plaintext is nowhere under the data dir.
+    for entry in walk(app.data_dir.path()) {
+        let content = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !content.windows(20).any(|w| w == &scan[10..30]),
+            "{} holds the scan in clear",
+            entry.display()
+        );
+    }
     let (_, mine) = lawyer(&app, &me, Method::GET, "/api/lawyer/requests", None).await;
     let declined = mine["requests"]
         .as_array()
@@ -589,4 +642,21 @@ async fn concurrent_requests_never_double_book_a_booth_or_a_detainee() {
         }
     }
     app.running.shutdown().await;
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

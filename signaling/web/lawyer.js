@@ -462,7 +462,37 @@ async function addEngagement(event) {
   await loadDocuments();
 }
 
-const deps = { authorized, showError, setStatus, changed: () => loadVisits() };
+/**
+ * Save a file the API serves to the signed-in lawyer only (e.g. a client's scanned
+ * written refusal): fetched with the session, handed to the browser as a download.
+ */
+async function download(path, name) {
+  const s = session();
+  if (!s) return;
+  try {
+    const response = await fetch(path, {
+      headers: { Authorization: `Bearer ${s.token}` },
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+    if (!response.ok) {
+      let data = null;
+      try { data = await response.json(); } catch { data = null; }
+      throw new ConferError(`http_${response.status}`, refusalText(data, response.status));
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = name;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (err) {
+    recordError(err);
+    showError(describeError(err));
+  }
+}
+
+const deps = { authorized, showError, setStatus, download, changed: () => loadVisits() };
 const requests = initRequests(deps);
 const complaints = initComplaints(deps);
 

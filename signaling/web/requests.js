@@ -92,6 +92,14 @@ export function initRequests(deps) {
         const d = r.declined;
         item.append(line(`Your client declined this visit in writing${d.declined_at ? ` on ${formatTime(d.declined_at)}` : ''}: ${d.note || ''}`, 'reason'));
         if (d.written_refusal_ref) item.append(line(`Written refusal on file: ${d.written_refusal_ref}.`));
+        if (d.written_refusal_scan && deps.download) {
+          const get = document.createElement('button');
+          get.type = 'button';
+          get.className = 'secondary written-refusal';
+          get.textContent = 'Download the written refusal (scan)';
+          get.addEventListener('click', () => deps.download(d.written_refusal_scan, `written-refusal-${r.id}`));
+          item.append(get);
+        }
       }
       if (r.status === 'queued' || (r.status === 'placed' && r.slot && new Date(r.slot.starts_at) > new Date())) {
         const cancel = document.createElement('button');

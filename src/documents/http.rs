@@ -106,6 +106,7 @@ impl From<DocumentError> for ApiError {
                 ApiError::not_found(&capitalise(what))
             }
             e @ (DocumentError::Integrity(_)
+            | DocumentError::FileIntegrity
             | DocumentError::Io(_)
             | DocumentError::Crypto
             | DocumentError::Store(_)) => ApiError::internal(e),

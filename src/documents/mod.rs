@@ -325,6 +325,8 @@ pub enum DocumentError {
     NotFound(&'static str),
     #[error("the stored document {0} fails its integrity check")]
     Integrity(DocumentId),
+    #[error("a stored file fails its integrity check")]
+    FileIntegrity,
     #[error("document storage: {0}")]
     Io(#[from] std::io::Error),
     #[error("document encryption failed")]
@@ -398,6 +400,15 @@ fn create_private_dir(p: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot restrict {}", p.display()))?;
     }
     Ok(())
+}
+
+/// A file sealed by [`Documents::seal_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFile {
+    pub stored_name: String,
+    pub media_type: MediaType,
+    pub sha256: String,
+    pub size_bytes: i64,
 }
 
 /// The documents service: checks, encrypts, stores, audits and reads documents.
@@ -555,6 +566,61 @@ impl Documents {
                 Err(e)
             }
         }
+    }
+
+    /// Check `bytes` as an upload (type, size), encrypt it and write it to a new private
+    /// file, for a scan that is not an engagement document (a detainee's written refusal,
+    /// R-ARRANGE-5). The caller records the returned name; if that fails it calls
+    /// [`Documents::discard_file`], so nothing unrecorded remains.
+    pub async fn seal_file(&self, bytes: &[u8]) -> Result<SealedFile, DocumentError> {
+        let media_type = check_upload(bytes)?;
+        let mut name = [0u8; 16];
+        self.rng
+            .fill(&mut name)
+            .map_err(|_| DocumentError::Crypto)?;
+        let stored_name = crate::audit::hex(&name);
+        let sealed = self.seal(&stored_name, bytes)?;
+        let path = self.path_of(&stored_name);
+        let tmp = self.dir.join(format!(".{stored_name}.tmp"));
+        let written = async {
+            write_private(tmp.clone(), sealed).await?;
+            tokio::fs::rename(&tmp, &path).await?;
+            sync_dir(self.dir.clone()).await
+        }
+        .await;
+        if let Err(e) = written {
+            remove_quietly(&tmp).await;
+            remove_quietly(&path).await;
+            return Err(e.into());
+        }
+        Ok(SealedFile {
+            stored_name,
+            media_type,
+            sha256: sha256_hex(bytes),
+            size_bytes: bytes.len() as i64,
+        })
+    }
+
+    /// The content of a file written by [`Documents::seal_file`], checked against its
+    /// recorded SHA-256. Callers decide who may see it.
+    pub async fn open_file(
+        &self,
+        stored_name: &str,
+        sha256: &str,
+    ) -> Result<Vec<u8>, DocumentError> {
+        let sealed = tokio::fs::read(self.path_of(stored_name)).await?;
+        let plain = self
+            .open_sealed(stored_name, sealed)
+            .ok_or(DocumentError::FileIntegrity)?;
+        if sha256_hex(&plain) != sha256 {
+            return Err(DocumentError::FileIntegrity);
+        }
+        Ok(plain)
+    }
+
+    /// Remove a sealed file that was never recorded or was replaced.
+    pub async fn discard_file(&self, stored_name: &str) {
+        remove_quietly(&self.path_of(stored_name)).await;
     }
 
     /// The decrypted content of a document, checked against its recorded SHA-256.

@@ -7,6 +7,7 @@
 //! | `POST /api/lawyer/requests` | lawyer session | ask for a visit: booked for a time or a walk-in |
 //! | `GET /api/lawyer/requests` | lawyer session | own requests: slot, queue position, deadline, why it waits, declines |
 //! | `POST /api/lawyer/requests/{id}/cancel` | lawyer session, own request | cancel; a placed visit ends `cancelled` |
+//! | `GET /api/lawyer/requests/{id}/written-refusal` | lawyer session, own declined request | the client's scanned written refusal (R-ARRANGE-5) |
 //! | `POST /api/lawyer/visits/{id}/extend` | lawyer session, own visit | more time, or the next slot offered |
 //! | `GET /queue/{facility}`, `GET /api/queue/{facility}` | anyone (waiting-area screen) | ticket numbers served and waiting, estimated wait; no names |
 //! | `GET /api/openapi.json` | anyone | the OpenAPI 3 document of these routes |
@@ -24,7 +25,8 @@
 //! | `PUT /admin/api/booths/{id}/kind` | booth kind; remote police-station booth (R-REMOTE-1) |
 //! | `POST /admin/api/requests` | a booking made by phone or messaging, entered for a lawyer (R-BOOK-1) |
 //! | `GET /admin/api/facilities/{f}/queue` | open requests with deadlines and escalations |
-//! | `POST /admin/api/requests/{id}/decline` | the detainee declined in writing (R-ARRANGE-5) |
+//! | `PUT /admin/api/requests/{id}/written-refusal` | the scan of the detainee's written refusal (PDF, JPEG or PNG, at most 10 MiB; kept encrypted) |
+//! | `POST /admin/api/requests/{id}/decline` | the detainee declined in writing (R-ARRANGE-5): needs the scan first |
 //!
 //! Every decision (a placement, a queueing, an escalation, a cancel, a decline, an
 //! extension, a calendar change) is appended to the audit log before it takes effect.
@@ -74,6 +76,10 @@ pub fn lawyer_routes() -> Router<AppState> {
             get(lawyer_requests).post(lawyer_request),
         )
         .route("/api/lawyer/requests/{id}/cancel", post(lawyer_cancel))
+        .route(
+            "/api/lawyer/requests/{id}/written-refusal",
+            get(lawyer_written_refusal),
+        )
         .route("/api/lawyer/visits/{id}/extend", post(lawyer_extend))
         .route("/api/queue/{facility}", get(queue_json))
         .route("/queue/{facility}", get(queue_page))
@@ -105,6 +111,12 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/admin/api/requests", post(staff_enter_request))
         .route("/admin/api/facilities/{f}/queue", get(staff_queue))
         .route("/admin/api/requests/{id}/decline", post(staff_decline))
+        .route(
+            "/admin/api/requests/{id}/written-refusal",
+            put(staff_written_refusal).layer(axum::extract::DefaultBodyLimit::max(
+                crate::documents::MAX_DOCUMENT_BYTES + 64 * 1024,
+            )),
+        )
 }
 
 // --- placing ---
@@ -417,7 +429,8 @@ fn request_view(r: &RequestRow, order: &[RequestId], now: DateTime<Utc>) -> Requ
         declined: (r.status == "declined").then(|| {
             json!({
                 "note": r.decline_note,
-                "written_refusal_ref": r.decline_scan_ref,
+                "written_refusal_ref": r.decline_scan_ref.as_deref().filter(|s| !s.is_empty()),
+                "written_refusal_scan": format!("/api/lawyer/requests/{}/written-refusal", r.id),
                 "declined_at": r.closed_at.map(rfc3339),
             })
         }),
@@ -827,13 +840,30 @@ async fn staff_decline(
     #[serde(deny_unknown_fields)]
     struct DeclineBody {
         note: String,
-        written_refusal_ref: String,
+        /// The paper file's reference, if the facility keeps one.
+        #[serde(default)]
+        written_refusal_ref: Option<String>,
     }
     let body: DeclineBody = json_body(&body)?;
-    if body.written_refusal_ref.trim().is_empty() || body.written_refusal_ref.len() > 200 {
+    let paper_ref = body
+        .written_refusal_ref
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    if paper_ref.len() > 200 {
         return Err(ApiError::bad_request(
-            "missing_written_refusal",
-            "Scan the detainee's written refusal and give its reference (R-ARRANGE-5).",
+            "invalid_written_refusal_ref",
+            "Keep the written refusal's reference under 200 characters.",
+        ));
+    }
+    // R-ARRANGE-5: the refusal is the detainee's own, in writing; the lawyer receives the scan.
+    if state.store.written_refusal(RequestId(id)).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "written_refusal_not_scanned",
+            "Scan the detainee's written refusal and upload it to this request first \
+             (PUT .../written-refusal); the lawyer receives the scan.",
         ));
     }
     if body.note.len() > 2000 {
@@ -868,7 +898,7 @@ async fn staff_decline(
             row.id,
             "declined",
             "declined_by_detainee",
-            Some((body.note.trim(), body.written_refusal_ref.trim(), admin)),
+            Some((body.note.trim(), paper_ref.as_str(), admin)),
             now,
         )
         .await?;
@@ -880,6 +910,119 @@ async fn staff_decline(
         ));
     }
     Ok(Json(json!({ "id": row.id, "status": "declined" })))
+}
+
+/// Staff upload the scan of the detainee's written refusal (R-ARRANGE-5), before
+/// recording the decline. Kept encrypted like the documents; audited before it is recorded.
+async fn staff_written_refusal(
+    State(state): State<AppState>,
+    Operator(admin): Operator,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let now = Utc::now();
+    let row = state
+        .store
+        .visit_request(RequestId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("This request"))?;
+    if !(row.status == "queued" || row.status == "placed") {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "request_closed",
+            "This request is already cancelled or declined; its written refusal cannot change.",
+        ));
+    }
+    let sealed = state.documents.seal_file(&body).await?;
+    let record = crate::store::refusal::WrittenRefusalRow {
+        request: row.id,
+        stored_name: sealed.stored_name.clone(),
+        media_type: sealed.media_type.as_str().into(),
+        sha256: sealed.sha256.clone(),
+        size_bytes: sealed.size_bytes,
+        uploaded_by: admin,
+        uploaded_at: now,
+    };
+    let recorded = async {
+        state
+            .audit
+            .append(
+                Actor::Staff(admin),
+                schedule_event(
+                    "written_refusal_scanned",
+                    &row,
+                    row.visit,
+                    row.booth.clone(),
+                    format!("sha256={} bytes={}", sealed.sha256, sealed.size_bytes),
+                ),
+            )
+            .await?;
+        Ok::<_, ApiError>(state.store.put_written_refusal(&record).await?)
+    }
+    .await;
+    match recorded {
+        Ok(replaced) => {
+            if let Some(old) = replaced {
+                state.documents.discard_file(&old).await;
+            }
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({
+                    "request": row.id, "media_type": record.media_type,
+                    "size_bytes": record.size_bytes, "sha256": record.sha256,
+                })),
+            ))
+        }
+        Err(e) => {
+            state.documents.discard_file(&sealed.stored_name).await;
+            Err(e)
+        }
+    }
+}
+
+/// The lawyer receives the scan of the client's written refusal (R-ARRANGE-5).
+async fn lawyer_written_refusal(
+    State(state): State<AppState>,
+    session: LawyerSession,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let row = state
+        .store
+        .visit_request(RequestId(id))
+        .await?
+        .filter(|r| r.lawyer == session.0)
+        .ok_or_else(|| ApiError::not_found("This request"))?;
+    let scan = state
+        .store
+        .written_refusal(row.id)
+        .await?
+        .filter(|_| row.status == "declined")
+        .ok_or_else(|| ApiError::not_found("A written refusal for this request"))?;
+    let bytes = state
+        .documents
+        .open_file(&scan.stored_name, &scan.sha256)
+        .await?;
+    let ext = scan
+        .media_type
+        .parse::<crate::documents::MediaType>()
+        .map(|m| m.extension())
+        .unwrap_or("bin");
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(&scan.media_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = header::HeaderValue::from_str(&format!(
+        "attachment; filename=\"written-refusal-{}.{ext}\"",
+        row.id
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
 }
 
 // --- the queue display (R-BOOK-4) ---
