@@ -29,3 +29,8 @@ CREATE TABLE written_refusals (
     uploaded_by  INTEGER NOT NULL REFERENCES admins(id),
     uploaded_at  INTEGER NOT NULL
 );
+
+-- R-REMOTE-1: a remote booth at a police station registered as the lawyer's side of a
+-- visit: the lawyer then joins from that terminal (its client certificate), not a browser
+-- elsewhere.
+ALTER TABLE visits ADD COLUMN lawyer_booth_id TEXT REFERENCES booths(id);

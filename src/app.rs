@@ -133,6 +133,25 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The booth terminal a lawyer-side request came through (R-REMOTE-1). Asked only for
+    /// a visit arranged from a remote police-station booth; no certificate, or one that does
+    /// not verify, is `None` (and policy then refuses the lawyer there).
+    pub async fn lawyer_terminal(
+        &self,
+        certs: &PeerCertificates,
+        row: &crate::store::VisitRow,
+    ) -> Option<crate::ids::BoothId> {
+        if row.lawyer_booth.is_none() || !certs.is_present() {
+            return None;
+        }
+        self.verify_booth(certs)
+            .await
+            .ok()
+            .map(|me| me.booth().clone())
+    }
+}
+
 pub fn booth_cert_refusal(e: BoothCertError) -> ApiError {
     let status = match e {
         BoothCertError::NoCertificate => StatusCode::UNAUTHORIZED,
@@ -343,6 +362,7 @@ async fn seed(
             case: Some(case),
             companions: Vec::new(),
             room_consent: false,
+            lawyer_booth: None,
         };
         store.insert_visit(&visit, now).await?;
     }

@@ -210,3 +210,110 @@ async fn a_borrowed_room_admits_nobody_until_its_equipment_is_attested_off() {
     assert_eq!(app.lawyer_join_token(&session, other).await.0, 200);
     app.running.shutdown().await;
 }
+
+/// R-REMOTE-1: a remote booth at a police station registered as the lawyer's side of a
+/// visit. The lawyer signs in on that terminal (which presents the booth's certificate)
+/// and is admitted there only; from an ordinary browser the same lawyer is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_booth_visit_admits_the_lawyer_only_at_that_terminal() {
+    let app = spawn_app().await;
+    let store = &app.running.state.store;
+    let facility = confer::ids::FacilityId(confer::app::DEMO_FACILITY.into());
+    let station = confer::ids::BoothId("station-7".into());
+    store
+        .upsert_booth(&station, &facility, "Police station 7")
+        .await
+        .unwrap();
+    let issued = confer_certs::issue_booth(
+        app.data_dir.path(),
+        confer::app::DEMO_FACILITY,
+        "station-7",
+        confer_certs::Validity::days_from_now(30),
+    )
+    .unwrap();
+    let terminal = Identity::Booth {
+        cert: issued.files.cert.clone(),
+        key: issued.files.key.clone(),
+    };
+    // Staff may name only a registered remote booth as the lawyer's side.
+    let (_, lawyers) = app.admin(Method::GET, "/admin/api/lawyers", None).await;
+    let lawyer_id = lawyers["lawyers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["username"] == app.lawyer_username.as_str())
+        .unwrap()["id"]
+        .clone();
+    let now = chrono::Utc::now();
+    let visit_body = json!({
+        "lawyer_id": lawyer_id,
+        "booth_id": confer::app::DEMO_BOOTH,
+        "starts_at": (now - chrono::Duration::seconds(5)).to_rfc3339(),
+        "ends_at": (now + chrono::Duration::minutes(30)).to_rfc3339(),
+        "case_id": app.demo_case().await.0,
+        "lawyer_booth_id": "station-7",
+    });
+    let (status, body) = app
+        .admin(Method::POST, "/admin/api/visits", Some(visit_body.clone()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("not_a_remote_booth")),
+        "{body}"
+    );
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            "/admin/api/booths/station-7/kind",
+            Some(json!({ "kind": "lawyer_room", "remote_station": "Police station 7" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .admin(Method::POST, "/admin/api/visits", Some(visit_body))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let visit = body["id"].as_i64().unwrap();
+
+    // From an ordinary browser: refused, with what to do.
+    let session = app.demo_lawyer_session().await;
+    let (status, body) = app.lawyer_join_token(&session, visit).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("join_from_remote_booth")),
+        "{body}"
+    );
+    // On the station's terminal (its certificate), with the lawyer's own session: admitted.
+    let resp = app
+        .client(&terminal)
+        .post(app.url(&format!("/api/lawyer/visits/{visit}/join-token")))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let token = resp.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A pass taken at the terminal does not work from elsewhere: the join checks again.
+    let mut elsewhere = app.signaling(&Identity::None).await;
+    elsewhere.hello().await.unwrap();
+    assert!(elsewhere.join(&token).await.is_err());
+    let resp = app
+        .client(&terminal)
+        .post(app.url(&format!("/api/lawyer/visits/{visit}/join-token")))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    let token = resp.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let _lawyer = app.joined(&terminal, &token).await;
+    // The detainee's booth joins as usual.
+    let booth_token = app.demo_booth_token(visit).await;
+    let _booth = app.joined(&app.demo_booth(), &booth_token).await;
+    app.running.shutdown().await;
+}

@@ -69,6 +69,12 @@ async function poll() {
   }
   showError('');
   if (reply && reply.booth) ui.boothLabel.textContent = reply.booth.label || reply.booth.id || '';
+  if (reply && reply.remote_station) {
+    // R-REMOTE-1: this terminal at a police station is the lawyer's side of visits; the
+    // lawyer signs in on the lawyer page here, and the terminal's certificate goes with it.
+    window.location.replace('/lawyer');
+    return;
+  }
   const v = reply ? reply.visit : null;
   const room = reply ? reply.room : null;
   // R-PRIV-2: in a borrowed interrogation room, nothing starts until the officer has

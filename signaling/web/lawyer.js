@@ -145,6 +145,12 @@ function renderVisits(visits) {
     badge.className = 'badge';
     badge.textContent = stateLabel(v.state);
     item.append(title, when, badge);
+    if (v.remote_booth) {
+      const where = document.createElement('span');
+      where.className = 'small';
+      where.textContent = `Join on the remote booth terminal ${v.remote_booth} (police station).`;
+      item.append(where);
+    }
     if (v.state === 'open') {
       const join = document.createElement('button');
       join.type = 'button';

@@ -249,6 +249,9 @@ struct CreateVisit {
     /// The lawyer consented to a borrowed interrogation room (R-PRIV-2), e.g. by phone.
     #[serde(default)]
     interrogation_room_consent: bool,
+    /// A remote police-station booth the lawyer joins from (R-REMOTE-1).
+    #[serde(default)]
+    lawyer_booth_id: Option<BoothId>,
 }
 
 #[derive(Serialize)]
@@ -319,6 +322,19 @@ async fn create_visit(
             return Err(ApiError::not_found("That case"));
         }
     }
+    if let Some(remote) = &req.lawyer_booth_id {
+        match state.store.booth_remote_station(remote).await? {
+            None => return Err(ApiError::not_found("That remote booth")),
+            Some(None) => {
+                return Err(ApiError::bad_request(
+                    "not_a_remote_booth",
+                    "The lawyer's side must be a remote booth registered at a police station \
+                     (set its kind with a remote_station first).",
+                ))
+            }
+            Some(Some(_)) => {}
+        }
+    }
     let visit = NewVisit {
         lawyer: req.lawyer_id,
         booth: req.booth_id,
@@ -328,6 +344,7 @@ async fn create_visit(
         case: req.case_id,
         companions: req.companions,
         room_consent: req.interrogation_room_consent,
+        lawyer_booth: req.lawyer_booth_id,
     };
     let id: VisitId = state.store.insert_visit(&visit, Utc::now()).await?;
     tracing::info!(admin = %admin, visit = %id, "visit created");

@@ -281,6 +281,8 @@ pub struct VisitView {
     pub ends_at: String,
     /// `scheduled` (slot not started), `open` (joinable now) or `ended`.
     pub state: &'static str,
+    /// The remote police-station booth the lawyer joins from (R-REMOTE-1), if any.
+    pub remote_booth: Option<String>,
 }
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -303,6 +305,7 @@ impl VisitView {
             starts_at: rfc3339(v.starts_at),
             ends_at: rfc3339(v.ends_at),
             state,
+            remote_booth: v.lawyer_booth.as_ref().map(|b| b.as_str().to_owned()),
         }
     }
 }
@@ -341,6 +344,7 @@ async fn issue_token(
     visit: VisitId,
     participant: ParticipantId,
     actor: Actor,
+    certs: &PeerCertificates,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let now = Utc::now();
     let row = state
@@ -348,7 +352,15 @@ async fn issue_token(
         .visit(visit)
         .await?
         .ok_or_else(|| ApiError::not_found("This visit"))?;
-    if let Err(d) = state.gate.decide(&row, &participant, now).await? {
+    let terminal = match participant {
+        ParticipantId::Booth(_) => None,
+        _ => state.lawyer_terminal(certs, &row).await,
+    };
+    if let Err(d) = state
+        .gate
+        .decide(&row, &participant, terminal.as_ref(), now)
+        .await?
+    {
         let record = AuditRecord::AdmissionRefused {
             visit: Some(visit),
             participant: Some(participant),
@@ -374,6 +386,7 @@ async fn lawyer_join_token(
     State(state): State<AppState>,
     session: LawyerSession,
     Path(id): Path<i64>,
+    certs: Option<axum::Extension<PeerCertificates>>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     // Lawyer, assistant or interpreter: as the account says, never as the request says.
     let participant = state
@@ -381,7 +394,16 @@ async fn lawyer_join_token(
         .lawyer_side_participant(session.0)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    issue_token(&state, VisitId(id), participant, Actor::Lawyer(session.0)).await
+    // R-REMOTE-1: the booth terminal this request came through, if the visit needs one.
+    let certs = certs.map(|c| c.0).unwrap_or_default();
+    issue_token(
+        &state,
+        VisitId(id),
+        participant,
+        Actor::Lawyer(session.0),
+        &certs,
+    )
+    .await
 }
 
 // --- booths ---
@@ -422,6 +444,12 @@ async fn booth_visit(
         .await?
         .ok_or_else(|| ApiError::not_found("This booth"))?;
     let visit = state.store.next_visit_for_booth(me.booth(), now).await?;
+    // R-REMOTE-1: a police-station terminal is the lawyer's side; its page is the lawyer page.
+    let remote_station = state
+        .store
+        .booth_remote_station(me.booth())
+        .await?
+        .flatten();
     // R-PRIV-2: in a borrowed interrogation room the booth page asks the officer to attest
     // the recording and monitoring equipment off before the visit can start.
     let room = visit.as_ref().map(|v| match v.room {
@@ -439,6 +467,7 @@ async fn booth_visit(
         "booth": BoothInfo { id: booth.id.0, facility: booth.facility.0, label: booth.label },
         "visit": visit.map(|v| VisitView::new(&v, now)),
         "room": room,
+        "remote_station": remote_station,
     })))
 }
 
@@ -465,6 +494,7 @@ async fn booth_join_token(
         VisitId(id),
         ParticipantId::Booth(booth.clone()),
         Actor::Booth(booth),
+        &PeerCertificates::default(),
     )
     .await
 }

@@ -102,6 +102,7 @@ fn admitted(visit: i64, who: Applicant) -> Admitted {
         ends_at: now + chrono::Duration::hours(1),
         ended: false,
         room: crate::policy::Room::Ordinary,
+        lawyer_booth: None,
     };
     admit(&terms, &who, now).expect("test participant is admitted")
 }
@@ -117,6 +118,7 @@ fn lawyer(visit: i64) -> Admitted {
         }),
         licence: Verdict::Refused(Reason::RegistryUnavailable),
         manually_verified: true,
+        terminal: None,
     };
     admitted(visit, Applicant::Lawyer(LawyerId(visit * 10), evidence))
 }

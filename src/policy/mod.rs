@@ -23,6 +23,8 @@
 //! 7. where the case is flagged (national security or terrorism during investigation), the
 //!    investigating unit granted permission; no other case needs one (R-ARRANGE-3);
 //! 8. a companion is approved for the case (R-VERIFY-4);
+//!    Where the visit names a remote police-station booth as the lawyer's side, the
+//!    lawyer joins from that terminal only (R-REMOTE-1);
 //! 9. in a borrowed interrogation room, for everyone (the booth included): the lawyer
 //!    consented to the room, and its recording and monitoring equipment was attested off
 //!    for this visit (R-PRIV-2). Until then no media flows at all.
@@ -50,6 +52,9 @@ pub struct VisitTerms {
     pub ended: bool,
     /// The room the detainee sits in (R-PRIV-2).
     pub room: Room,
+    /// A remote booth at a police station registered as the lawyer's side (R-REMOTE-1):
+    /// the lawyer joins from that terminal only.
+    pub lawyer_booth: Option<BoothId>,
 }
 
 /// The booth's room, as far as privilege is concerned (R-PRIV-2).
@@ -121,6 +126,9 @@ pub struct LawyerEvidence {
     pub licence: Verdict,
     /// Staff verified the licence by hand for this visit (R-VERIFY-2).
     pub manually_verified: bool,
+    /// The booth terminal the request came through, proven by its client certificate
+    /// (`None` from an ordinary browser).
+    pub terminal: Option<BoothId>,
 }
 
 /// The lawyer's engagement for the visit's case.
@@ -188,6 +196,9 @@ pub enum Deny {
     PermissionRefused,
     /// The companion is not approved for the case (R-VERIFY-4).
     CompanionNotApproved,
+    /// The visit is arranged from a remote police-station booth, and the lawyer is not
+    /// at that terminal (R-REMOTE-1).
+    RemoteBoothRequired,
     /// A borrowed interrogation room without the lawyer's consent (R-PRIV-2).
     RoomConsentMissing,
     /// A borrowed interrogation room whose recording and monitoring equipment has not been
@@ -211,6 +222,7 @@ impl Deny {
             Deny::PermissionMissing => "permission_missing",
             Deny::PermissionRefused => "permission_refused",
             Deny::CompanionNotApproved => "companion_not_approved",
+            Deny::RemoteBoothRequired => "join_from_remote_booth",
             Deny::RoomConsentMissing => "room_consent_missing",
             Deny::RoomNotAttested => "room_not_attested",
         }
@@ -269,6 +281,9 @@ impl Deny {
             Deny::CompanionNotApproved => "You are not approved for this case as an assistant or interpreter; the \
                  investigating unit's approval must be recorded by staff first."
                 .into(),
+            Deny::RemoteBoothRequired => "This visit is arranged from a remote booth at a police station: please \
+                 sign in and join on that booth's terminal."
+                .into(),
             Deny::RoomConsentMissing => "This visit was placed in a borrowed interrogation room, and the lawyer has \
                  not agreed to that room; the lawyer may agree through the facility's staff, or ask for the next \
                  free lawyer room."
@@ -322,6 +337,9 @@ impl Deny {
             }
             Deny::CompanionNotApproved => {
                 "您未被批准作为本案的助理或翻译人员参加会见；须由工作人员先登记侦查机关的批准。".into()
+            }
+            Deny::RemoteBoothRequired => {
+                "本次会见安排在公安机关的远程会见终端进行：请在该终端上登录并加入。".into()
             }
             Deny::RoomConsentMissing => {
                 "本次会见安排在借用的讯问室，律师尚未同意使用该房间；律师可通过看守所工作人员表示同意，或申请下一个空闲的会见室。".into()
@@ -431,6 +449,11 @@ pub fn admit(visit: &VisitTerms, who: &Applicant, now: DateTime<Utc>) -> Result<
             let Some(engagement) = ev.engagement else {
                 return Err(Deny::NoEngagement);
             };
+            if let Some(remote) = &visit.lawyer_booth {
+                if ev.terminal.as_ref() != Some(remote) {
+                    return Err(Deny::RemoteBoothRequired);
+                }
+            }
             let basis = match (&ev.licence, ev.manually_verified) {
                 (_, true) => LicenceBasis::Manual,
                 (Verdict::Verified(_), false) => LicenceBasis::Registry,

@@ -24,6 +24,7 @@ fn visit() -> VisitTerms {
         ends_at: t(9, 30),
         ended: false,
         room: Room::Ordinary,
+        lawyer_booth: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn good_lawyer() -> LawyerEvidence {
         }),
         licence: verified(),
         manually_verified: false,
+        terminal: None,
     }
 }
 
@@ -480,6 +482,7 @@ fn every_refusal_has_a_code_and_sentences_in_both_languages() {
         Deny::CompanionNotApproved,
         Deny::RoomConsentMissing,
         Deny::RoomNotAttested,
+        Deny::RemoteBoothRequired,
     ];
     all.extend(Reason::ALL.iter().map(|r| Deny::Licence(*r)));
     let mut codes = std::collections::HashSet::new();
@@ -541,4 +544,36 @@ fn a_borrowed_interrogation_room_admits_only_with_consent_and_attestation() {
     // And the slot still rules: an attested room does not open a visit early.
     v.room = borrowed(true, true);
     assert_eq!(admit(&v, &booth(), t(8, 59)).err(), Some(Deny::TooEarly));
+}
+
+/// R-REMOTE-1: a visit whose lawyer side is a remote police-station booth admits its lawyer
+/// only through that terminal (its client certificate); other visits admit the lawyer from
+/// any browser. The detainee's booth is unaffected.
+#[test]
+fn a_remote_booth_visit_admits_its_lawyer_only_at_that_terminal() {
+    let station = BoothId("station-7".into());
+    let mut v = visit();
+    v.lawyer_booth = Some(station.clone());
+    let at = |terminal: Option<BoothId>| lawyer(move |ev| ev.terminal = terminal);
+    assert!(admit(&v, &at(Some(station.clone())), t(9, 5)).is_ok());
+    assert_eq!(
+        admit(&v, &at(None), t(9, 5)).err(),
+        Some(Deny::RemoteBoothRequired)
+    );
+    assert_eq!(
+        admit(&v, &at(Some(BoothId("station-8".into()))), t(9, 5)).err(),
+        Some(Deny::RemoteBoothRequired)
+    );
+    assert!(admit(&v, &booth(), t(9, 5)).is_ok());
+    // The terminal proves where the lawyer is, not who: the licence still decides.
+    let unlicensed = lawyer(|ev| {
+        ev.terminal = Some(BoothId("station-7".into()));
+        ev.licence = refused(Reason::Suspended);
+    });
+    assert!(matches!(
+        admit(&v, &unlicensed, t(9, 5)),
+        Err(Deny::Licence(_))
+    ));
+    // Without a remote booth, a lawyer at any terminal or browser is admitted.
+    assert!(admit(&visit(), &at(Some(station)), t(9, 5)).is_ok());
 }

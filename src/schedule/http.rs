@@ -240,6 +240,7 @@ async fn place_queued(
                     companions: Vec::new(),
                     // R-PRIV-2: the consent given with the request travels with the visit.
                     room_consent: row.interrogation_consent,
+                    lawyer_booth: None,
                 };
                 let id = state.store.insert_visit(&visit, now).await?;
                 state

@@ -115,6 +115,7 @@ fn deny_code(d: Deny) -> ErrorCode {
         Deny::NoCase | Deny::NoEngagement | Deny::Documents(_) => ErrorCode::DocumentsIncomplete,
         Deny::PermissionMissing | Deny::PermissionRefused => ErrorCode::PermissionRequired,
         Deny::RoomConsentMissing | Deny::RoomNotAttested => ErrorCode::RoomNotReady,
+        Deny::RemoteBoothRequired => ErrorCode::NotAParticipant,
     }
 }
 
@@ -400,7 +401,15 @@ impl Connection {
             }
             Err(_) => return Err(Refusal::code(ErrorCode::Unavailable)),
         };
-        let decision = match state.gate.decide(&row, &participant, now).await {
+        let terminal = match participant {
+            ParticipantId::Booth(_) => None,
+            _ => state.lawyer_terminal(&self.certs, &row).await,
+        };
+        let decision = match state
+            .gate
+            .decide(&row, &participant, terminal.as_ref(), now)
+            .await
+        {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(visit = %visit, error = %e, "admission gate failed; admitting nobody");

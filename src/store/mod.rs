@@ -97,6 +97,8 @@ pub struct VisitRow {
     pub companions: Vec<LawyerId>,
     /// The room's kind, consent and attestation (R-PRIV-2), as of this read.
     pub room: Room,
+    /// The remote police-station booth the lawyer joins from (R-REMOTE-1), if any.
+    pub lawyer_booth: Option<BoothId>,
 }
 
 impl VisitRow {
@@ -111,6 +113,7 @@ impl VisitRow {
             ends_at: self.ends_at,
             ended: self.ended_at.is_some(),
             room: self.room,
+            lawyer_booth: self.lawyer_booth.clone(),
         }
     }
 }
@@ -128,6 +131,8 @@ pub struct NewVisit {
     pub companions: Vec<LawyerId>,
     /// The lawyer consented to a borrowed interrogation room (R-PRIV-2).
     pub room_consent: bool,
+    /// A remote police-station booth as the lawyer's side (R-REMOTE-1).
+    pub lawyer_booth: Option<BoothId>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -143,7 +148,8 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 const VISIT_SELECT: &str = "SELECT v.id, v.lawyer_id, v.booth_id, b.label, b.facility_id, f.name, \
      v.starts_at, v.ends_at, v.ended_at, v.end_reason, v.case_id, \
      (SELECT group_concat(c.account_id) FROM visit_companions c WHERE c.visit_id = v.id), \
-     b.kind, v.room_consent, EXISTS (SELECT 1 FROM room_attestations a WHERE a.visit_id = v.id) \
+     b.kind, v.room_consent, EXISTS (SELECT 1 FROM room_attestations a WHERE a.visit_id = v.id), \
+     v.lawyer_booth_id \
      FROM visits v JOIN booths b ON b.id = v.booth_id JOIN facilities f ON f.id = b.facility_id";
 
 fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
@@ -174,6 +180,7 @@ fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
         } else {
             Room::Ordinary
         },
+        lawyer_booth: r.get::<Option<String>, _>(15).map(BoothId),
     }
 }
 
@@ -433,8 +440,8 @@ impl Store {
     pub async fn insert_visit(&self, v: &NewVisit, now: DateTime<Utc>) -> Result<VisitId> {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
-            "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at, case_id, room_consent) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at, case_id, room_consent, \
+             lawyer_booth_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(v.lawyer.0)
         .bind(v.booth.as_str())
@@ -444,6 +451,7 @@ impl Store {
         .bind(ms(now))
         .bind(v.case.map(|c| c.0))
         .bind(i64::from(v.room_consent))
+        .bind(v.lawyer_booth.as_ref().map(BoothId::as_str))
         .execute(&mut *tx)
         .await;
         let id = match r {
@@ -647,6 +655,7 @@ mod tests {
             case: None,
             companions: Vec::new(),
             room_consent: false,
+            lawyer_booth: None,
         };
         let id = s.insert_visit(&v, now).await.unwrap();
         let row = s.visit(id).await.unwrap().unwrap();

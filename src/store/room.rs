@@ -88,3 +88,15 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// The police station of a remote booth (R-REMOTE-1): `Some(None)` for an ordinary
+    /// booth, `None` when the booth does not exist.
+    pub async fn booth_remote_station(&self, booth: &BoothId) -> Result<Option<Option<String>>> {
+        let row = sqlx::query("SELECT remote_station FROM booths WHERE id = ?")
+            .bind(booth.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<Option<String>, _>(0)))
+    }
+}

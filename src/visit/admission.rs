@@ -25,7 +25,7 @@ use super::VisitHub;
 use crate::audit::{Actor, Audit, AuditError, AuditRecord};
 use crate::config::LicenceSection;
 use crate::documents::DocumentStatus;
-use crate::ids::{LawyerId, ParticipantId, VisitId};
+use crate::ids::{BoothId, LawyerId, ParticipantId, VisitId};
 use crate::licence::cache::CachedRegistry;
 use crate::licence::verify::{verify_lookup, LawyerClaim, Reason, Verdict};
 use crate::licence::{AnyRegistry, HolderIdHash, LicenceNumber, LicenceRegistry};
@@ -125,6 +125,7 @@ impl Gate {
         &self,
         row: &VisitRow,
         participant: &ParticipantId,
+        terminal: Option<&BoothId>,
         now: DateTime<Utc>,
     ) -> Result<Result<Admitted, Deny>, GateError> {
         let terms = row.terms();
@@ -141,7 +142,9 @@ impl Gate {
                 }
                 match account.kind {
                     MemberKind::Lawyer => {
-                        Applicant::Lawyer(*id, self.lawyer_evidence(row, &account, now).await?)
+                        let mut evidence = self.lawyer_evidence(row, &account, now).await?;
+                        evidence.terminal = terminal.cloned();
+                        Applicant::Lawyer(*id, evidence)
                     }
                     MemberKind::Assistant | MemberKind::Interpreter => {
                         let approved = match row.case {
@@ -186,6 +189,7 @@ impl Gate {
             engagement: None,
             licence: not_asked.clone(),
             manually_verified: false,
+            terminal: None,
         };
         if account.locked || row.lawyer != account.id {
             return Ok(evidence);
