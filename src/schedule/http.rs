@@ -59,10 +59,23 @@ use serde_json::{json, Value};
 /// The OpenAPI 3 document of the scheduler's routes (hand-written).
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// One lock for every scheduling decision (mutations of the timetable). A tokio mutex:
-/// it is held across the store's awaits on purpose, so that reading the timetable,
-/// deciding and writing the visit are one step for every other request.
-static DECISIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// One lock per facility for its scheduling decisions (mutations of its timetable). A
+/// tokio mutex: it is held across the store's awaits on purpose, so that reading the
+/// timetable, deciding and writing the visit are one step for every other request of
+/// that facility. Facilities never share a booth or a detainee, so their decisions run in
+/// parallel.
+static DECISIONS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<FacilityId, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Take the decision lock of `facility` (see [`DECISIONS`]).
+async fn decisions(facility: &FacilityId) -> tokio::sync::OwnedMutexGuard<()> {
+    let lock = {
+        let mut all = DECISIONS.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(facility.clone()).or_default().clone()
+    };
+    lock.lock_owned().await
+}
 
 /// Requests a lawyer sees: those made in the last 14 days.
 const LIST_WINDOW: Duration = Duration::days(14);
@@ -157,7 +170,8 @@ fn schedule_event(
 }
 
 /// Place (or re-try) the queued requests `ids` of one facility, in allocation order,
-/// auditing each decision before it takes effect. The caller holds [`DECISIONS`].
+/// auditing each decision before it takes effect. The caller holds the facility's
+/// decision lock ([`decisions`]).
 async fn place_queued(
     state: &AppState,
     facility: &FacilityId,
@@ -279,8 +293,8 @@ async fn place_queued(
 /// Re-try every queued request and raise escalations as deadlines approach. Run by
 /// [`spawn_escalation_driver`]; public so that tests can drive it with their own `now`.
 pub async fn requeue_all(state: &AppState, now: DateTime<Utc>) -> Result<(), ApiError> {
-    let _guard = DECISIONS.lock().await;
     for f in state.store.facilities_with_queued_requests().await? {
+        let _guard = decisions(&f).await;
         let queued: Vec<RequestRow> = state
             .store
             .open_requests(&f, now)
@@ -506,7 +520,7 @@ async fn create_request(
                 "No detainee with this reference is held at this facility. Check the reference with the facility.",
             )
         })?;
-    let _guard = DECISIONS.lock().await;
+    let _guard = decisions(&body.facility).await;
     let ticket = match body.booked_at {
         Some(_) => None,
         None => {
@@ -675,7 +689,7 @@ async fn lawyer_cancel(
             "This request is already cancelled or declined.",
         ));
     }
-    let _guard = DECISIONS.lock().await;
+    let _guard = decisions(&row.facility).await;
     state
         .audit
         .append(
@@ -730,7 +744,7 @@ async fn lawyer_extend(
             "This visit has already ended; request a new visit instead.",
         ));
     }
-    let _guard = DECISIONS.lock().await;
+    let _guard = decisions(&visit.facility).await;
     let cal = state
         .store
         .facility_calendar(&visit.facility)
@@ -879,7 +893,7 @@ async fn staff_decline(
         .visit_request(RequestId(id))
         .await?
         .ok_or_else(|| ApiError::not_found("This request"))?;
-    let _guard = DECISIONS.lock().await;
+    let _guard = decisions(&row.facility).await;
     state
         .audit
         .append(
@@ -1493,7 +1507,7 @@ async fn staff_approve_session(
         return Err(ApiError::not_found("An unapproved session with this id"));
     }
     // Queued requests may fit now.
-    let _guard = DECISIONS.lock().await;
+    let _guard = decisions(&f).await;
     let now = Utc::now();
     let queued: Vec<RequestRow> = state
         .store
