@@ -201,6 +201,19 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             Some(json!({})),
             &["operator"],
         ),
+        // Issue 6: reports (R-REPORT-1) are read by auditors and operators.
+        (
+            Method::GET,
+            "/admin/api/reports?facility=demo-facility&from=2026-01-01&to=2026-01-31",
+            None,
+            &["operator", "auditor"],
+        ),
+        (
+            Method::GET,
+            "/admin/api/reports.csv?facility=demo-facility&from=2026-01-01&to=2026-01-31",
+            None,
+            &["operator", "auditor"],
+        ),
     ]
 }
 

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod documents;
 pub mod licence;
 pub mod oversight;
+pub mod reports;
 pub mod schedule;
 pub mod staff;
 pub mod verification;
