@@ -16,6 +16,7 @@
 //! | `POST /admin/api/visits/{id}/stop`, `GET /admin/api/violations`, `POST /admin/api/violations/{id}/findings` | operator (auditor may list) | stop a visit for a violation, reports and findings ([`violations`], [`outbox`]) |
 //! | `GET /admin/api/complaints`, `POST /admin/api/complaints/{id}/updates` | operator | lawyers' complaints ([`crate::complaints`]) |
 //! | `GET /admin/api/reports`, `GET /admin/api/reports.csv` | auditor, operator | facility statistics for a period (R-REPORT-1, [`reports`]) |
+//! | `GET /admin/`, `/admin/console/{file}` | anyone who reaches the listener (the page signs in through the API) | the web console ([`console`]) |
 //! | `GET /metrics` | `admin.metrics_token` bearer, or auditor / sysadmin | Prometheus text ([`crate::metrics`]) |
 //! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | issue 4: see `crate::documents::http` |
 //! | `/admin/api/visits/{id}/manual-verification`, `/manual-verifications`, `/alerts[/{id}/acknowledge]`, `/lawyers/{id}/unlock|licence`, `/cases/{id}/permissions|companions` | operator | issue 4: see [`verification`] |
@@ -31,6 +32,7 @@
 //!
 //! Nothing here carries media or any content of a visit (DESIGN.md invariant 6).
 
+pub mod console;
 pub mod login;
 pub mod outbox;
 pub mod reports;
@@ -80,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(violations::router())
         .merge(crate::complaints::admin_router())
         .merge(reports::router())
+        .merge(console::router())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)
