@@ -37,6 +37,27 @@ function table(headers, rows, attrs) {
     h('thead', {}, h('tr', {}, headers.map((x) => (x instanceof Node ? h('th', {}, x) : h('th', { class: String(x).startsWith('#') ? 'num' : '' }, String(x).replace(/^#/, '')))))),
     h('tbody', {}, rows));
 }
+// Update the live views in place (they refresh every second): a row or a button under
+// the pointer stays the same element, so a click is never lost to a refresh. Elements
+// with a different data-key (another visit, another view) are replaced whole.
+function morph(oldNode, newNode) {
+  const key = (n) => (n.nodeType === 1 ? n.getAttribute('data-key') : null);
+  if (oldNode.nodeType !== newNode.nodeType || oldNode.nodeName !== newNode.nodeName || key(oldNode) !== key(newNode)) {
+    oldNode.replaceWith(newNode);
+    return;
+  }
+  if (oldNode.nodeType === 3) {
+    if (oldNode.data !== newNode.data) oldNode.data = newNode.data;
+    return;
+  }
+  if (oldNode.nodeType !== 1) return;
+  for (const a of [...oldNode.attributes]) if (!newNode.hasAttribute(a.name)) oldNode.removeAttribute(a.name);
+  for (const a of [...newNode.attributes]) if (oldNode.getAttribute(a.name) !== a.value) oldNode.setAttribute(a.name, a.value);
+  const o = [...oldNode.childNodes];
+  const n = [...newNode.childNodes];
+  n.forEach((child, i) => { if (i < o.length) morph(o[i], child); else oldNode.appendChild(child); });
+  for (let i = n.length; i < o.length; i++) o[i].remove();
+}
 const fmt = (v, digits = 1) => (v === null || v === undefined ? '—' : typeof v === 'number' ? String(Math.round(v * 10 ** digits) / 10 ** digits) : String(v));
 const pct = (v) => (v === null || v === undefined ? '—' : `${Math.round(v * 1000) / 10}%`);
 const when = (s) => (s ? new Date(s).toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en-GB') : '—');
@@ -148,9 +169,13 @@ function signInView() {
   return form;
 }
 
+function openRow(ev) {
+  location.hash = `#/visit/${ev.currentTarget.dataset.visit}`;
+}
+
 function liveView() {
   const s = session();
-  const wrap = h('section', { id: 'live' }, h('h1', {}, t('live_title')));
+  const wrap = h('section', { id: 'live', 'data-key': 'live' }, h('h1', {}, t('live_title')));
   if (live.unavailable) { wrap.appendChild(h('p', { class: 'muted' }, t('live_unavailable'))); return wrap; }
   wrap.appendChild(h('p', { class: 'muted small' }, `${t('live_updated')}: ${live.at ? when(live.at) : t('loading')} · ${t('alerts')}: ${live.alerts_active}`));
   if (!live.visits.length) { wrap.appendChild(h('p', { id: 'live-empty' }, t('live_none'))); return wrap; }
@@ -159,7 +184,7 @@ function liveView() {
     const ps = v.participants || [];
     const loss = Math.max(0, ...ps.map((p) => p.loss_pct ?? 0));
     const rtt = Math.max(0, ...ps.map((p) => p.rtt_ms ?? 0));
-    return h('tr', { class: `clickable row-${c}`, 'data-visit': v.visit_id, onclick: () => { location.hash = `#/visit/${v.visit_id}`; } },
+    return h('tr', { class: `clickable row-${c}`, 'data-visit': v.visit_id, 'data-key': `visit-${v.visit_id}`, onclick: openRow },
       h('td', {}, h('a', { href: `#/visit/${v.visit_id}` }, `#${v.visit_id}`)),
       h('td', {}, v.booth ?? '—'),
       h('td', {}, t(`state_${v.state}`)),
@@ -182,7 +207,7 @@ function liveView() {
 function visitView(id) {
   const s = session();
   const v = live.visits.find((x) => String(x.visit_id) === String(id));
-  const wrap = h('section', { id: 'visit-detail', 'data-visit': id },
+  const wrap = h('section', { id: 'visit-detail', 'data-visit': id, 'data-key': `detail-${id}` },
     h('p', {}, h('a', { href: '#/live' }, `← ${t('back')}`)),
     h('h1', {}, `${t('detail_title')} #${id}`));
   if (!v) { wrap.appendChild(h('p', { id: 'visit-gone' }, t('detail_gone'))); return wrap; }
@@ -436,7 +461,10 @@ async function renderView() {
     else if (view === 'verification') node = await verificationView();
     else if (view === 'complaints') node = await complaintsView();
     else if (view === 'reports') node = await reportsView();
-    if (seq === renderSeq && node) main.replaceChildren(node);
+    if (seq !== renderSeq || !node) return;
+    const old = main.firstElementChild;
+    if (old && node.dataset.key && old.dataset.key === node.dataset.key) morph(old, node);
+    else main.replaceChildren(node);
   } catch (err) {
     explain(err);
   }
