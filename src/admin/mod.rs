@@ -17,6 +17,7 @@
 //! | `GET /admin/api/complaints`, `POST /admin/api/complaints/{id}/updates` | operator | lawyers' complaints ([`crate::complaints`]) |
 //! | `GET /admin/api/reports`, `GET /admin/api/reports.csv` | auditor, operator | facility statistics for a period (R-REPORT-1, [`reports`]) |
 //! | `GET /admin/`, `/admin/console/{file}` | anyone who reaches the listener (the page signs in through the API) | the web console ([`console`]) |
+//! | `GET /admin/api/live`, `GET /admin/api/live/stream` (SSE) | operator, auditor | live visit health and alerts, content-free ([`crate::health`]) |
 //! | `GET /metrics` | `admin.metrics_token` bearer, or auditor / sysadmin | Prometheus text ([`crate::metrics`]) |
 //! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | issue 4: see `crate::documents::http` |
 //! | `/admin/api/visits/{id}/manual-verification`, `/manual-verifications`, `/alerts[/{id}/acknowledge]`, `/lawyers/{id}/unlock|licence`, `/cases/{id}/permissions|companions` | operator | issue 4: see [`verification`] |
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::complaints::admin_router())
         .merge(reports::router())
         .merge(console::router())
+        .merge(crate::health::routes())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)
