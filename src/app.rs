@@ -60,6 +60,8 @@ pub struct Services {
     pub totp: crate::admin::totp::TotpVault,
     /// Wakes the violation-report outbox worker (issue 6).
     pub outbox: crate::admin::outbox::Outbox,
+    /// The live visit health view and alerts for the console (issue 6).
+    pub health: crate::health::HealthFeed,
     ready: AtomicBool,
 }
 
@@ -512,6 +514,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         documents,
         totp,
         outbox: crate::admin::outbox::Outbox::new(),
+        health: crate::health::HealthFeed::new(),
         ready: AtomicBool::new(false),
     }));
 
@@ -543,6 +546,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn(crate::metrics::run_sampler(
             state.hub.clone(),
             Duration::from_secs(1),
+            stopped(shutdown_rx.clone()),
+        )),
+        tokio::spawn(crate::health::run(
+            state.clone(),
             stopped(shutdown_rx.clone()),
         )),
         tokio::spawn({

@@ -194,6 +194,8 @@ pub struct AdminSection {
     /// Bearer token a Prometheus scraper presents for `GET /metrics` (at least 32
     /// characters). Unset: only a signed-in auditor or system administrator may read it.
     pub metrics_token: Option<String>,
+    /// Live-visit health alert thresholds (`[admin.health]`, issue 6).
+    pub health: HealthSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -300,6 +302,7 @@ impl Default for AdminSection {
             addr: ([127, 0, 0, 1], 9443).into(),
             session_idle_secs: 30 * 60,
             metrics_token: None,
+            health: HealthSection::default(),
         }
     }
 }
@@ -445,6 +448,13 @@ impl Config {
         {
             return bad("admin.metrics_token must have at least 32 characters".into());
         }
+        let h = &self.admin.health;
+        let valid = (h.loss_pct > 0.0 && h.loss_pct < 100.0) && h.rtt_ms > 0.0;
+        if !valid || h.no_media_secs == 0 {
+            return bad(
+                "admin.health: loss_pct must be in (0, 100), rtt_ms and no_media_secs > 0".into(),
+            );
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad("tls.cert and tls.key must be set together".into());
         }
@@ -517,6 +527,31 @@ impl Config {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// When the admin health view raises an alert (issue 6; defaults from the issue).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSection {
+    /// Packet loss above this percentage ...
+    pub loss_pct: f64,
+    /// ... for this many seconds raises a `loss` alert.
+    pub loss_window_secs: u64,
+    /// A round-trip time above this many milliseconds raises an `rtt` alert.
+    pub rtt_ms: f64,
+    /// No media from a connected participant for this many seconds raises `no_media`.
+    pub no_media_secs: u64,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        HealthSection {
+            loss_pct: 5.0,
+            loss_window_secs: 10,
+            rtt_ms: 400.0,
+            no_media_secs: 5,
+        }
+    }
 }
 
 #[cfg(test)]

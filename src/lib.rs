@@ -20,6 +20,7 @@
 //! - [`audit`]: the tamper-evident audit log: hash chain, signed checkpoints, verification.
 //! - [`store`]: the only module that sees SQL (SQLite, migrations embedded).
 //! - [`admin`]: the admin listener's API: staff roles, TOTP sign-in, staff accounts.
+//! - [`health`]: the live visit health feed for the admin console (content-free; issue 6).
 //! - [`metrics`]: Prometheus metrics (`GET /metrics` on the admin listener).
 //! - [`http`]: shared HTTP plumbing: TLS, the accept loop, error mapping, the public routes.
 
@@ -31,6 +32,7 @@ pub mod complaints;
 pub mod config;
 pub mod demo;
 pub mod documents;
+pub mod health;
 pub mod http;
 pub mod ids;
 pub mod licence;

@@ -13,6 +13,8 @@
 //! | `confer_impersonation_alerts_total` | counter | R-VERIFY-3 alerts ([`impersonation_alert`]) |
 //! | `confer_health_alerts_total{kind}` | counter | live-health alerts ([`health_alert`]): `loss`, `rtt`, `no_media`, `reconnecting` |
 //! | `confer_forwarded_packets_total` | counter | RTP packets the SFU forwarded, sampled from the media snapshot |
+//! | `confer_forwarded_bytes_total` | counter | RTP bytes (header and payload) the SFU forwarded, from the health feed ([`media_health`]) |
+//! | `confer_received_packets_lost_total` / `confer_received_packets_expected_total` | counter | RTP packets missing from what participants sent (first-arrival sequence gaps) and expected: loss ratio = rate(lost) / rate(expected) |
 //! | `confer_visits_stopped_total{category}` | counter | visits stopped by staff, by violation category |
 //! | `confer_violation_deliveries_total{result}` | counter | violation-report webhook attempts: `delivered`, `failed` |
 //!
@@ -113,6 +115,18 @@ fn describe() {
         "RTP packets forwarded by the SFU."
     );
     describe_counter!(
+        "confer_forwarded_bytes_total",
+        "RTP bytes forwarded by the SFU."
+    );
+    describe_counter!(
+        "confer_received_packets_lost_total",
+        "RTP packets missing from what participants sent (sequence gaps)."
+    );
+    describe_counter!(
+        "confer_received_packets_expected_total",
+        "RTP packets expected from participants (for the loss ratio)."
+    );
+    describe_counter!(
         "confer_visits_stopped_total",
         "Visits stopped by staff, by violation category."
     );
@@ -124,6 +138,13 @@ fn describe() {
     metrics::counter!("confer_registry_errors_total").increment(0);
     metrics::counter!("confer_impersonation_alerts_total").increment(0);
     metrics::counter!("confer_forwarded_packets_total").increment(0);
+    for name in [
+        "confer_forwarded_bytes_total",
+        "confer_received_packets_lost_total",
+        "confer_received_packets_expected_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
     for kind in ["loss", "rtt", "no_media", "reconnecting"] {
         metrics::counter!("confer_health_alerts_total", "kind" => kind).increment(0);
     }
@@ -167,6 +188,14 @@ pub fn impersonation_alert() {
 /// A live-health alert: `loss`, `rtt`, `no_media` or `reconnecting`.
 pub fn health_alert(kind: &'static str) {
     metrics::counter!("confer_health_alerts_total", "kind" => kind).increment(1);
+}
+
+/// Media totals since the previous health-feed sample: bytes forwarded, and packets lost
+/// and expected of what participants sent.
+pub fn media_health(forwarded_bytes: u64, lost: u64, expected: u64) {
+    metrics::counter!("confer_forwarded_bytes_total").increment(forwarded_bytes);
+    metrics::counter!("confer_received_packets_lost_total").increment(lost);
+    metrics::counter!("confer_received_packets_expected_total").increment(expected);
 }
 
 /// Staff stopped a visit for a violation of `category`.

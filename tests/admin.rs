@@ -213,6 +213,32 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             Some(json!({})),
             &["operator"],
         ),
+        // Issue 6: reports (R-REPORT-1) are read by auditors and operators.
+        (
+            Method::GET,
+            "/admin/api/reports?facility=demo-facility&from=2026-01-01&to=2026-01-31",
+            None,
+            &["operator", "auditor"],
+        ),
+        (
+            Method::GET,
+            "/admin/api/reports.csv?facility=demo-facility&from=2026-01-01&to=2026-01-31",
+            None,
+            &["operator", "auditor"],
+        ),
+        // Live visit health (issue 6, crate::health): JSON and the SSE stream's first event.
+        (
+            Method::GET,
+            "/admin/api/live",
+            None,
+            &["operator", "auditor"],
+        ),
+        (
+            Method::GET,
+            "/admin/api/live/stream",
+            None,
+            &["operator", "auditor"],
+        ),
     ]
 }
 
@@ -551,6 +577,23 @@ fn assert_no_content(v: &Value, route: &str) {
     match v {
         Value::Object(map) => {
             for (k, inner) in map {
+                // The live health view's `video` of a participant is frame rate and size of
+                // the forwarded video (from RTP headers and the key frame header), never
+                // frames: only these numbers may be in it.
+                if k == "video" && !inner.is_null() {
+                    let keys = inner.as_object().expect("video health is an object");
+                    for (key, value) in keys {
+                        assert!(
+                            ["fps", "width", "height"].contains(&key.as_str())
+                                && (value.is_number() || value.is_null()),
+                            "{route}: video key {key:?} in an admin answer"
+                        );
+                    }
+                    continue;
+                }
+                if k == "video" {
+                    continue;
+                }
                 if k == "documents" {
                     let items = inner.as_array().expect("documents is a list of metadata");
                     for item in items {

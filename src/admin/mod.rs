@@ -15,6 +15,9 @@
 //! | `GET/POST /admin/api/staff` | sysadmin | staff accounts ([`staff`]) |
 //! | `POST /admin/api/visits/{id}/stop`, `GET /admin/api/violations`, `POST /admin/api/violations/{id}/findings` | operator (auditor may list) | stop a visit for a violation, reports and findings ([`violations`], [`outbox`]) |
 //! | `GET /admin/api/complaints`, `POST /admin/api/complaints/{id}/updates` | operator | lawyers' complaints ([`crate::complaints`]) |
+//! | `GET /admin/api/reports`, `GET /admin/api/reports.csv` | auditor, operator | facility statistics for a period (R-REPORT-1, [`reports`]) |
+//! | `GET /admin/`, `/admin/console/{file}` | anyone who reaches the listener (the page signs in through the API) | the web console ([`console`]) |
+//! | `GET /admin/api/live`, `GET /admin/api/live/stream` (SSE) | operator, auditor | live visit health and alerts, content-free ([`crate::health`]) |
 //! | `GET /metrics` | `admin.metrics_token` bearer, or auditor / sysadmin | Prometheus text ([`crate::metrics`]) |
 //! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | issue 4: see `crate::documents::http` |
 //! | `/admin/api/visits/{id}/manual-verification`, `/manual-verifications`, `/alerts[/{id}/acknowledge]`, `/lawyers/{id}/unlock|licence`, `/cases/{id}/permissions|companions` | operator | issue 4: see [`verification`] |
@@ -31,8 +34,10 @@
 //!
 //! Nothing here carries media or any content of a visit (DESIGN.md invariant 6).
 
+pub mod console;
 pub mod login;
 pub mod outbox;
+pub mod reports;
 pub mod roles;
 pub mod staff;
 pub mod totp;
@@ -79,6 +84,9 @@ pub fn router(state: AppState) -> Router {
         .merge(violations::router())
         .merge(crate::complaints::admin_router())
         .merge(crate::visit::room::admin_routes())
+        .merge(reports::router())
+        .merge(console::router())
+        .merge(crate::health::routes())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)

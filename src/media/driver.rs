@@ -53,6 +53,7 @@ pub(crate) struct Driver {
     /// Work queue of notices still to act on (forwarding can produce more).
     work: VecDeque<(PeerId, Notice)>,
     routed: Vec<Routed>,
+    stats: super::stats::Publisher,
 }
 
 /// First outgoing sequence number of a new leg: random, and below 2^15 so the first
@@ -80,7 +81,12 @@ impl Driver {
             next_id: 1,
             work: VecDeque::new(),
             routed: Vec::new(),
+            stats: super::stats::Publisher::new(),
         }
+    }
+
+    pub(crate) fn stats_feed(&self) -> tokio::sync::watch::Receiver<std::sync::Arc<MediaSnapshot>> {
+        self.stats.subscribe()
     }
 
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -115,6 +121,7 @@ impl Driver {
             self.on_timeouts(Instant::now());
             self.reap();
             self.flush_events();
+            self.stats.tick(Instant::now(), &mut self.peers);
         }
         tracing::info!("media driver stopping: closing every peer");
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
@@ -129,7 +136,7 @@ impl Driver {
         } else {
             EVENT_RETRY
         };
-        let cap = Instant::now() + wait;
+        let cap = (Instant::now() + wait).min(self.stats.due());
         self.peers
             .values()
             .map(|p| p.next_timeout())
@@ -174,7 +181,10 @@ impl Driver {
                         (p.visit, p.role, stats)
                     })
                     .collect();
-                let _ = reply.send(MediaSnapshot { peers });
+                let _ = reply.send(MediaSnapshot {
+                    peers,
+                    ..Default::default()
+                });
             }
         }
     }

@@ -7,7 +7,9 @@
 //!
 //! **Does not**: decide who may join or when a visit ends (`visit`/`policy` do, through
 //! [`MediaHandle`]); look inside payloads (RTP mode: payloads are copied untouched, never
-//! depacketized, so end-to-end-encrypted frames pass unchanged); record, write files or open
+//! depacketized, so end-to-end-encrypted frames pass unchanged; the one exception is the
+//! width and height in a VP8 key frame's header, frame metadata for the health view, see
+//! `stats`); record, write files or open
 //! any socket other than the media UDP socket(s) (DESIGN invariant 2, checked by
 //! `tests::media_does_no_file_io`); transcode (every leg negotiates Opus + VP8 only); speak
 //! TURN or TCP candidates.
@@ -15,7 +17,8 @@
 //! Layout: `socket` (binding rules, the OS-facing part), `driver` (the tokio task: one loop
 //! over datagrams, commands and timeouts, each peer isolated by `catch_unwind`), `peer` (one
 //! `Rtc` and its per-leg packet rewriting), `forward` (the pure forwarding table with
-//! per-leg sequence-number rebasing).
+//! per-leg sequence-number rebasing), `stats` (content-free per-peer accounting for the
+//! admin health view, published at most once a second through [`MediaHandle::stats_feed`]).
 //!
 //! Feedback: a receiver's PLI/FIR is relayed to the source of that m-line; a receiver that
 //! connects (and a source that connects) triggers a PLI so a late joiner gets a picture at
@@ -26,6 +29,7 @@ mod driver;
 mod forward;
 mod peer;
 mod socket;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +37,8 @@ use crate::ids::{ParticipantId, Role, VisitId};
 use crate::policy::Admitted;
 use std::net::{IpAddr, SocketAddr};
 use tokio::sync::{mpsc, oneshot};
+
+pub use stats::{CandidateType, KindRates, PeerHealth};
 
 /// Media configuration, already validated by `config`.
 #[derive(Debug, Clone)]
@@ -87,12 +93,19 @@ pub struct PeerStats {
     pub connected: bool,
     /// The end of the admitted slot (for "time left"); `visit` ends visits, not `media`.
     pub slot_end: Option<chrono::DateTime<chrono::Utc>>,
+    /// Which peer these are (to join with `visit`'s seats). Set in published snapshots.
+    pub peer: Option<PeerId>,
+    /// Health figures (issue 6), in published snapshots ([`MediaHandle::stats_feed`]);
+    /// default in [`MediaHandle::snapshot`].
+    pub health: PeerHealth,
 }
 
 /// A snapshot of the media driver's state.
 #[derive(Debug, Clone, Default)]
 pub struct MediaSnapshot {
     pub peers: Vec<(VisitId, Role, PeerStats)>,
+    /// When a published snapshot was taken (`None` for [`MediaHandle::snapshot`]).
+    pub taken_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 enum Command {
@@ -117,6 +130,7 @@ enum Command {
 pub struct MediaHandle {
     tx: mpsc::Sender<Command>,
     local_addrs: Vec<SocketAddr>,
+    stats: tokio::sync::watch::Receiver<std::sync::Arc<MediaSnapshot>>,
 }
 
 impl MediaHandle {
@@ -156,6 +170,12 @@ impl MediaHandle {
         rx.await.unwrap_or_default()
     }
 
+    /// The snapshot the driver publishes at most once a second, with health figures: the
+    /// cheap way to read media stats (no command to the driver per reader).
+    pub fn stats_feed(&self) -> tokio::sync::watch::Receiver<std::sync::Arc<MediaSnapshot>> {
+        self.stats.clone()
+    }
+
     /// The UDP addresses the driver's socket(s) are bound to.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
@@ -172,6 +192,15 @@ pub async fn start(
     let net = socket::MediaSockets::bind(config.bind, &config.public_ips).await?;
     let local_addrs = net.local_addrs()?;
     let (tx, rx) = mpsc::channel(64);
-    let task = tokio::spawn(driver::Driver::new(net, events).run(rx));
-    Ok((MediaHandle { tx, local_addrs }, task))
+    let driver = driver::Driver::new(net, events);
+    let stats = driver.stats_feed();
+    let task = tokio::spawn(driver.run(rx));
+    Ok((
+        MediaHandle {
+            tx,
+            local_addrs,
+            stats,
+        },
+        task,
+    ))
 }

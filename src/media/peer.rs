@@ -12,6 +12,7 @@
 
 use super::forward::TrackSpec;
 use super::socket::MediaSockets;
+use super::stats::kind_of;
 use super::{MediaError, PeerId, PeerStats};
 use crate::ids::{ParticipantId, Role, VisitId};
 use crate::policy::Admitted;
@@ -72,6 +73,7 @@ pub(crate) struct Peer {
     pub slot_end: DateTime<Utc>,
     pub tracks: Vec<TrackSpec>,
     pub stats: PeerStats,
+    pub(crate) acct: super::stats::Accounting,
     rtc: Rtc,
     /// The `Rtc`'s own next timeout (see [`Self::next_timeout`]).
     rtc_timeout: Instant,
@@ -97,6 +99,7 @@ fn rtc_config() -> str0m::RtcConfig {
         .clear_codecs()
         .enable_opus(true, false)
         .enable_vp8(true)
+        .set_stats_interval(Some(super::stats::STATS_INTERVAL))
 }
 
 impl Peer {
@@ -130,6 +133,7 @@ impl Peer {
             slot_end: admitted.slot_end(),
             tracks: Vec::new(),
             stats: PeerStats::default(),
+            acct: super::stats::Accounting::new(offer_sdp),
             rtc,
             rtc_timeout: now,
             connected: false,
@@ -236,6 +240,8 @@ impl Peer {
         };
         if written {
             self.stats.rtp_packets_out += 1;
+            let len = header.header_len + inc.packet.payload.len();
+            self.acct.on_forwarded(inc.kind, len);
             self.drain(net, notices);
         }
         written
@@ -403,6 +409,7 @@ impl Peer {
             Event::RtpPacket(packet) => {
                 self.stats.rtp_packets_in += 1;
                 if let Some(incoming) = self.classify(packet) {
+                    self.acct.on_incoming(incoming.kind, &incoming.packet);
                     notices.push(Notice::Rtp(Box::new(incoming)));
                 }
             }
@@ -412,6 +419,9 @@ impl Peer {
                     kind: req.kind,
                 });
             }
+            Event::PeerStats(s) => self.acct.on_peer_stats(&s),
+            Event::MediaIngressStats(s) => self.acct.on_ingress(&s, kind_of(&self.tracks, s.mid)),
+            Event::MediaEgressStats(s) => self.acct.on_egress(&s, kind_of(&self.tracks, s.mid)),
             _ => {}
         }
     }

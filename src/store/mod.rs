@@ -13,6 +13,7 @@ pub mod documents;
 pub mod licence;
 pub mod oversight;
 pub mod refusal;
+pub mod reports;
 pub mod room;
 pub mod schedule;
 pub mod staff;

@@ -64,6 +64,28 @@ struct Live {
     core: LiveVisit,
     seats: HashMap<SeatNo, SeatEntry>,
     timer: tokio::task::JoinHandle<()>,
+    /// Warnings sent so far, as seconds before the end (for the admin health view).
+    warned: Vec<i64>,
+}
+
+/// What the admin health view reads of one live visit (issue 6): ids and states only.
+#[derive(Debug, Clone)]
+pub struct LiveVisitView {
+    pub visit: VisitId,
+    pub slot_end: DateTime<Utc>,
+    /// Warnings sent, as seconds before the end, in order.
+    pub warnings_sent: Vec<i64>,
+    pub seats: Vec<LiveSeatView>,
+}
+
+/// One seat of a live visit, for the admin health view. `participant` is for keying
+/// only: the view shows roles, never who.
+#[derive(Debug, Clone)]
+pub struct LiveSeatView {
+    pub participant: ParticipantId,
+    pub peer: Option<PeerId>,
+    /// The seat's media connection dropped (the participant may come back).
+    pub dropped: bool,
 }
 
 struct Inner {
@@ -172,6 +194,7 @@ impl VisitHub {
                 core: LiveVisit::new(admitted.slot_end()),
                 seats: HashMap::new(),
                 timer: self.spawn_slot_timer(visit, admitted.slot_end()),
+                warned: Vec::new(),
             });
             match entry.core.join(seat, participant.clone(), now) {
                 Ok(actions) => {
@@ -328,6 +351,42 @@ impl VisitHub {
         out
     }
 
+    /// The live visits as the admin health view needs them (read-only, one lock).
+    pub fn live_view(&self) -> Vec<LiveVisitView> {
+        let live = self.lock();
+        let mut out: Vec<LiveVisitView> = live
+            .iter()
+            .map(|(visit, l)| {
+                let mut seats: Vec<(SeatNo, LiveSeatView)> = l
+                    .seats
+                    .iter()
+                    .map(|(no, s)| {
+                        let seat = LiveSeatView {
+                            participant: s.participant.clone(),
+                            peer: s.peer,
+                            dropped: l.core.is_dropped(*no),
+                        };
+                        (*no, seat)
+                    })
+                    .collect();
+                seats.sort_by_key(|(no, _)| *no);
+                LiveVisitView {
+                    visit: *visit,
+                    slot_end: l.core.slot_end(),
+                    warnings_sent: l.warned.clone(),
+                    seats: seats.into_iter().map(|(_, s)| s).collect(),
+                }
+            })
+            .collect();
+        out.sort_by_key(|v| v.visit);
+        out
+    }
+
+    /// The media plane's published stats (at most once a second), for the health view.
+    pub fn media_stats(&self) -> tokio::sync::watch::Receiver<Arc<crate::media::MediaSnapshot>> {
+        self.inner.media.stats_feed()
+    }
+
     /// Number of visits with at least one participant present.
     pub fn live_count(&self) -> usize {
         self.lock().len()
@@ -395,7 +454,7 @@ impl VisitHub {
                 }
                 if let Some(w) = timing::warning_to_send(slot_end, t, &offsets, &sent) {
                     sent.push(w.before_end);
-                    hub.warn(visit, w.minutes_left());
+                    hub.warn(visit, w.minutes_left(), w.before_end.num_seconds());
                     continue;
                 }
                 let wake = timing::next_wake(slot_end, t, &offsets);
@@ -426,13 +485,14 @@ impl VisitHub {
 
     /// Warn everyone present that the slot ends in about `minutes_left` minutes; the
     /// warning is in the audit log first (bounded wait, like the end).
-    fn warn(&self, visit: VisitId, minutes_left: u32) {
+    fn warn(&self, visit: VisitId, minutes_left: u32, before_end_secs: i64) {
         let mut effects = Effects::default();
         {
             let mut live = self.lock();
             if let Some(l) = live.get_mut(&visit) {
                 let actions = l.core.tell_all(Notice::TimeWarning(minutes_left));
                 if !actions.is_empty() {
+                    l.warned.push(before_end_secs);
                     effects.audit.push(AuditRecord::VisitWarned {
                         visit,
                         minutes_left,

@@ -215,6 +215,11 @@ impl LiveVisit {
         }
     }
 
+    /// Whether the seat's media connection dropped (for the admin health view).
+    pub fn is_dropped(&self, seat: SeatNo) -> bool {
+        self.present.get(&seat).is_some_and(|p| p.dropped)
+    }
+
     /// A participant leaves (said so, or its connection closed). The others are told;
     /// the visit stays open for the rest of the slot so that the participant can return.
     pub fn leave(&mut self, seat: SeatNo) -> Vec<Action> {

@@ -249,6 +249,9 @@ impl TestApp {
         }
         let resp = req.send().await.expect("staff request");
         let status = resp.status().as_u16();
+        if is_event_stream(&resp) {
+            return (status, first_event_data(resp).await);
+        }
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
@@ -583,4 +586,41 @@ impl TestApp {
             auditor,
         }
     }
+}
+
+/// Whether an answer is a server-sent event stream (`/admin/api/live/stream`).
+pub fn is_event_stream(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// The JSON data of the first event of a server-sent event stream (then the stream is
+/// dropped); `Null` if none arrives within five seconds.
+pub async fn first_event_data(mut resp: reqwest::Response) -> Value {
+    let read = async {
+        let mut buf = String::new();
+        loop {
+            if let Some(pos) = buf.find("\n\n") {
+                let block: String = buf.drain(..pos + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect();
+                if !data.is_empty() {
+                    return serde_json::from_str(&data).unwrap_or(Value::Null);
+                }
+                continue;
+            }
+            match resp.chunk().await {
+                Ok(Some(chunk)) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return Value::Null,
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .unwrap_or(Value::Null)
 }

@@ -425,6 +425,8 @@ struct Shared {
     keyframe_pending: AtomicBool,
     stop_sending: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Loss knob: when n > 0, every n-th packet is skipped (its sequence number is used).
+    drop_every: AtomicU64,
 }
 
 impl Shared {
@@ -552,6 +554,14 @@ impl Shared {
                 && (n == 0
                     || n.checked_rem(u64::from(rates.keyframe_interval)) == Some(0)
                     || self.keyframe_pending.swap(false, Ordering::SeqCst));
+            let drop_every = self.drop_every.load(Ordering::Relaxed);
+            if drop_every > 0 && !keyframe && (n + 1) % drop_every == 0 {
+                // Lost on the way: the sequence number and timestamp move on.
+                n += 1;
+                rtp_seq = rtp_seq.wrapping_add(1);
+                rtp_ts = rtp_ts.wrapping_add(ts_step);
+                continue;
+            }
             let payload = build_payload(kind, tag, n, keyframe, size);
             let packet = rtc::rtp::packet::Packet {
                 header: rtc::rtp::header::Header {
@@ -701,6 +711,7 @@ impl TestPeer {
             keyframe_pending: AtomicBool::new(false),
             stop_sending: AtomicBool::new(false),
             tasks: Mutex::default(),
+            drop_every: AtomicU64::new(0),
         });
 
         let mut media_engine = MediaEngine::default();
@@ -1008,6 +1019,12 @@ impl TestPeer {
             self.shared.spawn(fut);
         }
         Ok(())
+    }
+
+    /// Loss knob for health tests: from now on skip every `n`-th packet of each kind (as if
+    /// lost on the network: its sequence number is used up); 0 sends everything again.
+    pub fn set_drop_every(&self, n: u64) {
+        self.shared.drop_every.store(n, Ordering::Relaxed);
     }
 
     /// Stops the sending tasks (at their next tick).

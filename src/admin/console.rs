@@ -1,0 +1,119 @@
+//! The admin web console (issue 6), served on the admin listener at `/admin/`: one HTML
+//! page, ES modules and a stylesheet under `/admin/console/`, embedded in the binary (no
+//! build step, nothing read from disk at run time).
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /admin` | redirect to `/admin/` |
+//! | `GET /admin/` | the page (`index.html`) |
+//! | `GET /admin/console/{file}` | `app.js`, `api.js`, `i18n.js`, `charts.js`, `style.css` |
+//!
+//! The page has no inline script or style; the listener's security headers apply to every
+//! answer (`crate::http::security_headers`: a Content-Security-Policy of `default-src
+//! 'none'` with scripts, styles, images and connections from this origin only,
+//! `X-Frame-Options: DENY`, `Cache-Control: no-store` unless a route says otherwise).
+//! The console reads the admin API with the staff session token; it shows connection
+//! health, codes and counts, never media, thumbnails or document contents (DESIGN.md
+//! invariant 6).
+
+use crate::app::AppState;
+use axum::extract::Path;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+
+const INDEX: &str = include_str!("console/index.html");
+
+/// The embedded files: name, content type, bytes.
+const FILES: [(&str, &str, &str); 5] = [
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("console/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("console/api.js"),
+    ),
+    (
+        "i18n.js",
+        "text/javascript; charset=utf-8",
+        include_str!("console/i18n.js"),
+    ),
+    (
+        "charts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("console/charts.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("console/style.css"),
+    ),
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(|| async { Redirect::permanent("/admin/") }))
+        .route("/admin/", get(index))
+        .route("/admin/console/{file}", get(file))
+}
+
+fn text(content_type: &'static str, body: &'static str) -> Response {
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Revalidate every time: a new server version must never run with old modules.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+async fn index() -> Response {
+    text("text/html; charset=utf-8", INDEX)
+}
+
+async fn file(Path(name): Path<String>) -> Response {
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ct, body)) => text(ct, body),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_has_no_inline_script_or_style() {
+        assert!(!INDEX.contains("<style"));
+        assert!(!INDEX.contains(" style="));
+        let scripts = INDEX.matches("<script").count();
+        assert_eq!(
+            scripts,
+            INDEX.matches("<script type=\"module\" src=").count()
+        );
+        for (name, _, body) in FILES {
+            assert!(
+                !body.contains("innerHTML"),
+                "{name} must build the DOM as text"
+            );
+            assert!(!body.contains("eval("), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_module_the_page_imports_is_served() {
+        for (_, _, body) in FILES {
+            for line in body.lines().filter(|l| l.starts_with("import ")) {
+                let from = line.rsplit("from '").next().unwrap_or_default();
+                let name = from.trim_start_matches("./").trim_end_matches("';");
+                assert!(
+                    FILES.iter().any(|(n, _, _)| *n == name),
+                    "{name} is imported but not served"
+                );
+            }
+        }
+    }
+}
