@@ -68,6 +68,40 @@ static DECISIONS: std::sync::LazyLock<
     std::sync::Mutex<std::collections::HashMap<FacilityId, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 > = std::sync::LazyLock::new(Default::default);
 
+/// Requests inserted whose `request_received` audit entry is not yet durable: a batch
+/// placement skips them, so a placement is never in the audit log before the receipt.
+static RECEIVING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<RequestId>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Marks one request as being received until dropped.
+struct Receiving(RequestId);
+
+impl Receiving {
+    fn start(id: RequestId) -> Receiving {
+        RECEIVING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        Receiving(id)
+    }
+
+    fn pending(id: RequestId) -> bool {
+        RECEIVING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        RECEIVING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
+    }
+}
+
 /// Take the decision lock of `facility` (see [`DECISIONS`]).
 async fn decisions(facility: &FacilityId) -> tokio::sync::OwnedMutexGuard<()> {
     let lock = {
@@ -203,15 +237,14 @@ async fn place_queued(
         .max()
         .unwrap_or(now);
     let mut alloc = Allocator::new(&cal.calendar, &booths, &existing, now, until.max(now));
-    let mut out = Vec::new();
+    // Decide every request first (pure), then append every decision to the audit log at
+    // once (one group commit for the batch), and only then let them take effect.
+    let mut planned = Vec::with_capacity(requests.len());
     for (req, row) in requests {
         let decision = alloc.place(&req);
-        match &decision.outcome {
+        let record = match &decision.outcome {
             Outcome::Placed(slot) => {
                 let breached = slot.wait == Some(WaitReason::DeadlineMissed);
-                if breached {
-                    tracing::warn!(request = %row.id, facility = %facility, "visit request placed after its 48-hour deadline: breach counted");
-                }
                 let detail = format!(
                     "booth_kind={} starts_at_ms={} ends_at_ms={} session={:?} wait={}",
                     slot.booth_kind.as_str(),
@@ -220,23 +253,48 @@ async fn place_queued(
                     slot.session,
                     slot.wait.map_or("none", WaitReason::code)
                 );
-                state
-                    .audit
-                    .append(
-                        actor.clone(),
-                        schedule_event(
-                            if breached {
-                                "request_placed_after_breach"
-                            } else {
-                                "request_placed"
-                            },
-                            &row,
-                            None,
-                            Some(slot.booth.clone()),
-                            detail,
-                        ),
-                    )
-                    .await?;
+                let event = if breached {
+                    "request_placed_after_breach"
+                } else {
+                    "request_placed"
+                };
+                Some(schedule_event(
+                    event,
+                    &row,
+                    None,
+                    Some(slot.booth.clone()),
+                    detail,
+                ))
+            }
+            Outcome::Unplaced { escalation, .. } => {
+                let level = escalation.as_str();
+                (row.escalation.as_deref() != Some(level)).then(|| {
+                    let event = if *escalation == Escalation::Breached {
+                        "deadline_breached"
+                    } else {
+                        "request_escalated"
+                    };
+                    schedule_event(event, &row, None, None, format!("escalation={level}"))
+                })
+            }
+        };
+        planned.push((row, decision, record));
+    }
+    let appends = planned
+        .iter()
+        .filter_map(|(_, _, record)| record.clone())
+        .map(|record| state.audit.append(actor.clone(), record));
+    for appended in futures_util::future::join_all(appends).await {
+        appended?;
+    }
+    let mut out = Vec::with_capacity(planned.len());
+    for (row, decision, _) in planned {
+        match &decision.outcome {
+            Outcome::Placed(slot) => {
+                let breached = slot.wait == Some(WaitReason::DeadlineMissed);
+                if breached {
+                    tracing::warn!(request = %row.id, facility = %facility, "visit request placed after its 48-hour deadline: breach counted");
+                }
                 // The visit is about the detainee's current case: the one the lawyer's
                 // engagement (and its documents) must be for, checked again at the join.
                 let case = state
@@ -265,19 +323,7 @@ async fn place_queued(
             Outcome::Unplaced { escalation, .. } => {
                 let level = escalation.as_str();
                 if row.escalation.as_deref() != Some(level) {
-                    let event = if *escalation == Escalation::Breached {
-                        "deadline_breached"
-                    } else {
-                        "request_escalated"
-                    };
                     tracing::warn!(request = %row.id, facility = %facility, level, "visit request has no slot before its deadline; staff escalated");
-                    state
-                        .audit
-                        .append(
-                            actor.clone(),
-                            schedule_event(event, &row, None, None, format!("escalation={level}")),
-                        )
-                        .await?;
                     state
                         .store
                         .mark_request_queued(row.id, WaitReason::NoSlotBeforeDeadline.code(), level)
@@ -520,7 +566,7 @@ async fn create_request(
                 "No detainee with this reference is held at this facility. Check the reference with the facility.",
             )
         })?;
-    let _guard = decisions(&body.facility).await;
+    let guard = decisions(&body.facility).await;
     let ticket = match body.booked_at {
         Some(_) => None,
         None => {
@@ -556,6 +602,9 @@ async fn create_request(
         Err(StoreError::NotFound(_)) => return Err(ApiError::not_found("That lawyer")),
         Err(e) => return Err(e.into()),
     };
+    // Until its receipt is in the audit log, no batch places this request.
+    let receiving = Receiving::start(id);
+    drop(guard);
     let row = state
         .store
         .visit_request(id)
@@ -583,7 +632,26 @@ async fn create_request(
             ),
         )
         .await?;
-    place_queued(state, &body.facility, vec![row], actor, now).await?;
+    drop(receiving);
+    // Placement: whoever holds the facility's lock places every received request waiting
+    // for a slot, in allocation order (booked first, then tickets), so concurrent requests
+    // are decided in batches; this request may already have been placed by another's batch.
+    let _guard = decisions(&body.facility).await;
+    let mine = state
+        .store
+        .visit_request(id)
+        .await?
+        .ok_or_else(|| ApiError::internal("request vanished"))?;
+    if mine.status == "queued" {
+        let queued: Vec<RequestRow> = state
+            .store
+            .open_requests(&body.facility, now)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == "queued" && !Receiving::pending(r.id))
+            .collect();
+        place_queued(state, &body.facility, queued, Actor::System, now).await?;
+    }
     let row = state
         .store
         .visit_request(id)
