@@ -21,6 +21,7 @@ use confer::policy::{
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::change::SdpAnswer;
+use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::rtp::RtpWrite;
@@ -133,17 +134,17 @@ impl Client {
                     return;
                 }
                 Output::Transmit(t) => self.out.push(t.contents.to_vec()),
-                Output::Event(Event::Connected) => self.connected = true,
-                Output::Event(Event::MediaAdded(m)) => {
-                    let pt = self
-                        .rtc
-                        .media(m.mid)
-                        .and_then(|media| media.remote_pts().first().copied());
-                    if m.mid == self.audio {
-                        self.audio_pt = pt;
-                    } else if m.mid == self.video {
-                        self.video_pt = pt;
-                    }
+                Output::Event(Event::Connected) => {
+                    self.connected = true;
+                    // As the load tool's peers do: the negotiated payload type per codec.
+                    let pt_of = |rtc: &Rtc, codec: Codec| {
+                        rtc.codec_config()
+                            .iter()
+                            .find(|p| p.spec().codec == codec)
+                            .map(|p| p.pt())
+                    };
+                    self.audio_pt = pt_of(&self.rtc, Codec::Opus);
+                    self.video_pt = pt_of(&self.rtc, Codec::Vp8);
                 }
                 Output::Event(_) => {}
             }
@@ -272,6 +273,10 @@ fn run(
                 at.push(*now);
             }
         }
+        assert!(
+            !batch.is_empty(),
+            "{name}: the lawyer's client produced no datagrams"
+        );
         // Timed: the driver's receive path for every datagram, and its timeouts when due.
         sfu.keep_sent(false);
         let t0 = Instant::now();
