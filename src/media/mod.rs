@@ -25,6 +25,8 @@
 //! once. NACKs: str0m NACKs lost packets towards each sender, unwraps its RTX, and answers a
 //! receiver's NACKs from that receiving leg's own retransmission buffer (video only).
 
+#[doc(hidden)]
+pub mod bench_support;
 mod driver;
 mod forward;
 mod peer;

@@ -29,6 +29,11 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 /// Keyframe requests relayed to one source at most this often (browsers throttle too).
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Video packets each leg keeps for answering NACKs (str0m's default is 1000, capped at 3 s).
+/// 256 is about 1.5 s of 720p video at 1.5 Mbit/s, far beyond any round trip worth repairing;
+/// the default kept ~0.6 MiB of payload per leg alive (issue 7: RSS per visit).
+const RTX_VIDEO_PACKETS: usize = 256;
+
 /// Something the driver must act on after a peer was driven.
 #[derive(Debug)]
 pub(crate) enum Notice {
@@ -100,6 +105,7 @@ fn rtc_config() -> str0m::RtcConfig {
         .enable_opus(true, false)
         .enable_vp8(true)
         .set_stats_interval(Some(super::stats::STATS_INTERVAL))
+        .set_send_buffer_video(RTX_VIDEO_PACKETS)
 }
 
 impl Peer {

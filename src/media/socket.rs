@@ -40,6 +40,19 @@ pub(crate) struct MediaSockets {
     bound: Vec<Bound>,
     /// Rotates which socket is polled first, so one busy socket cannot starve another.
     next_poll: usize,
+    /// In-process benchmark only (`bench_support`): no socket, sent datagrams go here.
+    capture: Option<std::cell::RefCell<Capture>>,
+}
+
+/// Datagrams "sent" without a socket (the forwarding benchmark). Never used by `start`.
+#[derive(Debug, Default)]
+pub(crate) struct Capture {
+    /// Keep copies of what is sent (the handshake needs them); else only count.
+    pub keep: bool,
+    pub kept: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    pub datagrams: u64,
+    pub bytes: u64,
+    candidate: Option<SocketAddr>,
 }
 
 /// One received datagram: which socket (by advertised address) and from whom.
@@ -96,6 +109,7 @@ impl MediaSockets {
                 return Ok(MediaSockets {
                     bound,
                     next_poll: 0,
+                    capture: None,
                 });
             }
         }
@@ -114,7 +128,26 @@ impl MediaSockets {
         Ok(MediaSockets {
             bound: vec![Bound { socket, advertised }],
             next_poll: 0,
+            capture: None,
         })
+    }
+
+    /// No socket at all: `advertised` is the one candidate, sent datagrams are captured (the
+    /// in-process forwarding benchmark, `bench_support`).
+    pub(crate) fn capture(advertised: SocketAddr) -> MediaSockets {
+        MediaSockets {
+            bound: Vec::new(),
+            next_poll: 0,
+            capture: Some(std::cell::RefCell::new(Capture {
+                candidate: Some(advertised),
+                ..Capture::default()
+            })),
+        }
+    }
+
+    /// The capture of a socket-less instance (see [`Self::capture`]).
+    pub(crate) fn captured(&self) -> Option<std::cell::RefMut<'_, Capture>> {
+        self.capture.as_ref().map(|c| c.borrow_mut())
     }
 
     /// Bind one socket per advertised address on one port. `Ok(None)` when some address is not
@@ -153,6 +186,9 @@ impl MediaSockets {
 
     /// The host candidates to advertise (advertised IP, bound port).
     pub(crate) fn candidates(&self) -> Vec<SocketAddr> {
+        if let Some(c) = &self.capture {
+            return c.borrow().candidate.into_iter().collect();
+        }
         self.bound.iter().map(|b| b.advertised).collect()
     }
 
@@ -215,6 +251,15 @@ impl MediaSockets {
         destination: SocketAddr,
         contents: &[u8],
     ) -> bool {
+        if let Some(c) = &self.capture {
+            let mut c = c.borrow_mut();
+            c.datagrams += 1;
+            c.bytes += contents.len() as u64;
+            if c.keep {
+                c.kept.push((source, destination, contents.to_vec()));
+            }
+            return true;
+        }
         let Some(b) = self
             .bound
             .iter()

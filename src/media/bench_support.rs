@@ -1,0 +1,96 @@
+//! In-process access to the media driver for the forwarding benchmark (`benches/forward.rs`,
+//! issue 7): the real driver code (peers, forward table, str0m with DTLS-SRTP) without a
+//! socket or a task. Datagrams the driver sends are captured (`MediaSockets::capture`) instead
+//! of reaching a socket; the caller feeds received datagrams in and moves its own clock.
+//!
+//! Not part of confer's API: hidden, used by the benchmark only.
+
+use super::driver::Driver;
+use super::socket::MediaSockets;
+use super::{MediaError, MediaEvent, PeerId};
+use crate::policy::Admitted;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// One datagram the driver sent: (from candidate, to, bytes).
+pub type Sent = (SocketAddr, SocketAddr, Vec<u8>);
+
+/// The media driver without I/O.
+pub struct Sfu {
+    driver: Driver,
+    events: mpsc::Receiver<MediaEvent>,
+}
+
+impl Sfu {
+    /// A driver whose one host candidate is `candidate` (nothing is bound).
+    pub fn new(candidate: SocketAddr) -> Sfu {
+        let (tx, events) = mpsc::channel(64);
+        Sfu {
+            driver: Driver::new(MediaSockets::capture(candidate), tx),
+            events,
+        }
+    }
+
+    /// Add an admitted peer from its offer; returns the answer.
+    pub fn add_peer(
+        &mut self,
+        admitted: &Admitted,
+        offer: &str,
+    ) -> Result<(PeerId, String), MediaError> {
+        self.driver.add_peer(admitted, offer)
+    }
+
+    /// One received datagram, exactly as the driver's receive loop hands it on.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        self.driver.on_datagram(now, source, destination, data);
+    }
+
+    /// When the driver next wants [`Self::tick`].
+    pub fn next_timeout(&mut self) -> Instant {
+        self.driver.next_deadline()
+    }
+
+    /// What the driver does after each wake-up: due timeouts, reaping, events.
+    pub fn tick(&mut self, now: Instant) {
+        self.driver.on_timeouts(now);
+        self.driver.reap();
+        self.driver.flush_events();
+        while self.events.try_recv().is_ok() {}
+    }
+
+    /// Keep copies of sent datagrams (for the handshake) or only count them.
+    pub fn keep_sent(&mut self, keep: bool) {
+        if let Some(mut c) = self.driver.net().captured() {
+            c.keep = keep;
+        }
+    }
+
+    /// The datagrams kept since the last call.
+    pub fn take_sent(&mut self) -> Vec<Sent> {
+        self.driver
+            .net()
+            .captured()
+            .map(|mut c| std::mem::take(&mut c.kept))
+            .unwrap_or_default()
+    }
+
+    /// Datagrams and bytes sent so far.
+    pub fn sent_totals(&self) -> (u64, u64) {
+        self.driver
+            .net()
+            .captured()
+            .map_or((0, 0), |c| (c.datagrams, c.bytes))
+    }
+
+    /// Peers with ICE and DTLS up.
+    pub fn connected_peers(&self) -> usize {
+        self.driver.connected_peers()
+    }
+}
