@@ -309,7 +309,6 @@ async fn a_live_visit_shows_both_participants_with_rates_fps_and_no_identities()
         .await
         .expect("first event");
     assert_eq!(name, "health");
-    assert!(opened.elapsed() < Duration::from_millis(900));
     assert!(visit_of(&first, visit).is_some());
     let mut health_events = 1;
     while let Some((name, data)) = events
