@@ -626,4 +626,23 @@ mod tests {
         );
         assert!(matches!(e, Err(ConfigError::MissingFile(_))));
     }
+
+    #[test]
+    fn health_thresholds_default_to_the_issue_and_must_be_sensible() {
+        let c = Config::default();
+        let h = &c.admin.health;
+        assert_eq!((h.loss_pct, h.loss_window_secs), (5.0, 10));
+        assert_eq!((h.rtt_ms, h.no_media_secs), (400.0, 5));
+        for tweak in [
+            |h: &mut HealthSection| h.loss_pct = 0.0,
+            |h: &mut HealthSection| h.loss_pct = f64::NAN,
+            |h: &mut HealthSection| h.rtt_ms = -1.0,
+            |h: &mut HealthSection| h.no_media_secs = 0,
+        ] {
+            let mut c = Config::default();
+            tweak(&mut c.admin.health);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("admin.health"), "{e}");
+        }
+    }
 }
