@@ -191,6 +191,8 @@ impl Client {
         let mut api = self.rtc.direct_api();
         let tx = api.stream_tx_by_mid(mid, None).expect("a send stream");
         tx.write_rtp(RtpWrite::new(pt, seq.into(), ts, now, payload).nackable(video));
+        // str0m queues the packet in its pacer: a timeout at `now` releases it.
+        self.rtc.handle_input(Input::Timeout(now)).expect("timeout");
         self.drain();
     }
 }
