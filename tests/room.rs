@@ -160,6 +160,22 @@ async fn a_borrowed_room_admits_nobody_until_its_equipment_is_attested_off() {
         booth_view["room"]["kind"], "borrowed_interrogation_room",
         "{booth_view}"
     );
+    let before = booth_view["queue"]["waiting"].as_i64().unwrap();
+    // Issue 5: the booth page shows its queue: a visit booked later at this booth counts.
+    app.create_visit(chrono::Duration::hours(1), chrono::Duration::minutes(30))
+        .await;
+    let resp = app
+        .client(&app.demo_booth())
+        .get(app.url("/api/booth/visit"))
+        .send()
+        .await
+        .unwrap();
+    let booth_view: Value = resp.json().await.unwrap();
+    assert_eq!(
+        booth_view["queue"]["waiting"].as_i64(),
+        Some(before + 1),
+        "{booth_view}"
+    );
 
     // The officer at the booth attests: audited, then both sides are admitted and join.
     let (status, body) = booth_attests(&app, visit, both_off("A-1001")).await;

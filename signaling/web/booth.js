@@ -24,6 +24,8 @@ const ui = {
   localVideo: $('local-video'),
   remoteVideo: $('remote-video'),
   roomCheck: $('room-check'),
+  upcoming: $('upcoming'),
+  queueAfter: $('queue-after'),
   roomRecordingOff: $('room-recording-off'),
   roomMonitoringOff: $('room-monitoring-off'),
   roomOfficer: $('room-officer'),
@@ -77,6 +79,7 @@ async function poll() {
   }
   const v = reply ? reply.visit : null;
   const room = reply ? reply.room : null;
+  showQueue(reply && reply.queue ? reply.queue.waiting : 0, v);
   // R-PRIV-2: in a borrowed interrogation room, nothing starts until the officer has
   // confirmed that the room's recording and monitoring equipment is off.
   const mustAttest = v && room && room.kind === 'borrowed_interrogation_room' && !room.attested;
@@ -96,6 +99,16 @@ async function poll() {
     setStatus('Waiting for the visit to start', 'No visit is open for this booth yet.');
   }
   schedulePoll();
+}
+
+/** The booth's queue: how many visits are booked here after the current or next one. */
+function showQueue(waiting, v) {
+  const n = Number.isInteger(waiting) ? waiting : 0;
+  const text = n === 0 ? 'No other visit is booked at this booth for now.'
+    : `${n} more ${n === 1 ? 'visit is' : 'visits are'} booked at this booth after ${v ? 'this one' : 'now'}.`;
+  ui.upcoming.textContent = text;
+  ui.upcoming.hidden = false;
+  ui.queueAfter.textContent = String(n);
 }
 
 /** The next visit's slot and a countdown to its start. */

@@ -444,6 +444,11 @@ async fn booth_visit(
         .await?
         .ok_or_else(|| ApiError::not_found("This booth"))?;
     let visit = state.store.next_visit_for_booth(me.booth(), now).await?;
+    let after = visit.as_ref().map_or(now, |v| v.starts_at);
+    let waiting = state
+        .store
+        .booth_visits_waiting(me.booth(), after, now + chrono::Duration::hours(12))
+        .await?;
     // R-REMOTE-1: a police-station terminal is the lawyer's side; its page is the lawyer page.
     let remote_station = state
         .store
@@ -468,6 +473,8 @@ async fn booth_visit(
         "visit": visit.map(|v| VisitView::new(&v, now)),
         "room": room,
         "remote_station": remote_station,
+        // The booth's queue: visits booked after this one in the next 12 hours.
+        "queue": { "waiting": waiting },
     })))
 }
 

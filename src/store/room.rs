@@ -100,3 +100,25 @@ impl Store {
         Ok(row.map(|r| r.get::<Option<String>, _>(0)))
     }
 }
+
+impl Store {
+    /// Visits still to come at a booth between `after` and `until` (the booth's queue, for
+    /// its page: how many more visits are booked there today).
+    pub async fn booth_visits_waiting(
+        &self,
+        booth: &BoothId,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM visits WHERE booth_id = ? AND ended_at IS NULL \
+             AND starts_at > ? AND starts_at < ?",
+        )
+        .bind(booth.as_str())
+        .bind(ms(after))
+        .bind(ms(until))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get(0))
+    }
+}
