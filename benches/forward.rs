@@ -284,7 +284,10 @@ fn run(
             "{name}: the lawyer's client produced no datagrams"
         );
         // Timed: the driver's receive path for every datagram, and its timeouts when due.
-        sfu.keep_sent(false);
+        // The SFU's datagrams are kept (one copy each, inside the timed loop) and delivered
+        // to the booth's client afterwards: without the receiver's feedback (TWCC, receiver
+        // reports) str0m's pacer throttles the leg and the bench stops forwarding.
+        sfu.keep_sent(true);
         let t0 = Instant::now();
         for (d, when) in batch.iter().zip(&at) {
             sfu.receive(*when, lawyer.addr, sfu_addr, d);
