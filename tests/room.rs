@@ -11,14 +11,7 @@ use serde_json::{json, Value};
 
 /// A visit of the demo lawyer at the demo booth, open now, with or without consent.
 async fn visit_in_booth(app: &TestApp, consent: bool) -> i64 {
-    let (_, lawyers) = app.admin(Method::GET, "/admin/api/lawyers", None).await;
-    let lawyer_id = lawyers["lawyers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["username"] == app.lawyer_username.as_str())
-        .unwrap()["id"]
-        .clone();
+    let lawyer_id = app.demo_lawyer_id().await;
     let now = chrono::Utc::now();
     let case = app.demo_case().await;
     let (status, body) = app
@@ -252,14 +245,7 @@ async fn a_remote_booth_visit_admits_the_lawyer_only_at_that_terminal() {
         key: issued.files.key.clone(),
     };
     // Staff may name only a registered remote booth as the lawyer's side.
-    let (_, lawyers) = app.admin(Method::GET, "/admin/api/lawyers", None).await;
-    let lawyer_id = lawyers["lawyers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["username"] == app.lawyer_username.as_str())
-        .unwrap()["id"]
-        .clone();
+    let lawyer_id = app.demo_lawyer_id().await;
     let now = chrono::Utc::now();
     let visit_body = json!({
         "lawyer_id": lawyer_id,

@@ -184,14 +184,7 @@ async fn the_booth_page_has_the_officer_attest_a_borrowed_room_before_the_visit_
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (_, lawyers) = app.admin(Method::GET, "/admin/api/lawyers", None).await;
-    let lawyer_id = lawyers["lawyers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["username"] == app.lawyer_username.as_str())
-        .unwrap()["id"]
-        .clone();
+    let lawyer_id = app.demo_lawyer_id().await;
     let (status, body) = app
         .admin(
             Method::POST,

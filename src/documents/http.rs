@@ -228,19 +228,24 @@ async fn engagement_view(state: &AppState, e: &EngagementRow) -> Result<Engageme
 
 /// The document's content as a download that no cache keeps.
 fn content_response(d: &DocumentRow, bytes: Vec<u8>) -> Response {
-    let ext = d
-        .media_type
+    download_response(
+        bytes,
+        &d.media_type,
+        &format!("{}-{}", d.kind.as_str(), d.id),
+    )
+}
+
+/// Stored content (a document, a scanned written refusal) as a download named
+/// `<stem>.<ext>` that no cache keeps.
+pub(crate) fn download_response(bytes: Vec<u8>, media_type: &str, stem: &str) -> Response {
+    let ext = media_type
         .parse::<super::MediaType>()
         .map(|m| m.extension())
         .unwrap_or("bin");
-    let disposition = format!(
-        "attachment; filename=\"{}-{}.{ext}\"",
-        d.kind.as_str(),
-        d.id
-    );
+    let disposition = format!("attachment; filename=\"{stem}.{ext}\"");
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&d.media_type) {
+    if let Ok(v) = HeaderValue::from_str(media_type) {
         h.insert(header::CONTENT_TYPE, v);
     }
     if let Ok(v) = HeaderValue::from_str(&disposition) {

@@ -1085,27 +1085,11 @@ async fn lawyer_written_refusal(
         .documents
         .open_file(&scan.stored_name, &scan.sha256)
         .await?;
-    let ext = scan
-        .media_type
-        .parse::<crate::documents::MediaType>()
-        .map(|m| m.extension())
-        .unwrap_or("bin");
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    if let Ok(v) = header::HeaderValue::from_str(&scan.media_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = header::HeaderValue::from_str(&format!(
-        "attachment; filename=\"written-refusal-{}.{ext}\"",
-        row.id
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    h.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(resp)
+    Ok(crate::documents::http::download_response(
+        bytes,
+        &scan.media_type,
+        &format!("written-refusal-{}", row.id),
+    ))
 }
 
 // --- the queue display (R-BOOK-4) ---

@@ -386,19 +386,24 @@ impl TestApp {
         )
     }
 
-    /// Create a visit for the demo lawyer and booth through the staff API.
-    pub async fn create_visit(&self, starts_in: chrono::Duration, lasts: chrono::Duration) -> i64 {
+    /// The demo lawyer's account id, as the staff API lists it.
+    pub async fn demo_lawyer_id(&self) -> Value {
         let lawyers = self
             .admin(reqwest::Method::GET, "/admin/api/lawyers", None)
             .await
             .1;
-        let lawyer_id = lawyers["lawyers"]
+        lawyers["lawyers"]
             .as_array()
             .unwrap()
             .iter()
             .find(|l| l["username"] == self.lawyer_username.as_str())
-            .unwrap()["id"]
-            .clone();
+            .expect("the demo lawyer")["id"]
+            .clone()
+    }
+
+    /// Create a visit for the demo lawyer and booth through the staff API.
+    pub async fn create_visit(&self, starts_in: chrono::Duration, lasts: chrono::Duration) -> i64 {
+        let lawyer_id = self.demo_lawyer_id().await;
         let start = chrono::Utc::now() + starts_in;
         let case = self.demo_case().await;
         let (status, body) = self
