@@ -21,8 +21,9 @@
 //! remain).
 
 use super::forward::{Binding, ForwardTable, Routed, RtpMeta, SourceKey};
+use super::mmsg::{RecvBatch, BATCH};
 use super::peer::{Incoming, Notice, Outgoing, Peer};
-use super::socket::{MediaSockets, RECV_BUF};
+use super::socket::MediaSockets;
 use super::{Command, MediaError, MediaEvent, MediaSnapshot, PeerId};
 use crate::policy::Admitted;
 use std::cmp::Reverse;
@@ -38,8 +39,8 @@ use tokio::sync::mpsc;
 /// Upper bound on one wait, so a quiet driver still notices time passing.
 const MAX_WAIT: Duration = Duration::from_millis(500);
 
-/// Datagrams read without waiting after a wake-up, before timeouts are handled.
-const RECV_BATCH: usize = 64;
+/// Batches read without waiting after a wake-up, before timeouts are handled.
+const RECV_BATCHES: usize = 4;
 
 /// Retry interval for events that did not fit in `visit`'s channel.
 const EVENT_RETRY: Duration = Duration::from_millis(20);
@@ -110,7 +111,7 @@ impl Driver {
     }
 
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut buf = vec![0u8; RECV_BUF];
+        let mut batch = RecvBatch::default();
         loop {
             let deadline = self.next_deadline();
             let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
@@ -119,18 +120,17 @@ impl Driver {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
-                received = std::future::poll_fn(|cx| self.net.poll_recv(cx, &mut buf)) => match received {
-                    Ok(r) => {
-                        let now = Instant::now();
-                        if let Some(data) = buf.get(..r.len) {
-                            self.on_datagram(now, r.source, r.destination, data);
-                        }
-                        // Drain what else is already queued before the per-wake-up work.
-                        for _ in 0..RECV_BATCH {
-                            let Some(r) = self.net.try_recv(&mut buf) else { break };
-                            if let Some(data) = buf.get(..r.len) {
-                                self.on_datagram(Instant::now(), r.source, r.destination, data);
+                received = std::future::poll_fn(|cx| self.net.poll_recv_batch(cx, &mut batch)) => match received {
+                    Ok(destination) => {
+                        self.on_batch(destination, &batch);
+                        // Drain what else is already queued before the per-wake-up work (a
+                        // batch that was not full means the socket had nothing more).
+                        for _ in 0..RECV_BATCHES {
+                            if batch.len() < BATCH {
+                                break;
                             }
+                            let Some(destination) = self.net.try_recv_batch(&mut batch) else { break };
+                            self.on_batch(destination, &batch);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "media socket receive error"),
@@ -143,6 +143,8 @@ impl Driver {
                 self.reap();
                 self.next_reap = now + REAP_INTERVAL;
             }
+            // Everything this turn produced leaves in as few system calls as possible.
+            self.net.flush();
             self.flush_events();
             self.stats.tick(Instant::now(), &mut self.peers);
         }
@@ -150,6 +152,15 @@ impl Driver {
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
             self.close_peer(id);
+        }
+        self.net.flush();
+    }
+
+    /// Every datagram of one received batch, in arrival order.
+    fn on_batch(&mut self, destination: SocketAddr, batch: &RecvBatch) {
+        let now = Instant::now();
+        for (source, data) in batch.datagrams() {
+            self.on_datagram(now, source, destination, data);
         }
     }
 

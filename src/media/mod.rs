@@ -29,6 +29,7 @@
 pub mod bench_support;
 mod driver;
 mod forward;
+mod mmsg;
 mod peer;
 mod socket;
 mod stats;

@@ -368,7 +368,7 @@ impl Peer {
                     break;
                 }
                 Ok(Output::Transmit(t)) => {
-                    net.send(t.source, t.destination, &t.contents);
+                    net.send(t.source, t.destination, t.contents.into());
                 }
                 Ok(Output::Event(e)) => self.on_event(e, notices),
                 Err(e) => {

@@ -17,17 +17,20 @@
 //! address). Sending never waits: a datagram that does not fit in the socket buffer is
 //! dropped and counted, as the network would.
 //!
+//! Datagrams move in batches (`mmsg`): one `recvmmsg` reads what is waiting, and sends are
+//! queued and go out in one `sendmmsg` per batch; the driver flushes before every wait.
+//!
 //! DESIGN invariant 2 / R-PRIV-1: no other socket, no file I/O.
 
+use super::mmsg::{self, RecvBatch};
 use crate::redact::Redacted;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
-use tokio::io::ReadBuf;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
-
-/// Largest datagram we read; WebRTC keeps datagrams under the path MTU.
-pub(crate) const RECV_BUF: usize = 2048;
 
 /// One bound socket and the candidate address that datagrams arriving on it were sent to.
 struct Bound {
@@ -42,6 +45,16 @@ pub(crate) struct MediaSockets {
     next_poll: usize,
     /// In-process benchmark only (`bench_support`): no socket, sent datagrams go here.
     capture: Option<std::cell::RefCell<Capture>>,
+    /// Datagrams waiting for the next `sendmmsg` (see [`Self::send`]).
+    out: RefCell<Vec<Outbound>>,
+    dropped: Cell<u64>,
+}
+
+/// One queued datagram: the index of the socket it leaves from, where it goes, its bytes.
+struct Outbound {
+    socket: usize,
+    destination: SocketAddr,
+    contents: Vec<u8>,
 }
 
 /// Datagrams "sent" without a socket (the forwarding benchmark). Never used by `start`.
@@ -53,14 +66,6 @@ pub(crate) struct Capture {
     pub datagrams: u64,
     pub bytes: u64,
     candidate: Option<SocketAddr>,
-}
-
-/// One received datagram: which socket (by advertised address) and from whom.
-pub(crate) struct Received {
-    pub len: usize,
-    pub source: SocketAddr,
-    /// The host candidate this datagram was sent to (what str0m calls its destination).
-    pub destination: SocketAddr,
 }
 
 fn invalid(msg: &str) -> io::Error {
@@ -110,6 +115,8 @@ impl MediaSockets {
                     bound,
                     next_poll: 0,
                     capture: None,
+                    out: RefCell::default(),
+                    dropped: Cell::default(),
                 });
             }
         }
@@ -129,6 +136,8 @@ impl MediaSockets {
             bound: vec![Bound { socket, advertised }],
             next_poll: 0,
             capture: None,
+            out: RefCell::default(),
+            dropped: Cell::default(),
         })
     }
 
@@ -142,6 +151,8 @@ impl MediaSockets {
                 candidate: Some(advertised),
                 ..Capture::default()
             })),
+            out: RefCell::default(),
+            dropped: Cell::default(),
         }
     }
 
@@ -192,92 +203,131 @@ impl MediaSockets {
         self.bound.iter().map(|b| b.advertised).collect()
     }
 
-    /// Poll every socket for one datagram into `buf`.
-    pub(crate) fn poll_recv(
+    /// Wait until some socket has datagrams and read a batch of them (one `recvmmsg`).
+    /// Returns the candidate address the batch was sent to.
+    pub(crate) fn poll_recv_batch(
         &mut self,
         cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<Received>> {
+        batch: &mut RecvBatch,
+    ) -> Poll<io::Result<SocketAddr>> {
         let n = self.bound.len();
         for i in 0..n {
             let idx = (self.next_poll + i) % n;
             let b = &self.bound[idx];
-            let mut rb = ReadBuf::new(buf);
-            match b.socket.poll_recv_from(cx, &mut rb) {
-                Poll::Ready(Ok(source)) => {
-                    self.next_poll = (idx + 1) % n;
-                    return Poll::Ready(Ok(Received {
-                        len: rb.filled().len(),
-                        source,
-                        destination: b.advertised,
-                    }));
+            loop {
+                match b.socket.poll_recv_ready(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Ok(())) => {}
                 }
-                Poll::Ready(Err(e)) => {
-                    // ICMP-induced errors (e.g. port unreachable from a departed peer) are not
-                    // fatal for a UDP server socket: report so the caller can log and go on.
-                    self.next_poll = (idx + 1) % n;
-                    return Poll::Ready(Err(e));
+                let fd = b.socket.as_raw_fd();
+                match b
+                    .socket
+                    .try_io(Interest::READABLE, || mmsg::recv_batch(fd, batch))
+                {
+                    Ok(_) => {
+                        self.next_poll = (idx + 1) % n;
+                        return Poll::Ready(Ok(b.advertised));
+                    }
+                    // Readiness was stale and is now cleared: poll again to register.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    // ICMP-induced errors (e.g. port unreachable from a departed peer) are
+                    // not fatal for a UDP server socket: report so the caller logs and goes on.
+                    Err(e) => {
+                        self.next_poll = (idx + 1) % n;
+                        return Poll::Ready(Err(e));
+                    }
                 }
-                Poll::Pending => {}
             }
         }
         Poll::Pending
     }
 
-    /// One datagram that is already waiting on any socket, without waiting; `None` when
+    /// A batch of datagrams already waiting on some socket, without waiting; `None` when
     /// every socket would block (or reported an error, which the next poll surfaces).
-    pub(crate) fn try_recv(&mut self, buf: &mut [u8]) -> Option<Received> {
+    pub(crate) fn try_recv_batch(&mut self, batch: &mut RecvBatch) -> Option<SocketAddr> {
         let n = self.bound.len();
         for i in 0..n {
             let idx = (self.next_poll + i) % n;
             let b = &self.bound[idx];
-            if let Ok((len, source)) = b.socket.try_recv_from(buf) {
+            let fd = b.socket.as_raw_fd();
+            if b.socket
+                .try_io(Interest::READABLE, || mmsg::recv_batch(fd, batch))
+                .is_ok()
+            {
                 self.next_poll = (idx + 1) % n;
-                return Some(Received {
-                    len,
-                    source,
-                    destination: b.advertised,
-                });
+                return Some(b.advertised);
             }
         }
         None
     }
 
-    /// Send one datagram from the socket whose candidate is `source`. Never waits.
-    /// Returns false when the datagram was dropped.
-    pub(crate) fn send(
-        &self,
-        source: SocketAddr,
-        destination: SocketAddr,
-        contents: &[u8],
-    ) -> bool {
+    /// Queue one datagram for the socket whose candidate is `source`. Never waits: the queue
+    /// goes to the kernel in one `sendmmsg` when it holds [`mmsg::BATCH`] datagrams or when
+    /// the driver calls [`Self::flush`] (before every wait). A datagram that does not fit in
+    /// the socket buffer is dropped and counted, as the network would drop it.
+    pub(crate) fn send(&self, source: SocketAddr, destination: SocketAddr, contents: Vec<u8>) {
         if let Some(c) = &self.capture {
             let mut c = c.borrow_mut();
             c.datagrams += 1;
             c.bytes += contents.len() as u64;
             if c.keep {
-                c.kept.push((source, destination, contents.to_vec()));
+                c.kept.push((source, destination, contents));
             }
-            return true;
+            return;
         }
-        let Some(b) = self
+        let Some(socket) = self
             .bound
             .iter()
-            .find(|b| b.advertised == source)
+            .position(|b| b.advertised == source)
             .or_else(|| {
                 self.bound
                     .iter()
-                    .find(|b| b.advertised.is_ipv4() == destination.is_ipv4())
+                    .position(|b| b.advertised.is_ipv4() == destination.is_ipv4())
             })
         else {
-            return false;
+            self.dropped.set(self.dropped.get() + 1);
+            return;
         };
-        match b.socket.try_send_to(contents, destination) {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::trace!(error = %e, "media datagram dropped on send");
-                false
-            }
+        let full = {
+            let mut out = self.out.borrow_mut();
+            out.push(Outbound {
+                socket,
+                destination,
+                contents,
+            });
+            out.len() >= mmsg::BATCH
+        };
+        if full {
+            self.flush();
         }
+    }
+
+    /// Hand every queued datagram to the kernel (runs of one socket per `sendmmsg`).
+    pub(crate) fn flush(&self) {
+        let mut out = self.out.borrow_mut();
+        let mut start = 0;
+        while let Some(first) = out.get(start) {
+            let socket = first.socket;
+            let end = out[start..]
+                .iter()
+                .position(|o| o.socket != socket)
+                .map_or(out.len(), |p| start + p);
+            if let Some(b) = self.bound.get(socket) {
+                let run = out[start..end]
+                    .iter()
+                    .map(|o| (o.destination, o.contents.as_slice()));
+                let dropped = mmsg::send_batch(b.socket.as_raw_fd(), run);
+                self.dropped.set(self.dropped.get() + dropped);
+            }
+            start = end;
+        }
+        out.clear();
+    }
+
+    /// Datagrams dropped on send since the start (full socket buffer, refused destination).
+    #[allow(dead_code)] // read by tests; the health view may show it later
+    pub(crate) fn send_dropped(&self) -> u64 {
+        self.dropped.get()
     }
 }

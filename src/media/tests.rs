@@ -914,3 +914,85 @@ async fn a_chromium_offer_gets_an_ice_lite_answer_with_opus_and_vp8() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batched socket I/O (`mmsg`, issue 7): what goes in one `sendmmsg` comes out of `recvmmsg`
+// whole, in order, from the right source, and one refused datagram does not sink the batch.
+// ---------------------------------------------------------------------------------------------
+
+/// Read from a non-blocking std socket with `recv_batch` until `want` datagrams came (bounded).
+fn recv_all(socket: &std::net::UdpSocket, want: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+    use std::os::fd::AsRawFd;
+    let mut batch = super::mmsg::RecvBatch::default();
+    let mut got = Vec::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while got.len() < want && Instant::now() < until {
+        match super::mmsg::recv_batch(socket.as_raw_fd(), &mut batch) {
+            Ok(n) => {
+                assert!(n > 0 && n <= super::mmsg::BATCH);
+                got.extend(batch.datagrams().map(|(s, d)| (s, d.to_vec())));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Err(e) => panic!("recvmmsg failed: {e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn batched_send_and_receive_keep_every_datagram_in_order() {
+    use std::os::fd::AsRawFd;
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for s in [&a, &b] {
+        s.set_nonblocking(true).unwrap();
+    }
+    let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    // 70 datagrams (more than two batches), alternating destinations, sizes 1..=1400.
+    let out: Vec<(SocketAddr, Vec<u8>)> = (0..70u32)
+        .map(|i| {
+            let to = if i % 2 == 0 { to_a } else { to_b };
+            let len = 1 + (i as usize * 97) % 1400;
+            (to, vec![i as u8; len])
+        })
+        .collect();
+    let dropped = super::mmsg::send_batch(
+        sender.as_raw_fd(),
+        out.iter().map(|(to, d)| (*to, d.as_slice())),
+    );
+    assert_eq!(dropped, 0);
+    let from = sender.local_addr().unwrap();
+    for (socket, to) in [(&a, to_a), (&b, to_b)] {
+        let want: Vec<(SocketAddr, Vec<u8>)> = out
+            .iter()
+            .filter(|(t, _)| *t == to)
+            .map(|(_, d)| (from, d.clone()))
+            .collect();
+        assert_eq!(recv_all(socket, want.len()), want);
+    }
+}
+
+#[test]
+fn a_refused_datagram_is_dropped_alone_and_an_oversized_one_is_left_out() {
+    use std::os::fd::AsRawFd;
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.set_nonblocking(true).unwrap();
+    let to_a = a.local_addr().unwrap();
+    // An IPv6 destination cannot be reached from an IPv4 socket: the kernel refuses that one.
+    let v6: SocketAddr = "[::1]:9".parse().unwrap();
+    let too_big = vec![7u8; super::mmsg::RECV_BUF + 100];
+    let out: Vec<(SocketAddr, &[u8])> = vec![
+        (to_a, b"first"),
+        (v6, b"refused"),
+        (to_a, &too_big),
+        (to_a, b"last"),
+    ];
+    let dropped = super::mmsg::send_batch(sender.as_raw_fd(), out.into_iter());
+    assert_eq!(dropped, 1, "only the IPv6 datagram is refused");
+    let got: Vec<Vec<u8>> = recv_all(&a, 2).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, vec![b"first".to_vec(), b"last".to_vec()]);
+}
