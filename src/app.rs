@@ -198,7 +198,7 @@ pub struct Running {
     pub first_start: FirstStart,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    media_task: tokio::task::JoinHandle<()>,
+    media_task: media::MediaTask,
     recheck: tokio::task::JoinHandle<()>,
 }
 
@@ -605,7 +605,7 @@ impl Running {
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
-        self.media_task.abort();
+        self.media_task.stop();
         // The visits' end entries are appended by short tasks (bounded by the hub's wait).
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.state.audit.close().await;

@@ -26,8 +26,9 @@ use super::peer::{Incoming, Notice, Outgoing, Peer};
 use super::socket::MediaSockets;
 use super::{Command, MediaError, MediaEvent, MediaSnapshot, PeerId};
 use crate::policy::Admitted;
+use foldhash::HashMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -70,6 +71,9 @@ pub(crate) struct Driver {
     /// Reused list of peers whose timeout is due.
     due: Vec<PeerId>,
     next_reap: Instant,
+    /// The clock of the current drive: set by each entry point (a datagram, the timeouts, a
+    /// command), so every `Rtc` sees time move forward only, also under the benchmark's clock.
+    now: Instant,
 }
 
 /// First outgoing sequence number of a new leg: random, and below 2^15 so the first
@@ -91,7 +95,7 @@ impl Driver {
             candidates,
             peers: BTreeMap::new(),
             table: ForwardTable::default(),
-            by_source: HashMap::new(),
+            by_source: HashMap::default(),
             events,
             pending_events: VecDeque::new(),
             next_id: 1,
@@ -100,9 +104,10 @@ impl Driver {
             stats: super::stats::Publisher::new(),
             scratch: Vec::new(),
             timers: BinaryHeap::new(),
-            scheduled: HashMap::new(),
+            scheduled: HashMap::default(),
             due: Vec::new(),
             next_reap: Instant::now() + REAP_INTERVAL,
+            now: Instant::now(),
         }
     }
 
@@ -110,8 +115,13 @@ impl Driver {
         self.stats.subscribe()
     }
 
-    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
         let mut batch = RecvBatch::default();
+        let mut stop_open = true;
         loop {
             let deadline = self.next_deadline();
             let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
@@ -119,6 +129,11 @@ impl Driver {
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     None => break,
+                },
+                // A dropped `MediaTask` is not a stop: the handles still decide.
+                stopped = &mut stop, if stop_open => match stopped {
+                    Ok(()) => break,
+                    Err(_) => stop_open = false,
                 },
                 received = std::future::poll_fn(|cx| self.net.poll_recv_batch(cx, &mut batch)) => match received {
                     Ok(destination) => {
@@ -158,9 +173,8 @@ impl Driver {
 
     /// Every datagram of one received batch, in arrival order.
     fn on_batch(&mut self, destination: SocketAddr, batch: &RecvBatch) {
-        let now = Instant::now();
         for (source, data) in batch.datagrams() {
-            self.on_datagram(now, source, destination, data);
+            self.on_datagram(Instant::now(), source, destination, data);
         }
     }
 
@@ -279,6 +293,7 @@ impl Driver {
         destination: SocketAddr,
         data: &[u8],
     ) {
+        self.now = now;
         let Ok(contents) = DatagramRecv::try_from(data) else {
             return; // not STUN/DTLS/RTP/RTCP
         };
@@ -321,6 +336,7 @@ impl Driver {
     }
 
     pub(super) fn on_timeouts(&mut self, now: Instant) {
+        self.now = now;
         let mut due = std::mem::take(&mut self.due);
         due.clear();
         while let Some(&Reverse((at, id))) = self.timers.peek() {
@@ -491,6 +507,7 @@ impl Driver {
                 continue;
             };
             let out = Outgoing {
+                now: self.now,
                 slot: r.slot,
                 seq: r.seq,
                 timestamp: r.timestamp,
@@ -520,7 +537,7 @@ impl Driver {
         };
         let mut notices = std::mem::take(&mut self.scratch);
         let net = &self.net;
-        let now = Instant::now();
+        let now = self.now;
         if isolated(peer, |p| {
             p.request_keyframe(source.mid, kind, now, net, &mut notices)
         })

@@ -23,7 +23,7 @@
 
 use super::PeerId;
 use crate::ids::VisitId;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::time::{Duration, Instant};
 use str0m::media::{MediaKind, Mid};
 

@@ -185,25 +185,84 @@ impl MediaHandle {
     }
 }
 
-/// Bind the socket(s) and start the driver task. Events go to `events`.
+/// The media driver's own thread. [`MediaTask::stop`] closes every peer cleanly and ends it;
+/// dropping every [`MediaHandle`] does too.
+pub struct MediaTask {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MediaTask {
+    /// Ask the driver to close every peer and stop; does not wait for it.
+    pub fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Detached: the driver closes its peers and ends on its own.
+        self.thread.take();
+    }
+}
+
+/// Bind the socket(s) and start the driver. Events go to `events`.
 ///
-/// The task runs until every [`MediaHandle`] clone is dropped; it then closes all peers.
+/// The driver runs on a thread of its own with a single-threaded runtime: the media path
+/// never waits behind HTTP, signalling or database work for a worker, never migrates between
+/// threads (so its allocations and caches stay on one core), and costs no cross-thread
+/// wake-ups (issue 7). It runs until [`MediaTask::stop`] or until every [`MediaHandle`]
+/// clone is dropped; it then closes all peers.
 pub async fn start(
     config: MediaConfig,
     events: mpsc::Sender<MediaEvent>,
-) -> Result<(MediaHandle, tokio::task::JoinHandle<()>), MediaError> {
-    let net = socket::MediaSockets::bind(config.bind, &config.public_ips).await?;
-    let local_addrs = net.local_addrs()?;
+) -> Result<(MediaHandle, MediaTask), MediaError> {
+    type Ready = Result<
+        (
+            Vec<SocketAddr>,
+            tokio::sync::watch::Receiver<std::sync::Arc<MediaSnapshot>>,
+        ),
+        MediaError,
+    >;
+    let (ready_tx, ready_rx) = oneshot::channel::<Ready>();
+    let (stop_tx, stop_rx) = oneshot::channel();
     let (tx, rx) = mpsc::channel(64);
-    let driver = driver::Driver::new(net, events);
-    let stats = driver.stats_feed();
-    let task = tokio::spawn(driver.run(rx));
+    let thread = std::thread::Builder::new()
+        .name("confer-media".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.into()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let bound = socket::MediaSockets::bind(config.bind, &config.public_ips).await;
+                let driver = match bound.and_then(|n| n.local_addrs().map(|a| (n, a))) {
+                    Ok((net, addrs)) => {
+                        let driver = driver::Driver::new(net, events);
+                        let _ = ready_tx.send(Ok((addrs, driver.stats_feed())));
+                        driver
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
+                };
+                driver.run(rx, stop_rx).await;
+            });
+        })?;
+    let (local_addrs, stats) = ready_rx.await.map_err(|_| MediaError::Stopped)??;
     Ok((
         MediaHandle {
             tx,
             local_addrs,
             stats,
         },
-        task,
+        MediaTask {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        },
     ))
 }

@@ -63,6 +63,8 @@ pub(crate) struct Incoming {
 
 /// Where a forwarded packet goes on this leg and with which numbers (from the forward table).
 pub(crate) struct Outgoing<'a> {
+    /// The driver's clock when the packet is written.
+    pub now: Instant,
     pub slot: Mid,
     pub seq: u64,
     pub timestamp: u32,
@@ -177,7 +179,7 @@ impl Peer {
         self.drain(net, notices);
     }
 
-    /// Write one forwarded packet on this leg, then drain. Returns false if it was not sent
+    /// Write one forwarded packet on this leg and send it. Returns false if it was not sent
     /// (codec not negotiated on this leg, m-line not sending, not connected).
     pub(crate) fn write_forwarded(
         &mut self,
@@ -248,7 +250,10 @@ impl Peer {
             self.stats.rtp_packets_out += 1;
             let len = header.header_len + inc.packet.payload.len();
             self.acct.on_forwarded(inc.kind, len);
-            self.drain(net, notices);
+            // str0m releases a written packet only after a timeout has stamped it (its send
+            // queue's contract): hand it that timeout now rather than waiting for the driver's
+            // timer turn, so the packet leaves at once and the `Rtc` is polled once, not twice.
+            self.handle_input(Input::Timeout(out.now), net, notices);
         }
         written
     }
