@@ -13,7 +13,7 @@
 # (`unshare -n`): 127.0.0.2/32 on a veth device, Janus and the load generator both inside,
 # everything gone when the run ends. SKIP_JANUS=1 runs confer only.
 #
-# Environment: NICE (default -10) raises both processes' priority so a build running on the
+# Environment: PROFILE (default release; see the build step); NICE (default -10) raises both processes' priority so a build running on the
 # same machine does not starve them (root only; set NICE=0 to skip); PORT_BASE (default
 # 28443); STEADY_SECS (default 15); RAMP_STEP (default 10); RAMP_STEP_SECS (default 5);
 # RAMP_MAX (default 300); RAMP=0 skips the ramps (steady runs only).
@@ -94,14 +94,16 @@ if [[ "$NICE" != "0" ]]; then
 fi
 
 # The build runs at low priority (other work on this machine may be compiling too);
-# BUILD=0 uses the binaries already built.
+# BUILD=0 uses the binaries already built. PROFILE (default release) picks the cargo profile
+# (`profiling` builds faster, for trying changes; figures to report come from release).
+PROFILE=${PROFILE:-release}
 if [[ "${BUILD:-1}" == "1" ]]; then
-    echo "== building release binaries"
-    (cd "$root" && nice -n 10 cargo build --release -p confer -p confer-loadtest -q)
+    echo "== building $PROFILE binaries"
+    (cd "$root" && nice -n 10 cargo build --profile "$PROFILE" -p confer -p confer-loadtest -q)
 fi
 target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-confer_bin="$target_dir/release/confer"
-loadtest_bin="$target_dir/release/confer-loadtest"
+confer_bin="$target_dir/$PROFILE/confer"
+loadtest_bin="$target_dir/$PROFILE/confer-loadtest"
 
 http=127.0.0.1:$PORT_BASE
 media=127.0.0.1:$((PORT_BASE + 1))

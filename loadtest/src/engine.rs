@@ -596,7 +596,9 @@ impl Peer {
         }
         wrote |= self.send_paced(now, ctx);
         if wrote {
-            self.drain(ctx);
+            // str0m releases written packets only after a timeout has stamped them: one
+            // timeout for everything this tick wrote, so they leave now and cost one drive.
+            self.input(Input::Timeout(now), ctx);
         }
     }
 

@@ -11,7 +11,7 @@
 //! Both calls are non-blocking (`MSG_DONTWAIT`); readiness is tokio's business (`socket.rs`).
 
 use std::io;
-use std::mem::{size_of, zeroed};
+use std::mem::{size_of, zeroed, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
@@ -56,20 +56,32 @@ impl RecvBatch {
     }
 }
 
-fn storage_to_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+/// The address the kernel wrote at `storage` (`len` bytes of it).
+///
+/// # Safety
+/// `storage` points at a `sockaddr_storage` of which at least the first `len` bytes are
+/// initialised (what `recvmmsg` reports in `msg_namelen`).
+unsafe fn storage_to_addr(
+    storage: *const libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Option<SocketAddr> {
     let len = len as usize;
-    match i32::from(storage.ss_family) {
+    if len < size_of::<libc::sa_family_t>() {
+        return None;
+    }
+    // SAFETY (all reads): the caller guarantees `len` initialised bytes, and each read is of
+    // at most `len` bytes; read_unaligned copies without forming a reference.
+    let family = unsafe { std::ptr::read_unaligned(storage.cast::<libc::sa_family_t>()) };
+    match i32::from(family) {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
-            // SAFETY: the family says the storage holds a sockaddr_in, and it is large enough.
-            let a = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            let a = unsafe { std::ptr::read_unaligned(storage.cast::<libc::sockaddr_in>()) };
             Some(SocketAddr::V4(SocketAddrV4::new(
                 Ipv4Addr::from(a.sin_addr.s_addr.to_ne_bytes()),
                 u16::from_be(a.sin_port),
             )))
         }
         libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
-            // SAFETY: as above, for sockaddr_in6.
-            let a = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            let a = unsafe { std::ptr::read_unaligned(storage.cast::<libc::sockaddr_in6>()) };
             Some(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(a.sin6_addr.s6_addr),
                 u16::from_be(a.sin6_port),
@@ -81,28 +93,40 @@ fn storage_to_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Op
     }
 }
 
-fn addr_to_storage(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -> libc::socklen_t {
+/// Write `addr` as a C socket address at `storage`; returns its length.
+fn addr_to_storage(
+    addr: &SocketAddr,
+    storage: &mut MaybeUninit<libc::sockaddr_storage>,
+) -> libc::socklen_t {
+    let ptr = storage.as_mut_ptr();
     match addr {
         SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is larger than and aligned for every sockaddr type.
-            let s = unsafe { &mut *(storage as *mut _ as *mut libc::sockaddr_in) };
-            s.sin_family = libc::AF_INET as libc::sa_family_t;
-            s.sin_port = a.port().to_be();
-            s.sin_addr = libc::in_addr {
-                s_addr: u32::from_ne_bytes(a.ip().octets()),
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
             };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in; the whole
+            // struct is written, so the kernel reads only initialised bytes.
+            unsafe { std::ptr::write(ptr.cast::<libc::sockaddr_in>(), sin) };
             size_of::<libc::sockaddr_in>() as libc::socklen_t
         }
         SocketAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let s = unsafe { &mut *(storage as *mut _ as *mut libc::sockaddr_in6) };
-            s.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            s.sin6_port = a.port().to_be();
-            s.sin6_flowinfo = a.flowinfo();
-            s.sin6_addr = libc::in6_addr {
+            // SAFETY: all-zero is a valid sockaddr_in6 (it has private padding fields on
+            // some platforms, so it is built from zero and then filled in).
+            let mut sin6: libc::sockaddr_in6 = unsafe { zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr {
                 s6_addr: a.ip().octets(),
             };
-            s.sin6_scope_id = a.scope_id();
+            sin6.sin6_scope_id = a.scope_id();
+            // SAFETY: as above, for sockaddr_in6.
+            unsafe { std::ptr::write(ptr.cast::<libc::sockaddr_in6>(), sin6) };
             size_of::<libc::sockaddr_in6>() as libc::socklen_t
         }
     }
@@ -112,8 +136,10 @@ fn addr_to_storage(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -> l
 /// waiting is `Err(WouldBlock)`.
 pub(crate) fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> io::Result<usize> {
     batch.filled = 0;
+    // The kernel writes the source addresses; only the headers need zeroing (4 KiB of address
+    // storage per call is not cleared for nothing).
+    let mut names = [const { MaybeUninit::<libc::sockaddr_storage>::uninit() }; BATCH];
     // SAFETY: all-zero is a valid value for these plain C structs.
-    let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
     let mut msgs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
     for (i, buf) in batch.bufs.iter_mut().enumerate().take(BATCH) {
@@ -122,7 +148,7 @@ pub(crate) fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> io::Result<usize> 
             iov_len: RECV_BUF,
         };
         let hdr = &mut msgs[i].msg_hdr;
-        hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+        hdr.msg_name = names[i].as_mut_ptr().cast();
         hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         hdr.msg_iov = &mut iovs[i];
         hdr.msg_iovlen = 1;
@@ -150,7 +176,8 @@ pub(crate) fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> io::Result<usize> 
         batch.sources[i] = if truncated {
             None
         } else {
-            storage_to_addr(&names[i], hdr.msg_namelen)
+            // SAFETY: the kernel wrote `msg_namelen` bytes of this address.
+            unsafe { storage_to_addr(names[i].as_ptr(), hdr.msg_namelen) }
         };
     }
     batch.filled = n;
@@ -165,8 +192,8 @@ where
     I: ExactSizeIterator<Item = (SocketAddr, &'a [u8])>,
 {
     let mut dropped = 0u64;
+    let mut names = [const { MaybeUninit::<libc::sockaddr_storage>::uninit() }; BATCH];
     // SAFETY: all-zero is a valid value for these plain C structs.
-    let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
     let mut msgs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
     let mut out = out.peekable();
@@ -184,7 +211,7 @@ where
             // SAFETY: all-zero is a valid msghdr.
             msgs[count] = unsafe { zeroed() };
             let hdr = &mut msgs[count].msg_hdr;
-            hdr.msg_name = (&mut names[count] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_name = names[count].as_mut_ptr().cast();
             hdr.msg_namelen = namelen;
             hdr.msg_iov = &mut iovs[count];
             hdr.msg_iovlen = 1;

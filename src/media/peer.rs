@@ -30,9 +30,11 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Video packets each leg keeps for answering NACKs (str0m's default is 1000, capped at 3 s).
-/// 256 is about 1.5 s of 720p video at 1.5 Mbit/s, far beyond any round trip worth repairing;
-/// the default kept ~0.6 MiB of payload per leg alive (issue 7: RSS per visit).
-const RTX_VIDEO_PACKETS: usize = 256;
+/// 128 is about 0.8 s of 720p video at 1.5 Mbit/s: several NACK rounds even at a 200 ms
+/// round trip, and a repair later than that arrives after the receiver's jitter buffer gave
+/// up on the frame anyway. Each cached packet costs ~1.6 KiB: going from 256 to 128 cut the
+/// server's RSS by ~400 KiB per visit (issue 7, 50 visits steady).
+const RTX_VIDEO_PACKETS: usize = 128;
 
 /// Something the driver must act on after a peer was driven.
 #[derive(Debug)]

@@ -44,6 +44,9 @@ const AUDIT_DOWN: &str =
 /// A connection must have joined a visit within this time.
 const JOIN_DEADLINE: Duration = Duration::from_secs(30);
 
+/// WebSocket read and write buffer per signalling connection.
+const WS_BUFFER_BYTES: usize = 8 * 1024;
+
 pub async fn ws_handler(
     State(state): State<AppState>,
     certs: Option<Extension<PeerCertificates>>,
@@ -52,6 +55,11 @@ pub async fn ws_handler(
     let certs = certs.map(|Extension(c)| c).unwrap_or_default();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        // Signalling messages are small: tungstenite's 128 KiB default read buffer is zero-filled
+        // up front and stayed resident for every connected participant (issue 7: RSS per visit).
+        // Larger frames are still read, in several reads.
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
         .on_upgrade(move |socket| Connection::new(state, certs, socket).run())
 }
 
