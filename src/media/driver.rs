@@ -1,7 +1,8 @@
-//! The media driver task: the async shell around the sans-I/O core.
+//! The media driver: the async shell around the sans-I/O core.
 //!
-//! One tokio task owns the socket(s), every peer's `Rtc` and the forwarding table; nothing is
-//! shared, so there are no locks. The task waits for one of: a datagram, a command from a
+//! One task, alone on its own thread and single-threaded runtime (`media::start`), owns the
+//! socket(s), every peer's `Rtc` and the forwarding table; nothing is shared, so there are no
+//! locks. The task waits for one of: a datagram, a command from a
 //! [`MediaHandle`](super::MediaHandle), or the earliest peer timeout; it then performs the
 //! mutation(s) that follow and drains every touched `Rtc` (see `peer`).
 //!

@@ -4,9 +4,10 @@
 //! path spent much of its kernel time (issue 7's profile: `sendto` alone was 22 % of the
 //! server's CPU at 50 visits). Neither std, tokio nor socket2 offers these calls, and the
 //! crates that do (quinn-udp) need a newer compiler than the workspace declares, so this
-//! module makes the two calls itself through `libc`. It is the only `unsafe` code in confer:
-//! every pointer handed to the kernel points into a local array that outlives the call, and
-//! every length comes from that array.
+//! module makes the two calls itself through `libc`. Apart from one `mallopt` at start-up
+//! (`main.rs`), it is the only `unsafe` code in confer: every pointer handed to the kernel
+//! points into a local array or a caller's buffer that outlives the call, and every length
+//! comes from that array or buffer.
 //!
 //! Both calls are non-blocking (`MSG_DONTWAIT`); readiness is tokio's business (`socket.rs`).
 

@@ -14,7 +14,8 @@
 //! `tests::media_does_no_file_io`); transcode (every leg negotiates Opus + VP8 only); speak
 //! TURN or TCP candidates.
 //!
-//! Layout: `socket` (binding rules, the OS-facing part), `driver` (the tokio task: one loop
+//! Layout: `socket` (binding rules, the OS-facing part), `mmsg` (batched `recvmmsg` and
+//! `sendmmsg`, the media path's only `unsafe` code), `driver` (one task on the media thread: one loop
 //! over datagrams, commands and timeouts, each peer isolated by `catch_unwind`), `peer` (one
 //! `Rtc` and its per-leg packet rewriting), `forward` (the pure forwarding table with
 //! per-leg sequence-number rebasing), `stats` (content-free per-peer accounting for the

@@ -221,11 +221,25 @@ impl MediaSockets {
                     Poll::Ready(Ok(())) => {}
                 }
                 let fd = b.socket.as_raw_fd();
-                match b
-                    .socket
-                    .try_io(Interest::READABLE, || mmsg::recv_batch(fd, batch))
-                {
+                let mut drained = false;
+                // A batch that is not full means the socket's queue was empty when the call
+                // returned: tell tokio so (as WouldBlock) and it clears the readiness now,
+                // instead of one more `recvmmsg` at the next turn finding nothing (one system
+                // call per wake-up saved). A datagram arriving after that raises a new event.
+                let result = b.socket.try_io(Interest::READABLE, || {
+                    let got = mmsg::recv_batch(fd, batch)?;
+                    if got < mmsg::BATCH {
+                        drained = true;
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                    Ok(got)
+                });
+                match result {
                     Ok(_) => {
+                        self.next_poll = (idx + 1) % n;
+                        return Poll::Ready(Ok(b.advertised));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && drained => {
                         self.next_poll = (idx + 1) % n;
                         return Poll::Ready(Ok(b.advertised));
                     }

@@ -171,7 +171,7 @@ struct Sample {
     frames: u64,
 }
 
-/// The accounting of one peer. Owned by the peer; touched only by the driver task.
+/// The accounting of one peer. Owned by the peer; touched only by the media driver.
 #[derive(Debug)]
 pub(crate) struct Accounting {
     inbound: [Flow; 2],

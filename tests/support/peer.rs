@@ -427,6 +427,11 @@ struct Shared {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Loss knob: when n > 0, every n-th packet is skipped (its sequence number is used).
     drop_every: AtomicU64,
+    /// Where each kind's RTP numbering stopped (next sequence number, next timestamp, when),
+    /// so that sending again continues the stream as a browser does after a pause. A fresh
+    /// random start on the same SSRC falls behind the receiver's window about half the time,
+    /// and str0m then rightly drops the packets as old (the no_media health test flaked so).
+    numbering: Mutex<[Option<(u16, u32, Instant)>; 2]>,
 }
 
 impl Shared {
@@ -542,12 +547,24 @@ impl Shared {
         let ts_step = clock_rate / per_second;
         let mut ticker = tokio::time::interval(Duration::from_secs(1) / per_second);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut rtp_seq: u16 = rand::random();
-        let mut rtp_ts: u32 = rand::random();
+        let slot = match kind {
+            MediaKind::Audio => 0,
+            MediaKind::Video => 1,
+        };
+        let resumed = self.numbering.lock().unwrap()[slot];
+        let (mut rtp_seq, mut rtp_ts) = match resumed {
+            // The media clock ran on during the pause.
+            Some((seq, ts, at)) => {
+                let paused = at.elapsed().as_secs_f64() * f64::from(clock_rate);
+                (seq, ts.wrapping_add(paused as u32))
+            }
+            None => (rand::random(), rand::random()),
+        };
         let mut n: u64 = 0;
         loop {
             ticker.tick().await;
             if Instant::now() >= deadline || self.stop_sending.load(Ordering::SeqCst) {
+                self.numbering.lock().unwrap()[slot] = Some((rtp_seq, rtp_ts, Instant::now()));
                 break;
             }
             let keyframe = kind == MediaKind::Video
@@ -712,6 +729,7 @@ impl TestPeer {
             stop_sending: AtomicBool::new(false),
             tasks: Mutex::default(),
             drop_every: AtomicU64::new(0),
+            numbering: Mutex::new([None, None]),
         });
 
         let mut media_engine = MediaEngine::default();
