@@ -15,7 +15,7 @@
 //!
 //! Peers are never filtered by source address (browsers on loopback arrive from a LAN
 //! address). Sending never waits: a datagram that does not fit in the socket buffer is
-//! dropped and counted, as the network would.
+//! dropped (and logged at trace level), as the network would drop it.
 //!
 //! Datagrams move in batches (`mmsg`): one `recvmmsg` reads what is waiting, and sends are
 //! queued and go out in one `sendmmsg` per batch; the driver flushes before every wait.
@@ -24,7 +24,7 @@
 
 use super::mmsg::{self, RecvBatch};
 use crate::redact::Redacted;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -47,7 +47,6 @@ pub(crate) struct MediaSockets {
     capture: Option<std::cell::RefCell<Capture>>,
     /// Datagrams waiting for the next `sendmmsg` (see [`Self::send`]).
     out: RefCell<Vec<Outbound>>,
-    dropped: Cell<u64>,
 }
 
 /// One queued datagram: the index of the socket it leaves from, where it goes, its bytes.
@@ -116,7 +115,6 @@ impl MediaSockets {
                     next_poll: 0,
                     capture: None,
                     out: RefCell::default(),
-                    dropped: Cell::default(),
                 });
             }
         }
@@ -137,7 +135,6 @@ impl MediaSockets {
             next_poll: 0,
             capture: None,
             out: RefCell::default(),
-            dropped: Cell::default(),
         })
     }
 
@@ -152,7 +149,6 @@ impl MediaSockets {
                 ..Capture::default()
             })),
             out: RefCell::default(),
-            dropped: Cell::default(),
         }
     }
 
@@ -279,7 +275,7 @@ impl MediaSockets {
     /// Queue one datagram for the socket whose candidate is `source`. Never waits: the queue
     /// goes to the kernel in one `sendmmsg` when it holds [`mmsg::BATCH`] datagrams or when
     /// the driver calls [`Self::flush`] (before every wait). A datagram that does not fit in
-    /// the socket buffer is dropped and counted, as the network would drop it.
+    /// the socket buffer is dropped (logged at trace level), as the network would drop it.
     pub(crate) fn send(&self, source: SocketAddr, destination: SocketAddr, contents: Vec<u8>) {
         if let Some(c) = &self.capture {
             let mut c = c.borrow_mut();
@@ -300,7 +296,7 @@ impl MediaSockets {
                     .position(|b| b.advertised.is_ipv4() == destination.is_ipv4())
             })
         else {
-            self.dropped.set(self.dropped.get() + 1);
+            tracing::trace!("media datagram dropped: no socket for its address family");
             return;
         };
         let full = {
@@ -332,16 +328,12 @@ impl MediaSockets {
                     .iter()
                     .map(|o| (o.destination, o.contents.as_slice()));
                 let dropped = mmsg::send_batch(b.socket.as_raw_fd(), run);
-                self.dropped.set(self.dropped.get() + dropped);
+                if dropped > 0 {
+                    tracing::trace!(dropped, "media datagrams dropped on send");
+                }
             }
             start = end;
         }
         out.clear();
-    }
-
-    /// Datagrams dropped on send since the start (full socket buffer, refused destination).
-    #[allow(dead_code)] // read by tests; the health view may show it later
-    pub(crate) fn send_dropped(&self) -> u64 {
-        self.dropped.get()
     }
 }
