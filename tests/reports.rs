@@ -11,57 +11,13 @@ use app::{spawn_app, Identity, TestApp};
 use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
-use sqlx::{ConnectOptions, Connection};
 
 const FACILITY: &str = "demo-facility";
-
-/// Booths and detainees are fixtures of issue 4's own API; plain SQL as tests/schedule.rs.
-async fn sql(app: &TestApp, statements: &[&str]) {
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(app.data_dir.path().join("confer.db"))
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .expect("open confer.db");
-    for s in statements {
-        sqlx::query(s).execute(&mut conn).await.expect(s);
-    }
-    conn.close().await.expect("close");
-}
 
 /// The demo facility open around the clock, with a second lawyer room, a fast room, two
 /// more detainees and a detainee count of 50.
 async fn facility(app: &TestApp) {
-    sql(
-        app,
-        &[
-            "INSERT INTO booths (id, facility_id, label) VALUES ('room-2', 'demo-facility', 'Room 2')",
-            "INSERT INTO booths (id, facility_id, label) VALUES ('fast-1', 'demo-facility', 'Fast 1')",
-            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-100', 'Secret Person', 0)",
-            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-200', 'Other Person', 0)",
-        ],
-    )
-    .await;
-    let (s, b) = app
-        .admin(
-            Method::PUT,
-            "/admin/api/booths/fast-1/kind",
-            Some(json!({ "kind": "fast_room" })),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    let hours: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .map(|d| json!({ "weekday": d, "opens": "00:00", "closes": "24:00" }))
-        .collect();
-    let (s, b) = app
-        .admin(
-            Method::PUT,
-            &format!("/admin/api/facilities/{FACILITY}/hours"),
-            Some(json!({ "hours": hours })),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    app.facility_open_around_the_clock().await;
     let (s, b) = app
         .admin(
             Method::PUT,

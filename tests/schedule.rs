@@ -10,59 +10,8 @@ use app::{spawn_app, Identity, TestApp};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
-use sqlx::{ConnectOptions, Connection};
 
 const FACILITY: &str = "demo-facility";
-
-/// Plain SQL on the server's database, for fixtures the API of issue 4 owns (booths,
-/// detainees).
-async fn sql(app: &TestApp, statements: &[&str]) {
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(app.data_dir.path().join("confer.db"))
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .expect("open confer.db");
-    for s in statements {
-        sqlx::query(s).execute(&mut conn).await.expect(s);
-    }
-    conn.close().await.expect("close");
-}
-
-/// The demo facility open around the clock with a lawyer room, a fast room and two
-/// detainees; the demo booth (busy with the demo visit) becomes a lawyer room too.
-async fn facility(app: &TestApp) {
-    sql(
-        app,
-        &[
-            "INSERT INTO booths (id, facility_id, label) VALUES ('room-2', 'demo-facility', 'Room 2')",
-            "INSERT INTO booths (id, facility_id, label) VALUES ('fast-1', 'demo-facility', 'Fast 1')",
-            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-100', 'Secret Person', 0)",
-            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-200', 'Other Person', 0)",
-        ],
-    )
-    .await;
-    let (s, b) = app
-        .admin(
-            Method::PUT,
-            "/admin/api/booths/fast-1/kind",
-            Some(json!({ "kind": "fast_room" })),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    let hours: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .map(|d| json!({ "weekday": d, "opens": "00:00", "closes": "24:00" }))
-        .collect();
-    let (s, b) = app
-        .admin(
-            Method::PUT,
-            &format!("/admin/api/facilities/{FACILITY}/hours"),
-            Some(json!({ "hours": hours })),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-}
 
 async fn lawyer(
     app: &TestApp,
@@ -97,7 +46,7 @@ async fn second_lawyer(app: &TestApp) -> (i64, String) {
 async fn a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no_names() {
     // R-BOOK-2 (never refused), R-BOOK-3 (fast lane), R-BOOK-4 (queue display), R-PRIV-4.
     let app = spawn_app().await;
-    facility(&app).await;
+    app.facility_open_around_the_clock().await;
     let me = app.demo_lawyer_session().await;
     let (s, b) = lawyer(
         &app,
@@ -159,7 +108,7 @@ async fn the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booke
     // Issue 5: no detainee double-booked, no refusal; R-ARRANGE-4: no quota;
     // R-BOOK-1: a phone booking entered by staff for a lawyer.
     let app = spawn_app().await;
-    facility(&app).await;
+    app.facility_open_around_the_clock().await;
     let me = app.demo_lawyer_session().await;
     let (second_id, second) = second_lawyer(&app).await;
     let start = Utc::now() + Duration::hours(3);
@@ -218,7 +167,7 @@ async fn with_no_opening_hours_a_request_is_queued_and_escalated_never_refused_t
 ) {
     // R-ARRANGE-1, R-ARRANGE-2, R-BOOK-4.
     let app = spawn_app().await;
-    facility(&app).await;
+    app.facility_open_around_the_clock().await;
     let (s, _) = app
         .admin(
             Method::PUT,
@@ -314,7 +263,7 @@ async fn with_no_opening_hours_a_request_is_queued_and_escalated_never_refused_t
 async fn a_lawyer_cancels_and_a_detainee_declines_in_writing_and_the_lawyer_receives_it() {
     // R-ARRANGE-5.
     let app = spawn_app().await;
-    facility(&app).await;
+    app.facility_open_around_the_clock().await;
     let me = app.demo_lawyer_session().await;
     let ask = json!({ "facility": FACILITY, "detainee_ref": "D-100", "expected_minutes": 45,
         "booked_at": (Utc::now() + Duration::hours(5)).to_rfc3339() });
@@ -436,7 +385,7 @@ async fn a_lawyer_cancels_and_a_detainee_declines_in_writing_and_the_lawyer_rece
 #[tokio::test]
 async fn an_extension_is_granted_when_the_booth_is_free_and_otherwise_the_next_slot_is_offered() {
     let app = spawn_app().await;
-    facility(&app).await;
+    app.facility_open_around_the_clock().await;
     let me = app.demo_lawyer_session().await;
     let (_, second) = second_lawyer(&app).await;
     let (_, v) = lawyer(
@@ -491,7 +440,7 @@ async fn an_extension_is_granted_when_the_booth_is_free_and_otherwise_the_next_s
 #[tokio::test]
 async fn bad_requests_get_a_clear_code_and_the_openapi_document_is_served() {
     let app = spawn_app().await;
-    facility(&app).await;
+    app.facility_open_around_the_clock().await;
     let me = app.demo_lawyer_session().await;
     let cases = [
         (
@@ -575,11 +524,12 @@ async fn bad_requests_get_a_clear_code_and_the_openapi_document_is_served() {
 async fn concurrent_requests_never_double_book_a_booth_or_a_detainee() {
     // Issue 5: decisions are serialised; walk-ins are never refused (R-BOOK-2).
     let app = spawn_app().await;
-    facility(&app).await;
+    app.facility_open_around_the_clock().await;
     let more: Vec<String> = (0..8)
         .map(|i| format!("INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'C-{i}', 'Name {i}', 0)"))
         .collect();
-    sql(&app, &more.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    app.sql(&more.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
     let me = app.demo_lawyer_session().await;
     let tasks: Vec<_> = (0..24)
         .map(|i| {

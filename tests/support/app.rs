@@ -629,3 +629,54 @@ pub async fn first_event_data(mut resp: reqwest::Response) -> Value {
         .await
         .unwrap_or(Value::Null)
 }
+
+/// Fixtures of the scheduler tests (tests/schedule.rs, tests/reports.rs).
+impl TestApp {
+    /// Plain SQL on the server's database, for fixtures that issue 4's API owns (booths,
+    /// detainees).
+    pub async fn sql(&self, statements: &[&str]) {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.data_dir.path().join("confer.db"))
+            .busy_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .expect("open confer.db");
+        for s in statements {
+            sqlx::query(s).execute(&mut conn).await.expect(s);
+        }
+        conn.close().await.expect("close");
+    }
+
+    /// The demo facility open around the clock, with a second lawyer room (`room-2`), a fast
+    /// room (`fast-1`) and two more detainees (`D-100`, `D-200`).
+    pub async fn facility_open_around_the_clock(&self) {
+        self.sql(&[
+            "INSERT INTO booths (id, facility_id, label) VALUES ('room-2', 'demo-facility', 'Room 2')",
+            "INSERT INTO booths (id, facility_id, label) VALUES ('fast-1', 'demo-facility', 'Fast 1')",
+            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-100', 'Secret Person', 0)",
+            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-200', 'Other Person', 0)",
+        ])
+        .await;
+        let (s, b) = self
+            .admin(
+                reqwest::Method::PUT,
+                "/admin/api/booths/fast-1/kind",
+                Some(json!({ "kind": "fast_room" })),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let hours: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .iter()
+            .map(|d| json!({ "weekday": d, "opens": "00:00", "closes": "24:00" }))
+            .collect();
+        let (s, b) = self
+            .admin(
+                reqwest::Method::PUT,
+                "/admin/api/facilities/demo-facility/hours",
+                Some(json!({ "hours": hours })),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+}
