@@ -8,12 +8,15 @@
 mod app;
 #[path = "support/peer.rs"]
 mod peer;
+#[path = "support/side.rs"]
+mod side;
 
 use app::{spawn_app, spawn_app_with, staff_login, totp_code, unix_now, Identity, TestApp};
 use confer_signaling::{EndReason, ServerMessage, SignalingClient, VisitNotice};
-use peer::{MediaKind, SendRates, TestPeer};
+use peer::{MediaKind, SendRates};
 use reqwest::Method;
 use serde_json::{json, Value};
+use side::{join, Side};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -627,28 +630,6 @@ fn assert_no_content(v: &Value, route: &str) {
         }
         _ => {}
     }
-}
-
-/// A participant connected through signalling, with its peer negotiated.
-struct Side {
-    sig: SignalingClient,
-    peer: TestPeer,
-}
-
-async fn join(app: &TestApp, identity: &Identity, token: &str, label: &str) -> Side {
-    let mut sig = app.signaling(identity).await;
-    sig.hello().await.expect("hello");
-    sig.join(token)
-        .await
-        .unwrap_or_else(|e| panic!("{label} join: {e}"));
-    let peer = TestPeer::new(label).await;
-    let offer = peer.create_offer().await;
-    let answer = sig
-        .offer(&offer)
-        .await
-        .unwrap_or_else(|e| panic!("{label} offer: {e}"));
-    peer.set_answer(&answer).await;
-    Side { sig, peer }
 }
 
 async fn connected_visit(app: &TestApp, visit: i64) -> (Side, Side) {

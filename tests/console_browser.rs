@@ -12,35 +12,17 @@ mod app;
 mod browser;
 #[path = "support/peer.rs"]
 mod peer;
+#[path = "support/side.rs"]
+mod side;
 
-use app::{totp_code, unix_now, Identity, TestApp};
+use app::{totp_code, unix_now, Identity};
 use browser::{Browser, BrowserOpts, LAWYER_COLOUR};
 use confer_signaling::{EndReason, ServerMessage, SignalingClient, VisitNotice};
-use peer::{MediaKind, SendRates, TestPeer};
+use peer::{MediaKind, SendRates};
+use side::join;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-struct Side {
-    sig: SignalingClient,
-    peer: TestPeer,
-}
-
-async fn join(app: &TestApp, identity: &Identity, token: &str, label: &str) -> Side {
-    let mut sig = app.signaling(identity).await;
-    sig.hello().await.expect("hello");
-    sig.join(token)
-        .await
-        .unwrap_or_else(|e| panic!("{label} join: {e}"));
-    let peer = TestPeer::new(label).await;
-    let offer = peer.create_offer().await;
-    let answer = sig
-        .offer(&offer)
-        .await
-        .unwrap_or_else(|e| panic!("{label} offer: {e}"));
-    peer.set_answer(&answer).await;
-    Side { sig, peer }
-}
 
 async fn visit_ended(sig: &mut SignalingClient) -> (EndReason, String) {
     loop {

@@ -7,35 +7,16 @@
 mod app;
 #[path = "support/peer.rs"]
 mod peer;
+#[path = "support/side.rs"]
+mod side;
 
 use app::{spawn_app, Identity, TestApp};
-use confer_signaling::{EndReason, ErrorCode, ServerMessage, SignalingClient, VisitNotice};
-use peer::{assert_payloads_match, MediaKind, SendRates, TestPeer};
+use confer_signaling::{EndReason, ErrorCode, ServerMessage, VisitNotice};
+use peer::{assert_payloads_match, MediaKind, SendRates};
+use side::{join, Side};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// A participant connected through signalling, with its peer negotiated.
-struct Side {
-    sig: SignalingClient,
-    peer: TestPeer,
-}
-
-async fn join(app: &TestApp, identity: &Identity, token: &str, label: &str) -> Side {
-    let mut sig = app.signaling(identity).await;
-    sig.hello().await.expect("hello");
-    sig.join(token)
-        .await
-        .unwrap_or_else(|e| panic!("{label} join: {e}"));
-    let peer = TestPeer::new(label).await;
-    let offer = peer.create_offer().await;
-    let answer = sig
-        .offer(&offer)
-        .await
-        .unwrap_or_else(|e| panic!("{label} offer: {e}"));
-    peer.set_answer(&answer).await;
-    Side { sig, peer }
-}
 
 /// Both sides of the demo visit, connected.
 async fn connected_visit(app: &TestApp, visit: i64) -> (Side, Side) {
