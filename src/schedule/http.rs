@@ -70,26 +70,30 @@ static DECISIONS: std::sync::LazyLock<
 
 /// Requests inserted whose `request_received` audit entry is not yet durable: a batch
 /// placement skips them, so a placement is never in the audit log before the receipt.
-static RECEIVING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<RequestId>>> =
+/// Keyed by database (`Store::instance`) and request: request ids of two servers in one
+/// process (the tests) are not the same request.
+type ReceivingKey = (u64, RequestId);
+static RECEIVING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<ReceivingKey>>> =
     std::sync::LazyLock::new(Default::default);
 
 /// Marks one request as being received until dropped.
-struct Receiving(RequestId);
+struct Receiving(ReceivingKey);
 
 impl Receiving {
-    fn start(id: RequestId) -> Receiving {
+    fn start(store: &crate::store::Store, id: RequestId) -> Receiving {
+        let key = (store.instance(), id);
         RECEIVING
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
-        Receiving(id)
+            .insert(key);
+        Receiving(key)
     }
 
-    fn pending(id: RequestId) -> bool {
+    fn pending(store: &crate::store::Store, id: RequestId) -> bool {
         RECEIVING
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
+            .contains(&(store.instance(), id))
     }
 }
 
@@ -603,7 +607,7 @@ async fn create_request(
         Err(e) => return Err(e.into()),
     };
     // Until its receipt is in the audit log, no batch places this request.
-    let receiving = Receiving::start(id);
+    let receiving = Receiving::start(&state.store, id);
     drop(guard);
     let row = state
         .store
@@ -648,7 +652,7 @@ async fn create_request(
             .open_requests(&body.facility, now)
             .await?
             .into_iter()
-            .filter(|r| r.status == "queued" && !Receiving::pending(r.id))
+            .filter(|r| r.status == "queued" && !Receiving::pending(&state.store, r.id))
             .collect();
         place_queued(state, &body.facility, queued, Actor::System, now).await?;
     }
