@@ -4,23 +4,18 @@
 //! [`start`] is used by `confer serve` and by every integration test (`spawn_app`), so
 //! tests exercise exactly what runs in production: real TLS, real UDP, real SQLite.
 
-use crate::audit::{Actor, Audit, AuditRecord};
-use crate::auth::{
-    password, BoothCertError, BoothIdentity, BoothVerifier, JoinTokens, LoginLimiter, SessionToken,
-};
+use crate::audit::Audit;
+use crate::auth::{password, BoothVerifier, Booths, JoinTokens, Sessions, SignIn};
 use crate::config::{Config, RegistrySource};
-use crate::http::serve::PeerCertificates;
-use crate::http::ApiError;
 use crate::ids::{BoothId, FacilityId};
 use crate::licence::cache::CachedRegistry;
 use crate::licence::local::LocalRegistry;
 use crate::licence::remote::{HttpRegistry, HttpRegistryConfig};
 use crate::licence::AnyRegistry;
 use crate::media::{self, MediaConfig, MediaHandle};
-use crate::store::{NewVisit, SessionKind, Store};
+use crate::store::{NewVisit, Store};
 use crate::visit::{Gate, VisitHub};
 use anyhow::Context;
-use axum::http::StatusCode;
 use chrono::Utc;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Deref;
@@ -46,9 +41,9 @@ pub struct Services {
     pub config: Config,
     pub store: Store,
     pub tokens: JoinTokens,
-    pub lawyer_limiter: LoginLimiter,
-    pub admin_limiter: LoginLimiter,
-    pub booths: BoothVerifier,
+    pub sessions: Sessions,
+    pub sign_in: SignIn,
+    pub booths: Booths,
     pub hub: VisitHub,
     /// The admission gate's I/O half: evidence, the licence registry (cached), alerts.
     pub gate: Gate,
@@ -72,95 +67,31 @@ impl Deref for AppState {
     }
 }
 
+/// Each edge asks for the handles it uses (axum's `FromRef`); until every edge has its own
+/// state, the wiring's state hands them out.
+macro_rules! hand_out {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(impl axum::extract::FromRef<AppState> for $ty {
+            fn from_ref(s: &AppState) -> $ty {
+                s.$field.clone()
+            }
+        })*
+    };
+}
+
+hand_out!(
+    store: Store,
+    sessions: Sessions,
+    sign_in: SignIn,
+    booths: Booths,
+    audit: Audit,
+    hub: VisitHub,
+);
+
 impl AppState {
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
-
-    /// Start a session for an account; the client receives the token, the store its digest.
-    pub async fn new_session(
-        &self,
-        kind: SessionKind,
-        account: i64,
-    ) -> Result<SessionToken, ApiError> {
-        let token = SessionToken::generate();
-        let now = Utc::now();
-        let expires = now + chrono::Duration::seconds(self.config.auth.session_max_secs as i64);
-        self.store
-            .insert_session(&token.digest(), kind, account, now, expires)
-            .await?;
-        Ok(token)
-    }
-
-    /// The account behind a live session, refreshing its idle timer.
-    pub async fn session_account(
-        &self,
-        token: &SessionToken,
-        kind: SessionKind,
-    ) -> Result<Option<i64>, ApiError> {
-        let now = Utc::now();
-        let idle_cutoff =
-            now - chrono::Duration::seconds(self.config.auth.session_idle_secs as i64);
-        Ok(self
-            .store
-            .touch_session(&token.digest(), kind, now, idle_cutoff)
-            .await?)
-    }
-
-    /// Prove a booth from the connection's client certificate, and check that the store
-    /// knows it in the facility the certificate names.
-    /// A refused certificate is recorded in the audit log (`certificate_rejected`) before
-    /// the refusal is answered; if that record cannot be written, the answer is 503.
-    pub async fn verify_booth(&self, certs: &PeerCertificates) -> Result<BoothIdentity, ApiError> {
-        let refusal = match self.booths.verify_now(certs) {
-            Err(e) => booth_cert_refusal(e),
-            Ok(identity) => match self.store.booth(identity.booth()).await? {
-                Some(row) if &row.facility == identity.facility() => return Ok(identity),
-                _ => ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "unknown_booth",
-                    "This terminal's certificate names a booth this server does not know. Ask facility staff to register it.",
-                ),
-            },
-        };
-        self.audit
-            .append(
-                Actor::Anonymous,
-                AuditRecord::CertificateRejected {
-                    code: refusal.code.into(),
-                },
-            )
-            .await?;
-        Err(refusal)
-    }
-}
-
-impl AppState {
-    /// The booth terminal a lawyer-side request came through (R-REMOTE-1). Asked only for
-    /// a visit arranged from a remote police-station booth; no certificate, or one that does
-    /// not verify, is `None` (and policy then refuses the lawyer there).
-    pub async fn lawyer_terminal(
-        &self,
-        certs: &PeerCertificates,
-        row: &crate::store::VisitRow,
-    ) -> Option<crate::ids::BoothId> {
-        if row.lawyer_booth.is_none() || !certs.is_present() {
-            return None;
-        }
-        self.verify_booth(certs)
-            .await
-            .ok()
-            .map(|me| me.booth().clone())
-    }
-}
-
-pub fn booth_cert_refusal(e: BoothCertError) -> ApiError {
-    let status = match e {
-        BoothCertError::NoCertificate => StatusCode::UNAUTHORIZED,
-        _ => StatusCode::FORBIDDEN,
-    };
-    tracing::info!(code = e.code(), "booth certificate refused");
-    ApiError::new(status, e.code(), e.to_string())
 }
 
 /// What the first start created and must tell the operator once.
@@ -501,12 +432,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     ));
 
     let window = Duration::from_secs(config.auth.login_window_secs);
+    let sessions = Sessions::new(store.clone(), &config);
+    let sign_in = SignIn::new(
+        store.clone(),
+        audit.clone(),
+        sessions.clone(),
+        totp.clone(),
+        config.auth.login_max_failures,
+        window,
+    );
+    let booths = Booths::new(booths, store.clone(), audit.clone());
     let state = AppState(Arc::new(Services {
-        lawyer_limiter: LoginLimiter::new(config.auth.login_max_failures, window),
-        admin_limiter: LoginLimiter::new(config.auth.login_max_failures, window),
         config,
         store,
         tokens,
+        sessions,
+        sign_in,
         booths,
         hub,
         gate,
@@ -598,7 +539,7 @@ impl Running {
     pub async fn shutdown(self) {
         self.state.ready.store(false, Ordering::Release);
         self.recheck.abort();
-        self.state.hub.shutdown();
+        self.state.hub.shutdown().await;
         // Give the notices a moment to reach the participants before the sockets close.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let _ = self.shutdown_tx.send(true);

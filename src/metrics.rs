@@ -278,7 +278,7 @@ impl FromRequestParts<AppState> for MetricsReader {
         let staff = Staff::from_request_parts(parts, state).await?;
         staff
             .require(
-                state,
+                &state.audit,
                 "GET /metrics",
                 &[StaffRole::Auditor, StaffRole::Sysadmin],
             )

@@ -307,6 +307,10 @@ pub enum EndReason {
     /// The lawyer registry withdrew the lawyer's licence (suspended, revoked, ...) during the
     /// visit (R-VERIFY-1).
     LicenceWithdrawn,
+    /// The lawyer cancelled the visit.
+    Cancelled,
+    /// The detainee declined the visit in writing; staff recorded it (R-ARRANGE-5).
+    Declined,
     /// Any other reason, including reasons this version does not know; the
     /// notice's `message` says what happened.
     #[serde(other)]
@@ -322,6 +326,8 @@ impl EndReason {
             EndReason::StoppedByStaff => "stopped_by_staff",
             EndReason::ServerShutdown => "server_shutdown",
             EndReason::LicenceWithdrawn => "licence_withdrawn",
+            EndReason::Cancelled => "cancelled",
+            EndReason::Declined => "declined",
             EndReason::Other => "other",
         }
     }
@@ -338,6 +344,8 @@ impl EndReason {
             EndReason::LicenceWithdrawn => {
                 "The visit has ended because the lawyer registry no longer shows the lawyer's licence in good standing."
             }
+            EndReason::Cancelled => "The visit has ended because the lawyer cancelled it.",
+            EndReason::Declined => "The visit has ended because the detainee declined it.",
             EndReason::Other => "The visit has ended.",
         }
     }

@@ -40,7 +40,7 @@ pub mod outbox;
 pub mod reports;
 pub mod roles;
 pub mod staff;
-pub mod totp;
+pub use crate::auth::totp;
 pub mod verification;
 pub mod violations;
 
@@ -49,13 +49,13 @@ use crate::audit::{Actor, AuditRecord, ConfigChange};
 use crate::auth::password;
 use crate::http::api::{json_body, rfc3339, VisitView};
 use crate::http::ApiError;
-use crate::ids::{AdminId, BoothId, CaseId, LawyerId, VisitId};
+use crate::ids::{BoothId, CaseId, LawyerId, VisitId};
 use crate::licence::{HolderIdHash, LicenceNumber};
 use crate::store::audit::AuditFilter;
 use crate::store::verification::MemberKind;
 use crate::store::{NewVisit, StoreError};
-use axum::extract::{FromRequestParts, State};
-use axum::http::{request::Parts, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -92,18 +92,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A signed-in staff member of any role (with the staff idle timeout). Prefer the role
-/// extractors in [`roles`]; this one is for routes every role may use.
-pub struct StaffSession(pub AdminId);
-
-impl FromRequestParts<AppState> for StaffSession {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let staff = roles::Staff::from_request_parts(parts, state).await?;
-        Ok(StaffSession(staff.id))
-    }
-}
+pub use crate::http::extract::StaffSession;
 
 async fn booths(
     State(state): State<AppState>,

@@ -172,7 +172,7 @@ async fn stop(
         }
         return Err(e.into());
     }
-    state.hub.end(visit, EndReason::StoppedByStaff);
+    state.hub.end(visit, EndReason::StoppedByStaff).await;
     crate::metrics::visit_stopped(category.code());
     tracing::info!(staff = %staff, visit = %visit, violation, category = category.code(), "visit stopped by staff");
     state

@@ -20,23 +20,22 @@
 //! appended to the audit log before the answer is sent; if the entry cannot be written
 //! the answer is 503 `audit_unavailable` and no session or token is handed out.
 
+pub use super::extract::{bearer, json_body, BoothAuth, JsonBody, LawyerSession};
 use super::serve::{PeerCertificates, RemoteAddr};
 use super::ApiError;
 use crate::app::AppState;
-use crate::audit::{username_digest, AccountKind, Actor, AuditRecord};
-use crate::auth::{password, BoothIdentity, SessionToken};
+use crate::audit::{Actor, AuditRecord};
+use crate::auth::{Sessions, SignIn};
 use crate::ids::{LawyerId, ParticipantId, VisitId};
 use crate::policy;
-use crate::redact::Redacted;
-use crate::store::{SessionKind, VisitRow};
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::{header, request::Parts, StatusCode};
+use crate::store::VisitRow;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Request bodies larger than this are refused before parsing.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -123,152 +122,29 @@ struct LoginResponse {
     lawyer: LawyerInfo,
 }
 
-/// Parse a JSON body ourselves so that a malformed one gets our error shape.
-pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            "malformed_request",
-            format!(
-                "The request body is not valid: {}.",
-                e.to_string().trim_end_matches('.')
-            ),
-        )
-    })
-}
-
-/// Check a sign-in against the rate limiter and the stored hash. Shared by lawyers and staff.
-pub async fn check_sign_in(
-    limiter: &crate::auth::LoginLimiter,
-    account: Option<crate::store::AccountRow>,
-    req: &LoginRequest,
-    client: &RemoteAddr,
-) -> Result<crate::store::AccountRow, ApiError> {
-    let user_key = format!("user:{}", req.username.to_lowercase());
-    let ip_key = format!("ip:{}", client.0.ip());
-    let keys = [user_key.as_str(), ip_key.as_str()];
-    if let Err(wait) = limiter.check(&keys, Instant::now()) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!(
-                "Too many failed sign-ins. Please wait {} minutes and try again.",
-                wait.as_secs().div_ceil(60)
-            ),
-        );
-        e.retry_after = Some(wait.as_secs());
-        return Err(e);
-    }
-    let hash = account
-        .as_ref()
-        .map(|a| a.password_hash.clone())
-        .unwrap_or_else(|| password::dummy_hash().to_owned());
-    let ok = password::verify_async(req.password.clone(), hash).await && account.is_some();
-    match account {
-        Some(a) if ok => {
-            limiter.record_success(&keys[..1]);
-            Ok(a)
-        }
-        _ => {
-            limiter.record_failure(&keys, Instant::now());
-            tracing::info!(user = %Redacted(&req.username), client = %Redacted(client.0.ip()), "failed sign-in");
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_credentials",
-                "The username or password is wrong.",
-            ))
-        }
-    }
-}
-
-/// Record a sign-in's outcome in the audit log (before answering), then pass it on.
-pub async fn audit_sign_in(
-    state: &AppState,
-    kind: AccountKind,
-    req: &LoginRequest,
-    outcome: Result<crate::store::AccountRow, ApiError>,
-) -> Result<crate::store::AccountRow, ApiError> {
-    match outcome {
-        Ok(account) => {
-            let actor = match kind {
-                AccountKind::Lawyer => Actor::Lawyer(LawyerId(account.id)),
-                AccountKind::Staff => Actor::Staff(crate::ids::AdminId(account.id)),
-            };
-            state
-                .audit
-                .append(
-                    actor,
-                    AuditRecord::LoginSucceeded {
-                        account_kind: kind,
-                        account_id: account.id,
-                    },
-                )
-                .await?;
-            Ok(account)
-        }
-        Err(refusal) => {
-            let record = AuditRecord::LoginFailed {
-                account_kind: kind,
-                username_sha256: username_digest(&req.username),
-                reason: refusal.code.into(),
-            };
-            state.audit.append(Actor::Anonymous, record).await?;
-            Err(refusal)
-        }
-    }
-}
-
 async fn lawyer_login(
-    State(state): State<AppState>,
+    State(sign_in): State<SignIn>,
     client: RemoteAddr,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let req: LoginRequest = json_body(&body)?;
-    let account = state.store.lawyer_by_username(&req.username).await?;
-    let account = audit_sign_in(
-        &state,
-        AccountKind::Lawyer,
-        &req,
-        check_sign_in(&state.lawyer_limiter, account, &req, &client).await,
-    )
-    .await?;
-    let token = state.new_session(SessionKind::Lawyer, account.id).await?;
-    tracing::info!(lawyer = account.id, "lawyer signed in");
+    let done = sign_in
+        .lawyer(&req.username, &req.password, client.0.ip())
+        .await?;
+    tracing::info!(lawyer = done.account.id, "lawyer signed in");
     Ok(Json(serde_json::json!(LoginResponse {
-        token: token.as_str().to_owned(),
+        token: done.token.as_str().to_owned(),
         lawyer: LawyerInfo {
-            id: LawyerId(account.id),
-            display_name: account.display_name
+            id: LawyerId(done.account.id),
+            display_name: done.account.display_name
         },
     })))
 }
 
-/// A signed-in lawyer (from `Authorization: Bearer <session token>`).
-pub struct LawyerSession(pub LawyerId, SessionToken);
-
-impl FromRequestParts<AppState> for LawyerSession {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let id = state
-            .session_account(&token, SessionKind::Lawyer)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(LawyerSession(LawyerId(id), token))
-    }
-}
-
-/// The session token from `Authorization: Bearer ...`, if well-formed.
-pub fn bearer(parts: &Parts) -> Option<SessionToken> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    SessionToken::from_client(v.strip_prefix("Bearer ")?)
-}
-
 async fn lawyer_logout(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     session: LawyerSession,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_session(&session.1.digest()).await?;
+    sessions.end(&session.1).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -354,7 +230,12 @@ async fn issue_token(
         .ok_or_else(|| ApiError::not_found("This visit"))?;
     let terminal = match participant {
         ParticipantId::Booth(_) => None,
-        _ => state.lawyer_terminal(certs, &row).await,
+        _ => {
+            state
+                .booths
+                .terminal(certs, row.lawyer_booth.is_some())
+                .await
+        }
     };
     if let Err(d) = state
         .gate
@@ -407,24 +288,6 @@ async fn lawyer_join_token(
 }
 
 // --- booths ---
-
-/// A booth terminal proven by its client certificate (verified against the facility CA)
-/// and known to the store.
-pub struct BoothAuth(pub BoothIdentity);
-
-impl FromRequestParts<AppState> for BoothAuth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let certs = parts
-            .extensions
-            .get::<PeerCertificates>()
-            .cloned()
-            .unwrap_or_default();
-        let identity = state.verify_booth(&certs).await?;
-        Ok(BoothAuth(identity))
-    }
-}
 
 #[derive(Serialize)]
 struct BoothInfo {

@@ -6,6 +6,8 @@
 //! people; an internal failure is logged and answered with a generic sentence.
 
 pub mod api;
+pub mod extract;
+pub mod openapi;
 pub mod serve;
 pub mod tls;
 
@@ -112,6 +114,36 @@ impl From<crate::visit::GateError> for ApiError {
         match e {
             crate::visit::GateError::Store(e) => e.into(),
             crate::visit::GateError::Audit(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::auth::BoothRefusal> for ApiError {
+    fn from(e: crate::auth::BoothRefusal) -> Self {
+        use crate::auth::BoothRefusal;
+        match e {
+            BoothRefusal::Store(e) => e.into(),
+            BoothRefusal::Audit(e) => e.into(),
+            BoothRefusal::Certificate(crate::auth::BoothCertError::NoCertificate) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+            }
+            other => ApiError::new(StatusCode::FORBIDDEN, other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<crate::auth::SignInError> for ApiError {
+    fn from(e: crate::auth::SignInError) -> Self {
+        use crate::auth::SignInError;
+        match e {
+            SignInError::Store(e) => e.into(),
+            SignInError::Audit(e) => e.into(),
+            SignInError::TooManyAttempts(wait) => {
+                let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.code(), e.to_string());
+                r.retry_after = Some(wait.as_secs());
+                r
+            }
+            other => ApiError::new(StatusCode::UNAUTHORIZED, other.code(), other.to_string()),
         }
     }
 }

@@ -18,7 +18,7 @@
 
 use crate::app::AppState;
 use crate::audit::{Actor, AuditRecord};
-use crate::auth::JoinTokenError;
+use crate::auth::{BoothRefusal, JoinTokenError};
 use crate::http::serve::PeerCertificates;
 use crate::ids::{ParticipantId, Role};
 use crate::policy::{Deny, LicenceBasis};
@@ -106,6 +106,8 @@ fn wire_notice(n: Notice) -> VisitNotice {
                 EndReason::StoppedByStaff => wire::EndReason::StoppedByStaff,
                 EndReason::ServerShutdown => wire::EndReason::ServerShutdown,
                 EndReason::LicenceWithdrawn(_) => wire::EndReason::LicenceWithdrawn,
+                EndReason::CancelledByLawyer => wire::EndReason::Cancelled,
+                EndReason::DeclinedByDetainee => wire::EndReason::Declined,
             },
             message: r.message().into(),
         },
@@ -350,14 +352,14 @@ impl Connection {
                 // The booth's identity comes from this connection's certificate, never
                 // from the token or the message alone. (`verify_booth` records a refused
                 // certificate itself.)
-                let me = match state.verify_booth(&self.certs).await {
+                let me = match state.booths.verify(&self.certs).await {
                     Ok(me) => me,
-                    Err(e) if e.code == "audit_unavailable" => {
+                    Err(BoothRefusal::Audit(_)) => {
                         return Err(Refusal(ErrorCode::Unavailable, AUDIT_DOWN.into()));
                     }
                     Err(e) => {
-                        let records = vec![refusal_record(e.code)];
-                        let refusal = Refusal(ErrorCode::BoothCertificateRequired, e.message);
+                        let records = vec![refusal_record(e.code())];
+                        let refusal = Refusal(ErrorCode::BoothCertificateRequired, e.to_string());
                         return Err(refused(&state, Actor::Anonymous, records, refusal).await);
                     }
                 };
@@ -411,7 +413,12 @@ impl Connection {
         };
         let terminal = match participant {
             ParticipantId::Booth(_) => None,
-            _ => state.lawyer_terminal(&self.certs, &row).await,
+            _ => {
+                state
+                    .booths
+                    .terminal(&self.certs, row.lawyer_booth.is_some())
+                    .await
+            }
         };
         let decision = match state
             .gate

@@ -288,7 +288,7 @@ impl Gate {
                         tracing::error!(visit = %visit, error = %e, "AUDIT: cannot record a withdrawn licence; ending the visit anyway");
                     }
                     tracing::warn!(visit = %visit, code = reason.code(), "licence no longer in good standing: ending the visit");
-                    hub.end(visit, EndReason::LicenceWithdrawn(reason));
+                    hub.end(visit, EndReason::LicenceWithdrawn(reason)).await;
                 }
                 Err(e) => {
                     tracing::warn!(visit = %visit, error = %e, "cannot re-check a licence now; the visit goes on")

@@ -303,31 +303,57 @@ impl VisitHub {
         self.carry_out(seat.visit, effects);
     }
 
-    /// End a live visit now (slot end, staff stop, shutdown).
-    pub fn end(&self, visit: VisitId, reason: EndReason) {
+    /// End a visit now, for any reason (slot end, staff stop, cancel, decline, licence
+    /// withdrawn, shutdown): the one way a live visit ends (docs/DESIGN.md invariant 8).
+    ///
+    /// In this order: the end is appended to the audit log (bounded wait: ending is the
+    /// safe direction, so a failure is logged loudly and the end goes on); a final end is
+    /// made durable in the store; then everyone present is told why, their seats are
+    /// released and the visit's media is stopped. The call returns when all of that is
+    /// done, so a caller that answers afterwards never races a rejoin. Ending a visit that
+    /// nobody is in only records the end (when final).
+    pub async fn end(&self, visit: VisitId, reason: EndReason) {
+        let live = self
+            .lock()
+            .get(&visit)
+            .is_some_and(|l| l.core.ended().is_none());
+        if live {
+            let record = AuditRecord::VisitEnded {
+                visit,
+                reason: reason.code().into(),
+            };
+            append_bounded(&self.inner.audit, visit, vec![record]).await;
+        }
+        if reason.is_final() {
+            if let Err(e) = self
+                .inner
+                .store
+                .mark_visit_ended(visit, Utc::now(), reason.code())
+                .await
+            {
+                tracing::error!(visit = %visit, error = %e, "could not record the end of a visit; stopping its media anyway");
+            }
+        }
         let mut effects = Effects::default();
         {
             let mut live = self.lock();
             if let Some(mut l) = live.remove(&visit) {
-                if l.core.ended().is_none() {
-                    effects.audit.push(AuditRecord::VisitEnded {
-                        visit,
-                        reason: reason.code().into(),
-                    });
-                }
                 let actions = l.core.end(reason);
                 apply(&mut l, actions, &mut effects);
                 effects.cancel_timer = Some(l.timer);
             }
         }
-        self.carry_out(visit, effects);
+        // Already recorded above, before anyone was told.
+        effects.record_end = None;
+        self.cancel_timer(effects.cancel_timer.take());
+        perform(self.inner.clone(), visit, effects).await;
     }
 
     /// Tell every live visit that the server is going away and close its media.
-    pub fn shutdown(&self) {
+    pub async fn shutdown(&self) {
         let visits: Vec<VisitId> = self.lock().keys().copied().collect();
         for v in visits {
-            self.end(v, EndReason::ServerShutdown);
+            self.end(v, EndReason::ServerShutdown).await;
         }
     }
 
@@ -461,25 +487,8 @@ impl VisitHub {
                 let before_end = (slot_end - wake).to_std().unwrap_or_default();
                 tokio::time::sleep_until(end.checked_sub(before_end).unwrap_or(end)).await;
             }
-            let mut effects = Effects::default();
-            {
-                let mut live = hub.lock();
-                if let Some(l) = live.get_mut(&visit) {
-                    let was_live = l.core.ended().is_none();
-                    let actions = l.core.tick(slot_end);
-                    apply(l, actions, &mut effects);
-                    if let (true, Some(r)) = (was_live, l.core.ended()) {
-                        effects.audit.push(AuditRecord::VisitEnded {
-                            visit,
-                            reason: r.code().into(),
-                        });
-                    }
-                    if l.core.ended().is_some() {
-                        live.remove(&visit);
-                    }
-                }
-            }
-            hub.carry_out(visit, effects);
+            // The slot is over: the one way to end (audit, durable end, notices, media).
+            hub.end(visit, EndReason::SlotOver).await;
         })
     }
 
@@ -504,52 +513,69 @@ impl VisitHub {
         self.carry_out(visit, effects);
     }
 
-    fn carry_out(&self, visit: VisitId, effects: Effects) {
-        if let Some(t) = effects.cancel_timer {
+    fn cancel_timer(&self, timer: Option<tokio::task::JoinHandle<()>>) {
+        if let Some(t) = timer {
             // Never abort the timer task from inside itself: it finishes on its own.
             if tokio::task::try_id() != Some(t.id()) {
                 t.abort();
             }
         }
-        if effects.remove_peers.is_empty()
-            && !effects.end_media
-            && effects.record_end.is_none()
-            && effects.audit.is_empty()
-        {
+    }
+
+    /// Carry out collected effects in the background (for paths that must not wait).
+    fn carry_out(&self, visit: VisitId, mut effects: Effects) {
+        self.cancel_timer(effects.cancel_timer.take());
+        if effects.is_empty() {
             return;
         }
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            if !effects.audit.is_empty() {
-                let kinds: Vec<&'static str> =
-                    effects.audit.iter().map(AuditRecord::kind).collect();
-                let append = inner.audit.append_all(Actor::System, effects.audit);
-                match tokio::time::timeout(END_AUDIT_WAIT, append).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(visit = %visit, ?kinds, error = %e, "AUDIT: cannot record what happened to a visit; carrying on (ending is safe)")
-                    }
-                    Err(_) => {
-                        tracing::error!(visit = %visit, ?kinds, "AUDIT: recording what happened to a visit is too slow; carrying on (ending is safe)")
-                    }
-                }
-            }
-            if let Some(reason) = effects.record_end {
-                if let Err(e) = inner
-                    .store
-                    .mark_visit_ended(visit, Utc::now(), reason.code())
-                    .await
-                {
-                    tracing::error!(visit = %visit, error = %e, "could not record the end of a visit");
-                }
-            }
-            if effects.end_media {
-                inner.media.end_visit(visit).await;
-            }
-            for p in effects.remove_peers {
-                inner.media.remove_peer(p).await;
-            }
-        });
+        tokio::spawn(perform(self.inner.clone(), visit, effects));
+    }
+}
+
+impl Effects {
+    fn is_empty(&self) -> bool {
+        self.remove_peers.is_empty()
+            && !self.end_media
+            && self.record_end.is_none()
+            && self.audit.is_empty()
+    }
+}
+
+/// Append what happened to a visit, waiting at most [`END_AUDIT_WAIT`]. A failure never
+/// keeps media flowing: it is logged loudly and the caller carries on.
+async fn append_bounded(audit: &Audit, visit: VisitId, records: Vec<AuditRecord>) {
+    if records.is_empty() {
+        return;
+    }
+    let kinds: Vec<&'static str> = records.iter().map(AuditRecord::kind).collect();
+    match tokio::time::timeout(END_AUDIT_WAIT, audit.append_all(Actor::System, records)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::error!(visit = %visit, ?kinds, error = %e, "AUDIT: cannot record what happened to a visit; carrying on (ending is safe)")
+        }
+        Err(_) => {
+            tracing::error!(visit = %visit, ?kinds, "AUDIT: recording what happened to a visit is too slow; carrying on (ending is safe)")
+        }
+    }
+}
+
+/// Audit first, then the durable end, then media.
+async fn perform(inner: Arc<Inner>, visit: VisitId, effects: Effects) {
+    append_bounded(&inner.audit, visit, effects.audit).await;
+    if let Some(reason) = effects.record_end {
+        if let Err(e) = inner
+            .store
+            .mark_visit_ended(visit, Utc::now(), reason.code())
+            .await
+        {
+            tracing::error!(visit = %visit, error = %e, "could not record the end of a visit");
+        }
+    }
+    if effects.end_media {
+        inner.media.end_visit(visit).await;
+    }
+    for p in effects.remove_peers {
+        inner.media.remove_peer(p).await;
     }
 }
 

@@ -23,6 +23,10 @@ pub enum EndReason {
     /// The registry no longer shows the lawyer in good standing (checked again while the
     /// visit runs, R-VERIFY-1). Never a registry outage (DESIGN.md invariant 4).
     LicenceWithdrawn(Reason),
+    /// The lawyer cancelled the visit's request while the visit was live.
+    CancelledByLawyer,
+    /// The detainee declined the visit in writing; staff recorded it (R-ARRANGE-5).
+    DeclinedByDetainee,
 }
 
 impl EndReason {
@@ -32,6 +36,8 @@ impl EndReason {
             EndReason::StoppedByStaff => "stopped_by_staff",
             EndReason::ServerShutdown => "server_shutdown",
             EndReason::LicenceWithdrawn(_) => "licence_withdrawn",
+            EndReason::CancelledByLawyer => "cancelled",
+            EndReason::DeclinedByDetainee => "declined",
         }
     }
 
@@ -49,6 +55,10 @@ impl EndReason {
             }
             EndReason::SlotOver => "The visit's time slot is over, so the visit has ended.",
             EndReason::StoppedByStaff => "Facility staff ended this visit.",
+            EndReason::CancelledByLawyer => "The lawyer cancelled this visit, so it has ended.",
+            EndReason::DeclinedByDetainee => {
+                "The detainee declined this visit, so it has ended."
+            }
             EndReason::ServerShutdown => {
                 "The visit server is restarting; the visit was interrupted. Please rejoin when it is back."
             }

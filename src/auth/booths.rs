@@ -1,0 +1,97 @@
+//! Booth terminals as the edges meet them: a connection's client certificate chain,
+//! verified against the facility CA ([`super::BoothVerifier`]) and matched to a booth the
+//! store knows in the facility the certificate names.
+//!
+//! A refused certificate is recorded in the audit log (`certificate_rejected`) before the
+//! refusal is returned (docs/DESIGN.md invariant 3); if that record cannot be written the
+//! refusal says so ([`BoothRefusal::Audit`]) and the caller answers "unavailable".
+//!
+//! Does not: decide whether the booth may join a visit (`policy`), or read TLS itself
+//! (`http::serve` hands the chain over).
+
+use rustls::pki_types::CertificateDer;
+
+use super::{BoothCertError, BoothIdentity, BoothVerifier};
+use crate::audit::{Actor, Audit, AuditError, AuditRecord};
+use crate::ids::BoothId;
+use crate::store::{Store, StoreError};
+
+/// Why a terminal is not accepted as a booth.
+#[derive(Debug, thiserror::Error)]
+pub enum BoothRefusal {
+    #[error(transparent)]
+    Certificate(#[from] BoothCertError),
+    #[error("This terminal's certificate names a booth this server does not know. Ask facility staff to register it.")]
+    UnknownBooth,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl BoothRefusal {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BoothRefusal::Certificate(e) => e.code(),
+            BoothRefusal::UnknownBooth => "unknown_booth",
+            BoothRefusal::Store(_) => "internal",
+            BoothRefusal::Audit(_) => "audit_unavailable",
+        }
+    }
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Booths {
+    verifier: BoothVerifier,
+    store: Store,
+    audit: Audit,
+}
+
+impl Booths {
+    pub fn new(verifier: BoothVerifier, store: Store, audit: Audit) -> Booths {
+        Booths {
+            verifier,
+            store,
+            audit,
+        }
+    }
+
+    /// Prove a booth from a connection's client certificate chain.
+    pub async fn verify<C>(&self, chain: &C) -> Result<BoothIdentity, BoothRefusal>
+    where
+        C: AsRef<[CertificateDer<'static>]> + ?Sized,
+    {
+        let refusal = match self.verifier.verify_now(chain) {
+            Err(e) => BoothRefusal::Certificate(e),
+            Ok(identity) => match self.store.booth(identity.booth()).await? {
+                Some(row) if &row.facility == identity.facility() => return Ok(identity),
+                _ => BoothRefusal::UnknownBooth,
+            },
+        };
+        tracing::info!(code = refusal.code(), "booth certificate refused");
+        self.audit
+            .append(
+                Actor::Anonymous,
+                AuditRecord::CertificateRejected {
+                    code: refusal.code().into(),
+                },
+            )
+            .await?;
+        Err(refusal)
+    }
+
+    /// The booth terminal a lawyer-side connection came through (R-REMOTE-1), asked only
+    /// when the visit was arranged from a remote police-station booth (`needed`). No
+    /// certificate, or one that does not verify, is `None` (policy then refuses).
+    pub async fn terminal<C>(&self, chain: &C, needed: bool) -> Option<BoothId>
+    where
+        C: AsRef<[CertificateDer<'static>]> + ?Sized,
+    {
+        if !needed || chain.as_ref().is_empty() {
+            return None;
+        }
+        self.verify(chain).await.ok().map(|me| me.booth().clone())
+    }
+}
