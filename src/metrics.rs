@@ -1,4 +1,4 @@
-//! Prometheus metrics (issue 6): the `metrics` facade, recorded where things happen, and
+//! Prometheus metrics (operations): the `metrics` facade, recorded where things happen, and
 //! `metrics-exporter-prometheus` rendering the text format for `GET /metrics` on the
 //! admin listener (the exporter's own HTTP listener and push gateway are not compiled in).
 //!

@@ -1,6 +1,6 @@
-//! The admin web console (issue 6), served on the admin listener at `/admin/`: one HTML
-//! page, ES modules and a stylesheet under `/admin/console/`, embedded in the binary (no
-//! build step, nothing read from disk at run time).
+//! The admin web console (R-PRIV-1, R-CONDUCT-1, R-REPORT-1), served on the admin listener
+//! at `/admin/`: one HTML page, ES modules and a stylesheet under `/admin/console/`, embedded
+//! in the binary (no build step, nothing read from disk at run time).
 //!
 //! | route | what |
 //! |---|---|

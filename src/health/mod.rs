@@ -1,4 +1,4 @@
-//! Live visit health for the admin console (issue 6): per live visit, its participants'
+//! Live visit health for the admin console (R-PRIV-1): per live visit, its participants'
 //! connection, candidate type, bitrates, loss, jitter, RTT, forwarded video frame rate and
 //! size, time left and warnings sent, and health alerts.
 //!

@@ -17,7 +17,7 @@
 //!
 //! Timers: a heap of (deadline, peer) with lazy deletion (`scheduled` holds each peer's one
 //! live entry), so a wake-up costs O(log n) in the number of peers instead of a scan over all
-//! of them (three scans of every peer per wake-up before; issue 7). Notice buffers are reused:
+//! of them (three scans of every peer per wake-up before; load test). Notice buffers are reused:
 //! the driver allocates no vector per packet (the boxed `Incoming` and str0m's own buffers
 //! remain).
 

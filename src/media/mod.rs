@@ -99,7 +99,7 @@ pub struct PeerStats {
     pub slot_end: Option<chrono::DateTime<chrono::Utc>>,
     /// Which peer these are (to join with `visit`'s seats). Set in published snapshots.
     pub peer: Option<PeerId>,
-    /// Health figures (issue 6), in published snapshots ([`MediaHandle::stats_feed`]);
+    /// Health figures (R-PRIV-1), in published snapshots ([`MediaHandle::stats_feed`]);
     /// default in [`MediaHandle::snapshot`].
     pub health: PeerHealth,
 }
@@ -209,7 +209,7 @@ impl MediaTask {
 /// The driver runs on a thread of its own with a single-threaded runtime: the media path
 /// never waits behind HTTP, signalling or database work for a worker, never migrates between
 /// threads (so its allocations and caches stay on one core), and costs no cross-thread
-/// wake-ups (issue 7). It runs until [`MediaTask::stop`] or until every [`MediaHandle`]
+/// wake-ups (media performance). It runs until [`MediaTask::stop`] or until every [`MediaHandle`]
 /// clone is dropped; it then closes all peers.
 pub async fn start(
     config: MediaConfig,

@@ -916,7 +916,7 @@ async fn a_chromium_offer_gets_an_ice_lite_answer_with_opus_and_vp8() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Batched socket I/O (`mmsg`, issue 7): what goes in one `sendmmsg` comes out of `recvmmsg`
+// Batched socket I/O (`mmsg`, performance): what goes in one `sendmmsg` comes out of `recvmmsg`
 // whole, in order, from the right source, and one refused datagram does not sink the batch.
 // ---------------------------------------------------------------------------------------------
 

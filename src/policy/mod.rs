@@ -1,5 +1,5 @@
 //! Who may join which visit, when, with what proof. Pure: no I/O, no clock (`now` is an
-//! argument). The single place that decides admission (issue 4).
+//! argument). The single place that decides admission (R-VERIFY-1..4, R-ARRANGE-1..3).
 //!
 //! The only way to obtain an [`Admitted`] proof is [`admit`]; its fields are private to this
 //! module, so no other module can forge one. `media` accepts a peer only together with an

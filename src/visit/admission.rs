@@ -1,5 +1,5 @@
 //! Gathering the evidence for an admission, asking `policy`, and acting on what a licence
-//! check reveals (issue 4). The I/O half of the gate: `policy` stays pure.
+//! check reveals (R-VERIFY-1..4, R-ARRANGE-1..3). The I/O half of the gate: `policy` stays pure.
 //!
 //! For a join (or a join token) it reads the account, the visit's case, the lawyer's
 //! engagement and the review state of its documents, the unit's permission, a manual

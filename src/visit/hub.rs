@@ -68,7 +68,7 @@ struct Live {
     warned: Vec<i64>,
 }
 
-/// What the admin health view reads of one live visit (issue 6): ids and states only.
+/// What the admin health view reads of one live visit (R-PRIV-1): ids and states only.
 #[derive(Debug, Clone)]
 pub struct LiveVisitView {
     pub visit: VisitId,
@@ -92,7 +92,7 @@ struct Inner {
     store: Store,
     media: MediaHandle,
     audit: Audit,
-    /// How long before the slot end participants are warned (issue 5; 5 and 1 minutes).
+    /// How long before the slot end participants are warned (R-ARRANGE-4; 5 and 1 minutes).
     warnings: Vec<chrono::Duration>,
     live: Mutex<HashMap<VisitId, Live>>,
     next_seat: AtomicU64,
@@ -392,7 +392,7 @@ impl VisitHub {
         self.lock().len()
     }
 
-    /// Whether someone is present in `visit` (issue 6: staff stop live visits only).
+    /// Whether someone is present in `visit` (R-CONDUCT-1: staff stop live visits only).
     pub fn is_live(&self, visit: VisitId) -> bool {
         self.lock().contains_key(&visit)
     }

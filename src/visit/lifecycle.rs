@@ -85,7 +85,7 @@ pub enum Notice {
     ParticipantLeft(Role),
     /// A newer connection of the same participant took this seat.
     Replaced,
-    /// The slot ends in about this many minutes (issue 5: warnings before the end).
+    /// The slot ends in about this many minutes (R-ARRANGE-4: warnings before the end).
     TimeWarning(u32),
     /// The slot now ends at this time (an extension was granted).
     SlotExtended(DateTime<Utc>),
