@@ -24,7 +24,7 @@
 //! default. The admin listener itself stays on loopback or a management network.
 //!
 //! Privacy: labels are fixed codes (results, reasons, categories, alert kinds); no id,
-//! name, address or content ever becomes a label or a value (DESIGN.md invariant 6).
+//! name, address or content ever becomes a label or a value (docs/DESIGN.md invariant 6).
 //!
 //! One recorder per process (the `metrics` facade is global); tests that start several
 //! servers in one process share it, which only ever adds to the counters.

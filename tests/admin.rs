@@ -2,7 +2,7 @@
 //! "separation of duties"), the TOTP second factor, idle sessions, the `confer admin`
 //! command line, metrics, stopping a visit and violation reports (R-CONDUCT-1..2),
 //! complaints (R-COMPLAIN-1), and that no admin answer carries media or content
-//! (R-PRIV-1, DESIGN.md invariant 6).
+//! (R-PRIV-1, docs/DESIGN.md invariant 6).
 
 #[path = "support/app.rs"]
 mod app;
@@ -545,7 +545,7 @@ async fn confer_admin_create_makes_an_account_that_can_sign_in() {
 }
 
 /// Keys and values that would mean media, frames, audio or document contents in an admin
-/// answer (R-PRIV-1, DESIGN.md invariant 6). None may appear anywhere in an answer.
+/// answer (R-PRIV-1, docs/DESIGN.md invariant 6). None may appear anywhere in an answer.
 fn assert_no_content(v: &Value, route: &str) {
     const FORBIDDEN_KEYS: &[&str] = &[
         "sdp",

@@ -1,7 +1,7 @@
 //! The tamper-evident audit log through the real server and the real binary:
 //! every decision of a visit is recorded, `confer audit verify` finds tampering with the
 //! SQLite file, acknowledged entries survive SIGKILL, and a join is refused (no media)
-//! when the audit log cannot be written. Invariant 3 of DESIGN.md ("audit first").
+//! when the audit log cannot be written. docs/DESIGN.md invariant 3 ("audit first").
 
 #[path = "support/app.rs"]
 mod app;
@@ -315,7 +315,7 @@ async fn confer_audit_verify_names_the_first_tampered_seq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_audit_log_cannot_be_written_nobody_is_admitted() {
-    // Fail closed, DESIGN.md invariants 3 and 4: a join that would admit media is
+    // Fail closed, docs/DESIGN.md invariants 3 and 4: a join that would admit media is
     // refused with `unavailable` and a clear sentence, no seat is taken (so no peer can be
     // added), and /healthz on both listeners says the audit store is unhealthy.
     let app = spawn_app().await;

@@ -2,7 +2,7 @@
 //! RTP/RTCP accounting, its server-sent event feed, and health alerts (loss, no media),
 //! counted in `/metrics`. Two webrtc-rs peers hold a real visit through the SFU.
 //!
-//! Privacy (R-PRIV-1, DESIGN.md invariant 6): the view carries no media, frames, audio
+//! Privacy (R-PRIV-1, docs/DESIGN.md invariant 6): the view carries no media, frames, audio
 //! levels or document contents, and shows participants by role and device kind only: no
 //! names, usernames, licence numbers, addresses or ports.
 
@@ -173,7 +173,7 @@ impl Events {
 }
 
 /// The keys of the published view (module doc of `confer::health`); nothing else may be
-/// in it (R-PRIV-1, DESIGN.md invariant 6).
+/// in it (R-PRIV-1, docs/DESIGN.md invariant 6).
 const VIEW_KEYS: &[&str] = &[
     "at",
     "visits",
@@ -226,7 +226,7 @@ fn assert_only_view_keys(v: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_visit_shows_both_participants_with_rates_fps_and_no_identities() {
-    // Live health; R-PRIV-1 / DESIGN.md invariant 6: roles only, no content.
+    // Live health; R-PRIV-1 / docs/DESIGN.md invariant 6: roles only, no content.
     let app = spawn_app().await;
     let (visit, lawyer, booth) = live_visit(&app).await;
     lawyer

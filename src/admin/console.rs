@@ -13,7 +13,7 @@
 //! 'none'` with scripts, styles, images and connections from this origin only,
 //! `X-Frame-Options: DENY`, `Cache-Control: no-store` unless a route says otherwise).
 //! The console reads the admin API with the staff session token; it shows connection
-//! health, codes and counts, never media, thumbnails or document contents (DESIGN.md
+//! health, codes and counts, never media, thumbnails or document contents (docs/DESIGN.md
 //! invariant 6).
 
 use crate::app::AppState;

@@ -32,7 +32,7 @@
 //! created row then exists without its entry, and the failure is logged). Plain list
 //! reads (booths, lawyers, visits, staff) are not recorded.
 //!
-//! Nothing here carries media or any content of a visit (DESIGN.md invariant 6).
+//! Nothing here carries media or any content of a visit (docs/DESIGN.md invariant 6).
 
 pub mod console;
 pub mod login;

@@ -16,7 +16,7 @@
 //!
 //! A participant is keyed internally by visit and [`ParticipantId`] (so that a reconnect is
 //! recognised) but the view shows the role and device kind only: no name, licence number,
-//! account id, address or port (DESIGN.md invariant 6, R-PRIV-1).
+//! account id, address or port (docs/DESIGN.md invariant 6, R-PRIV-1).
 
 use crate::config::HealthSection;
 use crate::http::api::rfc3339;

@@ -11,7 +11,7 @@
 //! running visit then sees a fresh answer (R-VERIFY-1).
 //!
 //! Does not: serve stale entries when the registry fails (a new join fails closed; keeping a
-//! *running* visit through an outage is the caller's decision, DESIGN.md invariant 4), or
+//! *running* visit through an outage is the caller's decision, docs/DESIGN.md invariant 4), or
 //! cache errors.
 
 use std::collections::HashMap;

@@ -250,7 +250,7 @@ impl Driver {
         }
     }
 
-    /// The gate: a peer exists only with an `Admitted` proof (DESIGN invariant 1).
+    /// The gate: a peer exists only with an `Admitted` proof (docs/DESIGN.md invariant 1).
     pub(super) fn add_peer(
         &mut self,
         admitted: &Admitted,

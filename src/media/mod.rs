@@ -3,14 +3,14 @@
 //! **Owns** the media UDP socket(s) for every peer (one port per node), one str0m `Rtc` per
 //! peer connection (ICE-lite, DTLS-SRTP, RTP mode) and the forwarding table. A peer exists only
 //! together with a [`crate::policy::Admitted`] proof, and RTP goes only to the other admitted
-//! peers of the same visit (DESIGN invariant 1).
+//! peers of the same visit (docs/DESIGN.md invariant 1).
 //!
 //! **Does not**: decide who may join or when a visit ends (`visit`/`policy` do, through
 //! [`MediaHandle`]); look inside payloads (RTP mode: payloads are copied untouched, never
 //! depacketized, so end-to-end-encrypted frames pass unchanged; the one exception is the
 //! width and height in a VP8 key frame's header, frame metadata for the health view, see
 //! `stats`); record, write files or open
-//! any socket other than the media UDP socket(s) (DESIGN invariant 2, checked by
+//! any socket other than the media UDP socket(s) (docs/DESIGN.md invariant 2, checked by
 //! `tests::media_does_no_file_io`); transcode (every leg negotiates Opus + VP8 only); speak
 //! TURN or TCP candidates.
 //!

@@ -20,7 +20,7 @@
 //! Datagrams move in batches (`mmsg`): one `recvmmsg` reads what is waiting, and sends are
 //! queued and go out in one `sendmmsg` per batch; the driver flushes before every wait.
 //!
-//! DESIGN invariant 2 / R-PRIV-1: no other socket, no file I/O.
+//! docs/DESIGN.md invariant 2 / R-PRIV-1: no other socket, no file I/O.
 
 use super::mmsg::{self, RecvBatch};
 use crate::redact::Redacted;

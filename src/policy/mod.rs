@@ -3,7 +3,7 @@
 //!
 //! The only way to obtain an [`Admitted`] proof is [`admit`]; its fields are private to this
 //! module, so no other module can forge one. `media` accepts a peer only together with an
-//! `Admitted` (DESIGN.md invariant 1, the gate).
+//! `Admitted` (docs/DESIGN.md invariant 1, the gate).
 //!
 //! This module does not authenticate anyone nor look anything up: `visit::admission`
 //! gathers the [`Applicant`]'s evidence (the registry's [`Verdict`], a manual verification,

@@ -445,7 +445,7 @@ fn a_driver_woken_late_sends_only_the_most_urgent_warning_once() {
 
 #[test]
 fn the_monotonic_deadline_is_fixed_when_armed_and_never_moves_with_the_wall_clock() {
-    // DESIGN.md invariant 5.
+    // docs/DESIGN.md invariant 5.
     let mono = std::time::Instant::now();
     let d = timing::monotonic_deadline(at(0, 10, 0), at(0, 9, 59), mono);
     assert_eq!(d - mono, std::time::Duration::from_secs(60));

@@ -11,7 +11,7 @@
 //! While a visit runs, [`recheck_running`] asks the registry again (bypassing the cache) for
 //! every lawyer who was admitted on the registry's word; a licence that is no longer in good
 //! standing ends the visit with a clear reason. A registry outage never ends a visit
-//! (DESIGN.md invariant 4).
+//! (docs/DESIGN.md invariant 4).
 //!
 //! Does not: decide (policy), authenticate (auth), or audit the admission itself (the
 //! callers do, before the seat is taken).

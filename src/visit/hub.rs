@@ -398,7 +398,7 @@ impl VisitHub {
     }
 
     /// The media plane's stats snapshot (counts and states, never content), for metrics
-    /// and the admin health view (DESIGN.md invariant 8: admin reads, never acts, here).
+    /// and the admin health view (docs/DESIGN.md invariant 8: admin reads, never acts, here).
     pub async fn media_snapshot(&self) -> crate::media::MediaSnapshot {
         self.inner.media.snapshot().await
     }
@@ -423,7 +423,7 @@ impl VisitHub {
     }
 
     /// The driver of one slot: warnings before the end, then the end. The persisted UTC
-    /// end is turned into a monotonic deadline once, when the timer is armed (DESIGN.md
+    /// end is turned into a monotonic deadline once, when the timer is armed (docs/DESIGN.md
     /// invariant 5): a wall-clock jump while the visit runs moves nothing, and a restart
     /// re-arms from the same persisted end. The decisions are `schedule::timing`'s.
     fn spawn_slot_timer(

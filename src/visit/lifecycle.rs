@@ -21,7 +21,7 @@ pub enum EndReason {
     /// The server is shutting down.
     ServerShutdown,
     /// The registry no longer shows the lawyer in good standing (checked again while the
-    /// visit runs, R-VERIFY-1). Never a registry outage (DESIGN.md invariant 4).
+    /// visit runs, R-VERIFY-1). Never a registry outage (docs/DESIGN.md invariant 4).
     LicenceWithdrawn(Reason),
 }
 

@@ -1,4 +1,4 @@
-//! Table tests of the health model (live health alerts; R-PRIV-1 / DESIGN.md
+//! Table tests of the health model (live health alerts; R-PRIV-1 / docs/DESIGN.md
 //! invariant 6: roles only in the view).
 #![allow(clippy::type_complexity)] // the tables' row types
 
