@@ -1,4 +1,4 @@
-//! Admission throughput (issue 4, "Measure and report"): 32 concurrent lawyers go through
+//! Admission throughput (R-VERIFY-1..4, R-ARRANGE-1..3): 32 concurrent lawyers go through
 //! the whole path — sign-in (argon2id), the licence check against the real test registry
 //! server over HTTPS, evidence (engagement, documents, permission), policy, the audit append,
 //! and the join token — against a real confer on loopback. Not a test: it prints a table.

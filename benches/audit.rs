@@ -1,4 +1,4 @@
-//! Audit log benchmarks (issue 3, "Measure and report"): durable appends per second with
+//! Audit log benchmarks (docs/DESIGN.md invariant 3, audit first): durable appends per second with
 //! 1, 8 and 64 concurrent writers, and the time `verify` takes for 1,000,000 entries.
 //! Not a test: it prints a table. Run with `cargo bench --bench audit`
 //! (`CONFER_BENCH_VERIFY_RECORDS=N` and `CONFER_BENCH_SECS=S` change the sizes).

@@ -1,4 +1,4 @@
-//! Booking decisions through the real server (issue 5, "Measure and report"): 100
+//! Booking decisions through the real server (R-BOOK-1, R-BOOK-2): 100
 //! concurrent clients ask for visits over HTTPS at once, each request going through the
 //! whole path — session check, detainee lookup, the facility's decision lock, the audit
 //! append (durable) of the request and of its placement, `schedule::Allocator` over the

@@ -1,4 +1,4 @@
-//! The forwarding hot path in-process (issue 7): ns per forwarded packet, SRTP included.
+//! The forwarding hot path in-process (media performance): ns per forwarded packet, SRTP included.
 //!
 //! The real media driver (`confer::media::bench_support::Sfu`: peers, forward table, str0m
 //! in RTP mode with DTLS-SRTP) without a socket or a task. Two str0m clients, a lawyer and a

@@ -1,4 +1,4 @@
-//! Live health feed benchmark (issue 6, "Measure and report"): the CPU cost of the health
+//! Live health feed benchmark (the admin console's live view, R-PRIV-1): the CPU cost of the health
 //! feed with 100 live visits (two participants each) and 5 console viewers.
 //!
 //! Per tick (the feed runs once a second) it does what `confer::health::run` does after the

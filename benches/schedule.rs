@@ -1,4 +1,4 @@
-//! Scheduler benchmarks (issue 5, "Measure and report"):
+//! Scheduler benchmarks (R-ARRANGE-1, R-BOOK-1..5):
 //! 1. the time `schedule::allocate` takes to place 10,000 queued requests over 50 booths
 //!    and 7 days (mixed bookings and walk-ins, fast and long visits, 2,000 detainees);
 //! 2. the p99 latency of single booking decisions when 100 concurrent clients book at

@@ -47,15 +47,15 @@ pub struct Services {
     pub hub: VisitHub,
     /// The admission gate's I/O half: evidence, the licence registry (cached), alerts.
     pub gate: Gate,
-    /// The audit log (issue 3): every decision is appended here before it takes effect.
+    /// The audit log (audit first): every decision is appended here before it takes effect.
     pub audit: Audit,
-    /// Lawyers' documents, encrypted at rest (issue 4, R-ARRANGE-1, R-PRIV-3).
+    /// Lawyers' documents, encrypted at rest (R-ARRANGE-1, R-PRIV-3).
     pub documents: crate::documents::Documents,
-    /// Seals staff TOTP secrets (issue 6).
+    /// Seals staff TOTP secrets (staff sign-in).
     pub totp: crate::admin::totp::TotpVault,
-    /// Wakes the violation-report outbox worker (issue 6).
+    /// Wakes the violation-report outbox worker (R-CONDUCT-2).
     pub outbox: crate::admin::outbox::Outbox,
-    /// The live visit health view and alerts for the console (issue 6).
+    /// The live visit health view and alerts for the console (R-PRIV-1: health, never content).
     pub health: crate::health::HealthFeed,
     ready: AtomicBool,
 }
@@ -243,7 +243,7 @@ async fn seed(
 ) -> anyhow::Result<()> {
     let now = Utc::now();
     if store.count_admins().await? == 0 {
-        // The first account runs the demo: a facility operator (issue 6).
+        // The first account runs the demo: a facility operator (staff roles).
         let created = crate::admin::staff::create_staff(
             store,
             totp,

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Exit code for a configuration error (sysexits `EX_USAGE`).
 pub const EXIT_BAD_CONFIG: i32 = 64;
 
-/// The longest a join token may live (issue 2: at most 2 minutes).
+/// The longest a join token may live (R-VERIFY-4; at most 2 minutes).
 pub const MAX_JOIN_TOKEN_TTL_SECS: u64 = 120;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -33,11 +33,11 @@ pub struct Config {
     pub demo: DemoSection,
     pub audit: AuditSection,
     pub licence: LicenceSection,
-    /// Running visits (issue 5): the warnings before the slot end.
+    /// Running visits (R-ARRANGE-4): the warnings before the slot end.
     pub visit: VisitSection,
-    /// Where violation reports go (issue 6, R-CONDUCT-2).
+    /// Where violation reports go (R-CONDUCT-2).
     pub oversight: OversightSection,
-    /// The facility's public complaint contact (issue 6, R-COMPLAIN-1).
+    /// The facility's public complaint contact (R-COMPLAIN-1).
     pub facility: FacilitySection,
 }
 
@@ -189,12 +189,12 @@ pub struct MediaSection {
 pub struct AdminSection {
     /// Admin listener (HTTPS); keep it on loopback or a management network.
     pub addr: SocketAddr,
-    /// A staff session ends after this long without use, in seconds (issue 6: 30 minutes).
+    /// A staff session ends after this long without use, in seconds (default 30 minutes).
     pub session_idle_secs: u64,
     /// Bearer token a Prometheus scraper presents for `GET /metrics` (at least 32
     /// characters). Unset: only a signed-in auditor or system administrator may read it.
     pub metrics_token: Option<String>,
-    /// Live-visit health alert thresholds (`[admin.health]`, issue 6).
+    /// Live-visit health alert thresholds (`[admin.health]`).
     pub health: HealthSection,
 }
 
@@ -529,7 +529,7 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// When the admin health view raises an alert (issue 6; defaults from the issue).
+/// When the admin health view raises an alert (live visit health; R-PRIV-1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthSection {

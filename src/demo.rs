@@ -1,7 +1,7 @@
 //! The demo data that lets a newcomer hold a visit in two browser tabs (`demo.enabled`):
 //! besides the facility, booth and lawyer (seeded in `app`), everything the gate checks
-//! (issue 4): the demo lawyer's licence claim and the matching row in the local registry,
-//! a detainee and a case, the lawyer's engagement, and its two documents, accepted.
+//! (R-VERIFY-1, R-ARRANGE-1): the demo lawyer's licence claim and the matching row in the
+//! local registry, a detainee and a case, the lawyer's engagement, and its two documents, accepted.
 //!
 //! Nothing here is used when `demo.enabled = false`.
 

@@ -20,7 +20,7 @@
 //! - [`audit`]: the tamper-evident audit log: hash chain, signed checkpoints, verification.
 //! - [`store`]: the only module that sees SQL (SQLite, migrations embedded).
 //! - [`admin`]: the admin listener's API: staff roles, TOTP sign-in, staff accounts.
-//! - [`health`]: the live visit health feed for the admin console (content-free; issue 6).
+//! - [`health`]: the live visit health feed for the admin console (content-free; R-PRIV-1).
 //! - [`metrics`]: Prometheus metrics (`GET /metrics` on the admin listener).
 //! - [`http`]: shared HTTP plumbing: TLS, the accept loop, error mapping, the public routes.
 

@@ -55,7 +55,7 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
-    /// Staff accounts of the admin listener (issue 6).
+    /// Staff accounts of the admin listener (one role each, TOTP sign-in).
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -163,7 +163,7 @@ enum CertsCommand {
 /// then on every large block (the 19 MiB that each Argon2 password check uses, on whichever
 /// blocking thread ran it) comes from a thread arena and stays resident for good. A fixed
 /// threshold keeps blocks of 1 MiB and more in their own mappings, returned to the system
-/// when freed: the server's resident memory stays what the live visits need (issue 7 measured
+/// when freed: the server's resident memory stays what the live visits need (load test:
 /// 38 -> 19 MiB idle after sign-ins and ~45 MiB less under load).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {

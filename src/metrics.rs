@@ -1,4 +1,4 @@
-//! Prometheus metrics (issue 6): the `metrics` facade, recorded where things happen, and
+//! Prometheus metrics (operations): the `metrics` facade, recorded where things happen, and
 //! `metrics-exporter-prometheus` rendering the text format for `GET /metrics` on the
 //! admin listener (the exporter's own HTTP listener and push gateway are not compiled in).
 //!
@@ -24,7 +24,7 @@
 //! default. The admin listener itself stays on loopback or a management network.
 //!
 //! Privacy: labels are fixed codes (results, reasons, categories, alert kinds); no id,
-//! name, address or content ever becomes a label or a value (DESIGN.md invariant 6).
+//! name, address or content ever becomes a label or a value (docs/DESIGN.md invariant 6).
 //!
 //! One recorder per process (the `metrics` facade is global); tests that start several
 //! servers in one process share it, which only ever adds to the counters.

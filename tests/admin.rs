@@ -1,8 +1,8 @@
-//! The admin listener (issue 6): staff roles kept separate (China's MLPS level 3
+//! The admin listener: staff roles kept separate (China's MLPS level 3
 //! "separation of duties"), the TOTP second factor, idle sessions, the `confer admin`
 //! command line, metrics, stopping a visit and violation reports (R-CONDUCT-1..2),
 //! complaints (R-COMPLAIN-1), and that no admin answer carries media or content
-//! (R-PRIV-1, DESIGN.md invariant 6).
+//! (R-PRIV-1, docs/DESIGN.md invariant 6).
 
 #[path = "support/app.rs"]
 mod app;
@@ -76,7 +76,8 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             &["operator"],
         ),
         (Method::GET, "/metrics", None, &["auditor", "sysadmin"]),
-        // Issue 4: people, cases, documents and licence verification are the operator's.
+        // R-VERIFY-2..4, R-ARRANGE-1..3: people, cases, documents and licence verification
+        // are the operator's.
         // Document contents (R-PRIV-3) never reach the auditor, the system administrator or
         // the investigating unit.
         (Method::GET, "/admin/api/detainees", None, &["operator"]),
@@ -155,7 +156,7 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             Some(json!({})),
             &["operator"],
         ),
-        // Issue 5: the facility's timetable, hours, sessions, queue and bookings.
+        // R-BOOK-1..5: the facility's timetable, hours, sessions, queue and bookings.
         (
             Method::GET,
             "/admin/api/facilities/none/schedule",
@@ -216,7 +217,7 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             Some(json!({})),
             &["operator"],
         ),
-        // Issue 6: reports (R-REPORT-1) are read by auditors and operators.
+        // Reports (R-REPORT-1) are read by auditors and operators.
         (
             Method::GET,
             "/admin/api/reports?facility=demo-facility&from=2026-01-01&to=2026-01-31",
@@ -229,7 +230,7 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             None,
             &["operator", "auditor"],
         ),
-        // Live visit health (issue 6, crate::health): JSON and the SSE stream's first event.
+        // Live visit health (R-PRIV-1, crate::health): JSON and the SSE stream's first event.
         (
             Method::GET,
             "/admin/api/live",
@@ -429,7 +430,7 @@ async fn staff_sign_in_needs_a_fresh_totp_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_staff_session_expires() {
-    // Issue 6: staff sessions end after admin.session_idle_secs without use (30 minutes
+    // Staff sessions end after admin.session_idle_secs without use (30 minutes
     // by default; 1 s here).
     let app = spawn_app_with(|c| c.admin.session_idle_secs = 1).await;
     let (status, _) = app.admin(Method::GET, "/admin/api/booths", None).await;
@@ -544,7 +545,7 @@ async fn confer_admin_create_makes_an_account_that_can_sign_in() {
 }
 
 /// Keys and values that would mean media, frames, audio or document contents in an admin
-/// answer (R-PRIV-1, DESIGN.md invariant 6). None may appear anywhere in an answer.
+/// answer (R-PRIV-1, docs/DESIGN.md invariant 6). None may appear anywhere in an answer.
 fn assert_no_content(v: &Value, route: &str) {
     const FORBIDDEN_KEYS: &[&str] = &[
         "sdp",
@@ -1227,7 +1228,7 @@ async fn a_complaint_is_registered_answered_and_the_lawyer_sees_every_update() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    // Issue 6: `--log-format json` for production log collectors.
+    // Operations: `--log-format json` for production log collectors.
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_confer"))

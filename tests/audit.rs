@@ -1,7 +1,7 @@
-//! The tamper-evident audit log through the real server and the real binary (issue 3):
+//! The tamper-evident audit log through the real server and the real binary:
 //! every decision of a visit is recorded, `confer audit verify` finds tampering with the
 //! SQLite file, acknowledged entries survive SIGKILL, and a join is refused (no media)
-//! when the audit log cannot be written. Invariant 3 of DESIGN.md ("audit first").
+//! when the audit log cannot be written. docs/DESIGN.md invariant 3 ("audit first").
 
 #[path = "support/app.rs"]
 mod app;
@@ -51,7 +51,7 @@ async fn tamper(dir: &Path, sql: &[&str]) {
     conn.close().await.unwrap();
 }
 
-/// Read the audit log as an auditor (issue 6: reading it is the auditor's role alone).
+/// Read the audit log as an auditor (staff roles: reading it is the auditor's role alone).
 async fn audit_kinds(app: &TestApp, query: &str) -> Vec<String> {
     let auditor = app.staff_session(&auditor_name(), "auditor").await;
     let (status, body) = app
@@ -104,7 +104,7 @@ async fn run_a_visit() -> (TestApp, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff() {
-    // Issue 3: admission, token issue and use, join and leave are recorded; staff read
+    // Audit log: admission, token issue and use, join and leave are recorded; staff read
     // them by visit, by lawyer and by time.
     let (app, visit) = run_a_visit().await;
     let kinds = audit_kinds(&app, &format!("visit={visit}")).await;
@@ -193,7 +193,7 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confer_audit_verify_names_the_first_tampered_seq() {
-    // Issue 3 "Integration": run a visit through the real server, stop it, tamper with the
+    // Audit log, end to end: run a visit through the real server, stop it, tamper with the
     // SQLite file with plain SQL; `confer audit verify` fails naming the right seq, and
     // passes on the untouched file.
     let (app, _visit) = run_a_visit().await;
@@ -315,7 +315,7 @@ async fn confer_audit_verify_names_the_first_tampered_seq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_audit_log_cannot_be_written_nobody_is_admitted() {
-    // Issue 3 "Fail closed", DESIGN.md invariants 3 and 4: a join that would admit media is
+    // Fail closed, docs/DESIGN.md invariants 3 and 4: a join that would admit media is
     // refused with `unavailable` and a clear sentence, no seat is taken (so no peer can be
     // added), and /healthz on both listeners says the audit store is unhealthy.
     let app = spawn_app().await;
@@ -382,7 +382,7 @@ async fn when_the_audit_log_cannot_be_written_nobody_is_admitted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_is_signed_every_n_records() {
-    // Issue 3: checkpoints every N records (here 2), verified by `confer audit verify`.
+    // Audit log: checkpoints every N records (here 2), verified by `confer audit verify`.
     let app = spawn_app_with(|c| c.audit.checkpoint_every_records = 2).await;
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
@@ -495,7 +495,7 @@ fn jti(token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_acknowledged_audit_entry_is_lost_when_the_server_is_killed() {
-    // Issue 3 "Crash safety": SIGKILL while appends are in flight; after a restart every
+    // Audit log crash safety: SIGKILL while appends are in flight; after a restart every
     // entry whose request was answered is there, and verify passes.
     let tmp = tempfile::tempdir().unwrap();
     let dir: PathBuf = tmp.path().to_path_buf();

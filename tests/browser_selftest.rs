@@ -451,7 +451,7 @@ async fn booth_presents_client_certificate(autoselect: CertAutoSelect) -> anyhow
     Ok(())
 }
 
-/// DESIGN.md: booths authenticate with an mTLS client certificate; the kiosk
+/// docs/DESIGN.md: booths authenticate with an mTLS client certificate; the kiosk
 /// must present it with no one at the keyboard (default: profile preference).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booth_browser_presents_its_client_certificate_without_a_prompt() -> anyhow::Result<()> {

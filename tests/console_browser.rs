@@ -1,4 +1,4 @@
-//! The admin web console in headless Chromium (issue 6): an operator signs in with a
+//! The admin web console in headless Chromium: an operator signs in with a
 //! password and a TOTP code, sees a live visit made by two Rust test peers with non-zero
 //! bitrates in the live table, opens its detail (connection health only, R-PRIV-1), stops
 //! it for a violation (R-CONDUCT-1), and both peers are told `stopped_by_staff` and their

@@ -1,4 +1,4 @@
-//! Documents and engagements through the real server (issue 4): R-ARRANGE-1 (the firm
+//! Documents and engagements through the real server: R-ARRANGE-1 (the firm
 //! letter and the power of attorney or legal-aid letter), R-ARRANGE-2 (nothing else can be
 //! required), R-PRIV-3 (contents encrypted at rest, shown only to the uploading lawyer and
 //! facility staff, never logged), and audit first (invariant 3).
@@ -213,7 +213,7 @@ async fn pdf_png_and_jpeg_are_accepted_and_stored_encrypted() {
 
 #[tokio::test]
 async fn a_wrong_type_is_refused_with_415_and_nothing_is_stored() {
-    // Issue 4: checked by content, not by name or Content-Type; nothing stored on refusal.
+    // R-ARRANGE-1: checked by content, not by name or Content-Type; nothing stored on refusal.
     let app = spawn_app().await;
     let (session, engagement) = engaged(&app, "power_of_attorney").await;
     let gif = b"GIF89a\x01\0\x01\0\x80\0\0\0\0\0\xff\xff\xff!\xf9\x04".to_vec();
@@ -344,7 +344,7 @@ async fn no_other_document_can_be_required_or_uploaded() {
 
 #[tokio::test]
 async fn staff_review_and_the_lawyer_sees_what_to_fix() {
-    // Issue 4: staff accept or reject with a reason; the rejection tells the lawyer.
+    // R-ARRANGE-1: staff accept or reject with a reason; the rejection tells the lawyer.
     let app = spawn_app().await;
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
     let (session, engagement) = engaged(&app, "legal_aid_letter").await;

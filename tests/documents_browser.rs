@@ -1,4 +1,4 @@
-//! The lawyer page's Documents section in headless Chromium (issue 4, R-ARRANGE-1): the
+//! The lawyer page's Documents section in headless Chromium (R-ARRANGE-1): the
 //! lawyer adds a detainee they act for, uploads the law-firm letter through the file
 //! input, and sees staff's rejection reason and what is still needed.
 //! Under `CI=true` a missing Chromium fails the test (never a silent skip).

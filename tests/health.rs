@@ -1,8 +1,8 @@
-//! Live visit health (issue 6): the admin console's view of live visits from the SFU's own
+//! Live visit health (R-PRIV-1): the admin console's view of live visits from the SFU's own
 //! RTP/RTCP accounting, its server-sent event feed, and health alerts (loss, no media),
 //! counted in `/metrics`. Two webrtc-rs peers hold a real visit through the SFU.
 //!
-//! Privacy (R-PRIV-1, DESIGN.md invariant 6): the view carries no media, frames, audio
+//! Privacy (R-PRIV-1, docs/DESIGN.md invariant 6): the view carries no media, frames, audio
 //! levels or document contents, and shows participants by role and device kind only: no
 //! names, usernames, licence numbers, addresses or ports.
 
@@ -173,7 +173,7 @@ impl Events {
 }
 
 /// The keys of the published view (module doc of `confer::health`); nothing else may be
-/// in it (R-PRIV-1, DESIGN.md invariant 6).
+/// in it (R-PRIV-1, docs/DESIGN.md invariant 6).
 const VIEW_KEYS: &[&str] = &[
     "at",
     "visits",
@@ -226,7 +226,7 @@ fn assert_only_view_keys(v: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_visit_shows_both_participants_with_rates_fps_and_no_identities() {
-    // Issue 6 live health; R-PRIV-1 / DESIGN.md invariant 6: roles only, no content.
+    // Live health; R-PRIV-1 / docs/DESIGN.md invariant 6: roles only, no content.
     let app = spawn_app().await;
     let (visit, lawyer, booth) = live_visit(&app).await;
     lawyer
@@ -355,7 +355,7 @@ fn counter(text: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_that_stops_sending_raises_no_media_counted_in_metrics() {
-    // Issue 6: "no media from a participant for 5 s" is an alert, shown and counted.
+    // Live health alert: "no media from a participant for 5 s" is an alert, shown and counted.
     let app = spawn_app().await;
     let (visit, lawyer, booth) = live_visit(&app).await;
     let auditor = app.staff_session("auditor-1", "auditor").await;
@@ -422,7 +422,7 @@ async fn a_participant_that_stops_sending_raises_no_media_counted_in_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sustained_loss_raises_a_loss_alert_and_clears_when_it_ends() {
-    // Issue 6: loss over 5 % for the window (shortened here through `[admin.health]`).
+    // Live health alert: loss over 5 % for the window (shortened here through `[admin.health]`).
     let app = spawn_app_with(|c| c.admin.health.loss_window_secs = 2).await;
     let (visit, lawyer, booth) = live_visit(&app).await;
     let auditor = app.staff_session("auditor-1", "auditor").await;
@@ -490,7 +490,7 @@ async fn sustained_loss_raises_a_loss_alert_and_clears_when_it_ends() {
     app.running.shutdown().await;
 }
 
-/// Measurement, not a test (issue 6, "measure and report"): the delay from a change in a
+/// Measurement, not a test (live visit health): the delay from a change in a
 /// participant's loss rate to its first appearance in the SSE feed, over several changes.
 /// `cargo test --test health -- --ignored --nocapture loss_to_feed_delay`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

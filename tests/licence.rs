@@ -585,7 +585,7 @@ async fn registry_down_refuses_with_the_verify_by_hand_reason() {
         .contains("人工核验"));
 }
 
-/// Issue 4: positive answers are cached for the TTL, and a suspension is seen once it passes.
+/// R-VERIFY-1: positive answers are cached for the TTL, and a suspension is seen once it passes.
 #[tokio::test]
 async fn a_suspension_reaches_a_cached_lookup_within_the_ttl() {
     let (_d, server) = registry_server().await;

@@ -1,4 +1,4 @@
-//! Facility reports through the real server (R-REPORT-1, issue 6; rooms per 100
+//! Facility reports through the real server (R-REPORT-1; rooms per 100
 //! detainees R-BOOK-5): requests, a live visit, a refusal, a manual verification, a stop
 //! for a violation and a complaint are made through the real APIs; the report counts them,
 //! the CSV says the same, only auditors and operators may read it, and it carries codes and

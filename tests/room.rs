@@ -154,7 +154,7 @@ async fn a_borrowed_room_admits_nobody_until_its_equipment_is_attested_off() {
         "{booth_view}"
     );
     let before = booth_view["queue"]["waiting"].as_i64().unwrap();
-    // Issue 5: the booth page shows its queue: a visit booked later at this booth counts.
+    // R-BOOK-4: the booth page shows its queue: a visit booked later at this booth counts.
     app.create_visit(chrono::Duration::hours(1), chrono::Duration::minutes(30))
         .await;
     let resp = app

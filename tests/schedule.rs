@@ -1,4 +1,4 @@
-//! The scheduler through the real server (issue 5): lawyers request visits, staff enter
+//! The scheduler through the real server: lawyers request visits, staff enter
 //! phone bookings, set hours and approve sessions, the queue display shows tickets and
 //! no names, requests are never refused (R-ARRANGE-1, R-ARRANGE-2, R-ARRANGE-4,
 //! R-ARRANGE-5, R-BOOK-1..5).
@@ -105,7 +105,7 @@ async fn a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no
 #[tokio::test]
 async fn the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booked_lawyers_book_back_to_back(
 ) {
-    // Issue 5: no detainee double-booked, no refusal; R-ARRANGE-4: no quota;
+    // R-ARRANGE-1: no detainee double-booked, no refusal; R-ARRANGE-4: no quota;
     // R-BOOK-1: a phone booking entered by staff for a lawyer.
     let app = spawn_app().await;
     app.facility_open_around_the_clock().await;
@@ -522,7 +522,7 @@ async fn bad_requests_get_a_clear_code_and_the_openapi_document_is_served() {
 
 #[tokio::test]
 async fn concurrent_requests_never_double_book_a_booth_or_a_detainee() {
-    // Issue 5: decisions are serialised; walk-ins are never refused (R-BOOK-2).
+    // R-BOOK-1: decisions are serialised; walk-ins are never refused (R-BOOK-2).
     let app = spawn_app().await;
     app.facility_open_around_the_clock().await;
     let more: Vec<String> = (0..8)

@@ -1,4 +1,4 @@
-//! The scheduling parts of the pages in headless Chromium (issue 5, R-COMPLAIN-1, R-PRIV-2):
+//! The scheduling parts of the pages in headless Chromium (R-ARRANGE-1, R-COMPLAIN-1, R-PRIV-2):
 //! the lawyer asks for a visit from the page and sees its slot or queue place, the 48-hour
 //! deadline and a countdown, cancels it, asks for more time in a visit, and files a
 //! complaint next to the facility's published contact; the booth page makes the officer

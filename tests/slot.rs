@@ -1,6 +1,6 @@
-//! The slot is enforced by the server (issue 5): warnings before the end reach every
+//! The slot is enforced by the server: warnings before the end reach every
 //! participant, the visit ends at the persisted deadline, and a restart does not move it.
-//! R-ARRANGE-4 (a slot has an end), DESIGN.md invariant 5.
+//! R-ARRANGE-4 (a slot has an end), docs/DESIGN.md invariant 5.
 
 #[path = "support/app.rs"]
 mod app;

@@ -1,4 +1,4 @@
-//! Licence and document verification before media flows (issue 4), against the real server
+//! Licence and document verification before media flows, against the real server
 //! and the real test registry server over HTTPS: R-VERIFY-1..4, R-ARRANGE-1..3.
 
 #[path = "support/app.rs"]

@@ -1,4 +1,4 @@
-//! Requirement-named tests of the certificate tooling (issue 2).
+//! Requirement-named tests of the certificate tooling (booth identity, R-VERIFY-4).
 
 use std::path::Path;
 use std::process::Command;

@@ -13,7 +13,7 @@
 //! Isolation: str0m panics on broken internal invariants. Every call into one peer runs under
 //! `catch_unwind`; a peer that panics is dropped and counted, the run goes on.
 //!
-//! Join time (issue 2's measure): from the moment the lawyer's join request started (the
+//! Join time (the join-latency measure): from the moment the lawyer's join request started (the
 //! join-token request, before signalling) to the first media packet the booth of the same
 //! visit receives from the lawyer.
 

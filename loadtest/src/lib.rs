@@ -1,5 +1,5 @@
 //! `confer-loadtest`: many synthetic lawyer–booth visits per process against a running confer,
-//! measuring what the SFU costs and what the participants get (issue 7).
+//! measuring what the SFU costs and what the participants get (load test).
 //!
 //! Each visit is a lawyer peer and a booth peer that sign in, fetch join tokens and join
 //! exactly as real clients do (public HTTPS API, the booth's client certificate, the
@@ -65,7 +65,7 @@ impl Scenario {
     }
 }
 
-/// The ramp's limits (issue 7): the knee is the last step within both.
+/// The ramp's limits: the knee is the last step within both.
 pub const KNEE_LOSS_PCT: f64 = 0.5;
 pub const KNEE_P99_MS: f64 = 20.0;
 

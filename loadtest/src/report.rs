@@ -1,6 +1,6 @@
 //! The run's result: a readable table and the JSON report (`--json FILE`).
 //!
-//! **Owns**: the report's field names, which are an interface (issue 7 lists the required
+//! **Owns**: the report's field names, which are an interface (the load test's required
 //! keys; `compare.sh` and the smoke test read them). Every key is always present; values that
 //! do not apply (no `--server-pid`, `knee_visits` outside `ramp`) are `null`.
 

@@ -1,4 +1,4 @@
-//! Smoke run of the load tool (issue 7): 2 visits for 3 seconds against a real confer started
+//! Smoke run of the load tool (load test): 2 visits for 3 seconds against a real confer started
 //! in this process (real TLS, WSS and UDP on loopback, a fresh data dir), then the JSON report
 //! must carry every key the issue lists. No speed is asserted (tests never assert wall-clock
 //! speed); only that media went through both ways and nothing reached a foreign visit.

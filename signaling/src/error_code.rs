@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn the_codes_promised_to_the_server_are_all_present() {
-        // Issue 2: the list of codes every client must understand.
+        // The wire protocol: the list of codes every client must understand.
         let promised = [
             "malformed_message",
             "unknown_message",

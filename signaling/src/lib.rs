@@ -1,6 +1,6 @@
 //! confer's signalling wire protocol: versioned JSON over WSS at `/ws`.
 //!
-//! This crate is the only place where the wire types are derived (DESIGN.md
+//! This crate is the only place where the wire types are derived (docs/DESIGN.md
 //! invariant 7). It owns:
 //!
 //! - [`message`]: the messages, as serde types ([`ClientMessage`], [`ServerMessage`],

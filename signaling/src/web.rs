@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn pages_never_record_or_capture_media() {
-        // DESIGN.md invariant 2: no recording, ever, on the client side either.
+        // docs/DESIGN.md invariant 2: no recording, ever, on the client side either.
         for a in ASSETS {
             for api in [
                 "MediaRecorder",

@@ -268,7 +268,7 @@ async function joinVisit(v) {
 }
 
 /**
- * Ask for more time (issue 5). Granted at once when the booth and the client are free
+ * Ask for more time (R-ARRANGE-4). Granted at once when the booth and the client are free
  * after the slot (both sides then see the new end); otherwise the next free slot is offered.
  */
 async function askForMoreTime(v) {
@@ -295,7 +295,7 @@ async function askForMoreTime(v) {
   }
 }
 
-// --- documents (issue 4): the firm letter and the power of attorney or legal-aid letter ---
+// --- documents (R-ARRANGE-1): the firm letter and the power of attorney or legal-aid letter ---
 
 const MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
 const KIND_LABELS = {

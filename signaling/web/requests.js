@@ -1,4 +1,4 @@
-// confer: the lawyer's visit requests (issue 5). Ask for a visit (walk-in or booked),
+// confer: the lawyer's visit requests (R-BOOK-1..3). Ask for a visit (walk-in or booked),
 // see each request's slot, queue position, 48-hour deadline and why it waits, cancel it.
 // A request is never refused (R-ARRANGE-2, R-BOOK-2): the page shows the slot or the
 // place in the queue, never a "no".

@@ -1,6 +1,6 @@
-//! The admin web console (issue 6), served on the admin listener at `/admin/`: one HTML
-//! page, ES modules and a stylesheet under `/admin/console/`, embedded in the binary (no
-//! build step, nothing read from disk at run time).
+//! The admin web console (R-PRIV-1, R-CONDUCT-1, R-REPORT-1), served on the admin listener
+//! at `/admin/`: one HTML page, ES modules and a stylesheet under `/admin/console/`, embedded
+//! in the binary (no build step, nothing read from disk at run time).
 //!
 //! | route | what |
 //! |---|---|
@@ -13,7 +13,7 @@
 //! 'none'` with scripts, styles, images and connections from this origin only,
 //! `X-Frame-Options: DENY`, `Cache-Control: no-store` unless a route says otherwise).
 //! The console reads the admin API with the staff session token; it shows connection
-//! health, codes and counts, never media, thumbnails or document contents (DESIGN.md
+//! health, codes and counts, never media, thumbnails or document contents (docs/DESIGN.md
 //! invariant 6).
 
 use crate::app::AppState;

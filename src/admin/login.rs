@@ -8,7 +8,7 @@
 //! - `bad_totp`: the code is wrong, malformed, or more than one 30-second step away;
 //! - `totp_replayed`: the code (or a later one) was already used to sign in;
 //! - `totp_not_enrolled`: the account has no second factor (an account from before
-//!   issue 6): `confer admin reset-totp` enrols it.
+//!   staff TOTP sign-in existed): `confer admin reset-totp` enrols it.
 //!
 //! Each refusal counts as a failure for the account and the client address in the
 //! admin limiter; only a sign-in with both factors right clears the account's count.

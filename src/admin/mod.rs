@@ -19,20 +19,20 @@
 //! | `GET /admin/`, `/admin/console/{file}` | anyone who reaches the listener (the page signs in through the API) | the web console ([`console`]) |
 //! | `GET /admin/api/live`, `GET /admin/api/live/stream` (SSE) | operator, auditor | live visit health and alerts, content-free ([`crate::health`]) |
 //! | `GET /metrics` | `admin.metrics_token` bearer, or auditor / sysadmin | Prometheus text ([`crate::metrics`]) |
-//! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | issue 4: see `crate::documents::http` |
-//! | `/admin/api/visits/{id}/manual-verification`, `/manual-verifications`, `/alerts[/{id}/acknowledge]`, `/lawyers/{id}/unlock|licence`, `/cases/{id}/permissions|companions` | operator | issue 4: see [`verification`] |
+//! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | documents (R-ARRANGE-1, R-PRIV-3): see `crate::documents::http` |
+//! | `/admin/api/visits/{id}/manual-verification`, `/manual-verifications`, `/alerts[/{id}/acknowledge]`, `/lawyers/{id}/unlock|licence`, `/cases/{id}/permissions|companions` | operator | R-VERIFY-2..4, R-ARRANGE-3: see [`verification`] |
 //! | `POST /admin/api/visits/{id}/room-attestation` | operator | borrowed interrogation room attested (R-PRIV-2): see `crate::visit::room` |
 //!
 //! A staff session ends after `admin.session_idle_secs` (default 30 minutes) idle.
 //!
-//! Audit (issues 3 and 6): staff sign-ins (success and failure, with the reason: a wrong
+//! Audit: staff sign-ins (success and failure, with the reason: a wrong
 //! password, a missing, wrong or replayed TOTP code), lawyer, staff accounts and visits
 //! created, every read of the audit log, and every refusal for a wrong role are appended
 //! to the audit log before the answer is sent (503 `audit_unavailable` when that fails; a
 //! created row then exists without its entry, and the failure is logged). Plain list
 //! reads (booths, lawyers, visits, staff) are not recorded.
 //!
-//! Nothing here carries media or any content of a visit (DESIGN.md invariant 6).
+//! Nothing here carries media or any content of a visit (docs/DESIGN.md invariant 6).
 
 pub mod console;
 pub mod login;
@@ -62,7 +62,7 @@ use chrono::{DateTime, Utc};
 use roles::{Auditor, Operator};
 use serde::{Deserialize, Serialize};
 
-/// Assistants and interpreters a visit may include besides the lawyer (issue 4).
+/// Assistants and interpreters a visit may include besides the lawyer (R-VERIFY-4).
 const MAX_COMPANIONS: usize = 2;
 
 /// The longest slot a visit may be given in one record (a day).

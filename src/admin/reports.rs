@@ -1,4 +1,4 @@
-//! Oversight statistics of one facility over a period (R-REPORT-1, issue 6; rooms per 100
+//! Oversight statistics of one facility over a period (R-REPORT-1; rooms per 100
 //! detainees: R-BOOK-5).
 //!
 //! | route | who | what |

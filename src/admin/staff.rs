@@ -1,4 +1,4 @@
-//! Staff accounts (issue 6): created by a system administrator through
+//! Staff accounts (staff roles and TOTP sign-in): created by a system administrator through
 //! `POST /admin/api/staff`, or from the command line (`confer admin create`), each with
 //! one role and a TOTP second factor. The initial password and the TOTP secret are shown
 //! once, in the answer, and never again (the store keeps an argon2id hash and the sealed
@@ -103,7 +103,7 @@ pub async fn create_staff(
 }
 
 /// Append `staff_created` for every account whose creation is not in the audit log yet
-/// (made from the command line, at first start, or before issue 6). Called at start.
+/// (made from the command line, at first start, or by an older confer). Called at start.
 pub async fn record_unaudited(
     store: &Store,
     audit: &crate::audit::Audit,

@@ -1,4 +1,4 @@
-//! Staff routes of issue 4 on the admin listener: manual licence verification (R-VERIFY-2),
+//! Staff routes of the gate on the admin listener: manual licence verification (R-VERIFY-2),
 //! impersonation alerts and account locks (R-VERIFY-3), the investigating unit's
 //! permission for flagged cases (R-ARRANGE-3) and its approval of assistants and
 //! interpreters (R-VERIFY-4).

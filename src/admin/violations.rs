@@ -11,7 +11,7 @@
 //! Categories (exactly the conduct R-CONDUCT-1 names): `unapproved_person`,
 //! `communication_device`, `relaying_to_outsiders`, `prohibited_items`, `other`.
 //!
-//! Order of a stop (DESIGN.md invariant 3, audit first): the violation row is written,
+//! Order of a stop (docs/DESIGN.md invariant 3, audit first): the violation row is written,
 //! then `staff_stop` and `violation_reported` are appended to the audit log together; only
 //! then is the visit ended through the [`VisitHub`](crate::visit::VisitHub) (both sides
 //! are told `stopped_by_staff`, media stops) and the reports queued in the outbox

@@ -1,4 +1,4 @@
-//! The tamper-evident audit log (issue 3; DESIGN.md invariant 3, "audit first").
+//! The tamper-evident audit log (docs/DESIGN.md invariant 3, "audit first").
 //!
 //! What it owns: the typed records ([`AuditRecord`], ids only), their canonical form and
 //! hash chain ([`chain`]), signed checkpoints (Ed25519, key under `<data-dir>/keys/`), the

@@ -60,7 +60,7 @@ pub enum ConfigChange {
     LawyerCreated {
         lawyer: LawyerId,
     },
-    /// A staff account was created with its role (issue 6).
+    /// A staff account was created with its role (staff roles).
     StaffCreated {
         staff: AdminId,
         role: String,
@@ -157,7 +157,7 @@ pub enum AuditRecord {
     CertificateRejected {
         code: String,
     },
-    /// Issue 5: a scheduling decision or calendar change (`request_placed`,
+    /// R-ARRANGE-1, R-BOOK-1..5: a scheduling decision or calendar change (`request_placed`,
     /// `request_queued`, `request_escalated`, `request_cancelled`, `request_declined`,
     /// `visit_extended`, `extension_offered`, `hours_set`, `session_approved`, ...).
     /// `detail` carries ids, times and codes only, never names.
@@ -211,7 +211,7 @@ pub enum AuditRecord {
         account: LawyerId,
         staff: AdminId,
     },
-    /// A lawyer uploaded a document (issue 4); recorded before it is on record. The
+    /// A lawyer uploaded a document (R-ARRANGE-1); recorded before it is on record. The
     /// content is never recorded, only its SHA-256.
     DocumentUploaded {
         engagement: EngagementId,
@@ -241,7 +241,7 @@ pub enum AuditRecord {
         case: CaseId,
         needs_unit_permission: bool,
     },
-    /// A staff member tried a route their role does not allow (issue 6, MLPS role
+    /// A staff member tried a route their role does not allow (MLPS role
     /// separation). `route` is the method and path (ids only); `needed` the allowed roles.
     StaffAccessRefused {
         staff: AdminId,
@@ -585,7 +585,7 @@ mod tests {
 
     #[test]
     fn a_failed_sign_in_never_stores_the_username_in_clear() {
-        // Issue 3: logs redact PII; records store ids, not names.
+        // Audit log: logs redact PII; records store ids, not names.
         let r = AuditRecord::LoginFailed {
             account_kind: AccountKind::Lawyer,
             username_sha256: username_digest("Amy.Lawyer"),

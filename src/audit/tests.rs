@@ -1,6 +1,6 @@
 //! The chain's own tests: a pure in-memory log (no database) sealed with the real
 //! functions, then tampered with the way someone holding the database file could
-//! (issue 3, "Tests": byte change, deletion, insertion, reordering, truncation + re-append).
+//! (audit log: byte change, deletion, insertion, reordering, truncation + re-append).
 
 use super::chain::{checkpoint_message, seal, Checkpoint, StoredEntry, Verifier, GENESIS};
 use super::record::{AccountKind, Actor, AuditEntry, AuditRecord};
@@ -275,7 +275,7 @@ fn apply(log: &mut Log, t: &Tamper, every: u64) -> Option<u64> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
-    /// Issue 3: any byte changed in any entry, any deletion, insertion, reordering, or
+    /// Audit log: any byte changed in any entry, any deletion, insertion, reordering, or
     /// truncation followed by re-append is detected, naming the right first bad seq.
     #[test]
     fn every_tampering_is_detected_at_the_first_bad_seq(
@@ -310,7 +310,7 @@ fn config(every: u64) -> crate::config::AuditSection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_get_gapless_seqs_and_the_chain_continues_after_a_restart() {
-    // Issue 3: group commit; the chain survives a restart and verifies offline.
+    // Audit log: group commit; the chain survives a restart and verifies offline.
     let dir = tempfile::tempdir().unwrap();
     let audit = super::Audit::open(dir.path(), &config(7)).await.unwrap();
     let mut tasks = Vec::new();
@@ -364,7 +364,7 @@ async fn concurrent_appends_get_gapless_seqs_and_the_chain_continues_after_a_res
 
 #[tokio::test]
 async fn an_append_that_cannot_be_committed_fails_and_marks_the_log_unhealthy() {
-    // Issue 3 "audit first": the caller learns of the failure; health goes down and back up.
+    // Audit first: the caller learns of the failure; health goes down and back up.
     let dir = tempfile::tempdir().unwrap();
     let audit = super::Audit::open(dir.path(), &config(1000)).await.unwrap();
     audit.append(Actor::System, record(1, 0)).await.unwrap();
@@ -390,7 +390,7 @@ async fn an_append_that_cannot_be_committed_fails_and_marks_the_log_unhealthy() 
 
 #[test]
 fn an_export_slice_verifies_only_from_a_signed_checkpoint() {
-    // Issue 3: an export carries the checkpoints needed to verify it away from the server.
+    // Audit log: an export carries the checkpoints needed to verify it away from the server.
     let log = Log::new(23, 5, false);
     let slice = |first: usize, last: usize, cps: &[usize]| {
         let prev: [u8; 32] = log.entries[first - 2].hash.as_slice().try_into().unwrap();

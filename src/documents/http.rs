@@ -1,4 +1,4 @@
-//! HTTP routes for engagements and documents (issue 4).
+//! HTTP routes for engagements and documents (R-ARRANGE-1, R-ARRANGE-2, R-PRIV-3).
 //!
 //! Public listener, lawyer session ([`lawyer_routes`]):
 //!

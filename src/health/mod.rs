@@ -1,4 +1,4 @@
-//! Live visit health for the admin console (issue 6): per live visit, its participants'
+//! Live visit health for the admin console (R-PRIV-1): per live visit, its participants'
 //! connection, candidate type, bitrates, loss, jitter, RTT, forwarded video frame rate and
 //! size, time left and warnings sent, and health alerts.
 //!
@@ -11,10 +11,10 @@
 //! of an `Arc<str>` per second. The task runs whether or not anyone watches, so alerts are
 //! counted in `/metrics` all the same.
 //!
-//! **Does not**: act on a visit (DESIGN.md invariant 8: admin reads health from the
+//! **Does not**: act on a visit (docs/DESIGN.md invariant 8: admin reads health from the
 //! snapshot that `media` publishes, it never sends media a command); carry media, frames,
 //! thumbnails, audio levels or document contents; show names, licence numbers, account
-//! ids, IP addresses or ports: participants appear by role and device kind only (DESIGN.md
+//! ids, IP addresses or ports: participants appear by role and device kind only (docs/DESIGN.md
 //! invariant 6, R-PRIV-1; `tests/admin.rs` walks every admin route for this).
 //!
 //! | route | who | what |

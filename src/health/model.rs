@@ -3,7 +3,7 @@
 //! [`HealthState`], and returns the view (the exact JSON the console reads) and the alerts
 //! raised or cleared by this evaluation. No I/O, no clock: `now` is an argument.
 //!
-//! Alerts (issue 6), each raised once per episode and cleared when its condition ends:
+//! Alerts (live visit health), each raised once per episode and cleared when its condition ends:
 //! - `loss`: packet loss above `loss_pct` for `loss_window_secs` without a break. The loss
 //!   of a participant is the worse of what the SFU misses of what it sends (sequence gaps)
 //!   and what it reports missing of what the SFU sends it (RTCP receiver reports).
@@ -16,7 +16,7 @@
 //!
 //! A participant is keyed internally by visit and [`ParticipantId`] (so that a reconnect is
 //! recognised) but the view shows the role and device kind only: no name, licence number,
-//! account id, address or port (DESIGN.md invariant 6, R-PRIV-1).
+//! account id, address or port (docs/DESIGN.md invariant 6, R-PRIV-1).
 
 use crate::config::HealthSection;
 use crate::http::api::rfc3339;

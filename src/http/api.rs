@@ -13,10 +13,10 @@
 //! | `POST /api/booth/visits/{id}/join-token` | booth certificate of that visit's booth | a join token |
 //! | `POST /api/booth/visits/{id}/room-attestation` | booth certificate of that visit's booth | borrowed room's equipment attested off (`visit::room`, R-PRIV-2) |
 //! | `GET /ws` | token holders | WebSocket signalling |
-//! | `/api/lawyer/engagements[/{id}/documents/{kind}]`, `/api/lawyer/documents/{id}` | lawyer session | issue 4: see `crate::documents::http` |
+//! | `/api/lawyer/engagements[/{id}/documents/{kind}]`, `/api/lawyer/documents/{id}` | lawyer session | documents (R-ARRANGE-1, R-PRIV-3): see `crate::documents::http` |
 //! | `/api/lawyer/complaint-contact`, `/api/lawyer/complaints` | anyone / lawyer session | complaints (`crate::complaints`) |
 //!
-//! Audit (issue 3): every sign-in (success or failure) and every join token issued is
+//! Audit: every sign-in (success or failure) and every join token issued is
 //! appended to the audit log before the answer is sent; if the entry cannot be written
 //! the answer is 503 `audit_unavailable` and no session or token is handed out.
 

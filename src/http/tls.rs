@@ -4,7 +4,7 @@
 //! ALPN `h2` and `http/1.1`, optional client certificates) and
 //! [`admin_server_config`] for the admin listener (no client certificates).
 //! Every config is built with the ring provider explicitly
-//! (`builder_with_provider`), never a process-wide default (DESIGN.md pitfalls).
+//! (`builder_with_provider`), never a process-wide default (docs/DESIGN.md, pitfalls).
 //!
 //! Client certificates on the shared listener. Lawyers' browsers present none;
 //! booth kiosks present their booth certificate. Client auth is therefore optional

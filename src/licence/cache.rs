@@ -8,10 +8,10 @@
 //! registry's change of mind (a lawyer reinstated, a new licence), and an error must never be
 //! remembered as an answer. Why a time limit: a suspension or revocation reaches a running
 //! visit at the latest one TTL after the registry says so, because the periodic re-check of a
-//! running visit then sees a fresh answer (issue 4).
+//! running visit then sees a fresh answer (R-VERIFY-1).
 //!
 //! Does not: serve stale entries when the registry fails (a new join fails closed; keeping a
-//! *running* visit through an outage is the caller's decision, DESIGN.md invariant 4), or
+//! *running* visit through an outage is the caller's decision, docs/DESIGN.md invariant 4), or
 //! cache errors.
 
 use std::collections::HashMap;

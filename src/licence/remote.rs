@@ -198,7 +198,7 @@ impl HttpRegistry {
             .timeout(config.timeout)
             .user_agent(concat!("confer/", env!("CARGO_PKG_VERSION")));
         // Always hand reqwest a TLS config built with the ring provider: without one it looks
-        // for a process-wide default provider and panics (DESIGN.md pitfalls).
+        // for a process-wide default provider and panics (docs/DESIGN.md, pitfalls).
         let builder = match base.scheme() {
             "https" => {
                 let pem = config.ca_pem.as_deref().ok_or(HttpRegistryError::NoCa)?;

@@ -114,7 +114,7 @@ impl Reason {
     }
 
     /// Whether the refusal says nothing about the lawyer, only that the registry could not
-    /// be asked. A running visit is not cut for it (DESIGN.md invariant 4).
+    /// be asked. A running visit is not cut for it (docs/DESIGN.md invariant 4).
     pub fn is_registry_outage(self) -> bool {
         matches!(self, Reason::RegistryUnavailable)
     }

@@ -1,5 +1,5 @@
 //! In-process access to the media driver for the forwarding benchmark (`benches/forward.rs`,
-//! issue 7): the real driver code (peers, forward table, str0m with DTLS-SRTP) without a
+//! media performance): the real driver code (peers, forward table, str0m with DTLS-SRTP) without a
 //! socket or a task. Datagrams the driver sends are captured (`MediaSockets::capture`) instead
 //! of reaching a socket; the caller feeds received datagrams in and moves its own clock.
 //!

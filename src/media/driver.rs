@@ -17,7 +17,7 @@
 //!
 //! Timers: a heap of (deadline, peer) with lazy deletion (`scheduled` holds each peer's one
 //! live entry), so a wake-up costs O(log n) in the number of peers instead of a scan over all
-//! of them (three scans of every peer per wake-up before; issue 7). Notice buffers are reused:
+//! of them (three scans of every peer per wake-up before; load test). Notice buffers are reused:
 //! the driver allocates no vector per packet (the boxed `Incoming` and str0m's own buffers
 //! remain).
 
@@ -250,7 +250,7 @@ impl Driver {
         }
     }
 
-    /// The gate: a peer exists only with an `Admitted` proof (DESIGN invariant 1).
+    /// The gate: a peer exists only with an `Admitted` proof (docs/DESIGN.md invariant 1).
     pub(super) fn add_peer(
         &mut self,
         admitted: &Admitted,

@@ -5,7 +5,8 @@
 //! # Model
 //!
 //! - A **member** is one admitted peer connection of one visit. Membership is the gate
-//!   (DESIGN invariant 1): a packet is only ever routed to another member of the *same* visit.
+//!   (docs/DESIGN.md invariant 1): a packet is only ever routed to another member of the *same*
+//!   visit.
 //! - A **source** is one incoming track of a member: `(peer, mid)` of an m-line on which the
 //!   member sends to us.
 //! - A **slot** is one outgoing m-line of a member: an m-line on which we send to it. Each slot
@@ -414,7 +415,8 @@ mod tests {
         t.add_tracks(peer, tracks, seq100)
     }
 
-    // R-PRIV / DESIGN invariant 1: media goes only to the other admitted members of the same visit.
+    // R-PRIV-1 / docs/DESIGN.md invariant 1: media goes only to the other admitted members of
+    // the same visit.
     #[test]
     fn packets_reach_only_the_other_members_of_the_same_visit() {
         let mut t = ForwardTable::default();

@@ -1,7 +1,7 @@
 //! Batched UDP I/O for the media socket(s): `recvmmsg(2)` and `sendmmsg(2)`.
 //!
 //! One system call moves up to [`BATCH`] datagrams instead of one, which is where the media
-//! path spent much of its kernel time (issue 7's profile: `sendto` alone was 22 % of the
+//! path spent much of its kernel time (the load test's profile: `sendto` alone was 22 % of the
 //! server's CPU at 50 visits). Neither std, tokio nor socket2 offers these calls, and the
 //! crates that do (quinn-udp) need a newer compiler than the workspace declares, so this
 //! module makes the two calls itself through `libc`. Apart from one `mallopt` at start-up

@@ -3,14 +3,14 @@
 //! **Owns** the media UDP socket(s) for every peer (one port per node), one str0m `Rtc` per
 //! peer connection (ICE-lite, DTLS-SRTP, RTP mode) and the forwarding table. A peer exists only
 //! together with a [`crate::policy::Admitted`] proof, and RTP goes only to the other admitted
-//! peers of the same visit (DESIGN invariant 1).
+//! peers of the same visit (docs/DESIGN.md invariant 1).
 //!
 //! **Does not**: decide who may join or when a visit ends (`visit`/`policy` do, through
 //! [`MediaHandle`]); look inside payloads (RTP mode: payloads are copied untouched, never
 //! depacketized, so end-to-end-encrypted frames pass unchanged; the one exception is the
 //! width and height in a VP8 key frame's header, frame metadata for the health view, see
 //! `stats`); record, write files or open
-//! any socket other than the media UDP socket(s) (DESIGN invariant 2, checked by
+//! any socket other than the media UDP socket(s) (docs/DESIGN.md invariant 2, checked by
 //! `tests::media_does_no_file_io`); transcode (every leg negotiates Opus + VP8 only); speak
 //! TURN or TCP candidates.
 //!
@@ -99,7 +99,7 @@ pub struct PeerStats {
     pub slot_end: Option<chrono::DateTime<chrono::Utc>>,
     /// Which peer these are (to join with `visit`'s seats). Set in published snapshots.
     pub peer: Option<PeerId>,
-    /// Health figures (issue 6), in published snapshots ([`MediaHandle::stats_feed`]);
+    /// Health figures (R-PRIV-1), in published snapshots ([`MediaHandle::stats_feed`]);
     /// default in [`MediaHandle::snapshot`].
     pub health: PeerHealth,
 }
@@ -209,7 +209,7 @@ impl MediaTask {
 /// The driver runs on a thread of its own with a single-threaded runtime: the media path
 /// never waits behind HTTP, signalling or database work for a worker, never migrates between
 /// threads (so its allocations and caches stay on one core), and costs no cross-thread
-/// wake-ups (issue 7). It runs until [`MediaTask::stop`] or until every [`MediaHandle`]
+/// wake-ups (media performance). It runs until [`MediaTask::stop`] or until every [`MediaHandle`]
 /// clone is dropped; it then closes all peers.
 pub async fn start(
     config: MediaConfig,

@@ -33,7 +33,7 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// 128 is about 0.8 s of 720p video at 1.5 Mbit/s: several NACK rounds even at a 200 ms
 /// round trip, and a repair later than that arrives after the receiver's jitter buffer gave
 /// up on the frame anyway. Each cached packet costs ~1.6 KiB: going from 256 to 128 cut the
-/// server's RSS by ~400 KiB per visit (issue 7, 50 visits steady).
+/// server's RSS by ~400 KiB per visit (load test, 50 visits steady).
 const RTX_VIDEO_PACKETS: usize = 128;
 
 /// Something the driver must act on after a peer was driven.

@@ -20,7 +20,7 @@
 //! Datagrams move in batches (`mmsg`): one `recvmmsg` reads what is waiting, and sends are
 //! queued and go out in one `sendmmsg` per batch; the driver flushes before every wait.
 //!
-//! DESIGN invariant 2 / R-PRIV-1: no other socket, no file I/O.
+//! docs/DESIGN.md invariant 2 / R-PRIV-1: no other socket, no file I/O.
 
 use super::mmsg::{self, RecvBatch};
 use crate::redact::Redacted;
@@ -73,7 +73,7 @@ fn invalid(msg: &str) -> io::Error {
 
 /// Kernel buffer asked for on every media socket. The default (~208 KiB) holds only a
 /// few milliseconds of traffic at a few dozen visits; anything the driver cannot read
-/// during a short scheduling pause is then dropped by the kernel (issue 7's profile).
+/// during a short scheduling pause is then dropped by the kernel (the load test's profile).
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
 async fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {

@@ -1,4 +1,4 @@
-//! Per-peer media accounting for the live health view (issue 6), content-free.
+//! Per-peer media accounting for the live health view (R-PRIV-1), content-free.
 //!
 //! What is counted, per peer and per kind (audio / video), both directions as the SFU sees
 //! them: RTP packets and bytes (header + payload; bitrates are deltas over the last publish

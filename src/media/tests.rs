@@ -24,7 +24,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 // ---------------------------------------------------------------------------------------------
-// DESIGN invariant 2 / R-PRIV-1: media does no file I/O and opens no socket but its UDP one(s).
+// docs/DESIGN.md invariant 2 / R-PRIV-1: media does no file I/O and opens no socket but its UDP
+// one(s).
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -423,8 +424,8 @@ const LAWYER: u8 = b'L';
 const BOOTH: u8 = b'B';
 const STRANGER: u8 = b'S';
 
-// DESIGN invariant 1 (the gate): a visit's lawyer and booth receive each other's audio and video
-// byte for byte; a participant of another visit receives nothing.
+// docs/DESIGN.md invariant 1 (the gate): a visit's lawyer and booth receive each other's audio
+// and video byte for byte; a participant of another visit receives nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lawyer_and_booth_receive_each_others_media_and_another_visit_receives_nothing() {
     let (media, mut events) = start_media().await;
@@ -916,7 +917,7 @@ async fn a_chromium_offer_gets_an_ice_lite_answer_with_opus_and_vp8() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Batched socket I/O (`mmsg`, issue 7): what goes in one `sendmmsg` comes out of `recvmmsg`
+// Batched socket I/O (`mmsg`, performance): what goes in one `sendmmsg` comes out of `recvmmsg`
 // whole, in order, from the right source, and one refused datagram does not sink the batch.
 // ---------------------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 //! Who may join which visit, when, with what proof. Pure: no I/O, no clock (`now` is an
-//! argument). The single place that decides admission (issue 4).
+//! argument). The single place that decides admission (R-VERIFY-1..4, R-ARRANGE-1..3).
 //!
 //! The only way to obtain an [`Admitted`] proof is [`admit`]; its fields are private to this
 //! module, so no other module can forge one. `media` accepts a peer only together with an
-//! `Admitted` (DESIGN.md invariant 1, the gate).
+//! `Admitted` (docs/DESIGN.md invariant 1, the gate).
 //!
 //! This module does not authenticate anyone nor look anything up: `visit::admission`
 //! gathers the [`Applicant`]'s evidence (the registry's [`Verdict`], a manual verification,

@@ -1,4 +1,4 @@
-//! The scheduler's REST API (issue 5) and its escalation driver.
+//! The scheduler's REST API (R-ARRANGE-1, R-BOOK-1..5) and its escalation driver.
 //!
 //! Public listener ([`lawyer_routes`], merged into `crate::http::api::router`):
 //!

@@ -1,5 +1,5 @@
 //! Bookings, the walk-in queue, the fast lane, the 48-hour deadline and booth
-//! allocation (issue 5; R-ARRANGE-1, R-ARRANGE-2, R-ARRANGE-4, R-BOOK-1..5, R-PRIV-2).
+//! allocation (R-ARRANGE-1, R-ARRANGE-2, R-ARRANGE-4, R-BOOK-1..5, R-PRIV-2).
 //!
 //! The core is pure: [`allocate`] takes the facility's [`Calendar`], its [`Booth`]s, the
 //! visits already placed ([`Existing`]), the requests to place ([`Request`]) and `now`,

@@ -1,5 +1,5 @@
 //! Table tests of ordering, the fast lane and the 48-hour rule, and property tests of the
-//! allocator over random request streams and booth inventories (issue 5, "Core design").
+//! allocator over random request streams and booth inventories (R-ARRANGE-1, R-BOOK-1..5).
 
 use super::timing::{self, Extension, Running};
 use super::*;
@@ -191,7 +191,7 @@ fn a_fast_visit_takes_a_lawyer_room_only_when_it_is_strictly_earlier() {
 
 #[test]
 fn the_same_detainee_is_not_double_booked_the_second_lawyer_gets_the_next_free_time() {
-    // Issue 5: the second lawyer gets the next free time, not a refusal.
+    // R-ARRANGE-1, R-ARRANGE-4: the second lawyer gets the next free time, not a refusal.
     let booths = [
         booth("b1", BoothKind::LawyerRoom),
         booth("b2", BoothKind::LawyerRoom),
@@ -316,7 +316,7 @@ fn an_approved_evening_session_is_not_used_while_a_normal_slot_exists() {
 
 #[test]
 fn escalation_levels_follow_the_deadline() {
-    // Issue 5: escalate 12 h and 2 h before the deadline; a breach once it passes.
+    // R-ARRANGE-1: escalate 12 h and 2 h before the deadline; a breach once it passes.
     let d = at(2, 9, 0);
     let table = [
         (Duration::hours(30), Escalation::Raised),
@@ -445,7 +445,7 @@ fn a_driver_woken_late_sends_only_the_most_urgent_warning_once() {
 
 #[test]
 fn the_monotonic_deadline_is_fixed_when_armed_and_never_moves_with_the_wall_clock() {
-    // DESIGN.md invariant 5.
+    // docs/DESIGN.md invariant 5.
     let mono = std::time::Instant::now();
     let d = timing::monotonic_deadline(at(0, 10, 0), at(0, 9, 59), mono);
     assert_eq!(d - mono, std::time::Duration::from_secs(60));

@@ -1,4 +1,4 @@
-//! The pure timing of a running slot (issue 5, DESIGN.md invariant 5): which warnings
+//! The pure timing of a running slot (R-ARRANGE-4, docs/DESIGN.md invariant 5): which warnings
 //! are due, when the driver must wake next, where the slot end lies on the monotonic
 //! clock, and whether an extension is granted.
 //!

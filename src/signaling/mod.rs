@@ -11,7 +11,7 @@
 //! connection's own client certificate: a booth token on a connection without the
 //! matching certificate is refused.
 //!
-//! Audit (issue 3): every join is recorded. A refusal (bad, expired or replayed token,
+//! Audit: every join is recorded. A refusal (bad, expired or replayed token,
 //! booth certificate, policy denial) is appended before it is answered; an admission
 //! (`join_token_used` + `admission_granted`) is durably appended before the seat is taken,
 //! and if it cannot be, the join is refused with `unavailable` and no media is possible.
@@ -56,7 +56,7 @@ pub async fn ws_handler(
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         // Signalling messages are small: tungstenite's 128 KiB default read buffer is zero-filled
-        // up front and stayed resident for every connected participant (issue 7: RSS per visit).
+        // up front and stayed resident for every connected participant (load test: RSS per visit).
         // Larger frames are still read, in several reads.
         .read_buffer_size(WS_BUFFER_BYTES)
         .write_buffer_size(WS_BUFFER_BYTES)
@@ -311,7 +311,7 @@ impl Connection {
     }
 
     /// Check a join token and take a seat in its visit. Every outcome is recorded in the
-    /// audit log; an admission is recorded before the seat is taken (audit first, issue 3),
+    /// audit log; an admission is recorded before the seat is taken (audit first),
     /// and if it cannot be recorded nobody is admitted.
     async fn join(&mut self, token: &str) -> Result<wire::Joined, Refusal> {
         let state = self.state.clone();

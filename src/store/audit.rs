@@ -1,4 +1,4 @@
-//! The audit chain's SQL (DESIGN.md invariant 7: only `store` sees SQL).
+//! The audit chain's SQL (docs/DESIGN.md invariant 7: only `store` sees SQL).
 //!
 //! The chain lives in its own SQLite file, `<data-dir>/audit.db` (WAL,
 //! `synchronous=FULL`), with its own migrations (`migrations/audit/`). One connection

@@ -4,7 +4,7 @@
 //! audited take a `confirm` step: the row is inserted in a transaction, `confirm` runs
 //! with the new id (it appends the audit entry and, for a document, moves the encrypted
 //! file into place), and only then is the transaction committed. If `confirm` fails the
-//! row never becomes visible (DESIGN.md invariant 3, audit first).
+//! row never becomes visible (docs/DESIGN.md invariant 3, audit first).
 //!
 //! Does not: check uploads, encrypt, or decide anything; a stored row that no longer
 //! decodes is reported as a database decode error, never guessed at.

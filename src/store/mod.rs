@@ -1,4 +1,4 @@
-//! The only module that sees SQL (DESIGN.md invariant 7).
+//! The only module that sees SQL (docs/DESIGN.md invariant 7).
 //!
 //! SQLite embedded under the data dir by default (`<data-dir>/confer.db`, WAL,
 //! `synchronous=FULL`, foreign keys on). Migrations live in `migrations/` and are

@@ -1,4 +1,5 @@
-//! Violations, the report outbox, findings and complaints (migration 0008, issue 6).
+//! Violations, the report outbox, findings and complaints (migration 0008,
+//! R-CONDUCT-1..2, R-COMPLAIN-1).
 //!
 //! Owns the SQL for [`crate::admin::violations`], [`crate::admin::outbox`] and
 //! [`crate::complaints`]. The outbox is a table: a delivery row stays pending until the

@@ -1,4 +1,4 @@
-//! The rows behind a facility report (R-REPORT-1, issue 6): visits, requests, manual
+//! The rows behind a facility report (R-REPORT-1): visits, requests, manual
 //! verifications, violations and complaints of one facility and period. Codes, counts
 //! and times only: no names, licence numbers, free text or addresses leave this module.
 //! Every figure is computed by `crate::admin::reports` from these rows.

@@ -1,4 +1,4 @@
-//! Rows of the scheduler (issue 5, `migrations/0006_schedule.sql`): facility calendars,
+//! Rows of the scheduler (R-BOOK-1..5, `migrations/0006_schedule.sql`): facility calendars,
 //! booth kinds, extended sessions, visit requests and the walk-in queue. It stores and
 //! returns rows; every decision is `crate::schedule`'s.
 

@@ -1,4 +1,4 @@
-//! The SQL behind admission evidence (migration 0004, issue 4): lawyer accounts' licence
+//! The SQL behind admission evidence (migration 0004, R-VERIFY-1..4): lawyer accounts' licence
 //! claims and locks, detainees and cases, the investigating unit's permissions, approved
 //! companions, engagements and their documents' review state, manual verifications and
 //! impersonation alerts. (Detainees, cases, engagements and documents: `store::documents`.)

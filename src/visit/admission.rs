@@ -1,5 +1,5 @@
 //! Gathering the evidence for an admission, asking `policy`, and acting on what a licence
-//! check reveals (issue 4). The I/O half of the gate: `policy` stays pure.
+//! check reveals (R-VERIFY-1..4, R-ARRANGE-1..3). The I/O half of the gate: `policy` stays pure.
 //!
 //! For a join (or a join token) it reads the account, the visit's case, the lawyer's
 //! engagement and the review state of its documents, the unit's permission, a manual
@@ -11,7 +11,7 @@
 //! While a visit runs, [`recheck_running`] asks the registry again (bypassing the cache) for
 //! every lawyer who was admitted on the registry's word; a licence that is no longer in good
 //! standing ends the visit with a clear reason. A registry outage never ends a visit
-//! (DESIGN.md invariant 4).
+//! (docs/DESIGN.md invariant 4).
 //!
 //! Does not: decide (policy), authenticate (auth), or audit the admission itself (the
 //! callers do, before the seat is taken).

@@ -68,7 +68,7 @@ struct Live {
     warned: Vec<i64>,
 }
 
-/// What the admin health view reads of one live visit (issue 6): ids and states only.
+/// What the admin health view reads of one live visit (R-PRIV-1): ids and states only.
 #[derive(Debug, Clone)]
 pub struct LiveVisitView {
     pub visit: VisitId,
@@ -92,7 +92,7 @@ struct Inner {
     store: Store,
     media: MediaHandle,
     audit: Audit,
-    /// How long before the slot end participants are warned (issue 5; 5 and 1 minutes).
+    /// How long before the slot end participants are warned (R-ARRANGE-4; 5 and 1 minutes).
     warnings: Vec<chrono::Duration>,
     live: Mutex<HashMap<VisitId, Live>>,
     next_seat: AtomicU64,
@@ -418,13 +418,13 @@ impl VisitHub {
         self.lock().len()
     }
 
-    /// Whether someone is present in `visit` (issue 6: staff stop live visits only).
+    /// Whether someone is present in `visit` (R-CONDUCT-1: staff stop live visits only).
     pub fn is_live(&self, visit: VisitId) -> bool {
         self.lock().contains_key(&visit)
     }
 
     /// The media plane's stats snapshot (counts and states, never content), for metrics
-    /// and the admin health view (DESIGN.md invariant 8: admin reads, never acts, here).
+    /// and the admin health view (docs/DESIGN.md invariant 8: admin reads, never acts, here).
     pub async fn media_snapshot(&self) -> crate::media::MediaSnapshot {
         self.inner.media.snapshot().await
     }
@@ -449,7 +449,7 @@ impl VisitHub {
     }
 
     /// The driver of one slot: warnings before the end, then the end. The persisted UTC
-    /// end is turned into a monotonic deadline once, when the timer is armed (DESIGN.md
+    /// end is turned into a monotonic deadline once, when the timer is armed (docs/DESIGN.md
     /// invariant 5): a wall-clock jump while the visit runs moves nothing, and a restart
     /// re-arms from the same persisted end. The decisions are `schedule::timing`'s.
     fn spawn_slot_timer(

@@ -21,7 +21,7 @@ pub enum EndReason {
     /// The server is shutting down.
     ServerShutdown,
     /// The registry no longer shows the lawyer in good standing (checked again while the
-    /// visit runs, R-VERIFY-1). Never a registry outage (DESIGN.md invariant 4).
+    /// visit runs, R-VERIFY-1). Never a registry outage (docs/DESIGN.md invariant 4).
     LicenceWithdrawn(Reason),
     /// The lawyer cancelled the visit's request while the visit was live.
     CancelledByLawyer,
@@ -95,7 +95,7 @@ pub enum Notice {
     ParticipantLeft(Role),
     /// A newer connection of the same participant took this seat.
     Replaced,
-    /// The slot ends in about this many minutes (issue 5: warnings before the end).
+    /// The slot ends in about this many minutes (R-ARRANGE-4: warnings before the end).
     TimeWarning(u32),
     /// The slot now ends at this time (an extension was granted).
     SlotExtended(DateTime<Utc>),

@@ -3,7 +3,7 @@
 //! participants, the media plane, the store, and a timer for every live visit's slot end.
 //!
 //! Signalling and (later) the admin console change a visit only through [`VisitHub`];
-//! nobody else tells `media` to add or drop peers (DESIGN.md invariant 8).
+//! nobody else tells `media` to add or drop peers (docs/DESIGN.md invariant 8).
 
 pub mod admission;
 pub mod hub;

@@ -450,7 +450,7 @@ impl TestApp {
     }
 }
 
-// --- issue 4: engagements and documents ---
+// --- engagements and documents (R-ARRANGE-1) ---
 
 impl TestApp {
     /// `(status, body)` of a lawyer API call with a session token.
@@ -542,7 +542,7 @@ impl TestApp {
     }
 
     /// `(status, body)` of reading the audit log (`path` under `/admin/api/audit`) as an
-    /// auditor: the operator who runs visits may not read it (issue 6, roles kept apart).
+    /// auditor: the operator who runs visits may not read it (staff roles kept apart).
     pub async fn audit_read(&self, query: &str) -> (u16, Value) {
         let token = self
             .auditor
@@ -632,7 +632,7 @@ pub async fn first_event_data(mut resp: reqwest::Response) -> Value {
 
 /// Fixtures of the scheduler tests (tests/schedule.rs, tests/reports.rs).
 impl TestApp {
-    /// Plain SQL on the server's database, for fixtures that issue 4's API owns (booths,
+    /// Plain SQL on the server's database, for fixtures that other routes own (booths,
     /// detainees).
     pub async fn sql(&self, statements: &[&str]) {
         use sqlx::{ConnectOptions, Connection};

@@ -1,6 +1,6 @@
 //! A test WebRTC peer built on webrtc-rs (`webrtc` =0.21.1 over the sans-IO `rtc` core), an
-//! implementation independent of the server's str0m stack (DESIGN.md, "A second, independent
-//! WebRTC stack for tests").
+//! implementation independent of the server's str0m stack (docs/DESIGN.md, "WebRTC stacks,
+//! pinned exactly").
 //!
 //! Include it from an integration test with
 //!

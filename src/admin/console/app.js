@@ -1,7 +1,7 @@
 // confer admin console: sign-in (password + TOTP), live visits from the health feed,
 // visit detail and the stop dialog (operators), the verification queue, complaints and
 // reports. Plain ES modules, no build step. It shows connection health, codes and counts:
-// never a picture, a sound, a thumbnail or a document's content (DESIGN.md invariant 6).
+// never a picture, a sound, a thumbnail or a document's content (docs/DESIGN.md invariant 6).
 import { t, getLang, setLang } from './i18n.js';
 import { api, ApiError, session, setSession, stream, download } from './api.js';
 import { barChart } from './charts.js';

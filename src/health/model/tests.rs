@@ -1,4 +1,4 @@
-//! Table tests of the health model (issue 6: live health alerts; R-PRIV-1 / DESIGN.md
+//! Table tests of the health model (live health alerts; R-PRIV-1 / docs/DESIGN.md
 //! invariant 6: roles only in the view).
 #![allow(clippy::type_complexity)] // the tables' row types
 
@@ -198,7 +198,7 @@ fn view_has_roles_states_and_figures_but_no_identities() {
 }
 
 /// Loss over 5 % must last 10 s before the alert; it is raised once and cleared when the
-/// loss ends (issue 6).
+/// loss ends (live health alerts).
 #[test]
 fn loss_is_raised_after_the_window_once_and_cleared() {
     let lossy = PeerHealth {
