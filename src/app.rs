@@ -472,8 +472,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let public = crate::http::api::router(state.clone());
-    let admin = crate::admin::router(state.clone());
+    let public = crate::routes::public(state.clone());
+    let admin = crate::routes::admin(state.clone());
     let tasks = vec![
         crate::schedule::http::spawn_escalation_driver(
             state.clone(),

@@ -40,6 +40,7 @@ pub mod media;
 pub mod metrics;
 pub mod policy;
 pub mod redact;
+pub mod routes;
 pub mod schedule;
 pub mod signaling;
 pub mod store;

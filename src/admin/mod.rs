@@ -68,7 +68,8 @@ const MAX_COMPANIONS: usize = 2;
 /// The longest slot a visit may be given in one record (a day).
 const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
 
-pub fn router(state: AppState) -> Router {
+/// The admin routes not yet moved to their feature's `routes` (legacy shape, state applied).
+pub fn legacy_routes(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(crate::http::api::healthz))
         .route("/admin/api/login", post(login::login))
@@ -87,8 +88,6 @@ pub fn router(state: AppState) -> Router {
         .merge(reports::router())
         .merge(console::router())
         .merge(crate::health::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
-        .layer(axum::middleware::from_fn(crate::http::security_headers))
         .with_state(state)
 }
 

@@ -37,11 +37,9 @@ use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Request bodies larger than this are refused before parsing.
-const MAX_BODY_BYTES: usize = 16 * 1024;
-
-pub fn router(state: AppState) -> Router {
-    let mut r = Router::new()
+/// The routes of this file not yet moved to their feature (legacy shape, state applied).
+pub fn legacy_routes(state: AppState) -> Router {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/api/lawyer/login", post(lawyer_login))
         .route("/api/lawyer/logout", post(lawyer_logout))
@@ -56,7 +54,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::schedule::http::lawyer_routes())
         .merge(crate::documents::http::lawyer_routes())
         .merge(crate::complaints::public_router())
-        .merge(crate::visit::room::booth_routes());
+        .merge(crate::visit::room::booth_routes())
+        .with_state(state)
+}
+
+/// The browser pages and their scripts (`confer-signaling`'s web assets).
+pub fn pages() -> Router {
+    let mut r = Router::new();
     for asset in confer_signaling::web::ASSETS {
         let (ct, body) = (asset.content_type, asset.body);
         r = r.route(
@@ -64,9 +68,7 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { ([(header::CONTENT_TYPE, ct)], body) }),
         );
     }
-    r.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(super::security_headers))
-        .with_state(state)
+    r
 }
 
 #[derive(Serialize)]

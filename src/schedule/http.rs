@@ -57,7 +57,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// The OpenAPI 3 document of the scheduler's routes (hand-written).
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// One lock per facility for its scheduling decisions (mutations of its timetable). A
 /// tokio mutex: it is held across the store's awaits on purpose, so that reading the
@@ -134,7 +133,6 @@ pub fn lawyer_routes() -> Router<AppState> {
         .route("/api/lawyer/visits/{id}/extend", post(lawyer_extend))
         .route("/api/queue/{facility}", get(queue_json))
         .route("/queue/{facility}", get(queue_page))
-        .route("/api/openapi.json", get(openapi))
 }
 
 pub fn admin_routes() -> Router<AppState> {
@@ -1186,10 +1184,6 @@ async fn queue_page(State(state): State<AppState>, Path(facility): Path<String>)
         if serving.is_empty() { "-".to_owned() } else { serving.join(" ") }
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
-}
-
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 // --- staff: calendar and booths ---
