@@ -31,8 +31,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn health(tick: usize, i: usize) -> PeerHealth {
     // Every 10th visit is lossy on some ticks, every 25th slow: alerts come and go.
-    let lossy = i % 10 == 0 && (tick / 7) % 2 == 0;
-    let slow = i % 25 == 0 && (tick / 5) % 2 == 0;
+    let lossy = i.is_multiple_of(10) && (tick / 7).is_multiple_of(2);
+    let slow = i.is_multiple_of(25) && (tick / 5).is_multiple_of(2);
     PeerHealth {
         inbound: KindRates {
             audio_kbps: 52.0 + (tick % 3) as f64,

@@ -45,6 +45,8 @@ pub struct Services {
     pub sign_in: SignIn,
     pub booths: Booths,
     pub hub: VisitHub,
+    /// The admission service: join tokens and joins, one sequence, one refusal table.
+    pub admission: crate::visit::Admission,
     /// The admission gate's I/O half: evidence, the licence registry (cached), alerts.
     pub gate: Gate,
     /// The audit log (audit first): every decision is appended here before it takes effect.
@@ -86,6 +88,7 @@ hand_out!(
     booths: Booths,
     audit: Audit,
     hub: VisitHub,
+    admission: crate::visit::Admission,
 );
 
 impl AppState {
@@ -425,7 +428,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         registry,
         config.licence.clone(),
     );
-    let recheck = tokio::spawn(crate::visit::admission::recheck_running(
+    let recheck = tokio::spawn(crate::visit::evidence::recheck_running(
         gate.clone(),
         hub.clone(),
         config.licence.recheck_every(),
@@ -442,6 +445,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         window,
     );
     let booths = Booths::new(booths, store.clone(), audit.clone());
+    let admission = crate::visit::Admission::new(
+        store.clone(),
+        audit.clone(),
+        tokens.clone(),
+        booths.clone(),
+        gate.clone(),
+        hub.clone(),
+    );
     let state = AppState(Arc::new(Services {
         config,
         store,
@@ -450,6 +461,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         sign_in,
         booths,
         hub,
+        admission,
         gate,
         audit,
         documents,

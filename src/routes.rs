@@ -19,7 +19,11 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The public listener: browser pages, lawyer and booth API, signalling.
 pub fn public(state: AppState) -> Router {
-    let documented: OpenApiRouter = OpenApiRouter::new();
+    let documented: OpenApiRouter =
+        OpenApiRouter::new().merge(crate::signaling::routes(crate::signaling::Signalling {
+            admission: state.admission.clone(),
+            hub: state.hub.clone(),
+        }));
     let (documented, doc) = documented.split_for_parts();
     let doc = openapi::finish(
         doc,

@@ -317,7 +317,7 @@ impl WriterTask {
                 );
                 prev.copy_from_slice(&stored.hash);
                 entries.push(stored);
-                if seq % self.every_records == 0 {
+                if seq.is_multiple_of(self.every_records) {
                     n += 1;
                     checkpoints.push(self.checkpoint(n, seq, &prev, time_ms));
                     last_cp = (seq, Some(time_ms));
@@ -497,7 +497,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())

@@ -62,7 +62,7 @@ impl Log {
             key,
         };
         log.append(n, every, 0);
-        if final_cp && n % every != 0 {
+        if final_cp && !n.is_multiple_of(every) {
             log.sign(n);
         }
         log
@@ -102,7 +102,7 @@ impl Log {
             );
             let stored = seal(&e, &self.head());
             self.entries.push(stored);
-            if salt == 0 && seq % every == 0 {
+            if salt == 0 && seq.is_multiple_of(every) {
                 self.sign(seq);
             }
         }

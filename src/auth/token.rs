@@ -48,7 +48,8 @@ pub enum JoinTokenError {
     Expired,
 }
 
-/// Issues and verifies join tokens with one HMAC key.
+/// Issues and verifies join tokens with one HMAC key. Cheap to clone.
+#[derive(Clone)]
 pub struct JoinTokens {
     key: hmac::Key,
     ttl: Duration,

@@ -24,11 +24,11 @@ pub use super::extract::{bearer, json_body, BoothAuth, JsonBody, LawyerSession};
 use super::serve::{PeerCertificates, RemoteAddr};
 use super::ApiError;
 use crate::app::AppState;
-use crate::audit::{Actor, AuditRecord};
 use crate::auth::{Sessions, SignIn};
 use crate::ids::{LawyerId, ParticipantId, VisitId};
 use crate::policy;
 use crate::store::VisitRow;
+use crate::visit::{Admission, IssuedToken};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -50,7 +50,6 @@ pub fn legacy_routes(state: AppState) -> Router {
         )
         .route("/api/booth/visit", get(booth_visit))
         .route("/api/booth/visits/{id}/join-token", post(booth_join_token))
-        .route("/ws", get(crate::signaling::ws_handler))
         .merge(crate::schedule::http::lawyer_routes())
         .merge(crate::documents::http::lawyer_routes())
         .merge(crate::complaints::public_router())
@@ -204,89 +203,25 @@ struct TokenResponse {
     expires_at: String,
 }
 
-/// A refusal as the API answers it: the stable code, the sentence in English and in Chinese.
-pub fn policy_refusal(d: policy::Deny) -> ApiError {
-    let status = match d {
-        policy::Deny::NotAParticipant => StatusCode::FORBIDDEN,
-        policy::Deny::Licence(r) if r.is_registry_outage() => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::CONFLICT,
-    };
-    ApiError::new(status, d.code(), d.message_en()).with_zh(d.message_zh())
-}
-
-/// Issue a join token after the same gate (evidence + policy) that the join itself will
-/// pass, so that a refusal is explained before the browser opens its camera. A refusal is
-/// recorded in the audit log like a refused join.
-async fn issue_token(
-    state: &AppState,
-    visit: VisitId,
-    participant: ParticipantId,
-    actor: Actor,
-    certs: &PeerCertificates,
-) -> Result<Json<TokenResponse>, ApiError> {
-    let now = Utc::now();
-    let row = state
-        .store
-        .visit(visit)
-        .await?
-        .ok_or_else(|| ApiError::not_found("This visit"))?;
-    let terminal = match participant {
-        ParticipantId::Booth(_) => None,
-        _ => {
-            state
-                .booths
-                .terminal(certs, row.lawyer_booth.is_some())
-                .await
+impl From<IssuedToken> for TokenResponse {
+    fn from(t: IssuedToken) -> TokenResponse {
+        TokenResponse {
+            token: t.token,
+            expires_at: rfc3339(t.expires_at),
         }
-    };
-    if let Err(d) = state
-        .gate
-        .decide(&row, &participant, terminal.as_ref(), now)
-        .await?
-    {
-        let record = AuditRecord::AdmissionRefused {
-            visit: Some(visit),
-            participant: Some(participant),
-            reason: d.code().into(),
-        };
-        state.audit.append(actor, record).await?;
-        return Err(policy_refusal(d));
     }
-    let (token, claims) = state.tokens.issue(visit, participant.clone(), now);
-    let record = AuditRecord::JoinTokenIssued {
-        visit,
-        participant,
-        token_id: claims.jti.clone(),
-    };
-    state.audit.append(actor, record).await?;
-    Ok(Json(TokenResponse {
-        token,
-        expires_at: rfc3339(claims.expires_at()),
-    }))
 }
 
 async fn lawyer_join_token(
-    State(state): State<AppState>,
+    State(admission): State<Admission>,
     session: LawyerSession,
     Path(id): Path<i64>,
-    certs: Option<axum::Extension<PeerCertificates>>,
+    certs: PeerCertificates,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    // Lawyer, assistant or interpreter: as the account says, never as the request says.
-    let participant = state
-        .gate
-        .lawyer_side_participant(session.0)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    // R-REMOTE-1: the booth terminal this request came through, if the visit needs one.
-    let certs = certs.map(|c| c.0).unwrap_or_default();
-    issue_token(
-        &state,
-        VisitId(id),
-        participant,
-        Actor::Lawyer(session.0),
-        &certs,
-    )
-    .await
+    let issued = admission
+        .token_for_lawyer(session.0, VisitId(id), &certs, Utc::now())
+        .await?;
+    Ok(Json(TokenResponse::from(issued)))
 }
 
 // --- booths ---
@@ -344,31 +279,14 @@ async fn booth_visit(
 }
 
 async fn booth_join_token(
-    State(state): State<AppState>,
+    State(admission): State<Admission>,
     BoothAuth(me): BoothAuth,
     Path(id): Path<i64>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let row = state
-        .store
-        .visit(VisitId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("This visit"))?;
-    if &row.booth != me.booth() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "booth_mismatch",
-            "This visit is booked for another booth; this terminal cannot join it.",
-        ));
-    }
-    let booth = me.booth().clone();
-    issue_token(
-        &state,
-        VisitId(id),
-        ParticipantId::Booth(booth.clone()),
-        Actor::Booth(booth),
-        &PeerCertificates::default(),
-    )
-    .await
+    let issued = admission
+        .token_for_booth(&me, VisitId(id), Utc::now())
+        .await?;
+    Ok(Json(TokenResponse::from(issued)))
 }
 
 /// The participant a token was issued to, as the wire shows it.

@@ -109,6 +109,13 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::visit::Refusal> for ApiError {
+    /// An admission refusal: the table's status and code, the sentence in both languages.
+    fn from(r: crate::visit::Refusal) -> Self {
+        ApiError::new(r.status(), r.code(), r.message_en()).with_zh(r.message_zh())
+    }
+}
+
 impl From<crate::visit::GateError> for ApiError {
     fn from(e: crate::visit::GateError) -> Self {
         match e {

@@ -342,7 +342,7 @@ async fn run_client(
                 let data = &buf[..n];
                 if is_rtp(data) {
                     rtp_seen += 1;
-                    if opts.drop_incoming_rtp_every.is_some_and(|k| rtp_seen % k == 0) {
+                    if opts.drop_incoming_rtp_every.is_some_and(|k| rtp_seen.is_multiple_of(k)) {
                         continue;
                     }
                 }

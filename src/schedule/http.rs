@@ -56,8 +56,6 @@ use chrono::{DateTime, Duration, NaiveDate, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// The OpenAPI 3 document of the scheduler's routes (hand-written).
-
 /// One lock per facility for its scheduling decisions (mutations of its timetable). A
 /// tokio mutex: it is held across the store's awaits on purpose, so that reading the
 /// timetable, deciding and writing the visit are one step for every other request of

@@ -1,30 +1,20 @@
-//! The `/ws` endpoint: speaks `confer-signaling`'s protocol with one participant and
-//! turns its requests into calls on the [`VisitHub`](crate::visit::VisitHub).
+//! The `/ws` endpoint: speaks `confer-signaling`'s protocol with one participant. A join
+//! is one call into the admission service ([`Admission::join`]); offers and leaving go to
+//! the [`VisitHub`]; notices from the hub go out as they come.
 //!
 //! The path of a message: text frame -> [`decode_client`] (size-checked before parsing)
-//! -> [`ServerSession`] (is this message allowed now?) -> the action (join, offer,
-//! leave) -> a reply. Any error is answered with a stable code and a sentence, and
-//! counted; the fifth error on one connection closes it. Network input never panics.
+//! -> [`ServerSession`] (is this message allowed now?) -> one call (join, offer, leave)
+//! -> a reply. Any error is answered with a stable code and a sentence, and counted; the
+//! fifth error on one connection closes it. Network input never panics.
 //!
-//! Who a participant is comes from the join token (issued by the REST API to an
-//! authenticated lawyer session or booth certificate) and, for booths, again from the
-//! connection's own client certificate: a booth token on a connection without the
-//! matching certificate is refused.
-//!
-//! Audit: every join is recorded. A refusal (bad, expired or replayed token,
-//! booth certificate, policy denial) is appended before it is answered; an admission
-//! (`join_token_used` + `admission_granted`) is durably appended before the seat is taken,
-//! and if it cannot be, the join is refused with `unavailable` and no media is possible.
+//! Does not: decide or audit admissions (`visit::admission` does, audit first), or read
+//! certificates (the connection's chain is handed to admission as the TLS loop found it).
 
-use crate::app::AppState;
-use crate::audit::{Actor, AuditRecord};
-use crate::auth::{BoothRefusal, JoinTokenError};
 use crate::http::serve::PeerCertificates;
-use crate::ids::{ParticipantId, Role};
-use crate::policy::{Deny, LicenceBasis};
-use crate::visit::{EndReason, HubError, Notice, Seat};
+use crate::ids::Role;
+use crate::visit::{Admission, EndReason, HubError, Notice, Refusal as Denied, Seat, VisitHub};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::response::Response;
 use axum::Extension;
 use chrono::Utc;
@@ -35,20 +25,42 @@ use confer_signaling::{
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// What the signalling endpoint needs: the admission service and the hub.
+#[derive(Clone, FromRef)]
+pub struct Signalling {
+    pub admission: Admission,
+    pub hub: VisitHub,
+}
+
 /// Frames larger than this are dropped by the WebSocket layer itself (connection
 /// closed); messages up to it but over 64 KiB get a `message_too_large` error.
 const MAX_FRAME_BYTES: usize = 256 * 1024;
-/// What a participant is told when an admission cannot be recorded (fail closed).
-const AUDIT_DOWN: &str =
-    "The visit cannot start because the audit log cannot be written; staff have been alerted. Please try again later.";
 /// A connection must have joined a visit within this time.
 const JOIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// WebSocket read and write buffer per signalling connection.
 const WS_BUFFER_BYTES: usize = 8 * 1024;
 
+/// `GET /ws`, on the public listener.
+pub fn routes(state: Signalling) -> utoipa_axum::router::OpenApiRouter {
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(ws_handler))
+        .with_state(state)
+}
+
+/// The signalling WebSocket. Upgrade, then speak the protocol of `signaling/PROTOCOL.md`:
+/// `hello`, `join` with a join token, `offer`; notices come as they happen.
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "signalling",
+    responses(
+        (status = 101, description = "Switching to the WebSocket signalling protocol (JSON text frames)"),
+        (status = 400, description = "Not a WebSocket upgrade request")
+    )
+)]
 pub async fn ws_handler(
-    State(state): State<AppState>,
+    State(state): State<Signalling>,
     certs: Option<Extension<PeerCertificates>>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -72,8 +84,15 @@ impl Refusal {
     }
 }
 
+/// The wire carries one sentence: English, then Chinese.
+impl From<Denied> for Refusal {
+    fn from(d: Denied) -> Refusal {
+        Refusal(d.wire(), format!("{}\n{}", d.message_en(), d.message_zh()))
+    }
+}
+
 struct Connection {
-    state: AppState,
+    state: Signalling,
     certs: PeerCertificates,
     socket: WebSocket,
     session: ServerSession,
@@ -114,40 +133,6 @@ fn wire_notice(n: Notice) -> VisitNotice {
     }
 }
 
-fn deny_code(d: Deny) -> ErrorCode {
-    match d {
-        Deny::NotAParticipant | Deny::CompanionNotApproved => ErrorCode::NotAParticipant,
-        Deny::TooEarly => ErrorCode::TooEarly,
-        Deny::SlotOver => ErrorCode::SlotOver,
-        Deny::VisitEnded => ErrorCode::VisitEnded,
-        Deny::AccountLocked => ErrorCode::AccountLocked,
-        Deny::Licence(_) => ErrorCode::LicenceNotVerified,
-        Deny::NoCase | Deny::NoEngagement | Deny::Documents(_) => ErrorCode::DocumentsIncomplete,
-        Deny::PermissionMissing | Deny::PermissionRefused => ErrorCode::PermissionRequired,
-        Deny::RoomConsentMissing | Deny::RoomNotAttested => ErrorCode::RoomNotReady,
-        Deny::RemoteBoothRequired => ErrorCode::NotAParticipant,
-    }
-}
-
-/// The wire carries one sentence: English, then Chinese.
-fn deny_message(d: Deny) -> String {
-    format!("{}\n{}", d.message_en(), d.message_zh())
-}
-
-/// Record a refused join in the audit log, then hand back the refusal. A refusal is the
-/// safe direction: it stands even when the record cannot be written (logged loudly).
-async fn refused(
-    state: &AppState,
-    actor: Actor,
-    records: Vec<AuditRecord>,
-    refusal: Refusal,
-) -> Refusal {
-    if let Err(e) = state.audit.append_all(actor, records).await {
-        tracing::error!(error = %e, code = refusal.0.as_str(), "AUDIT: a refused join could not be recorded");
-    }
-    refusal
-}
-
 async fn next_notice(rx: &mut Option<mpsc::UnboundedReceiver<Notice>>) -> Option<Notice> {
     match rx {
         Some(rx) => rx.recv().await,
@@ -156,7 +141,7 @@ async fn next_notice(rx: &mut Option<mpsc::UnboundedReceiver<Notice>>) -> Option
 }
 
 impl Connection {
-    fn new(state: AppState, certs: PeerCertificates, socket: WebSocket) -> Self {
+    fn new(state: Signalling, certs: PeerCertificates, socket: WebSocket) -> Self {
         Connection {
             state,
             certs,
@@ -310,184 +295,23 @@ impl Connection {
         }
     }
 
-    /// Check a join token and take a seat in its visit. Every outcome is recorded in the
-    /// audit log; an admission is recorded before the seat is taken (audit first),
-    /// and if it cannot be recorded nobody is admitted.
+    /// Join through the admission service (token, certificate, evidence, policy, audit
+    /// first, seat) and keep the seat and its notices on this connection.
     async fn join(&mut self, token: &str) -> Result<wire::Joined, Refusal> {
-        let state = self.state.clone();
-        let now = Utc::now();
-        let claims = match state.tokens.verify(token, now) {
-            Ok(c) => c,
-            Err(e) => {
-                let code = match e {
-                    JoinTokenError::Invalid => ErrorCode::InvalidToken,
-                    JoinTokenError::Expired => ErrorCode::TokenExpired,
-                };
-                let records = vec![
-                    AuditRecord::JoinTokenRejected {
-                        visit: None,
-                        reason: code.as_str().into(),
-                    },
-                    AuditRecord::AdmissionRefused {
-                        visit: None,
-                        participant: None,
-                        reason: code.as_str().into(),
-                    },
-                ];
-                return Err(refused(&state, Actor::Anonymous, records, Refusal::code(code)).await);
-            }
-        };
-        let visit = claims.visit;
-        let participant = claims.participant.clone();
-        let refusal_record = |code: &str| AuditRecord::AdmissionRefused {
-            visit: Some(visit),
-            participant: Some(participant.clone()),
-            reason: code.to_owned(),
-        };
-        let actor = match &claims.participant {
-            ParticipantId::Lawyer(id)
-            | ParticipantId::Assistant(id)
-            | ParticipantId::Interpreter(id) => Actor::Lawyer(*id),
-            ParticipantId::Booth(booth) => {
-                // The booth's identity comes from this connection's certificate, never
-                // from the token or the message alone. (`verify_booth` records a refused
-                // certificate itself.)
-                let me = match state.booths.verify(&self.certs).await {
-                    Ok(me) => me,
-                    Err(BoothRefusal::Audit(_)) => {
-                        return Err(Refusal(ErrorCode::Unavailable, AUDIT_DOWN.into()));
-                    }
-                    Err(e) => {
-                        let records = vec![refusal_record(e.code())];
-                        let refusal = Refusal(ErrorCode::BoothCertificateRequired, e.to_string());
-                        return Err(refused(&state, Actor::Anonymous, records, refusal).await);
-                    }
-                };
-                if me.booth() != booth {
-                    let code = ErrorCode::BoothMismatch;
-                    let records = vec![refusal_record(code.as_str())];
-                    return Err(refused(
-                        &state,
-                        Actor::Booth(me.booth().clone()),
-                        records,
-                        Refusal::code(code),
-                    )
-                    .await);
-                }
-                Actor::Booth(booth.clone())
-            }
-        };
-        let first_use = state
-            .store
-            .consume_join_token(&claims.jti, now, claims.expires_at())
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot record a join token's use");
-                Refusal::code(ErrorCode::Unavailable)
-            })?;
-        if !first_use {
-            tracing::warn!(visit = %claims.visit, role = claims.participant.role().as_str(), "join token replayed");
-            let code = ErrorCode::TokenReplayed;
-            let records = vec![
-                AuditRecord::JoinTokenRejected {
-                    visit: Some(visit),
-                    reason: code.as_str().into(),
-                },
-                refusal_record(code.as_str()),
-            ];
-            return Err(refused(&state, actor, records, Refusal::code(code)).await);
-        }
-        let row = match state.store.visit(claims.visit).await {
-            Ok(Some(row)) => row,
-            Ok(None) => {
-                let code = ErrorCode::VisitEnded;
-                return Err(refused(
-                    &state,
-                    actor,
-                    vec![refusal_record(code.as_str())],
-                    Refusal::code(code),
-                )
-                .await);
-            }
-            Err(_) => return Err(Refusal::code(ErrorCode::Unavailable)),
-        };
-        let terminal = match participant {
-            ParticipantId::Booth(_) => None,
-            _ => {
-                state
-                    .booths
-                    .terminal(&self.certs, row.lawyer_booth.is_some())
-                    .await
-            }
-        };
-        let decision = match state
-            .gate
-            .decide(&row, &participant, terminal.as_ref(), now)
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(visit = %visit, error = %e, "admission gate failed; admitting nobody");
-                return Err(Refusal::code(ErrorCode::Unavailable));
-            }
-        };
-        let admitted = match decision {
-            Ok(a) => a,
-            Err(d) => {
-                let records = vec![refusal_record(d.code())];
-                return Err(refused(
-                    &state,
-                    actor,
-                    records,
-                    Refusal(deny_code(d), deny_message(d)),
-                )
-                .await);
-            }
-        };
-        let licence = match admitted.licence() {
-            LicenceBasis::NotApplicable => None,
-            LicenceBasis::Registry => Some("registry".to_owned()),
-            LicenceBasis::Manual => Some("manual".to_owned()),
-        };
-        // Audit first: the admission is durable before the seat (and so media) exists.
-        let granted = vec![
-            AuditRecord::JoinTokenUsed {
-                visit,
-                participant: participant.clone(),
-                token_id: claims.jti.clone(),
-            },
-            AuditRecord::AdmissionGranted {
-                visit,
-                participant: participant.clone(),
-                licence,
-            },
-        ];
-        if let Err(e) = state.audit.append_all(actor.clone(), granted).await {
-            tracing::error!(visit = %visit, error = %e, "admission refused: the audit log cannot be written");
-            return Err(Refusal(ErrorCode::Unavailable, AUDIT_DOWN.into()));
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let seat = match state.hub.enter(admitted, tx, now) {
-            Ok(seat) => seat,
-            Err(e) => {
-                let refusal = match e {
-                    HubError::Ended(EndReason::SlotOver) => Refusal::code(ErrorCode::SlotOver),
-                    HubError::AlreadyConnected => Refusal::code(ErrorCode::AlreadyConnected),
-                    _ => Refusal::code(ErrorCode::VisitEnded),
-                };
-                let records = vec![refusal_record(refusal.0.as_str())];
-                return Err(refused(&state, actor, records, refusal).await);
-            }
-        };
-        tracing::info!(visit = %seat.visit, role = seat.role.as_str(), "participant joined");
-        let joined = wire::Joined {
+        let joined = self
+            .state
+            .admission
+            .join(token, &self.certs, Utc::now())
+            .await?;
+        let seat = joined.seat;
+        let reply = wire::Joined {
             visit_id: seat.visit.0,
             role: wire_role(seat.role),
             slot_ends_at: seat.slot_end,
             participants: seat.others.iter().copied().map(wire_role).collect(),
         };
         self.seat = Some(seat);
-        self.notices = Some(rx);
-        Ok(joined)
+        self.notices = Some(joined.notices);
+        Ok(reply)
     }
 }

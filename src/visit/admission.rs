@@ -1,341 +1,619 @@
-//! Gathering the evidence for an admission, asking `policy`, and acting on what a licence
-//! check reveals (R-VERIFY-1..4, R-ARRANGE-1..3). The I/O half of the gate: `policy` stays pure.
+//! The admission service: the one sequence that lets a participant into a visit, for the
+//! join-token request (HTTP) and the join itself (signalling). The edges only map what it
+//! returns: a token or a seat, or one typed [`Refusal`].
 //!
-//! For a join (or a join token) it reads the account, the visit's case, the lawyer's
-//! engagement and the review state of its documents, the unit's permission, a manual
-//! verification, and asks the licence registry (through the positive cache), then calls
-//! [`policy::admit`]. A refusal that may be impersonation (R-VERIFY-3) raises an alert to
-//! staff (store + audit, audit first), and repeated alerts within the configured window lock
-//! the account.
+//! ```text
+//! token request (lawyer session | booth certificate)
+//!   -> visit row -> booth matches the visit (booths) -> terminal (R-REMOTE-1)
+//!   -> evidence (Gate::applicant) -> policy::admit -> audit (token issued | refused)
+//!   -> token; the evidence is kept for the token's lifetime
+//! join (token, connection's certificate chain)
+//!   -> verify token -> booth certificate matches the token (booths)
+//!   -> consume the token (single use, durable) -> visit row (fresh)
+//!   -> the token's evidence (gathered again only if the server restarted since)
+//!   -> policy::admit (now) -> audit first (token used + admission granted)
+//!   -> seat in the hub
+//! ```
 //!
-//! While a visit runs, [`recheck_running`] asks the registry again (bypassing the cache) for
-//! every lawyer who was admitted on the registry's word; a licence that is no longer in good
-//! standing ends the visit with a clear reason. A registry outage never ends a visit
-//! (docs/DESIGN.md invariant 4).
+//! Every refusal is appended to the audit log before it is returned; a refusal is the safe
+//! direction, so it stands even when that record cannot be written (logged loudly). An
+//! admission that cannot be recorded is refused with `audit_unavailable` and no media is
+//! possible (docs/DESIGN.md invariant 3). `policy::admit` is called here and nowhere else
+//! (docs/DESIGN.md invariant 1: only policy makes an `Admitted`).
 //!
-//! Does not: decide (policy), authenticate (auth), or audit the admission itself (the
-//! callers do, before the seat is taken).
+//! Does not: speak HTTP or WebSocket (the edges map [`Refusal`]), authenticate accounts
+//! (`auth`), or gather evidence itself ([`super::evidence::Gate`]).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use confer_signaling::ErrorCode;
+use rustls::pki_types::CertificateDer;
+use tokio::sync::mpsc;
 
-use super::lifecycle::EndReason;
-use super::VisitHub;
-use crate::audit::{Actor, Audit, AuditError, AuditRecord};
-use crate::config::LicenceSection;
-use crate::documents::DocumentStatus;
-use crate::ids::{BoothId, LawyerId, ParticipantId, VisitId};
-use crate::licence::cache::CachedRegistry;
-use crate::licence::verify::{verify_lookup, LawyerClaim, Reason, Verdict};
-use crate::licence::{AnyRegistry, HolderIdHash, LicenceNumber, LicenceRegistry};
-use crate::policy::{
-    self, Admitted, Applicant, CompanionRole, Deny, DocumentState, Documents, EngagementEvidence,
-    LawyerEvidence,
-};
-use crate::redact::Redacted;
-use crate::store::verification::{LawyerAccount, MemberKind};
-use crate::store::{Store, StoreError, VisitRow};
+use super::evidence::{Gate, GateError};
+use super::hub::{HubError, Seat, VisitHub};
+use super::lifecycle::{EndReason, Notice};
+use crate::audit::{Actor, Audit, AuditRecord};
+use crate::auth::{BoothIdentity, BoothRefusal, Booths, JoinTokenError, JoinTokens};
+use crate::ids::{LawyerId, ParticipantId, VisitId};
+use crate::policy::{self, Applicant, Deny, LicenceBasis};
+use crate::store::{Store, VisitRow};
 
-/// The gate could not decide: a dependency failed. Nobody is admitted (fail closed).
-#[derive(Debug, thiserror::Error)]
-pub enum GateError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Audit(#[from] AuditError),
+/// Why someone is not let in: one table for the code, the HTTP status, the wire code and
+/// the sentences in Chinese and English (see [`Refusal::row`] and the messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The join token is not one this server issued (or was altered).
+    InvalidToken,
+    /// The join token's short life is over.
+    TokenExpired,
+    /// The join token was used before (single use).
+    TokenReplayed,
+    /// A lawyer-side session whose account no longer exists.
+    NotSignedIn,
+    /// The connection's client certificate is missing, invalid, or names an unknown booth.
+    BoothCertificate { code: &'static str, message: String },
+    /// The booth's certificate is not the booth of this visit (or of this token).
+    BoothMismatch,
+    /// No such visit.
+    VisitNotFound,
+    /// Policy refused (R-VERIFY-*, R-ARRANGE-*, R-PRIV-2, R-REMOTE-1).
+    Policy(Deny),
+    /// The visit's slot is over (found when taking the seat).
+    SlotOver,
+    /// The visit has ended (found when taking the seat).
+    VisitEnded,
+    /// The same participant is already connected from another device (R-VERIFY-4).
+    AlreadyConnected,
+    /// The audit log cannot be written: nothing is admitted (fail closed).
+    AuditUnavailable,
+    /// The database or another dependency failed: nothing is admitted (fail closed).
+    Unavailable,
 }
 
-/// The licence registry (cached) and what the gate needs around it. Cheap to clone.
-#[derive(Clone)]
-pub struct Gate {
-    store: Store,
-    audit: Audit,
-    registry: CachedRegistry<AnyRegistry>,
-    settings: LicenceSection,
+/// One row of the refusal table.
+struct Row {
+    code: &'static str,
+    status: StatusCode,
+    wire: ErrorCode,
 }
 
-/// A lawyer-side participant as the account says it is: the token's participant must agree
-/// with the account's kind (a lawyer token for an assistant's account proves nothing).
-fn participant_for(account: &LawyerAccount) -> ParticipantId {
-    match account.kind {
-        MemberKind::Lawyer => ParticipantId::Lawyer(account.id),
-        MemberKind::Assistant => ParticipantId::Assistant(account.id),
-        MemberKind::Interpreter => ParticipantId::Interpreter(account.id),
-    }
-}
-
-/// The review state of one required document, as policy reads it.
-fn document_state(s: DocumentStatus) -> DocumentState {
-    match s {
-        DocumentStatus::Missing => DocumentState::Missing,
-        DocumentStatus::Pending => DocumentState::Pending,
-        DocumentStatus::Accepted => DocumentState::Accepted,
-        DocumentStatus::Rejected => DocumentState::Rejected,
-    }
-}
-
-/// The account's claim about its holder, for the registry check. `None` when the account
-/// carries no licence number or identity hash (it cannot be verified automatically).
-fn claim(account: &LawyerAccount, law_firm: &str) -> Option<LawyerClaim> {
-    let licence: LicenceNumber = account.licence_number.as_deref()?.parse().ok()?;
-    let holder_id_hash: HolderIdHash = account.holder_id_hash.as_deref()?.parse().ok()?;
-    Some(LawyerClaim {
-        licence,
-        holder_name: account.display_name.clone(),
-        holder_id_hash,
-        law_firm: law_firm.to_owned(),
-    })
-}
-
-impl Gate {
-    pub fn new(
-        store: Store,
-        audit: Audit,
-        registry: CachedRegistry<AnyRegistry>,
-        settings: LicenceSection,
-    ) -> Gate {
-        Gate {
-            store,
-            audit,
-            registry,
-            settings,
+impl Refusal {
+    fn row(&self) -> Row {
+        let row = |code, status, wire| Row { code, status, wire };
+        use StatusCode as S;
+        match self {
+            Refusal::InvalidToken => row("invalid_token", S::UNAUTHORIZED, ErrorCode::InvalidToken),
+            Refusal::TokenExpired => row("token_expired", S::UNAUTHORIZED, ErrorCode::TokenExpired),
+            Refusal::TokenReplayed => row("token_replayed", S::CONFLICT, ErrorCode::TokenReplayed),
+            Refusal::NotSignedIn => row("not_signed_in", S::UNAUTHORIZED, ErrorCode::InvalidToken),
+            Refusal::BoothCertificate { code, .. } => {
+                let status = if *code == "no_certificate" {
+                    S::UNAUTHORIZED
+                } else {
+                    S::FORBIDDEN
+                };
+                row(code, status, ErrorCode::BoothCertificateRequired)
+            }
+            Refusal::BoothMismatch => row("booth_mismatch", S::FORBIDDEN, ErrorCode::BoothMismatch),
+            Refusal::VisitNotFound => row("not_found", S::NOT_FOUND, ErrorCode::VisitEnded),
+            Refusal::Policy(d) => {
+                let status = match d {
+                    Deny::NotAParticipant => S::FORBIDDEN,
+                    Deny::Licence(r) if r.is_registry_outage() => S::SERVICE_UNAVAILABLE,
+                    _ => S::CONFLICT,
+                };
+                let wire = match d {
+                    Deny::NotAParticipant
+                    | Deny::CompanionNotApproved
+                    | Deny::RemoteBoothRequired => ErrorCode::NotAParticipant,
+                    Deny::TooEarly => ErrorCode::TooEarly,
+                    Deny::SlotOver => ErrorCode::SlotOver,
+                    Deny::VisitEnded => ErrorCode::VisitEnded,
+                    Deny::AccountLocked => ErrorCode::AccountLocked,
+                    Deny::Licence(_) => ErrorCode::LicenceNotVerified,
+                    Deny::NoCase | Deny::NoEngagement | Deny::Documents(_) => {
+                        ErrorCode::DocumentsIncomplete
+                    }
+                    Deny::PermissionMissing | Deny::PermissionRefused => {
+                        ErrorCode::PermissionRequired
+                    }
+                    Deny::RoomConsentMissing | Deny::RoomNotAttested => ErrorCode::RoomNotReady,
+                };
+                row(d.code(), status, wire)
+            }
+            Refusal::SlotOver => row("slot_over", S::CONFLICT, ErrorCode::SlotOver),
+            Refusal::VisitEnded => row("visit_ended", S::CONFLICT, ErrorCode::VisitEnded),
+            Refusal::AlreadyConnected => row(
+                "already_connected",
+                S::CONFLICT,
+                ErrorCode::AlreadyConnected,
+            ),
+            Refusal::AuditUnavailable => row(
+                "audit_unavailable",
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+            ),
+            Refusal::Unavailable => row(
+                "unavailable",
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+            ),
         }
     }
 
-    pub fn registry(&self) -> &CachedRegistry<AnyRegistry> {
-        &self.registry
+    /// The stable machine-readable code (API responses, audit, metrics labels).
+    pub fn code(&self) -> &'static str {
+        self.row().code
     }
 
-    /// The participant a lawyer-side account joins as, or `None` for an unknown account.
-    pub async fn lawyer_side_participant(
+    /// The HTTP status the API answers with.
+    pub fn status(&self) -> StatusCode {
+        self.row().status
+    }
+
+    /// The signalling protocol's error code.
+    pub fn wire(&self) -> ErrorCode {
+        self.row().wire
+    }
+
+    /// What the person reads, in English.
+    pub fn message_en(&self) -> String {
+        match self {
+            Refusal::Policy(d) => d.message_en(),
+            Refusal::BoothCertificate { message, .. } => message.clone(),
+            Refusal::NotSignedIn => {
+                "Please sign in again: your session is missing or has expired.".into()
+            }
+            Refusal::VisitNotFound => "This visit was not found.".into(),
+            Refusal::BoothMismatch => {
+                "This visit is booked for another booth; this terminal cannot join it.".into()
+            }
+            Refusal::AuditUnavailable => "The visit cannot start because the audit log cannot be written; staff have been alerted. Please try again later.".into(),
+            other => other.wire().default_message().into(),
+        }
+    }
+
+    /// The same sentence in Simplified Chinese.
+    pub fn message_zh(&self) -> String {
+        match self {
+            Refusal::Policy(d) => d.message_zh(),
+            Refusal::InvalidToken => "入会凭证无效，请返回会见页面重新加入。".into(),
+            Refusal::TokenExpired => "入会凭证已过期，请返回会见页面重新加入。".into(),
+            Refusal::TokenReplayed => "该入会凭证已被使用过，请返回会见页面重新加入。".into(),
+            Refusal::NotSignedIn => "登录已失效，请重新登录。".into(),
+            Refusal::BoothCertificate { .. } => {
+                "本终端的证书无效或未登记，无法作为会见终端加入。请联系看守所工作人员。".into()
+            }
+            Refusal::BoothMismatch => "此会见预约在另一台会见终端，本终端不能加入。".into(),
+            Refusal::VisitNotFound => "未找到此会见。".into(),
+            Refusal::SlotOver => "本次会见的时段已结束。".into(),
+            Refusal::VisitEnded => "本次会见已结束。".into(),
+            Refusal::AlreadyConnected => {
+                "您已在另一台设备上加入本次会见；请先在那台设备上离开。".into()
+            }
+            Refusal::AuditUnavailable => {
+                "审计日志暂时无法写入，会见无法开始；已通知工作人员，请稍后再试。".into()
+            }
+            Refusal::Unavailable => "服务暂时不可用，请稍后再试。".into(),
+        }
+    }
+
+    fn from_booth(e: BoothRefusal) -> Refusal {
+        match e {
+            BoothRefusal::Audit(_) => Refusal::AuditUnavailable,
+            BoothRefusal::Store(_) => Refusal::Unavailable,
+            other => Refusal::BoothCertificate {
+                code: other.code(),
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn from_gate(visit: VisitId, e: GateError) -> Refusal {
+        tracing::error!(visit = %visit, error = %e, "admission gate failed; admitting nobody");
+        match e {
+            GateError::Audit(_) => Refusal::AuditUnavailable,
+            GateError::Store(_) => Refusal::Unavailable,
+        }
+    }
+}
+
+/// A join token handed to a participant.
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A participant let into a visit: the seat, and the notices for it.
+pub struct Joined {
+    pub seat: Seat,
+    pub notices: mpsc::UnboundedReceiver<Notice>,
+}
+
+/// The evidence gathered at a token request, kept until the token's use or expiry.
+struct Kept {
+    applicant: Applicant,
+    expires_at: DateTime<Utc>,
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Admission {
+    store: Store,
+    audit: Audit,
+    tokens: JoinTokens,
+    booths: Booths,
+    gate: Gate,
+    hub: VisitHub,
+    /// Evidence by join-token id. A std `Mutex`, never held across an `.await`.
+    kept: Arc<Mutex<HashMap<String, Kept>>>,
+}
+
+/// Kept evidence beyond this many tokens is not kept (the join then gathers it again).
+const MAX_KEPT: usize = 10_000;
+
+impl Admission {
+    pub fn new(
+        store: Store,
+        audit: Audit,
+        tokens: JoinTokens,
+        booths: Booths,
+        gate: Gate,
+        hub: VisitHub,
+    ) -> Admission {
+        Admission {
+            store,
+            audit,
+            tokens,
+            booths,
+            gate,
+            hub,
+            kept: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A join token for a lawyer-side account (lawyer, assistant or interpreter, as the
+    /// account says, never as the request says). `chain` is the connection's client
+    /// certificate chain: a visit arranged from a remote police-station booth admits its
+    /// lawyer only through that terminal (R-REMOTE-1).
+    pub async fn token_for_lawyer<C>(
         &self,
         account: LawyerId,
-    ) -> Result<Option<ParticipantId>, GateError> {
-        Ok(self
-            .store
-            .lawyer_account(account)
-            .await?
-            .map(|a| participant_for(&a)))
+        visit: VisitId,
+        chain: &C,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, Refusal>
+    where
+        C: AsRef<[CertificateDer<'static>]> + ?Sized,
+    {
+        let participant = self
+            .gate
+            .lawyer_side_participant(account)
+            .await
+            .map_err(|e| Refusal::from_gate(visit, e))?
+            .ok_or(Refusal::NotSignedIn)?;
+        let row = self.visit_row(visit).await?;
+        let terminal = self
+            .booths
+            .terminal(chain, row.lawyer_booth.is_some())
+            .await;
+        self.issue(&row, participant, Actor::Lawyer(account), terminal, now)
+            .await
     }
 
-    /// Decide whether `participant` may join `row` now. Possible impersonation is alerted
-    /// (and may lock the account) before the refusal is returned.
-    pub async fn decide(
+    /// A join token for a booth terminal proven by its certificate, for its own visit.
+    pub async fn token_for_booth(
+        &self,
+        me: &BoothIdentity,
+        visit: VisitId,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, Refusal> {
+        let row = self.visit_row(visit).await?;
+        if &row.booth != me.booth() {
+            return Err(Refusal::BoothMismatch);
+        }
+        let booth = me.booth().clone();
+        self.issue(
+            &row,
+            ParticipantId::Booth(booth.clone()),
+            Actor::Booth(booth),
+            None,
+            now,
+        )
+        .await
+    }
+
+    async fn visit_row(&self, visit: VisitId) -> Result<VisitRow, Refusal> {
+        match self.store.visit(visit).await {
+            Ok(Some(row)) => Ok(row),
+            Ok(None) => Err(Refusal::VisitNotFound),
+            Err(e) => {
+                tracing::error!(visit = %visit, error = %e, "cannot read a visit");
+                Err(Refusal::Unavailable)
+            }
+        }
+    }
+
+    /// The same gate the join will pass, so that a refusal is explained before the browser
+    /// opens its camera. Token and refusal are both audited before they are answered.
+    async fn issue(
         &self,
         row: &VisitRow,
-        participant: &ParticipantId,
-        terminal: Option<&BoothId>,
+        participant: ParticipantId,
+        actor: Actor,
+        terminal: Option<crate::ids::BoothId>,
         now: DateTime<Utc>,
-    ) -> Result<Result<Admitted, Deny>, GateError> {
-        let terms = row.terms();
-        let applicant = match participant {
-            ParticipantId::Booth(b) => Applicant::Booth(b.clone()),
-            ParticipantId::Lawyer(id)
-            | ParticipantId::Assistant(id)
-            | ParticipantId::Interpreter(id) => {
-                let Some(account) = self.store.lawyer_account(*id).await? else {
-                    return Ok(Err(Deny::NotAParticipant));
-                };
-                if &participant_for(&account) != participant {
-                    return Ok(Err(Deny::NotAParticipant));
-                }
-                match account.kind {
-                    MemberKind::Lawyer => {
-                        let mut evidence = self.lawyer_evidence(row, &account, now).await?;
-                        evidence.terminal = terminal.cloned();
-                        Applicant::Lawyer(*id, evidence)
-                    }
-                    MemberKind::Assistant | MemberKind::Interpreter => {
-                        let approved = match row.case {
-                            Some(case) => self.store.companion_approved(case, *id).await?,
-                            None => false,
-                        };
-                        Applicant::Companion {
-                            account: *id,
-                            role: if account.kind == MemberKind::Assistant {
-                                CompanionRole::Assistant
-                            } else {
-                                CompanionRole::Interpreter
-                            },
-                            account_locked: account.locked,
-                            approved_for_case: approved,
-                        }
-                    }
-                }
-            }
+    ) -> Result<IssuedToken, Refusal> {
+        let visit = row.id;
+        let applicant = match self
+            .gate
+            .applicant(row, &participant, terminal.as_ref(), now)
+            .await
+            .map_err(|e| Refusal::from_gate(visit, e))?
+        {
+            Ok(a) => a,
+            Err(d) => return Err(self.refuse_token(actor, visit, &participant, d).await),
         };
-        let decision = policy::admit(&terms, &applicant, now);
-        if let (Err(deny), Applicant::Lawyer(id, _)) = (&decision, &applicant) {
+        if let Err(d) = self.decide(row, &applicant, now).await? {
+            return Err(self.refuse_token(actor, visit, &participant, d).await);
+        }
+        let (token, claims) = self.tokens.issue(visit, participant.clone(), now);
+        let record = AuditRecord::JoinTokenIssued {
+            visit,
+            participant,
+            token_id: claims.jti.clone(),
+        };
+        if self.audit.append(actor, record).await.is_err() {
+            return Err(Refusal::AuditUnavailable);
+        }
+        self.keep(claims.jti.clone(), applicant, claims.expires_at(), now);
+        Ok(IssuedToken {
+            token,
+            expires_at: claims.expires_at(),
+        })
+    }
+
+    /// A refused token request, audited (fail closed: no record, no answer but 503).
+    async fn refuse_token(
+        &self,
+        actor: Actor,
+        visit: VisitId,
+        participant: &ParticipantId,
+        d: Deny,
+    ) -> Refusal {
+        let record = AuditRecord::AdmissionRefused {
+            visit: Some(visit),
+            participant: Some(participant.clone()),
+            reason: d.code().into(),
+        };
+        match self.audit.append(actor, record).await {
+            Ok(_) => Refusal::Policy(d),
+            Err(_) => Refusal::AuditUnavailable,
+        }
+    }
+
+    /// Ask policy (the only call of `policy::admit`), and alert staff when a lawyer's
+    /// refusal may be impersonation (R-VERIFY-3).
+    async fn decide(
+        &self,
+        row: &VisitRow,
+        applicant: &Applicant,
+        now: DateTime<Utc>,
+    ) -> Result<Result<policy::Admitted, Deny>, Refusal> {
+        let decision = policy::admit(&row.terms(), applicant, now);
+        if let (Err(deny), Applicant::Lawyer(id, _)) = (&decision, applicant) {
             if deny.is_possible_impersonation() {
-                self.raise_impersonation_alert(*id, Some(row.id), deny.code(), now)
-                    .await?;
+                self.gate
+                    .raise_impersonation_alert(*id, Some(row.id), deny.code(), now)
+                    .await
+                    .map_err(|e| Refusal::from_gate(row.id, e))?;
             }
         }
         Ok(decision)
     }
 
-    async fn lawyer_evidence(
+    fn keep(
         &self,
-        row: &VisitRow,
-        account: &LawyerAccount,
+        jti: String,
+        applicant: Applicant,
+        expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<LawyerEvidence, GateError> {
-        // Not asked: policy refuses on an earlier rule before it looks at the licence. The
-        // placeholder is a refusal, so nothing is admitted on it by mistake.
-        let not_asked = Verdict::Refused(Reason::RegistryUnavailable);
-        let mut evidence = LawyerEvidence {
-            account_locked: account.locked,
-            engagement: None,
-            licence: not_asked.clone(),
-            manually_verified: false,
-            terminal: None,
-        };
-        if account.locked || row.lawyer != account.id {
-            return Ok(evidence);
-        }
-        let Some(case_id) = row.case else {
-            return Ok(evidence);
-        };
-        let Some(case) = self.store.case(case_id).await? else {
-            return Ok(evidence);
-        };
-        let Some(engagement) = self.store.engagement_of(account.id, case_id).await? else {
-            return Ok(evidence);
-        };
-        let summary = self.store.documents_summary(engagement.id).await?;
-        evidence.engagement = Some(EngagementEvidence {
-            documents: Documents {
-                firm_letter: document_state(summary.firm_letter),
-                authority: document_state(summary.authority),
-            },
-            permission: self.store.case_permission(&case, account.id).await?,
-        });
-        evidence.manually_verified = self.store.manually_verified(row.id, account.id).await?;
-        evidence.licence = match claim(account, &engagement.law_firm) {
-            // An account without a licence claim has nothing the registry could confirm.
-            None => Verdict::Refused(Reason::UnknownLicence),
-            Some(claim) => {
-                let started = std::time::Instant::now();
-                let lookup = self.registry.lookup(&claim.licence).await;
-                if let Err(e) = &lookup {
-                    tracing::warn!(code = e.code(), elapsed_ms = started.elapsed().as_millis() as u64, licence = %Redacted(&claim.licence), "licence registry gave no answer; not admitting automatically");
-                }
-                verify_lookup(&lookup, &claim, now.date_naive())
-            }
-        };
-        Ok(evidence)
-    }
-
-    /// Alert staff to possible impersonation (R-VERIFY-3): recorded in the audit log first,
-    /// then in the alert list; after `lock_after_alerts` alerts within the window the
-    /// account is locked (audited first too).
-    pub async fn raise_impersonation_alert(
-        &self,
-        lawyer: LawyerId,
-        visit: Option<VisitId>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), GateError> {
-        tracing::warn!(lawyer = %lawyer, reason, "possible impersonation: staff alerted");
-        crate::metrics::impersonation_alert();
-        self.audit
-            .append(
-                Actor::System,
-                AuditRecord::ImpersonationSuspected {
-                    lawyer,
-                    visit,
-                    reason: reason.to_owned(),
+    ) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.retain(|_, k| k.expires_at > now);
+        if kept.len() < MAX_KEPT {
+            kept.insert(
+                jti,
+                Kept {
+                    applicant,
+                    expires_at,
                 },
-            )
-            .await?;
-        let window = chrono::Duration::seconds(self.settings.alert_window_secs as i64);
-        let count = self
-            .store
-            .insert_impersonation_alert(lawyer, visit, reason, now, now - window)
-            .await?;
-        if count >= i64::from(self.settings.lock_after_alerts) {
-            let why = format!("{count} impersonation alerts within the window");
-            self.audit
-                .append(
-                    Actor::System,
-                    AuditRecord::AccountLocked {
-                        lawyer,
-                        reason: why.clone(),
-                    },
-                )
-                .await?;
-            self.store.lock_lawyer(lawyer, &why, now).await?;
-            tracing::warn!(lawyer = %lawyer, "account locked after repeated impersonation alerts");
+            );
         }
-        Ok(())
     }
 
-    /// Check once every lawyer admitted on the registry's word who is in a live visit;
-    /// end the visits of those whose licence is no longer in good standing.
-    pub async fn recheck_once(&self, hub: &VisitHub, now: DateTime<Utc>) {
-        for (visit, lawyer) in hub.registry_verified_lawyers() {
-            match self.recheck_lawyer(visit, lawyer, now).await {
-                Ok(None) => {}
-                Ok(Some(reason)) => {
-                    let record = AuditRecord::LicenceWithdrawn {
-                        visit,
-                        lawyer,
-                        reason: reason.code().into(),
-                    };
-                    // Ending is the safe direction: it happens even if the record fails.
-                    if let Err(e) = self.audit.append(Actor::System, record).await {
-                        tracing::error!(visit = %visit, error = %e, "AUDIT: cannot record a withdrawn licence; ending the visit anyway");
+    fn take_kept(&self, jti: &str, now: DateTime<Utc>) -> Option<Applicant> {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.remove(jti)
+            .filter(|k| k.expires_at > now)
+            .map(|k| k.applicant)
+    }
+
+    /// Check a join token and take a seat in its visit. `chain` is the connection's client
+    /// certificate chain: a booth's identity comes from it, never from the token alone.
+    pub async fn join<C>(
+        &self,
+        token: &str,
+        chain: &C,
+        now: DateTime<Utc>,
+    ) -> Result<Joined, Refusal>
+    where
+        C: AsRef<[CertificateDer<'static>]> + ?Sized,
+    {
+        let claims = match self.tokens.verify(token, now) {
+            Ok(c) => c,
+            Err(e) => {
+                let refusal = match e {
+                    JoinTokenError::Invalid => Refusal::InvalidToken,
+                    JoinTokenError::Expired => Refusal::TokenExpired,
+                };
+                let records = vec![
+                    AuditRecord::JoinTokenRejected {
+                        visit: None,
+                        reason: refusal.code().into(),
+                    },
+                    AuditRecord::AdmissionRefused {
+                        visit: None,
+                        participant: None,
+                        reason: refusal.code().into(),
+                    },
+                ];
+                return Err(self.refused(Actor::Anonymous, records, refusal).await);
+            }
+        };
+        let visit = claims.visit;
+        let participant = claims.participant.clone();
+        let refusal_record = |code: &str| AuditRecord::AdmissionRefused {
+            visit: Some(visit),
+            participant: Some(participant.clone()),
+            reason: code.to_owned(),
+        };
+        let actor = match &participant {
+            ParticipantId::Lawyer(id)
+            | ParticipantId::Assistant(id)
+            | ParticipantId::Interpreter(id) => Actor::Lawyer(*id),
+            ParticipantId::Booth(booth) => {
+                // (`Booths::verify` records a refused certificate itself.)
+                let me = match self.booths.verify(chain).await {
+                    Ok(me) => me,
+                    Err(BoothRefusal::Audit(_)) => return Err(Refusal::AuditUnavailable),
+                    Err(e) => {
+                        let refusal = Refusal::from_booth(e);
+                        let records = vec![refusal_record(refusal.code())];
+                        return Err(self.refused(Actor::Anonymous, records, refusal).await);
                     }
-                    tracing::warn!(visit = %visit, code = reason.code(), "licence no longer in good standing: ending the visit");
-                    hub.end(visit, EndReason::LicenceWithdrawn(reason)).await;
+                };
+                if me.booth() != booth {
+                    let refusal = Refusal::BoothMismatch;
+                    let records = vec![refusal_record(refusal.code())];
+                    let actor = Actor::Booth(me.booth().clone());
+                    return Err(self.refused(actor, records, refusal).await);
                 }
-                Err(e) => {
-                    tracing::warn!(visit = %visit, error = %e, "cannot re-check a licence now; the visit goes on")
+                Actor::Booth(booth.clone())
+            }
+        };
+        let first_use = self
+            .store
+            .consume_join_token(&claims.jti, now, claims.expires_at())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot record a join token's use");
+                Refusal::Unavailable
+            })?;
+        if !first_use {
+            tracing::warn!(visit = %visit, role = participant.role().as_str(), "join token replayed");
+            let refusal = Refusal::TokenReplayed;
+            let records = vec![
+                AuditRecord::JoinTokenRejected {
+                    visit: Some(visit),
+                    reason: refusal.code().into(),
+                },
+                refusal_record(refusal.code()),
+            ];
+            return Err(self.refused(actor, records, refusal).await);
+        }
+        let row = match self.visit_row(visit).await {
+            Ok(row) => row,
+            Err(Refusal::VisitNotFound) => {
+                let refusal = Refusal::VisitEnded;
+                let records = vec![refusal_record(refusal.code())];
+                return Err(self.refused(actor, records, refusal).await);
+            }
+            Err(other) => return Err(other),
+        };
+        // The evidence was gathered when the token was issued; only after a restart is it
+        // gathered again. The row (ended, slot, room) is always read fresh.
+        let applicant = match self.take_kept(&claims.jti, now) {
+            Some(a) => a,
+            None => {
+                let terminal = match participant {
+                    ParticipantId::Booth(_) => None,
+                    _ => {
+                        self.booths
+                            .terminal(chain, row.lawyer_booth.is_some())
+                            .await
+                    }
+                };
+                match self
+                    .gate
+                    .applicant(&row, &participant, terminal.as_ref(), now)
+                    .await
+                    .map_err(|e| Refusal::from_gate(visit, e))?
+                {
+                    Ok(a) => a,
+                    Err(d) => {
+                        let records = vec![refusal_record(d.code())];
+                        return Err(self.refused(actor, records, Refusal::Policy(d)).await);
+                    }
                 }
             }
+        };
+        let admitted = match self.decide(&row, &applicant, now).await? {
+            Ok(a) => a,
+            Err(d) => {
+                let records = vec![refusal_record(d.code())];
+                return Err(self.refused(actor, records, Refusal::Policy(d)).await);
+            }
+        };
+        let licence = match admitted.licence() {
+            LicenceBasis::NotApplicable => None,
+            LicenceBasis::Registry => Some("registry".to_owned()),
+            LicenceBasis::Manual => Some("manual".to_owned()),
+        };
+        // Audit first: the admission is durable before the seat (and so media) exists.
+        let granted = vec![
+            AuditRecord::JoinTokenUsed {
+                visit,
+                participant: participant.clone(),
+                token_id: claims.jti.clone(),
+            },
+            AuditRecord::AdmissionGranted {
+                visit,
+                participant: participant.clone(),
+                licence,
+            },
+        ];
+        if let Err(e) = self.audit.append_all(actor.clone(), granted).await {
+            tracing::error!(visit = %visit, error = %e, "admission refused: the audit log cannot be written");
+            return Err(Refusal::AuditUnavailable);
         }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let seat = match self.hub.enter(admitted, tx, now) {
+            Ok(seat) => seat,
+            Err(e) => {
+                let refusal = match e {
+                    HubError::Ended(EndReason::SlotOver) => Refusal::SlotOver,
+                    HubError::AlreadyConnected => Refusal::AlreadyConnected,
+                    _ => Refusal::VisitEnded,
+                };
+                let records = vec![refusal_record(refusal.code())];
+                return Err(self.refused(actor, records, refusal).await);
+            }
+        };
+        tracing::info!(visit = %seat.visit, role = seat.role.as_str(), "participant joined");
+        Ok(Joined { seat, notices: rx })
     }
 
-    /// `Some(reason)` when the registry now refuses the lawyer for a reason that is about
-    /// the lawyer (never for an outage).
-    async fn recheck_lawyer(
-        &self,
-        visit: VisitId,
-        lawyer: LawyerId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Reason>, GateError> {
-        let Some(account) = self.store.lawyer_account(lawyer).await? else {
-            return Ok(None);
-        };
-        let Some(row) = self.store.visit(visit).await? else {
-            return Ok(None);
-        };
-        let Some(case) = row.case else {
-            return Ok(None);
-        };
-        let Some(engagement) = self.store.engagement_of(lawyer, case).await? else {
-            return Ok(None);
-        };
-        let Some(claim) = claim(&account, &engagement.law_firm) else {
-            return Ok(None);
-        };
-        let lookup = self.registry.refresh(&claim.licence).await;
-        Ok(match verify_lookup(&lookup, &claim, now.date_naive()) {
-            Verdict::Verified(_) => None,
-            Verdict::Refused(r) if r.is_registry_outage() => None,
-            Verdict::Refused(r) => Some(r),
-        })
-    }
-}
-
-/// Re-check running visits' lawyers every `every` until the process stops.
-pub async fn recheck_running(gate: Gate, hub: VisitHub, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        gate.recheck_once(&hub, Utc::now()).await;
+    /// Record a refused join, then hand back the refusal. A refusal is the safe direction:
+    /// it stands even when the record cannot be written (logged loudly).
+    async fn refused(&self, actor: Actor, records: Vec<AuditRecord>, refusal: Refusal) -> Refusal {
+        if let Err(e) = self.audit.append_all(actor, records).await {
+            tracing::error!(error = %e, code = refusal.code(), "AUDIT: a refused join could not be recorded");
+        }
+        refusal
     }
 }

@@ -1,15 +1,20 @@
-//! The visit lifecycle: a pure core ([`lifecycle`]) that takes what happened and `now`
-//! and returns actions, and its tokio driver ([`hub`]) that carries them out: notices to
-//! participants, the media plane, the store, and a timer for every live visit's slot end.
+//! Visits: who is let in ([`admission`], over the evidence of [`evidence`] and the pure
+//! `policy`), and what happens while a visit is live: a pure core ([`lifecycle`]) that
+//! takes what happened and `now` and returns actions, and its tokio driver ([`hub`]) that
+//! carries them out: notices to participants, the media plane, the store, and a timer for
+//! every live visit's slot end.
 //!
-//! Signalling and (later) the admin console change a visit only through [`VisitHub`];
-//! nobody else tells `media` to add or drop peers (docs/DESIGN.md invariant 8).
+//! Signalling, the admin console, the scheduler and timers change a visit only through
+//! [`VisitHub`]; nobody else tells `media` to add or drop peers, and every way a live
+//! visit ends goes through [`VisitHub::end`] (docs/DESIGN.md invariant 8).
 
 pub mod admission;
+pub mod evidence;
 pub mod hub;
 pub mod lifecycle;
 pub mod room;
 
-pub use admission::{Gate, GateError};
+pub use admission::{Admission, IssuedToken, Joined, Refusal};
+pub use evidence::{Gate, GateError};
 pub use hub::{HubError, Seat, VisitHub};
 pub use lifecycle::{EndReason, Notice};

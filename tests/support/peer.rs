@@ -572,7 +572,7 @@ impl Shared {
                     || n.checked_rem(u64::from(rates.keyframe_interval)) == Some(0)
                     || self.keyframe_pending.swap(false, Ordering::SeqCst));
             let drop_every = self.drop_every.load(Ordering::Relaxed);
-            if drop_every > 0 && !keyframe && (n + 1) % drop_every == 0 {
+            if drop_every > 0 && !keyframe && (n + 1).is_multiple_of(drop_every) {
                 // Lost on the way: the sequence number and timestamp move on.
                 n += 1;
                 rtp_seq = rtp_seq.wrapping_add(1);
