@@ -91,7 +91,7 @@ impl Refusal {
             Refusal::TokenReplayed => row("token_replayed", S::CONFLICT, ErrorCode::TokenReplayed),
             Refusal::NotSignedIn => row("not_signed_in", S::UNAUTHORIZED, ErrorCode::InvalidToken),
             Refusal::BoothCertificate { code, .. } => {
-                let status = if *code == "no_certificate" {
+                let status = if *code == crate::auth::BoothCertError::NoCertificate.code() {
                     S::UNAUTHORIZED
                 } else {
                     S::FORBIDDEN
@@ -443,6 +443,29 @@ impl Admission {
             .map(|k| k.applicant)
     }
 
+    /// Read the account's lock again (kept evidence may be up to a token's life old).
+    async fn refresh_lock(
+        &self,
+        applicant: &mut Applicant,
+    ) -> Result<(), crate::store::StoreError> {
+        let (id, locked) = match applicant {
+            Applicant::Booth(_) => return Ok(()),
+            Applicant::Lawyer(id, evidence) => (*id, &mut evidence.account_locked),
+            Applicant::Companion {
+                account,
+                account_locked,
+                ..
+            } => (*account, account_locked),
+        };
+        let now_locked = self
+            .store
+            .lawyer_account(id)
+            .await?
+            .is_none_or(|a| a.locked);
+        *locked |= now_locked;
+        Ok(())
+    }
+
     /// Check a join token and take a seat in its visit. `chain` is the connection's client
     /// certificate chain: a booth's identity comes from it, never from the token alone.
     pub async fn join<C>(
@@ -535,19 +558,30 @@ impl Admission {
             }
             Err(other) => return Err(other),
         };
-        // The evidence was gathered when the token was issued; only after a restart is it
-        // gathered again. The row (ended, slot, room) is always read fresh.
+        // The terminal is a fact about this connection, not the token (R-REMOTE-1): a
+        // token taken at a police-station terminal does not work from elsewhere.
+        let terminal = match participant {
+            ParticipantId::Booth(_) => None,
+            _ => {
+                self.booths
+                    .terminal(chain, row.lawyer_booth.is_some())
+                    .await
+            }
+        };
+        // The rest of the evidence was gathered when the token was issued; only after a
+        // restart is it gathered again. The row (ended, slot, room) and the account's lock
+        // are always read fresh: a lock set since the token was issued still holds.
         let applicant = match self.take_kept(&claims.jti, now) {
-            Some(a) => a,
+            Some(mut a) => {
+                self.refresh_lock(&mut a)
+                    .await
+                    .map_err(|e| Refusal::from_gate(visit, e.into()))?;
+                if let Applicant::Lawyer(_, evidence) = &mut a {
+                    evidence.terminal = terminal;
+                }
+                a
+            }
             None => {
-                let terminal = match participant {
-                    ParticipantId::Booth(_) => None,
-                    _ => {
-                        self.booths
-                            .terminal(chain, row.lawyer_booth.is_some())
-                            .await
-                    }
-                };
                 match self
                     .gate
                     .applicant(&row, &participant, terminal.as_ref(), now)
@@ -617,3 +651,6 @@ impl Admission {
         refusal
     }
 }
+
+#[cfg(test)]
+mod tests;
