@@ -50,6 +50,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("media", 3),
     ("metrics", 3),
     ("visit", 3),
+    ("visit::admission", 3),
+    ("visit::hub", 3),
     // 4 edges: HTTP and WebSocket routes, extractors, listeners.
     ("http", 4),
     ("signaling", 4),
