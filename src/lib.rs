@@ -21,6 +21,7 @@
 //! - [`store`]: the only module that sees SQL (SQLite, migrations embedded).
 //! - [`admin`]: the admin listener's API: staff roles, TOTP sign-in, staff accounts.
 //! - [`health`]: the live visit health feed for the admin console (content-free; R-PRIV-1).
+//! - [`model`]: the shared value types (base layer) that the store and the layers above use.
 //! - [`metrics`]: Prometheus metrics (`GET /metrics` on the admin listener).
 //! - [`http`]: shared HTTP plumbing: TLS, the accept loop, error mapping, the public routes.
 
@@ -38,6 +39,7 @@ pub mod ids;
 pub mod licence;
 pub mod media;
 pub mod metrics;
+pub mod model;
 pub mod policy;
 pub mod redact;
 pub mod routes;

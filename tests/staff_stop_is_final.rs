@@ -30,13 +30,16 @@ async fn an_immediate_rejoin_after_a_staff_stop_is_refused() {
         "lawyer",
     )
     .await;
-    let _booth = join(
+    let booth = join(
         &app,
         &app.demo_booth(),
         &app.demo_booth_token(visit).await,
         "booth",
     )
     .await;
+    for side in [&lawyer, &booth] {
+        side.peer.wait_connected(WAIT).await.expect("connected");
+    }
     // Fetched while the visit runs, kept for a quick return after the stop.
     let kept_lawyer_token = app.demo_lawyer_token(visit).await;
     let kept_booth_token = app.demo_booth_token(visit).await;

@@ -19,8 +19,8 @@
 //! after the newest checkpoint are protected by the chain alone until the next checkpoint
 //! (at most `checkpoint_every_records` entries or `checkpoint_every_secs`).
 
-use super::record::{EntryHead, Subjects, CANONICAL_VERSION};
-use super::AuditEntry;
+use super::record::{AuditEntry, EntryHead, CANONICAL_VERSION};
+pub use crate::model::audit::{Checkpoint, StoredEntry};
 use ring::digest::{Context, SHA256};
 use ring::signature::{UnparsedPublicKey, ED25519};
 use std::collections::VecDeque;
@@ -28,31 +28,6 @@ use std::collections::VecDeque;
 /// `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0u8; 32];
 const CHECKPOINT_DOMAIN: &[u8] = b"confer-audit-checkpoint-v1";
-
-/// An entry as stored: the canonical bytes, their hashes, and the index columns derived
-/// from them (which verify checks against the canonical bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEntry {
-    pub seq: u64,
-    pub time_ms: i64,
-    pub kind: String,
-    pub actor: String,
-    pub subjects: Subjects,
-    pub canonical: Vec<u8>,
-    pub leaf_hash: Vec<u8>,
-    pub prev_hash: Vec<u8>,
-    pub hash: Vec<u8>,
-}
-
-/// A signed statement about the chain's head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub n: u64,
-    pub count: u64,
-    pub head_hash: Vec<u8>,
-    pub time_ms: i64,
-    pub signature: Vec<u8>,
-}
 
 pub fn chain_hash(prev: &[u8], canonical: &[u8]) -> [u8; 32] {
     let mut c = Context::new(&SHA256);

@@ -43,7 +43,8 @@ pub mod record;
 
 pub use chain::{Broken, Checkpoint, StoredEntry, Summary, Verifier};
 pub use record::{
-    username_digest, AccountKind, Actor, AuditEntry, AuditRecord, ConfigChange, Subjects,
+    hex, unhex, username_digest, AccountKind, Actor, AuditEntry, AuditRecord, ConfigChange,
+    Subjects,
 };
 
 use crate::config::AuditSection;
@@ -485,25 +486,6 @@ pub fn read_public_key(path: &Path) -> Result<Vec<u8>, AuditError> {
             path: path.to_path_buf(),
             what: "not an Ed25519 public key (64 hex digits)".into(),
         })
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
 }
 
 // --- offline verification and export (the CLI) ---

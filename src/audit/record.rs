@@ -15,11 +15,12 @@
 //! the stored bytes and never re-serializes, so a future serde version cannot break an
 //! old chain. A change of shape gets a new `v`.
 
-use crate::documents::DocumentKind;
 use crate::ids::{
     AdminId, BoothId, CaseId, DetaineeId, DocumentId, EngagementId, LawyerId, ParticipantId, Role,
     VisitId,
 };
+pub use crate::model::audit::Subjects;
+use crate::model::documents::DocumentKind;
 use serde::{Deserialize, Serialize};
 
 /// Version of the canonical form written by this build.
@@ -297,16 +298,6 @@ pub enum AuditRecord {
     },
 }
 
-/// The ids an entry is about (the actor's included), for queries by visit or lawyer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Subjects {
-    pub visit: Option<VisitId>,
-    pub lawyer: Option<LawyerId>,
-    pub booth: Option<BoothId>,
-    pub staff: Option<AdminId>,
-}
-
 /// What is hashed: one record with its place and time. See the module doc for the form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -553,9 +544,28 @@ impl AuditEntry {
 
 /// Hex SHA-256 of a username as tried (lower-cased), for [`AuditRecord::LoginFailed`].
 pub fn username_digest(username: &str) -> String {
-    super::hex(
-        ring::digest::digest(&ring::digest::SHA256, username.to_lowercase().as_bytes()).as_ref(),
-    )
+    hex(ring::digest::digest(&ring::digest::SHA256, username.to_lowercase().as_bytes()).as_ref())
+}
+
+/// Lower-case hex of `bytes` (hashes, keys and signatures in exports and views).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The bytes of a hex string, or `None` when it is not hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
 }
 
 #[cfg(test)]

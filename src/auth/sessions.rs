@@ -12,9 +12,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::SessionToken;
-use crate::admin::roles::StaffRole;
 use crate::config::Config;
 use crate::ids::{AdminId, LawyerId};
+use crate::model::staff::StaffRole;
 use crate::store::{SessionKind, Store, StoreError};
 
 /// Cheap to clone.

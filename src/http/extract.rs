@@ -20,10 +20,10 @@ use chrono::Utc;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
-use crate::admin::roles::StaffRole;
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::auth::{BoothIdentity, Booths, SessionToken, Sessions};
 use crate::ids::{AdminId, LawyerId};
+use crate::model::staff::StaffRole;
 
 /// The session token from `Authorization: Bearer ...`, if well-formed.
 pub fn bearer(parts: &Parts) -> Option<SessionToken> {

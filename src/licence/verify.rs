@@ -25,7 +25,9 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{HolderIdHash, LicenceNumber, Lookup, PractisingStatus, RegistryRecord};
+use crate::model::licence::{
+    HolderIdHash, LicenceNumber, Lookup, PractisingStatus, RegistryRecord,
+};
 use crate::redact::Redacted;
 
 /// What a lawyer account claims about its holder, to be checked against the registry.

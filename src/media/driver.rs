@@ -162,7 +162,11 @@ impl Driver {
             // Everything this turn produced leaves in as few system calls as possible.
             self.net.flush();
             self.flush_events();
-            self.stats.tick(Instant::now(), &mut self.peers);
+            let now = Instant::now();
+            let peers = &mut self.peers;
+            self.stats.tick(now, || {
+                peers.values_mut().map(|p| p.health_row(now)).collect()
+            });
         }
         tracing::info!("media driver stopping: closing every peer");
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();

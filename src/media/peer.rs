@@ -12,7 +12,7 @@
 
 use super::forward::TrackSpec;
 use super::socket::MediaSockets;
-use super::stats::kind_of;
+use super::stats::{Accounting, STATS_INTERVAL};
 use super::{MediaError, PeerId, PeerStats};
 use crate::ids::{ParticipantId, Role, VisitId};
 use crate::policy::Admitted;
@@ -82,7 +82,7 @@ pub(crate) struct Peer {
     pub slot_end: DateTime<Utc>,
     pub tracks: Vec<TrackSpec>,
     pub stats: PeerStats,
-    pub(crate) acct: super::stats::Accounting,
+    pub(crate) acct: Accounting,
     rtc: Rtc,
     /// The `Rtc`'s own next timeout (see [`Self::next_timeout`]).
     rtc_timeout: Instant,
@@ -108,7 +108,7 @@ fn rtc_config() -> str0m::RtcConfig {
         .clear_codecs()
         .enable_opus(true, false)
         .enable_vp8(true)
-        .set_stats_interval(Some(super::stats::STATS_INTERVAL))
+        .set_stats_interval(Some(STATS_INTERVAL))
         .set_send_buffer_video(RTX_VIDEO_PACKETS)
 }
 
@@ -143,7 +143,7 @@ impl Peer {
             slot_end: admitted.slot_end(),
             tracks: Vec::new(),
             stats: PeerStats::default(),
-            acct: super::stats::Accounting::new(offer_sdp),
+            acct: Accounting::new(offer_sdp),
             rtc,
             rtc_timeout: now,
             connected: false,
@@ -156,6 +156,16 @@ impl Peer {
 
     pub(crate) fn is_connected(&self) -> bool {
         self.connected && !self.gone
+    }
+
+    /// This peer's row of the published health snapshot, its health sampled at `now`.
+    pub(crate) fn health_row(&mut self, now: Instant) -> (VisitId, Role, PeerStats) {
+        let mut stats = self.stats.clone();
+        stats.connected = self.is_connected();
+        stats.slot_end = Some(self.slot_end);
+        stats.peer = Some(self.id);
+        stats.health = self.acct.sample(now);
+        (self.visit, self.role, stats)
     }
 
     pub(crate) fn is_gone(&self) -> bool {
@@ -459,4 +469,9 @@ impl Peer {
             packet,
         })
     }
+}
+
+/// The kind of the m-line `mid` among a peer's tracks.
+fn kind_of(tracks: &[TrackSpec], mid: Mid) -> Option<MediaKind> {
+    tracks.iter().find(|t| t.mid == mid).map(|t| t.kind)
 }

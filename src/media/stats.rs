@@ -22,12 +22,12 @@
 //! [`PUBLISH_EVERY`] into a `watch` channel ([`Publisher`]); readers (the admin health feed,
 //! any number of console viewers behind it) never send the driver a command.
 
-use super::{MediaSnapshot, PeerId};
-use std::collections::BTreeMap;
+use super::{MediaSnapshot, PeerStats};
+use crate::ids::{Role, VisitId};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use str0m::media::{MediaKind, Mid};
+use str0m::media::MediaKind;
 use str0m::net::Protocol;
 use str0m::stats::{MediaEgressStats, MediaIngressStats, PeerStats as RtcPeerStats};
 use tokio::sync::watch;
@@ -350,11 +350,6 @@ impl Accounting {
     }
 }
 
-/// The kind of the m-line `mid` among a peer's tracks.
-pub(crate) fn kind_of(tracks: &[super::forward::TrackSpec], mid: Mid) -> Option<MediaKind> {
-    tracks.iter().find(|t| t.mid == mid).map(|t| t.kind)
-}
-
 /// The candidates of an SDP offer (`a=candidate:` lines), by address, with their type.
 fn offer_candidates(sdp: &str) -> Vec<(SocketAddr, CandidateType)> {
     sdp.lines()
@@ -432,23 +427,19 @@ impl Publisher {
         self.next
     }
 
-    /// Publish if due: one pass over the peers, one allocation per snapshot.
-    pub(crate) fn tick(&mut self, now: Instant, peers: &mut BTreeMap<PeerId, super::peer::Peer>) {
+    /// Publish if due: `rows` (one pass over the peers, each sampled at `now`) is called
+    /// only then; one allocation per snapshot. The rows come from the driver, so this module
+    /// needs nothing of a peer but its numbers.
+    pub(crate) fn tick(
+        &mut self,
+        now: Instant,
+        rows: impl FnOnce() -> Vec<(VisitId, Role, PeerStats)>,
+    ) {
         if now < self.next {
             return;
         }
         self.next = now + PUBLISH_EVERY;
-        let peers = peers
-            .values_mut()
-            .map(|p| {
-                let mut stats = p.stats.clone();
-                stats.connected = p.is_connected();
-                stats.slot_end = Some(p.slot_end);
-                stats.peer = Some(p.id);
-                stats.health = p.acct.sample(now);
-                (p.visit, p.role, stats)
-            })
-            .collect();
+        let peers = rows();
         self.tx.send_replace(Arc::new(MediaSnapshot {
             peers,
             taken_at: Some(chrono::Utc::now()),

@@ -34,6 +34,8 @@
 
 use crate::ids::{BoothId, CaseId, LawyerId, ParticipantId, Role, VisitId};
 use crate::licence::verify::{Reason, Verdict};
+pub use crate::model::visit::{Permission, Room};
+use crate::store::VisitRow;
 use chrono::{DateTime, Utc};
 
 /// What policy needs to know about a visit.
@@ -57,19 +59,23 @@ pub struct VisitTerms {
     pub lawyer_booth: Option<BoothId>,
 }
 
-/// The booth's room, as far as privilege is concerned (R-PRIV-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Room {
-    /// A lawyer room or a fast-visit room: built for privileged visits.
-    Ordinary,
-    /// An interrogation room borrowed because the others were full.
-    Borrowed {
-        /// The lawyer agreed to the borrowed room (with the request, or to staff).
-        lawyer_consent: bool,
-        /// For this visit, an officer attested the room's recording and monitoring
-        /// equipment off.
-        equipment_off_attested: bool,
-    },
+impl VisitRow {
+    /// What policy needs to know about this stored visit (the store returns its row; the
+    /// terms are policy's).
+    pub fn terms(&self) -> VisitTerms {
+        VisitTerms {
+            id: self.id,
+            lawyer: self.lawyer,
+            booth: self.booth.clone(),
+            case: self.case,
+            companions: self.companions.clone(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            ended: self.ended_at.is_some(),
+            room: self.room,
+            lawyer_booth: self.lawyer_booth.clone(),
+        }
+    }
 }
 
 /// An assistant or an interpreter.
@@ -102,17 +108,6 @@ impl Documents {
         firm_letter: DocumentState::Accepted,
         authority: DocumentState::Accepted,
     };
-}
-
-/// The investigating unit's permission for a flagged case (R-ARRANGE-3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    /// The case is not flagged: no permission is asked, ever.
-    NotNeeded,
-    /// Flagged, and no decision is recorded.
-    Missing,
-    Granted,
-    Refused,
 }
 
 /// What is known about a lawyer asking to join, gathered just before the decision.

@@ -3,8 +3,10 @@
 
 use super::timing::{self, Extension, Running};
 use super::*;
-use chrono::TimeZone;
+use crate::ids::{AdminId, FacilityId};
+use chrono::{NaiveDate, TimeZone, Weekday};
 use proptest::prelude::*;
+use std::collections::BTreeSet;
 
 /// Monday 23 November 2026, 00:00 UTC.
 fn monday() -> DateTime<Utc> {

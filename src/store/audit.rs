@@ -9,9 +9,8 @@
 //! This module stores and returns rows; hashing, signing and checking live in `crate::audit`.
 
 use super::{Result, StoreError};
-use crate::audit::chain::{Checkpoint, StoredEntry};
-use crate::audit::record::Subjects;
 use crate::ids::{AdminId, BoothId, LawyerId, VisitId};
+use crate::model::audit::{Checkpoint, StoredEntry, Subjects};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };

@@ -14,8 +14,10 @@ use sqlx::Row;
 use std::future::Future;
 
 use super::{from_ms, inserted_id, ms, Result, Store, StoreError};
-use crate::documents::{summarize, Authority, DocumentKind, DocumentStatus, DocumentsSummary};
 use crate::ids::{AdminId, CaseId, DetaineeId, DocumentId, EngagementId, FacilityId, LawyerId};
+use crate::model::documents::{
+    summarize, Authority, DocumentKind, DocumentStatus, DocumentsSummary,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetaineeRow {

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
 use super::{from_ms, ms, Result, Store};
-use crate::licence::{LicenceNumber, RegistryRecord};
+use crate::model::licence::{LicenceNumber, RegistryRecord};
 
 /// What one import changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -142,7 +142,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::licence::{HolderIdHash, PractisingStatus};
+    use crate::model::licence::{HolderIdHash, PractisingStatus};
 
     fn record(n: &str, status: PractisingStatus, as_of_ms: i64) -> RegistryRecord {
         RegistryRecord {

@@ -20,7 +20,7 @@ pub mod staff;
 pub mod verification;
 
 use crate::ids::{AdminId, BoothId, CaseId, FacilityId, LawyerId, VisitId};
-use crate::policy::{Room, VisitTerms};
+use crate::model::visit::Room;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -103,23 +103,6 @@ pub struct VisitRow {
     pub room: Room,
     /// The remote police-station booth the lawyer joins from (R-REMOTE-1), if any.
     pub lawyer_booth: Option<BoothId>,
-}
-
-impl VisitRow {
-    pub fn terms(&self) -> VisitTerms {
-        VisitTerms {
-            id: self.id,
-            lawyer: self.lawyer,
-            booth: self.booth.clone(),
-            case: self.case,
-            companions: self.companions.clone(),
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
-            ended: self.ended_at.is_some(),
-            room: self.room,
-            lawyer_booth: self.lawyer_booth.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -682,7 +665,7 @@ mod tests {
         );
         assert!(s.mark_visit_ended(id, now, "slot_over").await.unwrap());
         assert!(!s.mark_visit_ended(id, now, "slot_over").await.unwrap());
-        assert!(s.visit(id).await.unwrap().unwrap().terms().ended);
+        assert!(s.visit(id).await.unwrap().unwrap().ended_at.is_some());
         assert!(s
             .current_visit_for_booth(&BoothId("b".into()), now)
             .await

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{from_ms, ms, Result, Store};
 use crate::ids::AdminId;
-use crate::schedule::RequestId;
+use crate::model::schedule::RequestId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenRefusalRow {

@@ -4,7 +4,7 @@
 
 use super::{from_ms, ms, Result, Store, StoreError};
 use crate::ids::{AdminId, BoothId, DetaineeId, FacilityId, LawyerId, VisitId};
-use crate::schedule::{
+use crate::model::schedule::{
     Booth, BoothKind, Calendar, Channel, Existing, ExtendedSession, OpeningHours, RequestId,
     SlotLengths,
 };

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{inserted_id, ms, Result, Store};
-use crate::admin::roles::StaffRole;
 use crate::ids::AdminId;
+use crate::model::staff::StaffRole;
 
 /// A staff account as sign-in needs it.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use sqlx::Row;
 use super::documents::CaseRow;
 use super::{from_ms, inserted_id, ms, Result, Store, StoreError};
 use crate::ids::{AdminId, CaseId, LawyerId, VisitId};
-use crate::policy::Permission;
+use crate::model::visit::Permission;
 
 /// What a lawyer-side account is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
