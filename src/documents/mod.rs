@@ -53,7 +53,7 @@ pub const KEY_FILE: &str = "documents.key";
 pub const DOCUMENTS_DIR: &str = "documents";
 
 /// The kinds of document an engagement has: the whole list (R-ARRANGE-1, R-ARRANGE-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentKind {
     /// The law firm's letter (律师事务所证明).
@@ -112,7 +112,7 @@ impl FromStr for DocumentKind {
 }
 
 /// Which second document an engagement rests on (`engagements.authority`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Authority {
     PowerOfAttorney,
@@ -162,7 +162,7 @@ impl FromStr for Authority {
 }
 
 /// Where one required document stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentStatus {
     /// Never uploaded.
