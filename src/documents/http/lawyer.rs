@@ -199,9 +199,9 @@ pub struct Uploaded {
     tag = "documents",
     params(("id" = i64, Path, description = "Your engagement"), ("kind" = String, Path, description = "`firm_letter`, `power_of_attorney` or `legal_aid_letter`")),
     request_body(description = "The file itself (PDF, JPEG or PNG, at most 10 MiB), recognised by its content", content(
-        ([u8] = "application/pdf"),
-        ([u8] = "image/jpeg"),
-        ([u8] = "image/png"),
+        (String = "application/pdf"),
+        (String = "image/jpeg"),
+        (String = "image/png"),
     )),
     responses(
         (status = 201, description = "Stored, encrypted at rest (audited first, R-PRIV-3)", body = Uploaded),
@@ -261,9 +261,9 @@ pub(super) async fn upload(
     params(("id" = i64, Path, description = "The document")),
     responses(
         (status = 200, description = "The document's content, an attachment no cache keeps", content(
-            ([u8] = "application/pdf"),
-            ([u8] = "image/jpeg"),
-            ([u8] = "image/png"),
+            (String = "application/pdf"),
+            (String = "image/jpeg"),
+            (String = "image/png"),
         )),
         (status = 401, description = "`not_signed_in`", body = ErrorBody),
         (status = 404, description = "`not_found`: not a document of yours", body = ErrorBody),

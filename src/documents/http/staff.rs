@@ -299,9 +299,9 @@ pub(super) async fn staff_engagements(
     params(("id" = i64, Path, description = "The document")),
     responses(
         (status = 200, description = "The document's content, an attachment no cache keeps; the read is audited first (R-PRIV-3)", content(
-            ([u8] = "application/pdf"),
-            ([u8] = "image/jpeg"),
-            ([u8] = "image/png"),
+            (String = "application/pdf"),
+            (String = "image/jpeg"),
+            (String = "image/png"),
         )),
         (status = 401, description = "`not_signed_in`", body = ErrorBody),
         (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
