@@ -493,7 +493,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             stopped(shutdown_rx.clone()),
         ),
         tokio::spawn(crate::admin::outbox::run(
-            state.clone(),
+            state.outbox.clone(),
+            state.store.clone(),
+            state.audit.clone(),
+            state.config.oversight.clone(),
             stopped(shutdown_rx.clone()),
         )),
         tokio::spawn(crate::metrics::run_sampler(
@@ -502,7 +505,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             stopped(shutdown_rx.clone()),
         )),
         tokio::spawn(crate::health::run(
-            state.clone(),
+            state.health.clone(),
+            state.hub.clone(),
+            state.store.clone(),
+            crate::health::model::Thresholds::from(&state.config.admin.health),
             stopped(shutdown_rx.clone()),
         )),
         tokio::spawn({

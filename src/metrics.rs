@@ -29,18 +29,26 @@
 //! One recorder per process (the `metrics` facade is global); tests that start several
 //! servers in one process share it, which only ever adds to the counters.
 
+//!
+//! This file owns the recorder, the recording functions, the sampler task
+//! ([`run_sampler`]) and the scrape route ([`admin_routes`], state [`MetricsRoutes`]).
+//! It does not decide anything from a metric.
+
 use crate::admin::roles::{Staff, StaffRole};
-use crate::app::AppState;
+use crate::audit::Audit;
+use crate::auth::Sessions;
+use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
-use axum::extract::{FromRequestParts, State};
+use crate::visit::VisitHub;
+use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::{header, request::Parts, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -250,18 +258,47 @@ pub async fn run_sampler(
 
 // --- GET /metrics ---
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+/// The scrape token (`admin.metrics_token`), if one is configured.
+#[derive(Clone, Default)]
+pub struct MetricsToken(Option<Arc<str>>);
+
+impl MetricsToken {
+    pub fn new(token: Option<&str>) -> MetricsToken {
+        MetricsToken(token.map(Arc::from))
+    }
+}
+
+/// What the scrape route uses: the hub (for the gauges at scrape time), the token, staff
+/// sessions and the audit log (a refusal for a wrong role is audited).
+#[derive(Clone, axum::extract::FromRef)]
+pub struct MetricsRoutes {
+    pub hub: VisitHub,
+    pub token: MetricsToken,
+    pub sessions: Sessions,
+    pub audit: Audit,
+}
+
+/// `GET /metrics` (admin listener).
+pub fn admin_routes(state: MetricsRoutes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(scrape))
+        .with_state(state)
 }
 
 /// Who may scrape: the configured bearer token, or an auditor / sysadmin session.
 pub struct MetricsReader;
 
-impl FromRequestParts<AppState> for MetricsReader {
+impl<S> FromRequestParts<S> for MetricsReader
+where
+    MetricsToken: FromRef<S>,
+    Sessions: FromRef<S>,
+    Audit: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(expected) = &state.config.admin.metrics_token {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(expected) = MetricsToken::from_ref(state).0.as_deref() {
             let presented = parts
                 .headers
                 .get(header::AUTHORIZATION)
@@ -278,7 +315,7 @@ impl FromRequestParts<AppState> for MetricsReader {
         let staff = Staff::from_request_parts(parts, state).await?;
         staff
             .require(
-                &state.audit,
+                &Audit::from_ref(state),
                 "GET /metrics",
                 &[StaffRole::Auditor, StaffRole::Sysadmin],
             )
@@ -287,10 +324,22 @@ impl FromRequestParts<AppState> for MetricsReader {
     }
 }
 
-async fn scrape(State(state): State<AppState>, _r: MetricsReader) -> impl IntoResponse {
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "Every metric in the Prometheus text format. A scraper may present `Authorization: Bearer <admin.metrics_token>` instead of a staff session", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, description = "`not_signed_in`: neither the scrape token nor a staff session", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: auditors and system administrators only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn scrape(State(hub): State<VisitHub>, _r: MetricsReader) -> impl IntoResponse {
     // The gauges as of this scrape, not of the last sampler tick.
-    let peers = state.hub.media_snapshot().await.peers.len();
-    metrics::gauge!("confer_live_visits").set(state.hub.live_count() as f64);
+    let peers = hub.media_snapshot().await.peers.len();
+    metrics::gauge!("confer_live_visits").set(hub.live_count() as f64);
     metrics::gauge!("confer_participants").set(peers as f64);
     (
         StatusCode::OK,

@@ -3,8 +3,14 @@
 //! the generated API documents (`GET /api/openapi.json` on the public listener,
 //! `GET /admin/api/openapi.json` on the admin listener).
 //!
-//! A feature exposes `routes(its narrow state) -> OpenApiRouter`: every route is added with
-//! `utoipa_axum::routes!`, so it is in the document by construction.
+//! A feature exposes `routes(its narrow state) -> OpenApiRouter` (public listener) and/or
+//! `admin_routes(...)` (admin listener): every route is added with `utoipa_axum::routes!`,
+//! so it is in the document by construction. Each narrow state is built here from the
+//! wiring's handles and holds only what its routes use (docs/DESIGN.md invariant 9).
+//!
+//! Not documented yet (legacy routers, converted by their owners): the scheduler's routes
+//! (`crate::schedule::http`), `crate::http::api`'s own routes (sign-in, join tokens,
+//! `/healthz`, `/ws`) and the browser pages.
 
 use axum::routing::get;
 use axum::Router;
@@ -19,10 +25,25 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The public listener: browser pages, lawyer and booth API, signalling.
 pub fn public(state: AppState) -> Router {
-    let documented: OpenApiRouter =
-        OpenApiRouter::new().merge(crate::signaling::routes(crate::signaling::Signalling {
-            admission: state.admission.clone(),
-            hub: state.hub.clone(),
+    let s = &state;
+    let documented: OpenApiRouter = OpenApiRouter::new()
+        .merge(crate::signaling::routes(crate::signaling::Signalling {
+            admission: s.admission.clone(),
+            hub: s.hub.clone(),
+        }))
+        .merge(crate::documents::http::routes(documents(s)))
+        .merge(crate::complaints::routes(
+            crate::complaints::ComplaintsRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+                facility: s.config.facility.clone(),
+            },
+        ))
+        .merge(crate::visit::room::routes(crate::visit::room::RoomRoutes {
+            store: s.store.clone(),
+            audit: s.audit.clone(),
+            booths: s.booths.clone(),
         }));
     let (documented, doc) = documented.split_for_parts();
     let doc = openapi::finish(
@@ -40,16 +61,102 @@ pub fn public(state: AppState) -> Router {
 
 /// The admin listener: staff API, console, health feed, metrics.
 pub fn admin(state: AppState) -> Router {
-    let documented: OpenApiRouter = OpenApiRouter::new();
+    let s = &state;
+    let documented: OpenApiRouter = OpenApiRouter::new()
+        .merge(crate::admin::login::admin_routes(
+            crate::admin::login::LoginRoutes {
+                sign_in: s.sign_in.clone(),
+            },
+        ))
+        .merge(crate::admin::admin_routes(crate::admin::AdminRoutes {
+            store: s.store.clone(),
+            audit: s.audit.clone(),
+            sessions: s.sessions.clone(),
+        }))
+        .merge(crate::admin::staff::admin_routes(
+            crate::admin::staff::StaffRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+                totp: s.totp.clone(),
+            },
+        ))
+        .merge(crate::admin::verification::admin_routes(
+            crate::admin::verification::VerificationRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+                registry: s.gate.registry().clone(),
+            },
+        ))
+        .merge(crate::admin::violations::admin_routes(
+            crate::admin::violations::ViolationsRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+                hub: s.hub.clone(),
+                outbox: s.outbox.clone(),
+            },
+        ))
+        .merge(crate::admin::reports::admin_routes(
+            crate::admin::reports::ReportsRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+            },
+        ))
+        .merge(crate::admin::console::admin_routes())
+        .merge(crate::documents::http::admin_routes(documents(s)))
+        .merge(crate::complaints::admin_routes(
+            crate::complaints::ComplaintsAdminRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+            },
+        ))
+        .merge(crate::visit::room::admin_routes(
+            crate::visit::room::RoomAdminRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+            },
+        ))
+        .merge(crate::health::admin_routes(crate::health::HealthRoutes {
+            health: s.health.clone(),
+            sessions: s.sessions.clone(),
+            audit: s.audit.clone(),
+        }))
+        .merge(crate::metrics::admin_routes(
+            crate::metrics::MetricsRoutes {
+                hub: s.hub.clone(),
+                token: crate::metrics::MetricsToken::new(s.config.admin.metrics_token.as_deref()),
+                sessions: s.sessions.clone(),
+                audit: s.audit.clone(),
+            },
+        ));
     let (documented, doc) = documented.split_for_parts();
     let doc = openapi::finish(
         doc,
         "confer admin API",
         "Staff routes of confer's admin listener. Every error is an ErrorBody.",
     );
-    crate::admin::legacy_routes(state)
+    // Not converted yet: `/healthz` (crate::http::api) and the scheduler's staff routes.
+    Router::new()
+        .route("/healthz", get(crate::http::api::healthz))
+        .merge(crate::schedule::http::admin_routes())
+        .with_state(state)
         .merge(documented)
         .route("/admin/api/openapi.json", get(openapi::serve(&doc)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
+}
+
+/// The document routes' state (both listeners).
+fn documents(s: &AppState) -> crate::documents::http::DocumentsRoutes {
+    crate::documents::http::DocumentsRoutes {
+        documents: s.documents.clone(),
+        store: s.store.clone(),
+        audit: s.audit.clone(),
+        sessions: s.sessions.clone(),
+    }
 }

@@ -15,13 +15,17 @@
 //! The console reads the admin API with the staff session token; it shows connection
 //! health, codes and counts, never media, thumbnails or document contents (docs/DESIGN.md
 //! invariant 6).
+//!
+//! Does not: check who is asking (the page is public on the admin listener; every API
+//! call it makes is checked by its own route) or read anything from disk.
 
-use crate::app::AppState;
+use crate::http::openapi::ErrorBody;
+use crate::http::ApiError;
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const INDEX: &str = include_str!("console/index.html");
 
@@ -54,11 +58,22 @@ const FILES: [(&str, &str, &str); 5] = [
     ),
 ];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin", get(|| async { Redirect::permanent("/admin/") }))
-        .route("/admin/", get(index))
-        .route("/admin/console/{file}", get(file))
+/// The console's routes (admin listener); they need no state.
+pub fn admin_routes() -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(redirect))
+        .routes(routes!(index))
+        .routes(routes!(file))
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin",
+    tag = "console",
+    responses((status = 308, description = "Permanent redirect to `/admin/`"))
+)]
+async fn redirect() -> Redirect {
+    Redirect::permanent("/admin/")
 }
 
 fn text(content_type: &'static str, body: &'static str) -> Response {
@@ -70,14 +85,33 @@ fn text(content_type: &'static str, body: &'static str) -> Response {
     resp
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/",
+    tag = "console",
+    responses((status = 200, description = "The console page", body = String, content_type = "text/html; charset=utf-8"))
+)]
 async fn index() -> Response {
     text("text/html; charset=utf-8", INDEX)
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/console/{file}",
+    tag = "console",
+    params(("file" = String, Path, description = "`app.js`, `api.js`, `i18n.js`, `charts.js` or `style.css`")),
+    responses(
+        (status = 200, description = "An ES module or the stylesheet", content(
+            (String = "text/javascript; charset=utf-8"),
+            (String = "text/css; charset=utf-8"),
+        )),
+        (status = 404, description = "`not_found`: no such file", body = ErrorBody),
+    )
+)]
 async fn file(Path(name): Path<String>) -> Response {
     match FILES.iter().find(|(n, _, _)| *n == name) {
         Some((_, ct, body)) => text(ct, body),
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+        None => ApiError::not_found("That file").into_response(),
     }
 }
 

@@ -12,30 +12,73 @@
 //!
 //! Each refusal counts as a failure for the account and the client address in the
 //! admin limiter; only a sign-in with both factors right clears the account's count.
+//!
+//! The checks, the limiter, the audit entries and the session are `crate::auth::SignIn`'s;
+//! this file is only the route (state [`LoginRoutes`]).
 
 use crate::admin::roles::StaffRole;
 use crate::auth::SignIn;
 use crate::http::extract::JsonBody;
+use crate::http::openapi::ErrorBody;
 use crate::http::serve::RemoteAddr;
 use crate::http::ApiError;
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-#[derive(Deserialize)]
+/// What staff sign-in uses.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct LoginRoutes {
+    pub sign_in: SignIn,
+}
+
+/// `POST /admin/api/login` (admin listener).
+pub fn admin_routes(state: LoginRoutes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .with_state(state)
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffLogin {
     username: String,
     password: String,
+    /// The current 6-digit TOTP code.
     #[serde(default)]
     totp: Option<String>,
 }
 
+/// A staff session.
+#[derive(Serialize, ToSchema)]
+pub struct StaffSignedIn {
+    /// The session token (`Authorization: Bearer ...`).
+    token: String,
+    role: StaffRole,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/api/login",
+    tag = "admin",
+    request_body = StaffLogin,
+    responses(
+        (status = 200, description = "Signed in (audited)", body = StaffSignedIn),
+        (status = 400, description = "`malformed_request`", body = ErrorBody),
+        (status = 401, description = "`bad_credentials`, `totp_required`, `bad_totp`, `totp_replayed` or `totp_not_enrolled`", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    )
+)]
 pub async fn login(
     State(sign_in): State<SignIn>,
     client: RemoteAddr,
     JsonBody(req): JsonBody<StaffLogin>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<StaffSignedIn>, ApiError> {
     let done = sign_in
         .staff(
             &req.username,
@@ -46,8 +89,8 @@ pub async fn login(
         .await?;
     let role: StaffRole = done.staff.role;
     tracing::info!(admin = done.staff.id.0, role = ?role, "staff signed in");
-    Ok(Json(serde_json::json!({
-        "token": done.token.as_str(),
-        "role": role,
-    })))
+    Ok(Json(StaffSignedIn {
+        token: done.token.as_str().to_owned(),
+        role,
+    }))
 }

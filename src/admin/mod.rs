@@ -2,9 +2,15 @@
 //! TOTP second factor, [`login`]) and act within their role ([`roles`]: operator,
 //! auditor, sysadmin, investigator, kept separate as MLPS level 3 asks).
 //!
+//! **Owns** the staff routes for booths, lawyer accounts, visits and the audit log
+//! ([`admin_routes`], state [`AdminRoutes`]); each other admin feature has its own
+//! `admin_routes` and narrow state in its file, and `crate::routes::admin` assembles
+//! them. **Does not** run visits (that is `visit`), decide admission (`policy`) or
+//! assemble the listener (`crate::routes`).
+//!
 //! | route | who | what |
 //! |---|---|---|
-//! | `GET /healthz` | anyone who reaches the listener | 200 `{"status":"ok"}` once ready |
+//! | `GET /healthz` | anyone who reaches the listener | 200 `{"status":"ok"}` once ready (`crate::http::api::healthz`) |
 //! | `POST /admin/api/login` | staff | `{username,password,totp}` -> `{token, role}` (rate-limited, [`login`]) |
 //! | `GET /admin/api/booths` | operator | booths and their facilities |
 //! | `GET /admin/api/lawyers` | operator | lawyer accounts (id, username, name) |
@@ -44,23 +50,25 @@ pub use crate::auth::totp;
 pub mod verification;
 pub mod violations;
 
-use crate::app::AppState;
-use crate::audit::{Actor, AuditRecord, ConfigChange};
-use crate::auth::password;
-use crate::http::api::{json_body, rfc3339, VisitView};
+use crate::audit::{Actor, Audit, AuditRecord, ConfigChange};
+use crate::auth::{password, Sessions};
+use crate::http::api::{rfc3339, VisitView};
+use crate::http::extract::{Auditor, JsonBody, Operator};
+use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
-use crate::ids::{BoothId, CaseId, LawyerId, VisitId};
+use crate::ids::{BoothId, CaseId, FacilityId, LawyerId, VisitId};
 use crate::licence::{HolderIdHash, LicenceNumber};
 use crate::store::audit::AuditFilter;
 use crate::store::verification::MemberKind;
-use crate::store::{NewVisit, StoreError};
+use crate::store::{NewVisit, Store, StoreError};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
-use roles::{Auditor, Operator};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Assistants and interpreters a visit may include besides the lawyer (R-VERIFY-4).
 const MAX_COMPANIONS: usize = 2;
@@ -68,58 +76,109 @@ const MAX_COMPANIONS: usize = 2;
 /// The longest slot a visit may be given in one record (a day).
 const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
 
-/// The admin routes not yet moved to their feature's `routes` (legacy shape, state applied).
-pub fn legacy_routes(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(crate::http::api::healthz))
-        .route("/admin/api/login", post(login::login))
-        .route("/admin/api/booths", get(booths))
-        .route("/admin/api/lawyers", get(lawyers).post(create_lawyer))
-        .route("/admin/api/visits", get(visits).post(create_visit))
-        .route("/admin/api/audit", get(audit_entries))
-        .merge(crate::schedule::http::admin_routes())
-        .merge(verification::routes())
-        .merge(crate::documents::http::admin_routes())
-        .merge(staff::router())
-        .merge(crate::metrics::router())
-        .merge(violations::router())
-        .merge(crate::complaints::admin_router())
-        .merge(crate::visit::room::admin_routes())
-        .merge(reports::router())
-        .merge(console::router())
-        .merge(crate::health::routes())
+pub use crate::http::extract::StaffSession;
+
+/// What the booth, lawyer, visit and audit routes use.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AdminRoutes {
+    pub store: Store,
+    pub audit: Audit,
+    pub sessions: Sessions,
+}
+
+/// Booths, lawyer accounts, visits and the audit log (admin listener).
+pub fn admin_routes(state: AdminRoutes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(booths))
+        .routes(routes!(lawyers, create_lawyer))
+        .routes(routes!(visits, create_visit))
+        .routes(routes!(audit_entries))
         .with_state(state)
 }
 
-pub use crate::http::extract::StaffSession;
-
-async fn booths(
-    State(state): State<AppState>,
-    _s: Operator,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = state.store.booths().await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|b| serde_json::json!({ "id": b.id, "facility": b.facility, "facility_name": b.facility_name, "label": b.label }))
-        .collect();
-    Ok(Json(serde_json::json!({ "booths": list })))
+/// A booth as the operator's list shows it.
+#[derive(Serialize, ToSchema)]
+pub struct BoothView {
+    #[schema(value_type = String)]
+    id: BoothId,
+    #[schema(value_type = String)]
+    facility: FacilityId,
+    facility_name: String,
+    label: String,
 }
 
-async fn lawyers(
-    State(state): State<AppState>,
-    _s: Operator,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = state.store.lawyers().await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|l| serde_json::json!({ "id": l.id, "username": l.username, "display_name": l.display_name }))
-        .collect();
-    Ok(Json(serde_json::json!({ "lawyers": list })))
+#[derive(Serialize, ToSchema)]
+pub struct BoothList {
+    booths: Vec<BoothView>,
 }
 
-#[derive(Deserialize)]
+#[utoipa::path(
+    get,
+    path = "/admin/api/booths",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Booths and their facilities", body = BoothList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn booths(State(store): State<Store>, _s: Operator) -> Result<Json<BoothList>, ApiError> {
+    let rows = store.booths().await?;
+    let booths = rows
+        .into_iter()
+        .map(|b| BoothView {
+            id: b.id,
+            facility: b.facility,
+            facility_name: b.facility_name,
+            label: b.label,
+        })
+        .collect();
+    Ok(Json(BoothList { booths }))
+}
+
+/// A lawyer-side account as the operator's list shows it.
+#[derive(Serialize, ToSchema)]
+pub struct LawyerView {
+    id: i64,
+    username: String,
+    display_name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LawyerList {
+    lawyers: Vec<LawyerView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/api/lawyers",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Lawyer-side accounts (id, username, name)", body = LawyerList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn lawyers(State(store): State<Store>, _s: Operator) -> Result<Json<LawyerList>, ApiError> {
+    let rows = store.lawyers().await?;
+    let lawyers = rows
+        .into_iter()
+        .map(|l| LawyerView {
+            id: l.id,
+            username: l.username,
+            display_name: l.display_name,
+        })
+        .collect();
+    Ok(Json(LawyerList { lawyers }))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewLawyer {
+pub struct NewLawyer {
     username: String,
     /// The holder's name as on the licence (compared with the registry's holder name).
     display_name: String,
@@ -135,12 +194,34 @@ struct NewLawyer {
     id_number: Option<String>,
 }
 
+/// `{"id": N}`: the id of what was created.
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    pub id: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/api/lawyers",
+    tag = "admin",
+    request_body = NewLawyer,
+    responses(
+        (status = 201, description = "The account was created (audited, R-VERIFY-1)", body = Created),
+        (status = 400, description = "`malformed_request`, `invalid_username`, `weak_password`, `invalid_display_name`, `invalid_kind`, `invalid_licence_number` or `invalid_id_number`", body = ErrorBody),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 409, description = "`username_taken`", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn create_lawyer(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Operator(admin): Operator,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let req: NewLawyer = json_body(&body)?;
+    JsonBody(req): JsonBody<NewLawyer>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let valid_name = |s: &str| {
         (3..=64).contains(&s.len())
             && s.chars()
@@ -198,8 +279,7 @@ async fn create_lawyer(
         _ => (None, None),
     };
     let hash = password::hash_async(req.password).await;
-    let id = match state
-        .store
+    let id = match store
         .insert_lawyer(&req.username, req.display_name.trim(), &hash, Utc::now())
         .await
     {
@@ -213,82 +293,138 @@ async fn create_lawyer(
         }
         Err(e) => return Err(e.into()),
     };
-    state
-        .store
+    store
         .set_lawyer_claim(id, kind, licence.as_deref(), id_hash.as_deref())
         .await?;
     tracing::info!(admin = %admin, lawyer = %id, kind = kind.as_str(), "lawyer-side account created");
     let change = ConfigChange::LawyerCreated { lawyer: id };
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(admin),
             AuditRecord::ConfigurationChanged { change },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(Created { id: id.0 })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateVisit {
+pub struct CreateVisit {
+    #[schema(value_type = i64)]
     lawyer_id: LawyerId,
+    #[schema(value_type = String)]
     booth_id: BoothId,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     /// The case the visit is about (required to admit the lawyer).
     #[serde(default)]
+    #[schema(value_type = Option<i64>)]
     case_id: Option<CaseId>,
     /// Up to two assistants / interpreters invited (each must be approved for the case).
     #[serde(default)]
+    #[schema(value_type = Vec<i64>)]
     companions: Vec<LawyerId>,
     /// The lawyer consented to a borrowed interrogation room (R-PRIV-2), e.g. by phone.
     #[serde(default)]
     interrogation_room_consent: bool,
     /// A remote police-station booth the lawyer joins from (R-REMOTE-1).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     lawyer_booth_id: Option<BoothId>,
 }
 
-#[derive(Serialize)]
-struct StaffVisitView {
+/// A visit as staff see it: who, where, which case, and how it ended (the fields of the
+/// lawyer's view, `crate::http::api::VisitView`, plus these).
+#[derive(Serialize, ToSchema)]
+pub struct StaffVisitView {
+    #[schema(value_type = i64)]
     lawyer_id: LawyerId,
+    #[schema(value_type = String)]
     booth_id: BoothId,
+    #[schema(value_type = Option<i64>)]
     case_id: Option<CaseId>,
+    #[schema(value_type = Vec<i64>)]
     companions: Vec<LawyerId>,
     ended_at: Option<String>,
     end_reason: Option<String>,
-    #[serde(flatten)]
-    visit: VisitView,
+    #[schema(value_type = i64)]
+    id: VisitId,
+    facility: String,
+    booth: String,
+    starts_at: String,
+    ends_at: String,
+    /// `scheduled` (slot not started), `open` (joinable now) or `ended`.
+    state: &'static str,
+    /// The remote police-station booth the lawyer joins from (R-REMOTE-1), if any.
+    remote_booth: Option<String>,
 }
 
-async fn visits(
-    State(state): State<AppState>,
-    _s: Operator,
-) -> Result<Json<serde_json::Value>, ApiError> {
+#[derive(Serialize, ToSchema)]
+pub struct VisitList {
+    visits: Vec<StaffVisitView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/api/visits",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Recent and upcoming visits", body = VisitList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn visits(State(store): State<Store>, _s: Operator) -> Result<Json<VisitList>, ApiError> {
     let now = Utc::now();
-    let rows = state.store.visits().await?;
-    let list: Vec<_> = rows
+    let rows = store.visits().await?;
+    let visits = rows
         .iter()
-        .map(|v| StaffVisitView {
-            lawyer_id: v.lawyer,
-            booth_id: v.booth.clone(),
-            case_id: v.case,
-            companions: v.companions.clone(),
-            ended_at: v.ended_at.map(rfc3339),
-            end_reason: v.end_reason.clone(),
-            visit: VisitView::new(v, now),
+        .map(|v| {
+            let view = VisitView::new(v, now);
+            StaffVisitView {
+                lawyer_id: v.lawyer,
+                booth_id: v.booth.clone(),
+                case_id: v.case,
+                companions: v.companions.clone(),
+                ended_at: v.ended_at.map(rfc3339),
+                end_reason: v.end_reason.clone(),
+                id: view.id,
+                facility: view.facility,
+                booth: view.booth,
+                starts_at: view.starts_at,
+                ends_at: view.ends_at,
+                state: view.state,
+                remote_booth: view.remote_booth,
+            }
         })
         .collect();
-    Ok(Json(serde_json::json!({ "visits": list })))
+    Ok(Json(VisitList { visits }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/visits",
+    tag = "admin",
+    request_body = CreateVisit,
+    responses(
+        (status = 201, description = "The visit was created (audited)", body = Created),
+        (status = 400, description = "`malformed_request`, `invalid_slot`, `too_many_companions` or `not_a_remote_booth`", body = ErrorBody),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 404, description = "`not_found`: the lawyer, booth, case or remote booth", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn create_visit(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Operator(admin): Operator,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let req: CreateVisit = json_body(&body)?;
+    JsonBody(req): JsonBody<CreateVisit>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     if req.ends_at <= req.starts_at {
         return Err(ApiError::bad_request(
             "invalid_slot",
@@ -301,10 +437,10 @@ async fn create_visit(
             "A single slot may last at most 24 hours.",
         ));
     }
-    if state.store.lawyer(req.lawyer_id).await?.is_none() {
+    if store.lawyer(req.lawyer_id).await?.is_none() {
         return Err(ApiError::not_found("That lawyer"));
     }
-    if state.store.booth(&req.booth_id).await?.is_none() {
+    if store.booth(&req.booth_id).await?.is_none() {
         return Err(ApiError::not_found("That booth"));
     }
     if req.companions.len() > MAX_COMPANIONS {
@@ -314,12 +450,12 @@ async fn create_visit(
         ));
     }
     if let Some(case) = req.case_id {
-        if state.store.case(case).await?.is_none() {
+        if store.case(case).await?.is_none() {
             return Err(ApiError::not_found("That case"));
         }
     }
     if let Some(remote) = &req.lawyer_booth_id {
-        match state.store.booth_remote_station(remote).await? {
+        match store.booth_remote_station(remote).await? {
             None => return Err(ApiError::not_found("That remote booth")),
             Some(None) => {
                 return Err(ApiError::bad_request(
@@ -342,7 +478,7 @@ async fn create_visit(
         room_consent: req.interrogation_room_consent,
         lawyer_booth: req.lawyer_booth_id,
     };
-    let id: VisitId = state.store.insert_visit(&visit, Utc::now()).await?;
+    let id: VisitId = store.insert_visit(&visit, Utc::now()).await?;
     tracing::info!(admin = %admin, visit = %id, "visit created");
     let change = ConfigChange::VisitCreated {
         visit: id,
@@ -351,35 +487,63 @@ async fn create_visit(
         starts_at_ms: visit.starts_at.timestamp_millis(),
         ends_at_ms: visit.ends_at.timestamp_millis(),
     };
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(admin),
             AuditRecord::ConfigurationChanged { change },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(Created { id: id.0 })))
 }
 
-#[derive(Deserialize)]
+/// Which audit entries: at least one of `visit`, `lawyer`, or the period `from`/`to`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Entries about this visit.
     visit: Option<i64>,
+    /// Entries about this lawyer-side account.
     lawyer: Option<i64>,
+    /// From this time (RFC 3339).
     from: Option<DateTime<Utc>>,
+    /// Until this time (RFC 3339).
     to: Option<DateTime<Utc>>,
+    /// Entries after this sequence number (paging).
     after: Option<u64>,
+    /// At most this many entries (1 to 1000, default 1000).
     limit: Option<u32>,
 }
 
 /// The most entries one audit read returns; page on with `after`.
 const MAX_AUDIT_PAGE: u32 = 1000;
 
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntries {
+    /// The entries in order (`seq`, `time`, `actor`, `subjects`, `record`, `hash`).
+    #[schema(value_type = Vec<Object>)]
+    entries: Vec<crate::audit::EntryView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/api/audit",
+    tag = "admin",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries; the read itself is audited first", body = AuditEntries),
+        (status = 400, description = "`malformed_request` or `missing_filter`", body = ErrorBody),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: auditors only", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn audit_entries(
-    State(state): State<AppState>,
+    State(audit): State<Audit>,
     Auditor(auditor): Auditor,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuditEntries>, ApiError> {
     let axum::extract::Query(q) = query.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",
@@ -403,13 +567,12 @@ async fn audit_entries(
         after_seq: q.after.unwrap_or(0),
         limit: q.limit.unwrap_or(MAX_AUDIT_PAGE).clamp(1, MAX_AUDIT_PAGE),
     };
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(auditor),
             AuditRecord::AuditLogRead { staff: auditor },
         )
         .await?;
-    let entries = state.audit.query(&filter).await?;
-    Ok(Json(serde_json::json!({ "entries": entries })))
+    let entries = audit.query(&filter).await?;
+    Ok(Json(AuditEntries { entries }))
 }

@@ -14,11 +14,14 @@
 //! TLS: rustls with the ring provider, trusting only `[oversight] ca_file`; no built-in
 //! roots, no redirects. A delivery is recorded in the audit log (`violation_report_delivered`).
 //! Logs name the violation id and the recipient kind, never the report's text.
+//!
+//! Owns the worker and its wake-up handle ([`Outbox`]); has no routes. Does not decide
+//! what is reported or to whom (the stop route queues the rows, [`super::violations`]).
 
-use crate::app::AppState;
-use crate::audit::{Actor, AuditRecord};
+use crate::audit::{Actor, Audit, AuditRecord};
 use crate::config::OversightSection;
 use crate::store::oversight::DeliveryRow;
+use crate::store::Store;
 use chrono::Utc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -92,10 +95,23 @@ fn url_of<'a>(config: &'a OversightSection, recipient: &str) -> Option<&'a str> 
     }
 }
 
-/// Run until `stop` resolves.
-pub async fn run(state: AppState, stop: impl std::future::Future<Output = ()>) {
+/// What the worker uses.
+struct Worker {
+    store: Store,
+    audit: Audit,
+}
+
+/// Run until `stop` resolves: deliver what is due, then sleep until the next row is due,
+/// `outbox` is woken, or at most a minute.
+pub async fn run(
+    outbox: Outbox,
+    store: Store,
+    audit: Audit,
+    config: OversightSection,
+    stop: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(stop);
-    let config = state.config.oversight.clone();
+    let state = Worker { store, audit };
     let http = match client(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -104,7 +120,7 @@ pub async fn run(state: AppState, stop: impl std::future::Future<Output = ()>) {
         }
     };
     loop {
-        let notified = state.outbox.notify.notified();
+        let notified = outbox.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         match state.store.due_deliveries(Utc::now(), 32).await {
@@ -128,7 +144,7 @@ pub async fn run(state: AppState, stop: impl std::future::Future<Output = ()>) {
 }
 
 async fn deliver(
-    state: &AppState,
+    state: &Worker,
     http: &reqwest::Client,
     config: &OversightSection,
     d: DeliveryRow,
@@ -212,7 +228,7 @@ async fn deliver(
 
 /// The JSON a recipient receives.
 async fn report(
-    state: &AppState,
+    state: &Worker,
     violation: i64,
     recipient: &str,
 ) -> Result<Option<serde_json::Value>, crate::store::StoreError> {

@@ -13,6 +13,9 @@
 //! [`Auditor`], [`Sysadmin`] that answer 403 `role_forbidden`, naming the role needed, to
 //! anyone else. A refusal is recorded in the audit log (`staff_access_refused`).
 //!
+//! This file names the roles; it has no routes and checks nothing itself (the extractors
+//! live in `crate::http::extract` and are re-exported here).
+//!
 //! Sessions: a staff session ends after `admin.session_idle_secs` (default 1800 s, 30
 //! minutes) without use, whatever `auth.session_idle_secs` says for lawyers.
 

@@ -15,29 +15,49 @@
 //! | `GET /admin/api/staff` | sysadmin | staff accounts: id, username, role, whether a second factor is enrolled |
 //! | `POST /admin/api/staff` | sysadmin | `{username, role}` -> 201 `{id, username, role, password, totp_secret, otpauth_uri}` (once) |
 
+//!
+//! Does not: sign staff in (`login`, `crate::auth::SignIn`) or decide what a role may do
+//! (`roles`, `crate::http::extract`).
+
 use crate::admin::roles::{StaffRole, Sysadmin};
 use crate::admin::totp::TotpVault;
-use crate::app::AppState;
-use crate::audit::{Actor, AuditRecord, ConfigChange};
-use crate::auth::password;
-use crate::http::api::json_body;
+use crate::audit::{Actor, Audit, AuditRecord, ConfigChange};
+use crate::auth::{password, Sessions};
+use crate::http::extract::JsonBody;
+use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
 use crate::ids::AdminId;
+use crate::store::staff::StaffSummary;
 use crate::store::{Store, StoreError};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/api/staff", get(list).post(create))
+/// What the staff-account routes use.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct StaffRoutes {
+    pub store: Store,
+    pub audit: Audit,
+    pub sessions: Sessions,
+    pub totp: TotpVault,
+}
+
+/// `GET`/`POST /admin/api/staff` (admin listener).
+pub fn admin_routes(state: StaffRoutes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .with_state(state)
 }
 
 /// What the new account's holder is told once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct NewStaff {
+    #[schema(value_type = i64)]
     pub id: AdminId,
     pub username: String,
     pub role: StaffRole,
@@ -122,34 +142,69 @@ pub async fn record_unaudited(
     Ok(pending.len())
 }
 
-async fn list(
-    State(state): State<AppState>,
-    _s: Sysadmin,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let staff = state.store.staff_list().await?;
-    Ok(Json(serde_json::json!({ "staff": staff })))
+/// Staff accounts.
+#[derive(Serialize, ToSchema)]
+pub struct StaffList {
+    /// Each account: `id`, `username`, `role`, `second_factor` (whether TOTP is enrolled).
+    #[schema(value_type = Vec<Object>)]
+    staff: Vec<StaffSummary>,
 }
 
-#[derive(Deserialize)]
+#[utoipa::path(
+    get,
+    path = "/admin/api/staff",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Staff accounts (no hashes, no secrets)", body = StaffList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: system administrators only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn list(State(store): State<Store>, _s: Sysadmin) -> Result<Json<StaffList>, ApiError> {
+    let staff = store.staff_list().await?;
+    Ok(Json(StaffList { staff }))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateRequest {
+pub struct CreateRequest {
     username: String,
+    /// `operator`, `auditor`, `sysadmin` or `investigator`.
     role: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/staff",
+    tag = "admin",
+    request_body = CreateRequest,
+    responses(
+        (status = 201, description = "The account, with its password and TOTP secret shown this once (audited)", body = NewStaff),
+        (status = 400, description = "`malformed_request`, `invalid_role` or `invalid_username`", body = ErrorBody),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: system administrators only", body = ErrorBody),
+        (status = 409, description = "`username_taken`", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn create(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
+    State(totp): State<TotpVault>,
     Sysadmin(admin): Sysadmin,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<CreateRequest>,
 ) -> Result<(StatusCode, Json<NewStaff>), ApiError> {
-    let req: CreateRequest = json_body(&body)?;
     let Some(role) = StaffRole::parse(&req.role) else {
         return Err(ApiError::bad_request(
             "invalid_role",
             "The role must be one of: operator, auditor, sysadmin, investigator.",
         ));
     };
-    let created = create_staff(&state.store, &state.totp, &req.username, role, Some(admin))
+    let created = create_staff(&store, &totp, &req.username, role, Some(admin))
         .await
         .map_err(|e| match e {
             CreateStaffError::InvalidUsername => ApiError::bad_request(
@@ -168,13 +223,12 @@ async fn create(
         staff: created.id,
         role: role.as_str().into(),
     };
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(admin),
             AuditRecord::ConfigurationChanged { change },
         )
         .await?;
-    state.store.mark_staff_creation_audited(created.id).await?;
+    store.mark_staff_creation_audited(created.id).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

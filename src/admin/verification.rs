@@ -16,38 +16,56 @@
 //!
 //! Every action is appended to the audit log before it takes effect (503
 //! `audit_unavailable` otherwise).
+//!
+//! Does not: admit anyone itself (the gate, `visit::admission`, reads the records made
+//! here), or show the registry's personal fields (only verdict codes and status).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{NaiveDate, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::roles::Operator;
-use crate::app::AppState;
-use crate::audit::{Actor, AuditRecord};
-use crate::http::api::{json_body, rfc3339};
+use super::Created;
+use crate::audit::{Actor, Audit, AuditRecord};
+use crate::auth::Sessions;
+use crate::http::api::rfc3339;
+use crate::http::extract::JsonBody;
+use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
 use crate::ids::{CaseId, LawyerId, VisitId};
+use crate::licence::cache::CachedRegistry;
 use crate::licence::verify::{verify_lookup, LawyerClaim};
-use crate::licence::LicenceRegistry;
+use crate::licence::{AnyRegistry, LicenceRegistry};
 use crate::store::verification::{MemberKind, NewPermission};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/api/visits/{id}/manual-verification",
-            post(manual_verification),
-        )
-        .route("/admin/api/manual-verifications", get(manual_verifications))
-        .route("/admin/api/alerts", get(alerts))
-        .route("/admin/api/alerts/{id}/acknowledge", post(acknowledge))
-        .route("/admin/api/lawyers/{id}/unlock", post(unlock))
-        .route("/admin/api/lawyers/{id}/licence", get(licence_status))
-        .route("/admin/api/cases/{id}/permissions", post(permission))
-        .route("/admin/api/cases/{id}/companions", post(companion))
+/// What the verification routes use: the store, the audit log, staff sessions and the
+/// licence registry (through its cache) for the licence status.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct VerificationRoutes {
+    pub store: Store,
+    pub audit: Audit,
+    pub sessions: Sessions,
+    pub registry: CachedRegistry<AnyRegistry>,
+}
+
+/// The routes of the table above (admin listener).
+pub fn admin_routes(state: VerificationRoutes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(manual_verification))
+        .routes(routes!(manual_verifications))
+        .routes(routes!(alerts))
+        .routes(routes!(acknowledge))
+        .routes(routes!(unlock))
+        .routes(routes!(licence_status))
+        .routes(routes!(permission))
+        .routes(routes!(companion))
+        .with_state(state)
 }
 
 /// A free-text reference (evidence file, document number): 1..=200 characters.
@@ -62,22 +80,48 @@ fn reference(field: &'static str, text: &str) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ManualVerification {
+pub struct ManualVerification {
     /// Where the justice bureau's certificate is filed (e.g. its number).
     evidence_ref: String,
     #[serde(default)]
     note: String,
 }
 
+/// A manual verification recorded.
+#[derive(Serialize, ToSchema)]
+pub struct ManualVerificationCreated {
+    id: i64,
+    visit_id: i64,
+    lawyer_id: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/api/visits/{id}/manual-verification",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The visit")),
+    request_body = ManualVerification,
+    responses(
+        (status = 201, description = "Recorded (audited first, R-VERIFY-2): the lawyer is admitted to this visit whatever the registry says", body = ManualVerificationCreated),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 400, description = "`malformed_request`, `invalid_reference` or `invalid_note`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such visit", body = ErrorBody),
+        (status = 409, description = "`visit_ended` or `already_verified`", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn manual_verification(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Operator(staff): Operator,
     Path(visit): Path<i64>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let req: ManualVerification = json_body(&body)?;
+    JsonBody(req): JsonBody<ManualVerification>,
+) -> Result<(StatusCode, Json<ManualVerificationCreated>), ApiError> {
     let evidence_ref = reference("evidence_ref", &req.evidence_ref)?;
     if req.note.chars().count() > 1000 {
         return Err(ApiError::bad_request(
@@ -85,8 +129,7 @@ async fn manual_verification(
             "A note has at most 1000 characters.",
         ));
     }
-    let row = state
-        .store
+    let row = store
         .visit(VisitId(visit))
         .await?
         .ok_or_else(|| ApiError::not_found("This visit"))?;
@@ -98,8 +141,7 @@ async fn manual_verification(
         ));
     }
     // Audit first: the verification is durable in the log before it can admit anyone.
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(staff),
             AuditRecord::ManualLicenceVerification {
@@ -110,8 +152,7 @@ async fn manual_verification(
             },
         )
         .await?;
-    let id = match state
-        .store
+    let id = match store
         .insert_manual_verification(
             row.lawyer,
             row.id,
@@ -135,83 +176,189 @@ async fn manual_verification(
     tracing::info!(staff = %staff, visit = %row.id, "licence verified by hand");
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "id": id, "visit_id": row.id, "lawyer_id": row.lawyer })),
+        Json(ManualVerificationCreated {
+            id,
+            visit_id: row.id.0,
+            lawyer_id: row.lawyer.0,
+        }),
     ))
 }
 
-async fn manual_verifications(
-    State(state): State<AppState>,
-    _s: Operator,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = state.store.manual_verifications().await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "id": m.id, "lawyer_id": m.lawyer, "visit_id": m.visit,
-                "evidence_ref": m.evidence_ref, "verified_by": m.verified_by,
-                "verified_at": rfc3339(m.verified_at),
-            })
-        })
-        .collect();
-    Ok(Json(serde_json::json!({ "manual_verifications": list })))
+/// A manual verification as staff see it.
+#[derive(Serialize, ToSchema)]
+pub struct ManualVerificationView {
+    id: i64,
+    lawyer_id: i64,
+    visit_id: i64,
+    evidence_ref: String,
+    /// The staff member who verified.
+    verified_by: i64,
+    verified_at: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct ManualVerificationList {
+    manual_verifications: Vec<ManualVerificationView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/api/manual-verifications",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The most recent manual verifications", body = ManualVerificationList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn manual_verifications(
+    State(store): State<Store>,
+    _s: Operator,
+) -> Result<Json<ManualVerificationList>, ApiError> {
+    let rows = store.manual_verifications().await?;
+    let manual_verifications = rows
+        .iter()
+        .map(|m| ManualVerificationView {
+            id: m.id,
+            lawyer_id: m.lawyer.0,
+            visit_id: m.visit.0,
+            evidence_ref: m.evidence_ref.clone(),
+            verified_by: m.verified_by.0,
+            verified_at: rfc3339(m.verified_at),
+        })
+        .collect();
+    Ok(Json(ManualVerificationList {
+        manual_verifications,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct AlertQuery {
+#[into_params(parameter_in = Query)]
+pub struct AlertQuery {
+    /// Only alerts nobody has acknowledged yet.
     #[serde(default)]
     open: Option<bool>,
 }
 
-async fn alerts(
-    State(state): State<AppState>,
-    _s: Operator,
-    Query(q): Query<AlertQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = state
-        .store
-        .impersonation_alerts(q.open.unwrap_or(false))
-        .await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|a| {
-            serde_json::json!({
-                "id": a.id, "lawyer_id": a.lawyer, "visit_id": a.visit, "reason": a.reason,
-                "raised_at": rfc3339(a.raised_at), "acknowledged_by": a.acknowledged_by,
-            })
-        })
-        .collect();
-    Ok(Json(serde_json::json!({ "alerts": list })))
+/// An impersonation alert (R-VERIFY-3): who, when, why; never the licence number.
+#[derive(Serialize, ToSchema)]
+pub struct AlertView {
+    id: i64,
+    lawyer_id: i64,
+    visit_id: Option<i64>,
+    reason: String,
+    raised_at: String,
+    acknowledged_by: Option<i64>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct AlertList {
+    alerts: Vec<AlertView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/api/alerts",
+    tag = "admin",
+    params(AlertQuery),
+    responses(
+        (status = 200, description = "Impersonation alerts", body = AlertList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 400, description = "`malformed_request`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn alerts(
+    State(store): State<Store>,
+    _s: Operator,
+    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AlertList>, ApiError> {
+    // Our error shape for a malformed query, like every other route.
+    let Query(q) = query.map_err(|e| {
+        ApiError::bad_request(
+            "malformed_request",
+            format!(
+                "The query is not valid: {}.",
+                e.body_text().trim_end_matches('.')
+            ),
+        )
+    })?;
+    let rows = store.impersonation_alerts(q.open.unwrap_or(false)).await?;
+    let alerts = rows
+        .iter()
+        .map(|a| AlertView {
+            id: a.id,
+            lawyer_id: a.lawyer.0,
+            visit_id: a.visit.map(|v| v.0),
+            reason: a.reason.clone(),
+            raised_at: rfc3339(a.raised_at),
+            acknowledged_by: a.acknowledged_by.map(|s| s.0),
+        })
+        .collect();
+    Ok(Json(AlertList { alerts }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/api/alerts/{id}/acknowledge",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The alert")),
+    responses(
+        (status = 204, description = "Acknowledged (audited)"),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no open alert with this id", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn acknowledge(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Operator(staff): Operator,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(staff),
             AuditRecord::AlertAcknowledged { alert: id, staff },
         )
         .await?;
-    if state.store.acknowledge_alert(id, staff, Utc::now()).await? {
+    if store.acknowledge_alert(id, staff, Utc::now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("An open alert with this id"))
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/lawyers/{id}/unlock",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The lawyer-side account")),
+    responses(
+        (status = 204, description = "Unlocked (audited, R-VERIFY-3)"),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 409, description = "`not_locked`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn unlock(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Operator(staff): Operator,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let lawyer = LawyerId(id);
-    let account = state
-        .store
+    let account = store
         .lawyer_account(lawyer)
         .await?
         .ok_or_else(|| ApiError::not_found("This account"))?;
@@ -222,14 +369,13 @@ async fn unlock(
             "This account is not locked.",
         ));
     }
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(staff),
             AuditRecord::AccountUnlocked { lawyer, staff },
         )
         .await?;
-    state.store.unlock_lawyer(lawyer).await?;
+    store.unlock_lawyer(lawyer).await?;
     tracing::info!(staff = %staff, lawyer = %lawyer, "account unlocked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -237,13 +383,59 @@ async fn unlock(
 /// What the registry says now about an account's licence, for staff deciding on a manual
 /// verification. Asks the registry (through the cache); shows the verdict and status, not
 /// the registry's personal fields.
+/// What the registry says now about an account's licence.
+#[derive(Serialize, ToSchema)]
+pub struct LicenceStatus {
+    lawyer_id: i64,
+    /// `licence_verified`, `no_licence_on_account`, or the refusal code the gate would give.
+    verdict: &'static str,
+    /// The registry's answer; absent when the account has no licence to look up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registry: Option<RegistryStatus>,
+}
+
+/// The registry's answer: the licence's status (or `unknown_licence`, or the lookup's
+/// error code), and when it is valid and the data's time when there is a record.
+#[derive(Serialize, ToSchema)]
+pub struct RegistryStatus {
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_as_of: Option<String>,
+}
+
+impl LicenceStatus {
+    fn no_licence(id: i64) -> LicenceStatus {
+        LicenceStatus {
+            lawyer_id: id,
+            verdict: "no_licence_on_account",
+            registry: None,
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/api/lawyers/{id}/licence",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The lawyer-side account")),
+    responses(
+        (status = 200, description = "The verdict code, the licence status and the data time (never the registry's personal fields)", body = LicenceStatus),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn licence_status(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(registry): State<CachedRegistry<AnyRegistry>>,
     _s: Operator,
     Path(id): Path<i64>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let account = state
-        .store
+) -> Result<Json<LicenceStatus>, ApiError> {
+    let account = store
         .lawyer_account(LawyerId(id))
         .await?
         .ok_or_else(|| ApiError::not_found("This account"))?;
@@ -252,19 +444,25 @@ async fn licence_status(
         .as_deref()
         .and_then(|l| l.parse().ok())
     else {
-        return Ok(Json(
-            serde_json::json!({ "lawyer_id": id, "verdict": "no_licence_on_account" }),
-        ));
+        return Ok(Json(LicenceStatus::no_licence(id)));
     };
-    let lookup = state.gate.registry().lookup(&licence).await;
+    let lookup = registry.lookup(&licence).await;
     let status = match &lookup {
-        Ok(Some(r)) => serde_json::json!({
-            "status": r.status.as_str(),
-            "valid_until": r.valid_until.to_string(),
-            "data_as_of": rfc3339(r.data_as_of),
-        }),
-        Ok(None) => serde_json::json!({ "status": "unknown_licence" }),
-        Err(e) => serde_json::json!({ "status": e.code() }),
+        Ok(Some(r)) => RegistryStatus {
+            status: r.status.as_str().to_owned(),
+            valid_until: Some(r.valid_until.to_string()),
+            data_as_of: Some(rfc3339(r.data_as_of)),
+        },
+        Ok(None) => RegistryStatus {
+            status: "unknown_licence".to_owned(),
+            valid_until: None,
+            data_as_of: None,
+        },
+        Err(e) => RegistryStatus {
+            status: e.code().to_owned(),
+            valid_until: None,
+            data_as_of: None,
+        },
     };
     // The firm is the one on an engagement; without one, the holder alone is compared.
     let claim = LawyerClaim {
@@ -272,11 +470,7 @@ async fn licence_status(
         holder_name: account.display_name.clone(),
         holder_id_hash: match account.holder_id_hash.as_deref().map(str::parse) {
             Some(Ok(h)) => h,
-            _ => {
-                return Ok(Json(
-                    serde_json::json!({ "lawyer_id": id, "verdict": "no_licence_on_account" }),
-                ))
-            }
+            _ => return Ok(Json(LicenceStatus::no_licence(id))),
         },
         law_firm: match &lookup {
             Ok(Some(r)) => r.law_firm.clone(),
@@ -284,16 +478,20 @@ async fn licence_status(
         },
     };
     let verdict = verify_lookup(&lookup, &claim, Utc::now().date_naive());
-    Ok(Json(serde_json::json!({
-        "lawyer_id": id,
-        "verdict": verdict.reason().map(|r| r.code()).unwrap_or("licence_verified"),
-        "registry": status,
-    })))
+    Ok(Json(LicenceStatus {
+        lawyer_id: id,
+        verdict: verdict
+            .reason()
+            .map(|r| r.code())
+            .unwrap_or("licence_verified"),
+        registry: Some(status),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PermissionRequest {
+pub struct PermissionRequest {
+    #[schema(value_type = i64)]
     lawyer_id: LawyerId,
     /// The investigating unit that decided.
     unit: String,
@@ -304,17 +502,34 @@ struct PermissionRequest {
     document_ref: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/cases/{id}/permissions",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The case")),
+    request_body = PermissionRequest,
+    responses(
+        (status = 201, description = "The unit's decision recorded (audited first, R-ARRANGE-3)", body = Created),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 400, description = "`malformed_request` or `invalid_reference`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case or lawyer", body = ErrorBody),
+        (status = 409, description = "`permission_not_applicable`: the case is not flagged", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn permission(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Operator(staff): Operator,
     Path(case): Path<i64>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let req: PermissionRequest = json_body(&body)?;
+    JsonBody(req): JsonBody<PermissionRequest>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let unit = reference("unit", &req.unit)?;
     let document_ref = reference("document_ref", &req.document_ref)?;
-    let case_row = state
-        .store
+    let case_row = store
         .case(CaseId(case))
         .await?
         .ok_or_else(|| ApiError::not_found("This case"))?;
@@ -326,8 +541,7 @@ async fn permission(
             "This case is not flagged as needing the investigating unit's permission; lawyers visit it without one.",
         ));
     }
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(staff),
             AuditRecord::CasePermissionRecorded {
@@ -348,38 +562,63 @@ async fn permission(
         document_ref,
         recorded_by: staff,
     };
-    let id = match state.store.insert_case_permission(&p, Utc::now()).await {
+    let id = match store.insert_case_permission(&p, Utc::now()).await {
         Ok(id) => id,
         Err(StoreError::NotFound(what)) => {
             return Err(ApiError::not_found(&format!("The lawyer or {what}")))
         }
         Err(e) => return Err(e.into()),
     };
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CompanionRequest {
+pub struct CompanionRequest {
+    #[schema(value_type = i64)]
     account_id: LawyerId,
     /// Who approved (the investigating unit, and the decision's reference).
     approved_by: String,
 }
 
+/// An assistant or interpreter approved for a case.
+#[derive(Serialize, ToSchema)]
+pub struct CompanionApproved {
+    case_id: i64,
+    account_id: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/api/cases/{id}/companions",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The case")),
+    request_body = CompanionRequest,
+    responses(
+        (status = 201, description = "Approved for the case (audited first, R-VERIFY-4)", body = CompanionApproved),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 400, description = "`malformed_request`, `invalid_reference` or `not_a_companion`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case or account", body = ErrorBody),
+        (status = 409, description = "`already_approved`", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn companion(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Operator(staff): Operator,
     Path(case): Path<i64>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let req: CompanionRequest = json_body(&body)?;
+    JsonBody(req): JsonBody<CompanionRequest>,
+) -> Result<(StatusCode, Json<CompanionApproved>), ApiError> {
     let approved_by = reference("approved_by", &req.approved_by)?;
     let case = CaseId(case);
-    if state.store.case(case).await?.is_none() {
+    if store.case(case).await?.is_none() {
         return Err(ApiError::not_found("This case"));
     }
-    let account = state
-        .store
+    let account = store
         .lawyer_account(req.account_id)
         .await?
         .ok_or_else(|| ApiError::not_found("This account"))?;
@@ -389,8 +628,7 @@ async fn companion(
             "Only assistant and interpreter accounts are approved for a case; a lawyer joins through an engagement.",
         ));
     }
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(staff),
             AuditRecord::CompanionApproved {
@@ -400,14 +638,16 @@ async fn companion(
             },
         )
         .await?;
-    match state
-        .store
+    match store
         .approve_companion(case, req.account_id, &approved_by, staff, Utc::now())
         .await
     {
         Ok(()) => Ok((
             StatusCode::CREATED,
-            Json(serde_json::json!({ "case_id": case, "account_id": req.account_id })),
+            Json(CompanionApproved {
+                case_id: case.0,
+                account_id: req.account_id.0,
+            }),
         )),
         Err(StoreError::Conflict(_)) => Err(ApiError::new(
             StatusCode::CONFLICT,

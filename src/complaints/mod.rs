@@ -17,69 +17,133 @@
 //! log (ids and codes only; the text stays in the complaint) before the answer; if that
 //! fails the complaint or update is not kept and the answer is 503 `audit_unavailable`.
 
+//!
+//! Does not: decide anything about a visit (a complaint changes no booking or admission),
+//! or send complaints anywhere (staff answer them here).
+
 use crate::admin::roles::Operator;
 use crate::admin::violations::text_field;
-use crate::app::AppState;
-use crate::audit::{Actor, AuditRecord};
-use crate::http::api::{json_body, LawyerSession};
+use crate::admin::Created;
+use crate::audit::{Actor, Audit, AuditRecord};
+use crate::auth::Sessions;
+use crate::config::FacilitySection;
+use crate::http::extract::{JsonBody, LawyerSession};
+use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
 use crate::ids::VisitId;
-use crate::store::oversight::ComplaintRow;
+use crate::store::oversight::{ComplaintRow, ComplaintUpdateRow};
+use crate::store::Store;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const ABOUT: [&str; 5] = ["refusal", "delay", "stop", "conduct", "other"];
 
+/// What the lawyers' complaint routes use (public listener).
+#[derive(Clone, axum::extract::FromRef)]
+pub struct ComplaintsRoutes {
+    pub store: Store,
+    pub audit: Audit,
+    pub sessions: Sessions,
+    /// The published complaint contact.
+    pub facility: FacilitySection,
+}
+
+/// What the operators' complaint routes use (admin listener).
+#[derive(Clone, axum::extract::FromRef)]
+pub struct ComplaintsAdminRoutes {
+    pub store: Store,
+    pub audit: Audit,
+    pub sessions: Sessions,
+}
+
 /// Routes on the public listener (lawyers).
-pub fn public_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/lawyer/complaint-contact", get(contact))
-        .route("/api/lawyer/complaints", get(mine).post(file))
+pub fn routes(state: ComplaintsRoutes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(contact))
+        .routes(routes!(mine, file))
+        .with_state(state)
 }
 
 /// Routes on the admin listener (operators).
-pub fn admin_router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/api/complaints", get(all))
-        .route("/admin/api/complaints/{id}/updates", post(update))
+pub fn admin_routes(state: ComplaintsAdminRoutes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(all))
+        .routes(routes!(update))
+        .with_state(state)
 }
 
-async fn contact(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let f = &state.config.facility;
+/// Where complaints go besides this API (R-COMPLAIN-1).
+#[derive(Serialize, ToSchema)]
+pub struct ComplaintContact {
+    /// Whether the facility has published a contact.
+    configured: bool,
+    department: String,
+    address: String,
+    phone: String,
+    /// A sentence for the lawyer.
+    message: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/lawyer/complaint-contact",
+    tag = "complaints",
+    responses((status = 200, description = "The facility's complaint contact", body = ComplaintContact))
+)]
+async fn contact(State(f): State<FacilitySection>) -> Json<ComplaintContact> {
     let configured = !f.complaint_department.trim().is_empty();
-    Json(serde_json::json!({
-        "configured": configured,
-        "department": f.complaint_department,
-        "address": f.complaint_address,
-        "phone": f.complaint_phone,
-        "message": if configured {
+    Json(ComplaintContact {
+        configured,
+        department: f.complaint_department,
+        address: f.complaint_address,
+        phone: f.complaint_phone,
+        message: if configured {
             "You may also complain in writing to this department; every complaint is registered and answered."
         } else {
             "The facility has not published a complaint contact yet; you can still file a complaint here."
         },
-    }))
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FileRequest {
+pub struct FileRequest {
+    /// One of the lawyer's own visits, when the complaint is about one.
     #[serde(default)]
     visit: Option<i64>,
+    /// `refusal`, `delay`, `stop`, `conduct` or `other`.
     about: String,
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/lawyer/complaints",
+    tag = "complaints",
+    request_body = FileRequest,
+    responses(
+        (status = 201, description = "Filed (audited first)", body = Created),
+        (status = 400, description = "`malformed_request`, `invalid_about` or `missing_text`", body = ErrorBody),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 404, description = "`not_found`: not a visit of yours", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` (nothing kept) or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("lawyer_session" = []))
+)]
 async fn file(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     session: LawyerSession,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    JsonBody(req): JsonBody<FileRequest>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let lawyer = session.0;
-    let req: FileRequest = json_body(&body)?;
     if !ABOUT.contains(&req.about.as_str()) {
         return Err(ApiError::bad_request(
             "invalid_about",
@@ -88,14 +152,13 @@ async fn file(
     }
     let text = text_field(&req.text, "missing_text", "The complaint")?;
     let visit = match req.visit.map(VisitId) {
-        Some(v) => match state.store.visit(v).await? {
+        Some(v) => match store.visit(v).await? {
             Some(row) if row.lawyer == lawyer => Some(v),
             _ => return Err(ApiError::not_found("That visit of yours")),
         },
         None => None,
     };
-    let id = state
-        .store
+    let id = store
         .insert_complaint(lawyer, visit, &req.about, &text, Utc::now())
         .await?;
     let record = AuditRecord::ComplaintFiled {
@@ -103,70 +166,122 @@ async fn file(
         lawyer,
         visit,
     };
-    if let Err(e) = state.audit.append(Actor::Lawyer(lawyer), record).await {
-        if let Err(e) = state.store.discard_complaint(id).await {
+    if let Err(e) = audit.append(Actor::Lawyer(lawyer), record).await {
+        if let Err(e) = store.discard_complaint(id).await {
             tracing::error!(complaint = id, error = %e, "cannot remove a complaint whose audit entry failed");
         }
         return Err(e.into());
     }
     tracing::info!(complaint = id, lawyer = %lawyer, "complaint filed");
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
-async fn with_updates(
-    state: &AppState,
-    rows: Vec<ComplaintRow>,
-) -> Result<Vec<serde_json::Value>, ApiError> {
-    let mut out = Vec::with_capacity(rows.len());
+/// A complaint with every update, oldest first.
+#[derive(Serialize)]
+pub struct ComplaintView {
+    #[serde(flatten)]
+    complaint: ComplaintRow,
+    updates: Vec<ComplaintUpdateRow>,
+}
+
+/// Complaints, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct ComplaintList {
+    /// Each: `id`, `lawyer`, `visit`, `about`, `text`, `status` (`open`, `in_progress`,
+    /// `closed`), `filed_at`, and `updates` (`id`, `complaint`, `kind`, `text`,
+    /// `recorded_at`).
+    #[schema(value_type = Vec<Object>)]
+    complaints: Vec<ComplaintView>,
+}
+
+async fn with_updates(store: &Store, rows: Vec<ComplaintRow>) -> Result<ComplaintList, ApiError> {
+    let mut complaints = Vec::with_capacity(rows.len());
     for c in rows {
-        let updates = state.store.complaint_updates(c.id).await?;
-        let mut v = serde_json::to_value(&c).map_err(ApiError::internal)?;
-        v["updates"] = serde_json::to_value(updates).map_err(ApiError::internal)?;
-        out.push(v);
+        let updates = store.complaint_updates(c.id).await?;
+        complaints.push(ComplaintView {
+            complaint: c,
+            updates,
+        });
     }
-    Ok(out)
+    Ok(ComplaintList { complaints })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/lawyer/complaints",
+    tag = "complaints",
+    responses(
+        (status = 200, description = "Your complaints, each with every update", body = ComplaintList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+    ),
+    security(("lawyer_session" = []))
+)]
 async fn mine(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     session: LawyerSession,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = state.store.complaints(Some(session.0)).await?;
-    Ok(Json(
-        serde_json::json!({ "complaints": with_updates(&state, rows).await? }),
-    ))
+) -> Result<Json<ComplaintList>, ApiError> {
+    let rows = store.complaints(Some(session.0)).await?;
+    Ok(Json(with_updates(&store, rows).await?))
 }
 
-async fn all(
-    State(state): State<AppState>,
-    _s: Operator,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = state.store.complaints(None).await?;
-    Ok(Json(
-        serde_json::json!({ "complaints": with_updates(&state, rows).await? }),
-    ))
+#[utoipa::path(
+    get,
+    path = "/admin/api/complaints",
+    tag = "complaints",
+    responses(
+        (status = 200, description = "Every complaint with its updates", body = ComplaintList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn all(State(store): State<Store>, _s: Operator) -> Result<Json<ComplaintList>, ApiError> {
+    let rows = store.complaints(None).await?;
+    Ok(Json(with_updates(&store, rows).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateRequest {
+pub struct UpdateRequest {
+    /// `progress` or `outcome` (an outcome closes the complaint).
     kind: String,
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/complaints/{id}/updates",
+    tag = "complaints",
+    params(("id" = i64, Path, description = "The complaint")),
+    request_body = UpdateRequest,
+    responses(
+        (status = 201, description = "The update recorded (audited first)", body = Created),
+        (status = 400, description = "`malformed_request`, `invalid_kind` or `missing_text`", body = ErrorBody),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such complaint", body = ErrorBody),
+        (status = 409, description = "`complaint_closed`", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn update(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Operator(staff): Operator,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    body: Result<JsonBody<UpdateRequest>, ApiError>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let Ok(Path(complaint)) = id else {
         return Err(ApiError::bad_request(
             "malformed_request",
             "The id in the address must be a number.",
         ));
     };
-    let req: UpdateRequest = json_body(&body)?;
+    let JsonBody(req) = body?;
     if req.kind != "progress" && req.kind != "outcome" {
         return Err(ApiError::bad_request(
             "invalid_kind",
@@ -174,7 +289,7 @@ async fn update(
         ));
     }
     let text = text_field(&req.text, "missing_text", "The update")?;
-    match state.store.complaint(complaint).await? {
+    match store.complaint(complaint).await? {
         None => return Err(ApiError::not_found("That complaint")),
         Some(c) if c.status == "closed" => {
             return Err(ApiError::new(
@@ -185,8 +300,7 @@ async fn update(
         }
         Some(_) => {}
     }
-    state
-        .audit
+    audit
         .append(
             Actor::Staff(staff),
             AuditRecord::ComplaintUpdated {
@@ -196,9 +310,8 @@ async fn update(
             },
         )
         .await?;
-    let id = state
-        .store
+    let id = store
         .insert_complaint_update(complaint, &req.kind, &text, staff, Utc::now())
         .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(Created { id })))
 }

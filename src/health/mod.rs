@@ -22,6 +22,8 @@
 //! | `GET /admin/api/live` | operator, auditor | the current view (JSON below) |
 //! | `GET /admin/api/live/stream` | operator, auditor | server-sent events: `health` (the same JSON) at once and then at least every second; `alert` when an alert is raised or cleared; keep-alive comments |
 //!
+//! Does not own the view's shape or the alert rules: those are [`model`] (pure).
+//!
 //! The view (snake_case; times RFC 3339, UTC):
 //! ```text
 //! { "at": RFC3339, "visits": [ {
@@ -53,16 +55,18 @@
 
 pub mod model;
 
-use crate::admin::roles::OperatorOrAuditor;
-use crate::app::AppState;
+use crate::audit::Audit;
+use crate::auth::Sessions;
+use crate::http::extract::OperatorOrAuditor;
+use crate::http::openapi::ErrorBody;
 use crate::ids::VisitId;
 use crate::media::{MediaSnapshot, PeerId};
+use crate::store::Store;
+use crate::visit::VisitHub;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use chrono::Utc;
 use model::{AlertEvent, HealthState, LiveView, Thresholds, VisitInput};
 use std::collections::HashMap;
@@ -70,6 +74,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The longest the feed goes without a new view, even when media publishes nothing.
 const MAX_PERIOD: Duration = Duration::from_secs(1);
@@ -77,8 +83,12 @@ const MAX_PERIOD: Duration = Duration::from_secs(1);
 /// Alert events a slow viewer may fall behind by before it misses some.
 const ALERT_BACKLOG: usize = 256;
 
-/// The published health view and alert events. Lives in `AppState`; cheap to read.
-pub struct HealthFeed {
+/// The published health view and alert events. Cheap to clone and to read: the task
+/// ([`run`]) publishes, the routes read.
+#[derive(Clone)]
+pub struct HealthFeed(Arc<Channels>);
+
+struct Channels {
     view: watch::Sender<Arc<str>>,
     alerts: broadcast::Sender<Arc<str>>,
     stopped: watch::Sender<bool>,
@@ -97,16 +107,16 @@ impl HealthFeed {
             visits: Vec::new(),
             alerts_active: 0,
         };
-        HealthFeed {
+        HealthFeed(Arc::new(Channels {
             view: watch::Sender::new(to_json(&empty)),
             alerts: broadcast::Sender::new(ALERT_BACKLOG),
             stopped: watch::Sender::new(false),
-        }
+        }))
     }
 
     /// The current view, as JSON.
     pub fn current(&self) -> Arc<str> {
-        self.view.borrow().clone()
+        self.0.view.borrow().clone()
     }
 }
 
@@ -147,11 +157,17 @@ impl MediaCounters {
 }
 
 /// The health feed task: evaluate on every media snapshot (and at least every
-/// [`MAX_PERIOD`]) until `stop` resolves. Spawned once by `app`.
-pub async fn run(state: AppState, stop: impl std::future::Future<Output = ()>) {
+/// [`MAX_PERIOD`]) until `stop` resolves, publishing into `feed`. Reads the hub's live
+/// visits and media snapshot, and the store for booth labels. Spawned once by `app`.
+pub async fn run(
+    feed: HealthFeed,
+    hub: VisitHub,
+    store: Store,
+    th: Thresholds,
+    stop: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(stop);
-    let th = Thresholds::from(&state.config.admin.health);
-    let mut media = state.hub.media_stats();
+    let mut media = hub.media_stats();
     let mut media_alive = true;
     let mut health = HealthState::default();
     let mut booths: HashMap<VisitId, String> = HashMap::new();
@@ -175,13 +191,13 @@ pub async fn run(state: AppState, stop: impl std::future::Future<Output = ()>) {
             counters.record(&snap);
             last_snapshot = Some(snap.clone());
         }
-        let live = state.hub.live_view();
+        let live = hub.live_view();
         booths.retain(|v, _| live.iter().any(|l| l.visit == *v));
         let mut inputs = Vec::with_capacity(live.len());
         for l in live {
             let booth = match booths.get(&l.visit) {
                 Some(b) => b.clone(),
-                None => match state.store.visit(l.visit).await {
+                None => match store.visit(l.visit).await {
                     Ok(Some(row)) => {
                         let label = if row.booth_label.is_empty() {
                             row.booth.to_string()
@@ -205,12 +221,12 @@ pub async fn run(state: AppState, stop: impl std::future::Future<Output = ()>) {
             crate::metrics::health_alert(e.kind.as_str());
         }
         log_alerts(&events);
-        state.health.view.send_replace(to_json(&view));
+        feed.0.view.send_replace(to_json(&view));
         for e in &events {
-            let _ = state.health.alerts.send(to_json(e));
+            let _ = feed.0.alerts.send(to_json(e));
         }
     }
-    state.health.stopped.send_replace(true);
+    feed.0.stopped.send_replace(true);
 }
 
 fn log_alerts(events: &[AlertEvent]) {
@@ -221,19 +237,42 @@ fn log_alerts(events: &[AlertEvent]) {
 
 // --- routes ---
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin/api/live", get(live))
-        .route("/admin/api/live/stream", get(stream))
+/// What the health routes use: the published feed, staff sessions and the audit log
+/// (a refusal for a wrong role is audited).
+#[derive(Clone, axum::extract::FromRef)]
+pub struct HealthRoutes {
+    pub health: HealthFeed,
+    pub sessions: Sessions,
+    pub audit: Audit,
 }
 
-async fn live(State(state): State<AppState>, _r: OperatorOrAuditor) -> impl IntoResponse {
+/// `GET /admin/api/live`, `GET /admin/api/live/stream` (admin listener).
+pub fn admin_routes(state: HealthRoutes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(live))
+        .routes(routes!(stream))
+        .with_state(state)
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/api/live",
+    tag = "health",
+    responses(
+        (status = 200, description = "The current live view (the JSON shape in this module's documentation; R-PRIV-1: health, never content)", body = serde_json::Value),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators and auditors only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn live(State(health): State<HealthFeed>, _r: OperatorOrAuditor) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        state.health.current().to_string(),
+        health.current().to_string(),
     )
 }
 
@@ -271,14 +310,26 @@ impl Viewer {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/live/stream",
+    tag = "health",
+    responses(
+        (status = 200, description = "Server-sent events: `health` (the live view) at once and at least every second, `alert` when an alert is raised or cleared, keep-alive comments", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators and auditors only", body = ErrorBody),
+        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
 async fn stream(
-    State(state): State<AppState>,
+    State(health): State<HealthFeed>,
     _r: OperatorOrAuditor,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let viewer = Viewer {
-        view: state.health.view.subscribe(),
-        alerts: state.health.alerts.subscribe(),
-        stopped: state.health.stopped.subscribe(),
+        view: health.0.view.subscribe(),
+        alerts: health.0.alerts.subscribe(),
+        stopped: health.0.stopped.subscribe(),
         first: true,
     };
     let events = futures_util::stream::unfold(viewer, |mut v| async move {

@@ -51,9 +51,6 @@ pub fn legacy_routes(state: AppState) -> Router {
         .route("/api/booth/visit", get(booth_visit))
         .route("/api/booth/visits/{id}/join-token", post(booth_join_token))
         .merge(crate::schedule::http::lawyer_routes())
-        .merge(crate::documents::http::lawyer_routes())
-        .merge(crate::complaints::public_router())
-        .merge(crate::visit::room::booth_routes())
         .with_state(state)
 }
 

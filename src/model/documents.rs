@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The kinds of document an engagement has: the whole list (R-ARRANGE-1, R-ARRANGE-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentKind {
     /// The law firm's letter (律师事务所证明).
@@ -71,7 +71,7 @@ impl FromStr for DocumentKind {
 }
 
 /// Which second document an engagement rests on (`engagements.authority`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Authority {
     PowerOfAttorney,
@@ -121,7 +121,7 @@ impl FromStr for Authority {
 }
 
 /// Where one required document stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentStatus {
     /// Never uploaded.

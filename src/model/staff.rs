@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a staff account may do: the table is in the module doc of `admin::roles`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StaffRole {
     Operator,

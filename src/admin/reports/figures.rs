@@ -1,83 +1,19 @@
-//! Oversight statistics of one facility over a period (R-REPORT-1; rooms per 100
-//! detainees: R-BOOK-5).
-//!
-//! | route | who | what |
-//! |---|---|---|
-//! | `GET /admin/api/reports?facility=F&from=YYYY-MM-DD&to=YYYY-MM-DD` | auditor, operator | the report as JSON |
-//! | `GET /admin/api/reports.csv?facility=F&from=...&to=...` | auditor, operator | the same figures as CSV (`text/csv; charset=utf-8`, an attachment) |
-//!
-//! The period is `from` to `to` inclusive, in the facility's local dates (its UTC
-//! offset), at most [`MAX_DAYS`] days. The CSV is one tidy long table with the header
-//! `metric,key,value`: `metric` names a figure (`visits.held`, `waiting.median_min`,
-//! `refusals.by_reason`, ...), `key` is empty or the code the figure is broken down by (a
-//! refusal reason, a violation category, a booth id), `value` a number (empty when not
-//! defined, e.g. the median of no requests). One table loads into any spreadsheet or
-//! `pandas`/`R` without per-section parsing.
-//!
-//! What each figure is (the SQL is in `crate::store::reports`; the arithmetic here, in
-//! plain functions with unit tests):
-//! - **visits**: `booked` visits overlapping the period (not cancelled or declined),
-//!   `held` = those that started in the period (audit `visit_started`), `stopped` by staff.
-//! - **waiting** (requests made in the period): from the request to the start of the slot
-//!   it was placed in; median (the middle value, the mean of the two middle values for an
-//!   even count) and p90 (nearest rank) in minutes, over placed requests.
-//! - **deadline**: requests made in the period that are still owed a visit or got one
-//!   (not cancelled, not declined); `within_48h` = placed with a slot starting by the
-//!   48-hour deadline; `share_within_48h` = `within_48h / eligible`; `breaches` =
-//!   requests escalated as `breached`, placed after their deadline, or still queued
-//!   after it.
-//! - **refusals**: the audit log's `admission_refused` entries in the period for the
-//!   facility's visits or booths, counted by reason code.
-//! - **manual_verifications** (R-VERIFY-2) and **violations** by category (R-CONDUCT-1).
-//! - **complaints** about the facility's visits (R-COMPLAIN-1): filed, answered (any
-//!   update), with an outcome, still open; hours to the first answer and to the outcome
-//!   (median, p90) over those that have one.
-//! - **utilisation**: booked (and held) minutes ÷ open minutes of the period, per booth and
-//!   overall; open minutes are the facility's opening hours plus approved extended
-//!   sessions, per booth.
-//! - **rooms**: lawyer rooms (on site) per 100 detainees, beside the norm of 4 (R-BOOK-5).
-//!
-//! No names, licence numbers, free text or IP addresses: codes and counts only.
+//! The figures of a facility report (R-REPORT-1, R-BOOK-5) and the pure arithmetic that
+//! computes them from rows ([`build`]): medians, percentiles, shares, 48-hour compliance,
+//! utilisation. No I/O and no clock: the rows and `now` come in as arguments (the
+//! queries are in [`super::load`], the CSV rendering in [`super::table`]).
 
-use crate::admin::roles::OperatorOrAuditor;
-use crate::app::AppState;
 use crate::http::api::rfc3339;
-use crate::http::ApiError;
 use crate::ids::{BoothId, FacilityId, VisitId};
 use crate::schedule::{rooms_per_100, BoothKind, Calendar, Window, ROOMS_PER_100_NORM};
-use crate::store::audit::AuditFilter;
 use crate::store::reports::{ReportComplaint, ReportRequest, ReportVisit};
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// The longest period one report covers.
-pub const MAX_DAYS: i64 = 366;
-
-/// Audit entries read per page while counting refusals and starts.
-const AUDIT_PAGE: u32 = 1000;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/api/reports", get(report_json))
-        .route("/admin/api/reports.csv", get(report_csv))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReportQuery {
-    facility: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-}
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use utoipa::ToSchema;
 
 /// A facility report (see the module doc for what each figure means).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct Report {
     pub facility: String,
     pub from: String,
@@ -96,14 +32,14 @@ pub struct Report {
     pub rooms: Rooms,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
 pub struct VisitFigures {
     pub booked: u64,
     pub held: u64,
     pub stopped: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
 pub struct Waiting {
     pub requests: u64,
     pub placed: u64,
@@ -111,7 +47,7 @@ pub struct Waiting {
     pub p90_min: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
 pub struct DeadlineFigures {
     pub eligible: u64,
     pub within_48h: u64,
@@ -120,13 +56,13 @@ pub struct DeadlineFigures {
 }
 
 /// A total and its split by code (sorted by code).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
 pub struct Breakdown {
     pub total: u64,
     pub by_code: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
 pub struct ComplaintFigures {
     pub filed: u64,
     pub answered: u64,
@@ -139,7 +75,7 @@ pub struct ComplaintFigures {
     pub outcome_hours_p90: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
 pub struct BoothUse {
     pub booth: String,
     pub kind: String,
@@ -150,7 +86,7 @@ pub struct BoothUse {
     pub held_share: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
 pub struct Utilisation {
     pub open_min: f64,
     pub booked_min: f64,
@@ -160,15 +96,13 @@ pub struct Utilisation {
     pub booths: Vec<BoothUse>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
 pub struct Rooms {
     pub lawyer_rooms: u64,
     pub detainees: u32,
     pub per_100_detainees: Option<f64>,
     pub norm_per_100: f64,
 }
-
-// --- pure arithmetic ---
 
 /// The median of `values` (mean of the two middle values for an even count).
 pub fn median(values: &[f64]) -> Option<f64> {
@@ -431,275 +365,6 @@ pub fn build(input: &ReportInput, now: DateTime<Utc>) -> Report {
     }
 }
 
-/// The report as the rows of the long CSV table `metric,key,value`.
-pub fn csv_rows(r: &Report) -> Vec<(String, String, String)> {
-    let mut out: Vec<(String, String, String)> = Vec::new();
-    let mut put = |m: &str, k: &str, v: String| out.push((m.to_owned(), k.to_owned(), v));
-    let num = |x: f64| {
-        let s = format!("{x:.3}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_owned()
-    };
-    let opt = |x: Option<f64>| x.map(num).unwrap_or_default();
-    put("facility", &r.facility, String::new());
-    put("period.from", &r.from, String::new());
-    put("period.to", &r.to, String::new());
-    put("visits.booked", "", r.visits.booked.to_string());
-    put("visits.held", "", r.visits.held.to_string());
-    put("visits.stopped", "", r.visits.stopped.to_string());
-    put("waiting.requests", "", r.waiting.requests.to_string());
-    put("waiting.placed", "", r.waiting.placed.to_string());
-    put("waiting.median_min", "", opt(r.waiting.median_min));
-    put("waiting.p90_min", "", opt(r.waiting.p90_min));
-    put("deadline.eligible", "", r.deadline.eligible.to_string());
-    put("deadline.within_48h", "", r.deadline.within_48h.to_string());
-    put(
-        "deadline.share_within_48h",
-        "",
-        opt(r.deadline.share_within_48h),
-    );
-    put("deadline.breaches", "", r.deadline.breaches.to_string());
-    put("refusals.total", "", r.refusals.total.to_string());
-    for (k, n) in &r.refusals.by_code {
-        put("refusals.by_reason", k, n.to_string());
-    }
-    put(
-        "manual_verifications",
-        "",
-        r.manual_verifications.to_string(),
-    );
-    put("violations.total", "", r.violations.total.to_string());
-    for (k, n) in &r.violations.by_code {
-        put("violations.by_category", k, n.to_string());
-    }
-    let c = &r.complaints;
-    put("complaints.filed", "", c.filed.to_string());
-    put("complaints.answered", "", c.answered.to_string());
-    put("complaints.with_outcome", "", c.with_outcome.to_string());
-    put("complaints.open", "", c.open.to_string());
-    for (k, n) in &c.by_about {
-        put("complaints.by_about", k, n.to_string());
-    }
-    put(
-        "complaints.first_answer_hours_median",
-        "",
-        opt(c.first_answer_hours_median),
-    );
-    put(
-        "complaints.first_answer_hours_p90",
-        "",
-        opt(c.first_answer_hours_p90),
-    );
-    put(
-        "complaints.outcome_hours_median",
-        "",
-        opt(c.outcome_hours_median),
-    );
-    put("complaints.outcome_hours_p90", "", opt(c.outcome_hours_p90));
-    let u = &r.utilisation;
-    put("utilisation.open_min", "", num(u.open_min));
-    put("utilisation.booked_min", "", num(u.booked_min));
-    put("utilisation.held_min", "", num(u.held_min));
-    put("utilisation.booked_share", "", opt(u.booked_share));
-    put("utilisation.held_share", "", opt(u.held_share));
-    for b in &u.booths {
-        put("utilisation.booth_open_min", &b.booth, num(b.open_min));
-        put("utilisation.booth_booked_min", &b.booth, num(b.booked_min));
-        put("utilisation.booth_held_min", &b.booth, num(b.held_min));
-        put(
-            "utilisation.booth_booked_share",
-            &b.booth,
-            opt(b.booked_share),
-        );
-    }
-    put("rooms.lawyer_rooms", "", r.rooms.lawyer_rooms.to_string());
-    put("rooms.detainees", "", r.rooms.detainees.to_string());
-    put(
-        "rooms.per_100_detainees",
-        "",
-        opt(r.rooms.per_100_detainees),
-    );
-    put("rooms.norm_per_100", "", num(r.rooms.norm_per_100));
-    out
-}
-
-/// The CSV text of a report (header `metric,key,value`).
-pub fn to_csv(r: &Report) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["metric", "key", "value"])?;
-    for (m, k, v) in csv_rows(r) {
-        w.write_record([m, k, v])?;
-    }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-// --- handlers ---
-
-fn bad_period() -> ApiError {
-    ApiError::bad_request(
-        "invalid_period",
-        format!(
-            "Give the period as from=YYYY-MM-DD&to=YYYY-MM-DD (from not after to, at most {MAX_DAYS} days)."
-        ),
-    )
-}
-
-async fn load(
-    state: &AppState,
-    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Report, ApiError> {
-    let Query(q) = query.map_err(|e| {
-        ApiError::bad_request(
-            "malformed_request",
-            format!(
-                "The query is not valid: {}.",
-                e.body_text().trim_end_matches('.')
-            ),
-        )
-    })?;
-    let facility = q.facility.filter(|f| !f.trim().is_empty()).ok_or_else(|| {
-        ApiError::bad_request(
-            "missing_facility",
-            "Say which facility the report is for: facility=ID.",
-        )
-    })?;
-    let date = |s: Option<String>| {
-        s.and_then(|s| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok())
-            .ok_or_else(bad_period)
-    };
-    let (from, to) = (date(q.from)?, date(q.to)?);
-    if to < from || (to - from).num_days() >= MAX_DAYS {
-        return Err(bad_period());
-    }
-    let facility = FacilityId(facility);
-    let cal = state
-        .store
-        .facility_calendar(&facility)
-        .await?
-        .ok_or_else(|| ApiError::not_found("That facility"))?;
-    let (start, end) =
-        period_bounds(from, to, cal.calendar.utc_offset_min).ok_or_else(bad_period)?;
-    let now = Utc::now();
-    let booths: Vec<(BoothId, BoothKind, bool)> = state
-        .store
-        .schedule_booths(&facility)
-        .await?
-        .into_iter()
-        .map(|b| (b.booth.id, b.booth.kind, b.remote_station.is_some()))
-        .collect();
-    let visits = state.store.report_visits(&facility, start, end).await?;
-    let requests = state.store.report_requests(&facility, start, end).await?;
-    let manual_verifications = state
-        .store
-        .report_manual_verifications(&facility, start, end)
-        .await?;
-    let violations = state.store.report_violations(&facility, start, end).await?;
-    let complaints = state.store.report_complaints(&facility, start, end).await?;
-    // Refusals and starts come from the audit log: the gate records every refusal there
-    // with its reason code, and the hub records each start.
-    let visit_ids: HashSet<VisitId> = visits.iter().map(|v| v.id).collect();
-    let booth_ids: HashSet<&BoothId> = booths.iter().map(|b| &b.0).collect();
-    let mut refusals = Vec::new();
-    let mut started = HashMap::new();
-    let mut after = 0u64;
-    loop {
-        let filter = AuditFilter {
-            from_ms: Some(start.timestamp_millis()),
-            to_ms: Some(end.timestamp_millis() - 1),
-            after_seq: after,
-            limit: AUDIT_PAGE,
-            ..AuditFilter::default()
-        };
-        let page = state.audit.query(&filter).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            let kind = e.record.get("kind").and_then(|k| k.as_str());
-            let ours = e.subjects.visit.is_some_and(|v| visit_ids.contains(&v))
-                || e.subjects
-                    .booth
-                    .as_ref()
-                    .is_some_and(|b| booth_ids.contains(b));
-            if !ours {
-                continue;
-            }
-            match kind {
-                Some("admission_refused") => {
-                    let reason = e.record.get("reason").and_then(|r| r.as_str());
-                    refusals.push(reason.unwrap_or("unknown").to_owned());
-                }
-                Some("visit_started") => {
-                    if let (Some(v), Ok(t)) =
-                        (e.subjects.visit, DateTime::parse_from_rfc3339(&e.time))
-                    {
-                        started.entry(v).or_insert(t.with_timezone(&Utc));
-                    }
-                }
-                _ => {}
-            }
-        }
-        if page.len() < AUDIT_PAGE as usize {
-            break;
-        }
-    }
-    let input = ReportInput {
-        facility,
-        from,
-        to,
-        start,
-        end,
-        detainees: cal.detainee_count,
-        calendar: cal.calendar,
-        booths,
-        visits,
-        requests,
-        manual_verifications,
-        violations,
-        complaints,
-        refusals,
-        started,
-    };
-    Ok(build(&input, now))
-}
-
-async fn report_json(
-    State(state): State<AppState>,
-    _s: OperatorOrAuditor,
-    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Report>, ApiError> {
-    Ok(Json(load(&state, query).await?))
-}
-
-async fn report_csv(
-    State(state): State<AppState>,
-    _s: OperatorOrAuditor,
-    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let report = load(&state, query).await?;
-    let body = to_csv(&report).map_err(ApiError::internal)?;
-    let name = format!(
-        "attachment; filename=\"confer-report-{}-{}-{}.csv\"",
-        report
-            .facility
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect::<String>(),
-        report.from,
-        report.to
-    );
-    let mut resp = (StatusCode::OK, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&name) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(resp)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -835,48 +500,5 @@ mod tests {
         let (s, e) = period_bounds(d("2026-03-02"), d("2026-03-03"), 480).unwrap();
         assert_eq!(s, t(-8));
         assert_eq!(e, t(40));
-    }
-
-    #[test]
-    fn csv_is_one_long_table_of_codes_and_numbers() {
-        let mut r = Report {
-            facility: "f1".into(),
-            from: "2026-03-01".into(),
-            to: "2026-03-31".into(),
-            period_start: String::new(),
-            period_end: String::new(),
-            generated_at: String::new(),
-            visits: VisitFigures::default(),
-            waiting: Waiting::default(),
-            deadline: DeadlineFigures::default(),
-            refusals: breakdown(["slot_over", "not_a_participant", "slot_over"]),
-            manual_verifications: 2,
-            violations: Breakdown::default(),
-            complaints: ComplaintFigures::default(),
-            utilisation: Utilisation::default(),
-            rooms: Rooms {
-                lawyer_rooms: 1,
-                detainees: 30,
-                per_100_detainees: rooms_per_100(1, 30),
-                norm_per_100: 4.0,
-            },
-        };
-        r.waiting.median_min = Some(12.5);
-        let text = to_csv(&r).unwrap();
-        let mut rd = csv::Reader::from_reader(text.as_bytes());
-        assert_eq!(rd.headers().unwrap(), vec!["metric", "key", "value"]);
-        let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
-        let get = |m: &str, k: &str| {
-            rows.iter()
-                .find(|r| &r[0] == m && &r[1] == k)
-                .map(|r| r[2].to_owned())
-        };
-        assert_eq!(get("refusals.by_reason", "slot_over").as_deref(), Some("2"));
-        assert_eq!(get("refusals.total", "").as_deref(), Some("3"));
-        assert_eq!(get("waiting.median_min", "").as_deref(), Some("12.5"));
-        assert_eq!(get("waiting.p90_min", "").as_deref(), Some(""));
-        assert_eq!(get("rooms.per_100_detainees", "").as_deref(), Some("3.333"));
-        assert_eq!(get("rooms.norm_per_100", "").as_deref(), Some("4"));
-        assert_eq!(get("manual_verifications", "").as_deref(), Some("2"));
     }
 }
