@@ -59,7 +59,7 @@ pub struct Services {
     pub outbox: crate::admin::outbox::Outbox,
     /// The live visit health view and alerts for the console (R-PRIV-1: health, never content).
     pub health: crate::health::HealthFeed,
-    ready: AtomicBool,
+    pub ready: Arc<AtomicBool>,
 }
 
 impl Deref for AppState {
@@ -468,7 +468,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         totp,
         outbox: crate::admin::outbox::Outbox::new(),
         health: crate::health::HealthFeed::new(),
-        ready: AtomicBool::new(false),
+        ready: Arc::new(AtomicBool::new(false)),
     }));
 
     let http_listener = tokio::net::TcpListener::bind(state.config.http.addr)

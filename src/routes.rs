@@ -8,9 +8,8 @@
 //! so it is in the document by construction. Each narrow state is built here from the
 //! wiring's handles and holds only what its routes use (docs/DESIGN.md invariant 9).
 //!
-//! Not documented yet (legacy routers, converted by their owners): the scheduler's routes
-//! (`crate::schedule::http`), `crate::http::api`'s own routes (sign-in, join tokens,
-//! `/healthz`, `/ws`) and the browser pages.
+//! Not in the documents: the browser pages and their scripts (`http::pages`), and, until
+//! they move to this convention, the scheduler's routes (`crate::schedule::http`).
 
 use axum::routing::get;
 use axum::Router;
@@ -27,6 +26,21 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub fn public(state: AppState) -> Router {
     let s = &state;
     let documented: OpenApiRouter = OpenApiRouter::new()
+        .merge(crate::health::ready::routes(readiness(s)))
+        .merge(crate::http::accounts::routes(
+            crate::http::accounts::AccountRoutes {
+                sign_in: s.sign_in.clone(),
+                sessions: s.sessions.clone(),
+            },
+        ))
+        .merge(crate::visit::http::routes(
+            crate::visit::http::VisitRoutes {
+                admission: s.admission.clone(),
+                store: s.store.clone(),
+                sessions: s.sessions.clone(),
+                booths: s.booths.clone(),
+            },
+        ))
         .merge(crate::signaling::routes(crate::signaling::Signalling {
             admission: s.admission.clone(),
             hub: s.hub.clone(),
@@ -51,9 +65,11 @@ pub fn public(state: AppState) -> Router {
         "confer public API",
         "Lawyer and booth routes of confer's public listener. Every error is an ErrorBody.",
     );
-    crate::http::api::legacy_routes(state)
+    Router::new()
+        .merge(crate::schedule::http::lawyer_routes())
+        .with_state(state)
         .merge(documented)
-        .merge(crate::http::api::pages())
+        .merge(crate::http::pages::routes())
         .route("/api/openapi.json", get(openapi::serve(&doc)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
@@ -63,6 +79,7 @@ pub fn public(state: AppState) -> Router {
 pub fn admin(state: AppState) -> Router {
     let s = &state;
     let documented: OpenApiRouter = OpenApiRouter::new()
+        .merge(crate::health::ready::routes(readiness(s)))
         .merge(crate::admin::login::admin_routes(
             crate::admin::login::LoginRoutes {
                 sign_in: s.sign_in.clone(),
@@ -140,15 +157,24 @@ pub fn admin(state: AppState) -> Router {
         "confer admin API",
         "Staff routes of confer's admin listener. Every error is an ErrorBody.",
     );
-    // Not converted yet: `/healthz` (crate::http::api) and the scheduler's staff routes.
+    // Not converted yet: the scheduler's staff routes.
     Router::new()
-        .route("/healthz", get(crate::http::api::healthz))
         .merge(crate::schedule::http::admin_routes())
         .with_state(state)
         .merge(documented)
         .route("/admin/api/openapi.json", get(openapi::serve(&doc)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::http::security_headers))
+}
+
+/// Readiness (`/healthz`, both listeners).
+fn readiness(s: &AppState) -> crate::health::ready::Readiness {
+    crate::health::ready::Readiness {
+        store: s.store.clone(),
+        audit: s.audit.clone(),
+        hub: s.hub.clone(),
+        ready: s.ready.clone(),
+    }
 }
 
 /// The document routes' state (both listeners).

@@ -10,7 +10,7 @@
 //!
 //! | route | who | what |
 //! |---|---|---|
-//! | `GET /healthz` | anyone who reaches the listener | 200 `{"status":"ok"}` once ready (`crate::http::api::healthz`) |
+//! | `GET /healthz` | anyone who reaches the listener | 200 `{"status":"ok"}` once ready (`crate::health::ready`) |
 //! | `POST /admin/api/login` | staff | `{username,password,totp}` -> `{token, role}` (rate-limited, [`login`]) |
 //! | `GET /admin/api/booths` | operator | booths and their facilities |
 //! | `GET /admin/api/lawyers` | operator | lawyer accounts (id, username, name) |
@@ -52,15 +52,16 @@ pub mod violations;
 
 use crate::audit::{Actor, Audit, AuditRecord, ConfigChange};
 use crate::auth::{password, Sessions};
-use crate::http::api::{rfc3339, VisitView};
 use crate::http::extract::{Auditor, JsonBody, Operator};
 use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
 use crate::ids::{BoothId, CaseId, FacilityId, LawyerId, VisitId};
 use crate::licence::{HolderIdHash, LicenceNumber};
+use crate::model::time::rfc3339;
 use crate::store::audit::AuditFilter;
 use crate::store::verification::MemberKind;
 use crate::store::{NewVisit, Store, StoreError};
+use crate::visit::http::VisitView;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -334,7 +335,7 @@ pub struct CreateVisit {
 }
 
 /// A visit as staff see it: who, where, which case, and how it ended (the fields of the
-/// lawyer's view, `crate::http::api::VisitView`, plus these).
+/// lawyer's view, `crate::visit::http::VisitView`, plus these).
 #[derive(Serialize, ToSchema)]
 pub struct StaffVisitView {
     #[schema(value_type = i64)]

@@ -249,7 +249,7 @@ async fn report(
         "category_text": category.map(|c| c.describe()),
         "reason": v.reason,
         "stopped_by_staff_id": v.stopped_by,
-        "stopped_at": crate::http::api::rfc3339(v.stopped_at),
+        "stopped_at": crate::model::time::rfc3339(v.stopped_at),
     })))
 }
 

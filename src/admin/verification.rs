@@ -33,7 +33,6 @@ use super::roles::Operator;
 use super::Created;
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::auth::Sessions;
-use crate::http::api::rfc3339;
 use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
@@ -41,6 +40,7 @@ use crate::ids::{CaseId, LawyerId, VisitId};
 use crate::licence::cache::CachedRegistry;
 use crate::licence::verify::{verify_lookup, LawyerClaim};
 use crate::licence::{AnyRegistry, LicenceRegistry};
+use crate::model::time::rfc3339;
 use crate::store::verification::{MemberKind, NewPermission};
 use crate::store::{Store, StoreError};
 

@@ -54,6 +54,7 @@
 //! `rtt_ms` 400, `no_media_secs` 5).
 
 pub mod model;
+pub mod ready;
 
 use crate::audit::Audit;
 use crate::auth::Sessions;
@@ -103,7 +104,7 @@ impl Default for HealthFeed {
 impl HealthFeed {
     pub fn new() -> HealthFeed {
         let empty = LiveView {
-            at: crate::http::api::rfc3339(Utc::now()),
+            at: crate::model::time::rfc3339(Utc::now()),
             visits: Vec::new(),
             alerts_active: 0,
         };

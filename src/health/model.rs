@@ -19,9 +19,9 @@
 //! account id, address or port (docs/DESIGN.md invariant 6, R-PRIV-1).
 
 use crate::config::HealthSection;
-use crate::http::api::rfc3339;
 use crate::ids::{ParticipantId, Role, VisitId};
 use crate::media::{MediaSnapshot, PeerId, PeerStats};
+use crate::model::time::rfc3339;
 use crate::visit::hub::{LiveSeatView, LiveVisitView};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;

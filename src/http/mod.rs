@@ -1,13 +1,19 @@
-//! Shared HTTP plumbing: TLS configuration ([`tls`]), the TLS accept loop ([`serve`]),
-//! the one error type mapped to JSON responses ([`ApiError`]), and the public routes
-//! ([`api`]: lawyer and booth REST endpoints, the browser pages, `/healthz`).
+//! Shared HTTP plumbing for every edge: TLS configuration ([`tls`]), the TLS accept loop
+//! ([`serve`]), the extractors ([`extract`]), the one error type mapped to JSON responses
+//! ([`ApiError`]), the API document's shared parts ([`openapi`]); and the public
+//! listener's account routes ([`accounts`]) and browser pages ([`pages`]).
+//!
+//! Imports only what lies below the edges (base, store, audit, auth), so that every
+//! feature's routes can use it without a loop (docs/DESIGN.md invariant 9).
 //!
 //! Errors never leak internals: a refusal carries a stable `code` and a sentence for
 //! people; an internal failure is logged and answered with a generic sentence.
 
+pub mod accounts;
 pub mod api;
 pub mod extract;
 pub mod openapi;
+pub mod pages;
 pub mod serve;
 pub mod tls;
 
@@ -106,22 +112,6 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::internal(e)
-    }
-}
-
-impl From<crate::visit::Refusal> for ApiError {
-    /// An admission refusal: the table's status and code, the sentence in both languages.
-    fn from(r: crate::visit::Refusal) -> Self {
-        ApiError::new(r.status(), r.code(), r.message_en()).with_zh(r.message_zh())
-    }
-}
-
-impl From<crate::visit::GateError> for ApiError {
-    fn from(e: crate::visit::GateError) -> Self {
-        match e {
-            crate::visit::GateError::Store(e) => e.into(),
-            crate::visit::GateError::Audit(e) => e.into(),
-        }
     }
 }
 

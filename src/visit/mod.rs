@@ -10,6 +10,7 @@
 
 pub mod admission;
 pub mod evidence;
+pub mod http;
 pub mod hub;
 pub mod lifecycle;
 pub mod room;

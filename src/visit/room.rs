@@ -19,11 +19,11 @@
 
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::auth::{Booths, Sessions};
-use crate::http::api::rfc3339;
 use crate::http::extract::{BoothAuth, JsonBody, Operator};
 use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
 use crate::ids::VisitId;
+use crate::model::time::rfc3339;
 use crate::policy::Room;
 use crate::store::room::AttestedVia;
 use crate::store::Store;

@@ -3,8 +3,8 @@
 //! utilisation. No I/O and no clock: the rows and `now` come in as arguments (the
 //! queries are in [`super::load`], the CSV rendering in [`super::table`]).
 
-use crate::http::api::rfc3339;
 use crate::ids::{BoothId, FacilityId, VisitId};
+use crate::model::time::rfc3339;
 use crate::schedule::{rooms_per_100, BoothKind, Calendar, Window, ROOMS_PER_100_NORM};
 use crate::store::reports::{ReportComplaint, ReportRequest, ReportVisit};
 use chrono::{DateTime, Duration, NaiveDate, Utc};

@@ -36,9 +36,9 @@ use super::{
 };
 use crate::audit::Audit;
 use crate::auth::Sessions;
-use crate::http::api::rfc3339;
 use crate::http::ApiError;
 use crate::ids::{DocumentId, EngagementId, FacilityId};
+use crate::model::time::rfc3339;
 use crate::store::documents::{DocumentRow, EngagementRow};
 use crate::store::{Store, StoreError};
 use axum::extract::DefaultBodyLimit;

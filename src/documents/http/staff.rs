@@ -8,11 +8,11 @@ use super::{content_response, engagement_view, text, DocumentView, EngagementVie
 use crate::admin::Created;
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::documents::Documents;
-use crate::http::api::rfc3339;
 use crate::http::extract::{JsonBody, Operator};
 use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
 use crate::ids::{CaseId, DetaineeId, DocumentId, FacilityId, LawyerId};
+use crate::model::time::rfc3339;
 use crate::store::{Store, StoreError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,0 +1,87 @@
+//! Readiness: `GET /healthz` on both listeners, for load balancers and the administrator
+//! at 2 a.m. 200 `{"status":"ok"}` once confer is ready; 503 `{"status":"unavailable",
+//! "unhealthy":[...]}` naming the part that is not (`database`, `audit`) or while starting
+//! and stopping. Counts live visits, nothing about who is in them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::audit::Audit;
+use crate::store::Store;
+use crate::visit::VisitHub;
+
+/// What readiness looks at. Cheap to clone; `ready` is set by wiring when the listeners
+/// are up and cleared when shutdown begins.
+#[derive(Clone)]
+pub struct Readiness {
+    pub store: Store,
+    pub audit: Audit,
+    pub hub: VisitHub,
+    pub ready: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// `GET /healthz` (both listeners).
+pub fn routes(state: Readiness) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .with_state(state)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    status: &'static str,
+    version: &'static str,
+    live_visits: usize,
+    /// The parts that are not healthy: `database`, `audit`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unhealthy: Vec<&'static str>,
+}
+
+/// Whether this confer can serve visits now.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Starting, stopping, or a part is unhealthy", body = Health)
+    )
+)]
+pub async fn healthz(State(r): State<Readiness>) -> Response {
+    let mut unhealthy = Vec::new();
+    if r.store.ping().await.is_err() {
+        unhealthy.push("database");
+    }
+    if !r.audit.is_healthy() {
+        unhealthy.push("audit");
+    }
+    let ready = r.is_ready() && unhealthy.is_empty();
+    let body = Health {
+        status: if ready { "ok" } else { "unavailable" },
+        version: env!("CARGO_PKG_VERSION"),
+        live_visits: r.hub.live_count(),
+        unhealthy,
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
