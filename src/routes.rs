@@ -19,7 +19,11 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The public listener: browser pages, lawyer and booth API, signalling.
 pub fn public(state: AppState) -> Router {
-    let documented: OpenApiRouter = OpenApiRouter::new();
+    let documented: OpenApiRouter =
+        OpenApiRouter::new().merge(crate::schedule::routes(crate::schedule::SchedulerRoutes {
+            scheduler: state.scheduler.clone(),
+            sessions: state.sessions.clone(),
+        }));
     let (documented, doc) = documented.split_for_parts();
     let doc = openapi::finish(
         doc,
@@ -36,7 +40,13 @@ pub fn public(state: AppState) -> Router {
 
 /// The admin listener: staff API, console, health feed, metrics.
 pub fn admin(state: AppState) -> Router {
-    let documented: OpenApiRouter = OpenApiRouter::new();
+    let documented: OpenApiRouter = OpenApiRouter::new().merge(crate::schedule::admin_routes(
+        crate::schedule::SchedulerAdminRoutes {
+            scheduler: state.scheduler.clone(),
+            sessions: state.sessions.clone(),
+            audit: state.audit.clone(),
+        },
+    ));
     let (documented, doc) = documented.split_for_parts();
     let doc = openapi::finish(
         doc,

@@ -77,7 +77,6 @@ pub fn legacy_routes(state: AppState) -> Router {
         .route("/admin/api/lawyers", get(lawyers).post(create_lawyer))
         .route("/admin/api/visits", get(visits).post(create_visit))
         .route("/admin/api/audit", get(audit_entries))
-        .merge(crate::schedule::http::admin_routes())
         .merge(verification::routes())
         .merge(crate::documents::http::admin_routes())
         .merge(staff::router())

@@ -51,7 +51,6 @@ pub fn legacy_routes(state: AppState) -> Router {
         .route("/api/booth/visit", get(booth_visit))
         .route("/api/booth/visits/{id}/join-token", post(booth_join_token))
         .route("/ws", get(crate::signaling::ws_handler))
-        .merge(crate::schedule::http::lawyer_routes())
         .merge(crate::documents::http::lawyer_routes())
         .merge(crate::complaints::public_router())
         .merge(crate::visit::room::booth_routes())

@@ -9,6 +9,7 @@ pub mod admission;
 pub mod hub;
 pub mod lifecycle;
 pub mod room;
+pub mod timing;
 
 pub use admission::{Gate, GateError};
 pub use hub::{HubError, Seat, VisitHub};
