@@ -1,4 +1,4 @@
-//! The staff half of the [`Scheduler`]: a facility's calendar and booths (R-BOOK-4,
+//! The second part of the [`Scheduler`]: a facility's calendar and booths (R-BOOK-4,
 //! R-BOOK-5, R-REMOTE-1): settings, weekly opening hours, holidays, extended sessions and
 //! their approval by the facility head, booth kinds; and the facility overview staff see.
 //!

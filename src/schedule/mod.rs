@@ -43,6 +43,8 @@
 
 mod calendar;
 pub mod escalation;
+mod queues;
+mod refusal;
 mod routes_admin;
 mod routes_lawyer;
 mod service;
@@ -50,6 +52,7 @@ pub mod timing;
 pub mod views;
 
 pub use escalation::spawn_escalation_driver;
+pub use refusal::Scan;
 pub use routes_admin::{admin_routes, SchedulerAdminRoutes};
 pub use routes_lawyer::{routes, SchedulerRoutes};
 pub use service::{Ask, Booker, Extended, ScheduleError, Scheduler};

@@ -15,7 +15,8 @@
 //!
 //! Does not: parse HTTP or shape answers (`routes_lawyer`, `routes_admin`, `views`), read
 //! a clock inside a decision (the core takes `now`), or write SQL (`crate::store`).
-//! Staff calendar edits are the second half of this handle, in `calendar.rs`.
+//! The handle's other operations are in `calendar.rs` (staff calendar edits),
+//! `refusal.rs` (the written refusal's scan) and `queues.rs` (read-only queue views).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -23,10 +24,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 
 use super::timing::{self, Extension, Running};
-use super::views::{
-    queue_display, queue_order, request_view, waiting, QueueDisplay, RequestView, StaffQueue,
-    StaffRequestView,
-};
+use super::views::{queue_order, request_view, RequestView};
 use super::{
     Allocator, Arrival, Channel, Decision, Escalation, Existing, Outcome, Request, RequestId,
     WaitReason, DEADLINE,
@@ -34,7 +32,6 @@ use super::{
 use crate::audit::{Actor, Audit, AuditError, AuditRecord};
 use crate::documents::{DocumentError, Documents};
 use crate::ids::{AdminId, BoothId, FacilityId, LawyerId, VisitId};
-use crate::store::refusal::WrittenRefusalRow;
 use crate::store::schedule::{NewRequest, RequestRow};
 use crate::store::{NewVisit, Store, StoreError};
 use crate::visit::{EndReason, VisitHub};
@@ -124,13 +121,6 @@ pub enum Extended {
     NextSlotOffered(Option<(BoothId, DateTime<Utc>, DateTime<Utc>)>),
 }
 
-/// A scan the lawyer receives (R-ARRANGE-5).
-pub struct Scan {
-    pub request: RequestId,
-    pub media_type: String,
-    pub bytes: Vec<u8>,
-}
-
 /// Cheap to clone; one per server, created by the wiring.
 #[derive(Clone)]
 pub struct Scheduler {
@@ -141,7 +131,7 @@ pub(super) struct Inner {
     pub(super) store: Store,
     pub(super) audit: Audit,
     hub: VisitHub,
-    documents: Documents,
+    pub(super) documents: Documents,
     /// One lock per facility for its scheduling decisions (mutations of its timetable).
     /// A tokio mutex: it is held across the store's awaits on purpose, so that reading
     /// the timetable, deciding and writing the visit are one step for every other request
@@ -193,7 +183,7 @@ pub(super) fn to_request(r: &RequestRow) -> Request {
     }
 }
 
-fn schedule_event(
+pub(super) fn schedule_event(
     event: &str,
     r: &RequestRow,
     visit: Option<VisitId>,
@@ -552,27 +542,6 @@ impl Scheduler {
         Ok(request_view(&row, &queue_order(&open, now), now))
     }
 
-    /// A lawyer's own requests of the last [`LIST_WINDOW`], with queue positions.
-    pub async fn lawyer_requests(
-        &self,
-        lawyer: LawyerId,
-    ) -> Result<Vec<RequestView>, ScheduleError> {
-        let store = &self.inner.store;
-        let now = Utc::now();
-        let rows = store.requests_for_lawyer(lawyer, now - LIST_WINDOW).await?;
-        let mut orders: HashMap<FacilityId, Vec<RequestId>> = HashMap::new();
-        let mut views = Vec::new();
-        for r in &rows {
-            if !orders.contains_key(&r.facility) && waiting(r, now) {
-                let open = store.open_requests(&r.facility, now).await?;
-                orders.insert(r.facility.clone(), queue_order(&open, now));
-            }
-            let order = orders.get(&r.facility).map(Vec::as_slice).unwrap_or(&[]);
-            views.push(request_view(r, order, now));
-        }
-        Ok(views)
-    }
-
     /// The lawyer cancels an own request; a placed visit ends `cancelled`, a live one
     /// through the hub (docs/DESIGN.md invariant 8).
     pub async fn cancel(
@@ -798,142 +767,5 @@ impl Scheduler {
                 Ok(Extended::NextSlotOffered(offer))
             }
         }
-    }
-
-    // --- the written refusal (R-ARRANGE-5) ---
-
-    /// Staff upload the scan of the detainee's written refusal, before recording the
-    /// decline. Kept encrypted like the documents; audited before it is recorded.
-    pub async fn put_written_refusal(
-        &self,
-        admin: AdminId,
-        id: RequestId,
-        bytes: &[u8],
-    ) -> Result<WrittenRefusalRow, ScheduleError> {
-        let (store, documents) = (&self.inner.store, &self.inner.documents);
-        let now = Utc::now();
-        let row = store
-            .visit_request(id)
-            .await?
-            .ok_or(ScheduleError::NotFound("This request"))?;
-        if !(row.status == "queued" || row.status == "placed") {
-            return Err(ScheduleError::Conflict(
-                "request_closed",
-                "This request is already cancelled or declined; its written refusal cannot change.",
-            ));
-        }
-        let sealed = documents.seal_file(bytes).await?;
-        let record = WrittenRefusalRow {
-            request: row.id,
-            stored_name: sealed.stored_name.clone(),
-            media_type: sealed.media_type.as_str().into(),
-            sha256: sealed.sha256.clone(),
-            size_bytes: sealed.size_bytes,
-            uploaded_by: admin,
-            uploaded_at: now,
-        };
-        let recorded = async {
-            self.inner
-                .audit
-                .append(
-                    Actor::Staff(admin),
-                    schedule_event(
-                        "written_refusal_scanned",
-                        &row,
-                        row.visit,
-                        row.booth.clone(),
-                        format!("sha256={} bytes={}", sealed.sha256, sealed.size_bytes),
-                    ),
-                )
-                .await?;
-            Ok::<_, ScheduleError>(store.put_written_refusal(&record).await?)
-        }
-        .await;
-        match recorded {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    documents.discard_file(&old).await;
-                }
-                Ok(record)
-            }
-            Err(e) => {
-                documents.discard_file(&sealed.stored_name).await;
-                Err(e)
-            }
-        }
-    }
-
-    /// The scan of the client's written refusal, for the lawyer of a declined request.
-    pub async fn written_refusal_for(
-        &self,
-        lawyer: LawyerId,
-        id: RequestId,
-    ) -> Result<Scan, ScheduleError> {
-        let store = &self.inner.store;
-        let row = store
-            .visit_request(id)
-            .await?
-            .filter(|r| r.lawyer == lawyer)
-            .ok_or(ScheduleError::NotFound("This request"))?;
-        let scan = store
-            .written_refusal(row.id)
-            .await?
-            .filter(|_| row.status == "declined")
-            .ok_or(ScheduleError::NotFound(
-                "A written refusal for this request",
-            ))?;
-        let bytes = self
-            .inner
-            .documents
-            .open_file(&scan.stored_name, &scan.sha256)
-            .await?;
-        Ok(Scan {
-            request: row.id,
-            media_type: scan.media_type,
-            bytes,
-        })
-    }
-
-    // --- queue views ---
-
-    /// A facility's open requests for staff, with deadlines and escalations.
-    pub async fn staff_queue(&self, f: &FacilityId) -> Result<StaffQueue, ScheduleError> {
-        let store = &self.inner.store;
-        let now = Utc::now();
-        if store.facility_calendar(f).await?.is_none() {
-            return Err(ScheduleError::NotFound("That facility"));
-        }
-        let open = store.open_requests(f, now).await?;
-        let order = queue_order(&open, now);
-        let escalated = open.iter().filter(|r| r.escalation.is_some()).count();
-        let breached = open
-            .iter()
-            .filter(|r| r.escalation.as_deref() == Some(Escalation::Breached.as_str()))
-            .count();
-        Ok(StaffQueue {
-            facility: f.clone(),
-            requests: open
-                .iter()
-                .map(|r| StaffRequestView {
-                    request: request_view(r, &order, now),
-                    lawyer_id: r.lawyer,
-                })
-                .collect(),
-            escalated,
-            breached,
-        })
-    }
-
-    /// The public queue display of a facility: tickets and times, no names (R-BOOK-4,
-    /// R-PRIV-4).
-    pub async fn queue_display(&self, f: &FacilityId) -> Result<QueueDisplay, ScheduleError> {
-        let store = &self.inner.store;
-        let now = Utc::now();
-        let cal = store
-            .facility_calendar(f)
-            .await?
-            .ok_or(ScheduleError::NotFound("That facility"))?;
-        let open = store.open_requests(f, now).await?;
-        Ok(queue_display(f, cal.name, &open, now))
     }
 }
