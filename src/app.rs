@@ -59,6 +59,8 @@ pub struct Services {
     pub outbox: crate::admin::outbox::Outbox,
     /// The live visit health view and alerts for the console (R-PRIV-1: health, never content).
     pub health: crate::health::HealthFeed,
+    /// Scheduling: requests, placements, the decision locks (R-ARRANGE-1, R-BOOK-1..5).
+    pub scheduler: crate::schedule::Scheduler,
     pub ready: Arc<AtomicBool>,
 }
 
@@ -453,6 +455,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         gate.clone(),
         hub.clone(),
     );
+    let scheduler = crate::schedule::Scheduler::new(
+        store.clone(),
+        audit.clone(),
+        hub.clone(),
+        documents.clone(),
+    );
     let state = AppState(Arc::new(Services {
         config,
         store,
@@ -468,6 +476,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         totp,
         outbox: crate::admin::outbox::Outbox::new(),
         health: crate::health::HealthFeed::new(),
+        scheduler,
         ready: Arc::new(AtomicBool::new(false)),
     }));
 
@@ -487,8 +496,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let public = crate::routes::public(state.clone());
     let admin = crate::routes::admin(state.clone());
     let tasks = vec![
-        crate::schedule::http::spawn_escalation_driver(
-            state.clone(),
+        crate::schedule::spawn_escalation_driver(
+            state.scheduler.clone(),
             Duration::from_secs(60),
             stopped(shutdown_rx.clone()),
         ),

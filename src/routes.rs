@@ -8,8 +8,7 @@
 //! so it is in the document by construction. Each narrow state is built here from the
 //! wiring's handles and holds only what its routes use (docs/DESIGN.md invariant 9).
 //!
-//! Not in the documents: the browser pages and their scripts (`http::pages`), and, until
-//! they move to this convention, the scheduler's routes (`crate::schedule::http`).
+//! Not in the documents: the browser pages and their scripts (`http::pages`).
 
 use axum::routing::get;
 use axum::Router;
@@ -45,6 +44,10 @@ pub fn public(state: AppState) -> Router {
             admission: s.admission.clone(),
             hub: s.hub.clone(),
         }))
+        .merge(crate::schedule::routes(crate::schedule::SchedulerRoutes {
+            scheduler: s.scheduler.clone(),
+            sessions: s.sessions.clone(),
+        }))
         .merge(crate::documents::http::routes(documents(s)))
         .merge(crate::complaints::routes(
             crate::complaints::ComplaintsRoutes {
@@ -66,8 +69,6 @@ pub fn public(state: AppState) -> Router {
         "Lawyer and booth routes of confer's public listener. Every error is an ErrorBody.",
     );
     Router::new()
-        .merge(crate::schedule::http::lawyer_routes())
-        .with_state(state)
         .merge(documented)
         .merge(crate::http::pages::routes())
         .route("/api/openapi.json", get(openapi::serve(&doc)))
@@ -122,6 +123,13 @@ pub fn admin(state: AppState) -> Router {
                 sessions: s.sessions.clone(),
             },
         ))
+        .merge(crate::schedule::admin_routes(
+            crate::schedule::SchedulerAdminRoutes {
+                scheduler: s.scheduler.clone(),
+                sessions: s.sessions.clone(),
+                audit: s.audit.clone(),
+            },
+        ))
         .merge(crate::admin::console::admin_routes())
         .merge(crate::documents::http::admin_routes(documents(s)))
         .merge(crate::complaints::admin_routes(
@@ -157,10 +165,7 @@ pub fn admin(state: AppState) -> Router {
         "confer admin API",
         "Staff routes of confer's admin listener. Every error is an ErrorBody.",
     );
-    // Not converted yet: the scheduler's staff routes.
     Router::new()
-        .merge(crate::schedule::http::admin_routes())
-        .with_state(state)
         .merge(documented)
         .route("/admin/api/openapi.json", get(openapi::serve(&doc)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -163,7 +163,7 @@ pub fn parse_probe(payload: &[u8]) -> Option<Probe> {
 
 /// How many packets video frame number `frame` has, and whether it is a keyframe.
 pub fn video_frame_shape(frame: u64, forced_keyframe: bool) -> (usize, bool) {
-    if forced_keyframe || frame % KEYFRAME_EVERY_FRAMES == 0 {
+    if forced_keyframe || frame.is_multiple_of(KEYFRAME_EVERY_FRAMES) {
         (KEYFRAME_PACKETS, true)
     } else {
         (DELTA_FRAME_PACKETS, false)

@@ -10,7 +10,6 @@
 //! people; an internal failure is logged and answered with a generic sentence.
 
 pub mod accounts;
-pub mod api;
 pub mod extract;
 pub mod openapi;
 pub mod pages;

@@ -25,7 +25,7 @@ impl std::fmt::Display for RequestId {
 }
 
 /// The kind of a booth (R-BOOK-5, R-REMOTE-1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BoothKind {
     LawyerRoom,
@@ -111,7 +111,7 @@ pub struct Existing {
 }
 
 /// How a request reached confer (R-BOOK-1: phone and messaging bookings are entered by staff).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Web,

@@ -6,9 +6,14 @@
 //! and returns one [`Decision`] per request. It never reads a clock and never refuses:
 //! a request that cannot be placed before its deadline stays queued ([`Outcome::Unplaced`])
 //! with an escalation level for staff (raised at once, then at 12 h and 2 h before the
-//! deadline, and a breach when it passes). [`timing`] holds the pure slot timing the
-//! visit hub applies (warnings, the slot end, extensions). The store and the REST API
-//! are in `crate::store::schedule` and [`http`].
+//! deadline, and a breach when it passes). [`timing`] holds the pure extension decision
+//! (the warnings and the end of a live slot are `crate::visit::timing`'s). The rows are in
+//! `crate::store::schedule`.
+//!
+//! Around the core: [`Scheduler`] (`service.rs`, `calendar.rs`) is the handle the edges
+//! and the escalation driver ([`escalation`]) call; it owns the per-facility decision
+//! locks. The HTTP edges are [`routes`] (public listener) and [`admin_routes`] (admin
+//! listener), answering with the types of [`views`].
 //!
 //! Rules, in the order the allocator applies them:
 //! - Booked requests are placed first, in order of booked time, at their booked time or
@@ -33,11 +38,24 @@
 //!
 //! What the pure core (this file and [`timing`]) deliberately does not do: check
 //! documents, licences or case permissions (that is `policy` at join time), read the
-//! clock, or touch the database. [`http`] is its driver: it reads the timetable from the
-//! store, asks the core, audits the decision, then writes it.
+//! clock, or touch the database. [`Scheduler`] is its driver: it reads the timetable from
+//! the store, asks the core, audits the decision, then writes it.
 
-pub mod http;
+mod calendar;
+pub mod escalation;
+mod queues;
+mod refusal;
+mod routes_admin;
+mod routes_lawyer;
+mod service;
 pub mod timing;
+pub mod views;
+
+pub use escalation::spawn_escalation_driver;
+pub use refusal::Scan;
+pub use routes_admin::{admin_routes, SchedulerAdminRoutes};
+pub use routes_lawyer::{routes, SchedulerRoutes};
+pub use service::{Ask, Booker, Extended, ScheduleError, Scheduler};
 
 #[cfg(test)]
 mod tests;

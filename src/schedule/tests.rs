@@ -407,56 +407,6 @@ fn busy_intervals_merge_and_report_the_block_end() {
 
 // --- timing ---
 
-#[test]
-fn warnings_fall_due_at_5_and_1_minute_before_the_end() {
-    let end = at(0, 10, 0);
-    let w = &timing::DEFAULT_WARNINGS;
-    let table = [
-        (at(0, 9, 54), vec![]),
-        (at(0, 9, 55), vec![5]),
-        (at(0, 9, 58), vec![5]),
-        (at(0, 9, 59), vec![5, 1]),
-        (at(0, 10, 0), vec![]),
-    ];
-    for (now, want) in table {
-        let got: Vec<i64> = timing::warnings(end, now, w)
-            .iter()
-            .map(|x| x.before_end.num_minutes())
-            .collect();
-        assert_eq!(got, want, "at {now}");
-    }
-    assert_eq!(timing::next_wake(end, at(0, 9, 0), w), at(0, 9, 55));
-    assert_eq!(timing::next_wake(end, at(0, 9, 55), w), at(0, 9, 59));
-    assert_eq!(timing::next_wake(end, at(0, 9, 59), w), end);
-    assert!(timing::is_over(end, end));
-}
-
-#[test]
-fn a_driver_woken_late_sends_only_the_most_urgent_warning_once() {
-    let end = at(0, 10, 0);
-    let w = &timing::DEFAULT_WARNINGS;
-    let late = at(0, 9, 59) + Duration::seconds(30);
-    let first = timing::warning_to_send(end, late, w, &[]).unwrap();
-    assert_eq!(first.before_end, Duration::minutes(1));
-    assert_eq!(first.minutes_left(), 1);
-    assert_eq!(
-        timing::warning_to_send(end, late, w, &[Duration::minutes(1)]),
-        None
-    );
-}
-
-#[test]
-fn the_monotonic_deadline_is_fixed_when_armed_and_never_moves_with_the_wall_clock() {
-    // docs/DESIGN.md invariant 5.
-    let mono = std::time::Instant::now();
-    let d = timing::monotonic_deadline(at(0, 10, 0), at(0, 9, 59), mono);
-    assert_eq!(d - mono, std::time::Duration::from_secs(60));
-    assert_eq!(
-        timing::monotonic_deadline(at(0, 10, 0), at(0, 11, 0), mono),
-        mono
-    );
-}
-
 fn running() -> Running {
     Running {
         visit: Existing {

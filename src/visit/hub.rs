@@ -451,13 +451,13 @@ impl VisitHub {
     /// The driver of one slot: warnings before the end, then the end. The persisted UTC
     /// end is turned into a monotonic deadline once, when the timer is armed (docs/DESIGN.md
     /// invariant 5): a wall-clock jump while the visit runs moves nothing, and a restart
-    /// re-arms from the same persisted end. The decisions are `schedule::timing`'s.
+    /// re-arms from the same persisted end. The decisions are [`super::timing`]'s.
     fn spawn_slot_timer(
         &self,
         visit: VisitId,
         slot_end: DateTime<Utc>,
     ) -> tokio::task::JoinHandle<()> {
-        use crate::schedule::timing;
+        use super::timing;
         let hub = self.clone();
         let offsets = self.inner.warnings.clone();
         tokio::spawn(async move {

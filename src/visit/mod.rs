@@ -14,6 +14,7 @@ pub mod http;
 pub mod hub;
 pub mod lifecycle;
 pub mod room;
+pub mod timing;
 
 pub use admission::{Admission, IssuedToken, Joined, Refusal};
 pub use evidence::{Gate, GateError};
