@@ -5,42 +5,34 @@
 //! tests exercise exactly what runs in production: real TLS, real UDP, real SQLite.
 
 use crate::audit::Audit;
-use crate::auth::{password, BoothVerifier, Booths, JoinTokens, Sessions, SignIn};
+use crate::auth::{BoothVerifier, Booths, JoinTokens, Sessions, SignIn};
 use crate::config::{Config, RegistrySource};
-use crate::ids::{BoothId, FacilityId};
 use crate::licence::cache::CachedRegistry;
 use crate::licence::local::LocalRegistry;
 use crate::licence::remote::{HttpRegistry, HttpRegistryConfig};
 use crate::licence::AnyRegistry;
 use crate::media::{self, MediaConfig, MediaHandle};
-use crate::store::{NewVisit, Store};
+use crate::store::Store;
 use crate::visit::{Gate, VisitHub};
 use anyhow::Context;
-use chrono::Utc;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The demo facility seeded on first start (when `demo.enabled`).
-pub const DEMO_FACILITY: &str = "demo-facility";
-pub const DEMO_FACILITY_NAME: &str = "Demo Detention Centre";
-pub const DEMO_BOOTH: &str = "demo-booth-1";
-pub const DEMO_BOOTH_LABEL: &str = "Booth 1";
-pub const DEMO_LAWYER: &str = "demo-lawyer";
-pub const FIRST_ADMIN: &str = "admin";
+pub use crate::demo::{
+    FirstStart, DEMO_BOOTH, DEMO_BOOTH_LABEL, DEMO_FACILITY, DEMO_FACILITY_NAME, DEMO_LAWYER,
+    FIRST_ADMIN,
+};
 
-/// Everything a request handler may use. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
+/// The handles wiring built, once per process. Only wiring sees this struct: `routes`
+/// builds each edge's narrow state from it (docs/DESIGN.md invariant 9), `start` hands the
+/// background tasks what they use, and tests reach into it through [`Running::state`].
 pub struct Services {
     pub config: Config,
     pub store: Store,
-    pub tokens: JoinTokens,
     pub sessions: Sessions,
     pub sign_in: SignIn,
     pub booths: Booths,
@@ -64,53 +56,10 @@ pub struct Services {
     pub ready: Arc<AtomicBool>,
 }
 
-impl Deref for AppState {
-    type Target = Services;
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-/// Each edge asks for the handles it uses (axum's `FromRef`); until every edge has its own
-/// state, the wiring's state hands them out.
-macro_rules! hand_out {
-    ($($field:ident: $ty:ty),* $(,)?) => {
-        $(impl axum::extract::FromRef<AppState> for $ty {
-            fn from_ref(s: &AppState) -> $ty {
-                s.$field.clone()
-            }
-        })*
-    };
-}
-
-hand_out!(
-    store: Store,
-    sessions: Sessions,
-    sign_in: SignIn,
-    booths: Booths,
-    audit: Audit,
-    hub: VisitHub,
-    admission: crate::visit::Admission,
-);
-
-impl AppState {
+impl Services {
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
-}
-
-/// What the first start created and must tell the operator once.
-#[derive(Debug, Default, Clone)]
-pub struct FirstStart {
-    /// `(username, password)` of the first staff account, when created now.
-    pub admin: Option<(String, String)>,
-    /// The first staff account's TOTP secret (base32), when created now.
-    pub admin_totp: Option<String>,
-    /// `(username, password)` of the demo lawyer, when created now.
-    pub demo_lawyer: Option<(String, String)>,
-    /// The demo booth's PKCS#12 file and its password, when created now.
-    pub booth_p12: Option<(PathBuf, String)>,
-    pub files_created: Vec<PathBuf>,
 }
 
 /// Paths of the development PKI, for tests and the startup banner.
@@ -126,7 +75,7 @@ pub struct PkiPaths {
 
 /// A running server. Dropping it does not stop it: call [`Running::shutdown`].
 pub struct Running {
-    pub state: AppState,
+    pub state: Services,
     pub http_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub media_addrs: Vec<SocketAddr>,
@@ -139,41 +88,13 @@ pub struct Running {
 }
 
 fn create_private_dir(p: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot restrict {}", p.display()))?;
-    }
-    Ok(())
+    crate::keyfile::private_dir(p).with_context(|| format!("cannot create {}", p.display()))
 }
 
 /// Read the join-token key, creating it (0600) on first start.
 fn token_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
-    let dir = data_dir.join("keys");
-    create_private_dir(&dir)?;
-    let path = dir.join("token.key");
-    match std::fs::read(&path) {
-        Ok(bytes) => bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = JoinTokens::generate_key();
-            use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts
-                .open(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            f.write_all(&key)?;
-            f.sync_all()?;
-            Ok(key)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+    crate::keyfile::key32(&data_dir.join("keys"), "token.key")
+        .context("cannot read or create the join-token key")
 }
 
 /// The licence registry chosen by configuration, with the positive cache in front.
@@ -236,102 +157,6 @@ fn media_candidates(config: &Config) -> Vec<IpAddr> {
     let mut ips = local_ips();
     ips.push(IpAddr::from([127, 0, 0, 1]));
     ips
-}
-
-/// Seed the demo facility, booth, lawyer, the first staff account and a demo visit.
-async fn seed(
-    store: &Store,
-    documents: &crate::documents::Documents,
-    totp: &crate::admin::totp::TotpVault,
-    demo: bool,
-    first: &mut FirstStart,
-) -> anyhow::Result<()> {
-    let now = Utc::now();
-    if store.count_admins().await? == 0 {
-        // The first account runs the demo: a facility operator (staff roles).
-        let created = crate::admin::staff::create_staff(
-            store,
-            totp,
-            FIRST_ADMIN,
-            crate::admin::roles::StaffRole::Operator,
-            None,
-        )
-        .await?;
-        first.admin = Some((FIRST_ADMIN.into(), created.password));
-        first.admin_totp = Some(created.totp_secret);
-    }
-    if !demo {
-        return Ok(());
-    }
-    let facility = FacilityId(DEMO_FACILITY.into());
-    let booth = BoothId(DEMO_BOOTH.into());
-    store.upsert_facility(&facility, DEMO_FACILITY_NAME).await?;
-    store
-        .upsert_booth(&booth, &facility, DEMO_BOOTH_LABEL)
-        .await?;
-    let lawyer = match store.lawyer_by_username(DEMO_LAWYER).await? {
-        Some(l) => crate::ids::LawyerId(l.id),
-        None => {
-            let pw = password::generate();
-            let id = store
-                .insert_lawyer(
-                    DEMO_LAWYER,
-                    "Demo Lawyer",
-                    &password::hash_async(pw.clone()).await,
-                    now,
-                )
-                .await?;
-            first.demo_lawyer = Some((DEMO_LAWYER.into(), pw));
-            id
-        }
-    };
-    let case =
-        crate::demo::seed_verification(store, documents, &facility, lawyer, "Demo Lawyer", now)
-            .await?;
-    // Keep a demo visit open for the next two hours, so a newcomer can always try one.
-    let open = store.current_visit_for_booth(&booth, now).await?;
-    if open.is_none_or(|v| v.ends_at - now < chrono::Duration::minutes(30)) {
-        let visit = NewVisit {
-            lawyer,
-            booth,
-            starts_at: now - chrono::Duration::seconds(5),
-            ends_at: now + chrono::Duration::hours(2),
-            created_by: None,
-            case: Some(case),
-            companions: Vec::new(),
-            room_consent: false,
-            lawyer_booth: None,
-        };
-        store.insert_visit(&visit, now).await?;
-    }
-    Ok(())
-}
-
-/// Write the demo credentials next to the data so a newcomer can find them again.
-fn write_demo_credentials(data_dir: &Path, first: &FirstStart) -> anyhow::Result<()> {
-    if first.admin.is_none() && first.demo_lawyer.is_none() {
-        return Ok(());
-    }
-    let path = data_dir.join("demo-credentials.txt");
-    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
-    if let Some((u, p)) = &first.admin {
-        let totp = first.admin_totp.as_deref().unwrap_or("-");
-        text.push_str(&format!(
-            "admin console (https://<admin-addr>): username {u} password {p} totp {totp}\n"
-        ));
-    }
-    if let Some((u, p)) = &first.demo_lawyer {
-        text.push_str(&format!(
-            "lawyer page (https://<http-addr>/lawyer): username {u} password {p}\n"
-        ));
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    use std::io::Write;
-    opts.open(&path)?.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 /// Start confer: everything up to ready. Errors are fatal startup problems.
@@ -401,11 +226,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )
     .context("cannot open the document store")?;
     let totp = crate::admin::totp::TotpVault::open(&data_dir)?;
-    seed(&store, &documents, &totp, config.demo.enabled, &mut first)
+    crate::demo::seed(&store, &documents, &totp, config.demo.enabled, &mut first)
         .await
         .context("cannot seed the first accounts")?;
     if config.demo.enabled {
-        write_demo_credentials(&data_dir, &first)?;
+        crate::demo::write_demo_credentials(&data_dir, &first)?;
     }
     crate::admin::staff::record_unaudited(&store, &audit)
         .await
@@ -461,10 +286,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub.clone(),
         documents.clone(),
     );
-    let state = AppState(Arc::new(Services {
+    let state = Services {
         config,
         store,
-        tokens,
         sessions,
         sign_in,
         booths,
@@ -478,7 +302,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         health: crate::health::HealthFeed::new(),
         scheduler,
         ready: Arc::new(AtomicBool::new(false)),
-    }));
+    };
 
     let http_listener = tokio::net::TcpListener::bind(state.config.http.addr)
         .await
@@ -493,8 +317,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let public = crate::routes::public(state.clone());
-    let admin = crate::routes::admin(state.clone());
+    let public = crate::routes::public(&state);
+    let admin = crate::routes::admin(&state);
     let tasks = vec![
         crate::schedule::spawn_escalation_driver(
             state.scheduler.clone(),
@@ -508,7 +332,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             state.config.oversight.clone(),
             stopped(shutdown_rx.clone()),
         )),
-        tokio::spawn(crate::metrics::run_sampler(
+        tokio::spawn(crate::admin::metrics::run_sampler(
             state.hub.clone(),
             Duration::from_secs(1),
             stopped(shutdown_rx.clone()),

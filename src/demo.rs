@@ -1,17 +1,29 @@
-//! The demo data that lets a newcomer hold a visit in two browser tabs (`demo.enabled`):
-//! besides the facility, booth and lawyer (seeded in `app`), everything the gate checks
+//! The first start's accounts and the demo data that lets a newcomer hold a visit in two
+//! browser tabs (`demo.enabled`): the first staff account; the demo facility, booth, lawyer
+//! and an open visit; and everything the gate checks
 //! (R-VERIFY-1, R-ARRANGE-1): the demo lawyer's licence claim and the matching row in the
 //! local registry, a detainee and a case, the lawyer's engagement, and its two documents, accepted.
 //!
 //! Nothing here is used when `demo.enabled = false`.
 
+use std::path::{Path, PathBuf};
+
 use chrono::{DateTime, Utc};
 
+use crate::auth::password;
 use crate::documents::{Authority, DocumentKind, Documents};
-use crate::ids::{AdminId, CaseId, FacilityId, LawyerId};
+use crate::ids::{AdminId, BoothId, CaseId, FacilityId, LawyerId};
 use crate::licence::{HolderIdHash, PractisingStatus, RegistryRecord};
 use crate::store::verification::MemberKind;
-use crate::store::{Store, StoreError};
+use crate::store::{NewVisit, Store, StoreError};
+
+/// The demo facility seeded on first start (when `demo.enabled`).
+pub const DEMO_FACILITY: &str = "demo-facility";
+pub const DEMO_FACILITY_NAME: &str = "Demo Detention Centre";
+pub const DEMO_BOOTH: &str = "demo-booth-1";
+pub const DEMO_BOOTH_LABEL: &str = "Booth 1";
+pub const DEMO_LAWYER: &str = "demo-lawyer";
+pub const FIRST_ADMIN: &str = "admin";
 
 /// The demo lawyer's licence number (17 digits; not a real licence).
 pub const DEMO_LICENCE: &str = "99999202600000001";
@@ -113,4 +125,112 @@ fn demo_pdf(kind: DocumentKind) -> Vec<u8> {
         content.len()
     )
     .into_bytes()
+}
+
+/// What the first start created and must tell the operator once.
+#[derive(Debug, Default, Clone)]
+pub struct FirstStart {
+    /// `(username, password)` of the first staff account, when created now.
+    pub admin: Option<(String, String)>,
+    /// The first staff account's TOTP secret (base32), when created now.
+    pub admin_totp: Option<String>,
+    /// `(username, password)` of the demo lawyer, when created now.
+    pub demo_lawyer: Option<(String, String)>,
+    /// The demo booth's PKCS#12 file and its password, when created now.
+    pub booth_p12: Option<(PathBuf, String)>,
+    pub files_created: Vec<PathBuf>,
+}
+
+/// Seed the demo facility, booth, lawyer, the first staff account and a demo visit.
+pub async fn seed(
+    store: &Store,
+    documents: &crate::documents::Documents,
+    totp: &crate::admin::totp::TotpVault,
+    demo: bool,
+    first: &mut FirstStart,
+) -> anyhow::Result<()> {
+    let now = Utc::now();
+    if store.count_admins().await? == 0 {
+        // The first account runs the demo: a facility operator (staff roles).
+        let created = crate::admin::staff::create_staff(
+            store,
+            totp,
+            FIRST_ADMIN,
+            crate::admin::roles::StaffRole::Operator,
+            None,
+        )
+        .await?;
+        first.admin = Some((FIRST_ADMIN.into(), created.password));
+        first.admin_totp = Some(created.totp_secret);
+    }
+    if !demo {
+        return Ok(());
+    }
+    let facility = FacilityId(DEMO_FACILITY.into());
+    let booth = BoothId(DEMO_BOOTH.into());
+    store.upsert_facility(&facility, DEMO_FACILITY_NAME).await?;
+    store
+        .upsert_booth(&booth, &facility, DEMO_BOOTH_LABEL)
+        .await?;
+    let lawyer = match store.lawyer_by_username(DEMO_LAWYER).await? {
+        Some(l) => crate::ids::LawyerId(l.id),
+        None => {
+            let pw = password::generate();
+            let id = store
+                .insert_lawyer(
+                    DEMO_LAWYER,
+                    "Demo Lawyer",
+                    &password::hash_async(pw.clone()).await,
+                    now,
+                )
+                .await?;
+            first.demo_lawyer = Some((DEMO_LAWYER.into(), pw));
+            id
+        }
+    };
+    let case = seed_verification(store, documents, &facility, lawyer, "Demo Lawyer", now).await?;
+    // Keep a demo visit open for the next two hours, so a newcomer can always try one.
+    let open = store.current_visit_for_booth(&booth, now).await?;
+    if open.is_none_or(|v| v.ends_at - now < chrono::Duration::minutes(30)) {
+        let visit = NewVisit {
+            lawyer,
+            booth,
+            starts_at: now - chrono::Duration::seconds(5),
+            ends_at: now + chrono::Duration::hours(2),
+            created_by: None,
+            case: Some(case),
+            companions: Vec::new(),
+            room_consent: false,
+            lawyer_booth: None,
+        };
+        store.insert_visit(&visit, now).await?;
+    }
+    Ok(())
+}
+
+/// Write the demo credentials next to the data so a newcomer can find them again.
+pub fn write_demo_credentials(data_dir: &Path, first: &FirstStart) -> anyhow::Result<()> {
+    if first.admin.is_none() && first.demo_lawyer.is_none() {
+        return Ok(());
+    }
+    let path = data_dir.join("demo-credentials.txt");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    if let Some((u, p)) = &first.admin {
+        let totp = first.admin_totp.as_deref().unwrap_or("-");
+        text.push_str(&format!(
+            "admin console (https://<admin-addr>): username {u} password {p} totp {totp}\n"
+        ));
+    }
+    if let Some((u, p)) = &first.demo_lawyer {
+        text.push_str(&format!(
+            "lawyer page (https://<http-addr>/lawyer): username {u} password {p}\n"
+        ));
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    use std::io::Write;
+    opts.open(&path)?.write_all(text.as_bytes())?;
+    Ok(())
 }

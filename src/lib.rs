@@ -36,6 +36,7 @@ pub mod documents;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod keyfile;
 pub mod licence;
 pub mod media;
 pub mod metrics;

@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
+use crate::app::Services;
 use crate::http::openapi;
 
 /// JSON request bodies larger than this are refused before parsing (413). Uploads
@@ -22,8 +22,7 @@ use crate::http::openapi;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The public listener: browser pages, lawyer and booth API, signalling.
-pub fn public(state: AppState) -> Router {
-    let s = &state;
+pub fn public(s: &Services) -> Router {
     let documented: OpenApiRouter = OpenApiRouter::new()
         .merge(crate::health::ready::routes(readiness(s)))
         .merge(crate::http::accounts::routes(
@@ -77,8 +76,7 @@ pub fn public(state: AppState) -> Router {
 }
 
 /// The admin listener: staff API, console, health feed, metrics.
-pub fn admin(state: AppState) -> Router {
-    let s = &state;
+pub fn admin(s: &Services) -> Router {
     let documented: OpenApiRouter = OpenApiRouter::new()
         .merge(crate::health::ready::routes(readiness(s)))
         .merge(crate::admin::login::admin_routes(
@@ -151,10 +149,12 @@ pub fn admin(state: AppState) -> Router {
             sessions: s.sessions.clone(),
             audit: s.audit.clone(),
         }))
-        .merge(crate::metrics::admin_routes(
-            crate::metrics::MetricsRoutes {
+        .merge(crate::admin::metrics::admin_routes(
+            crate::admin::metrics::MetricsRoutes {
                 hub: s.hub.clone(),
-                token: crate::metrics::MetricsToken::new(s.config.admin.metrics_token.as_deref()),
+                token: crate::admin::metrics::MetricsToken::new(
+                    s.config.admin.metrics_token.as_deref(),
+                ),
                 sessions: s.sessions.clone(),
                 audit: s.audit.clone(),
             },
@@ -173,7 +173,7 @@ pub fn admin(state: AppState) -> Router {
 }
 
 /// Readiness (`/healthz`, both listeners).
-fn readiness(s: &AppState) -> crate::health::ready::Readiness {
+fn readiness(s: &Services) -> crate::health::ready::Readiness {
     crate::health::ready::Readiness {
         store: s.store.clone(),
         audit: s.audit.clone(),
@@ -183,7 +183,7 @@ fn readiness(s: &AppState) -> crate::health::ready::Readiness {
 }
 
 /// The document routes' state (both listeners).
-fn documents(s: &AppState) -> crate::documents::http::DocumentsRoutes {
+fn documents(s: &Services) -> crate::documents::http::DocumentsRoutes {
     crate::documents::http::DocumentsRoutes {
         documents: s.documents.clone(),
         store: s.store.clone(),

@@ -42,6 +42,7 @@
 
 pub mod console;
 pub mod login;
+pub mod metrics;
 pub mod outbox;
 pub mod reports;
 pub mod roles;

@@ -426,28 +426,14 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
 /// Read the checkpoint signing key, creating it (0600) and its public key on first start.
 pub fn load_or_create_key(data_dir: &Path) -> Result<Ed25519KeyPair, AuditError> {
     let dir = data_dir.join("keys");
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_err(&dir))?;
-    }
+    crate::keyfile::private_dir(&dir).map_err(io_err(&dir))?;
     let path = dir.join(KEY_FILE);
-    let pkcs8 = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| {
-                AuditError::Key {
-                    path: path.clone(),
-                    what: "cannot generate a key".into(),
-                }
-            })?;
-            write_new(&path, doc.as_ref(), 0o600)?;
-            doc.as_ref().to_vec()
-        }
-        Err(e) => return Err(io_err(&path)(e)),
-    };
+    let pkcs8 = crate::keyfile::read_or_create(&path, || {
+        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map(|doc| doc.as_ref().to_vec())
+            .map_err(|_| std::io::Error::other("cannot generate a key"))
+    })
+    .map_err(io_err(&path))?;
     let key = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| AuditError::Key {
         path: path.clone(),
         what: "not an Ed25519 PKCS#8 key".into(),
@@ -458,19 +444,6 @@ pub fn load_or_create_key(data_dir: &Path) -> Result<Ed25519KeyPair, AuditError>
         std::fs::write(&pub_path, text).map_err(io_err(&pub_path))?;
     }
     Ok(key)
-}
-
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AuditError> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = opts.open(path).map_err(io_err(path))?;
-    f.write_all(bytes).map_err(io_err(path))?;
-    f.sync_all().map_err(io_err(path))
 }
 
 /// Read a public key file: 64 hex characters (what confer writes) or 32 raw bytes.

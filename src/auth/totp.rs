@@ -64,34 +64,8 @@ impl TotpVault {
             path: path.display().to_string(),
             cause,
         };
-        std::fs::create_dir_all(&dir).map_err(|e| err(e.to_string()))?;
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                SystemRandom::new()
-                    .fill(&mut key)
-                    .map_err(|_| err("no random source".into()))?;
-                use std::io::Write;
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                match opts.open(&path) {
-                    Ok(mut f) => {
-                        f.write_all(&key).map_err(|e| err(e.to_string()))?;
-                        f.sync_all().map_err(|e| err(e.to_string()))?;
-                        key.to_vec()
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        std::fs::read(&path).map_err(|e| err(e.to_string()))?
-                    }
-                    Err(e) => return Err(err(e.to_string())),
-                }
-            }
-            Err(e) => return Err(err(e.to_string())),
-        };
+        let bytes =
+            crate::keyfile::key32(&dir, "staff-totp.key").map_err(|e| err(e.to_string()))?;
         let unbound = UnboundKey::new(&AES_256_GCM, &bytes)
             .map_err(|_| err("the key file does not hold a 32-byte key".into()))?;
         Ok(TotpVault {

@@ -23,45 +23,8 @@ fn aad(stored_name: &str) -> aead::Aad<Vec<u8>> {
 
 /// Read the document key, creating it (32 random bytes, 0600) on first start.
 pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
-    use anyhow::Context;
-    let dir = data_dir.join("keys");
-    create_private_dir(&dir)?;
-    let path = dir.join(KEY_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            SystemRandom::new()
-                .fill(&mut key)
-                .map_err(|_| anyhow::anyhow!("no system randomness for the document key"))?;
-            use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts
-                .open(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            f.write_all(&key)?;
-            f.sync_all()?;
-            Ok(key)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-fn create_private_dir(p: &Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot restrict {}", p.display()))?;
-    }
-    Ok(())
+    crate::keyfile::key32(&data_dir.join("keys"), KEY_FILE)
+        .map_err(|e| anyhow::anyhow!("cannot read or create the document key: {e}"))
 }
 
 /// The sealed files' directory and key. Cheap to clone.
@@ -76,7 +39,8 @@ impl Vault {
     /// Open the store over `<data-dir>/documents/` (created 0700) with `key`.
     pub(super) fn open(data_dir: &Path, key: &[u8; 32]) -> anyhow::Result<Vault> {
         let dir = data_dir.join(DOCUMENTS_DIR);
-        create_private_dir(&dir)?;
+        crate::keyfile::private_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, key)
             .map_err(|_| anyhow::anyhow!("the document key is not an AES-256 key"))?;
         Ok(Vault {
@@ -139,18 +103,9 @@ impl Vault {
 
 /// Write `bytes` to a new file (0600) and flush it to disk.
 pub(super) async fn write_private(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&path)?;
-        f.write_all(&bytes)?;
-        f.sync_all()
-    })
-    .await
-    .map_err(std::io::Error::other)?
+    tokio::task::spawn_blocking(move || crate::keyfile::write_new(&path, &bytes))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// Make a rename durable.
