@@ -22,7 +22,8 @@ fn router_paths(router: &axum::Router) -> BTreeSet<String> {
     for piece in view.split("): \"").skip(1) {
         if let Some(end) = piece.find('"') {
             let path = &piece[..end];
-            if path.starts_with('/') {
+            // axum's own catch-all (the 404 fallback) is not a route of ours.
+            if path.starts_with('/') && !path.contains("__private__axum") {
                 paths.insert(path.to_owned());
             }
         }
