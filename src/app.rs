@@ -27,40 +27,7 @@ pub use crate::demo::{
     FIRST_ADMIN,
 };
 
-/// The handles wiring built, once per process. Only wiring sees this struct: `routes`
-/// builds each edge's narrow state from it (docs/DESIGN.md invariant 9), `start` hands the
-/// background tasks what they use, and tests reach into it through [`Running::state`].
-pub struct Services {
-    pub config: Config,
-    pub store: Store,
-    pub sessions: Sessions,
-    pub sign_in: SignIn,
-    pub booths: Booths,
-    pub hub: VisitHub,
-    /// The admission service: join tokens and joins, one sequence, one refusal table.
-    pub admission: crate::visit::Admission,
-    /// The admission gate's I/O half: evidence, the licence registry (cached), alerts.
-    pub gate: Gate,
-    /// The audit log (audit first): every decision is appended here before it takes effect.
-    pub audit: Audit,
-    /// Lawyers' documents, encrypted at rest (R-ARRANGE-1, R-PRIV-3).
-    pub documents: crate::documents::Documents,
-    /// Seals staff TOTP secrets (staff sign-in).
-    pub totp: crate::admin::totp::TotpVault,
-    /// Wakes the violation-report outbox worker (R-CONDUCT-2).
-    pub outbox: crate::admin::outbox::Outbox,
-    /// The live visit health view and alerts for the console (R-PRIV-1: health, never content).
-    pub health: crate::health::HealthFeed,
-    /// Scheduling: requests, placements, the decision locks (R-ARRANGE-1, R-BOOK-1..5).
-    pub scheduler: crate::schedule::Scheduler,
-    pub ready: Arc<AtomicBool>,
-}
-
-impl Services {
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-}
+pub use crate::services::Services;
 
 /// Paths of the development PKI, for tests and the startup banner.
 #[derive(Debug, Clone)]
@@ -280,7 +247,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         gate.clone(),
         hub.clone(),
     );
-    let scheduler = crate::schedule::Scheduler::new(
+    let scheduler = crate::schedule::service::Scheduler::new(
         store.clone(),
         audit.clone(),
         hub.clone(),
@@ -320,7 +287,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let public = crate::routes::public(&state);
     let admin = crate::routes::admin(&state);
     let tasks = vec![
-        crate::schedule::spawn_escalation_driver(
+        crate::schedule::escalation::spawn_escalation_driver(
             state.scheduler.clone(),
             Duration::from_secs(60),
             stopped(shutdown_rx.clone()),

@@ -86,7 +86,7 @@ pub async fn seed_verification(
             .await?;
         // The first staff account reviews the demo's documents (it exists: seeded first).
         let staff = store
-            .admin_by_username(crate::app::FIRST_ADMIN)
+            .admin_by_username(FIRST_ADMIN)
             .await?
             .map(|a| AdminId(a.id))
             .ok_or_else(|| anyhow::anyhow!("the first staff account is missing"))?;

@@ -45,6 +45,7 @@ pub mod policy;
 pub mod redact;
 pub mod routes;
 pub mod schedule;
+pub mod services;
 pub mod signaling;
 pub mod store;
 pub mod visit;

@@ -14,8 +14,8 @@ use axum::routing::get;
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::Services;
 use crate::http::openapi;
+use crate::services::Services;
 
 /// JSON request bodies larger than this are refused before parsing (413). Uploads
 /// (documents, scans) set their own larger limit on their routes.
@@ -43,10 +43,12 @@ pub fn public(s: &Services) -> Router {
             admission: s.admission.clone(),
             hub: s.hub.clone(),
         }))
-        .merge(crate::schedule::routes(crate::schedule::SchedulerRoutes {
-            scheduler: s.scheduler.clone(),
-            sessions: s.sessions.clone(),
-        }))
+        .merge(crate::schedule::routes_lawyer::routes(
+            crate::schedule::routes_lawyer::SchedulerRoutes {
+                scheduler: s.scheduler.clone(),
+                sessions: s.sessions.clone(),
+            },
+        ))
         .merge(crate::documents::http::routes(documents(s)))
         .merge(crate::complaints::routes(
             crate::complaints::ComplaintsRoutes {
@@ -121,8 +123,8 @@ pub fn admin(s: &Services) -> Router {
                 sessions: s.sessions.clone(),
             },
         ))
-        .merge(crate::schedule::admin_routes(
-            crate::schedule::SchedulerAdminRoutes {
+        .merge(crate::schedule::routes_admin::admin_routes(
+            crate::schedule::routes_admin::SchedulerAdminRoutes {
                 scheduler: s.scheduler.clone(),
                 sessions: s.sessions.clone(),
                 audit: s.audit.clone(),
@@ -144,11 +146,13 @@ pub fn admin(s: &Services) -> Router {
                 sessions: s.sessions.clone(),
             },
         ))
-        .merge(crate::health::admin_routes(crate::health::HealthRoutes {
-            health: s.health.clone(),
-            sessions: s.sessions.clone(),
-            audit: s.audit.clone(),
-        }))
+        .merge(crate::health::http::admin_routes(
+            crate::health::http::HealthRoutes {
+                health: s.health.clone(),
+                sessions: s.sessions.clone(),
+                audit: s.audit.clone(),
+            },
+        ))
         .merge(crate::admin::metrics::admin_routes(
             crate::admin::metrics::MetricsRoutes {
                 hub: s.hub.clone(),

@@ -17,10 +17,8 @@
 //! ids, IP addresses or ports: participants appear by role and device kind only (docs/DESIGN.md
 //! invariant 6, R-PRIV-1; `tests/admin.rs` walks every admin route for this).
 //!
-//! | route | who | what |
-//! |---|---|---|
-//! | `GET /admin/api/live` | operator, auditor | the current view (JSON below) |
-//! | `GET /admin/api/live/stream` | operator, auditor | server-sent events: `health` (the same JSON) at once and then at least every second; `alert` when an alert is raised or cleared; keep-alive comments |
+//! The routes that serve the feed are [`http`] (`GET /admin/api/live`, `/live/stream`);
+//! readiness (`/healthz`) is [`ready`].
 //!
 //! Does not own the view's shape or the alert rules: those are [`model`] (pure).
 //!
@@ -53,30 +51,20 @@
 //! Thresholds: `[admin.health]` in the configuration (`loss_pct` 5, `loss_window_secs` 10,
 //! `rtt_ms` 400, `no_media_secs` 5).
 
+pub mod http;
 pub mod model;
 pub mod ready;
 
-use crate::audit::Audit;
-use crate::auth::Sessions;
-use crate::http::extract::OperatorOrAuditor;
-use crate::http::openapi::ErrorBody;
 use crate::ids::VisitId;
 use crate::media::{MediaSnapshot, PeerId};
 use crate::store::Store;
 use crate::visit::VisitHub;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::IntoResponse;
 use chrono::Utc;
 use model::{AlertEvent, HealthState, LiveView, Thresholds, VisitInput};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// The longest the feed goes without a new view, even when media publishes nothing.
 const MAX_PERIOD: Duration = Duration::from_secs(1);
@@ -234,108 +222,4 @@ fn log_alerts(events: &[AlertEvent]) {
     for e in events {
         tracing::info!(visit = %e.visit_id, kind = e.kind.as_str(), role = e.role, status = e.status, "health alert");
     }
-}
-
-// --- routes ---
-
-/// What the health routes use: the published feed, staff sessions and the audit log
-/// (a refusal for a wrong role is audited).
-#[derive(Clone, axum::extract::FromRef)]
-pub struct HealthRoutes {
-    pub health: HealthFeed,
-    pub sessions: Sessions,
-    pub audit: Audit,
-}
-
-/// `GET /admin/api/live`, `GET /admin/api/live/stream` (admin listener).
-pub fn admin_routes(state: HealthRoutes) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(live))
-        .routes(routes!(stream))
-        .with_state(state)
-}
-
-#[utoipa::path(
-    get,
-    path = "/admin/api/live",
-    tag = "health",
-    responses(
-        (status = 200, description = "The current live view (the JSON shape in this module's documentation; R-PRIV-1: health, never content)", body = serde_json::Value),
-        (status = 401, description = "`not_signed_in`", body = ErrorBody),
-        (status = 403, description = "`role_forbidden`: operators and auditors only", body = ErrorBody),
-        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
-    ),
-    security(("staff_session" = []))
-)]
-async fn live(State(health): State<HealthFeed>, _r: OperatorOrAuditor) -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        health.current().to_string(),
-    )
-}
-
-/// What the SSE stream waits for next.
-struct Viewer {
-    view: watch::Receiver<Arc<str>>,
-    alerts: broadcast::Receiver<Arc<str>>,
-    stopped: watch::Receiver<bool>,
-    first: bool,
-}
-
-impl Viewer {
-    async fn next(&mut self) -> Option<Event> {
-        if self.first {
-            self.first = false;
-            let json = self.view.borrow_and_update().clone();
-            return Some(Event::default().event("health").data(&*json));
-        }
-        loop {
-            tokio::select! {
-                changed = self.view.changed() => {
-                    changed.ok()?;
-                    let json = self.view.borrow_and_update().clone();
-                    return Some(Event::default().event("health").data(&*json));
-                }
-                alert = self.alerts.recv() => match alert {
-                    Ok(json) => return Some(Event::default().event("alert").data(&*json)),
-                    // Missed some (a very slow viewer): the next health event has the state.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                _ = self.stopped.wait_for(|s| *s) => return None,
-            }
-        }
-    }
-}
-
-#[utoipa::path(
-    get,
-    path = "/admin/api/live/stream",
-    tag = "health",
-    responses(
-        (status = 200, description = "Server-sent events: `health` (the live view) at once and at least every second, `alert` when an alert is raised or cleared, keep-alive comments", body = String, content_type = "text/event-stream"),
-        (status = 401, description = "`not_signed_in`", body = ErrorBody),
-        (status = 403, description = "`role_forbidden`: operators and auditors only", body = ErrorBody),
-        (status = 503, description = "`store_unavailable` or `audit_unavailable`", body = ErrorBody),
-    ),
-    security(("staff_session" = []))
-)]
-async fn stream(
-    State(health): State<HealthFeed>,
-    _r: OperatorOrAuditor,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let viewer = Viewer {
-        view: health.0.view.subscribe(),
-        alerts: health.0.alerts.subscribe(),
-        stopped: health.0.stopped.subscribe(),
-        first: true,
-    };
-    let events = futures_util::stream::unfold(viewer, |mut v| async move {
-        let e = v.next().await?;
-        Some((Ok(e), v))
-    });
-    Sse::new(events).keep_alive(KeepAlive::default())
 }

@@ -8,7 +8,7 @@
 
 use chrono::Utc;
 
-use super::Scheduler;
+use super::service::Scheduler;
 
 /// Spawn the driver with the scheduler handle; it ends when `stop` completes.
 pub fn spawn_escalation_driver(

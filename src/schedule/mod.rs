@@ -10,10 +10,13 @@
 //! (the warnings and the end of a live slot are `crate::visit::timing`'s). The rows are in
 //! `crate::store::schedule`.
 //!
-//! Around the core: [`Scheduler`] (`service.rs`, `calendar.rs`) is the handle the edges
-//! and the escalation driver ([`escalation`]) call; it owns the per-facility decision
-//! locks. The HTTP edges are [`routes`] (public listener) and [`admin_routes`] (admin
-//! listener), answering with the types of [`views`].
+//! Around the core, each in its own file and named by its path (this file re-exports none
+//! of them, so the core depends on nothing above it, docs/DESIGN.md invariant 9):
+//! [`service::Scheduler`] (with [`calendar`], [`queues`], [`refusal`]) is the handle the
+//! edges and the escalation driver ([`escalation`]) call; it owns the per-facility decision
+//! locks. [`views`] are what it shows and is asked. The HTTP edges are
+//! [`routes_lawyer::routes`] (public listener) and [`routes_admin::admin_routes`] (admin
+//! listener), with the mapping of [`http`].
 //!
 //! Rules, in the order the allocator applies them:
 //! - Booked requests are placed first, in order of booked time, at their booked time or
@@ -38,29 +41,25 @@
 //!
 //! What the pure core (this file and [`timing`]) deliberately does not do: check
 //! documents, licences or case permissions (that is `policy` at join time), read the
-//! clock, or touch the database. [`Scheduler`] is its driver: it reads the timetable from
+//! clock, or touch the database. [`service::Scheduler`] is its driver: it reads the timetable from
 //! the store, asks the core, audits the decision, then writes it.
 
-mod calendar;
+pub mod calendar;
 pub mod escalation;
-mod queues;
-mod refusal;
-mod routes_admin;
-mod routes_lawyer;
-mod service;
+pub mod http;
+pub mod queues;
+pub mod refusal;
+pub mod routes_admin;
+pub mod routes_lawyer;
+pub mod service;
 pub mod timing;
 pub mod views;
-
-pub use escalation::spawn_escalation_driver;
-pub use refusal::Scan;
-pub use routes_admin::{admin_routes, SchedulerAdminRoutes};
-pub use routes_lawyer::{routes, SchedulerRoutes};
-pub use service::{Ask, Booker, Extended, ScheduleError, Scheduler};
 
 #[cfg(test)]
 mod tests;
 
 use crate::ids::{BoothId, DetaineeId, LawyerId};
+use crate::store::schedule::RequestRow;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -623,4 +622,23 @@ pub fn allocate(
 /// `None` when the detainee count is zero or unknown.
 pub fn rooms_per_100(lawyer_rooms: usize, detainees: u32) -> Option<f64> {
     (detainees > 0).then(|| lawyer_rooms as f64 * 100.0 / detainees as f64)
+}
+
+/// The core's view of a stored request.
+pub fn to_request(r: &RequestRow) -> Request {
+    Request {
+        id: r.id,
+        lawyer: r.lawyer,
+        detainee: r.detainee,
+        length: Duration::minutes(i64::from(r.expected_min)),
+        arrival: match (r.booked_at, r.ticket) {
+            (Some(at), _) => Arrival::Booked { at },
+            (None, t) => Arrival::WalkIn {
+                ticket: t.unwrap_or(0),
+            },
+        },
+        channel: Channel::parse(&r.channel).unwrap_or(Channel::Web),
+        requested_at: r.requested_at,
+        interrogation_room_consent: r.interrogation_consent,
+    }
 }

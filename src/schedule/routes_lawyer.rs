@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use super::service::{Ask, Booker, Extended, Scheduler};
 use super::views::{
-    self, rfc3339, Closed, ExtendAnswer, ExtendBody, NewRequestBody, OfferedSlot, QueueDisplay,
+    rfc3339, Closed, ExtendAnswer, ExtendBody, NewRequestBody, OfferedSlot, QueueDisplay,
     RequestList, RequestView,
 };
 use super::{Channel, RequestId};
@@ -152,7 +152,7 @@ async fn lawyer_written_refusal(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let scan = scheduler.written_refusal_for(lawyer, RequestId(id)).await?;
-    Ok(views::download(
+    Ok(super::http::download(
         scan.bytes,
         &scan.media_type,
         &format!("written-refusal-{}", scan.request),
@@ -227,7 +227,7 @@ async fn queue_json(
     ))]
 async fn queue_page(State(scheduler): State<Scheduler>, Path(facility): Path<String>) -> Response {
     match scheduler.queue_display(&FacilityId(facility)).await {
-        Ok(data) => views::queue_page(&data),
+        Ok(data) => super::http::queue_page(&data),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

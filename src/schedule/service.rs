@@ -24,10 +24,11 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 
 use super::timing::{self, Extension, Running};
+use super::to_request;
 use super::views::{queue_order, request_view, RequestView};
 use super::{
-    Allocator, Arrival, Channel, Decision, Escalation, Existing, Outcome, Request, RequestId,
-    WaitReason, DEADLINE,
+    Allocator, Channel, Decision, Escalation, Existing, Outcome, Request, RequestId, WaitReason,
+    DEADLINE,
 };
 use crate::audit::{Actor, Audit, AuditError, AuditRecord};
 use crate::documents::{DocumentError, Documents};
@@ -162,24 +163,6 @@ impl Drop for Receiving<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.id);
-    }
-}
-
-pub(super) fn to_request(r: &RequestRow) -> Request {
-    Request {
-        id: r.id,
-        lawyer: r.lawyer,
-        detainee: r.detainee,
-        length: Duration::minutes(i64::from(r.expected_min)),
-        arrival: match (r.booked_at, r.ticket) {
-            (Some(at), _) => Arrival::Booked { at },
-            (None, t) => Arrival::WalkIn {
-                ticket: t.unwrap_or(0),
-            },
-        },
-        channel: Channel::parse(&r.channel).unwrap_or(Channel::Web),
-        requested_at: r.requested_at,
-        interrogation_room_consent: r.interrogation_consent,
     }
 }
 

@@ -1,51 +1,25 @@
-//! What the scheduling routes answer: the views of requests, queues and calendars, the
-//! small typed answers, the request bodies, and how a [`ScheduleError`] becomes an
-//! [`ApiError`]. Every type here derives `utoipa::ToSchema`, so the API document shows
-//! exactly what is sent.
+//! What the scheduler shows and is asked: the views of requests, queues and calendars, the
+//! small typed answers and the request bodies, built by pure functions from the store's
+//! rows and `now`. Every type here derives `utoipa::ToSchema`, so the API document shows
+//! exactly what is sent. The HTTP mapping (errors, the queue page, downloads) is
+//! [`super::http`].
 //!
 //! A lawyer knows a detainee only by the facility's internal reference, and the queue
 //! display shows tickets and times, never names (R-PRIV-4).
 //!
-//! Does not: decide or store anything (the [`super::Scheduler`] does), or read a clock
+//! Does not: decide or store anything (the [`super::service::Scheduler`] does), or read a clock
 //! (callers pass `now`).
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::service::{to_request, ScheduleError};
+use super::to_request;
 use super::{BoothKind, Channel, RequestId, WaitReason};
-use crate::http::ApiError;
 use crate::ids::{FacilityId, LawyerId, VisitId};
 use crate::store::schedule::RequestRow;
 
-/// Times on the wire: RFC 3339, whole seconds, UTC.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-impl From<ScheduleError> for ApiError {
-    fn from(e: ScheduleError) -> ApiError {
-        match e {
-            ScheduleError::Invalid(code, message) => ApiError::bad_request(code, message),
-            ScheduleError::NotFound(what) => ApiError::not_found(what),
-            ScheduleError::UnknownDetainee => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_detainee_ref",
-                "No detainee with this reference is held at this facility. Check the reference with the facility.",
-            ),
-            ScheduleError::Conflict(code, message) => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
-            ScheduleError::Store(e) => e.into(),
-            ScheduleError::Audit(e) => e.into(),
-            ScheduleError::Document(e) => e.into(),
-            ScheduleError::Internal(what) => ApiError::internal(what),
-        }
-    }
-}
+pub use crate::model::time::rfc3339;
 
 // --- request bodies ---
 
@@ -359,61 +333,6 @@ pub fn queue_display(
             })
             .collect(),
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A static page for the waiting-area screen (no scripts: the CSP allows none inline;
-/// it refreshes itself every 15 seconds).
-pub fn queue_page(data: &QueueDisplay) -> Response {
-    let serving: Vec<String> = data.serving.iter().map(u32::to_string).collect();
-    let mut rows = String::new();
-    for w in &data.waiting {
-        let wait = match w.estimated_wait_minutes {
-            Some(m) => format!("about {m} min"),
-            None => "being arranged".into(),
-        };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td></tr>",
-            w.ticket,
-            html_escape(&wait)
-        ));
-    }
-    let name = html_escape(&data.facility_name);
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"15\"><title>Queue - {name}</title></head>\
-         <body><h1>{name}: visit queue</h1>\
-         <h2>Now serving</h2><p class=\"serving\">{}</p>\
-         <h2>Waiting</h2><table><thead><tr><th>Ticket</th><th>Estimated wait</th></tr></thead><tbody>{rows}</tbody></table>\
-         </body></html>",
-        if serving.is_empty() { "-".to_owned() } else { serving.join(" ") }
-    );
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
-}
-
-/// A scan as a download: its media type, an attachment name, never cached.
-pub fn download(bytes: Vec<u8>, media_type: &str, stem: &str) -> Response {
-    let ext = media_type
-        .parse::<crate::documents::MediaType>()
-        .map(|m| m.extension())
-        .unwrap_or("bin");
-    let disposition = format!("attachment; filename=\"{stem}.{ext}\"");
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(media_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
 }
 
 // --- staff: calendar and booths ---
