@@ -14,7 +14,7 @@ use crate::visit::{Gate, VisitHub};
 
 /// The handles wiring built, once per process. Only wiring sees this struct: `routes`
 /// builds each edge's narrow state from it (docs/DESIGN.md invariant 9), `start` hands the
-/// background tasks what they use, and tests reach into it through [`Running::state`].
+/// background tasks what they use, and tests reach into it through `app::Running::state`.
 pub struct Services {
     pub config: Config,
     pub store: Store,
