@@ -12,11 +12,11 @@ mod peer;
 mod side;
 
 use app::{spawn_app, spawn_app_with, staff_login, totp_code, unix_now, Identity, TestApp};
-use confer_signaling::{EndReason, ServerMessage, SignalingClient, VisitNotice};
+use confer_signaling::EndReason;
 use peer::{MediaKind, SendRates};
 use reqwest::Method;
 use serde_json::{json, Value};
-use side::{join, Side};
+use side::{connected_visit, visit_ended};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -633,34 +633,6 @@ fn assert_no_content(v: &Value, route: &str) {
     }
 }
 
-async fn connected_visit(app: &TestApp, visit: i64) -> (Side, Side) {
-    let lawyer = join(
-        app,
-        &Identity::None,
-        &app.demo_lawyer_token(visit).await,
-        "lawyer",
-    )
-    .await;
-    let booth = join(
-        app,
-        &app.demo_booth(),
-        &app.demo_booth_token(visit).await,
-        "booth",
-    )
-    .await;
-    lawyer
-        .peer
-        .wait_connected(WAIT)
-        .await
-        .expect("lawyer connected");
-    booth
-        .peer
-        .wait_connected(WAIT)
-        .await
-        .expect("booth connected");
-    (lawyer, booth)
-}
-
 /// What a webhook receiver got: (path, Idempotency-Key, body).
 type Received = Arc<Mutex<Vec<(String, String, Value)>>>;
 
@@ -710,21 +682,6 @@ async fn wait_for_deliveries(got: &Received, n: usize, within: Duration) {
             got.lock().unwrap().len()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn visit_ended(sig: &mut SignalingClient) -> (EndReason, String) {
-    loop {
-        match sig
-            .recv_timeout(WAIT)
-            .await
-            .expect("a notice before the timeout")
-        {
-            ServerMessage::Notice {
-                notice: VisitNotice::VisitEnded { reason, message },
-            } => break (reason, message),
-            _ => continue,
-        }
     }
 }
 

@@ -13,11 +13,11 @@ mod side;
 
 use app::{spawn_app, Identity, TestApp};
 use chrono::Utc;
-use confer_signaling::{EndReason, ServerMessage, SignalingClient, VisitNotice};
+use confer_signaling::EndReason;
 use peer::{MediaKind, SendRates};
 use reqwest::Method;
 use serde_json::{json, Value};
-use side::{join, Side};
+use side::{connected_visit, visit_ended, Side};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -85,22 +85,8 @@ async fn live_visit_from_a_request(app: &TestApp) -> (i64, i64, Side, Side) {
     let request = r["id"].as_i64().unwrap();
     let visit = r["visit_id"].as_i64().unwrap();
 
-    let lawyer_side = join(
-        app,
-        &Identity::None,
-        &app.demo_lawyer_token(visit).await,
-        "lawyer",
-    )
-    .await;
-    let booth_side = join(
-        app,
-        &app.demo_booth(),
-        &app.demo_booth_token(visit).await,
-        "booth",
-    )
-    .await;
+    let (lawyer_side, booth_side) = connected_visit(app, visit).await;
     for side in [&lawyer_side, &booth_side] {
-        side.peer.wait_connected(WAIT).await.expect("connected");
         side.peer
             .start_sending(Duration::from_secs(30), SendRates::default())
             .await
@@ -113,21 +99,6 @@ async fn live_visit_from_a_request(app: &TestApp) -> (i64, i64, Side, Side) {
             .expect("media flows before the end");
     }
     (request, visit, lawyer_side, booth_side)
-}
-
-async fn visit_ended(sig: &mut SignalingClient) -> (EndReason, String) {
-    loop {
-        match sig
-            .recv_timeout(WAIT)
-            .await
-            .expect("a notice before the timeout")
-        {
-            ServerMessage::Notice {
-                notice: VisitNotice::VisitEnded { reason, message },
-            } => break (reason, message),
-            _ => continue,
-        }
-    }
 }
 
 /// Both sides are told `reason`, and no media reaches either of them once a second has

@@ -17,27 +17,12 @@ mod side;
 
 use app::{totp_code, unix_now, Identity};
 use browser::{Browser, BrowserOpts, LAWYER_COLOUR};
-use confer_signaling::{EndReason, ServerMessage, SignalingClient, VisitNotice};
+use confer_signaling::EndReason;
 use peer::{MediaKind, SendRates};
-use side::join;
+use side::{join, visit_ended};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn visit_ended(sig: &mut SignalingClient) -> (EndReason, String) {
-    loop {
-        match sig
-            .recv_timeout(WAIT)
-            .await
-            .expect("a notice before the timeout")
-        {
-            ServerMessage::Notice {
-                notice: VisitNotice::VisitEnded { reason, message },
-            } => break (reason, message),
-            _ => continue,
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_signs_in_sees_a_live_visit_and_stops_it_from_the_console() {

@@ -10,42 +10,13 @@ mod peer;
 #[path = "support/side.rs"]
 mod side;
 
-use app::{spawn_app, Identity, TestApp};
+use app::{spawn_app, Identity};
 use confer_signaling::{EndReason, ErrorCode, ServerMessage, VisitNotice};
 use peer::{assert_payloads_match, MediaKind, SendRates};
-use side::{join, Side};
+use side::connected_visit;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// Both sides of the demo visit, connected.
-async fn connected_visit(app: &TestApp, visit: i64) -> (Side, Side) {
-    let lawyer = join(
-        app,
-        &Identity::None,
-        &app.demo_lawyer_token(visit).await,
-        "lawyer",
-    )
-    .await;
-    let booth = join(
-        app,
-        &app.demo_booth(),
-        &app.demo_booth_token(visit).await,
-        "booth",
-    )
-    .await;
-    lawyer
-        .peer
-        .wait_connected(WAIT)
-        .await
-        .expect("lawyer connected");
-    booth
-        .peer
-        .wait_connected(WAIT)
-        .await
-        .expect("booth connected");
-    (lawyer, booth)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lawyer_and_booth_exchange_audio_and_video_through_the_sfu() {

@@ -10,36 +10,17 @@ mod peer;
 mod side;
 
 use app::{spawn_app, Identity};
-use confer_signaling::{ErrorCode, ServerMessage, VisitNotice};
+use confer_signaling::ErrorCode;
 use reqwest::Method;
 use serde_json::json;
-use side::join;
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(15);
+use side::{connected_visit, visit_ended};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_immediate_rejoin_after_a_staff_stop_is_refused() {
     let app = spawn_app().await;
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
-    let mut lawyer = join(
-        &app,
-        &Identity::None,
-        &app.demo_lawyer_token(visit).await,
-        "lawyer",
-    )
-    .await;
-    let booth = join(
-        &app,
-        &app.demo_booth(),
-        &app.demo_booth_token(visit).await,
-        "booth",
-    )
-    .await;
-    for side in [&lawyer, &booth] {
-        side.peer.wait_connected(WAIT).await.expect("connected");
-    }
+    let (mut lawyer, _booth) = connected_visit(&app, visit).await;
     // Fetched while the visit runs, kept for a quick return after the stop.
     let kept_lawyer_token = app.demo_lawyer_token(visit).await;
     let kept_booth_token = app.demo_booth_token(visit).await;
@@ -80,15 +61,7 @@ async fn an_immediate_rejoin_after_a_staff_stop_is_refused() {
     assert_eq!(app.running.state.hub.live_count(), 0);
 
     // The participant who was in the visit was told why.
-    let told = loop {
-        match lawyer.sig.recv_timeout(WAIT).await {
-            Ok(ServerMessage::Notice {
-                notice: VisitNotice::VisitEnded { reason, .. },
-            }) => break reason,
-            Ok(_) => continue,
-            Err(e) => panic!("no visit_ended notice: {e}"),
-        }
-    };
+    let (told, _) = visit_ended(&mut lawyer.sig).await;
     assert_eq!(told, confer_signaling::EndReason::StoppedByStaff);
     app.running.shutdown().await;
 }

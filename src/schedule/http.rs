@@ -5,7 +5,7 @@
 //!
 //! Does not: decide anything (the [`super::service::Scheduler`] does).
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::service::ScheduleError;
@@ -71,19 +71,5 @@ pub fn queue_page(data: &QueueDisplay) -> Response {
 
 /// A scan as a download: its media type, an attachment name, never cached.
 pub fn download(bytes: Vec<u8>, media_type: &str, stem: &str) -> Response {
-    let ext = media_type
-        .parse::<crate::documents::MediaType>()
-        .map(|m| m.extension())
-        .unwrap_or("bin");
-    let disposition = format!("attachment; filename=\"{stem}.{ext}\"");
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(media_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    crate::documents::http::download_response(bytes, media_type, stem)
 }
