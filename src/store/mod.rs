@@ -46,9 +46,6 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
-    /// Unique per opened database in this process (clones share it): keys process-wide
-    /// bookkeeping by database, since test binaries run several servers in one process.
-    instance: u64,
 }
 
 /// What kind of account a session belongs to.
@@ -212,15 +209,9 @@ impl Store {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let instance = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Store { pool, instance })
+        Ok(Store { pool })
     }
 
-    /// This database's number in the process (see the field).
-    pub fn instance(&self) -> u64 {
-        self.instance
-    }
 
     /// Flush and close every connection (graceful shutdown).
     pub async fn close(&self) {
