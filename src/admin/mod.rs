@@ -79,6 +79,10 @@ const MAX_COMPANIONS: usize = 2;
 const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
 
 pub use crate::http::extract::StaffSession;
+/// The one shape of a creation's answer, defined with the other shared response shapes so
+/// that every edge takes it from there (`documents::http` does); kept here for the admin
+/// handlers and `complaints`.
+pub use crate::http::openapi::Created;
 
 /// What the booth, lawyer, visit and audit routes use.
 #[derive(Clone, axum::extract::FromRef)]
@@ -194,12 +198,6 @@ pub struct NewLawyer {
     /// For a lawyer: the identity-document number; only its SHA-256 is kept.
     #[serde(default)]
     id_number: Option<String>,
-}
-
-/// `{"id": N}`: the id of what was created.
-#[derive(Serialize, ToSchema)]
-pub struct Created {
-    pub id: i64,
 }
 
 #[utoipa::path(

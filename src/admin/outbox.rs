@@ -237,7 +237,7 @@ async fn report(
     };
     let visit = state.store.visit(v.visit).await?;
     let lawyer = state.store.reported_lawyer(v.lawyer).await?;
-    let category = super::violations::Category::parse(&v.category);
+    let category = crate::model::violation::Category::parse(&v.category);
     Ok(Some(serde_json::json!({
         "kind": "violation_report",
         "violation_id": v.id,

@@ -44,53 +44,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::model::violation::Category;
+
 /// The recipients of every violation report (R-CONDUCT-2).
 pub const RECIPIENTS: [&str; 3] = ["law_firm", "justice_bureau", "bar_association"];
-
-/// A violation category: exactly the conduct R-CONDUCT-1 names, plus `other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Category {
-    UnapprovedPerson,
-    CommunicationDevice,
-    RelayingToOutsiders,
-    ProhibitedItems,
-    Other,
-}
-
-impl Category {
-    pub const ALL: [Category; 5] = [
-        Category::UnapprovedPerson,
-        Category::CommunicationDevice,
-        Category::RelayingToOutsiders,
-        Category::ProhibitedItems,
-        Category::Other,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Category::UnapprovedPerson => "unapproved_person",
-            Category::CommunicationDevice => "communication_device",
-            Category::RelayingToOutsiders => "relaying_to_outsiders",
-            Category::ProhibitedItems => "prohibited_items",
-            Category::Other => "other",
-        }
-    }
-
-    /// The category in words, as the reports state it.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Category::UnapprovedPerson => "an unapproved person was present",
-            Category::CommunicationDevice => "a communication device was given to the detainee",
-            Category::RelayingToOutsiders => "the visit was relayed to outsiders",
-            Category::ProhibitedItems => "prohibited items were passed",
-            Category::Other => "another serious violation",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.code() == s)
-    }
-}
 
 /// Longest free text accepted (reasons, findings).
 pub const MAX_TEXT: usize = 4000;

@@ -4,8 +4,15 @@
 //! content may not go (logs, database, audit log). Pure; does no I/O and knows nothing of
 //! engagements or who may upload.
 
-use super::{DocumentError, MAX_DOCUMENT_BYTES};
+use super::error::DocumentError;
 use std::str::FromStr;
+
+/// The most bytes one document may have (10 MiB).
+pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// The sentence that names what an upload may be; every type or size refusal uses it.
+pub const ACCEPTED_UPLOADS: &str =
+    "Upload a PDF, JPEG or PNG file of at most 10 MiB (10,485,760 bytes).";
 
 /// What an upload's content is, judged by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,11 +6,12 @@
 //! code path that adds a kind, and the `documents` table's CHECK holds the same list, so
 //! nothing else can be stored and nothing else can be required (R-ARRANGE-2).
 //!
-//! This module owns, by file:
-//! - here: [`DocumentError`], and the pure types the admission policy consumes
-//!   ([`DocumentsSummary`], built by [`summarize`] from the uploads: the newest upload of
-//!   each kind counts), defined in the base layer ([`crate::model::documents`], so that the
-//!   store can use them) and re-exported here;
+//! This module owns, by file (this file only declares and re-exports them):
+//! - the pure types the admission policy consumes ([`DocumentsSummary`], built by
+//!   [`summarize`] from the uploads: the newest upload of each kind counts), defined in the
+//!   base layer ([`crate::model::documents`], so that the store can use them) and
+//!   re-exported here;
+//! - `error`: [`DocumentError`];
 //! - [`content`]: content checks ([`check_upload`]): PDF, JPEG or PNG recognised by their
 //!   magic bytes (never by the client's `Content-Type` or file name), at most
 //!   [`MAX_DOCUMENT_BYTES`];
@@ -26,70 +27,25 @@
 //! the audit log: only the SHA-256, the size and the media type do.
 
 pub mod content;
+mod error;
 pub mod http;
 pub mod service;
 pub mod vault;
 
-pub use content::{check_upload, sha256_hex, MediaType};
+pub use content::{check_upload, sha256_hex, MediaType, ACCEPTED_UPLOADS, MAX_DOCUMENT_BYTES};
+pub use error::DocumentError;
 pub use service::{Documents, SealedFile};
-pub use vault::load_or_create_key;
-
-use crate::audit::AuditError;
-use crate::ids::DocumentId;
-use crate::store::StoreError;
-
-/// The most bytes one document may have (10 MiB).
-pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
-
-/// The sentence that names what an upload may be; every type or size refusal uses it.
-pub const ACCEPTED_UPLOADS: &str =
-    "Upload a PDF, JPEG or PNG file of at most 10 MiB (10,485,760 bytes).";
-
-/// The key file under `<data-dir>/keys/`.
-pub const KEY_FILE: &str = "documents.key";
-/// The directory under `<data-dir>` holding the encrypted contents.
-pub const DOCUMENTS_DIR: &str = "documents";
+pub use vault::{load_or_create_key, DOCUMENTS_DIR, KEY_FILE};
 
 pub use crate::model::documents::{
     summarize, Authority, DocumentKind, DocumentStatus, DocumentsSummary, UnknownAuthority,
     UnknownKind,
 };
 
-/// What went wrong with a document.
-#[derive(Debug, thiserror::Error)]
-pub enum DocumentError {
-    #[error("the upload is empty")]
-    Empty,
-    #[error("the upload is larger than 10 MiB")]
-    TooLarge,
-    #[error("the upload is not a PDF, JPEG or PNG file")]
-    TypeNotAccepted,
-    #[error("this engagement rests on a {expected}, not a {given}")]
-    NotThisEngagementsAuthority {
-        given: DocumentKind,
-        expected: DocumentKind,
-    },
-    #[error("a rejection needs a reason the lawyer can act on")]
-    ReasonRequired,
-    #[error("{0} does not exist")]
-    NotFound(&'static str),
-    #[error("the stored document {0} fails its integrity check")]
-    Integrity(DocumentId),
-    #[error("a stored file fails its integrity check")]
-    FileIntegrity,
-    #[error("document storage: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("document encryption failed")]
-    Crypto,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::DocumentId;
     use DocumentKind::*;
     use DocumentStatus::*;
 

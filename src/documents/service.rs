@@ -8,10 +8,11 @@
 //! nor admission (`policy`); it never logs a document's content.
 
 use super::content::{check_upload, sha256_hex, MediaType};
+use super::error::DocumentError;
 use super::vault::{remove_quietly, sync_dir, write_private, Vault};
-use super::{DocumentError, DocumentKind, DocumentsSummary};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::ids::{AdminId, DocumentId, EngagementId};
+use crate::model::documents::{DocumentKind, DocumentsSummary};
 use crate::store::documents::NewDocument;
 use crate::store::Store;
 use chrono::{DateTime, Utc};

@@ -7,10 +7,15 @@
 //! renames. It does not know which document a file is, check a file's SHA-256, write rows
 //! or audit entries: that is the service ([`super::service`]).
 
-use super::{DocumentError, DOCUMENTS_DIR, KEY_FILE};
+use super::error::DocumentError;
 use ring::aead;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::path::{Path, PathBuf};
+
+/// The key file under `<data-dir>/keys/`.
+pub const KEY_FILE: &str = "documents.key";
+/// The directory under `<data-dir>` holding the encrypted contents.
+pub const DOCUMENTS_DIR: &str = "documents";
 
 /// Nonce length of AES-256-GCM (96 bits).
 pub(super) const NONCE_LEN: usize = aead::NONCE_LEN;

@@ -26,6 +26,13 @@ pub struct ErrorBody {
     pub message_zh: Option<String>,
 }
 
+/// `{"id": N}`: the id of what was created, the one shape of a creation's answer on both
+/// listeners' edges (staff accounts, detainees, cases, complaints, violations).
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    pub id: i64,
+}
+
 /// Security scheme names used in `#[utoipa::path(security(...))]`.
 pub const LAWYER_SESSION: &str = "lawyer_session";
 pub const STAFF_SESSION: &str = "staff_session";

@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{LicenceNumber, LicenceRegistry, Lookup, PractisingStatus, RegistryRecord};
+use super::registry::LicenceRegistry;
+use crate::model::licence::{LicenceNumber, Lookup, PractisingStatus, RegistryRecord};
 
 /// How long a positive answer is kept unless configured otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);

@@ -8,7 +8,8 @@
 //!
 //! Does not: import, cache (the store is local and fast) or judge records.
 
-use super::{LicenceNumber, LicenceRegistry, Lookup, RegistryError};
+use super::registry::LicenceRegistry;
+use crate::model::licence::{LicenceNumber, Lookup, RegistryError};
 use crate::store::Store;
 
 /// Answers from the imported export in the store. Cheap to clone.

@@ -54,7 +54,8 @@ use serde::Deserialize;
 
 use super::breaker::{BreakerConfig, BreakerPhase, CircuitBreaker};
 use super::import::{json_problem, RawRecord};
-use super::{LicenceNumber, LicenceRegistry, Lookup, RegistryError};
+use super::registry::LicenceRegistry;
+use crate::model::licence::{LicenceNumber, Lookup, RegistryError};
 use crate::redact::Redacted;
 
 /// Largest answer body read; anything longer is garbage.

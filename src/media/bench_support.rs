@@ -7,7 +7,7 @@
 
 use super::driver::Driver;
 use super::socket::MediaSockets;
-use super::{MediaError, MediaEvent, PeerId};
+use super::types::{MediaError, MediaEvent, PeerId};
 use crate::policy::Admitted;
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -25,7 +25,9 @@ use super::forward::{Binding, ForwardTable, Routed, RtpMeta, SourceKey};
 use super::mmsg::{RecvBatch, BATCH};
 use super::peer::{Incoming, Notice, Outgoing, Peer};
 use super::socket::MediaSockets;
-use super::{Command, MediaError, MediaEvent, MediaSnapshot, PeerId};
+use super::stats::MediaSnapshot;
+use super::types::{MediaError, MediaEvent, PeerId};
+use crate::ids::VisitId;
 use crate::policy::Admitted;
 use foldhash::HashMap;
 use std::cmp::Reverse;
@@ -36,7 +38,25 @@ use std::time::{Duration, Instant};
 use str0m::media::{KeyframeRequestKind, MediaKind};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::Input;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a [`MediaHandle`](super::MediaHandle) asks of the driver.
+pub(super) enum Command {
+    AddPeer {
+        admitted: Admitted,
+        offer: String,
+        reply: oneshot::Sender<Result<(PeerId, String), MediaError>>,
+    },
+    RemovePeer {
+        peer: PeerId,
+    },
+    EndVisit {
+        visit: VisitId,
+    },
+    Snapshot {
+        reply: oneshot::Sender<MediaSnapshot>,
+    },
+}
 
 /// Upper bound on one wait, so a quiet driver still notices time passing.
 const MAX_WAIT: Duration = Duration::from_millis(500);

@@ -22,7 +22,7 @@
 //! This module deliberately does not know codecs, payload types or header extensions:
 //! those are per-leg concerns of `peer`.
 
-use super::PeerId;
+use super::types::PeerId;
 use crate::ids::VisitId;
 use foldhash::HashMap;
 use std::time::{Duration, Instant};

@@ -14,12 +14,14 @@
 //! `tests::media_does_no_file_io`); transcode (every leg negotiates Opus + VP8 only); speak
 //! TURN or TCP candidates.
 //!
-//! Layout: `socket` (binding rules, the OS-facing part), `mmsg` (batched `recvmmsg` and
-//! `sendmmsg`, the media path's only `unsafe` code), `driver` (one task on the media thread: one loop
-//! over datagrams, commands and timeouts, each peer isolated by `catch_unwind`), `peer` (one
-//! `Rtc` and its per-leg packet rewriting), `forward` (the pure forwarding table with
+//! Layout: `types` (the configuration, peer id, events and errors), `socket` (binding
+//! rules, the OS-facing part), `mmsg` (batched `recvmmsg` and `sendmmsg`, the media path's
+//! only `unsafe` code), `driver` (one task on the media thread: one loop over datagrams, the
+//! [`MediaHandle`]'s commands and timeouts, each peer isolated by `catch_unwind`), `peer`
+//! (one `Rtc` and its per-leg packet rewriting), `forward` (the pure forwarding table with
 //! per-leg sequence-number rebasing), `stats` (content-free per-peer accounting for the
 //! admin health view, published at most once a second through [`MediaHandle::stats_feed`]).
+//! This file holds only the handle and the start; the children never depend on it.
 //!
 //! Feedback: a receiver's PLI/FIR is relayed to the source of that m-line; a receiver that
 //! connects (and a source that connects) triggers a PLI so a late joiner gets a picture at
@@ -36,98 +38,16 @@ mod socket;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod types;
 
-use crate::ids::{ParticipantId, Role, VisitId};
+use crate::ids::VisitId;
 use crate::policy::Admitted;
-use std::net::{IpAddr, SocketAddr};
+use driver::Command;
+use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
-pub use stats::{CandidateType, KindRates, PeerHealth};
-
-/// Media configuration, already validated by `config`.
-#[derive(Debug, Clone)]
-pub struct MediaConfig {
-    /// Where to bind UDP. Port 0 picks a free port (tests).
-    pub bind: SocketAddr,
-    /// Addresses advertised as host candidates (with the bound port).
-    pub public_ips: Vec<IpAddr>,
-}
-
-/// Identifies one peer connection inside the media driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerId(pub u64);
-
-/// What the media driver reports to `visit`.
-#[derive(Debug, Clone)]
-pub enum MediaEvent {
-    /// ICE + DTLS are up for this peer.
-    PeerConnected {
-        visit: VisitId,
-        peer: PeerId,
-        participant: ParticipantId,
-    },
-    /// The peer's connection closed or failed (not by our own `remove`).
-    PeerDisconnected {
-        visit: VisitId,
-        peer: PeerId,
-        participant: ParticipantId,
-    },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum MediaError {
-    #[error("the offer could not be accepted: {0}")]
-    BadOffer(String),
-    #[error("the media service is not running")]
-    Stopped,
-    #[error("media socket error: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Per-peer counters, for tests and (later) the admin health view. Never content.
-#[derive(Debug, Clone, Default)]
-pub struct PeerStats {
-    /// RTP packets received from this peer (after SRTP, duplicates dropped).
-    pub rtp_packets_in: u64,
-    /// RTP packets forwarded to this peer.
-    pub rtp_packets_out: u64,
-    /// Keyframe requests (PLI/FIR) sent to this peer on behalf of its receivers.
-    pub keyframe_requests_sent: u64,
-    /// ICE and DTLS are up.
-    pub connected: bool,
-    /// The end of the admitted slot (for "time left"); `visit` ends visits, not `media`.
-    pub slot_end: Option<chrono::DateTime<chrono::Utc>>,
-    /// Which peer these are (to join with `visit`'s seats). Set in published snapshots.
-    pub peer: Option<PeerId>,
-    /// Health figures (R-PRIV-1), in published snapshots ([`MediaHandle::stats_feed`]);
-    /// default in [`MediaHandle::snapshot`].
-    pub health: PeerHealth,
-}
-
-/// A snapshot of the media driver's state.
-#[derive(Debug, Clone, Default)]
-pub struct MediaSnapshot {
-    pub peers: Vec<(VisitId, Role, PeerStats)>,
-    /// When a published snapshot was taken (`None` for [`MediaHandle::snapshot`]).
-    pub taken_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-enum Command {
-    AddPeer {
-        admitted: Admitted,
-        offer: String,
-        reply: oneshot::Sender<Result<(PeerId, String), MediaError>>,
-    },
-    RemovePeer {
-        peer: PeerId,
-    },
-    EndVisit {
-        visit: VisitId,
-    },
-    Snapshot {
-        reply: oneshot::Sender<MediaSnapshot>,
-    },
-}
+pub use stats::{CandidateType, KindRates, MediaSnapshot, PeerHealth, PeerStats};
+pub use types::{MediaConfig, MediaError, MediaEvent, PeerId};
 
 /// Cheap, cloneable handle to the media driver. Only `visit` should hold one.
 #[derive(Clone)]

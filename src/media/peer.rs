@@ -12,8 +12,9 @@
 
 use super::forward::TrackSpec;
 use super::socket::MediaSockets;
+use super::stats::PeerStats;
 use super::stats::{Accounting, STATS_INTERVAL};
-use super::{MediaError, PeerId, PeerStats};
+use super::types::{MediaError, PeerId};
 use crate::ids::{ParticipantId, Role, VisitId};
 use crate::policy::Admitted;
 use chrono::{DateTime, Utc};

@@ -22,7 +22,7 @@
 //! [`PUBLISH_EVERY`] into a `watch` channel ([`Publisher`]); readers (the admin health feed,
 //! any number of console viewers behind it) never send the driver a command.
 
-use super::{MediaSnapshot, PeerStats};
+use super::types::PeerId;
 use crate::ids::{Role, VisitId};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +37,34 @@ pub(crate) const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the driver publishes a snapshot for readers.
 pub(crate) const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// Per-peer counters, for tests and (later) the admin health view. Never content.
+#[derive(Debug, Clone, Default)]
+pub struct PeerStats {
+    /// RTP packets received from this peer (after SRTP, duplicates dropped).
+    pub rtp_packets_in: u64,
+    /// RTP packets forwarded to this peer.
+    pub rtp_packets_out: u64,
+    /// Keyframe requests (PLI/FIR) sent to this peer on behalf of its receivers.
+    pub keyframe_requests_sent: u64,
+    /// ICE and DTLS are up.
+    pub connected: bool,
+    /// The end of the admitted slot (for "time left"); `visit` ends visits, not `media`.
+    pub slot_end: Option<chrono::DateTime<chrono::Utc>>,
+    /// Which peer these are (to join with `visit`'s seats). Set in published snapshots.
+    pub peer: Option<PeerId>,
+    /// Health figures (R-PRIV-1), in published snapshots ([`MediaHandle::stats_feed`](super::MediaHandle::stats_feed));
+    /// default in [`MediaHandle::snapshot`](super::MediaHandle::snapshot).
+    pub health: PeerHealth,
+}
+
+/// A snapshot of the media driver's state.
+#[derive(Debug, Clone, Default)]
+pub struct MediaSnapshot {
+    pub peers: Vec<(VisitId, Role, PeerStats)>,
+    /// When a published snapshot was taken (`None` for [`MediaHandle::snapshot`](super::MediaHandle::snapshot)).
+    pub taken_at: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 /// A peer-reported figure older than this is no longer shown.
 const REPORT_STALE: Duration = Duration::from_secs(5);

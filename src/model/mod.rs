@@ -1,6 +1,6 @@
 //! The base layer's shared value types: what the store reads and writes and the layers
 //! above decide with, by domain ([`audit`], [`documents`], [`licence`], [`schedule`],
-//! [`staff`], [`time`], [`visit`]). Plain data, their stored spellings and parsing, and pure helpers
+//! [`staff`], [`time`], [`violation`], [`visit`]). Plain data, their stored spellings and parsing, and pure helpers
 //! over them only.
 //!
 //! Like [`crate::ids`], [`crate::config`] and [`crate::redact`], this module imports nothing
@@ -15,4 +15,5 @@ pub mod licence;
 pub mod schedule;
 pub mod staff;
 pub mod time;
+pub mod violation;
 pub mod visit;

@@ -1,10 +1,10 @@
 //! The rows a report is computed from (R-REPORT-1): the facility's calendar, booths,
 //! visits, requests, manual verifications, violations and complaints from the store, and
-//! refusals and visit starts from the audit log (paged). Checks the query (facility,
-//! period) and hands the rows to [`super::figures::build`]; does no arithmetic itself.
+//! refusals and visit starts from the audit log (paged). Owns the query ([`ReportQuery`],
+//! at most [`MAX_DAYS`] days), checks it (facility, period) and hands the rows to
+//! [`super::figures::build`]; does no arithmetic itself.
 
 use super::figures::{build, period_bounds, Report, ReportInput};
-use super::{ReportQuery, MAX_DAYS};
 use crate::audit::Audit;
 use crate::http::ApiError;
 use crate::ids::{BoothId, FacilityId, VisitId};
@@ -13,7 +13,28 @@ use crate::store::audit::AuditFilter;
 use crate::store::Store;
 use axum::extract::Query;
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
+use utoipa::IntoParams;
+
+/// The longest period one report covers.
+pub const MAX_DAYS: i64 = 366;
+
+/// Which report: the facility and the period in its local dates.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// The facility's id.
+    facility: Option<String>,
+    /// The first day, `YYYY-MM-DD` (the facility's local date).
+    from: Option<String>,
+    /// The last day, inclusive, `YYYY-MM-DD`; at most 366 days after `from`.
+    to: Option<String>,
+}
+
+/// The query as the handlers receive it (a malformed one is refused by [`load`]).
+pub(super) type QueryResult = Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>;
 
 /// Audit entries read per page while counting refusals and starts.
 const AUDIT_PAGE: u32 = 1000;

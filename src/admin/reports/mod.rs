@@ -15,7 +15,7 @@
 //! `pandas`/`R` without per-section parsing.
 //!
 //! Files: [`figures`] (the figures and their arithmetic, plain functions with unit tests),
-//! [`load`] (the rows from the store and the audit log; the SQL is in
+//! [`load`] (the query, and the rows from the store and the audit log; the SQL is in
 //! `crate::store::reports`), [`table`] (the CSV rendering), here the routes.
 //!
 //! What each figure is:
@@ -47,7 +47,10 @@ mod load;
 pub mod table;
 
 pub use figures::*;
+pub use load::{ReportQuery, MAX_DAYS};
 pub use table::{csv_rows, to_csv};
+
+use load::QueryResult;
 
 use crate::audit::Audit;
 use crate::auth::Sessions;
@@ -55,17 +58,12 @@ use crate::http::extract::OperatorOrAuditor;
 use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
 use crate::store::Store;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// The longest period one report covers.
-pub const MAX_DAYS: i64 = 366;
 
 /// What the report routes use.
 #[derive(Clone, axum::extract::FromRef)]
@@ -82,21 +80,6 @@ pub fn admin_routes(state: ReportsRoutes) -> OpenApiRouter {
         .routes(routes!(report_csv))
         .with_state(state)
 }
-
-/// Which report: the facility and the period in its local dates.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ReportQuery {
-    /// The facility's id.
-    facility: Option<String>,
-    /// The first day, `YYYY-MM-DD` (the facility's local date).
-    from: Option<String>,
-    /// The last day, inclusive, `YYYY-MM-DD`; at most 366 days after `from`.
-    to: Option<String>,
-}
-
-type QueryResult = Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>;
 
 /// The facility report as JSON.
 #[utoipa::path(

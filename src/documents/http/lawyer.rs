@@ -3,7 +3,7 @@
 //! engagement or document answers 404, as one that does not exist. Does not review
 //! documents (staff, [`super::staff`]) or check content (the service).
 
-use super::{
+use super::views::{
     content_response, engagement_view, parse_authority, parse_kind, text, too_large,
     EngagementView, StoreOrApi,
 };

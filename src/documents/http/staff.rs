@@ -4,12 +4,13 @@
 //! administrators and the investigating unit (R-PRIV-3). Does not upload (lawyers,
 //! [`super::lawyer`]).
 
-use super::{content_response, engagement_view, text, DocumentView, EngagementView, StoreOrApi};
-use crate::admin::Created;
+use super::views::{
+    content_response, engagement_view, text, DocumentView, EngagementView, StoreOrApi,
+};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::documents::Documents;
 use crate::http::extract::{JsonBody, Operator};
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{Created, ErrorBody};
 use crate::http::ApiError;
 use crate::ids::{CaseId, DetaineeId, DocumentId, FacilityId, LawyerId};
 use crate::model::time::rfc3339;

@@ -1,0 +1,51 @@
+//! The media service's vocabulary: its configuration ([`MediaConfig`]), the identity of a
+//! peer connection inside the driver ([`PeerId`]), what the driver reports to `visit`
+//! ([`MediaEvent`]) and its errors ([`MediaError`]). Re-exported by `media`.
+//!
+//! Owns only these value types; does not hold state, open sockets or decide anything (the
+//! driver does, see `driver`). Defined apart from `media/mod.rs` so that the driver, the
+//! peers and the forwarding table use them without depending on the handle that starts the
+//! driver (the layering test forbids cycles between files).
+
+use crate::ids::{ParticipantId, VisitId};
+use std::net::{IpAddr, SocketAddr};
+
+/// Media configuration, already validated by `config`.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Where to bind UDP. Port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// Addresses advertised as host candidates (with the bound port).
+    pub public_ips: Vec<IpAddr>,
+}
+
+/// Identifies one peer connection inside the media driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// What the media driver reports to `visit`.
+#[derive(Debug, Clone)]
+pub enum MediaEvent {
+    /// ICE + DTLS are up for this peer.
+    PeerConnected {
+        visit: VisitId,
+        peer: PeerId,
+        participant: ParticipantId,
+    },
+    /// The peer's connection closed or failed (not by our own `remove`).
+    PeerDisconnected {
+        visit: VisitId,
+        peer: PeerId,
+        participant: ParticipantId,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("the offer could not be accepted: {0}")]
+    BadOffer(String),
+    #[error("the media service is not running")]
+    Stopped,
+    #[error("media socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
