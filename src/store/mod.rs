@@ -212,7 +212,6 @@ impl Store {
         Ok(Store { pool })
     }
 
-
     /// Flush and close every connection (graceful shutdown).
     pub async fn close(&self) {
         self.pool.close().await;

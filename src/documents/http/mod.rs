@@ -41,6 +41,7 @@ use axum::extract::DefaultBodyLimit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub(crate) use views::download_response;
 pub use views::{DocumentView, EngagementView};
 
 /// The upload route's body limit: a document plus room for nothing else. Bodies above
