@@ -1,8 +1,13 @@
 //! Sign-in rate limiting: at most N failed sign-ins per account key (`user:...`) and
 //! [`CLIENT_FACTOR`] × N per client-address key (`ip:...`) within a sliding window. A
 //! client address gets more room because many lawyers may sign in from one office or
-//! carrier NAT; one person's typos must not lock out the others. Pure: `now` is an argument; the state is a map
-//! behind a std `Mutex` that is never held across an `.await`.
+//! carrier NAT; one person's typos must not lock out the others. Pure: `now` is an
+//! argument; the state is a map behind a std `Mutex` that is never held across an `.await`.
+//!
+//! The budget cannot be raced: [`LoginLimiter::reserve`] checks and counts an attempt as a
+//! failure in one step, before the password is checked, so N parallel guesses cost N of
+//! the budget at once and the ones beyond it are refused without a hash. A success then
+//! gives the attempt back ([`LoginLimiter::succeeded`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -49,6 +54,78 @@ impl LoginLimiter {
         match wait {
             Some(w) => Err(w.max(Duration::from_secs(1))),
             None => Ok(()),
+        }
+    }
+
+    /// Check `keys` and, if none has used up its budget, count this attempt as a failure
+    /// for each of them, atomically. `Err(retry_after)` when any is used up (nothing is
+    /// counted then). The caller settles a success with [`LoginLimiter::succeeded`].
+    pub fn reserve(&self, keys: &[&str], now: Instant) -> Result<Instant, Duration> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut wait = None;
+        for key in keys {
+            let max = self.max_for(key);
+            if let Some(q) = map.get_mut(*key) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
+                    q.pop_front();
+                }
+                if q.len() >= max {
+                    let oldest = q.front().copied().unwrap_or(now);
+                    let w = self.window.saturating_sub(now.duration_since(oldest));
+                    wait = Some(wait.map_or(w, |x: Duration| x.max(w)));
+                }
+            }
+        }
+        if let Some(w) = wait {
+            return Err(w.max(Duration::from_secs(1)));
+        }
+        Self::push(&mut map, keys, now, |k| self.max_for(k));
+        Ok(now)
+    }
+
+    /// A reserved attempt succeeded: the account's failures are forgotten, and the
+    /// attempt reserved at `at` is given back to the other keys (the client address).
+    pub fn succeeded(&self, account_key: &str, other_keys: &[&str], at: Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(account_key);
+        for key in other_keys {
+            if let Some(q) = map.get_mut(*key) {
+                if let Some(i) = q.iter().rposition(|t| *t == at) {
+                    q.remove(i);
+                }
+            }
+        }
+    }
+
+    /// A reserved attempt that never reached the password check (the server was busy):
+    /// give it back to every key.
+    pub fn release(&self, keys: &[&str], at: Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for key in keys {
+            if let Some(q) = map.get_mut(*key) {
+                if let Some(i) = q.iter().rposition(|t| *t == at) {
+                    q.remove(i);
+                }
+            }
+        }
+    }
+
+    fn push(
+        map: &mut HashMap<String, VecDeque<Instant>>,
+        keys: &[&str],
+        now: Instant,
+        max_for: impl Fn(&str) -> usize,
+    ) {
+        for key in keys {
+            let max = max_for(key);
+            let q = map.entry((*key).to_owned()).or_default();
+            q.push_back(now);
+            while q.len() > max {
+                q.pop_front();
+            }
         }
     }
 
@@ -130,6 +207,26 @@ mod tests {
             l.check(&["user:c", "ip:10.0.0.1"], t0).is_err(),
             "but the address is limited too"
         );
+    }
+
+    #[test]
+    fn parallel_attempts_cannot_exceed_the_budget() {
+        // 30 attempts reserved before any is settled: only the budget gets through.
+        let l = LoginLimiter::new(5, Duration::from_secs(900));
+        let t0 = Instant::now();
+        let granted = (0..30)
+            .filter(|_| l.reserve(&["user:amy", "ip:10.0.0.9"], t0).is_ok())
+            .count();
+        assert_eq!(granted, 5);
+    }
+
+    #[test]
+    fn a_success_gives_its_attempt_back_to_the_address() {
+        let l = LoginLimiter::new(1, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let at = l.reserve(&["user:a", "ip:10.0.0.1"], t0).unwrap();
+        l.succeeded("user:a", &["ip:10.0.0.1"], at);
+        assert!(l.reserve(&["user:a", "ip:10.0.0.1"], t0).is_ok());
     }
 
     #[test]

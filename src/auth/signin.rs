@@ -6,6 +6,13 @@
 //! (docs/DESIGN.md invariant 3); if that entry cannot be written, nobody is signed in. An
 //! unknown username costs the same hash as a known one (no account oracle by timing).
 //!
+//! Guessing is bounded: each attempt is reserved against the failure budget (per account
+//! and per client address) before its password is checked, so parallel guesses cannot
+//! race past it; password checks run under a cap ([`MAX_WAITING`] may wait, then `busy`);
+//! and staff are told one `bad_credentials` for a wrong password or a wrong, missing,
+//! replayed or unenrolled code, so the second factor also hides whether the password was
+//! right (the audit log keeps the precise reason).
+//!
 //! Does not: carry HTTP (the edges map [`SignInError`] to responses).
 
 use std::net::IpAddr;
@@ -30,6 +37,13 @@ pub enum SignInError {
     TooManyAttempts(Duration),
     #[error("The username or password is wrong.")]
     BadCredentials,
+    /// What staff are told for any wrong password or authenticator code, so that the
+    /// second factor also protects the password (no oracle); the audit keeps the reason.
+    #[error("The username, password or authenticator code is wrong.")]
+    StaffBadCredentials,
+    /// Too many password checks are waiting: try again in a moment.
+    #[error("The server is busy checking sign-ins. Please try again in a moment.")]
+    Busy,
     #[error("Enter the 6-digit code from your authenticator app as well as your password.")]
     TotpRequired,
     #[error("This account has no second factor yet. Ask the system administrator to enrol one (confer admin reset-totp).")]
@@ -49,7 +63,8 @@ impl SignInError {
     pub fn code(&self) -> &'static str {
         match self {
             SignInError::TooManyAttempts(_) => "too_many_attempts",
-            SignInError::BadCredentials => "bad_credentials",
+            SignInError::BadCredentials | SignInError::StaffBadCredentials => "bad_credentials",
+            SignInError::Busy => "busy",
             SignInError::TotpRequired => "totp_required",
             SignInError::TotpNotEnrolled => "totp_not_enrolled",
             SignInError::BadTotp => "bad_totp",
@@ -81,6 +96,42 @@ pub struct SignIn {
     totp: TotpVault,
     lawyers: Arc<LoginLimiter>,
     staff: Arc<LoginLimiter>,
+    hashing: Arc<HashingCap>,
+}
+
+/// At most [`HashingCap::permits`] password checks run at once (each argon2id check holds
+/// about 19 MiB); at most [`MAX_WAITING`] more wait. Beyond that a sign-in is answered
+/// `busy` (503, `Retry-After`) without a check, so a flood of sign-ins cannot exhaust
+/// memory or starve everything else of CPU.
+struct HashingCap {
+    permits: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// Sign-ins that may wait for a password check before the next is answered `busy`.
+pub const MAX_WAITING: usize = 64;
+
+impl HashingCap {
+    fn new() -> HashingCap {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        HashingCap {
+            permits: tokio::sync::Semaphore::new(cores.clamp(2, 8)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Check `password` against `hash` within the cap; `None` when too many are waiting.
+    async fn verify(&self, password: &str, hash: String) -> Option<bool> {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let _permit = permit.ok()?;
+        Some(password::verify_async(password.to_owned(), hash).await)
+    }
 }
 
 /// The limiter's keys for one attempt: the username and the client's address.
@@ -118,6 +169,7 @@ impl SignIn {
             totp,
             lawyers: Arc::new(LoginLimiter::new(max_failures, window)),
             staff: Arc::new(LoginLimiter::new(max_failures, window)),
+            hashing: Arc::new(HashingCap::new()),
         }
     }
 
@@ -129,8 +181,13 @@ impl SignIn {
         client: IpAddr,
     ) -> Result<LawyerSignedIn, SignInError> {
         let keys = Keys::new(username, client);
-        let outcome = self.check_lawyer(&keys, username, password).await;
-        let outcome = self.settle(&self.lawyers, &keys, username, client, outcome);
+        let outcome = match self.lawyers.reserve(&keys.both(), Instant::now()) {
+            Err(wait) => Err(SignInError::TooManyAttempts(wait)),
+            Ok(at) => {
+                let outcome = self.check_lawyer(username, password).await;
+                self.settle(&self.lawyers, &keys, at, username, client, outcome)
+            }
+        };
         let account = match outcome {
             Ok(a) => a,
             Err(e) => return Err(self.audit_failure(AccountKind::Lawyer, username, e).await),
@@ -160,11 +217,29 @@ impl SignIn {
         client: IpAddr,
     ) -> Result<StaffSignedIn, SignInError> {
         let keys = Keys::new(username, client);
-        let outcome = self.check_staff(&keys, username, password, code).await;
-        let outcome = self.settle(&self.staff, &keys, username, client, outcome);
+        let outcome = match self.staff.reserve(&keys.both(), Instant::now()) {
+            Err(wait) => Err(SignInError::TooManyAttempts(wait)),
+            Ok(at) => {
+                let outcome = self.check_staff(username, password, code).await;
+                self.settle(&self.staff, &keys, at, username, client, outcome)
+            }
+        };
         let staff = match outcome {
             Ok(a) => a,
-            Err(e) => return Err(self.audit_failure(AccountKind::Staff, username, e).await),
+            Err(e) => {
+                // The audit keeps the precise reason; the answer does not tell a wrong
+                // password from a wrong code.
+                return Err(
+                    match self.audit_failure(AccountKind::Staff, username, e).await {
+                        SignInError::BadCredentials
+                        | SignInError::TotpRequired
+                        | SignInError::TotpNotEnrolled
+                        | SignInError::BadTotp
+                        | SignInError::TotpReplayed => SignInError::StaffBadCredentials,
+                        other => other,
+                    },
+                );
+            }
         };
         self.audit
             .append(
@@ -182,21 +257,21 @@ impl SignIn {
         Ok(StaffSignedIn { token, staff })
     }
 
-    /// Tell the limiter how the attempt went (a refusal by the limiter itself is not a
-    /// new failure).
+    /// Settle a reserved attempt: a success gives it back, a server-side failure (busy,
+    /// database) releases it, a wrong credential keeps it counted.
     fn settle<T>(
         &self,
         limiter: &LoginLimiter,
         keys: &Keys,
+        at: Instant,
         username: &str,
         client: IpAddr,
         outcome: Result<T, SignInError>,
     ) -> Result<T, SignInError> {
         match &outcome {
-            Ok(_) => limiter.record_success(&keys.both()[..1]),
-            Err(SignInError::TooManyAttempts(_) | SignInError::Store(_)) => {}
+            Ok(_) => limiter.succeeded(&keys.user, &[keys.ip.as_str()], at),
+            Err(SignInError::Busy | SignInError::Store(_)) => limiter.release(&keys.both(), at),
             Err(e) => {
-                limiter.record_failure(&keys.both(), Instant::now());
                 tracing::info!(user = %Redacted(username), client = %Redacted(client), code = e.code(), "failed sign-in");
             }
         }
@@ -210,7 +285,7 @@ impl SignIn {
         username: &str,
         e: SignInError,
     ) -> SignInError {
-        if matches!(e, SignInError::Store(_)) {
+        if matches!(e, SignInError::Store(_) | SignInError::Busy) {
             return e;
         }
         let record = AuditRecord::LoginFailed {
@@ -226,19 +301,19 @@ impl SignIn {
 
     async fn check_lawyer(
         &self,
-        keys: &Keys,
         username: &str,
         password: &str,
     ) -> Result<AccountRow, SignInError> {
-        self.lawyers
-            .check(&keys.both(), Instant::now())
-            .map_err(SignInError::TooManyAttempts)?;
         let account = self.store.lawyer_by_username(username).await?;
         let hash = account
             .as_ref()
             .map(|a| a.password_hash.clone())
             .unwrap_or_else(|| password::dummy_hash().to_owned());
-        let ok = password::verify_async(password.to_owned(), hash).await;
+        let ok = self
+            .hashing
+            .verify(password, hash)
+            .await
+            .ok_or(SignInError::Busy)?;
         match account {
             Some(a) if ok => Ok(a),
             _ => Err(SignInError::BadCredentials),
@@ -247,20 +322,20 @@ impl SignIn {
 
     async fn check_staff(
         &self,
-        keys: &Keys,
         username: &str,
         password: &str,
         code: Option<&str>,
     ) -> Result<StaffRow, SignInError> {
-        self.staff
-            .check(&keys.both(), Instant::now())
-            .map_err(SignInError::TooManyAttempts)?;
         let account = self.store.staff_by_username(username).await?;
         let hash = account
             .as_ref()
             .map(|a| a.password_hash.clone())
             .unwrap_or_else(|| password::dummy_hash().to_owned());
-        let password_ok = password::verify_async(password.to_owned(), hash).await;
+        let password_ok = self
+            .hashing
+            .verify(password, hash)
+            .await
+            .ok_or(SignInError::Busy)?;
         let account = match account {
             Some(a) if password_ok => a,
             _ => return Err(SignInError::BadCredentials),

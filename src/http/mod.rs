@@ -139,6 +139,11 @@ impl From<crate::auth::SignInError> for ApiError {
                 r.retry_after = Some(wait.as_secs());
                 r
             }
+            SignInError::Busy => {
+                let mut r = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string());
+                r.retry_after = Some(1);
+                r
+            }
             other => ApiError::new(StatusCode::UNAUTHORIZED, other.code(), other.to_string()),
         }
     }
