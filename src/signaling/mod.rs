@@ -243,6 +243,8 @@ impl Connection {
                     if self.send_failed {
                         break Ending::Lost;
                     }
+                    // Time spent answering (a join asks the registry) is ours, not silence.
+                    dead.as_mut().reset(tokio::time::Instant::now() + keepalive.dead_after);
                     if !step || self.session.is_closed() {
                         break Ending::Left;
                     }
