@@ -213,7 +213,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .context("cannot start the media plane")?;
     let media_addrs = media.local_addrs().to_vec();
-    let hub = VisitHub::new(store.clone(), media, audit.clone(), config.visit.warnings());
+    let hub = VisitHub::with_liveness(
+        store.clone(),
+        media,
+        audit.clone(),
+        config.visit.warnings(),
+        crate::visit::Liveness {
+            grace: config.visit.reconnect_grace(),
+            media_silence: config.visit.media_silence(),
+        },
+    );
     tokio::spawn(hub.clone().run_media_events(media_events_rx));
     let registry = licence_registry(&config, &store)?;
     let gate = Gate::new(

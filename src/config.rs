@@ -33,8 +33,11 @@ pub struct Config {
     pub demo: DemoSection,
     pub audit: AuditSection,
     pub licence: LicenceSection,
-    /// Running visits (R-ARRANGE-4): the warnings before the slot end.
+    /// Running visits: the warnings before the slot end (R-ARRANGE-4), and how long an
+    /// interrupted participant keeps its seat (R-REMOTE-2).
     pub visit: VisitSection,
+    /// The signalling WebSocket's keepalive (R-REMOTE-2).
+    pub signaling: SignalingSection,
     /// Where violation reports go (R-CONDUCT-2).
     pub oversight: OversightSection,
     /// The facility's public complaint contact (R-COMPLAIN-1).
@@ -127,17 +130,77 @@ pub struct VisitSection {
     /// Seconds before the slot end at which every participant is warned (default 5 minutes
     /// and 1 minute). The server ends the visit at the slot end whatever the browser does.
     pub warning_secs: Vec<u64>,
+    /// How long a participant whose connection was interrupted keeps its seat, in seconds
+    /// (default 60). The others are told `participant_reconnecting` at once, then
+    /// `participant_joined` if it returns, or `participant_left` when this time is over
+    /// (R-REMOTE-2).
+    pub reconnect_grace_secs: u64,
+    /// No media from a connected participant for this many seconds interrupts it (default
+    /// 5; at most 8, so that the others are told within 10 s, R-REMOTE-2).
+    pub media_silence_secs: u64,
 }
 
 impl Default for VisitSection {
     fn default() -> Self {
         VisitSection {
             warning_secs: vec![300, 60],
+            reconnect_grace_secs: 60,
+            media_silence_secs: 5,
         }
     }
 }
 
+/// The longest allowed `visit.media_silence_secs`: the silence, plus up to a second until
+/// the media plane's next published stats, must stay within the 10 s in which the others
+/// are told (R-REMOTE-2).
+pub const MAX_MEDIA_SILENCE_SECS: u64 = 8;
+
+/// The signalling keepalive (R-REMOTE-2): the server pings every `/ws` connection and
+/// closes one from which nothing arrived for `dead_after_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalingSection {
+    /// Seconds between the server's WebSocket Pings (default 5).
+    pub ping_interval_secs: u64,
+    /// A connection from which no frame (not even a Pong) arrived for this many seconds is
+    /// dead and closed (default 15; at least twice the ping interval, at most 15).
+    pub dead_after_secs: u64,
+}
+
+impl Default for SignalingSection {
+    fn default() -> Self {
+        SignalingSection {
+            ping_interval_secs: 5,
+            dead_after_secs: 15,
+        }
+    }
+}
+
+/// The longest allowed `signaling.dead_after_secs`: a dead connection is detected within
+/// 15 s (R-REMOTE-2).
+pub const MAX_DEAD_AFTER_SECS: u64 = 15;
+
+impl SignalingSection {
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+
+    pub fn dead_after(&self) -> Duration {
+        Duration::from_secs(self.dead_after_secs)
+    }
+}
+
 impl VisitSection {
+    /// How long an interrupted participant keeps its seat (R-REMOTE-2).
+    pub fn reconnect_grace(&self) -> Duration {
+        Duration::from_secs(self.reconnect_grace_secs)
+    }
+
+    /// How long without media interrupts a participant (R-REMOTE-2).
+    pub fn media_silence(&self) -> Duration {
+        Duration::from_secs(self.media_silence_secs)
+    }
+
     pub fn warnings(&self) -> Vec<chrono::Duration> {
         self.warning_secs
             .iter()
@@ -273,6 +336,7 @@ impl Default for Config {
             audit: AuditSection::default(),
             licence: LicenceSection::default(),
             visit: VisitSection::default(),
+            signaling: SignalingSection::default(),
             oversight: OversightSection::default(),
             facility: FacilitySection::default(),
         }
@@ -509,6 +573,24 @@ impl Config {
                     .into(),
             );
         }
+        let v = &self.visit;
+        if v.reconnect_grace_secs == 0 || v.reconnect_grace_secs > 3600 {
+            return bad("visit.reconnect_grace_secs must be between 1 and 3600".into());
+        }
+        if v.media_silence_secs == 0 || v.media_silence_secs > MAX_MEDIA_SILENCE_SECS {
+            return bad(format!(
+                "visit.media_silence_secs must be between 1 and {MAX_MEDIA_SILENCE_SECS}, so that the others are told of a lost connection within 10 s"
+            ));
+        }
+        let sig = &self.signaling;
+        if sig.ping_interval_secs == 0
+            || sig.dead_after_secs < 2 * sig.ping_interval_secs
+            || sig.dead_after_secs > MAX_DEAD_AFTER_SECS
+        {
+            return bad(format!(
+                "signaling.ping_interval_secs must be > 0 and signaling.dead_after_secs at least twice it and at most {MAX_DEAD_AFTER_SECS}"
+            ));
+        }
         if l.lock_after_alerts == 0 {
             return bad("licence.lock_after_alerts must be at least 1".into());
         }
@@ -625,6 +707,57 @@ mod tests {
             no_env(),
         );
         assert!(matches!(e, Err(ConfigError::MissingFile(_))));
+    }
+
+    /// R-REMOTE-2: ping every 5 s, dead after 15 s, a 60 s grace period, 5 s of silence; and
+    /// nothing that would break the 10 s and 15 s promises is accepted.
+    #[test]
+    fn liveness_settings_default_to_the_protocol_and_are_validated() {
+        let c = Config::default();
+        assert_eq!(
+            (c.signaling.ping_interval_secs, c.signaling.dead_after_secs),
+            (5, 15)
+        );
+        assert_eq!(
+            (c.visit.reconnect_grace_secs, c.visit.media_silence_secs),
+            (60, 5)
+        );
+        for (tweak, key) in [
+            (
+                (|c: &mut Config| c.signaling.ping_interval_secs = 0) as fn(&mut Config),
+                "signaling",
+            ),
+            (
+                |c: &mut Config| c.signaling.dead_after_secs = 16,
+                "signaling",
+            ),
+            (
+                |c: &mut Config| c.signaling.dead_after_secs = 9,
+                "signaling",
+            ),
+            (
+                |c: &mut Config| c.visit.reconnect_grace_secs = 0,
+                "reconnect_grace_secs",
+            ),
+            (
+                |c: &mut Config| c.visit.media_silence_secs = 0,
+                "media_silence_secs",
+            ),
+            (
+                |c: &mut Config| c.visit.media_silence_secs = 9,
+                "media_silence_secs",
+            ),
+        ] {
+            let mut c = Config::default();
+            tweak(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let mut c = Config::default();
+        c.signaling.ping_interval_secs = 1;
+        c.signaling.dead_after_secs = 3;
+        c.visit.reconnect_grace_secs = 3;
+        c.validate().expect("short test settings are valid");
     }
 
     #[test]

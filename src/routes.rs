@@ -42,6 +42,10 @@ pub fn public(s: &Services) -> Router {
         .merge(crate::signaling::routes(crate::signaling::Signalling {
             admission: s.admission.clone(),
             hub: s.hub.clone(),
+            keepalive: crate::signaling::Keepalive {
+                ping_every: s.config.signaling.ping_interval(),
+                dead_after: s.config.signaling.dead_after(),
+            },
         }))
         .merge(crate::schedule::routes_lawyer::routes(
             crate::schedule::routes_lawyer::SchedulerRoutes {

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -91,12 +92,29 @@ impl ClientError {
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// A frame to send, and where the outcome goes.
+type Outgoing = (Message, oneshot::Sender<Result<(), ClientError>>);
+
 /// One signalling connection. See the module docs.
+///
+/// The socket is driven by a background task that reads continuously, so WebSocket Pings
+/// from the server are answered at once (as a browser does) whether or not the caller is
+/// reading: the server's keepalive (R-REMOTE-2, `PROTOCOL.md` "Liveness") never takes a
+/// connection whose owner is merely busy for a dead one. Dropping the client aborts the
+/// task and drops the socket without a close handshake.
 pub struct SignalingClient {
-    ws: Ws,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    incoming: mpsc::UnboundedReceiver<Result<ServerMessage, ClientError>>,
     /// Messages that arrived while waiting for an answer (notices, pongs).
     pending: VecDeque<ServerMessage>,
     timeout: Duration,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SignalingClient {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl std::fmt::Debug for SignalingClient {
@@ -105,6 +123,59 @@ impl std::fmt::Debug for SignalingClient {
             .field("pending", &self.pending.len())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+fn closed() -> ClientError {
+    ClientError::Closed {
+        code: None,
+        reason: String::new(),
+    }
+}
+
+/// The connection's task: reads every frame as it arrives (tungstenite answers Pings while
+/// reading) and hands protocol messages to the client; sends what the client asks it to.
+/// Ends when the connection closes or breaks, after reporting why.
+async fn drive(
+    mut ws: Ws,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    incoming: mpsc::UnboundedSender<Result<ServerMessage, ClientError>>,
+) {
+    loop {
+        tokio::select! {
+            frame = ws.next() => {
+                let (item, last) = match frame {
+                    None => (Err(closed()), true),
+                    Some(Err(e)) => (Err(ClientError::transport(e)), true),
+                    Some(Ok(Message::Text(text))) => {
+                        (decode_server(text.as_str()).map_err(ClientError::from), false)
+                    }
+                    Some(Ok(Message::Binary(_))) => (Err(ClientError::BinaryFrame), false),
+                    Some(Ok(Message::Close(frame))) => (
+                        Err(ClientError::Closed {
+                            code: frame.as_ref().map(|f| u16::from(f.code)),
+                            reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                        }),
+                        true,
+                    ),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                };
+                if incoming.send(item).is_err() {
+                    return;
+                }
+                if last {
+                    // Let tungstenite send its reply to a close frame, briefly.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), ws.flush()).await;
+                    return;
+                }
+            }
+            out = outgoing.recv() => match out {
+                Some((msg, reply)) => {
+                    let _ = reply.send(ws.send(msg).await.map_err(ClientError::transport));
+                }
+                None => return,
+            }
+        }
     }
 }
 
@@ -144,10 +215,15 @@ impl SignalingClient {
             .await
             .map_err(|_| ClientError::Timeout(timeout))?
             .map_err(|e| ClientError::Transport(Box::new(e)))?;
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(drive(ws, out_rx, in_tx));
         Ok(Self {
-            ws,
+            outgoing: out_tx,
+            incoming: in_rx,
             pending: VecDeque::new(),
             timeout,
+            task,
         })
     }
 
@@ -222,10 +298,13 @@ impl SignalingClient {
 
     /// Send an arbitrary text frame (for abuse tests: garbage, oversized, out of order).
     pub async fn send_raw(&mut self, text: &str) -> Result<(), ClientError> {
-        self.ws
-            .send(Message::text(text))
-            .await
-            .map_err(ClientError::transport)
+        self.send_frame(Message::text(text)).await
+    }
+
+    async fn send_frame(&mut self, frame: Message) -> Result<(), ClientError> {
+        let (reply, outcome) = oneshot::channel();
+        self.outgoing.send((frame, reply)).map_err(|_| closed())?;
+        outcome.await.unwrap_or_else(|_| Err(closed()))
     }
 
     /// The next message from the server, whatever it is; waits indefinitely.
@@ -276,19 +355,23 @@ impl SignalingClient {
     /// Close the connection (WebSocket close handshake, bounded by the timeout).
     pub async fn close(mut self) -> Result<(), ClientError> {
         let deadline = Instant::now() + self.timeout;
-        match self.ws.close(None).await {
+        let sent = tokio::time::timeout_at(deadline, self.send_frame(Message::Close(None)))
+            .await
+            .map_err(|_| ClientError::Timeout(self.timeout))?;
+        match sent {
             Ok(()) => {}
-            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                return Ok(())
-            }
-            Err(e) => return Err(ClientError::Transport(Box::new(e))),
+            Err(ClientError::Closed { .. }) => return Ok(()),
+            Err(e) => return Err(e),
         }
         // Read until the server's close frame (or the end of the stream).
         loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
                 Err(_) => return Err(ClientError::Timeout(self.timeout)),
-                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Ok(()),
-                Ok(Some(Ok(_))) => continue,
+                Ok(None)
+                | Ok(Some(Err(ClientError::Closed { .. } | ClientError::Transport(_)))) => {
+                    return Ok(())
+                }
+                Ok(Some(_)) => continue,
             }
         }
     }
@@ -327,29 +410,10 @@ impl SignalingClient {
         }
     }
 
-    /// Read the next protocol message from the socket (control frames are
-    /// handled by tungstenite). Cancel-safe: used under timeouts.
+    /// The next protocol message the connection's task read (control frames are handled
+    /// there). Cancel-safe: used under timeouts.
     async fn read(&mut self) -> Result<ServerMessage, ClientError> {
-        loop {
-            match self.ws.next().await {
-                None => {
-                    return Err(ClientError::Closed {
-                        code: None,
-                        reason: String::new(),
-                    })
-                }
-                Some(Err(e)) => return Err(ClientError::transport(e)),
-                Some(Ok(Message::Text(text))) => return Ok(decode_server(text.as_str())?),
-                Some(Ok(Message::Binary(_))) => return Err(ClientError::BinaryFrame),
-                Some(Ok(Message::Close(frame))) => {
-                    return Err(ClientError::Closed {
-                        code: frame.as_ref().map(|f| u16::from(f.code)),
-                        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
-                    })
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            }
-        }
+        self.incoming.recv().await.unwrap_or_else(|| Err(closed()))
     }
 }
 

@@ -258,6 +258,7 @@ mod tests {
         for notice in [
             VisitNotice::ParticipantJoined { role: Role::Booth },
             VisitNotice::ParticipantLeft { role: Role::Lawyer },
+            VisitNotice::ParticipantReconnecting { role: Role::Lawyer },
             VisitNotice::TimeWarning { minutes_left: 5 },
             VisitNotice::SlotExtended { slot_ends_at: ends },
             VisitNotice::VisitEnded {
@@ -376,6 +377,10 @@ mod tests {
             (
                 encode_server(&VisitNotice::ParticipantLeft { role: Role::Booth }.into()),
                 r#"{"type":"notice","notice":{"kind":"participant_left","role":"booth"}}"#,
+            ),
+            (
+                encode_server(&VisitNotice::ParticipantReconnecting { role: Role::Lawyer }.into()),
+                r#"{"type":"notice","notice":{"kind":"participant_reconnecting","role":"lawyer"}}"#,
             ),
             (
                 encode_server(&VisitNotice::TimeWarning { minutes_left: 1 }.into()),
@@ -658,6 +663,27 @@ mod tests {
         let text = r#"{"type":"notice","notice":{"kind":"weather","temperature":21}}"#;
         assert_eq!(
             decode_server(text),
+            Ok(ServerMessage::Notice {
+                notice: VisitNotice::Unknown
+            })
+        );
+    }
+
+    /// R-REMOTE-2: a client built before `participant_reconnecting` existed reads it as an
+    /// unknown notice and carries on; so does this version with a notice from a newer server
+    /// that still carries a role.
+    #[test]
+    fn participant_reconnecting_round_trips_and_unknown_kinds_with_a_role_are_tolerated() {
+        let text =
+            r#"{"type":"notice","notice":{"kind":"participant_reconnecting","role":"booth"}}"#;
+        assert_eq!(
+            decode_server(text),
+            Ok(VisitNotice::ParticipantReconnecting { role: Role::Booth }.into())
+        );
+        let newer =
+            r#"{"type":"notice","notice":{"kind":"participant_teleported","role":"booth"}}"#;
+        assert_eq!(
+            decode_server(newer),
             Ok(ServerMessage::Notice {
                 notice: VisitNotice::Unknown
             })

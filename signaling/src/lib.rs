@@ -32,6 +32,12 @@
 //!
 //! Any request may instead be answered with `error {code, message}`. `ping` ⇄
 //! `pong` is allowed at any time. Every message is at most [`MAX_MESSAGE_BYTES`].
+//!
+//! Liveness (R-REMOTE-2): the server sends a WebSocket Ping every 5 s and closes a
+//! connection from which nothing arrived for 15 s; when a participant's connection is
+//! interrupted, the others receive `participant_reconnecting`, then `participant_joined`
+//! if it comes back within the grace period or `participant_left` if not. See "Liveness"
+//! in `signaling/PROTOCOL.md`, the protocol as outside client authors need it.
 
 pub mod client;
 pub mod codec;

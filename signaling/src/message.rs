@@ -253,10 +253,17 @@ impl From<VisitNotice> for ServerMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum VisitNotice {
-    /// Another participant connected (or reconnected).
+    /// Another participant connected, or came back after `participant_reconnecting`
+    /// (R-REMOTE-2: its picture and sound flow again).
     ParticipantJoined { role: Role },
     /// Another participant disconnected; the visit may continue if they come back.
     ParticipantLeft { role: Role },
+    /// Another participant's connection was interrupted (its media stopped arriving, or its
+    /// signalling connection went silent or broke without `leave`). It keeps its place for
+    /// the server's grace period: `participant_joined` follows if it comes back,
+    /// `participant_left` if it does not (R-REMOTE-2; see `PROTOCOL.md`, "Liveness").
+    /// Until then, its last video frame is stale: show a placeholder instead.
+    ParticipantReconnecting { role: Role },
     /// The slot ends in `minutes_left` minutes (sent at 5 and 1).
     TimeWarning { minutes_left: u32 },
     /// The slot was extended; the new end replaces `joined.slot_ends_at`.
@@ -274,6 +281,7 @@ impl VisitNotice {
     pub const KINDS: &'static [&'static str] = &[
         "participant_joined",
         "participant_left",
+        "participant_reconnecting",
         "time_warning",
         "slot_extended",
         "visit_ended",
@@ -284,6 +292,7 @@ impl VisitNotice {
         match self {
             VisitNotice::ParticipantJoined { .. } => "participant_joined",
             VisitNotice::ParticipantLeft { .. } => "participant_left",
+            VisitNotice::ParticipantReconnecting { .. } => "participant_reconnecting",
             VisitNotice::TimeWarning { .. } => "time_warning",
             VisitNotice::SlotExtended { .. } => "slot_extended",
             VisitNotice::VisitEnded { .. } => "visit_ended",

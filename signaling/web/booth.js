@@ -23,6 +23,7 @@ const ui = {
   unmute: $('unmute'),
   localVideo: $('local-video'),
   remoteVideo: $('remote-video'),
+  remotePlaceholder: $('remote-placeholder'),
   roomCheck: $('room-check'),
   upcoming: $('upcoming'),
   queueAfter: $('queue-after'),
@@ -193,6 +194,7 @@ async function joinVisit(v) {
   visit = new Visit({
     localVideo: ui.localVideo,
     remoteVideo: ui.remoteVideo,
+    remotePlaceholder: ui.remotePlaceholder,
     ui: {
       ...sharedVisitUi(ui, addNotice),
       status: setStatus,

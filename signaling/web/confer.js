@@ -7,6 +7,11 @@
 //   with the SFU. It shows media in the page's <video> elements and nothing
 //   else: no recording, no snapshots, no copies of the media anywhere.
 // - window.conferState / window.conferPc: read-only hooks for automated tests.
+//
+// Liveness (R-REMOTE-2, PROTOCOL.md "Liveness"): the browser answers the server's
+// WebSocket Pings by itself. When the server says the other side is reconnecting, the
+// remote video (whose last frame would freeze) is replaced by a placeholder until the
+// other side is back (`participant_joined`) or has left (`participant_left`).
 
 export const PROTOCOL_VERSION = 1;
 const CLIENT_NAME = 'confer-web/1';
@@ -26,6 +31,7 @@ export class ConferError extends Error {
 /** Test hook: the page's current phase, connection state and last error. */
 export const state = {
   phase: 'idle',
+  remote: 'shown',
   connectionState: 'new',
   iceConnectionState: 'new',
   lastError: null,
@@ -138,6 +144,11 @@ export function formatTime(rfc3339) {
 }
 
 const ROLE_NAMES = { lawyer: 'The lawyer', booth: 'The booth' };
+
+/** What the remote placeholder says (Chinese first, English second; R-REMOTE-2). */
+export const REMOTE_RECONNECTING = '对方连接中断，正在恢复… / The other side\'s connection was interrupted; reconnecting…';
+export const REMOTE_LEFT = '对方已离开。 / The other side left.';
+export const REMOTE_BACK = '对方已恢复连接。 / The other side is back.';
 
 function roleName(role) {
   return ROLE_NAMES[role] || 'The other side';
@@ -267,9 +278,13 @@ export function socketUrl() {
  * the visit is over (not when the connection was lost or the person left).
  */
 export class Visit {
-  constructor({ localVideo, remoteVideo, ui = {} }) {
+  constructor({ localVideo, remoteVideo, remotePlaceholder = null, ui = {} }) {
     this.localVideo = localVideo;
     this.remoteVideo = remoteVideo;
+    // Shown instead of the remote video while the other side is away (R-REMOTE-2).
+    this.remotePlaceholder = remotePlaceholder;
+    this.remoteAway = null;
+    this.showRemote(null);
     this.ui = ui;
     this.stream = null;
     this.remoteStream = null;
@@ -358,10 +373,22 @@ export class Visit {
   onNotice(notice) {
     switch (notice.kind) {
       case 'participant_joined':
-        this.notice(`${roleName(notice.role)} joined.`);
+        if (this.remoteAway) {
+          this.showRemote(null);
+          this.notice(REMOTE_BACK);
+        } else {
+          this.notice(`${roleName(notice.role)} joined.`);
+        }
         if (state.phase !== 'connected') this.status(`${roleName(notice.role)} joined. Connecting…`);
+        else this.status('Connected');
+        break;
+      case 'participant_reconnecting':
+        this.showRemote('reconnecting');
+        this.notice(REMOTE_RECONNECTING);
+        this.status(REMOTE_RECONNECTING);
         break;
       case 'participant_left':
+        this.showRemote('left');
         this.notice(`${roleName(notice.role)} left. They may come back.`);
         this.status(`${roleName(notice.role)} left. Waiting for them to come back…`);
         break;
@@ -385,6 +412,21 @@ export class Visit {
 
   notice(text) {
     if (this.ui.notice) this.ui.notice(text);
+  }
+
+  /**
+   * The remote video, or in its place a placeholder saying why it is not there:
+   * `away` is null (show the video), 'reconnecting' or 'left' (R-REMOTE-2: never a
+   * frozen last frame). Exposed to tests as `conferState.remote`.
+   */
+  showRemote(away) {
+    this.remoteAway = away;
+    state.remote = away || 'shown';
+    const placeholder = this.remotePlaceholder;
+    if (!placeholder) return;
+    placeholder.textContent = away === 'reconnecting' ? REMOTE_RECONNECTING : away === 'left' ? REMOTE_LEFT : '';
+    placeholder.hidden = !away;
+    this.remoteVideo.hidden = Boolean(away);
   }
 
   onTrack(event) {
@@ -448,6 +490,7 @@ export class Visit {
     if (this.signaling) this.signaling.close();
     this.localVideo.srcObject = null;
     this.remoteVideo.srcObject = null;
+    this.showRemote(null);
     if (this.ui.timeLeft) this.ui.timeLeft(null);
     if (this.ui.ended) this.ui.ended(message, { endedByServer: this.endedByServer });
   }

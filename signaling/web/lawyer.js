@@ -33,6 +33,7 @@ const ui = {
   unmute: $('unmute'),
   localVideo: $('local-video'),
   remoteVideo: $('remote-video'),
+  remotePlaceholder: $('remote-placeholder'),
   documentsSection: $('documents-section'),
   engagements: $('engagements'),
   noEngagements: $('no-engagements'),
@@ -241,6 +242,7 @@ async function joinVisit(v) {
   visit = new Visit({
     localVideo: ui.localVideo,
     remoteVideo: ui.remoteVideo,
+    remotePlaceholder: ui.remotePlaceholder,
     ui: {
       ...sharedVisitUi(ui, addNotice),
       status: setStatus,

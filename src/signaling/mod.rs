@@ -7,6 +7,13 @@
 //! -> a reply. Any error is answered with a stable code and a sentence, and counted; the
 //! fifth error on one connection closes it. Network input never panics.
 //!
+//! Liveness (R-REMOTE-2; `signaling/PROTOCOL.md`, "Liveness"): the server sends a WebSocket
+//! Ping every [`Keepalive::ping_every`] (5 s) and closes a connection from which no frame at
+//! all (text, Pong, Ping) arrived for [`Keepalive::dead_after`] (15 s). A seat whose
+//! connection ends that way, or breaks without a close frame, is reported to the hub as lost
+//! ([`VisitHub::lost`]: the others hear `participant_reconnecting`, the seat is kept for the
+//! grace period); `leave` or a close frame is a departure ([`VisitHub::leave`]).
+//!
 //! Does not: decide or audit admissions (`visit::admission` does, audit first), or read
 //! certificates (the connection's chain is handed to admission as the TLS loop found it).
 
@@ -25,11 +32,32 @@ use confer_signaling::{
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// What the signalling endpoint needs: the admission service and the hub.
+/// What the signalling endpoint needs: the admission service, the hub and the keepalive.
 #[derive(Clone, FromRef)]
 pub struct Signalling {
     pub admission: Admission,
     pub hub: VisitHub,
+    pub keepalive: Keepalive,
+}
+
+/// The signalling keepalive (R-REMOTE-2), from `[signaling]` in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// How often the server sends a WebSocket Ping (default 5 s).
+    pub ping_every: Duration,
+    /// A connection silent for this long (no frame, no Pong) is dead (default 15 s).
+    pub dead_after: Duration,
+}
+
+/// How a connection's loop ended: said goodbye, or went silent or broke (R-REMOTE-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// `leave`, a close frame, a visit that ended, a replaced seat, a protocol error: the
+    /// seat (if any) is given up at once.
+    Left,
+    /// Nothing arrived within the keepalive's deadline, the socket broke, or a send could
+    /// not complete: the seat is kept for the grace period.
+    Lost,
 }
 
 /// Frames larger than this are dropped by the WebSocket layer itself (connection
@@ -40,6 +68,9 @@ const JOIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// WebSocket read and write buffer per signalling connection.
 const WS_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Payload of the server's keepalive Pings (echoed in the Pongs; informational).
+const PING_PAYLOAD: &[u8] = b"confer";
 
 /// `GET /ws`, on the public listener.
 pub fn routes(state: Signalling) -> utoipa_axum::router::OpenApiRouter {
@@ -98,6 +129,8 @@ struct Connection {
     session: ServerSession,
     seat: Option<Seat>,
     notices: Option<mpsc::UnboundedReceiver<Notice>>,
+    /// Set when a send failed or timed out: the peer is not taking what we write.
+    send_failed: bool,
 }
 
 fn wire_role(r: Role) -> wire::Role {
@@ -113,6 +146,9 @@ fn wire_notice(n: Notice) -> VisitNotice {
     match n {
         Notice::ParticipantJoined(r) => VisitNotice::ParticipantJoined { role: wire_role(r) },
         Notice::ParticipantLeft(r) => VisitNotice::ParticipantLeft { role: wire_role(r) },
+        Notice::ParticipantReconnecting(r) => {
+            VisitNotice::ParticipantReconnecting { role: wire_role(r) }
+        }
         Notice::Replaced => VisitNotice::VisitEnded {
             reason: wire::EndReason::Other,
             message: "This visit was opened again on another screen, so this screen has been disconnected.".into(),
@@ -149,60 +185,118 @@ impl Connection {
             session: ServerSession::new(),
             seat: None,
             notices: None,
+            send_failed: false,
         }
     }
 
     async fn send(&mut self, msg: &ServerMessage) -> bool {
-        self.socket
-            .send(Message::Text(encode_server(msg).into()))
+        self.send_frame(Message::Text(encode_server(msg).into()))
             .await
-            .is_ok()
+    }
+
+    /// Send one frame, waiting at most the keepalive's deadline: a peer that stopped reading
+    /// (its TCP window full) must not hold the loop, and with it the dead-connection check.
+    async fn send_frame(&mut self, frame: Message) -> bool {
+        let wait = self.state.keepalive.dead_after;
+        let ok = matches!(
+            tokio::time::timeout(wait, self.socket.send(frame)).await,
+            Ok(Ok(()))
+        );
+        if !ok {
+            self.send_failed = true;
+        }
+        ok
     }
 
     async fn run(mut self) {
         let join_deadline = tokio::time::sleep(JOIN_DEADLINE);
         tokio::pin!(join_deadline);
-        loop {
+        let keepalive = self.state.keepalive;
+        let mut ping = tokio::time::interval_at(
+            tokio::time::Instant::now() + keepalive.ping_every,
+            keepalive.ping_every,
+        );
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // R-REMOTE-2: moved on by every frame that arrives; when it passes, the connection
+        // is dead.
+        let dead = tokio::time::sleep(keepalive.dead_after);
+        tokio::pin!(dead);
+        let ending = loop {
             tokio::select! {
                 frame = self.socket.recv() => {
-                    let keep_going = match frame {
+                    if matches!(frame, Some(Ok(_))) {
+                        dead.as_mut().reset(tokio::time::Instant::now() + keepalive.dead_after);
+                    }
+                    let step = match frame {
                         Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
                         Some(Ok(Message::Binary(_))) => self.on_error(Refusal(
                             ErrorCode::MalformedMessage,
                             "Messages must be JSON text frames.".into(),
                         )).await,
+                        // Pings are answered by the WebSocket layer; a Pong is proof of life.
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => true,
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => false,
+                        // The page closed, or the client said goodbye at the WebSocket level.
+                        Some(Ok(Message::Close(_))) => break Ending::Left,
+                        // Broken without a goodbye: the network, not the person.
+                        Some(Err(_)) | None => break Ending::Lost,
                     };
-                    if !keep_going || self.session.is_closed() {
-                        break;
+                    if self.send_failed {
+                        break Ending::Lost;
+                    }
+                    // Time spent answering (a join asks the registry) is ours, not silence.
+                    dead.as_mut().reset(tokio::time::Instant::now() + keepalive.dead_after);
+                    if !step || self.session.is_closed() {
+                        break Ending::Left;
                     }
                 }
                 notice = next_notice(&mut self.notices) => {
                     match notice {
                         Some(n) => {
                             let last = matches!(n, Notice::Ended(_) | Notice::Replaced);
-                            if !self.send(&ServerMessage::from(wire_notice(n))).await || last {
-                                break;
+                            if !self.send(&ServerMessage::from(wire_notice(n))).await {
+                                break Ending::Lost;
+                            }
+                            if last {
+                                break Ending::Left;
                             }
                         }
-                        // The hub let this seat go (visit ended or seat replaced).
-                        None => break,
+                        // The hub let this seat go (visit ended, seat replaced, grace over).
+                        None => break Ending::Left,
                     }
+                }
+                _ = ping.tick() => {
+                    if !self.send_frame(Message::Ping(PING_PAYLOAD.into())).await {
+                        break Ending::Lost;
+                    }
+                }
+                _ = &mut dead => {
+                    tracing::info!(
+                        joined = self.seat.is_some(),
+                        silent_for = ?keepalive.dead_after,
+                        "signalling connection silent; closing it as dead"
+                    );
+                    break Ending::Lost;
                 }
                 _ = &mut join_deadline, if self.seat.is_none() => {
                     let _ = self.send(&ServerMessage::Error {
                         code: ErrorCode::OutOfOrder,
                         message: "No visit was joined in time; the connection is closed.".into(),
                     }).await;
-                    break;
+                    break Ending::Left;
                 }
             }
-        }
+        };
         if let Some(seat) = self.seat.take() {
-            self.state.hub.leave(&seat);
+            match ending {
+                Ending::Left => self.state.hub.leave(&seat),
+                Ending::Lost => self.state.hub.lost(&seat),
+            }
         }
-        let _ = self.socket.send(Message::Close(None)).await;
+        if ending == Ending::Left {
+            let _ =
+                tokio::time::timeout(keepalive.dead_after, self.socket.send(Message::Close(None)))
+                    .await;
+        }
     }
 
     /// Send an error and count it; returns whether the connection stays open.

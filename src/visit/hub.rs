@@ -5,13 +5,22 @@
 //! Locking: one std `Mutex` over the map of live visits, never held across an `.await`
 //! (actions are collected under the lock and carried out after it is released).
 //!
+//! Liveness (R-REMOTE-2): a seat whose media dropped ([`MediaEvent::PeerDisconnected`]) or
+//! went silent (no RTP for [`Liveness::media_silence`] in the media plane's published
+//! stats), or whose signalling connection died without `leave` ([`VisitHub::lost`]), is
+//! interrupted: the others are told `ParticipantReconnecting` at once and the seat is kept
+//! for [`Liveness::grace`]. A new connection of the same participant replaces it (the others
+//! are told `ParticipantJoined`), media flowing again restores it (the same), and otherwise
+//! the grace period ends it like a departure (`ParticipantLeft`, audited). Ending the
+//! visit still goes through [`VisitHub::end`] alone (docs/DESIGN.md invariant 8).
+//!
 //! Audit: admissions are recorded by the caller before [`VisitHub::enter`] (audit first).
 //! The hub records what happens to a live visit: started, participant joined and left, and
 //! ended (with the reason). The end is appended before media is stopped, but the wait is
 //! bounded by [`END_AUDIT_WAIT`] and a failure never keeps media flowing: ending is the
 //! safe direction, so media stops anyway and the failure is logged loudly.
 
-use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Notice, SeatNo};
+use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Loss, Notice, SeatNo};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::ids::{LawyerId, ParticipantId, Role, VisitId};
 use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId};
@@ -21,11 +30,32 @@ use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// The longest the end of a visit waits for its audit entry before stopping media anyway.
 pub const END_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How the hub tells a lost participant from a live one (R-REMOTE-2), from `[visit]` in the
+/// configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    /// How long an interrupted participant keeps its seat (default 60 s).
+    pub grace: Duration,
+    /// No media from a connected peer for this long interrupts it (default 5 s, so that
+    /// the others hear of a silent loss within 10 s).
+    pub media_silence: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            grace: Duration::from_secs(60),
+            media_silence: Duration::from_secs(5),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -94,6 +124,7 @@ struct Inner {
     audit: Audit,
     /// How long before the slot end participants are warned (R-ARRANGE-4; 5 and 1 minutes).
     warnings: Vec<chrono::Duration>,
+    liveness: Liveness,
     live: Mutex<HashMap<VisitId, Live>>,
     next_seat: AtomicU64,
 }
@@ -113,6 +144,8 @@ struct Effects {
     /// Audit entries for what happened (appended before the media effects).
     audit: Vec<AuditRecord>,
     cancel_timer: Option<tokio::task::JoinHandle<()>>,
+    /// Grace periods to start (R-REMOTE-2).
+    graces: Vec<(SeatNo, u64)>,
 }
 
 impl VisitHub {
@@ -122,33 +155,67 @@ impl VisitHub {
         audit: Audit,
         warnings: Vec<chrono::Duration>,
     ) -> VisitHub {
+        Self::with_liveness(store, media, audit, warnings, Liveness::default())
+    }
+
+    /// [`VisitHub::new`] with the liveness settings of the configuration (R-REMOTE-2).
+    pub fn with_liveness(
+        store: Store,
+        media: MediaHandle,
+        audit: Audit,
+        warnings: Vec<chrono::Duration>,
+        liveness: Liveness,
+    ) -> VisitHub {
         VisitHub {
             inner: Arc::new(Inner {
                 store,
                 media,
                 audit,
                 warnings,
+                liveness,
                 live: Mutex::new(HashMap::new()),
                 next_seat: AtomicU64::new(1),
             }),
         }
     }
 
-    /// Consume the media plane's events (spawned once by `app`).
+    /// Consume the media plane's events and watch its published stats for silent peers
+    /// (spawned once by `app`).
     pub async fn run_media_events(self, mut events: mpsc::Receiver<MediaEvent>) {
-        while let Some(ev) = events.recv().await {
-            match ev {
-                MediaEvent::PeerConnected {
-                    visit, participant, ..
-                } => {
-                    tracing::info!(visit = %visit, role = participant.role().as_str(), "media connected");
-                }
-                MediaEvent::PeerDisconnected {
-                    visit,
-                    peer,
-                    participant,
-                } => {
-                    tracing::info!(visit = %visit, role = participant.role().as_str(), "media disconnected");
+        let mut stats = self.inner.media.stats_feed();
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_media_event(ev),
+                    None => break,
+                },
+                changed = stats.changed(), if watching => match changed {
+                    Ok(()) => {
+                        let snapshot = stats.borrow_and_update().clone();
+                        self.on_media_stats(&snapshot);
+                    }
+                    Err(_) => watching = false,
+                },
+            }
+        }
+    }
+
+    fn on_media_event(&self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::PeerConnected {
+                visit, participant, ..
+            } => {
+                tracing::info!(visit = %visit, role = participant.role().as_str(), "media connected");
+            }
+            MediaEvent::PeerDisconnected {
+                visit,
+                peer,
+                participant,
+            } => {
+                tracing::info!(visit = %visit, role = participant.role().as_str(), "media disconnected");
+                let mut effects = Effects::default();
+                {
                     let mut live = self.lock();
                     if let Some(l) = live.get_mut(&visit) {
                         let mut dropped = Vec::new();
@@ -159,11 +226,125 @@ impl VisitHub {
                             }
                         }
                         for no in dropped {
-                            l.core.mark_dropped(no);
+                            let actions = l.core.mark_dropped(no);
+                            apply(l, actions, &mut effects);
                         }
                     }
                 }
+                self.carry_out(visit, effects);
             }
+        }
+    }
+
+    /// R-REMOTE-2: a connected peer from which no RTP arrived for the configured silence
+    /// interrupts its seat; RTP arriving again restores it. Peers that never sent media are
+    /// left alone (nothing to miss yet).
+    fn on_media_stats(&self, snapshot: &crate::media::MediaSnapshot) {
+        let silence = self.inner.liveness.media_silence;
+        let by_peer: HashMap<PeerId, bool> = snapshot
+            .peers
+            .iter()
+            .filter_map(|(_, _, st)| {
+                let age = st.health.last_media_age?;
+                Some((st.peer?, st.connected && age >= silence))
+            })
+            .collect();
+        let mut changed = Vec::new();
+        {
+            let mut live = self.lock();
+            for (visit, l) in live.iter_mut() {
+                let mut effects = Effects::default();
+                let seats: Vec<(SeatNo, bool)> = l
+                    .seats
+                    .iter()
+                    .filter_map(|(no, s)| Some((*no, *by_peer.get(&s.peer?)?)))
+                    .collect();
+                for (no, silent) in seats {
+                    let actions = l.core.connection(no, Loss::MediaSilent(silent));
+                    if !actions.is_empty() {
+                        tracing::info!(visit = %visit, seat = no.0, silent, "media silence changed");
+                    }
+                    apply(l, actions, &mut effects);
+                }
+                if !effects.graces.is_empty() || !effects.is_empty() {
+                    changed.push((*visit, effects));
+                }
+            }
+        }
+        for (visit, effects) in changed {
+            self.carry_out(visit, effects);
+        }
+    }
+
+    /// The participant's signalling connection died without `leave` (keepalive timeout,
+    /// broken socket): its seat is kept for the grace period and the others are told it is
+    /// reconnecting (R-REMOTE-2).
+    pub fn lost(&self, seat: &Seat) {
+        let mut effects = Effects::default();
+        {
+            let mut live = self.lock();
+            if let Some(l) = live.get_mut(&seat.visit) {
+                let actions = l.core.connection(seat.seat, Loss::SignallingLost);
+                apply(l, actions, &mut effects);
+            }
+        }
+        tracing::info!(visit = %seat.visit, role = seat.role.as_str(), "signalling lost");
+        self.carry_out(seat.visit, effects);
+    }
+
+    /// A grace period is over: a seat still interrupted is let go, like a departure.
+    fn grace_over(&self, visit: VisitId, seat: SeatNo, grace: u64) {
+        let mut effects = Effects::default();
+        {
+            let mut live = self.lock();
+            if let Some(l) = live.get_mut(&visit) {
+                let role = l.seats.get(&seat).map(|s| s.participant.role());
+                let actions = l.core.grace_over(seat, grace);
+                if let (false, Some(role)) = (actions.is_empty(), role) {
+                    tracing::info!(visit = %visit, role = role.as_str(), "no return within the grace period");
+                    effects
+                        .audit
+                        .push(AuditRecord::ParticipantLeft { visit, role });
+                }
+                apply(l, actions, &mut effects);
+                if l.core.is_empty() {
+                    if let Some(l) = live.remove(&visit) {
+                        effects.cancel_timer = Some(l.timer);
+                    }
+                }
+            }
+        }
+        self.carry_out(visit, effects);
+    }
+
+    /// Whether the others were told that `seat` is reconnecting (tests, R-REMOTE-2).
+    pub fn is_interrupted(&self, seat: &Seat) -> bool {
+        self.lock()
+            .get(&seat.visit)
+            .is_some_and(|l| l.core.is_interrupted(seat.seat))
+    }
+
+    /// Whether a seat of `role` in `visit` is interrupted (tests, R-REMOTE-2).
+    pub fn role_interrupted(&self, visit: VisitId, role: Role) -> bool {
+        self.lock().get(&visit).is_some_and(|l| {
+            l.seats
+                .iter()
+                .any(|(no, s)| s.participant.role() == role && l.core.is_interrupted(*no))
+        })
+    }
+
+    /// Arm the timers of new grace periods; each holds the hub weakly, so a timer never
+    /// keeps a stopped server alive.
+    fn start_graces(&self, visit: VisitId, graces: Vec<(SeatNo, u64)>) {
+        for (seat, grace) in graces {
+            let hub: Weak<Inner> = Arc::downgrade(&self.inner);
+            let wait = self.inner.liveness.grace;
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if let Some(inner) = hub.upgrade() {
+                    VisitHub { inner }.grace_over(visit, seat, grace);
+                }
+            });
         }
     }
 
@@ -525,6 +706,7 @@ impl VisitHub {
     /// Carry out collected effects in the background (for paths that must not wait).
     fn carry_out(&self, visit: VisitId, mut effects: Effects) {
         self.cancel_timer(effects.cancel_timer.take());
+        self.start_graces(visit, std::mem::take(&mut effects.graces));
         if effects.is_empty() {
             return;
         }
@@ -598,6 +780,7 @@ fn apply(live: &mut Live, actions: Vec<Action>, effects: &mut Effects) {
             }
             Action::EndMedia => effects.end_media = true,
             Action::RecordEnd(r) => effects.record_end = Some(r),
+            Action::StartGrace(seat, n) => effects.graces.push((seat, n)),
         }
     }
 }

@@ -81,18 +81,59 @@ pub enum JoinRefusal {
     AlreadyConnected,
 }
 
-/// Who holds a seat, and whether its media has dropped.
+/// Who holds a seat, and what is wrong with its connection (R-REMOTE-2).
 #[derive(Debug, Clone)]
 struct Presence {
     participant: ParticipantId,
+    /// The media plane closed its peer (ICE consent expired, DTLS closed): gone for good.
     dropped: bool,
+    /// Its signalling connection died without `leave` (keepalive timeout, broken socket).
+    signal_lost: bool,
+    /// Its media stopped arriving while its peer is still up: may resume by itself.
+    silent: bool,
+    /// While any of the above holds, the others have been told `ParticipantReconnecting`
+    /// and a grace period runs; the number tells one grace period from the next.
+    interrupted: Option<u64>,
+}
+
+impl Presence {
+    fn new(participant: ParticipantId) -> Self {
+        Presence {
+            participant,
+            dropped: false,
+            signal_lost: false,
+            silent: false,
+            interrupted: None,
+        }
+    }
+
+    fn is_lost(&self) -> bool {
+        self.dropped || self.signal_lost || self.silent
+    }
+}
+
+/// What is wrong with a seat's connection (R-REMOTE-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// The media plane closed the seat's peer (ICE or DTLS gone).
+    MediaDropped,
+    /// The signalling connection died without `leave`.
+    SignallingLost,
+    /// No media from the seat's peer for the configured silence (`true`), or media again
+    /// (`false`).
+    MediaSilent(bool),
 }
 
 /// Something a participant is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
+    /// Someone arrived, or came back (a new connection in place of an interrupted one, or
+    /// its media flowing again): R-REMOTE-2's return notice.
     ParticipantJoined(Role),
     ParticipantLeft(Role),
+    /// Someone's connection was interrupted; its seat is kept for the grace period
+    /// (R-REMOTE-2).
+    ParticipantReconnecting(Role),
     /// A newer connection of the same participant took this seat.
     Replaced,
     /// The slot ends in about this many minutes (R-ARRANGE-4: warnings before the end).
@@ -112,6 +153,9 @@ pub enum Action {
     EndMedia,
     /// Persist that the visit ended (only for final reasons).
     RecordEnd(EndReason),
+    /// Start the seat's grace period; when it is over, call [`LiveVisit::grace_over`] with
+    /// this number (R-REMOTE-2).
+    StartGrace(SeatNo, u64),
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +163,8 @@ pub struct LiveVisit {
     slot_end: DateTime<Utc>,
     present: BTreeMap<SeatNo, Presence>,
     ended: Option<EndReason>,
+    /// Numbers the grace periods, so that a stale timer is recognised.
+    next_grace: u64,
 }
 
 impl LiveVisit {
@@ -127,6 +173,7 @@ impl LiveVisit {
             slot_end,
             present: BTreeMap::new(),
             ended: None,
+            next_grace: 1,
         }
     }
 
@@ -152,9 +199,11 @@ impl LiveVisit {
     }
 
     /// A participant arrives. A second connection of the same participant is refused while
-    /// the first one's media is up; once the first has dropped (its media disconnected), the
-    /// newcomer replaces it, so a reconnecting browser is not locked out by its own stale
-    /// connection.
+    /// the first one is fine; once the first is interrupted (its media dropped or went
+    /// silent, or its signalling died), the newcomer replaces it, so a reconnecting browser
+    /// is not locked out by its own stale connection (R-REMOTE-2; still one device at a
+    /// time, R-VERIFY-4). The others are told `ParticipantJoined` either way; the newcomer
+    /// is told of anyone else who is reconnecting.
     pub fn join(
         &mut self,
         seat: SeatNo,
@@ -172,7 +221,7 @@ impl LiveVisit {
             .present
             .iter()
             .filter(|(_, p)| p.participant == participant)
-            .map(|(s, p)| (*s, p.dropped))
+            .map(|(s, p)| (*s, p.dropped || p.interrupted.is_some()))
             .collect();
         if same.iter().any(|(_, dropped)| !dropped) {
             return Err(JoinRefusal::AlreadyConnected);
@@ -187,13 +236,13 @@ impl LiveVisit {
         for other in self.present.keys() {
             actions.push(Action::Notify(*other, Notice::ParticipantJoined(role)));
         }
-        self.present.insert(
-            seat,
-            Presence {
-                participant,
-                dropped: false,
-            },
-        );
+        for p in self.present.values() {
+            if p.interrupted.is_some() {
+                let notice = Notice::ParticipantReconnecting(p.participant.role());
+                actions.push(Action::Notify(seat, notice));
+            }
+        }
+        self.present.insert(seat, Presence::new(participant));
         Ok(actions)
     }
 
@@ -217,12 +266,73 @@ impl LiveVisit {
         self.tell_all(Notice::SlotExtended(new_end))
     }
 
-    /// The seat's media connection dropped (ICE failed or timed out): a new connection of
-    /// the same participant may take its place.
-    pub fn mark_dropped(&mut self, seat: SeatNo) {
-        if let Some(p) = self.present.get_mut(&seat) {
-            p.dropped = true;
+    /// Something happened to the seat's connection (R-REMOTE-2). The first loss starts an
+    /// interruption: the others are told `ParticipantReconnecting` and a grace period starts;
+    /// a new connection of the same participant may then take the seat. Media that flows
+    /// again on a seat whose peer and signalling are still up ends the interruption: the
+    /// others are told `ParticipantJoined`. Repeated or stale reports change nothing.
+    pub fn connection(&mut self, seat: SeatNo, loss: Loss) -> Vec<Action> {
+        if self.ended.is_some() {
+            return Vec::new();
         }
+        let Some(p) = self.present.get_mut(&seat) else {
+            return Vec::new();
+        };
+        match loss {
+            Loss::MediaDropped => p.dropped = true,
+            Loss::SignallingLost => p.signal_lost = true,
+            Loss::MediaSilent(silent) => p.silent = silent,
+        }
+        let role = p.participant.role();
+        let notice = match (p.is_lost(), p.interrupted) {
+            (true, None) => {
+                let grace = self.next_grace;
+                self.next_grace += 1;
+                p.interrupted = Some(grace);
+                Some((Notice::ParticipantReconnecting(role), Some(grace)))
+            }
+            (false, Some(_)) => {
+                p.interrupted = None;
+                Some((Notice::ParticipantJoined(role), None))
+            }
+            _ => None,
+        };
+        let Some((notice, grace)) = notice else {
+            return Vec::new();
+        };
+        let mut actions: Vec<Action> = self
+            .present
+            .keys()
+            .filter(|s| **s != seat)
+            .map(|s| Action::Notify(*s, notice))
+            .collect();
+        if let Some(g) = grace {
+            actions.push(Action::StartGrace(seat, g));
+        }
+        actions
+    }
+
+    /// The seat's media connection dropped (ICE failed or timed out): see
+    /// [`Self::connection`].
+    pub fn mark_dropped(&mut self, seat: SeatNo) -> Vec<Action> {
+        self.connection(seat, Loss::MediaDropped)
+    }
+
+    /// A grace period is over: if the seat is still interrupted in that same period, it is
+    /// let go and the others are told `ParticipantLeft` (R-REMOTE-2).
+    pub fn grace_over(&mut self, seat: SeatNo, grace: u64) -> Vec<Action> {
+        let current = self.present.get(&seat).and_then(|p| p.interrupted);
+        if self.ended.is_some() || current != Some(grace) {
+            return Vec::new();
+        }
+        self.leave(seat)
+    }
+
+    /// Whether the others were told this seat is reconnecting (for the driver and tests).
+    pub fn is_interrupted(&self, seat: SeatNo) -> bool {
+        self.present
+            .get(&seat)
+            .is_some_and(|p| p.interrupted.is_some())
     }
 
     /// Whether the seat's media connection dropped (for the admin health view).
@@ -386,6 +496,140 @@ mod tests {
             ]
         );
         assert_eq!(v.others(SeatNo(2)), vec![Role::Lawyer]);
+    }
+
+    /// R-REMOTE-2: a lost connection is told to the others at once, the seat is kept for
+    /// the grace period, and without a return the others hear `ParticipantLeft` at its end.
+    #[test]
+    fn an_interrupted_participant_is_told_then_let_go_when_the_grace_period_ends() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(2), booth(), t(0)).unwrap();
+        let actions = v.connection(SeatNo(1), Loss::SignallingLost);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Notify(SeatNo(2), Notice::ParticipantReconnecting(Role::Lawyer)),
+                Action::StartGrace(SeatNo(1), 1),
+            ]
+        );
+        assert!(v.is_interrupted(SeatNo(1)));
+        assert!(
+            !v.is_dropped(SeatNo(1)),
+            "the health view's `dropped` is media's own"
+        );
+        // More bad news about the same seat tells nobody anything new.
+        assert_eq!(v.connection(SeatNo(1), Loss::MediaSilent(true)), vec![]);
+        assert_eq!(v.mark_dropped(SeatNo(1)), vec![]);
+        assert_eq!(v.others(SeatNo(2)), vec![Role::Lawyer], "the seat is kept");
+        assert_eq!(
+            v.grace_over(SeatNo(1), 99),
+            vec![],
+            "a stale timer does nothing"
+        );
+        assert_eq!(
+            v.grace_over(SeatNo(1), 1),
+            vec![
+                Action::Disconnect(SeatNo(1)),
+                Action::Notify(SeatNo(2), Notice::ParticipantLeft(Role::Lawyer)),
+            ]
+        );
+        assert_eq!(v.others(SeatNo(2)), vec![]);
+        assert_eq!(v.grace_over(SeatNo(1), 1), vec![], "once");
+    }
+
+    /// R-REMOTE-2: media that flows again on a seat whose connections are otherwise up ends
+    /// the interruption; a later silence starts a new grace period, and the old timer is stale.
+    #[test]
+    fn media_that_flows_again_restores_the_seat() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(2), booth(), t(0)).unwrap();
+        assert_eq!(v.connection(SeatNo(2), Loss::MediaSilent(false)), vec![]);
+        let first = v.connection(SeatNo(2), Loss::MediaSilent(true));
+        assert_eq!(
+            first,
+            vec![
+                Action::Notify(SeatNo(1), Notice::ParticipantReconnecting(Role::Booth)),
+                Action::StartGrace(SeatNo(2), 1),
+            ]
+        );
+        assert_eq!(
+            v.connection(SeatNo(2), Loss::MediaSilent(false)),
+            vec![Action::Notify(
+                SeatNo(1),
+                Notice::ParticipantJoined(Role::Booth)
+            )]
+        );
+        assert!(!v.is_interrupted(SeatNo(2)));
+        let again = v.connection(SeatNo(2), Loss::MediaSilent(true));
+        assert!(
+            again.contains(&Action::StartGrace(SeatNo(2), 2)),
+            "{again:?}"
+        );
+        assert_eq!(
+            v.grace_over(SeatNo(2), 1),
+            vec![],
+            "the first period is over"
+        );
+        // Lost signalling does not come back by itself: media alone does not restore it.
+        v.connection(SeatNo(2), Loss::SignallingLost);
+        assert_eq!(v.connection(SeatNo(2), Loss::MediaSilent(false)), vec![]);
+        assert!(v.is_interrupted(SeatNo(2)));
+    }
+
+    /// R-REMOTE-2 with R-VERIFY-4: while interrupted, the participant's new connection takes
+    /// the seat (still one device), the others are told it joined, and a newcomer is told
+    /// who is reconnecting.
+    #[test]
+    fn a_new_connection_replaces_an_interrupted_seat_and_newcomers_hear_of_interruptions() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(2), booth(), t(0)).unwrap();
+        assert_eq!(
+            v.join(SeatNo(3), lawyer(), t(1)),
+            Err(JoinRefusal::AlreadyConnected)
+        );
+        v.connection(SeatNo(1), Loss::MediaSilent(true));
+        assert_eq!(
+            v.join(SeatNo(3), lawyer(), t(1)).unwrap(),
+            vec![
+                Action::Notify(SeatNo(1), Notice::Replaced),
+                Action::Disconnect(SeatNo(1)),
+                Action::Notify(SeatNo(2), Notice::ParticipantJoined(Role::Lawyer)),
+            ]
+        );
+        assert_eq!(
+            v.grace_over(SeatNo(1), 1),
+            vec![],
+            "the replaced seat is gone"
+        );
+        v.connection(SeatNo(2), Loss::SignallingLost);
+        let actions = v
+            .join(SeatNo(4), ParticipantId::Assistant(LawyerId(9)), t(2))
+            .unwrap();
+        assert!(
+            actions.contains(&Action::Notify(
+                SeatNo(4),
+                Notice::ParticipantReconnecting(Role::Booth)
+            )),
+            "{actions:?}"
+        );
+    }
+
+    /// docs/DESIGN.md invariant 8: the end is the end, whatever is reconnecting; grace
+    /// periods that end afterwards change nothing.
+    #[test]
+    fn the_end_of_the_visit_overrides_any_grace_period() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(2), booth(), t(0)).unwrap();
+        v.connection(SeatNo(1), Loss::SignallingLost);
+        let actions = v.end(EndReason::StoppedByStaff);
+        assert!(actions.contains(&Action::Disconnect(SeatNo(1))));
+        assert_eq!(v.grace_over(SeatNo(1), 1), vec![]);
+        assert_eq!(v.connection(SeatNo(2), Loss::SignallingLost), vec![]);
+        assert!(v.is_empty());
     }
 
     #[test]

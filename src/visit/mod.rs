@@ -18,5 +18,5 @@ pub mod timing;
 
 pub use admission::{Admission, IssuedToken, Joined, Refusal};
 pub use evidence::{Gate, GateError};
-pub use hub::{HubError, Seat, VisitHub};
+pub use hub::{HubError, Liveness, Seat, VisitHub};
 pub use lifecycle::{EndReason, Notice};
