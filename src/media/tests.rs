@@ -37,12 +37,16 @@ fn media_does_no_file_io() {
         concat!("File", "::"),
         concat!("Open", "Options"),
         concat!("Tcp", "Stream"),
-        concat!("Tcp", "Listener"),
         concat!("Unix", "Stream"),
         concat!("Unix", "Listener"),
         concat!("Unix", "Datagram"),
     ];
     let bind = concat!("UdpSocket", "::", "bind");
+    // R-REMOTE-2: the ICE-TCP listener is the one TCP socket media opens, in `tcp.rs` only;
+    // media never connects out (no stream type is named anywhere in it).
+    let listener = concat!("Tcp", "Listener");
+    let tcp_bind = concat!("Tcp", "Listener", "::", "bind");
+    let mut tcp_binds = 0;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src")
         .join("media");
@@ -55,8 +59,11 @@ fn media_does_no_file_io() {
     );
     let mut binds = 0;
     for file in &files {
-        if file.file_name().is_some_and(|n| n == "tests.rs") {
-            continue; // this file reads files and binds client sockets on purpose
+        if file
+            .file_name()
+            .is_some_and(|n| n == "tests.rs" || n == "tests_tcp.rs")
+        {
+            continue; // these files read files and bind client sockets on purpose
         }
         let text = std::fs::read_to_string(file).expect("read a media source file");
         for f in forbidden {
@@ -67,7 +74,20 @@ fn media_does_no_file_io() {
             );
         }
         binds += text.matches(bind).count();
+        if file.file_name().is_some_and(|n| n == "tcp.rs") {
+            tcp_binds += text.matches(tcp_bind).count();
+        } else {
+            assert!(
+                !text.contains(listener),
+                "{} uses `{listener}`: only media/tcp.rs listens on TCP",
+                file.display()
+            );
+        }
     }
+    assert_eq!(
+        tcp_binds, 1,
+        "exactly one TCP listener bind call site (tcp.rs)"
+    );
     assert_eq!(
         binds, 1,
         "exactly one UDP bind call site (socket.rs) is expected in media"
