@@ -318,7 +318,7 @@ async fn accept_loop(
 }
 
 /// Read frames until the connection ends or breaks a rule; returns why it ended.
-async fn read_loop<R: AsyncRead + Unpin>(
+pub(super) async fn read_loop<R: AsyncRead + Unpin>(
     rd: R,
     conn: u64,
     source: SocketAddr,
