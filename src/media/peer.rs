@@ -116,6 +116,8 @@ fn rtc_config() -> str0m::RtcConfig {
 
 impl Peer {
     /// Build a peer from the client's offer; returns it and the SDP answer.
+    // The UDP and the TCP candidates (R-REMOTE-2) come in separately, as the driver holds them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn accept(
         id: PeerId,
         admitted: &Admitted,

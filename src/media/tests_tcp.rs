@@ -129,14 +129,11 @@ async fn run_tcp_client(
     let mut next_send = Instant::now();
     let mut sent = 0u32;
     let mut started = false;
-    loop {
-        let Some(timeout) = drain_to(&mut rtc, &obs, |t| {
-            assert_eq!(t.proto, Protocol::Tcp, "the client's only pair is TCP");
-            out.extend_from_slice(&(t.contents.len() as u16).to_be_bytes());
-            out.extend_from_slice(&t.contents);
-        }) else {
-            break;
-        };
+    while let Some(timeout) = drain_to(&mut rtc, &obs, |t| {
+        assert_eq!(t.proto, Protocol::Tcp, "the client's only pair is TCP");
+        out.extend_from_slice(&(t.contents.len() as u16).to_be_bytes());
+        out.extend_from_slice(&t.contents);
+    }) {
         if !out.is_empty() {
             writes += 1;
             // The handshake's writes are split one byte in: a frame across two reads.
