@@ -46,6 +46,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub media_addrs: Vec<SocketAddr>,
+    /// The ICE-TCP media listener's address (R-REMOTE-2), when enabled.
+    pub media_tcp_addr: Option<SocketAddr>,
     pub pki: PkiPaths,
     pub first_start: FirstStart,
     shutdown_tx: watch::Sender<bool>,
@@ -209,10 +211,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         bind: config.media.addr,
         public_ips: media_candidates(&config),
     };
-    let (media, media_task): (MediaHandle, _) = media::start(media_config, media_events_tx)
-        .await
-        .context("cannot start the media plane")?;
+    // R-REMOTE-2: the ICE-TCP listener, for clients whose network blocks UDP.
+    let media_tcp = config
+        .media
+        .effective_tcp_addr()
+        .map(|bind| media::MediaTcpConfig {
+            bind,
+            max_connections: config.media.tcp_max_connections,
+        });
+    let (media, media_task): (MediaHandle, _) =
+        media::start_with_tcp(media_config, media_tcp, media_events_tx)
+            .await
+            .context("cannot start the media plane")?;
     let media_addrs = media.local_addrs().to_vec();
+    let media_tcp_addr = media.local_tcp_addr();
     let hub = VisitHub::with_liveness(
         store.clone(),
         media,
@@ -345,12 +357,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }),
     ];
     state.ready.store(true, Ordering::Release);
-    tracing::info!(%http_addr, %admin_addr, media = ?media_addrs, "confer is ready");
+    tracing::info!(%http_addr, %admin_addr, media = ?media_addrs, media_tcp = ?media_tcp_addr, "confer is ready");
     Ok(Running {
         state,
         http_addr,
         admin_addr,
         media_addrs,
+        media_tcp_addr,
         pki,
         first_start: first,
         shutdown_tx,

@@ -245,6 +245,35 @@ pub struct MediaSection {
     /// Addresses advertised to peers as host candidates. Empty: the machine's
     /// non-loopback addresses plus loopback.
     pub public_ips: Vec<IpAddr>,
+    /// Offer ICE-TCP (passive TCP host candidates, RFC 6544) for clients whose network
+    /// blocks UDP (R-REMOTE-2).
+    pub tcp_enabled: bool,
+    /// TCP address for ICE-TCP media. Unset: `addr`'s IP with port [`MEDIA_TCP_PORT`]
+    /// (port 0 when `addr`'s port is 0, so tests never clash). Must not be the HTTPS or
+    /// admin listener's TCP port.
+    pub tcp_addr: Option<SocketAddr>,
+    /// Open ICE-TCP connections at most (each holds a file descriptor).
+    pub tcp_max_connections: usize,
+}
+
+/// Default TCP port for ICE-TCP media: next to HTTPS on 8443/TCP, not on it (R-REMOTE-2).
+pub const MEDIA_TCP_PORT: u16 = 8445;
+
+impl MediaSection {
+    /// Where the ICE-TCP listener binds, `None` when it is off (see [`Self::tcp_addr`]).
+    pub fn effective_tcp_addr(&self) -> Option<SocketAddr> {
+        if !self.tcp_enabled {
+            return None;
+        }
+        Some(self.tcp_addr.unwrap_or_else(|| {
+            let port = if self.addr.port() == 0 {
+                0
+            } else {
+                MEDIA_TCP_PORT
+            };
+            SocketAddr::new(self.addr.ip(), port)
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -356,6 +385,9 @@ impl Default for MediaSection {
         MediaSection {
             addr: ([0, 0, 0, 0], 8443).into(),
             public_ips: Vec::new(),
+            tcp_enabled: true,
+            tcp_addr: None,
+            tcp_max_connections: 256,
         }
     }
 }
@@ -529,6 +561,24 @@ impl Config {
                 ));
             }
         }
+        if let Some(tcp) = self.media.effective_tcp_addr() {
+            if self.media.tcp_max_connections == 0 || self.media.tcp_max_connections > 65_536 {
+                return bad("media.tcp_max_connections must be between 1 and 65536".into());
+            }
+            for (name, other) in [
+                ("http.addr", self.http.addr),
+                ("admin.addr", self.admin.addr),
+            ] {
+                let overlap = tcp.ip() == other.ip()
+                    || tcp.ip().is_unspecified()
+                    || other.ip().is_unspecified();
+                if tcp.port() != 0 && tcp.port() == other.port() && overlap {
+                    return bad(format!(
+                        "media.tcp_addr {tcp} clashes with {name} {other}: ICE-TCP media needs a TCP port of its own"
+                    ));
+                }
+            }
+        }
         let a = &self.audit;
         if a.checkpoint_every_records == 0
             || a.checkpoint_every_secs == 0
@@ -650,6 +700,10 @@ mod tests {
         let c = Config::load_with_env(None, &Overrides::default(), no_env()).unwrap();
         assert_eq!(c.http.addr.port(), 8443);
         assert_eq!(c.media.addr.port(), 8443);
+        assert_eq!(
+            c.media.effective_tcp_addr(),
+            Some("0.0.0.0:8445".parse().unwrap())
+        );
         assert_eq!(c.admin.addr, "127.0.0.1:9443".parse().unwrap());
         assert_eq!(c.data_dir, PathBuf::from("./data"));
     }
@@ -777,5 +831,31 @@ mod tests {
             let e = c.validate().unwrap_err().to_string();
             assert!(e.contains("admin.health"), "{e}");
         }
+    }
+
+    // R-REMOTE-2: the ICE-TCP port is checked before anything binds.
+    #[test]
+    fn the_media_tcp_port_must_not_clash_and_follows_a_test_port_0() {
+        let mut c = Config::default();
+        c.media.tcp_addr = Some("0.0.0.0:8443".parse().unwrap());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("media.tcp_addr") && e.contains("http.addr"),
+            "{e}"
+        );
+        c.media.tcp_addr = Some("127.0.0.1:9443".parse().unwrap());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("admin.addr"), "{e}");
+        c.media.tcp_enabled = false;
+        c.validate().expect("no listener, no clash");
+        let mut c = Config::default();
+        c.media.tcp_max_connections = 0;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.media.addr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(
+            c.media.effective_tcp_addr(),
+            Some("127.0.0.1:0".parse().unwrap())
+        );
     }
 }

@@ -285,6 +285,9 @@ fn print_banner(r: &confer::app::Running, log_format: LogFormat) {
     println!("  booth page:    https://localhost:{port}/booth   (needs the booth certificate)");
     println!("  admin API:     https://{}/healthz", r.admin_addr);
     println!("  media (UDP):   {:?}", r.media_addrs);
+    if let Some(tcp) = r.media_tcp_addr {
+        println!("  media (TCP):   {tcp}   (ICE-TCP fallback when UDP is blocked)");
+    }
     println!("  dev CA:        {}", r.pki.ca_cert.display());
     if let Some((u, p)) = &f.admin {
         println!("  first staff account created: username {u}  password {p}   (shown once; role operator)");

@@ -30,7 +30,7 @@
 //!     "participants": [ {
 //!        "role": "lawyer"|"booth"|"assistant"|"interpreter", "device": "browser"|"booth",
 //!        "connection": "connecting"|"connected"|"disconnected",
-//!        "candidate_type": "host"|"srflx"|"prflx"|"relay"|null, "transport": "udp"|null,
+//!        "candidate_type": "host"|"srflx"|"prflx"|"relay"|null, "transport": "udp"|"tcp"|null,
 //!        "inbound":  {"audio_kbps": num, "video_kbps": num},   // what the SFU receives from this participant
 //!        "outbound": {"audio_kbps": num, "video_kbps": num},   // what the SFU sends to this participant
 //!        "loss_pct": num|null, "jitter_ms": num|null, "rtt_ms": num|null,

@@ -26,6 +26,7 @@ use super::mmsg::{RecvBatch, BATCH};
 use super::peer::{Incoming, Notice, Outgoing, Peer};
 use super::socket::MediaSockets;
 use super::stats::MediaSnapshot;
+use super::tcp::TcpInput;
 use super::types::{MediaError, MediaEvent, PeerId};
 use crate::ids::VisitId;
 use crate::policy::Admitted;
@@ -64,6 +65,9 @@ const MAX_WAIT: Duration = Duration::from_millis(500);
 /// Batches read without waiting after a wake-up, before timeouts are handled.
 const RECV_BATCHES: usize = 4;
 
+/// TCP inputs handled without waiting after a wake-up (R-REMOTE-2).
+const TCP_INPUTS: usize = 64;
+
 /// Retry interval for events that did not fit in `visit`'s channel.
 const EVENT_RETRY: Duration = Duration::from_millis(20);
 
@@ -73,6 +77,8 @@ const REAP_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) struct Driver {
     net: MediaSockets,
     candidates: Vec<SocketAddr>,
+    /// Passive TCP host candidates (R-REMOTE-2); empty when ICE-TCP is off.
+    tcp_candidates: Vec<SocketAddr>,
     peers: BTreeMap<PeerId, Peer>,
     table: ForwardTable,
     /// Last source address seen per peer: a fast path for routing, never a filter.
@@ -103,6 +109,38 @@ fn initial_seq() -> u16 {
     rand::random::<u16>() & 0x7fff
 }
 
+/// What the network had ready: a UDP batch (in the caller's buffer) or one TCP input.
+enum Ready {
+    Udp(std::io::Result<SocketAddr>),
+    Tcp(TcpInput),
+}
+
+/// Wait for UDP datagrams or a TCP input (R-REMOTE-2), asking the two in turns so that a busy
+/// one cannot starve the other.
+fn poll_net(
+    net: &mut MediaSockets,
+    cx: &mut std::task::Context<'_>,
+    batch: &mut RecvBatch,
+    tcp_first: &mut bool,
+) -> std::task::Poll<Ready> {
+    use std::task::Poll;
+    *tcp_first = !*tcp_first;
+    if *tcp_first {
+        if let Poll::Ready(input) = net.poll_tcp(cx) {
+            return Poll::Ready(Ready::Tcp(input));
+        }
+    }
+    if let Poll::Ready(r) = net.poll_recv_batch(cx, batch) {
+        return Poll::Ready(Ready::Udp(r));
+    }
+    if !*tcp_first {
+        if let Poll::Ready(input) = net.poll_tcp(cx) {
+            return Poll::Ready(Ready::Tcp(input));
+        }
+    }
+    Poll::Pending
+}
+
 /// Run `f` on one peer, isolating a panic inside it.
 fn isolated<T>(peer: &mut Peer, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
     catch_unwind(AssertUnwindSafe(|| f(peer))).ok()
@@ -111,9 +149,11 @@ fn isolated<T>(peer: &mut Peer, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
 impl Driver {
     pub(crate) fn new(net: MediaSockets, events: mpsc::Sender<MediaEvent>) -> Driver {
         let candidates = net.candidates();
+        let tcp_candidates = net.tcp_candidates();
         Driver {
             net,
             candidates,
+            tcp_candidates,
             peers: BTreeMap::new(),
             table: ForwardTable::default(),
             by_source: HashMap::default(),
@@ -143,6 +183,7 @@ impl Driver {
     ) {
         let mut batch = RecvBatch::default();
         let mut stop_open = true;
+        let mut tcp_first = false;
         loop {
             let deadline = self.next_deadline();
             let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
@@ -156,8 +197,8 @@ impl Driver {
                     Ok(()) => break,
                     Err(_) => stop_open = false,
                 },
-                received = std::future::poll_fn(|cx| self.net.poll_recv_batch(cx, &mut batch)) => match received {
-                    Ok(destination) => {
+                received = std::future::poll_fn(|cx| poll_net(&mut self.net, cx, &mut batch, &mut tcp_first)) => match received {
+                    Ready::Udp(Ok(destination)) => {
                         self.on_batch(destination, &batch);
                         // Drain what else is already queued before the per-wake-up work (a
                         // batch that was not full means the socket had nothing more).
@@ -169,7 +210,14 @@ impl Driver {
                             self.on_batch(destination, &batch);
                         }
                     }
-                    Err(e) => tracing::debug!(error = %e, "media socket receive error"),
+                    Ready::Udp(Err(e)) => tracing::debug!(error = %e, "media socket receive error"),
+                    Ready::Tcp(input) => {
+                        self.on_tcp(input);
+                        for _ in 0..TCP_INPUTS {
+                            let Some(input) = self.net.try_tcp() else { break };
+                            self.on_tcp(input);
+                        }
+                    }
                 },
                 () = sleep => {}
             }
@@ -290,6 +338,7 @@ impl Driver {
                 admitted,
                 offer,
                 &self.candidates,
+                &self.tcp_candidates,
                 &self.net,
                 Instant::now(),
                 &mut notices,
@@ -318,14 +367,56 @@ impl Driver {
         destination: SocketAddr,
         data: &[u8],
     ) {
+        self.on_packet(now, Protocol::Udp, source, destination, data);
+    }
+
+    /// One input from the ICE-TCP side (R-REMOTE-2).
+    fn on_tcp(&mut self, input: TcpInput) {
+        let Some(tcp) = self.net.tcp() else {
+            return;
+        };
+        match input {
+            TcpInput::Opened {
+                conn,
+                remote,
+                writer,
+                close,
+            } => tcp.opened(conn, remote, writer, close),
+            TcpInput::Closed { conn, remote } => tcp.close(conn, remote),
+            TcpInput::Frame {
+                conn,
+                source,
+                destination,
+                data,
+            } => {
+                // A connection whose packets no peer takes (wrong credentials, a departed
+                // peer, garbage) is closed: it carries nobody's media.
+                if !self.on_packet(Instant::now(), Protocol::Tcp, source, destination, &data) {
+                    if let Some(tcp) = self.net.tcp() {
+                        tcp.close(conn, source);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One received packet, UDP or de-framed TCP. Returns whether some peer took it.
+    fn on_packet(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
         self.now = now;
         let Ok(contents) = DatagramRecv::try_from(data) else {
-            return; // not STUN/DTLS/RTP/RTCP
+            return false; // not STUN/DTLS/RTP/RTCP
         };
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination,
                 contents,
@@ -344,20 +435,21 @@ impl Driver {
             });
         let Some(id) = id else {
             tracing::trace!("datagram for no peer");
-            return;
+            return false;
         };
         self.by_source.insert(source, id);
         let Some(peer) = self.peers.get_mut(&id) else {
-            return;
+            return false;
         };
         let mut notices = std::mem::take(&mut self.scratch);
         let net = &self.net;
         if isolated(peer, |p| p.handle_input(input, net, &mut notices)).is_none() {
             self.panicked(id);
-            return;
+            return true;
         }
         self.enqueue(id, notices);
         self.process_work();
+        true
     }
 
     pub(super) fn on_timeouts(&mut self, now: Instant) {

@@ -10,12 +10,13 @@
 //! depacketized, so end-to-end-encrypted frames pass unchanged; the one exception is the
 //! width and height in a VP8 key frame's header, frame metadata for the health view, see
 //! `stats`); record, write files or open
-//! any socket other than the media UDP socket(s) (docs/DESIGN.md invariant 2, checked by
-//! `tests::media_does_no_file_io`); transcode (every leg negotiates Opus + VP8 only); speak
-//! TURN or TCP candidates.
+//! any socket other than the media UDP socket(s) and the ICE-TCP listener (docs/DESIGN.md
+//! invariant 2, checked by `tests::media_does_no_file_io`); transcode (every leg negotiates
+//! Opus + VP8 only); speak TURN or TLS; open an outgoing connection.
 //!
 //! Layout: `types` (the configuration, peer id, events and errors), `socket` (binding
-//! rules, the OS-facing part), `mmsg` (batched `recvmmsg` and `sendmmsg`, the media path's
+//! rules, the OS-facing part), `tcp` (the ICE-TCP listener with RFC 4571 framing for
+//! clients whose network blocks UDP, R-REMOTE-2), `mmsg` (batched `recvmmsg` and `sendmmsg`, the media path's
 //! only `unsafe` code), `driver` (one task on the media thread: one loop over datagrams, the
 //! [`MediaHandle`]'s commands and timeouts, each peer isolated by `catch_unwind`), `peer`
 //! (one `Rtc` and its per-leg packet rewriting), `forward` (the pure forwarding table with
@@ -36,8 +37,11 @@ mod mmsg;
 mod peer;
 mod socket;
 mod stats;
+mod tcp;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tcp;
 mod types;
 
 use crate::ids::VisitId;
@@ -47,13 +51,14 @@ use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 pub use stats::{CandidateType, KindRates, MediaSnapshot, PeerHealth, PeerStats};
-pub use types::{MediaConfig, MediaError, MediaEvent, PeerId};
+pub use types::{MediaConfig, MediaError, MediaEvent, MediaTcpConfig, PeerId};
 
 /// Cheap, cloneable handle to the media driver. Only `visit` should hold one.
 #[derive(Clone)]
 pub struct MediaHandle {
     tx: mpsc::Sender<Command>,
     local_addrs: Vec<SocketAddr>,
+    tcp_addr: Option<SocketAddr>,
     stats: tokio::sync::watch::Receiver<std::sync::Arc<MediaSnapshot>>,
 }
 
@@ -104,6 +109,11 @@ impl MediaHandle {
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
     }
+
+    /// The address the ICE-TCP listener is bound to (R-REMOTE-2), if it runs.
+    pub fn local_tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
 }
 
 /// The media driver's own thread. [`MediaTask::stop`] closes every peer cleanly and ends it;
@@ -135,9 +145,20 @@ pub async fn start(
     config: MediaConfig,
     events: mpsc::Sender<MediaEvent>,
 ) -> Result<(MediaHandle, MediaTask), MediaError> {
+    start_with_tcp(config, None, events).await
+}
+
+/// [`start`], plus the ICE-TCP listener when `tcp` is given (R-REMOTE-2): the SFU then also
+/// offers passive TCP host candidates on every advertised address.
+pub async fn start_with_tcp(
+    config: MediaConfig,
+    tcp: Option<MediaTcpConfig>,
+    events: mpsc::Sender<MediaEvent>,
+) -> Result<(MediaHandle, MediaTask), MediaError> {
     type Ready = Result<
         (
             Vec<SocketAddr>,
+            Option<SocketAddr>,
             tokio::sync::watch::Receiver<std::sync::Arc<MediaSnapshot>>,
         ),
         MediaError,
@@ -159,11 +180,17 @@ pub async fn start(
                 }
             };
             runtime.block_on(async move {
-                let bound = socket::MediaSockets::bind(config.bind, &config.public_ips).await;
+                let mut bound = socket::MediaSockets::bind(config.bind, &config.public_ips).await;
+                if let (Ok(net), Some(tcp)) = (&mut bound, &tcp) {
+                    if let Err(e) = net.bind_tcp(tcp.bind, tcp.max_connections).await {
+                        bound = Err(e);
+                    }
+                }
                 let driver = match bound.and_then(|n| n.local_addrs().map(|a| (n, a))) {
                     Ok((net, addrs)) => {
+                        let tcp_addr = net.local_tcp_addr();
                         let driver = driver::Driver::new(net, events);
-                        let _ = ready_tx.send(Ok((addrs, driver.stats_feed())));
+                        let _ = ready_tx.send(Ok((addrs, tcp_addr, driver.stats_feed())));
                         driver
                     }
                     Err(e) => {
@@ -174,11 +201,12 @@ pub async fn start(
                 driver.run(rx, stop_rx).await;
             });
         })?;
-    let (local_addrs, stats) = ready_rx.await.map_err(|_| MediaError::Stopped)??;
+    let (local_addrs, tcp_addr, stats) = ready_rx.await.map_err(|_| MediaError::Stopped)??;
     Ok((
         MediaHandle {
             tx,
             local_addrs,
+            tcp_addr,
             stats,
         },
         MediaTask {

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::format::PayloadParams;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{Protocol, TcpType};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -115,11 +116,14 @@ fn rtc_config() -> str0m::RtcConfig {
 
 impl Peer {
     /// Build a peer from the client's offer; returns it and the SDP answer.
+    // The UDP and the TCP candidates (R-REMOTE-2) come in separately, as the driver holds them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn accept(
         id: PeerId,
         admitted: &Admitted,
         offer_sdp: &str,
         candidates: &[SocketAddr],
+        tcp_candidates: &[SocketAddr],
         net: &MediaSockets,
         now: Instant,
         notices: &mut Vec<Notice>,
@@ -130,6 +134,18 @@ impl Peer {
         for addr in candidates {
             let candidate =
                 Candidate::host(*addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
+            rtc.add_local_candidate(candidate);
+        }
+        // R-REMOTE-2: passive TCP host candidates (RFC 6544) next to the UDP ones. str0m
+        // gives a non-UDP host candidate a lower type preference (90 against 126), so a
+        // client that can reach UDP keeps it.
+        for addr in tcp_candidates {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(*addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| MediaError::BadOffer(e.to_string()))?;
             rtc.add_local_candidate(candidate);
         }
         let answer = rtc
@@ -384,6 +400,10 @@ impl Peer {
                 Ok(Output::Timeout(t)) => {
                     self.rtc_timeout = t;
                     break;
+                }
+                // R-REMOTE-2: a pair selected over ICE-TCP answers on its own connection.
+                Ok(Output::Transmit(t)) if t.proto == Protocol::Tcp => {
+                    net.send_tcp(t.destination, &t.contents);
                 }
                 Ok(Output::Transmit(t)) => {
                     net.send(t.source, t.destination, t.contents.into());

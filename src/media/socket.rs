@@ -20,9 +20,13 @@
 //! Datagrams move in batches (`mmsg`): one `recvmmsg` reads what is waiting, and sends are
 //! queued and go out in one `sendmmsg` per batch; the driver flushes before every wait.
 //!
+//! The ICE-TCP listener (R-REMOTE-2, `tcp`) hangs off this type too, so that the peers send
+//! through one object whatever the transport of their selected pair.
+//!
 //! docs/DESIGN.md invariant 2 / R-PRIV-1: no other socket, no file I/O.
 
 use super::mmsg::{self, RecvBatch};
+use super::tcp::{TcpInput, TcpMedia};
 use crate::redact::Redacted;
 use std::cell::RefCell;
 use std::io;
@@ -47,6 +51,8 @@ pub(crate) struct MediaSockets {
     capture: Option<std::cell::RefCell<Capture>>,
     /// Datagrams waiting for the next `sendmmsg` (see [`Self::send`]).
     out: RefCell<Vec<Outbound>>,
+    /// The ICE-TCP listener and its connections (R-REMOTE-2), when enabled.
+    tcp: Option<TcpMedia>,
 }
 
 /// One queued datagram: the index of the socket it leaves from, where it goes, its bytes.
@@ -115,6 +121,7 @@ impl MediaSockets {
                     next_poll: 0,
                     capture: None,
                     out: RefCell::default(),
+                    tcp: None,
                 });
             }
         }
@@ -135,6 +142,7 @@ impl MediaSockets {
             next_poll: 0,
             capture: None,
             out: RefCell::default(),
+            tcp: None,
         })
     }
 
@@ -149,6 +157,7 @@ impl MediaSockets {
                 ..Capture::default()
             })),
             out: RefCell::default(),
+            tcp: None,
         }
     }
 
@@ -184,6 +193,66 @@ impl MediaSockets {
             }
         }
         Ok(Some(bound))
+    }
+
+    /// Add the ICE-TCP listener (R-REMOTE-2), advertised on the same addresses as UDP.
+    pub(crate) async fn bind_tcp(
+        &mut self,
+        bind: SocketAddr,
+        max_connections: usize,
+    ) -> io::Result<()> {
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for c in self.candidates() {
+            if !ips.contains(&c.ip()) {
+                ips.push(c.ip());
+            }
+        }
+        self.tcp = Some(TcpMedia::bind(bind, &ips, max_connections).await?);
+        Ok(())
+    }
+
+    /// The address the TCP listener is bound to, if there is one.
+    pub(crate) fn local_tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().map(TcpMedia::local_addr)
+    }
+
+    /// The passive TCP host candidates to advertise (none without the listener).
+    pub(crate) fn tcp_candidates(&self) -> Vec<SocketAddr> {
+        self.tcp
+            .as_ref()
+            .map(|t| t.candidates().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Wait for the next input from the TCP side (never ready without the listener).
+    pub(crate) fn poll_tcp(&mut self, cx: &mut Context<'_>) -> Poll<TcpInput> {
+        match &mut self.tcp {
+            Some(t) => t.poll_input(cx),
+            None => Poll::Pending,
+        }
+    }
+
+    /// A TCP input already waiting, without waiting.
+    pub(crate) fn try_tcp(&mut self) -> Option<TcpInput> {
+        self.tcp.as_mut().and_then(TcpMedia::try_input)
+    }
+
+    /// The TCP connections, for the driver's bookkeeping.
+    pub(crate) fn tcp(&self) -> Option<&TcpMedia> {
+        self.tcp.as_ref()
+    }
+
+    /// Send one packet over the TCP connection from `destination` (framed, never waiting).
+    pub(crate) fn send_tcp(&self, destination: SocketAddr, contents: &[u8]) {
+        if let Some(c) = &self.capture {
+            let mut c = c.borrow_mut();
+            c.datagrams += 1;
+            c.bytes += contents.len() as u64;
+            return;
+        }
+        if let Some(t) = &self.tcp {
+            t.send(destination, contents);
+        }
     }
 
     /// The addresses the sockets are bound to.

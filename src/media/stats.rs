@@ -126,7 +126,7 @@ pub struct PeerHealth {
     /// Round-trip time to this peer, in ms.
     pub rtt_ms: Option<f64>,
     pub candidate_type: Option<CandidateType>,
-    /// `udp` (confer speaks no TCP candidates).
+    /// `udp`, or `tcp` for a leg over ICE-TCP (R-REMOTE-2).
     pub transport: Option<&'static str>,
     /// Frames per second of the video we receive from this peer (and forward).
     pub video_fps: f64,

@@ -19,6 +19,15 @@ pub struct MediaConfig {
     pub public_ips: Vec<IpAddr>,
 }
 
+/// The ICE-TCP listener (R-REMOTE-2), already validated by `config`.
+#[derive(Debug, Clone)]
+pub struct MediaTcpConfig {
+    /// Where to listen for ICE-TCP (RFC 6544 passive candidates). Port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Open TCP media connections at most; further ones are closed at once.
+    pub max_connections: usize,
+}
+
 /// Identifies one peer connection inside the media driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub u64);

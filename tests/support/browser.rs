@@ -604,6 +604,16 @@ impl Browser {
         opts: BrowserOpts,
         autoselect: CertAutoSelect,
     ) -> anyhow::Result<Browser> {
+        Self::launch_with_flags(opts, autoselect, &[]).await
+    }
+
+    /// [`Browser::launch_with`] plus extra Chromium flags (e.g. forcing WebRTC off UDP,
+    /// tests/browser_tcp.rs).
+    pub async fn launch_with_flags(
+        opts: BrowserOpts,
+        autoselect: CertAutoSelect,
+        extra_flags: &[&str],
+    ) -> anyhow::Result<Browser> {
         let chromium = chromium_path();
         anyhow::ensure!(chromium.is_file(), "{} not found", chromium.display());
         // Short name: Chromium's SingletonSocket path under it must stay < 108 bytes.
@@ -642,6 +652,7 @@ impl Browser {
         let port = browser.spawn_driver(&home).await?;
 
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.extend(extra_flags.iter().map(|s| s.to_string()));
         args.push(format!(
             "--user-data-dir={}",
             browser.user_data_dir.display()
