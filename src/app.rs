@@ -198,7 +198,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     crate::demo::seed(&store, &documents, &totp, config.demo.enabled, &mut first)
         .await
         .context("cannot seed the first accounts")?;
-    if config.demo.enabled {
+    // Always written (0600) when the first start created accounts: the banner says where,
+    // and never prints a password or a TOTP secret.
+    {
         crate::demo::write_demo_credentials(&data_dir, &first)?;
     }
     crate::admin::staff::record_unaudited(&store, &audit)

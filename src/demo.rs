@@ -208,7 +208,9 @@ pub async fn seed(
     Ok(())
 }
 
-/// Write the demo credentials next to the data so a newcomer can find them again.
+/// Write the first start's credentials (the first staff account; the demo lawyer) to
+/// `<data-dir>/demo-credentials.txt` (0600), the only place they are shown: the banner names
+/// the file and never prints a password or a TOTP secret.
 pub fn write_demo_credentials(data_dir: &Path, first: &FirstStart) -> anyhow::Result<()> {
     if first.admin.is_none() && first.demo_lawyer.is_none() {
         return Ok(());

@@ -289,22 +289,26 @@ fn print_banner(r: &confer::app::Running, log_format: LogFormat) {
         println!("  media (TCP):   {tcp}   (ICE-TCP fallback when UDP is blocked)");
     }
     println!("  dev CA:        {}", r.pki.ca_cert.display());
-    if let Some((u, p)) = &f.admin {
-        println!("  first staff account created: username {u}  password {p}   (shown once; role operator)");
-        if let Some(secret) = &f.admin_totp {
-            println!("    TOTP secret (add it to an authenticator app): {secret}");
-            if let Some(uri) = confer::admin::totp::otpauth_uri(u, secret) {
-                println!("    or scan/paste: {uri}");
-            }
-        }
-    }
-    if let Some((u, p)) = &f.demo_lawyer {
-        println!("  demo lawyer created:         username {u}  password {p}");
-    }
-    if let Some((path, p)) = &f.booth_p12 {
+    // Secrets never go to stdout or a log (journald keeps both): the banner names the files
+    // that hold them (0600), read once by the operator.
+    let credentials = r.state.config.data_dir.join("demo-credentials.txt");
+    if let Some((u, _)) = &f.admin {
         println!(
-            "  demo booth certificate:      {}  password {p}",
-            path.display()
+            "  first staff account created: username {u} (role operator); its password and TOTP secret are in {}",
+            credentials.display()
+        );
+    }
+    if let Some((u, _)) = &f.demo_lawyer {
+        println!(
+            "  demo lawyer created:         username {u}; password in {}",
+            credentials.display()
+        );
+    }
+    if let Some((path, _)) = &f.booth_p12 {
+        println!(
+            "  demo booth certificate:      {}  password in {}",
+            path.display(),
+            r.pki.demo_booth_p12_password.display()
         );
     }
     if r.state.config.demo.enabled {
