@@ -207,7 +207,7 @@ role_extractor!(
 );
 
 /// Parse a JSON body so that a malformed one gets our error shape.
-pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             "malformed_request",

@@ -126,8 +126,13 @@ impl World {
     }
 
     async fn audit_kinds(&self, visit: VisitId) -> Vec<String> {
+        self.audit_kinds_of(Some(visit)).await
+    }
+
+    /// The kinds of the audit entries about `visit` (every entry for `None`).
+    async fn audit_kinds_of(&self, visit: Option<VisitId>) -> Vec<String> {
         let filter = AuditFilter {
-            visit: Some(visit),
+            visit,
             lawyer: None,
             from_ms: None,
             to_ms: None,
@@ -141,6 +146,15 @@ impl World {
             .into_iter()
             .map(|e| e.record["kind"].as_str().unwrap_or("?").to_owned())
             .collect()
+    }
+
+    /// A join token for the test booth's own visit.
+    async fn booth_token(&self, visit: VisitId, now: DateTime<Utc>) -> IssuedToken {
+        let me = self.me().await;
+        self.admission
+            .token_for_booth(&me, visit, now)
+            .await
+            .expect("a token for the booth's own visit")
     }
 
     async fn me(&self) -> BoothIdentity {
@@ -240,11 +254,7 @@ async fn a_booth_joins_with_its_token_and_its_certificate_and_the_admission_is_a
     let w = world().await;
     let (visit, _) = w.visit("li").await;
     let now = Utc::now();
-    let token = w
-        .admission
-        .token_for_booth(&w.me().await, visit, now)
-        .await
-        .expect("a token for the booth's own visit");
+    let token = w.booth_token(visit, now).await;
     assert!(token.expires_at > now);
     let joined = w
         .admission
@@ -270,11 +280,7 @@ async fn a_join_token_is_used_once() {
     let w = world().await;
     let (visit, _) = w.visit("li").await;
     let now = Utc::now();
-    let token = w
-        .admission
-        .token_for_booth(&w.me().await, visit, now)
-        .await
-        .unwrap();
+    let token = w.booth_token(visit, now).await;
     let first = w.admission.join(&token.token, &w.booth_chain, now).await;
     assert!(first.is_ok());
     let again = w.admission.join(&token.token, &w.booth_chain, now).await;
@@ -291,11 +297,7 @@ async fn a_booth_token_needs_the_booths_own_certificate_on_the_connection() {
     let w = world().await;
     let (visit, _) = w.visit("li").await;
     let now = Utc::now();
-    let token = w
-        .admission
-        .token_for_booth(&w.me().await, visit, now)
-        .await
-        .unwrap();
+    let token = w.booth_token(visit, now).await;
     let none: Vec<CertificateDer<'static>> = Vec::new();
     let refused = w.admission.join(&token.token, &none, now).await.err();
     assert!(
@@ -341,11 +343,7 @@ async fn forged_and_expired_tokens_are_refused_and_recorded() {
         .await
         .err();
     assert_eq!(refused, Some(Refusal::InvalidToken));
-    let token = w
-        .admission
-        .token_for_booth(&w.me().await, visit, now)
-        .await
-        .unwrap();
+    let token = w.booth_token(visit, now).await;
     let later = now + chrono::Duration::minutes(10);
     let refused = w
         .admission
@@ -354,6 +352,13 @@ async fn forged_and_expired_tokens_are_refused_and_recorded() {
         .err();
     assert_eq!(refused, Some(Refusal::TokenExpired));
     assert!(!w.hub.is_live(visit));
+    // A token that does not verify names no visit: the record is about nobody's visit.
+    let kinds = w.audit_kinds_of(None).await;
+    let rejected = kinds.iter().filter(|k| *k == "join_token_rejected").count();
+    assert_eq!(
+        rejected, 2,
+        "the forged and the expired token are recorded: {kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -379,11 +384,7 @@ async fn nobody_is_admitted_when_the_audit_log_cannot_be_written() {
     let w = world().await;
     let (visit, _) = w.visit("li").await;
     let now = Utc::now();
-    let token = w
-        .admission
-        .token_for_booth(&w.me().await, visit, now)
-        .await
-        .unwrap();
+    let token = w.booth_token(visit, now).await;
     w.audit.dangerous_fail_appends_for_tests(true);
     let refused = w
         .admission
@@ -406,16 +407,8 @@ async fn a_visit_that_ended_admits_nobody_even_with_a_token_from_before() {
     let w = world().await;
     let (visit, _) = w.visit("li").await;
     let now = Utc::now();
-    let first = w
-        .admission
-        .token_for_booth(&w.me().await, visit, now)
-        .await
-        .unwrap();
-    let kept = w
-        .admission
-        .token_for_booth(&w.me().await, visit, now)
-        .await
-        .unwrap();
+    let first = w.booth_token(visit, now).await;
+    let kept = w.booth_token(visit, now).await;
     let joined = w
         .admission
         .join(&first.token, &w.booth_chain, now)
