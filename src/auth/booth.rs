@@ -13,6 +13,15 @@
 //! needs to know which booth is talking asks for a [`BoothIdentity`], and the only way
 //! to get one is [`BoothVerifier::verify`].
 //!
+//! Path length and key usage: webpki turns a root certificate into a bare trust anchor and
+//! forgets its `pathLenConstraint` and key usage, so a facility CA marked `pathlen:0` would
+//! otherwise accept a booth certificate issued by an intermediate below it. The verifier
+//! therefore reads both from the CA file itself: every CA certificate must be a CA
+//! (`cA:TRUE`) allowed to sign certificates (`keyCertSign` when key usage is present), and a
+//! presented chain may carry no more intermediates than the CA's path length allows (none
+//! for confer's own facility CA). A booth certificate with a key usage extension must allow
+//! `digitalSignature`, which TLS client authentication needs.
+//!
 //! Does not: decide whether this booth may join a visit (that is `policy`), check
 //! revocation (arrives with the booth registry), or read the clock (`now` is injected).
 
@@ -87,33 +96,43 @@ pub enum BoothCaError {
     Anchor(rustls::Error),
     #[error("cannot build the booth certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("a facility CA certificate cannot issue certificates: {0}")]
+    NotACa(&'static str),
 }
 
 /// Verifies booth client certificate chains against the facility CA.
 #[derive(Debug, Clone)]
 pub struct BoothVerifier {
     webpki: Arc<dyn ClientCertVerifier>,
+    /// How many intermediates a presented chain may use: the largest `pathLenConstraint`
+    /// among the facility CA certificates (`None`: one of them sets no limit).
+    max_intermediates: Option<usize>,
 }
 
 impl BoothVerifier {
     /// A verifier trusting the CA certificates in `pem` (one or more `CERTIFICATE` blocks).
     pub fn from_ca_pem(pem: &[u8]) -> Result<Self, BoothCaError> {
         let mut roots = RootCertStore::empty();
+        let mut max_intermediates = Some(0);
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| BoothCaError::Pem(e.to_string()))?;
+            let path_len = ca_path_len(&cert)?;
+            max_intermediates = match (max_intermediates, path_len) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
             roots.add(cert).map_err(BoothCaError::Anchor)?;
         }
         if roots.is_empty() {
             return Err(BoothCaError::Empty);
         }
-        Self::new(Arc::new(roots))
-    }
-
-    /// A verifier trusting `roots`, with the ring provider's signature algorithms.
-    pub fn new(roots: Arc<RootCertStore>) -> Result<Self, BoothCaError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let webpki = WebPkiClientVerifier::builder_with_provider(roots, provider).build()?;
-        Ok(BoothVerifier { webpki })
+        let webpki =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+        Ok(BoothVerifier {
+            webpki,
+            max_intermediates,
+        })
     }
 
     /// The facility CA subjects, advertised to clients as acceptable issuers.
@@ -139,6 +158,12 @@ impl BoothVerifier {
     ) -> Result<BoothIdentity, BoothCertError> {
         let Some((end_entity, intermediates)) = chain.split_first() else {
             return Err(BoothCertError::NoCertificate);
+        };
+        // The CA's path length, which webpki's trust anchors forget: intermediates beyond
+        // it are not offered to path building, so a chain that needs them has no issuer.
+        let intermediates = match self.max_intermediates {
+            Some(max) if intermediates.len() > max => &intermediates[..max],
+            _ => intermediates,
         };
         self.webpki
             .verify_client_cert(end_entity, intermediates, now)
@@ -174,6 +199,26 @@ fn map_webpki_error(err: rustls::Error) -> BoothCertError {
     }
 }
 
+/// Checks that a facility CA certificate may issue certificates and returns its path
+/// length constraint (`None`: unlimited).
+fn ca_path_len(cert: &CertificateDer<'_>) -> Result<Option<usize>, BoothCaError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert)
+        .map_err(|_| BoothCaError::NotACa("not a parsable X.509 certificate"))?;
+    let constraints = cert
+        .basic_constraints()
+        .map_err(|_| BoothCaError::NotACa("malformed basic constraints"))?;
+    let Some(constraints) = constraints.filter(|c| c.value.ca) else {
+        return Err(BoothCaError::NotACa("basic constraints do not say cA:TRUE"));
+    };
+    let usage = cert
+        .key_usage()
+        .map_err(|_| BoothCaError::NotACa("malformed key usage"))?;
+    if usage.is_some_and(|u| !u.value.key_cert_sign()) {
+        return Err(BoothCaError::NotACa("key usage lacks keyCertSign"));
+    }
+    Ok(constraints.value.path_len_constraint.map(|n| n as usize))
+}
+
 /// Reads the booth identity from an end-entity certificate whose chain is verified.
 fn identity_of(end_entity: &CertificateDer<'_>) -> Result<BoothIdentity, BoothCertError> {
     let malformed = |what: &str| BoothCertError::Invalid(format!("malformed {what}"));
@@ -186,6 +231,12 @@ fn identity_of(end_entity: &CertificateDer<'_>) -> Result<BoothIdentity, BoothCe
         .extended_key_usage()
         .map_err(|_| malformed("extended key usage"))?;
     if !eku.is_some_and(|eku| eku.value.client_auth) {
+        return Err(BoothCertError::NotABoothCertificate);
+    }
+    // TLS client authentication signs the handshake: a key usage that forbids
+    // digitalSignature makes the certificate unfit whatever its EKU says.
+    let usage = cert.key_usage().map_err(|_| malformed("key usage"))?;
+    if usage.is_some_and(|u| !u.value.digital_signature()) {
         return Err(BoothCertError::NotABoothCertificate);
     }
 
@@ -368,6 +419,99 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.code(), "booth_cert_invalid");
+    }
+
+    /// An intermediate CA issued by `ca` (which says `pathlen:0`, so this is already a
+    /// violation) and a booth certificate issued by that intermediate.
+    fn booth_under_an_intermediate(
+        ca: &DevCa,
+    ) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let ca_pem = ca.to_pem();
+        let root = Issuer::from_ca_cert_pem(
+            &ca_pem.cert_pem,
+            KeyPair::from_pem(&ca_pem.key_pem).unwrap(),
+        )
+        .unwrap();
+        let mut params = CertificateParams::default();
+        params.not_before = (SystemTime::now() - Duration::from_secs(60)).into();
+        params.not_after = (SystemTime::now() + Duration::from_secs(3600)).into();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "rogue intermediate");
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = params.signed_by(&key, &root).unwrap();
+        let intermediate_der = cert.der().clone();
+        let intermediate = Issuer::new(params, key);
+
+        let mut leaf = CertificateParams::default();
+        leaf.not_before = (SystemTime::now() - Duration::from_secs(60)).into();
+        leaf.not_after = (SystemTime::now() + Duration::from_secs(3600)).into();
+        leaf.subject_alt_names = vec![SanType::URI(
+            "urn:confer:booth:north-prison:booth-7".try_into().unwrap(),
+        )];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = leaf.signed_by(&leaf_key, &intermediate).unwrap();
+        (leaf.der().clone(), intermediate_der)
+    }
+
+    #[test]
+    fn a_booth_certificate_under_an_intermediate_breaks_the_ca_path_length() {
+        // R-VERIFY-4 (only the booth the facility issued): the facility CA says pathlen:0, so only certificates it signs itself
+        // identify booths; a chain through an intermediate is not this facility's.
+        let ca = DevCa::generate("facility CA").unwrap();
+        let (leaf, intermediate) = booth_under_an_intermediate(&ca);
+        let err = verifier(&ca)
+            .verify(&[leaf.clone(), intermediate.clone()], UnixTime::now())
+            .unwrap_err();
+        assert_eq!(err, BoothCertError::UnknownIssuer);
+
+        // The same chain passes webpki alone (the trust anchor forgot pathlen:0), which is
+        // why the verifier checks it: this keeps the test honest if that ever changes.
+        let mut roots = RootCertStore::empty();
+        roots.add(der(ca.cert_pem())).unwrap();
+        let plain = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        assert!(plain
+            .verify_client_cert(&leaf, &[intermediate], UnixTime::now())
+            .is_ok());
+    }
+
+    #[test]
+    fn a_ca_file_whose_certificate_cannot_issue_is_refused() {
+        let ca = DevCa::generate("facility CA").unwrap();
+        // A booth (end-entity) certificate configured as the facility CA.
+        let err = BoothVerifier::from_ca_pem(booth(&ca).cert_pem.as_bytes()).unwrap_err();
+        assert!(matches!(err, BoothCaError::NotACa(_)), "{err}");
+    }
+
+    #[test]
+    fn a_booth_key_that_may_not_sign_is_not_a_booth_certificate() {
+        let ca = DevCa::generate("facility CA").unwrap();
+        let ca_pem = ca.to_pem();
+        let issuer = Issuer::from_ca_cert_pem(
+            &ca_pem.cert_pem,
+            KeyPair::from_pem(&ca_pem.key_pem).unwrap(),
+        )
+        .unwrap();
+        let mut params = CertificateParams::default();
+        params.not_before = (SystemTime::now() - Duration::from_secs(60)).into();
+        params.not_after = (SystemTime::now() + Duration::from_secs(3600)).into();
+        params.subject_alt_names = vec![SanType::URI(
+            "urn:confer:booth:north-prison:booth-7".try_into().unwrap(),
+        )];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyEncipherment];
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = params.signed_by(&key, &issuer).unwrap().der().clone();
+        let err = verifier(&ca).verify(&[leaf], UnixTime::now()).unwrap_err();
+        assert_eq!(err, BoothCertError::NotABoothCertificate);
     }
 
     #[test]
