@@ -268,6 +268,52 @@ async fn confer_audit_verify_names_the_first_tampered_seq() {
     assert!(!out.status.success());
     assert!(text(&out).contains("first bad seq 7"), "{}", text(&out));
 
+    // The index columns beside the hashed bytes, changed with plain SQL one at a time: the
+    // admin queries (`?visit=`, `?kind=`) and the export select by them, so each is checked
+    // against the hashed content and verify names the entry.
+    for (name, column_sql, column) in [
+        (
+            "col-visit",
+            "UPDATE audit_entries SET visit_id = 999999 WHERE seq = 6",
+            "visit_id",
+        ),
+        (
+            "col-kind",
+            "UPDATE audit_entries SET kind = 'forged_kind' WHERE seq = 6",
+            "kind",
+        ),
+        (
+            "col-time",
+            "UPDATE audit_entries SET time_ms = time_ms - 86400000 WHERE seq = 6",
+            "time_ms",
+        ),
+        (
+            "col-actor",
+            "UPDATE audit_entries SET actor = 'system' WHERE seq = 6 AND actor <> 'system'",
+            "actor",
+        ),
+    ] {
+        let d = fresh(name);
+        tamper(&d, &[unlock, column_sql]).await;
+        let out = verify(&d);
+        if column == "actor" && text(&out).contains("audit log intact") {
+            // Entry 6 was the server's own: make it someone else's instead.
+            tamper(
+                &d,
+                &["UPDATE audit_entries SET actor = 'staff:1' WHERE seq = 6"],
+            )
+            .await;
+        }
+        let out = verify(&d);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        assert!(
+            text(&out).contains("first bad seq 6"),
+            "{name}: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains(column), "{name}: {}", text(&out));
+    }
+
     // The export of the intact log verifies away from the server with the public key.
     let export = dir.join("export.jsonl");
     let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();

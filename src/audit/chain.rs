@@ -280,10 +280,29 @@ impl Verifier {
         if head.v != CANONICAL_VERSION {
             return Err(self.broken(p, format!("unknown canonical version {}", head.v)));
         }
-        if head.time_ms != e.time_ms || head.subjects != e.subjects {
+        // The index columns beside the hashed bytes are what the admin queries and the
+        // export select by: each must say what the hashed content says, or an entry could be
+        // hidden from a per-visit query while the chain still verifies.
+        let mut differ = Vec::new();
+        if head.time_ms != e.time_ms {
+            differ.push("time_ms");
+        }
+        if head.subjects != e.subjects {
+            differ.push("visit_id/lawyer_id/booth_id/staff_id");
+        }
+        if head.record.kind != e.kind {
+            differ.push("kind");
+        }
+        if head.actor.label() != e.actor {
+            differ.push("actor");
+        }
+        if !differ.is_empty() {
             return Err(self.broken(
                 p,
-                "the entry's time or subject columns differ from its hashed content",
+                format!(
+                    "the entry's stored columns ({}) differ from its hashed content",
+                    differ.join(", ")
+                ),
             ));
         }
         if e.leaf_hash != leaf_hash(&e.canonical) {
@@ -296,7 +315,6 @@ impl Verifier {
         if e.hash != h {
             return Err(self.broken(p, "the entry's content does not match its hash (altered)"));
         }
-        let _ = (head.actor, head.record);
         self.prev_prev = Some(self.prev);
         self.prev = h;
         self.expected = p + 1;

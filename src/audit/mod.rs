@@ -506,8 +506,8 @@ async fn verify_reader(reader: &AuditReader, key: &[u8]) -> Result<Summary, Veri
         // gapless) while checking the previous ones. The reads are polled first so that
         // they are under way before the (synchronous) check runs.
         let (a, b, checked) = tokio::join!(
-            reader.chain_after(after, VERIFY_PAGE),
-            reader.chain_after(after + page, VERIFY_PAGE),
+            reader.entries_after(after, VERIFY_PAGE),
+            reader.entries_after(after + page, VERIFY_PAGE),
             async { checking.iter().try_for_each(|e| v.push(e)) }
         );
         checked?;
@@ -684,11 +684,13 @@ pub fn verify_export(export: &Path, public_key: &Path) -> Result<Summary, Verify
                 let canonical = canonical.into_bytes();
                 let head: record::EntryHead = serde_json::from_slice(&canonical)
                     .map_err(|_| bad(format!("line {}: unreadable entry", i + 1)))?;
+                // An export line has no index columns of its own but `time_ms`: the
+                // others are read from the hashed bytes.
                 entries.push(StoredEntry {
                     seq,
                     time_ms,
-                    kind: String::new(),
-                    actor: String::new(),
+                    kind: head.record.kind,
+                    actor: head.actor.label(),
                     subjects: head.subjects,
                     canonical,
                     leaf_hash: h(&leaf_hash)?,

@@ -316,9 +316,15 @@ pub(crate) struct EntryHead {
     pub v: u32,
     pub seq: u64,
     pub time_ms: i64,
-    pub actor: serde::de::IgnoredAny,
+    pub actor: Actor,
     pub subjects: Subjects,
-    pub record: serde::de::IgnoredAny,
+    pub record: RecordKind,
+}
+
+/// The `kind` tag of a record, read without decoding the rest of it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RecordKind {
+    pub kind: String,
 }
 
 impl AuditRecord {

@@ -208,20 +208,6 @@ impl AuditReader {
         Ok(rows.iter().map(entry_from_row).collect())
     }
 
-    /// Like [`AuditReader::entries_after`], without the `kind` and `actor` columns (left
-    /// empty), which verification does not need: the canonical bytes hold them.
-    pub async fn chain_after(&self, after: u64, limit: u32) -> Result<Vec<StoredEntry>> {
-        let rows = sqlx::query(
-            "SELECT seq, time_ms, '', '', visit_id, lawyer_id, booth_id, staff_id, canonical, leaf_hash, prev_hash, hash \
-             FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(after as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(entry_from_row).collect())
-    }
-
     /// Entries `first..=last`, in seq order.
     pub async fn entries_between(&self, first: u64, last: u64) -> Result<Vec<StoredEntry>> {
         let rows = sqlx::query(&format!(
