@@ -87,7 +87,7 @@ fn licence_registry(config: &Config, store: &Store) -> anyhow::Result<CachedRegi
             AnyRegistry::Http(HttpRegistry::new(c).context("licence registry client")?)
         }
     };
-    Ok(CachedRegistry::new(inner, l.cache_ttl()))
+    Ok(CachedRegistry::new(inner, l.cache_ttl()).with_max_data_age(l.cache_max_data_age()))
 }
 
 /// Host names and addresses the development server certificate should cover.

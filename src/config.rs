@@ -65,6 +65,10 @@ pub struct LicenceSection {
     /// How long a positive registry answer is reused, in seconds (default 10 minutes). A
     /// suspension or revocation reaches a running visit within this time.
     pub cache_secs: u64,
+    /// A cached positive answer is used only while the registry's own data behind it
+    /// (`data_as_of`) is at most this old, in seconds (default one day): an outage never
+    /// admits on data the registry itself had not refreshed for longer (R-VERIFY-1).
+    pub cache_max_data_age_secs: u64,
     /// Possible-impersonation alerts on one account within `alert_window_secs` that lock it.
     pub lock_after_alerts: u32,
     pub alert_window_secs: u64,
@@ -87,6 +91,7 @@ impl Default for LicenceSection {
             registry_retries: 2,
             dangerous_plain_http: false,
             cache_secs: 600,
+            cache_max_data_age_secs: 24 * 3600,
             lock_after_alerts: 3,
             alert_window_secs: 24 * 3600,
         }
@@ -212,6 +217,10 @@ impl VisitSection {
 impl LicenceSection {
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_secs(self.cache_secs)
+    }
+
+    pub fn cache_max_data_age(&self) -> Duration {
+        Duration::from_secs(self.cache_max_data_age_secs)
     }
 
     /// How often running visits' lawyers are checked again: half the cache time, between
@@ -609,8 +618,12 @@ impl Config {
                 }
             }
         }
-        if l.registry_timeout_ms == 0 || l.cache_secs == 0 || l.alert_window_secs == 0 {
-            return bad("licence.registry_timeout_ms, licence.cache_secs and licence.alert_window_secs must be > 0".into());
+        if l.registry_timeout_ms == 0
+            || l.cache_secs == 0
+            || l.alert_window_secs == 0
+            || l.cache_max_data_age_secs == 0
+        {
+            return bad("licence.registry_timeout_ms, licence.cache_secs, licence.cache_max_data_age_secs and licence.alert_window_secs must be > 0".into());
         }
         if self
             .visit

@@ -593,6 +593,10 @@ async fn a_suspension_reaches_a_cached_lookup_within_the_ttl() {
     let registry = CachedRegistry::new(client(server.client_config()), ttl);
     let c = claim(registry::PRACTISING, 1);
     let today = Utc::now().date_naive();
+    // The registry's data is current (set_status refreshes data_as_of), so its positive
+    // answer may be reused; a second lookup within the TTL is answered from the cache.
+    server.set_status(registry::PRACTISING, "practising");
+    assert!(verify_lookup(&registry.lookup(&c.licence).await, &c, today).is_verified());
     assert!(verify_lookup(&registry.lookup(&c.licence).await, &c, today).is_verified());
     assert_eq!(server.requests(), 1);
     server.set_status(registry::PRACTISING, "suspended");
@@ -609,4 +613,23 @@ async fn a_suspension_reaches_a_cached_lookup_within_the_ttl() {
     // Negative answers are not cached: every lookup asks the registry again.
     registry.lookup(&c.licence).await.unwrap();
     assert_eq!(server.requests(), requests + 1);
+}
+
+/// R-VERIFY-1: a positive answer resting on registry data older than the maximum age is
+/// never reused, so an outage cannot admit on it.
+#[tokio::test]
+async fn an_answer_on_stale_registry_data_is_not_reused_from_the_cache() {
+    let (_d, server) = registry_server().await;
+    let registry = CachedRegistry::new(client(server.client_config()), Duration::from_secs(600))
+        .with_max_data_age(Duration::from_secs(3600));
+    // The sample export's data_as_of is a fixed day in the past: older than one hour.
+    let c = claim(registry::PRACTISING, 1);
+    let today = Utc::now().date_naive();
+    assert!(verify_lookup(&registry.lookup(&c.licence).await, &c, today).is_verified());
+    assert!(verify_lookup(&registry.lookup(&c.licence).await, &c, today).is_verified());
+    assert_eq!(
+        server.requests(),
+        2,
+        "each lookup asked the registry itself"
+    );
 }

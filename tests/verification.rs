@@ -671,3 +671,68 @@ async fn repeated_impersonation_locks_the_account_until_staff_unlock_it() {
     );
     w.app.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_verification_never_overrides_a_stated_status_and_is_rechecked() {
+    // R-VERIFY-2: staff may settle an outage or a disagreement of the registry's data by
+    // hand, never a status the registry states; and a lawyer admitted on a manual
+    // verification is re-checked like the others once the registry answers (R-VERIFY-1).
+    let w = world_with(|c| c.licence.cache_secs = 2).await;
+
+    // A revoked licence: a manual verification is recorded, and still nobody is admitted.
+    let (revoked, session) = lawyer_from_registry(&w.app, "zhao", 2).await;
+    let case = w.case(false).await;
+    w.engage(&session, Some(true), Some(true)).await;
+    let visit = w.visit(revoked, case, &[]).await;
+    let (status, body) = w
+        .app
+        .admin(
+            Method::POST,
+            &format!("/admin/api/visits/{visit}/manual-verification"),
+            Some(json!({"evidence_ref": "沪司证 2026-0001", "note": "certificate seen"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, answer) = token(&w.app, &session, visit).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["code"], "licence_revoked");
+
+    // Registry down: verified by hand, admitted; the booth joins.
+    let (_, session, _, visit) = w.ready_lawyer("wang").await;
+    w.registry.set_behaviour(Behaviour::Status(503));
+    let (status, body) = w
+        .app
+        .admin(
+            Method::POST,
+            &format!("/admin/api/visits/{visit}/manual-verification"),
+            Some(json!({"evidence_ref": "沪司证 2026-1234", "note": "certificate seen"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let tok = token_of(token(&w.app, &session, visit).await);
+    let mut lawyer = w.app.joined(&Identity::None, &tok).await;
+    let mut booth = w
+        .app
+        .joined(&w.app.demo_booth(), &w.app.demo_booth_token(visit).await)
+        .await;
+    let _ = lawyer.next_notice_timeout(WAIT).await; // the booth joined
+
+    // The registry answers again, practising: the visit goes on through re-checks.
+    w.registry.set_behaviour(Behaviour::Normal);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    lawyer.ping().await.expect("still in the visit");
+
+    // Now it says suspended: the manual verification does not cover that; the visit ends.
+    w.registry.set_status(REGISTRY[0].0, "suspended");
+    for sig in [&mut lawyer, &mut booth] {
+        match sig.next_notice_timeout(WAIT).await.expect("a notice") {
+            VisitNotice::VisitEnded { reason, .. } => {
+                assert_eq!(reason, EndReason::LicenceWithdrawn)
+            }
+            other => panic!("expected the end of the visit, got {other:?}"),
+        }
+    }
+    let kinds = audit_kinds(&w.app, visit).await;
+    assert!(kinds.iter().any(|k| k == "licence_withdrawn"), "{kinds:?}");
+    w.app.running.shutdown().await;
+}

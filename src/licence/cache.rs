@@ -10,6 +10,11 @@
 //! visit at the latest one TTL after the registry says so, because the periodic re-check of a
 //! running visit then sees a fresh answer (R-VERIFY-1).
 //!
+//! Why a bound on the registry's own data age: a cached answer is as old as the registry's
+//! `data_as_of`, not as old as the lookup. [`PositiveCache::get`] serves an entry only while
+//! that data is at most `max_data_age` old (wall clock), so an outage of the registry never
+//! admits anyone on data the registry itself had stopped refreshing (R-VERIFY-1).
+//!
 //! Does not: serve stale entries when the registry fails (a new join fails closed; keeping a
 //! *running* visit through an outage is the caller's decision, docs/DESIGN.md invariant 4), or
 //! cache errors.
@@ -18,6 +23,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use super::registry::LicenceRegistry;
 use crate::model::licence::{LicenceNumber, Lookup, PractisingStatus, RegistryRecord};
 
@@ -25,12 +32,16 @@ use crate::model::licence::{LicenceNumber, Lookup, PractisingStatus, RegistryRec
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
 /// How many licences the cache holds at most unless configured otherwise.
 pub const DEFAULT_CAPACITY: usize = 10_000;
+/// The oldest registry data (`data_as_of`) a cached answer may rest on unless configured
+/// otherwise.
+pub const DEFAULT_MAX_DATA_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Positive registry answers with their time of arrival. Pure: every call takes `now`.
 #[derive(Debug, Clone)]
 pub struct PositiveCache {
     ttl: Duration,
     capacity: usize,
+    max_data_age: Duration,
     entries: HashMap<LicenceNumber, (RegistryRecord, Instant)>,
 }
 
@@ -39,8 +50,15 @@ impl PositiveCache {
         PositiveCache {
             ttl,
             capacity: capacity.max(1),
+            max_data_age: DEFAULT_MAX_DATA_AGE,
             entries: HashMap::new(),
         }
+    }
+
+    /// Serve entries only while the registry's data behind them is at most `age` old.
+    pub fn with_max_data_age(mut self, age: Duration) -> Self {
+        self.max_data_age = age;
+        self
     }
 
     pub fn ttl(&self) -> Duration {
@@ -55,11 +73,20 @@ impl PositiveCache {
         self.entries.is_empty()
     }
 
-    /// The cached record for `licence`, if it arrived less than one TTL before `now`.
-    pub fn get(&self, licence: &LicenceNumber, now: Instant) -> Option<&RegistryRecord> {
+    /// The cached record for `licence`, if it arrived less than one TTL before `now` and
+    /// the registry's data behind it (`data_as_of`) is at most the maximum age at `wall`.
+    pub fn get(
+        &self,
+        licence: &LicenceNumber,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Option<&RegistryRecord> {
+        let max_age =
+            chrono::Duration::from_std(self.max_data_age).unwrap_or(chrono::TimeDelta::MAX);
         self.entries
             .get(licence)
             .filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl)
+            .filter(|(record, _)| wall.signed_duration_since(record.data_as_of) <= max_age)
             .map(|(record, _)| record)
     }
 
@@ -131,6 +158,16 @@ impl<R: LicenceRegistry> CachedRegistry<R> {
         }
     }
 
+    /// Serve cached answers only while the registry's data behind them is at most `age` old.
+    pub fn with_max_data_age(self, age: Duration) -> Self {
+        {
+            let mut cache = self.lock();
+            let fresh = PositiveCache::new(cache.ttl, cache.capacity).with_max_data_age(age);
+            *cache = fresh;
+        }
+        self
+    }
+
     pub fn inner(&self) -> &R {
         &self.inner
     }
@@ -163,7 +200,10 @@ impl<R: LicenceRegistry> CachedRegistry<R> {
 
 impl<R: LicenceRegistry> LicenceRegistry for CachedRegistry<R> {
     async fn lookup(&self, licence: &LicenceNumber) -> Lookup {
-        let cached = self.lock().get(licence, Instant::now()).cloned();
+        let cached = self
+            .lock()
+            .get(licence, Instant::now(), Utc::now())
+            .cloned();
         if let Some(record) = cached {
             return Ok(Some(record));
         }
@@ -193,6 +233,11 @@ mod tests {
         }
     }
 
+    /// An hour after the test records' `data_as_of`.
+    fn wall() -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(1)
+    }
+
     const A: &str = "00000000000000001";
     const B: &str = "00000000000000002";
     const C: &str = "00000000000000003";
@@ -203,9 +248,9 @@ mod tests {
         let t0 = Instant::now();
         let a: LicenceNumber = A.parse().unwrap();
         c.record(&a, Some(&record(A, PractisingStatus::Practising)), t0);
-        assert!(c.get(&a, t0 + Duration::from_secs(599)).is_some());
+        assert!(c.get(&a, t0 + Duration::from_secs(599), wall()).is_some());
         assert!(
-            c.get(&a, t0 + Duration::from_secs(600)).is_none(),
+            c.get(&a, t0 + Duration::from_secs(600), wall()).is_none(),
             "expires at the TTL"
         );
         c.purge_expired(t0 + Duration::from_secs(600));
@@ -223,20 +268,23 @@ mod tests {
             PractisingStatus::Cancelled,
         ] {
             c.record(&a, Some(&record(A, st)), t0);
-            assert!(c.get(&a, t0).is_none(), "{st:?}");
+            assert!(c.get(&a, t0, wall()).is_none(), "{st:?}");
         }
         c.record(&a, Some(&record(A, PractisingStatus::Practising)), t0);
         c.record(&a, Some(&record(A, PractisingStatus::Suspended)), t0);
         assert!(
-            c.get(&a, t0).is_none(),
+            c.get(&a, t0, wall()).is_none(),
             "a suspension replaces the positive answer"
         );
         c.record(&a, Some(&record(A, PractisingStatus::Practising)), t0);
         c.record(&a, None, t0);
-        assert!(c.get(&a, t0).is_none(), "an unknown answer replaces it too");
+        assert!(
+            c.get(&a, t0, wall()).is_none(),
+            "an unknown answer replaces it too"
+        );
         c.record(&a, Some(&record(B, PractisingStatus::Practising)), t0);
         assert!(
-            c.get(&a, t0).is_none(),
+            c.get(&a, t0, wall()).is_none(),
             "a record for another licence is not an answer"
         );
     }
@@ -254,7 +302,28 @@ mod tests {
         }
         assert_eq!(c.len(), 2);
         let later = t0 + Duration::from_secs(3);
-        assert!(c.get(&A.parse().unwrap(), later).is_none());
-        assert!(c.get(&C.parse().unwrap(), later).is_some());
+        assert!(c.get(&A.parse().unwrap(), later, wall()).is_none());
+        assert!(c.get(&C.parse().unwrap(), later, wall()).is_some());
+    }
+
+    #[test]
+    fn an_answer_on_registry_data_older_than_the_maximum_age_is_not_served() {
+        // R-VERIFY-1: the registry's own `data_as_of` bounds how long its word is reused.
+        let mut c = PositiveCache::new(Duration::from_secs(600), 10)
+            .with_max_data_age(Duration::from_secs(2 * 3600));
+        let t0 = Instant::now();
+        let a: LicenceNumber = A.parse().unwrap();
+        c.record(&a, Some(&record(A, PractisingStatus::Practising)), t0);
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        assert!(c.get(&a, t0, epoch + chrono::Duration::hours(2)).is_some());
+        assert!(
+            c.get(
+                &a,
+                t0,
+                epoch + chrono::Duration::hours(2) + chrono::Duration::seconds(1)
+            )
+            .is_none(),
+            "the registry's data is now too old to admit on"
+        );
     }
 }

@@ -121,6 +121,21 @@ impl Reason {
         matches!(self, Reason::RegistryUnavailable)
     }
 
+    /// Whether staff may settle this refusal by hand with a justice-bureau certificate
+    /// (R-VERIFY-2): only when the registry cannot answer or its data disagrees with the
+    /// licence (unknown number, another holder, another firm). A status the registry states
+    /// (suspended, revoked, cancelled, expired) is the registry's decision, not a
+    /// disagreement, and no manual verification overrides it.
+    pub fn manual_may_override(self) -> bool {
+        match self {
+            Reason::RegistryUnavailable
+            | Reason::UnknownLicence
+            | Reason::NotTheHolder(_)
+            | Reason::FirmMismatch => true,
+            Reason::Suspended | Reason::Revoked | Reason::Cancelled | Reason::Expired => false,
+        }
+    }
+
     /// What the lawyer reads, in English: what happened and what to do next.
     pub fn message_en(self) -> &'static str {
         match self {

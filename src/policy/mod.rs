@@ -449,10 +449,12 @@ pub fn admit(visit: &VisitTerms, who: &Applicant, now: DateTime<Utc>) -> Result<
                     return Err(Deny::RemoteBoothRequired);
                 }
             }
+            // R-VERIFY-2: a manual verification settles an outage or a disagreement of the
+            // registry's data, never a status the registry states (suspended, revoked, ...).
             let basis = match (&ev.licence, ev.manually_verified) {
-                (_, true) => LicenceBasis::Manual,
-                (Verdict::Verified(_), false) => LicenceBasis::Registry,
-                (Verdict::Refused(r), false) => return Err(Deny::Licence(*r)),
+                (Verdict::Verified(_), _) => LicenceBasis::Registry,
+                (Verdict::Refused(r), true) if r.manual_may_override() => LicenceBasis::Manual,
+                (Verdict::Refused(r), _) => return Err(Deny::Licence(*r)),
             };
             if engagement.documents != Documents::ACCEPTED {
                 return Err(Deny::Documents(engagement.documents));

@@ -308,7 +308,8 @@ fn decision_table() {
             tweak: none,
             expect: Err(Deny::Licence(Reason::FirmMismatch)),
         },
-        // R-VERIFY-2: a manual verification admits whatever the registry says.
+        // R-VERIFY-2: a manual verification settles an outage or a disagreement of the
+        // registry's data (below), never a status the registry states (the table test after).
         Case {
             name: "registry down, verified by hand",
             who: lawyer(|ev| {
@@ -576,4 +577,48 @@ fn a_remote_booth_visit_admits_its_lawyer_only_at_that_terminal() {
     ));
     // Without a remote booth, a lawyer at any terminal or browser is admitted.
     assert!(admit(&visit(), &at(Some(station)), t(9, 5)).is_ok());
+}
+
+/// R-VERIFY-2: which registry refusals a manual verification may settle. Only "registry
+/// unavailable", "not in the registry" and "registry data differs" (holder, firm); a
+/// suspension, revocation, cancellation or expiry stands whatever staff record.
+#[test]
+fn a_manual_verification_settles_only_outages_and_disagreements() {
+    let table = [
+        (Reason::RegistryUnavailable, true),
+        (Reason::UnknownLicence, true),
+        (Reason::NotTheHolder(HolderMismatch::Name), true),
+        (Reason::NotTheHolder(HolderMismatch::IdNumber), true),
+        (Reason::NotTheHolder(HolderMismatch::Both), true),
+        (Reason::FirmMismatch, true),
+        (Reason::Suspended, false),
+        (Reason::Revoked, false),
+        (Reason::Cancelled, false),
+        (Reason::Expired, false),
+    ];
+    assert_eq!(
+        table.len(),
+        Reason::ALL.len() + 2,
+        "every reason is in the table"
+    );
+    for (reason, overridable) in table {
+        assert_eq!(reason.manual_may_override(), overridable, "{reason:?}");
+        let who = lawyer(|ev| {
+            ev.licence = refused(reason);
+            ev.manually_verified = true;
+        });
+        let got = admit(&visit(), &who, t(9, 10)).map(|a| a.licence());
+        if overridable {
+            assert_eq!(got, Ok(LicenceBasis::Manual), "{reason:?}");
+        } else {
+            assert_eq!(got.unwrap_err(), Deny::Licence(reason), "{reason:?}");
+        }
+    }
+    // A registry that verifies the licence is the basis even where staff also checked it,
+    // so the lawyer is re-checked during the visit like any other.
+    let who = lawyer(|ev| ev.manually_verified = true);
+    assert_eq!(
+        admit(&visit(), &who, t(9, 10)).map(|a| a.licence()),
+        Ok(LicenceBasis::Registry)
+    );
 }

@@ -9,9 +9,11 @@
 //! audit, audit first), and repeated alerts within the configured window lock the account.
 //!
 //! While a visit runs, [`recheck_running`] asks the registry again (bypassing the cache) for
-//! every lawyer who was admitted on the registry's word; a licence that is no longer in good
-//! standing ends the visit through the hub with a clear reason. A registry outage never
-//! ends a visit (docs/DESIGN.md invariant 4).
+//! every lawyer present; a licence that is no longer in good standing ends the visit through
+//! the hub with a clear reason. A lawyer admitted on a manual verification (R-VERIFY-2) is
+//! re-checked too: the disagreement staff settled (unknown number, other holder or firm)
+//! does not end the visit, a status the registry now states (suspended, revoked, ...) does.
+//! A registry outage never ends a visit (docs/DESIGN.md invariant 4).
 //!
 //! Does not: decide (`policy::admit`, called only by `admission`), authenticate (`auth`),
 //! or audit the admission itself (`admission` does, before the seat is taken).
@@ -31,6 +33,7 @@ use crate::licence::verify::{verify_lookup, LawyerClaim, Reason, Verdict};
 use crate::licence::{AnyRegistry, HolderIdHash, LicenceNumber, LicenceRegistry};
 use crate::policy::{
     Applicant, CompanionRole, Deny, DocumentState, Documents, EngagementEvidence, LawyerEvidence,
+    LicenceBasis,
 };
 use crate::redact::Redacted;
 use crate::store::verification::{LawyerAccount, MemberKind};
@@ -263,12 +266,15 @@ impl Gate {
         Ok(())
     }
 
-    /// Check once every lawyer admitted on the registry's word who is in a live visit;
-    /// end the visits of those whose licence is no longer in good standing.
+    /// Check once every lawyer in a live visit; end the visits of those whose licence is
+    /// no longer in good standing.
     pub async fn recheck_once(&self, hub: &VisitHub, now: DateTime<Utc>) {
-        for (visit, lawyer) in hub.registry_verified_lawyers() {
+        for (visit, lawyer, basis) in hub.lawyers_present() {
             match self.recheck_lawyer(visit, lawyer, now).await {
                 Ok(None) => {}
+                // What staff settled by hand for this visit stays settled (R-VERIFY-2).
+                Ok(Some(reason))
+                    if basis == LicenceBasis::Manual && reason.manual_may_override() => {}
                 Ok(Some(reason)) => {
                     let record = AuditRecord::LicenceWithdrawn {
                         visit,

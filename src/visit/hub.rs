@@ -538,23 +538,20 @@ impl VisitHub {
         }
     }
 
-    /// The lawyers present in live visits whose licence was verified through the registry
-    /// at admission, for the periodic re-check (a manual verification is not re-checked:
-    /// staff already decided against the registry's data for that visit, R-VERIFY-2).
-    pub fn registry_verified_lawyers(&self) -> Vec<(VisitId, LawyerId)> {
+    /// The lawyers present in live visits with how their licence was established at
+    /// admission, for the periodic re-check (R-VERIFY-1, R-VERIFY-2).
+    pub fn lawyers_present(&self) -> Vec<(VisitId, LawyerId, LicenceBasis)> {
         let live = self.lock();
         let mut out = Vec::new();
         for (visit, l) in live.iter() {
             for s in l.seats.values() {
-                if let (ParticipantId::Lawyer(id), LicenceBasis::Registry) =
-                    (&s.participant, s.licence)
-                {
-                    out.push((*visit, *id));
+                if let ParticipantId::Lawyer(id) = &s.participant {
+                    out.push((*visit, *id, s.licence));
                 }
             }
         }
-        out.sort();
-        out.dedup();
+        out.sort_by_key(|(visit, lawyer, _)| (*visit, *lawyer));
+        out.dedup_by_key(|(visit, lawyer, _)| (*visit, *lawyer));
         out
     }
 
