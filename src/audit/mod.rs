@@ -198,7 +198,9 @@ impl Audit {
     }
 
     /// Test hook: while set, every append fails as a failed commit would (nothing is
-    /// written, health goes down). Nothing in the server calls it.
+    /// written, health goes down). Nothing in the server calls it; it exists only in test
+    /// builds (`cfg(test)` or the `test-hooks` feature the test suite turns on).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn dangerous_fail_appends_for_tests(&self, fail: bool) {
         self.shared.fail_appends.store(fail, Ordering::Release);
     }
