@@ -112,7 +112,7 @@ admin=127.0.0.1:$((PORT_BASE + 2))
 start_confer() {
     local dir=$1
     rm -rf "$dir"
-    "${nice_cmd[@]}" taskset -c 0 "$confer_bin" serve --data-dir "$dir" \
+    "${nice_cmd[@]}" taskset -c 0 "$confer_bin" serve --demo --data-dir "$dir" \
         --http-addr "$http" --media-addr "$media" --admin-addr "$admin" >"$dir.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do

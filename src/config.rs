@@ -329,7 +329,8 @@ pub struct AuthSection {
 #[serde(deny_unknown_fields, default)]
 pub struct DemoSection {
     /// Seed a demo facility, booth, lawyer and a visit covering the present, so that a
-    /// newcomer can hold a visit in two browser tabs. Turn off in production.
+    /// newcomer can hold a visit in two browser tabs. Off unless asked for (`confer serve
+    /// --demo` or `demo.enabled = true`): a production server seeds nothing.
     pub enabled: bool,
 }
 
@@ -426,7 +427,7 @@ impl Default for AuthSection {
 
 impl Default for DemoSection {
     fn default() -> Self {
-        DemoSection { enabled: true }
+        DemoSection { enabled: false }
     }
 }
 
@@ -437,6 +438,8 @@ pub struct Overrides {
     pub http_addr: Option<SocketAddr>,
     pub media_addr: Option<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
+    /// `--demo`: seed the demo facility (overrides `demo.enabled = false`).
+    pub demo: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -490,6 +493,9 @@ impl Config {
         }
         if let Some(a) = overrides.admin_addr {
             config.admin.addr = a;
+        }
+        if overrides.demo {
+            config.demo.enabled = true;
         }
         config.validate()?;
         Ok(config)

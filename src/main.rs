@@ -39,6 +39,9 @@ enum Command {
         /// Log format: `text` for people, `json` (one object a line) for log collectors.
         #[arg(long, env = "CONFER_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// Seed a demo facility with a booth, a lawyer and an open visit (never in production).
+        #[arg(long)]
+        demo: bool,
     },
     /// Development certificates (see certs/README.md).
     Certs {
@@ -187,12 +190,14 @@ fn main() {
             admin_addr,
             config,
             log_format,
+            demo,
         } => {
             let overrides = Overrides {
                 data_dir,
                 http_addr,
                 media_addr,
                 admin_addr,
+                demo,
             };
             // Configuration is loaded and validated before anything else happens.
             let config = match Config::load(config.as_deref(), &overrides) {

@@ -470,7 +470,7 @@ struct Server {
 
 fn serve(dir: &Path, http: u16, admin: u16) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_confer"))
-        .args(["serve", "--data-dir", dir.to_str().unwrap()])
+        .args(["serve", "--demo", "--data-dir", dir.to_str().unwrap()])
         .args(["--http-addr", &format!("127.0.0.1:{http}")])
         .args(["--media-addr", &format!("127.0.0.1:{http}")])
         .args(["--admin-addr", &format!("127.0.0.1:{admin}")])

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 fn the_first_start_banner_and_logs_carry_no_password_or_totp_secret() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_confer"))
-        .arg("serve")
+        .args(["serve", "--demo"])
         .args(["--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
         .args(["--media-addr", "127.0.0.1:0"])
         .arg("--data-dir")
@@ -90,4 +90,28 @@ fn the_first_start_banner_and_logs_carry_no_password_or_totp_secret() {
             "a secret was written to stdout or stderr"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_demo_nothing_is_seeded_but_the_first_staff_account() {
+    // A production start (no `--demo`, the default): no demo lawyer, no demo visit; only
+    // the first staff account that lets someone sign in to set the facility up.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = confer::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    assert!(!config.demo.enabled, "the demo is off unless asked for");
+    config.http.addr = "127.0.0.1:0".parse().unwrap();
+    config.media.addr = "127.0.0.1:0".parse().unwrap();
+    config.admin.addr = "127.0.0.1:0".parse().unwrap();
+    let running = confer::app::start(config).await.expect("confer starts");
+    assert!(
+        running.first_start.admin.is_some(),
+        "the first staff account"
+    );
+    assert!(running.first_start.demo_lawyer.is_none(), "no demo lawyer");
+    let credentials = std::fs::read_to_string(dir.path().join("demo-credentials.txt")).unwrap();
+    assert!(!credentials.contains("demo-lawyer"), "{credentials}");
+    running.shutdown().await;
 }

@@ -225,7 +225,9 @@ impl Confer {
             })
             .and_then(|v| v.get("case_id"))
             .cloned()
-            .context("the demo lawyer has no visit with a case (is demo.enabled on?)")?;
+            .context(
+                "the demo lawyer has no visit with a case (start confer with `serve --demo`)",
+            )?;
         let (closing, _) = watch::channel(false);
         Ok(Confer {
             addrs,

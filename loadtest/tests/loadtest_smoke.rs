@@ -18,6 +18,8 @@ async fn two_visits_for_three_seconds_report_every_key() {
     config.http.addr = "127.0.0.1:0".parse().unwrap();
     config.media.addr = "127.0.0.1:0".parse().unwrap();
     config.admin.addr = "127.0.0.1:0".parse().unwrap();
+    // The load tool drives visits of the demo lawyer at the demo booth.
+    config.demo.enabled = true;
     config.validate().expect("valid config");
     let running = confer::app::start(config).await.expect("confer starts");
 

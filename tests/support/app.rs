@@ -158,6 +158,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         data_dir: data_dir.path().to_path_buf(),
         ..Config::default()
     };
+    // The tests hold visits in the demo facility (its booth, lawyer and CA).
+    config.demo.enabled = true;
     config.http.addr = "127.0.0.1:0".parse().unwrap();
     config.media.addr = "127.0.0.1:0".parse().unwrap();
     config.admin.addr = "127.0.0.1:0".parse().unwrap();
