@@ -132,7 +132,9 @@ async fn the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booke
         assert!(b["wait"].is_null(), "{b}");
         ends.push(time(&b["slot"]["ends_at"]));
     }
-    // The second lawyer asks for the same client at the same time, by phone through staff.
+    // The second lawyer (who also represents D-100) asks for the same client at the same
+    // time, by phone through staff.
+    app.represent("second-lawyer", "D-100").await;
     let (s, b) = app
         .admin(
             Method::POST,
@@ -413,7 +415,9 @@ async fn an_extension_is_granted_when_the_booth_is_free_and_otherwise_the_next_s
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["granted"], true);
     assert_eq!(time(&b["ends_at"]), end + Duration::minutes(10));
-    // Someone else now books the fast booth right after; the next slot is offered.
+    // Someone else (who also represents D-100) now books the fast booth right after; the
+    // next slot is offered.
+    app.represent("second-lawyer", "D-100").await;
     let (_, other) = lawyer(
         &app,
         &second,
@@ -543,6 +547,9 @@ async fn concurrent_requests_never_double_book_a_booth_or_a_detainee() {
         .collect();
     app.sql(&more.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
+    for i in 0..8 {
+        app.represent(&app.lawyer_username, &format!("C-{i}")).await;
+    }
     let me = app.demo_lawyer_session().await;
     let tasks: Vec<_> = (0..24)
         .map(|i| {
@@ -622,4 +629,86 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn a_lawyer_books_only_their_own_clients_and_cannot_tell_who_is_held() {
+    // R-PRIV-4: a request names a detainee the lawyer represents; an unknown reference and
+    // another lawyer's client get the same answer; each lawyer sees only their own requests.
+    let app = spawn_app().await;
+    app.facility_open_around_the_clock().await;
+    let me = app.demo_lawyer_session().await;
+    let (other_id, other) = second_lawyer(&app).await;
+    let ask = |r: &str| json!({ "facility": FACILITY, "detainee_ref": r, "expected_minutes": 20 });
+
+    let (s_held, held) = lawyer(
+        &app,
+        &other,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(ask("D-100")),
+    )
+    .await;
+    let (s_none, none) = lawyer(
+        &app,
+        &other,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(ask("D-999")),
+    )
+    .await;
+    assert_eq!(s_held, 404, "{held}");
+    assert_eq!(
+        (s_held, &held),
+        (s_none, &none),
+        "the same answer for held and unknown"
+    );
+    assert_eq!(held["code"], "unknown_detainee_ref");
+    assert!(
+        held["message_zh"]
+            .as_str()
+            .is_some_and(|m| m.contains("委托")),
+        "{held}"
+    );
+
+    // Staff cannot book a stranger's client for that lawyer either.
+    let (s, b) = app
+        .admin(
+            Method::POST,
+            "/admin/api/requests",
+            Some(
+                json!({ "lawyer_id": other_id, "channel": "phone", "facility": FACILITY,
+                "detainee_ref": "D-100", "expected_minutes": 20 }),
+            ),
+        )
+        .await;
+    assert_eq!(s, 404, "{b}");
+
+    // The detainee's own lawyer is answered, and only they see the request.
+    let (s, b) = lawyer(
+        &app,
+        &me,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(ask("D-100")),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, mine) = lawyer(&app, &me, Method::GET, "/api/lawyer/requests", None).await;
+    assert_eq!(mine["requests"].as_array().unwrap().len(), 1, "{mine}");
+    let (_, theirs) = lawyer(&app, &other, Method::GET, "/api/lawyer/requests", None).await;
+    assert_eq!(theirs["requests"], json!([]), "{theirs}");
+
+    // Once the second lawyer registers the representation, their request is taken.
+    app.represent("second-lawyer", "D-100").await;
+    let (s, b) = lawyer(
+        &app,
+        &other,
+        Method::POST,
+        "/api/lawyer/requests",
+        Some(ask("D-100")),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    app.running.shutdown().await;
 }

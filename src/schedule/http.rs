@@ -20,8 +20,9 @@ impl From<ScheduleError> for ApiError {
             ScheduleError::UnknownDetainee => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_detainee_ref",
-                "No detainee with this reference is held at this facility. Check the reference with the facility.",
-            ),
+                "You have no registered representation of a detainee with this reference at this facility. Check the reference, or register the engagement (firm letter and power of attorney) first.",
+            )
+            .with_zh("您在本看守所没有登记代理此编号的在押人员。请核对编号，或先登记委托（律师事务所函和授权委托书）。"),
             ScheduleError::Conflict(code, message) => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }

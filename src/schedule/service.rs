@@ -51,7 +51,8 @@ pub enum ScheduleError {
     /// Nothing of this (`what`, e.g. "That facility") exists, or it is not the caller's.
     #[error("{0} was not found")]
     NotFound(&'static str),
-    /// No detainee with this reference is held at the facility.
+    /// No detainee with this reference is held at the facility, or the lawyer does not
+    /// represent them (one answer for both, R-PRIV-4).
     #[error("unknown detainee reference")]
     UnknownDetainee,
     /// The operation conflicts with the current state (409): code and sentence.
@@ -448,11 +449,16 @@ impl Scheduler {
                 "Book a time within the next 48 hours (R-ARRANGE-1), or send a walk-in request to be given the earliest slot.",
             ));
         }
-        let detainee = store
+        // R-PRIV-4: a lawyer books only the detainees they represent (an engagement in one
+        // of the detainee's cases). An unknown reference and someone else's client get the
+        // same answer, so requests cannot probe who is held here or book a stranger's time.
+        let detainee = match store
             .detainee_by_ref(&ask.facility, &ask.detainee_ref)
             .await?
-            .map(|d| d.id)
-            .ok_or(ScheduleError::UnknownDetainee)?;
+        {
+            Some(d) if store.represents(by.lawyer, d.id).await? => d.id,
+            _ => return Err(ScheduleError::UnknownDetainee),
+        };
         let guard = self.decisions(&ask.facility).await;
         let ticket = match ask.booked_at {
             Some(_) => None,

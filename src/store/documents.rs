@@ -356,6 +356,19 @@ impl Store {
         Ok(row.as_ref().map(engagement_from_row).transpose()?)
     }
 
+    /// Whether the lawyer has an engagement in any case of the detainee (R-PRIV-4).
+    pub async fn represents(&self, lawyer: LawyerId, detainee: DetaineeId) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM engagements e JOIN cases c ON c.id = e.case_id \
+             WHERE e.lawyer_id = ? AND c.detainee_id = ? LIMIT 1",
+        )
+        .bind(lawyer.0)
+        .bind(detainee.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn engagements_for_lawyer(&self, lawyer: LawyerId) -> Result<Vec<EngagementRow>> {
         let rows = sqlx::query(&format!(
             "{ENGAGEMENT_SELECT} WHERE e.lawyer_id = ? ORDER BY e.id"

@@ -650,6 +650,24 @@ impl TestApp {
         conn.close().await.expect("close");
     }
 
+    /// Make the lawyer `username` represent the demo facility's detainee `detainee_ref`: a case
+    /// for the detainee (when it has none) and an engagement in it, written directly (the
+    /// documents flow is tested on its own in tests/documents.rs).
+    pub async fn represent(&self, username: &str, detainee_ref: &str) {
+        let case = format!(
+            "INSERT INTO cases (detainee_id, needs_unit_permission, created_at) \
+             SELECT id, 0, 0 FROM detainees WHERE facility_id = 'demo-facility' AND internal_ref = '{detainee_ref}' \
+             AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.detainee_id = detainees.id)"
+        );
+        let engagement = format!(
+            "INSERT OR IGNORE INTO engagements (lawyer_id, case_id, law_firm, authority, created_at) \
+             SELECT l.id, c.id, 'Test Law Firm', 'power_of_attorney', 0 FROM lawyers l, cases c \
+             JOIN detainees d ON d.id = c.detainee_id \
+             WHERE l.username = '{username}' AND d.facility_id = 'demo-facility' AND d.internal_ref = '{detainee_ref}'"
+        );
+        self.sql(&[&case, &engagement]).await;
+    }
+
     /// The demo facility open around the clock, with a second lawyer room (`room-2`), a fast
     /// room (`fast-1`) and two more detainees (`D-100`, `D-200`).
     pub async fn facility_open_around_the_clock(&self) {
@@ -660,6 +678,11 @@ impl TestApp {
             "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'D-200', 'Other Person', 0)",
         ])
         .await;
+        // The demo lawyer represents both (R-PRIV-4: requests only for one's own clients).
+        for detainee in ["D-100", "D-200"] {
+            self.represent(&self.lawyer_username.clone(), detainee)
+                .await;
+        }
         let (s, b) = self
             .admin(
                 reqwest::Method::PUT,
