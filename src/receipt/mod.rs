@@ -400,12 +400,13 @@ pub fn build(
             _ => {}
         }
     }
-    // The store's end is the durable one; the audit entry's time is when it happened.
-    let (end_ms, end_reason) = match (row.ended_at_ms, &row.end_reason, &ended) {
-        (Some(at), Some(reason), _) => (at, reason.clone()),
-        (_, _, Some((at, reason))) => (*at, reason.clone()),
-        (Some(at), None, None) => (at, "ended".into()),
-        (None, _, None) => (row.ends_at_ms, "slot_over".into()),
+    // When it ended: the audit entry (recorded before anyone was told), else the store's
+    // durable end (nobody was present), else the slot's end. Why: the store's reason.
+    let stored_reason = row.end_reason.clone();
+    let (end_ms, end_reason) = match (&ended, row.ended_at_ms) {
+        (Some((at, reason)), _) => (*at, stored_reason.unwrap_or_else(|| reason.clone())),
+        (None, Some(at)) => (at, stored_reason.unwrap_or_else(|| "ended".into())),
+        (None, None) => (row.ends_at_ms, "slot_over".into()),
     };
     let first_seq = facts.first().map(|f| f.seq);
     let last_seq = facts.last().map(|f| f.seq);
