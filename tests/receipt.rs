@@ -268,6 +268,14 @@ async fn a_receipt_of_an_ended_visit_verifies_matches_the_audit_log_and_breaks_o
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["code"], "not_a_participant");
+    // The checkpoints signed for the hand-outs keep the chain verifiable as a whole.
+    let (code, out) = confer(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        app.data_dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
     app.running.shutdown().await;
 }
 
