@@ -196,7 +196,7 @@ fn a_sealed_receipt_verifies_and_any_changed_byte_is_found() {
         "one trailing newline is allowed"
     );
     for i in 0..bytes.len() {
-        for replacement in [b' ', b'0', b'a', b'"', bytes[i] ^ 0x01] {
+        for replacement in [b' ', b'"', bytes[i] ^ 0x01] {
             if replacement == bytes[i] {
                 continue;
             }
