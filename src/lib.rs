@@ -42,6 +42,7 @@ pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod policy;
+pub mod receipt;
 pub mod redact;
 pub mod routes;
 pub mod schedule;

@@ -63,6 +63,31 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Signed visit receipts: check one offline.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// This build's version; with --assets, the SHA-256 of every page asset it serves.
+    Version {
+        /// Print each page asset's path and SHA-256 (compare with a published release).
+        #[arg(long)]
+        assets: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Check a receipt file against the facility's audit public key: exit 0 with a
+    /// summary when it is valid, exit 2 with the reason when it is not.
+    Verify {
+        /// The receipt file (as downloaded).
+        file: PathBuf,
+        /// The audit public key: the file `audit-ed25519.pub` (or 32 raw bytes), or the
+        /// key itself in hex or base64.
+        #[arg(long)]
+        public_key: String,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -215,6 +240,13 @@ fn main() {
             command: RegistryCommand::Import { data_dir, file },
         } => registry_import(&data_dir, &file),
         Command::Admin { command } => admin(command),
+        Command::Receipt {
+            command: ReceiptCommand::Verify { file, public_key },
+        } => receipt_verify(&file, &public_key),
+        Command::Version { assets } => {
+            version(assets);
+            Ok(())
+        }
     };
     if let Err(e) = result {
         eprintln!("confer: {e:#}");
@@ -466,6 +498,33 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
             sink.flush().context("cannot write the export")?;
             eprintln!("exported {n} audit entries (with the checkpoints that sign them)");
             Ok(())
+        }
+    }
+}
+
+/// Exit code of `confer receipt verify` when the receipt is not valid.
+const EXIT_RECEIPT_INVALID: i32 = 2;
+
+fn receipt_verify(file: &std::path::Path, public_key: &str) -> anyhow::Result<()> {
+    let key = confer::receipt::service::parse_public_key(public_key).map_err(anyhow::Error::msg)?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match confer::receipt::verify(&bytes, &key) {
+        Ok(receipt) => {
+            println!("{}", confer::receipt::summary(&receipt));
+            Ok(())
+        }
+        Err(why) => {
+            println!("RECEIPT NOT VALID: {why}.");
+            std::process::exit(EXIT_RECEIPT_INVALID);
+        }
+    }
+}
+
+fn version(assets: bool) {
+    println!("confer {}", env!("CARGO_PKG_VERSION"));
+    if assets {
+        for a in confer_signaling::web::ASSETS {
+            println!("{}  {}", a.sha256, a.path);
         }
     }
 }

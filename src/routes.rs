@@ -66,7 +66,14 @@ pub fn public(s: &Services) -> Router {
             store: s.store.clone(),
             audit: s.audit.clone(),
             booths: s.booths.clone(),
-        }));
+        }))
+        .merge(crate::receipt::http::routes(
+            crate::receipt::http::ReceiptRoutes {
+                receipts: receipts(s),
+                sessions: s.sessions.clone(),
+                booths: s.booths.clone(),
+            },
+        ));
     let (documented, doc) = documented.split_for_parts();
     let doc = openapi::finish(
         doc,
@@ -150,6 +157,13 @@ pub fn admin(s: &Services) -> Router {
                 sessions: s.sessions.clone(),
             },
         ))
+        .merge(crate::receipt::http::admin_routes(
+            crate::receipt::http::ReceiptAdminRoutes {
+                receipts: receipts(s),
+                sessions: s.sessions.clone(),
+                audit: s.audit.clone(),
+            },
+        ))
         .merge(crate::health::http::admin_routes(
             crate::health::http::HealthRoutes {
                 health: s.health.clone(),
@@ -198,4 +212,9 @@ fn documents(s: &Services) -> crate::documents::http::DocumentsRoutes {
         audit: s.audit.clone(),
         sessions: s.sessions.clone(),
     }
+}
+
+/// The visit receipt service (both listeners, R-PRIV-1).
+fn receipts(s: &Services) -> crate::receipt::service::Receipts {
+    crate::receipt::service::Receipts::new(s.store.clone(), s.audit.clone())
 }

@@ -119,6 +119,13 @@ fn staff_routes() -> Vec<(Method, &'static str, Option<Value>, &'static [&'stati
             Some(json!({})),
             &["operator"],
         ),
+        // R-PRIV-1: a visit's signed receipt (ids, times, hashes; never content).
+        (
+            Method::GET,
+            "/admin/api/visits/999999/receipt",
+            None,
+            &["operator", "auditor"],
+        ),
         (
             Method::GET,
             "/admin/api/manual-verifications",

@@ -56,6 +56,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("audit::record", 2),
     ("licence::verify", 2),
     ("licence::breaker", 2),
+    // Visit receipts: canonical form, building and verifying (R-PRIV-1).
+    ("receipt", 2),
     // 3 services: drive the cores, hold state, talk to the store and the network.
     ("audit", 3),
     ("auth", 3),
@@ -76,6 +78,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("visit::admission", 3),
     ("visit::evidence", 3),
     ("visit::hub", 3),
+    ("receipt::service", 3),
     // 4 edges: HTTP and WebSocket routes, extractors, listeners.
     ("http", 4),
     ("signaling", 4),
@@ -89,6 +92,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("schedule::http", 4),
     ("visit::http", 4),
     ("visit::room", 4),
+    ("receipt::http", 4),
     // 5 wiring: builds everything and starts it.
     ("app", 5),
     ("routes", 5),

@@ -24,75 +24,27 @@
 pub struct Asset {
     /// The URL path it is served at, e.g. `/lawyer` or `/web/confer.js`.
     pub path: &'static str,
+    /// Its file in `signaling/web/`, e.g. `lawyer.html`.
+    pub file: &'static str,
     /// The `Content-Type` header value.
     pub content_type: &'static str,
+    /// The bytes served (for an HTML page: the file with its integrity attributes and
+    /// import map added).
     pub body: &'static str,
+    /// Lower-case hex SHA-256 of [`Asset::body`] (`confer version --assets`, receipts).
+    pub sha256: &'static str,
+    /// The same hash as a Subresource Integrity value, `sha256-<base64>`.
+    pub integrity: &'static str,
 }
 
+#[cfg(test)]
 const HTML: &str = "text/html; charset=utf-8";
+#[cfg(test)]
 const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
 
-/// Every asset, by path.
-pub const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/",
-        content_type: HTML,
-        body: include_str!("../web/index.html"),
-    },
-    Asset {
-        path: "/lawyer",
-        content_type: HTML,
-        body: include_str!("../web/lawyer.html"),
-    },
-    Asset {
-        path: "/booth",
-        content_type: HTML,
-        body: include_str!("../web/booth.html"),
-    },
-    Asset {
-        path: "/web/confer.js",
-        content_type: JS,
-        body: include_str!("../web/confer.js"),
-    },
-    Asset {
-        path: "/web/lawyer.js",
-        content_type: JS,
-        body: include_str!("../web/lawyer.js"),
-    },
-    Asset {
-        path: "/web/requests.js",
-        content_type: JS,
-        body: include_str!("../web/requests.js"),
-    },
-    Asset {
-        path: "/web/complaints.js",
-        content_type: JS,
-        body: include_str!("../web/complaints.js"),
-    },
-    Asset {
-        path: "/web/booth.js",
-        content_type: JS,
-        body: include_str!("../web/booth.js"),
-    },
-    Asset {
-        path: "/web/style.css",
-        content_type: CSS,
-        body: include_str!("../web/style.css"),
-    },
-    Asset {
-        path: "/web/icon.svg",
-        content_type: "image/svg+xml",
-        body: include_str!("../web/icon.svg"),
-    },
-];
-
-/// The `Content-Security-Policy` the pages are written for. `'self'` in
-/// `connect-src` covers the same-origin `wss://` WebSocket; camera and
-/// microphone streams need no media source.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
-     form-action 'none'; frame-ancestors 'none'";
+// `ASSETS`, `IMPORT_MAP` and `CONTENT_SECURITY_POLICY`, generated from `web/` by
+// `build.rs`: every file there is served, with its hash.
+include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 
 /// The `Permissions-Policy` for the pages: camera and microphone for this
 /// origin only, nothing else.
@@ -196,6 +148,9 @@ mod tests {
                 "{}: inline event handler",
                 page.path
             );
+            // The one inline script is the import map, allowed by its hash.
+            let map = format!("<script type=\"importmap\">{IMPORT_MAP}</script>");
+            let b = &b.replace(&map, "");
             for (i, _) in b.match_indices("<script") {
                 let tag = &b[i..i + b[i..].find('>').unwrap()];
                 assert!(
@@ -334,6 +289,83 @@ mod tests {
             assert!(
                 shared.contains(&format!("case '{kind}':")),
                 "confer.js ignores {kind}"
+            );
+        }
+    }
+
+    fn sha256_b64(bytes: &[u8]) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn every_script_and_stylesheet_a_page_loads_carries_the_hash_of_its_bytes() {
+        // R-PRIV-1 page integrity: the browser runs only the bytes whose hash the page names.
+        let mut checked = 0;
+        for page in html_pages() {
+            for tag in ["<script ", "<link rel=\"stylesheet\""] {
+                for (i, _) in page.body.match_indices(tag) {
+                    let t = &page.body[i..i + page.body[i..].find('>').unwrap()];
+                    if t.contains("importmap") {
+                        continue;
+                    }
+                    let target = attribute_values(t, "src")
+                        .into_iter()
+                        .chain(attribute_values(t, "href"))
+                        .next()
+                        .unwrap();
+                    let served = asset(target).unwrap();
+                    let want = format!("sha256-{}", sha256_b64(served.body.as_bytes()));
+                    assert_eq!(attribute_values(t, "integrity"), [want.as_str()], "{t}");
+                    assert!(t.contains(" crossorigin=\"anonymous\""), "{t}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 4, "only {checked} tags checked");
+        // Every module is in the import map with its hash, and the map is allowed by the
+        // policy by its own hash and is the same on every page.
+        for js in ASSETS.iter().filter(|a| a.content_type == JS) {
+            let entry = format!(
+                "\"{}\":\"sha256-{}\"",
+                js.path,
+                sha256_b64(js.body.as_bytes())
+            );
+            assert!(
+                IMPORT_MAP.contains(&entry),
+                "{} missing from the import map",
+                js.path
+            );
+        }
+        let policy_hash = format!("'sha256-{}'", sha256_b64(IMPORT_MAP.as_bytes()));
+        assert!(CONTENT_SECURITY_POLICY.contains(&policy_hash));
+        for path in ["/lawyer", "/booth"] {
+            let b = body(path);
+            let map = format!("<script type=\"importmap\">{IMPORT_MAP}</script>");
+            let at = b
+                .find(&map)
+                .unwrap_or_else(|| panic!("{path} has no import map"));
+            assert_eq!(
+                b.find("<script"),
+                Some(at),
+                "{path}: the import map comes first"
+            );
+        }
+    }
+
+    #[test]
+    fn asset_hashes_are_of_the_served_bytes() {
+        use sha2::Digest;
+        for a in ASSETS {
+            let hex: String = sha2::Sha256::digest(a.body.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(a.sha256, hex, "{}", a.path);
+            assert_eq!(
+                a.integrity,
+                format!("sha256-{}", sha256_b64(a.body.as_bytes()))
             );
         }
     }

@@ -6,6 +6,7 @@ import {
   sharedVisitUi,
   api, describeError, formatDuration, formatTime, recordError, setPhase, Visit,
 } from './confer.js';
+import { receiptButton } from './receipt.js';
 
 const POLL_MS = 5000;
 const SHOW_END_MS = 15000;
@@ -31,6 +32,7 @@ const ui = {
   roomMonitoringOff: $('room-monitoring-off'),
   roomOfficer: $('room-officer'),
   roomConfirm: $('room-confirm'),
+  receipt: $('receipt'),
 };
 
 let visit = null;
@@ -188,6 +190,7 @@ async function joinVisit(v) {
     return;
   }
   ui.notices.replaceChildren();
+  ui.receipt.hidden = true;
   ui.timeLeft.textContent = '–';
   ui.connectionState.textContent = '–';
   ui.visitSection.hidden = false;
@@ -204,6 +207,10 @@ async function joinVisit(v) {
         if (endedByServer) {
           setStatus('The visit has ended', message);
           endedVisitId = v.id;
+          // R-PRIV-1: the signed receipt of the visit that just ended.
+          const path = `/api/booth/visits/${encodeURIComponent(v.id)}/receipt`;
+          ui.receipt.replaceChildren(receiptButton(v.id, { path, onError: showError }));
+          ui.receipt.hidden = false;
         } else {
           // Lost connection or a failure: try again while the visit is still open.
           setStatus('The visit was interrupted', `${message} Trying again shortly…`);

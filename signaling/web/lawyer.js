@@ -5,6 +5,7 @@ import {
 } from './confer.js';
 import { initRequests } from './requests.js';
 import { initComplaints } from './complaints.js';
+import { receiptButton } from './receipt.js';
 
 const SESSION_KEY = 'confer.lawyer.session';
 const REFRESH_MS = 15000;
@@ -161,6 +162,11 @@ function renderVisits(visits) {
       join.setAttribute('aria-label', `Join the visit at ${v.facility}, ${v.booth}`);
       join.addEventListener('click', () => joinVisit(v));
       item.append(join);
+    }
+    if (v.state === 'ended') {
+      // R-PRIV-1: the signed receipt of the visit, to keep.
+      const path = `/api/lawyer/visits/${encodeURIComponent(v.id)}/receipt`;
+      item.append(receiptButton(v.id, { path, token: session()?.token, onError: showError }));
     }
     ui.visits.append(item);
   }

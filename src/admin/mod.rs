@@ -28,6 +28,7 @@
 //! | `/admin/api/detainees`, `/cases`, `/engagements`, `/documents/{id}[/review]` | staff session | documents (R-ARRANGE-1, R-PRIV-3): see `crate::documents::http` |
 //! | `/admin/api/visits/{id}/manual-verification`, `/manual-verifications`, `/alerts[/{id}/acknowledge]`, `/lawyers/{id}/unlock|licence`, `/cases/{id}/permissions|companions` | operator | R-VERIFY-2..4, R-ARRANGE-3: see [`verification`] |
 //! | `POST /admin/api/visits/{id}/room-attestation` | operator | borrowed interrogation room attested (R-PRIV-2): see `crate::visit::room` |
+//! | `GET /admin/api/visits/{id}/receipt` | operator or auditor | the visit's signed receipt (R-PRIV-1): see `crate::receipt::http` |
 //!
 //! A staff session ends after `admin.session_idle_secs` (default 30 minutes) idle.
 //!

@@ -4,8 +4,8 @@
 //!
 //! | role | may | may not |
 //! |---|---|---|
-//! | `operator` | booths, visits, lawyer accounts (lawyers are registered by the staff who run their visits), stopping a visit, violations and their findings, complaints | read the audit log, create staff accounts |
-//! | `auditor` | read the audit log, reports, violations, metrics | change anything |
+//! | `operator` | booths, visits, lawyer accounts (lawyers are registered by the staff who run their visits), stopping a visit, violations and their findings, complaints, visit receipts | read the audit log, create staff accounts |
+//! | `auditor` | read the audit log, reports, violations, metrics, visit receipts | change anything |
 //! | `sysadmin` | staff accounts, configuration, metrics | run visits, read documents or the audit log |
 //! | `investigator` | (the investigating unit's account) nothing on this listener yet: it exists so that tests prove it never reaches document contents or a visit | everything listed above |
 //!

@@ -76,6 +76,20 @@ pub fn checkpoint_message(n: u64, count: u64, head_hash: &[u8], time_ms: i64) ->
     m
 }
 
+/// The domain of visit receipt signatures (R-PRIV-1): a receipt is signed with the
+/// checkpoint key over `"confer-visit-receipt-v1\n" || canonical receipt`, so that a
+/// receipt's signature can never be taken for a checkpoint's (which begin
+/// `confer-audit-checkpoint-v1` and have a fixed length) nor the other way round.
+pub const RECEIPT_DOMAIN: &[u8] = b"confer-visit-receipt-v1\n";
+
+/// The bytes a visit receipt's signature covers.
+pub fn receipt_message(canonical: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(RECEIPT_DOMAIN.len() + canonical.len());
+    m.extend_from_slice(RECEIPT_DOMAIN);
+    m.extend_from_slice(canonical);
+    m
+}
+
 /// The first place where the chain is not what it should be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("audit chain broken at seq {seq}: {what}")]

@@ -99,6 +99,8 @@ pub struct Receipt {
 struct Append {
     actor: Actor,
     records: Vec<AuditRecord>,
+    /// Sign a checkpoint over the head right after these records (visit receipts).
+    sign: bool,
     deadline: Instant,
     reply: oneshot::Sender<Result<Receipt, AuditError>>,
 }
@@ -120,6 +122,9 @@ pub struct Audit {
     shared: Arc<Shared>,
     reader: AuditReader,
     public_key: Arc<Vec<u8>>,
+    /// The checkpoint key, shared with the writer task; it also signs visit receipts
+    /// (R-PRIV-1), under their own domain ([`chain::receipt_message`]).
+    key: Arc<Ed25519KeyPair>,
     timeout: Duration,
 }
 
@@ -127,7 +132,7 @@ impl Audit {
     /// Open `<data-dir>/audit.db` (creating it and the signing key on first start) and
     /// start the writer task.
     pub async fn open(data_dir: &Path, config: &AuditSection) -> Result<Audit, AuditError> {
-        let key = load_or_create_key(data_dir)?;
+        let key = Arc::new(load_or_create_key(data_dir)?);
         let path = data_dir.join(AUDIT_DB);
         let mut writer = AuditWriter::open(&path).await?;
         let head = writer.head().await?;
@@ -140,7 +145,7 @@ impl Audit {
         let (tx, rx) = mpsc::channel(8 * MAX_GROUP);
         let task = WriterTask {
             writer,
-            key,
+            key: key.clone(),
             head,
             shared: shared.clone(),
             every_records: config.checkpoint_every_records.max(1),
@@ -152,6 +157,7 @@ impl Audit {
             shared,
             reader,
             public_key,
+            key,
             timeout: Duration::from_millis(config.append_timeout_ms.max(1)),
         })
     }
@@ -167,12 +173,33 @@ impl Audit {
         actor: Actor,
         records: Vec<AuditRecord>,
     ) -> Result<Receipt, AuditError> {
+        self.append_inner(actor, records, false).await
+    }
+
+    /// Append one record and sign a checkpoint over the chain head in the same
+    /// transaction: when this resolves, every entry up to the record is covered by a
+    /// signed checkpoint (a visit receipt names it, R-PRIV-1).
+    pub async fn append_signed(
+        &self,
+        actor: Actor,
+        record: AuditRecord,
+    ) -> Result<Receipt, AuditError> {
+        self.append_inner(actor, vec![record], true).await
+    }
+
+    async fn append_inner(
+        &self,
+        actor: Actor,
+        records: Vec<AuditRecord>,
+        sign: bool,
+    ) -> Result<Receipt, AuditError> {
         let started = Instant::now();
         let (reply, rx) = oneshot::channel();
         let deadline = Instant::now() + self.timeout;
         let cmd = Command::Append(Append {
             actor,
             records,
+            sign,
             deadline,
             reply,
         });
@@ -210,6 +237,42 @@ impl Audit {
         &self.public_key
     }
 
+    /// Sign a visit receipt's canonical bytes with the checkpoint key, under the receipt
+    /// domain ([`chain::receipt_message`]), so that no receipt can pass for a checkpoint.
+    pub fn sign_receipt(&self, canonical: &[u8]) -> Vec<u8> {
+        self.key
+            .sign(&chain::receipt_message(canonical))
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Every stored entry about `visit` (its `visit` subject), in seq order.
+    pub async fn visit_entries(
+        &self,
+        visit: crate::ids::VisitId,
+    ) -> Result<Vec<StoredEntry>, AuditError> {
+        let mut out: Vec<StoredEntry> = Vec::new();
+        loop {
+            let filter = AuditFilter {
+                visit: Some(visit),
+                after_seq: out.last().map_or(0, |e| e.seq),
+                limit: 5000,
+                ..AuditFilter::default()
+            };
+            let page = self.reader.query(&filter).await?;
+            let done = page.len() < 5000;
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The first signed checkpoint that covers entry `seq` (count >= seq), if any yet.
+    pub async fn checkpoint_covering(&self, seq: u64) -> Result<Option<Checkpoint>, AuditError> {
+        Ok(self.reader.checkpoint_covering(seq).await?)
+    }
+
     /// Entries for the staff API.
     pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<EntryView>, AuditError> {
         Ok(self
@@ -233,7 +296,7 @@ impl Audit {
 
 struct WriterTask {
     writer: AuditWriter,
-    key: Ed25519KeyPair,
+    key: Arc<Ed25519KeyPair>,
     head: AuditHead,
     shared: Arc<Shared>,
     every_records: u64,
@@ -331,7 +394,8 @@ impl WriterTask {
         let due = last_cp
             .1
             .is_none_or(|t| time_ms - t >= self.every.as_millis() as i64);
-        if seq > last_cp.0 && (due || final_checkpoint) {
+        let asked = live.iter().any(|a| a.sign);
+        if seq > last_cp.0 && (due || final_checkpoint || asked) {
             n += 1;
             checkpoints.push(self.checkpoint(n, seq, &prev, time_ms));
             last_cp = (seq, Some(time_ms));

@@ -80,6 +80,10 @@ pub enum AuditRecord {
         /// For a lawyer: how the licence was established, `registry` or `manual` (R-VERIFY-2).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         licence: Option<String>,
+        /// For a booth: the hex SHA-256 of the client certificate it joined with
+        /// (R-VERIFY-4; the visit receipt names the device).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_cert_sha256: Option<String>,
     },
     /// A join was refused (policy denial, bad token, booth certificate, ...).
     AdmissionRefused {
@@ -296,6 +300,12 @@ pub enum AuditRecord {
         /// The attesting officer's badge or staff number.
         officer: String,
     },
+    /// A signed visit receipt was handed out (R-PRIV-1) to `to`: `lawyer`, `booth` or
+    /// `staff` (the actor says who). Appended with a checkpoint that signs it.
+    ReceiptIssued {
+        visit: VisitId,
+        to: String,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -369,6 +379,7 @@ impl AuditRecord {
             AuditRecord::ComplaintUpdated { .. } => "complaint_updated",
             AuditRecord::DocumentRead { .. } => "document_read",
             AuditRecord::RoomAttested { .. } => "room_attested",
+            AuditRecord::ReceiptIssued { .. } => "receipt_issued",
         }
     }
 
@@ -504,6 +515,7 @@ impl AuditRecord {
                 s.visit = Some(*visit);
                 s.booth = Some(booth.clone());
             }
+            AuditRecord::ReceiptIssued { visit, .. } => s.visit = Some(*visit),
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),
@@ -588,6 +600,7 @@ mod tests {
                 visit: VisitId(9),
                 participant: ParticipantId::Lawyer(LawyerId(3)),
                 licence: None,
+                device_cert_sha256: None,
             },
         );
         let text = String::from_utf8(e.canonical()).unwrap();

@@ -21,6 +21,7 @@ fn record(i: u64, salt: u8) -> AuditRecord {
             visit,
             participant: ParticipantId::Lawyer(LawyerId(3)),
             licence: Some("registry".into()),
+            device_cert_sha256: None,
         },
         1 => AuditRecord::AdmissionRefused {
             visit: Some(visit),

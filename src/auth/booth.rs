@@ -44,6 +44,8 @@ use crate::ids::{BoothId, FacilityId};
 pub struct BoothIdentity {
     facility: FacilityId,
     booth: BoothId,
+    /// Hex SHA-256 of the end-entity certificate (DER) the booth presented.
+    certificate_sha256: String,
 }
 
 impl BoothIdentity {
@@ -53,6 +55,12 @@ impl BoothIdentity {
 
     pub fn booth(&self) -> &BoothId {
         &self.booth
+    }
+
+    /// Lower-case hex SHA-256 of the booth's certificate (DER): which device it was, for
+    /// the audit log and the visit receipt (R-VERIFY-4).
+    pub fn certificate_sha256(&self) -> &str {
+        &self.certificate_sha256
     }
 }
 
@@ -256,9 +264,11 @@ fn identity_of(end_entity: &CertificateDer<'_>) -> Result<BoothIdentity, BoothCe
         [uri] => {
             let (facility, booth) =
                 confer_certs::parse_booth_uri(uri).ok_or_else(|| malformed("booth identity"))?;
+            let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
             Ok(BoothIdentity {
                 facility: FacilityId(facility.to_owned()),
                 booth: BoothId(booth.to_owned()),
+                certificate_sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
             })
         }
         _ => Err(BoothCertError::Invalid(

@@ -251,6 +251,24 @@ impl AuditReader {
             .collect())
     }
 
+    /// The first checkpoint whose count is at least `seq` (it signs entry `seq`).
+    pub async fn checkpoint_covering(&self, seq: u64) -> Result<Option<Checkpoint>> {
+        let row = sqlx::query(
+            "SELECT n, count, head_hash, time_ms, signature FROM audit_checkpoints \
+             WHERE count >= ? ORDER BY n LIMIT 1",
+        )
+        .bind(seq as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Checkpoint {
+            n: r.get::<i64, _>(0).max(0) as u64,
+            count: r.get::<i64, _>(1).max(0) as u64,
+            head_hash: r.get(2),
+            time_ms: r.get(3),
+            signature: r.get(4),
+        }))
+    }
+
     /// Entries matching a staff query, in seq order.
     pub async fn query(&self, f: &AuditFilter) -> Result<Vec<StoredEntry>> {
         let rows = sqlx::query(&format!(

@@ -505,6 +505,8 @@ impl Admission {
             participant: Some(participant.clone()),
             reason: code.to_owned(),
         };
+        // A booth's device: the certificate it joins with (R-VERIFY-4, the visit receipt).
+        let mut device_cert_sha256 = None;
         let actor = match &participant {
             ParticipantId::Lawyer(id)
             | ParticipantId::Assistant(id)
@@ -526,6 +528,7 @@ impl Admission {
                     let actor = Actor::Booth(me.booth().clone());
                     return Err(self.refused(actor, records, refusal).await);
                 }
+                device_cert_sha256 = Some(me.certificate_sha256().to_owned());
                 Actor::Booth(booth.clone())
             }
         };
@@ -619,6 +622,7 @@ impl Admission {
                 visit,
                 participant: participant.clone(),
                 licence,
+                device_cert_sha256,
             },
         ];
         if let Err(e) = self.audit.append_all(actor.clone(), granted).await {
