@@ -60,6 +60,19 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Write coturn's turnserver.conf for confer's TURN relay (R-REMOTE-2): TLS on
+    /// `turn.tls_port`, confer's shared secret, relaying only to the media addresses.
+    TurnConfig {
+        /// TOML configuration file (the one `serve` uses); CONFER_* variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Where to write it (0600: it holds the shared secret), e.g.
+        /// /etc/turnserver.conf.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -210,6 +223,28 @@ fn main() {
             command: RegistryCommand::Import { data_dir, file },
         } => registry_import(&data_dir, &file),
         Command::Admin { command } => admin(command),
+        Command::TurnConfig {
+            config,
+            data_dir,
+            out,
+        } => {
+            let overrides = Overrides {
+                data_dir,
+                ..Overrides::default()
+            };
+            match Config::load(config.as_deref(), &overrides) {
+                Ok(c) => confer::turn::write_coturn_config(&c, &out).map(|()| {
+                    println!(
+                        "wrote {} (0600; it holds the TURN shared secret)",
+                        out.display()
+                    )
+                }),
+                Err(e) => {
+                    eprintln!("confer: {e}");
+                    std::process::exit(EXIT_BAD_CONFIG);
+                }
+            }
+        }
     };
     if let Err(e) = result {
         eprintln!("confer: {e:#}");

@@ -296,6 +296,13 @@ pub enum AuditRecord {
         /// The attesting officer's badge or staff number.
         officer: String,
     },
+    /// An admitted participant was given TURN relay credentials for this visit, valid until
+    /// `expires_at_ms` (R-REMOTE-2). Never the password.
+    TurnCredentialsIssued {
+        visit: VisitId,
+        participant: ParticipantId,
+        expires_at_ms: i64,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -363,6 +370,7 @@ impl AuditRecord {
             AuditRecord::ComplaintUpdated { .. } => "complaint_updated",
             AuditRecord::DocumentRead { .. } => "document_read",
             AuditRecord::RoomAttested { .. } => "room_attested",
+            AuditRecord::TurnCredentialsIssued { .. } => "turn_credentials_issued",
         }
     }
 
@@ -497,6 +505,14 @@ impl AuditRecord {
             AuditRecord::RoomAttested { visit, booth, .. } => {
                 s.visit = Some(*visit);
                 s.booth = Some(booth.clone());
+            }
+            AuditRecord::TurnCredentialsIssued {
+                visit,
+                participant: p,
+                ..
+            } => {
+                s.visit = Some(*visit);
+                participant(&mut s, p);
             }
         }
         match actor {
