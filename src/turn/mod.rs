@@ -133,7 +133,11 @@ impl Turn {
         if slot_end <= now {
             return Err(TurnError::SlotOver);
         }
-        let expires_at = slot_end + self.inner.grace;
+        // Whole seconds (the username carries Unix seconds), rounded up: never before the
+        // slot end plus the grace.
+        let end = slot_end + self.inner.grace;
+        let secs = end.timestamp() + i64::from(end.timestamp_subsec_nanos() > 0);
+        let expires_at = DateTime::from_timestamp(secs, 0).unwrap_or(end);
         let actor = match participant {
             ParticipantId::Lawyer(id)
             | ParticipantId::Assistant(id)
