@@ -310,3 +310,71 @@ async fn forged_and_expired_turn_credentials_are_refused() {
         .await
         .expect("the issued credential is accepted");
 }
+
+/// R-REMOTE-2: `confer turn-config` writes coturn's file (0600) from confer's configuration:
+/// the shared secret of the secret file (created 0600 on first use), relaying only to the
+/// media address; without a media address to allow it refuses to write an open relay.
+#[test]
+fn turn_config_writes_a_private_file_that_relays_only_to_the_media_address() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let conf = dir.path().join("confer.toml");
+    let write_conf = |media: &str| {
+        std::fs::write(
+            &conf,
+            format!(
+                "data_dir = {data:?}\n[media]\n{media}\n[turn]\nenabled = true\n\
+                 urls = [\"turns:turn.example:443?transport=tcp\"]\n"
+            ),
+        )
+        .unwrap()
+    };
+    write_conf("public_ips = [\"198.51.100.4\"]");
+    let out = dir.path().join("turnserver.conf");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_confer"))
+            .args(["turn-config", "--config"])
+            .arg(&conf)
+            .arg("--out")
+            .arg(&out)
+            .env_remove("CONFER_DATA_DIR")
+            .output()
+            .unwrap()
+    };
+    let done = run();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let secret_file = data.join("keys").join("turn-secret");
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    for f in [&out, &secret_file] {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text
+        .lines()
+        .any(|l| l == format!("static-auth-secret={secret}")));
+    assert!(text.lines().any(|l| l == "allowed-peer-ip=198.51.100.4"));
+    assert!(text
+        .lines()
+        .any(|l| l == "denied-peer-ip=0.0.0.0-255.255.255.255"));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(!printed.contains(&secret), "the secret is never printed");
+
+    write_conf("addr = \"0.0.0.0:8443\"");
+    let refused = run();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("media.public_ips"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
