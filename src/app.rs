@@ -276,6 +276,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub.clone(),
         documents.clone(),
     );
+    // R-REMOTE-2: TURN credentials (coturn relays; `confer turn-config` configures it).
+    let turn = crate::turn::Turn::open(
+        &config.turn,
+        &data_dir,
+        config.visit.reconnect_grace(),
+        audit.clone(),
+    )
+    .context("cannot read or create the TURN shared secret")?;
     let state = Services {
         config,
         store,
@@ -291,6 +299,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         outbox: crate::admin::outbox::Outbox::new(),
         health: crate::health::HealthFeed::new(),
         scheduler,
+        turn,
         ready: Arc::new(AtomicBool::new(false)),
     };
 

@@ -42,6 +42,66 @@ pub struct Config {
     pub oversight: OversightSection,
     /// The facility's public complaint contact (R-COMPLAIN-1).
     pub facility: FacilitySection,
+    /// The TURN relay (coturn) for networks that allow only TLS to port 443 (R-REMOTE-2).
+    pub turn: TurnSection,
+}
+
+/// The TURN relay confer hands credentials for (R-REMOTE-2). confer does not relay itself:
+/// coturn does, configured by `confer turn-config` from these settings (`src/turn/`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnSection {
+    /// Hand TURN credentials with every admitted join (`joined.ice_servers`).
+    pub enabled: bool,
+    /// The TURN URLs clients are given, e.g. `turns:media.example.cn:443?transport=tcp`
+    /// and optionally `turn:media.example.cn:3478?transport=udp`.
+    pub urls: Vec<String>,
+    /// The shared secret of TURN REST credentials (coturn `static-auth-secret`). Unset:
+    /// `<data_dir>/keys/turn-secret`, created (0600) on first use.
+    pub secret_file: Option<PathBuf>,
+    /// coturn's realm (also the realm clients see).
+    pub realm: String,
+    /// The address coturn listens on (`listening-ip`); unspecified: every address.
+    pub listen_ip: IpAddr,
+    /// coturn's TURN-over-TLS port (`tls-listening-port`), 443 so that it passes firewalls
+    /// that allow only HTTPS.
+    pub tls_port: u16,
+    /// coturn's plain TURN port (UDP and TCP, `listening-port`). Unset: no plain listener.
+    pub plain_port: Option<u16>,
+    /// The address coturn relays from (`relay-ip`); unset: coturn's choice.
+    pub relay_ip: Option<IpAddr>,
+    /// The public address of a relay behind 1:1 NAT (`external-ip`).
+    pub external_ip: Option<IpAddr>,
+    /// The UDP port range coturn relays from (`min-port`, `max-port`).
+    pub relay_min_port: u16,
+    pub relay_max_port: u16,
+}
+
+impl Default for TurnSection {
+    fn default() -> Self {
+        TurnSection {
+            enabled: false,
+            urls: Vec::new(),
+            secret_file: None,
+            realm: "confer".into(),
+            listen_ip: IpAddr::from([0, 0, 0, 0]),
+            tls_port: 443,
+            plain_port: None,
+            relay_ip: None,
+            external_ip: None,
+            relay_min_port: 49152,
+            relay_max_port: 65535,
+        }
+    }
+}
+
+impl TurnSection {
+    /// Where the shared secret lives (see [`Self::secret_file`]).
+    pub fn secret_path(&self, data_dir: &Path) -> PathBuf {
+        self.secret_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys").join("turn-secret"))
+    }
 }
 
 /// Where lawyer licences are checked (R-VERIFY-1) and how suspected impersonation is handled
@@ -378,6 +438,7 @@ impl Default for Config {
             signaling: SignalingSection::default(),
             oversight: OversightSection::default(),
             facility: FacilitySection::default(),
+            turn: TurnSection::default(),
         }
     }
 }
@@ -662,6 +723,26 @@ impl Config {
         }
         if l.lock_after_alerts == 0 {
             return bad("licence.lock_after_alerts must be at least 1".into());
+        }
+        let t = &self.turn;
+        if t.enabled {
+            if t.urls.is_empty() {
+                return bad("turn.enabled needs turn.urls (e.g. \"turns:media.example.cn:443?transport=tcp\")".into());
+            }
+            for u in &t.urls {
+                let ok = (u.starts_with("turns:") || u.starts_with("turn:"))
+                    && u.len() > 6
+                    && !u.chars().any(|c| c.is_whitespace() || c == '"');
+                if !ok {
+                    return bad(format!("turn.urls: {u:?} is not a turn: or turns: URL"));
+                }
+            }
+        }
+        if t.realm.is_empty() || t.realm.chars().any(|c| !c.is_ascii_graphic()) {
+            return bad("turn.realm must be non-empty printable ASCII without spaces".into());
+        }
+        if t.tls_port == 0 || t.relay_min_port == 0 || t.relay_min_port > t.relay_max_port {
+            return bad("turn.tls_port must be > 0 and turn.relay_min_port..relay_max_port a non-empty range".into());
         }
         if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return bad(

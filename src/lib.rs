@@ -19,6 +19,7 @@
 //! - [`auth`]: lawyer and admin accounts, sessions, join tokens, booth identity from certificates.
 //! - [`audit`]: the tamper-evident audit log: hash chain, signed checkpoints, verification.
 //! - [`store`]: the only module that sees SQL (SQLite, migrations embedded).
+//! - [`turn`]: TURN relay credentials for coturn, and its configuration (R-REMOTE-2).
 //! - [`admin`]: the admin listener's API: staff roles, TOTP sign-in, staff accounts.
 //! - [`health`]: the live visit health feed for the admin console (content-free; R-PRIV-1).
 //! - [`model`]: the shared value types (base layer) that the store and the layers above use.
@@ -49,4 +50,5 @@ pub mod schedule;
 pub mod services;
 pub mod signaling;
 pub mod store;
+pub mod turn;
 pub mod visit;

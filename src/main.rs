@@ -74,6 +74,19 @@ enum Command {
         #[arg(long)]
         assets: bool,
     },
+    /// Write coturn's turnserver.conf for confer's TURN relay (R-REMOTE-2): TLS on
+    /// `turn.tls_port`, confer's shared secret, relaying only to the media addresses.
+    TurnConfig {
+        /// TOML configuration file (the one `serve` uses); CONFER_* variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Where to write it (0600: it holds the shared secret), e.g.
+        /// /etc/turnserver.conf.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -246,6 +259,28 @@ fn main() {
         Command::Version { assets } => {
             version(assets);
             Ok(())
+        }
+        Command::TurnConfig {
+            config,
+            data_dir,
+            out,
+        } => {
+            let overrides = Overrides {
+                data_dir,
+                ..Overrides::default()
+            };
+            match Config::load(config.as_deref(), &overrides) {
+                Ok(c) => confer::turn::write_coturn_config(&c, &out).map(|()| {
+                    println!(
+                        "wrote {} (0600; it holds the TURN shared secret)",
+                        out.display()
+                    )
+                }),
+                Err(e) => {
+                    eprintln!("confer: {e}");
+                    std::process::exit(EXIT_BAD_CONFIG);
+                }
+            }
         }
     };
     if let Err(e) = result {

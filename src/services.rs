@@ -38,6 +38,8 @@ pub struct Services {
     pub health: crate::health::HealthFeed,
     /// Scheduling: requests, placements, the decision locks (R-ARRANGE-1, R-BOOK-1..5).
     pub scheduler: crate::schedule::service::Scheduler,
+    /// TURN credentials for admitted participants, when `[turn] enabled` (R-REMOTE-2).
+    pub turn: Option<crate::turn::Turn>,
     pub ready: Arc<AtomicBool>,
 }
 

@@ -79,6 +79,11 @@ const LAYERS: &[(&str, u8)] = &[
     ("visit::evidence", 3),
     ("visit::hub", 3),
     ("receipt::service", 3),
+    // TURN credentials (R-REMOTE-2): the service holds the secret and audits; the
+    // credential scheme and coturn's configuration are pure.
+    ("turn", 3),
+    ("turn::credentials", 2),
+    ("turn::conf", 2),
     // 4 edges: HTTP and WebSocket routes, extractors, listeners.
     ("http", 4),
     ("signaling", 4),

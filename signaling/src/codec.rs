@@ -249,6 +249,18 @@ mod tests {
                 role: Role::Lawyer,
                 slot_ends_at: ends,
                 participants: vec![Role::Booth],
+                ice_servers: vec![],
+            }),
+            ServerMessage::Joined(Joined {
+                visit_id: 43,
+                role: Role::Lawyer,
+                slot_ends_at: ends,
+                participants: vec![],
+                ice_servers: vec![crate::message::IceServer {
+                    urls: vec!["turns:media.example:443?transport=tcp".into()],
+                    username: "1795771800:43:lawyer-3".into(),
+                    credential: "c2VjcmV0".into(),
+                }],
             }),
             ServerMessage::Answer {
                 sdp: "v=0\r\n".into(),
@@ -363,6 +375,7 @@ mod tests {
                     role: Role::Booth,
                     slot_ends_at: ends,
                     participants: vec![Role::Lawyer],
+                    ice_servers: vec![],
                 })),
                 r#"{"type":"joined","visit_id":7,"role":"booth","slot_ends_at":"2026-11-27T09:30:00Z","participants":["lawyer"]}"#,
             ),

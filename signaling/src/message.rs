@@ -186,6 +186,24 @@ pub struct Joined {
     pub slot_ends_at: DateTime<Utc>,
     /// The other participants already connected to the visit.
     pub participants: Vec<Role>,
+    /// ICE servers for this participant's peer connection: TURN relays with credentials
+    /// that expire at the slot end plus the reconnect grace (R-REMOTE-2). Empty (and
+    /// omitted on the wire) when the server offers no TURN relay; older servers never send
+    /// it, older clients ignore it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// One entry of `joined.ice_servers`, in the shape of the browser's `RTCIceServer`:
+/// `new RTCPeerConnection({iceServers})` takes the list as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `turns:host:443?transport=tcp`, `turn:host:3478?transport=udp`, ...
+    pub urls: Vec<String>,
+    /// TURN REST username: `<expiry unix seconds>:<visit id>:<participant tag>`.
+    pub username: String,
+    /// base64(HMAC-SHA1(shared secret, username)); valid until the expiry in `username`.
+    pub credential: String,
 }
 
 /// A message from the server to a participant.

@@ -323,7 +323,10 @@ export class Visit {
       this.status(others.length > 0 ? 'Joined. Setting up video…' : 'Joined. Waiting for the other side…');
 
       setPhase('negotiating');
-      const pc = new RTCPeerConnection({ iceServers: [] });
+      // The TURN relay and this participant's credential, when the server offers one
+      // (R-REMOTE-2: networks that allow only TLS to port 443).
+      const iceServers = Array.isArray(joined.ice_servers) ? joined.ice_servers : [];
+      const pc = new RTCPeerConnection({ iceServers });
       this.pc = pc;
       window.conferPc = pc;
       pc.addEventListener('connectionstatechange', () => this.onConnectionState());

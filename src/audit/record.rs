@@ -306,6 +306,13 @@ pub enum AuditRecord {
         visit: VisitId,
         to: String,
     },
+    /// An admitted participant was given TURN relay credentials for this visit, valid until
+    /// `expires_at_ms` (R-REMOTE-2). Never the password.
+    TurnCredentialsIssued {
+        visit: VisitId,
+        participant: ParticipantId,
+        expires_at_ms: i64,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -380,6 +387,7 @@ impl AuditRecord {
             AuditRecord::DocumentRead { .. } => "document_read",
             AuditRecord::RoomAttested { .. } => "room_attested",
             AuditRecord::ReceiptIssued { .. } => "receipt_issued",
+            AuditRecord::TurnCredentialsIssued { .. } => "turn_credentials_issued",
         }
     }
 
@@ -516,6 +524,14 @@ impl AuditRecord {
                 s.booth = Some(booth.clone());
             }
             AuditRecord::ReceiptIssued { visit, .. } => s.visit = Some(*visit),
+            AuditRecord::TurnCredentialsIssued {
+                visit,
+                participant: p,
+                ..
+            } => {
+                s.visit = Some(*visit);
+                participant(&mut s, p);
+            }
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

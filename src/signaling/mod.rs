@@ -38,6 +38,8 @@ pub struct Signalling {
     pub admission: Admission,
     pub hub: VisitHub,
     pub keepalive: Keepalive,
+    /// TURN credentials handed with `joined`, when a relay is configured (R-REMOTE-2).
+    pub turn: Option<crate::turn::Turn>,
 }
 
 /// The signalling keepalive (R-REMOTE-2), from `[signaling]` in the configuration.
@@ -398,14 +400,43 @@ impl Connection {
             .join(token, &self.certs, Utc::now())
             .await?;
         let seat = joined.seat;
+        let ice_servers = ice_servers(self.state.turn.clone(), &seat, &joined.participant).await;
         let reply = wire::Joined {
             visit_id: seat.visit.0,
             role: wire_role(seat.role),
             slot_ends_at: seat.slot_end,
             participants: seat.others.iter().copied().map(wire_role).collect(),
+            ice_servers,
         };
         self.seat = Some(seat);
         self.notices = Some(joined.notices);
         Ok(reply)
+    }
+}
+
+/// The TURN relay and this participant's credential for it (R-REMOTE-2); none when no
+/// relay is configured or the credential could not be recorded (the join stands: UDP
+/// and ICE-TCP still work).
+async fn ice_servers(
+    turn: Option<crate::turn::Turn>,
+    seat: &Seat,
+    participant: &crate::ids::ParticipantId,
+) -> Vec<wire::IceServer> {
+    let Some(turn) = turn else {
+        return Vec::new();
+    };
+    match turn
+        .issue(seat.visit, participant, seat.slot_end, Utc::now())
+        .await
+    {
+        Ok(c) => vec![wire::IceServer {
+            urls: c.urls,
+            username: c.username,
+            credential: c.password,
+        }],
+        Err(e) => {
+            tracing::warn!(visit = %seat.visit, error = %e, "no TURN credentials for this join");
+            Vec::new()
+        }
     }
 }

@@ -232,6 +232,8 @@ pub struct IssuedToken {
 pub struct Joined {
     pub seat: Seat,
     pub notices: mpsc::UnboundedReceiver<Notice>,
+    /// Who was admitted (for the TURN credential, R-REMOTE-2).
+    pub participant: ParticipantId,
 }
 
 /// The evidence gathered at a token request, kept until the token's use or expiry.
@@ -643,7 +645,11 @@ impl Admission {
             }
         };
         tracing::info!(visit = %seat.visit, role = seat.role.as_str(), "participant joined");
-        Ok(Joined { seat, notices: rx })
+        Ok(Joined {
+            seat,
+            notices: rx,
+            participant,
+        })
     }
 
     /// Record a refused join, then hand back the refusal. A refusal is the safe direction:

@@ -570,6 +570,13 @@ pub struct BrowserOpts {
     pub origin_for_cert_autoselect: String,
 }
 
+/// A network namespace chromedriver runs in (see [`Browser::launch_in_netns`]).
+struct InNetns {
+    name: String,
+    ns_ip: std::net::IpAddr,
+    root_ip: std::net::IpAddr,
+}
+
 /// One headless Chromium, driven through its own chromedriver. Dropping it
 /// (or [`Browser::close`]) kills chromedriver, Chromium and all their children.
 pub struct Browser {
@@ -614,6 +621,40 @@ impl Browser {
         autoselect: CertAutoSelect,
         extra_flags: &[&str],
     ) -> anyhow::Result<Browser> {
+        Self::launch_inner(opts, autoselect, extra_flags, None).await
+    }
+
+    /// [`Browser::launch_with_flags`] with chromedriver (and so Chromium) running inside
+    /// the network namespace `netns` (R-REMOTE-2, tests/support/netns.rs): chromedriver
+    /// talks to Chromium on the namespace's loopback and accepts this test's WebDriver
+    /// requests on `ns_ip` from `root_ip` only.
+    pub async fn launch_in_netns(
+        opts: BrowserOpts,
+        extra_flags: &[&str],
+        netns: &str,
+        ns_ip: std::net::IpAddr,
+        root_ip: std::net::IpAddr,
+    ) -> anyhow::Result<Browser> {
+        let ns = InNetns {
+            name: netns.to_owned(),
+            ns_ip,
+            root_ip,
+        };
+        Self::launch_inner(
+            opts,
+            CertAutoSelect::ProfilePreference,
+            extra_flags,
+            Some(ns),
+        )
+        .await
+    }
+
+    async fn launch_inner(
+        opts: BrowserOpts,
+        autoselect: CertAutoSelect,
+        extra_flags: &[&str],
+        netns: Option<InNetns>,
+    ) -> anyhow::Result<Browser> {
         let chromium = chromium_path();
         anyhow::ensure!(chromium.is_file(), "{} not found", chromium.display());
         // Short name: Chromium's SingletonSocket path under it must stay < 108 bytes.
@@ -649,7 +690,10 @@ impl Browser {
             _policy: policy,
         };
         // From here on, Drop cleans up whatever was started if we fail.
-        let port = browser.spawn_driver(&home).await?;
+        let port = browser.spawn_driver(&home, netns.as_ref()).await?;
+        let driver_ip = netns
+            .as_ref()
+            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |n| n.ns_ip);
 
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.extend(extra_flags.iter().map(|s| s.to_string()));
@@ -679,7 +723,7 @@ impl Browser {
             LAUNCH_TIMEOUT,
             ClientBuilder::new(connector)
                 .capabilities(capabilities)
-                .connect(&format!("http://127.0.0.1:{port}")),
+                .connect(&format!("http://{driver_ip}:{port}")),
         )
         .await;
         match connected {
@@ -702,7 +746,7 @@ impl Browser {
         }
     }
 
-    async fn spawn_driver(&mut self, home: &Path) -> anyhow::Result<u16> {
+    async fn spawn_driver(&mut self, home: &Path, netns: Option<&InNetns>) -> anyhow::Result<u16> {
         let dir = self
             .dir
             .as_ref()
@@ -711,7 +755,15 @@ impl Browser {
             .to_path_buf();
         let tmp = dir.join("t");
         std::fs::create_dir_all(&tmp)?;
-        let mut cmd = Command::new(chromedriver_path());
+        let mut cmd = match netns {
+            None => Command::new(chromedriver_path()),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns.name]).arg(chromedriver_path());
+                c.arg(format!("--allowed-ips={}", ns.root_ip));
+                c
+            }
+        };
         cmd.arg("--port=0")
             .arg(format!(
                 "--log-path={}",

@@ -150,6 +150,7 @@ where
                             role,
                             slot_ends_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap(),
                             participants: vec![],
+                            ice_servers: vec![],
                         })
                     };
                     let outcome = match token.expose() {
