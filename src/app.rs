@@ -276,6 +276,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub.clone(),
         documents.clone(),
     );
+    let resumes =
+        crate::visit::Resumes::new(store.clone(), audit.clone(), hub.clone(), gate.clone());
     let state = Services {
         config,
         store,
@@ -292,6 +294,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         health: crate::health::HealthFeed::new(),
         scheduler,
         ready: Arc::new(AtomicBool::new(false)),
+        resumes,
     };
 
     let http_listener = tokio::net::TcpListener::bind(state.config.http.addr)

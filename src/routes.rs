@@ -46,6 +46,7 @@ pub fn public(s: &Services) -> Router {
                 ping_every: s.config.signaling.ping_interval(),
                 dead_after: s.config.signaling.dead_after(),
             },
+            resumes: s.resumes.clone(),
         }))
         .merge(crate::schedule::routes_lawyer::routes(
             crate::schedule::routes_lawyer::SchedulerRoutes {

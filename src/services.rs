@@ -39,6 +39,8 @@ pub struct Services {
     /// Scheduling: requests, placements, the decision locks (R-ARRANGE-1, R-BOOK-1..5).
     pub scheduler: crate::schedule::service::Scheduler,
     pub ready: Arc<AtomicBool>,
+    /// Resume credentials: a lost connection takes its kept seat back (R-REMOTE-2).
+    pub resumes: crate::visit::Resumes,
 }
 
 impl Services {

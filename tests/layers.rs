@@ -76,6 +76,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("visit::admission", 3),
     ("visit::evidence", 3),
     ("visit::hub", 3),
+    ("visit::resume", 3),
     // 4 edges: HTTP and WebSocket routes, extractors, listeners.
     ("http", 4),
     ("signaling", 4),

@@ -312,6 +312,39 @@ impl LiveVisit {
         actions
     }
 
+    /// The participant took its seat back on a new signalling connection with its resume
+    /// credential (R-REMOTE-2). Its signalling is no longer lost. If nothing else is wrong,
+    /// the interruption ends and the others are told `ParticipantJoined`. If its media is
+    /// still missing (an ICE restart is to follow), the running grace period is cancelled and
+    /// a new one starts, without a new notice (the others already know).
+    pub fn resumed(&mut self, seat: SeatNo) -> Vec<Action> {
+        if self.ended.is_some() {
+            return Vec::new();
+        }
+        let Some(p) = self.present.get_mut(&seat) else {
+            return Vec::new();
+        };
+        p.signal_lost = false;
+        let role = p.participant.role();
+        match (p.is_lost(), p.interrupted) {
+            (false, Some(_)) => {
+                p.interrupted = None;
+                self.present
+                    .keys()
+                    .filter(|s| **s != seat)
+                    .map(|s| Action::Notify(*s, Notice::ParticipantJoined(role)))
+                    .collect()
+            }
+            (true, Some(_)) => {
+                let grace = self.next_grace;
+                self.next_grace += 1;
+                p.interrupted = Some(grace);
+                vec![Action::StartGrace(seat, grace)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The seat's media connection dropped (ICE failed or timed out): see
     /// [`Self::connection`].
     pub fn mark_dropped(&mut self, seat: SeatNo) -> Vec<Action> {
