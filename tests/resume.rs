@@ -64,7 +64,10 @@ async fn resume_from(
     app: &TestApp,
     device: &str,
     token: &str,
-) -> (SignalingClient, Result<confer_signaling::Joined, confer_signaling::ClientError>) {
+) -> (
+    SignalingClient,
+    Result<confer_signaling::Joined, confer_signaling::ClientError>,
+) {
     let mut sig = SignalingClient::connect(&app.ws_url(), tls_client(&app.ca_pem, &Identity::None))
         .await
         .expect("wss");
@@ -182,9 +185,14 @@ async fn a_lawyer_whose_signalling_drops_resumes_the_same_seat_and_its_credentia
     // A new connection from the same tab takes the same seat back: no join token.
     let (mut again, outcome) = resume_from(&app, LAWYER_TAB, &first).await;
     let back = outcome.expect("the resume is accepted");
-    assert_eq!((back.visit_id, back.role), (visit, confer_signaling::Role::Lawyer));
+    assert_eq!(
+        (back.visit_id, back.role),
+        (visit, confer_signaling::Role::Lawyer)
+    );
     assert_eq!(back.participants, vec![Role::Booth]);
-    let next = back.resume.expect("a new credential with the resumed joined");
+    let next = back
+        .resume
+        .expect("a new credential with the resumed joined");
     assert_ne!(next.token.expose(), first, "rotated");
     notice_where(&mut booth.sig, NOTICE_WAIT, |n| {
         *n == VisitNotice::ParticipantJoined { role: Role::Lawyer }
@@ -193,7 +201,12 @@ async fn a_lawyer_whose_signalling_drops_resumes_the_same_seat_and_its_credentia
     // Same seat, same media peer: the lawyer's media still reaches the booth, and the
     // booth's the lawyer.
     video_flows_again(&booth.peer, booth.peer.received_count(MediaKind::Video), 30).await;
-    video_flows_again(&lawyer.peer, lawyer.peer.received_count(MediaKind::Video), 30).await;
+    video_flows_again(
+        &lawyer.peer,
+        lawyer.peer.received_count(MediaKind::Video),
+        30,
+    )
+    .await;
     // The resumed connection is a full participant: a ping, and a second offer that is not
     // an ICE restart is refused as before.
     again.ping().await.expect("the resumed connection answers");

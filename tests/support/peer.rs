@@ -939,7 +939,10 @@ impl TestPeer {
                 return Ok(sdp);
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("{}: no new candidates after the ICE restart:\n{sdp}", self.label);
+                bail!(
+                    "{}: no new candidates after the ICE restart:\n{sdp}",
+                    self.label
+                );
             }
             let _ = tokio::time::timeout(Duration::from_millis(20), gathering.changed()).await;
         }
