@@ -639,6 +639,14 @@ export class Visit {
     if (this.ui.connection) this.ui.connection(pc.connectionState, pc.iceConnectionState);
     if (this.finished) return;
     if (pc.connectionState === 'connected') {
+      // R-REMOTE-2: media is back but the socket missed two pongs: it died with the network,
+      // so resume now rather than waiting out the silence limit.
+      const sig = this.signaling;
+      if (sig && !sig.closed && !this.reconnecting && Date.now() - sig.lastHeard > 2 * KEEPALIVE_MS) {
+        sig.lost();
+        return;
+      }
+      if (this.reconnecting) return;
       setPhase('connected');
       this.status('Connected');
     } else if (pc.iceConnectionState === 'failed') {
