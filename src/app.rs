@@ -284,6 +284,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         audit.clone(),
     )
     .context("cannot read or create the TURN shared secret")?;
+    let resumes =
+        crate::visit::Resumes::new(store.clone(), audit.clone(), hub.clone(), gate.clone());
     let state = Services {
         config,
         store,
@@ -301,6 +303,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         scheduler,
         turn,
         ready: Arc::new(AtomicBool::new(false)),
+        resumes,
     };
 
     let http_listener = tokio::net::TcpListener::bind(state.config.http.addr)

@@ -47,6 +47,7 @@ pub fn public(s: &Services) -> Router {
                 dead_after: s.config.signaling.dead_after(),
             },
             turn: s.turn.clone(),
+            resumes: s.resumes.clone(),
         }))
         .merge(crate::schedule::routes_lawyer::routes(
             crate::schedule::routes_lawyer::SchedulerRoutes {

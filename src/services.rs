@@ -41,6 +41,8 @@ pub struct Services {
     /// TURN credentials for admitted participants, when `[turn] enabled` (R-REMOTE-2).
     pub turn: Option<crate::turn::Turn>,
     pub ready: Arc<AtomicBool>,
+    /// Resume credentials: a lost connection takes its kept seat back (R-REMOTE-2).
+    pub resumes: crate::visit::Resumes,
 }
 
 impl Services {

@@ -84,6 +84,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("turn", 3),
     ("turn::credentials", 2),
     ("turn::conf", 2),
+    ("visit::resume", 3),
     // 4 edges: HTTP and WebSocket routes, extractors, listeners.
     ("http", 4),
     ("signaling", 4),

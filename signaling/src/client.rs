@@ -109,6 +109,8 @@ pub struct SignalingClient {
     pending: VecDeque<ServerMessage>,
     timeout: Duration,
     task: tokio::task::JoinHandle<()>,
+    /// The device id sent in `hello` (R-REMOTE-2), if any.
+    device: Option<String>,
 }
 
 impl Drop for SignalingClient {
@@ -224,6 +226,7 @@ impl SignalingClient {
             pending: VecDeque::new(),
             timeout,
             task,
+            device: None,
         })
     }
 
@@ -246,6 +249,7 @@ impl SignalingClient {
         let msg = ClientMessage::Hello {
             version,
             client: CLIENT_NAME.to_owned(),
+            device: self.device.clone(),
         };
         self.request(&msg, "welcome", |m| match m {
             ServerMessage::Welcome(w) => Ok(w),
@@ -257,6 +261,25 @@ impl SignalingClient {
     /// Send `join` with a join token; returns the server's `joined`.
     pub async fn join(&mut self, token: &str) -> Result<Joined, ClientError> {
         let msg = ClientMessage::Join {
+            token: token.into(),
+        };
+        self.request(&msg, "joined", |m| match m {
+            ServerMessage::Joined(j) => Ok(j),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// Name this client's device in the next `hello` (R-REMOTE-2: a resume credential is
+    /// bound to it).
+    pub fn set_device(&mut self, device: impl Into<String>) {
+        self.device = Some(device.into());
+    }
+
+    /// Send `resume` with the credential of an earlier `joined` instead of `join`
+    /// (R-REMOTE-2); returns the server's `joined` (with the next credential).
+    pub async fn resume(&mut self, token: &str) -> Result<Joined, ClientError> {
+        let msg = ClientMessage::Resume {
             token: token.into(),
         };
         self.request(&msg, "joined", |m| match m {

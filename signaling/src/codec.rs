@@ -225,6 +225,7 @@ mod tests {
             ClientMessage::Hello {
                 version: crate::PROTOCOL_VERSION,
                 client: "confer-web/1".into(),
+                device: Some("tab-1".into()),
             },
             ClientMessage::Join {
                 token: "v1.abc.def".into(),
@@ -234,6 +235,9 @@ mod tests {
             },
             ClientMessage::Leave,
             ClientMessage::Ping,
+            ClientMessage::Resume {
+                token: "r1.abc".into(),
+            },
         ]
     }
 
@@ -250,6 +254,7 @@ mod tests {
                 slot_ends_at: ends,
                 participants: vec![Role::Booth],
                 ice_servers: vec![],
+                resume: None,
             }),
             ServerMessage::Joined(Joined {
                 visit_id: 43,
@@ -261,6 +266,10 @@ mod tests {
                     username: "1795771800:43:lawyer-3".into(),
                     credential: "c2VjcmV0".into(),
                 }],
+                resume: Some(crate::ResumeGrant {
+                    token: "r1.abc".into(),
+                    expires_at: ends,
+                }),
             }),
             ServerMessage::Answer {
                 sdp: "v=0\r\n".into(),
@@ -349,6 +358,7 @@ mod tests {
                 encode_client(&ClientMessage::Hello {
                     version: 1,
                     client: "confer-web/1".into(),
+                    device: None,
                 }),
                 r#"{"type":"hello","version":1,"client":"confer-web/1"}"#,
             ),
@@ -376,6 +386,7 @@ mod tests {
                     slot_ends_at: ends,
                     participants: vec![Role::Lawyer],
                     ice_servers: vec![],
+                    resume: None,
                 })),
                 r#"{"type":"joined","visit_id":7,"role":"booth","slot_ends_at":"2026-11-27T09:30:00Z","participants":["lawyer"]}"#,
             ),
@@ -643,6 +654,7 @@ mod tests {
         let msg = ClientMessage::Hello {
             version: 1,
             client: "\u{0}\"\\\n\u{1F600} Ωmega \u{2028}".into(),
+            device: None,
         };
         assert_eq!(decode_client(&encode_client(&msg)), Ok(msg));
     }

@@ -68,6 +68,15 @@ pub enum ErrorCode {
     RoomNotReady,
     /// Anything else that went wrong inside the server. Details stay in its logs.
     Internal,
+    /// The resume credential is not one this server issued (or it was altered).
+    ResumeInvalid,
+    /// The resume credential was already used (single use; each resume issues a new one).
+    ResumeReplayed,
+    /// The seat the resume credential names is gone: the grace period ended, the
+    /// participant left, its media ended, or the server restarted. Join again.
+    ResumeExpired,
+    /// The resume credential belongs to another device (tab or terminal).
+    ResumeWrongDevice,
 }
 
 impl ErrorCode {
@@ -97,6 +106,10 @@ impl ErrorCode {
         ErrorCode::AlreadyConnected,
         ErrorCode::RoomNotReady,
         ErrorCode::Internal,
+        ErrorCode::ResumeInvalid,
+        ErrorCode::ResumeReplayed,
+        ErrorCode::ResumeExpired,
+        ErrorCode::ResumeWrongDevice,
     ];
 
     /// The stable wire spelling, e.g. `"token_expired"`.
@@ -126,6 +139,10 @@ impl ErrorCode {
             ErrorCode::AlreadyConnected => "already_connected",
             ErrorCode::RoomNotReady => "room_not_ready",
             ErrorCode::Internal => "internal",
+            ErrorCode::ResumeInvalid => "resume_invalid",
+            ErrorCode::ResumeReplayed => "resume_replayed",
+            ErrorCode::ResumeExpired => "resume_expired",
+            ErrorCode::ResumeWrongDevice => "resume_wrong_device",
         }
     }
 
@@ -187,6 +204,18 @@ impl ErrorCode {
                 "The room is not ready: its recording and monitoring equipment must be confirmed off first. Please wait a moment."
             }
             ErrorCode::Internal => "Something went wrong on the server. Please try again.",
+            ErrorCode::ResumeInvalid => {
+                "The connection could not be restored with this pass. Please join the visit again."
+            }
+            ErrorCode::ResumeReplayed => {
+                "This reconnection pass was already used. Please join the visit again."
+            }
+            ErrorCode::ResumeExpired => {
+                "Your place in the visit was not kept: you were away too long. Please join the visit again."
+            }
+            ErrorCode::ResumeWrongDevice => {
+                "This reconnection pass belongs to another device, so it cannot be used here."
+            }
         }
     }
 }
@@ -278,8 +307,12 @@ mod tests {
             | ErrorCode::AccountLocked
             | ErrorCode::AlreadyConnected
             | ErrorCode::RoomNotReady
-            | ErrorCode::Internal => 1,
+            | ErrorCode::Internal
+            | ErrorCode::ResumeInvalid
+            | ErrorCode::ResumeReplayed
+            | ErrorCode::ResumeExpired
+            | ErrorCode::ResumeWrongDevice => 1,
         };
-        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 24);
+        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 28);
     }
 }

@@ -140,6 +140,11 @@ pub enum ClientMessage {
         version: u32,
         /// Free text naming the client software, e.g. `confer-web/1`. Informational.
         client: String,
+        /// A random id the client keeps for this device (a browser tab), 1 to 128 characters
+        /// of `A-Z a-z 0-9 - _`. Optional; a resume credential issued on this connection is
+        /// bound to it (R-REMOTE-2, `PROTOCOL.md` "Resume").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
     },
     /// Join a visit with a join token obtained over the REST API.
     Join { token: JoinToken },
@@ -149,11 +154,15 @@ pub enum ClientMessage {
     Leave,
     /// Keepalive; answered with `pong`.
     Ping,
+    /// Instead of `join`, after a lost connection: take back the same seat with the resume
+    /// credential of the last `joined` (R-REMOTE-2). Answered with `joined`.
+    Resume { token: ResumeToken },
 }
 
 impl ClientMessage {
     /// The `"type"` of every client message, in declaration order.
-    pub const TYPES: &'static [&'static str] = &["hello", "join", "offer", "leave", "ping"];
+    pub const TYPES: &'static [&'static str] =
+        &["hello", "join", "offer", "leave", "ping", "resume"];
 
     /// This message's `"type"` on the wire.
     pub fn type_name(&self) -> &'static str {
@@ -163,6 +172,7 @@ impl ClientMessage {
             ClientMessage::Offer { .. } => "offer",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
+            ClientMessage::Resume { .. } => "resume",
         }
     }
 }
@@ -192,6 +202,11 @@ pub struct Joined {
     /// it, older clients ignore it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ice_servers: Vec<IceServer>,
+    /// A single-use credential to take this seat back after a lost connection (`resume`),
+    /// bound to this participant, visit and device. Absent when the connection named no
+    /// device and presented no certificate, and from older servers (R-REMOTE-2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeGrant>,
 }
 
 /// One entry of `joined.ice_servers`, in the shape of the browser's `RTCIceServer`:
@@ -204,6 +219,43 @@ pub struct IceServer {
     pub username: String,
     /// base64(HMAC-SHA1(shared secret, username)); valid until the expiry in `username`.
     pub credential: String,
+}
+
+/// A resume credential handed out with `joined` (R-REMOTE-2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeGrant {
+    pub token: ResumeToken,
+    /// The latest it can be used: RFC 3339, UTC (the slot end). It dies earlier when the
+    /// seat is let go (the grace period ended, `leave`, the visit ended) or once used.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A resume credential as it travels on the wire. Opaque; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ResumeToken(String);
+
+impl ResumeToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token text, for the code that checks it. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ResumeToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResumeToken(<{} bytes, redacted>)", self.0.len())
+    }
+}
+
+impl From<&str> for ResumeToken {
+    fn from(token: &str) -> Self {
+        Self(token.to_owned())
+    }
 }
 
 /// A message from the server to a participant.

@@ -37,7 +37,7 @@
 //! so a participant can retry with a fresh token (the abuse counter bounds retries).
 //! `ping` is answered in every state but `Closed`.
 
-use crate::{ClientMessage, ErrorCode, JoinToken, Sdp, PROTOCOL_VERSION};
+use crate::{ClientMessage, ErrorCode, JoinToken, ResumeToken, Sdp, PROTOCOL_VERSION};
 
 /// Errors (of any kind) tolerated on one connection; the last one closes it.
 pub const MAX_ERRORS_PER_CONNECTION: u32 = 5;
@@ -74,6 +74,9 @@ pub enum Step {
     Leave,
     /// Send `pong`.
     Pong,
+    /// Take back a seat with a resume credential, instead of joining (R-REMOTE-2); then
+    /// `join_succeeded`/`join_failed`, as for a join.
+    Resume(ResumeToken),
 }
 
 /// What to do after an error on the connection.
@@ -158,6 +161,10 @@ impl ServerSession {
                 self.state = S::Joining;
                 Ok(Step::Join(token.clone()))
             }
+            (S::AwaitingJoin, M::Resume { token }) => {
+                self.state = S::Joining;
+                Ok(Step::Resume(token.clone()))
+            }
             (S::Joined | S::Negotiated, M::Offer { sdp }) => {
                 self.state = S::Negotiating;
                 Ok(Step::Offer(sdp.clone()))
@@ -169,7 +176,7 @@ impl ServerSession {
                 | S::Joined
                 | S::Negotiating
                 | S::Negotiated,
-                M::Hello { .. } | M::Join { .. } | M::Offer { .. },
+                M::Hello { .. } | M::Join { .. } | M::Offer { .. } | M::Resume { .. },
             ) => Err(ErrorCode::OutOfOrder),
         }
     }
@@ -267,6 +274,7 @@ mod tests {
         ClientMessage::Hello {
             version: PROTOCOL_VERSION,
             client: "test".into(),
+            device: None,
         }
     }
     fn join() -> ClientMessage {
@@ -274,6 +282,9 @@ mod tests {
     }
     fn offer() -> ClientMessage {
         ClientMessage::Offer { sdp: "v=0".into() }
+    }
+    fn resume() -> ClientMessage {
+        ClientMessage::Resume { token: "r".into() }
     }
 
     /// A session brought to `state` through the public API only.
@@ -345,12 +356,15 @@ mod tests {
         let offer: fn(&Step) -> bool = |s| *s == Step::Offer("v=0".into());
         let leave: fn(&Step) -> bool = |s| *s == Step::Leave;
         let pong: fn(&Step) -> bool = |s| *s == Step::Pong;
+        let resume: fn(&Step) -> bool = |s| *s == Step::Resume("r".into());
         match (state, msg) {
             (S::Closed, _) => Err(ErrorCode::OutOfOrder),
             (_, M::Ping) => Ok((pong, state)),
             (_, M::Leave) => Ok((leave, S::Closed)),
             (S::AwaitingHello, M::Hello { .. }) => Ok((welcome, S::AwaitingJoin)),
             (S::AwaitingJoin, M::Join { .. }) => Ok((join, S::Joining)),
+            // R-REMOTE-2: a resume takes the place of a join.
+            (S::AwaitingJoin, M::Resume { .. }) => Ok((resume, S::Joining)),
             (S::Joined, M::Offer { .. }) => Ok((offer, S::Negotiating)),
             (S::Negotiated, M::Offer { .. }) => Ok((offer, S::Negotiating)),
             _ => Err(ErrorCode::OutOfOrder),
@@ -366,6 +380,7 @@ mod tests {
                 offer(),
                 ClientMessage::Leave,
                 ClientMessage::Ping,
+                resume(),
             ] {
                 let mut s = session_in(state);
                 let got = s.on_message(&msg);
@@ -439,6 +454,7 @@ mod tests {
             let msg = ClientMessage::Hello {
                 version,
                 client: "future".into(),
+                device: None,
             };
             assert_eq!(s.on_message(&msg), Err(ErrorCode::UnsupportedVersion));
             assert!(s.is_closed());

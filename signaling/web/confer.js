@@ -12,12 +12,33 @@
 // WebSocket Pings by itself. When the server says the other side is reconnecting, the
 // remote video (whose last frame would freeze) is replaced by a placeholder until the
 // other side is back (`participant_joined`) or has left (`participant_left`).
+//
+// Surviving the network (R-REMOTE-2, PROTOCOL.md "Resume" and "ICE restart"): the page
+// sends a ping every 5 s and treats a socket that stays silent for 15 s as lost. When
+// signalling is lost it reconnects by itself (exponential backoff with jitter) and sends
+// `resume` with the credential of the last `joined`, keeping its peer connection; when the
+// peer connection's ICE is disconnected or failed while signalling works, it restarts ICE
+// (a new offer with new ICE credentials on the same socket). It shows what it is doing
+// ("正在重新连接… / Reconnecting…", attempt n); a final refusal shows the server's sentence.
 
 export const PROTOCOL_VERSION = 1;
 const CLIENT_NAME = 'confer-web/1';
 const ICE_GATHERING_LIMIT_MS = 2000;
 const REQUEST_TIMEOUT_MS = 15000;
-const KEEPALIVE_MS = 25000;
+const KEEPALIVE_MS = 5000;
+/** Nothing from the server for this long: the socket is lost (the server pings every 5 s). */
+const SILENT_LIMIT_MS = 15000;
+/** Reconnection backoff (R-REMOTE-2): 0.5 s, 1 s, 2 s, ... at most 15 s, each ±50 % jitter. */
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 15000;
+/** ICE disconnected for this long (it may recover by itself) before an ICE restart. */
+const ICE_RESTART_AFTER_MS = 1500;
+/** An ICE restart that has not connected after this long is tried again. */
+const ICE_RESTART_RETRY_MS = 6000;
+/** Errors of a `resume` after which trying again cannot help. */
+const TRANSIENT = new Set(['closed', 'timeout', 'network', 'unavailable', 'internal']);
+/** What the page says while it reconnects (Chinese first, English second). */
+export const RECONNECTING = '正在重新连接… / Reconnecting…';
 
 /** A refusal from the server: `code` for programs, `message` for people. */
 export class ConferError extends Error {
@@ -35,6 +56,11 @@ export const state = {
   connectionState: 'new',
   iceConnectionState: 'new',
   lastError: null,
+  // R-REMOTE-2 test hooks: reconnection attempts so far (0 when connected), resumes and
+  // ICE restarts done.
+  reconnectAttempt: 0,
+  resumes: 0,
+  iceRestarts: 0,
 };
 window.conferState = state;
 window.conferPc = null;
@@ -164,6 +190,7 @@ class Signaling {
     this.closed = false;
     this.ws = null;
     this.keepalive = null;
+    this.lastHeard = 0;
   }
 
   open() {
@@ -171,10 +198,21 @@ class Signaling {
       const ws = new WebSocket(this.url);
       this.ws = ws;
       ws.onopen = () => {
-        this.keepalive = setInterval(() => this.send({ type: 'ping' }), KEEPALIVE_MS);
+        this.lastHeard = Date.now();
+        // R-REMOTE-2: a socket that hears nothing (not even a pong) for 15 s is lost.
+        this.keepalive = setInterval(() => {
+          if (Date.now() - this.lastHeard > SILENT_LIMIT_MS) {
+            this.lost();
+          } else {
+            this.send({ type: 'ping' });
+          }
+        }, KEEPALIVE_MS);
         resolve();
       };
-      ws.onmessage = (event) => this.receive(event.data);
+      ws.onmessage = (event) => {
+        this.lastHeard = Date.now();
+        this.receive(event.data);
+      };
       ws.onclose = (event) => {
         const wasOpen = !this.closed;
         this.shutdown();
@@ -235,6 +273,21 @@ class Signaling {
     // `pong` and anything unexpected are ignored.
   }
 
+  /** The socket went silent: give it up as if it had closed (without waiting for TCP). */
+  lost() {
+    const ws = this.ws;
+    if (!ws || this.closed) return;
+    const onclose = ws.onclose;
+    ws.onclose = null;
+    ws.onmessage = null;
+    try {
+      ws.close(4000);
+    } catch {
+      // already closing
+    }
+    if (onclose) onclose({ code: 1006, reason: 'silent' });
+  }
+
   shutdown() {
     this.closed = true;
     if (this.keepalive) clearInterval(this.keepalive);
@@ -261,6 +314,29 @@ function iceGatheringComplete(pc, limitMs) {
     const timer = setTimeout(done, limitMs);
     pc.addEventListener('icegatheringstatechange', check);
   });
+}
+
+/**
+ * This tab's device id (R-REMOTE-2): random, kept for the tab's life in sessionStorage, so a
+ * resume credential works only from the tab it was issued to.
+ */
+function deviceId() {
+  const key = 'confer-device';
+  try {
+    let id = window.sessionStorage.getItem(key);
+    if (!id || !/^[A-Za-z0-9_-]{1,128}$/.test(id)) {
+      id = window.crypto.randomUUID();
+      window.sessionStorage.setItem(key, id);
+    }
+    return id;
+  } catch {
+    if (!deviceId.fallback) deviceId.fallback = window.crypto.randomUUID();
+    return deviceId.fallback;
+  }
+}
+
+function hello() {
+  return { type: 'hello', version: PROTOCOL_VERSION, client: CLIENT_NAME, device: deviceId() };
 }
 
 /** The WebSocket URL on this page's own host. */
@@ -294,6 +370,11 @@ export class Visit {
     this.clock = null;
     this.finished = false;
     this.endedByServer = false;
+    // R-REMOTE-2: the last resume credential, and what the page is doing to recover.
+    this.resumeToken = null;
+    this.reconnecting = false;
+    this.iceRestarting = false;
+    this.iceTimer = null;
   }
 
   /** Run the visit with a join token. Resolves once media is negotiated. */
@@ -310,13 +391,11 @@ export class Visit {
 
       setPhase('connecting');
       this.status('Connecting to the visit…');
-      this.signaling = new Signaling(socketUrl(), {
-        onNotice: (notice) => this.onNotice(notice),
-        onClose: () => this.finish('The connection to the server was lost.'),
-      });
+      this.signaling = this.newSignaling();
       await this.signaling.open();
-      await this.signaling.request({ type: 'hello', version: PROTOCOL_VERSION, client: CLIENT_NAME }, 'welcome');
+      await this.signaling.request(hello(), 'welcome');
       const joined = await this.signaling.request({ type: 'join', token: joinToken }, 'joined');
+      this.resumeToken = joined.resume && typeof joined.resume.token === 'string' ? joined.resume.token : null;
       setPhase('joined');
       this.setSlotEnd(joined.slot_ends_at);
       const others = Array.isArray(joined.participants) ? joined.participants : [];
@@ -348,6 +427,103 @@ export class Visit {
       this.finish(describeError(err), 'error');
       throw err;
     }
+  }
+
+  newSignaling() {
+    return new Signaling(socketUrl(), {
+      onNotice: (notice) => this.onNotice(notice),
+      onClose: () => this.onSignalingLost(),
+    });
+  }
+
+  /**
+   * R-REMOTE-2: the signalling socket closed or went silent without the visit ending.
+   * Reconnect with backoff and jitter and `resume` the seat; the peer connection stays.
+   */
+  async onSignalingLost() {
+    if (this.finished || this.reconnecting) return;
+    if (!this.resumeToken || !this.pc) {
+      this.finish('The connection to the server was lost.');
+      return;
+    }
+    this.reconnecting = true;
+    for (let attempt = 1; !this.finished; attempt += 1) {
+      state.reconnectAttempt = attempt;
+      setPhase('reconnecting');
+      this.status(`${RECONNECTING}（第 ${attempt} 次 / attempt ${attempt}）`);
+      const signaling = this.newSignaling();
+      try {
+        await signaling.open();
+        await signaling.request(hello(), 'welcome');
+        const joined = await signaling.request({ type: 'resume', token: this.resumeToken }, 'joined');
+        if (this.finished) {
+          signaling.close();
+          return;
+        }
+        this.signaling = signaling;
+        this.resumeToken = joined.resume && typeof joined.resume.token === 'string' ? joined.resume.token : null;
+        this.setSlotEnd(joined.slot_ends_at);
+        state.resumes += 1;
+        state.reconnectAttempt = 0;
+        this.reconnecting = false;
+        this.status('已重新连接 / Reconnected');
+        this.onConnectionState();
+        const ice = this.pc ? this.pc.iceConnectionState : 'closed';
+        if (ice !== 'connected' && ice !== 'completed') this.restartIce();
+        return;
+      } catch (err) {
+        signaling.close();
+        if (this.finished) return;
+        if (err instanceof ConferError && !TRANSIENT.has(err.code)) {
+          // A final refusal (slot over, visit ended, seat not kept, ...): say why.
+          recordError(err);
+          this.reconnecting = false;
+          this.finish(err.message, 'error');
+          return;
+        }
+        const backoff = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random())));
+      }
+    }
+  }
+
+  /**
+   * R-REMOTE-2: the network changed under a working signalling socket: a new offer with new
+   * ICE credentials on the same socket; the SFU answers and media takes the new path.
+   */
+  async restartIce() {
+    const pc = this.pc;
+    if (!pc || this.finished || this.iceRestarting || this.reconnecting) return;
+    if (!this.signaling || this.signaling.closed) return;
+    this.iceRestarting = true;
+    state.iceRestarts += 1;
+    this.status(`${RECONNECTING}（网络已变化 / the network changed）`);
+    try {
+      await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+      await iceGatheringComplete(pc, ICE_GATHERING_LIMIT_MS);
+      const answer = await this.signaling.request({ type: 'offer', sdp: pc.localDescription.sdp }, 'answer');
+      if (!this.finished) await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    } catch (err) {
+      recordError(err);
+      if (pc.signalingState === 'have-local-offer') {
+        await pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+      }
+    } finally {
+      this.iceRestarting = false;
+    }
+    this.watchIce(ICE_RESTART_RETRY_MS);
+  }
+
+  /** Restart ICE if it is still not connected after `ms` (and signalling works). */
+  watchIce(ms) {
+    if (this.iceTimer) clearTimeout(this.iceTimer);
+    this.iceTimer = setTimeout(() => {
+      this.iceTimer = null;
+      const ice = this.pc ? this.pc.iceConnectionState : 'closed';
+      if (!this.finished && (ice === 'disconnected' || ice === 'failed' || ice === 'checking')) {
+        this.restartIce();
+      }
+    }, ms);
   }
 
   /** The person chose to leave. */
@@ -466,13 +642,23 @@ export class Visit {
     if (this.ui.connection) this.ui.connection(pc.connectionState, pc.iceConnectionState);
     if (this.finished) return;
     if (pc.connectionState === 'connected') {
+      // R-REMOTE-2: media is back but the socket missed two pongs: it died with the network,
+      // so resume now rather than waiting out the silence limit.
+      const sig = this.signaling;
+      if (sig && !sig.closed && !this.reconnecting && Date.now() - sig.lastHeard > 2 * KEEPALIVE_MS) {
+        sig.lost();
+        return;
+      }
+      if (this.reconnecting) return;
       setPhase('connected');
       this.status('Connected');
-    } else if (pc.connectionState === 'failed') {
-      recordError(new ConferError('media_failed', 'The video connection failed.'));
-      this.finish('The video connection failed. Please check the network and join again.', 'error');
-    } else if (pc.connectionState === 'disconnected') {
-      this.status('Connection interrupted. Trying to reconnect…');
+    } else if (pc.iceConnectionState === 'failed') {
+      // R-REMOTE-2: never give up on the media while the seat is kept: restart ICE now.
+      this.status(RECONNECTING);
+      this.restartIce();
+    } else if (pc.iceConnectionState === 'disconnected') {
+      this.status(RECONNECTING);
+      if (!this.iceRestarting) this.watchIce(ICE_RESTART_AFTER_MS);
     }
   }
 
@@ -483,6 +669,8 @@ export class Visit {
     setPhase(phase);
     if (this.clock) clearInterval(this.clock);
     this.clock = null;
+    if (this.iceTimer) clearTimeout(this.iceTimer);
+    this.iceTimer = null;
     if (this.pc) {
       this.pc.close();
       state.connectionState = this.pc.connectionState;

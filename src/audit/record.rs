@@ -313,6 +313,25 @@ pub enum AuditRecord {
         participant: ParticipantId,
         expires_at_ms: i64,
     },
+    /// A participant took its kept seat back with its resume credential after a lost
+    /// connection (R-REMOTE-2). Not an admission: the seat's admission stands.
+    ParticipantResumed {
+        visit: VisitId,
+        participant: ParticipantId,
+    },
+    /// A resume was refused: `resume_invalid`, `resume_replayed`, `resume_wrong_device`,
+    /// `resume_expired`, `slot_over`, `visit_ended`, `licence_withdrawn`, ...
+    ResumeRefused {
+        visit: Option<VisitId>,
+        participant: Option<ParticipantId>,
+        reason: String,
+    },
+    /// A participant's media path was restarted (ICE restart on the same connection, after
+    /// a network change; R-REMOTE-2). Health, not content.
+    IceRestarted {
+        visit: VisitId,
+        role: Role,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -388,6 +407,9 @@ impl AuditRecord {
             AuditRecord::RoomAttested { .. } => "room_attested",
             AuditRecord::ReceiptIssued { .. } => "receipt_issued",
             AuditRecord::TurnCredentialsIssued { .. } => "turn_credentials_issued",
+            AuditRecord::ParticipantResumed { .. } => "participant_resumed",
+            AuditRecord::ResumeRefused { .. } => "resume_refused",
+            AuditRecord::IceRestarted { .. } => "ice_restarted",
         }
     }
 
@@ -415,11 +437,20 @@ impl AuditRecord {
                 visit,
                 participant: p,
                 ..
+            }
+            | AuditRecord::ParticipantResumed {
+                visit,
+                participant: p,
             } => {
                 s.visit = Some(*visit);
                 participant(&mut s, p);
             }
             AuditRecord::AdmissionRefused {
+                visit,
+                participant: p,
+                ..
+            }
+            | AuditRecord::ResumeRefused {
                 visit,
                 participant: p,
                 ..
@@ -431,6 +462,7 @@ impl AuditRecord {
             }
             AuditRecord::JoinTokenRejected { visit, .. } => s.visit = *visit,
             AuditRecord::ParticipantJoined { visit, .. }
+            | AuditRecord::IceRestarted { visit, .. }
             | AuditRecord::ParticipantLeft { visit, .. }
             | AuditRecord::VisitStarted { visit }
             | AuditRecord::VisitWarned { visit, .. }

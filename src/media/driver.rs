@@ -51,6 +51,12 @@ pub(super) enum Command {
     RemovePeer {
         peer: PeerId,
     },
+    /// R-REMOTE-2: an ICE restart on an existing peer.
+    RestartIce {
+        peer: PeerId,
+        offer: String,
+        reply: oneshot::Sender<Result<String, MediaError>>,
+    },
     EndVisit {
         visit: VisitId,
     },
@@ -288,6 +294,9 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::RemovePeer { peer } => self.close_peer(peer),
+            Command::RestartIce { peer, offer, reply } => {
+                let _ = reply.send(self.restart_ice(peer, &offer));
+            }
             Command::EndVisit { visit } => {
                 for id in self.table.visit_members(visit) {
                     self.close_peer(id);
@@ -358,6 +367,25 @@ impl Driver {
         self.enqueue(id, notices);
         self.process_work();
         Ok((id, answer))
+    }
+
+    /// R-REMOTE-2: hand a peer's ICE restart offer to its `Rtc` (isolated like every call
+    /// into a peer); the peer keeps its id, tracks and forwarding.
+    fn restart_ice(&mut self, id: PeerId, offer: &str) -> Result<String, MediaError> {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return Err(MediaError::PeerGone);
+        };
+        let mut notices = std::mem::take(&mut self.scratch);
+        notices.clear();
+        let net = &self.net;
+        let now = Instant::now();
+        let Some(result) = isolated(peer, |p| p.restart_ice(offer, now, net, &mut notices)) else {
+            self.panicked(id);
+            return Err(MediaError::PeerGone);
+        };
+        self.enqueue(id, notices);
+        self.process_work();
+        result
     }
 
     pub(super) fn on_datagram(

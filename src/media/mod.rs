@@ -81,6 +81,19 @@ impl MediaHandle {
         rx.await.map_err(|_| MediaError::Stopped)?
     }
 
+    /// R-REMOTE-2: restart ICE on an existing peer with the client's new offer (new ICE
+    /// credentials: its network changed); returns the answer. Media, DTLS and forwarding
+    /// stay as they are; only the path changes. An offer with the old credentials is
+    /// refused ([`MediaError::NotAnIceRestart`]).
+    pub async fn restart_ice(&self, peer: PeerId, offer: String) -> Result<String, MediaError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::RestartIce { peer, offer, reply })
+            .await
+            .map_err(|_| MediaError::Stopped)?;
+        rx.await.map_err(|_| MediaError::Stopped)?
+    }
+
     /// Close one peer's connection and stop forwarding to and from it.
     pub async fn remove_peer(&self, peer: PeerId) {
         let _ = self.tx.send(Command::RemovePeer { peer }).await;

@@ -38,6 +38,11 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// server's RSS by ~400 KiB per visit (load test, 50 visits steady).
 const RTX_VIDEO_PACKETS: usize = 128;
 
+/// R-REMOTE-2: how long a peer whose ICE connection was lost (no consent from the client for
+/// str0m's 15 s) waits for the client's ICE restart before it is given up. The client's
+/// signalling keeps the seat meanwhile; media silence has already told the others.
+const ICE_RESTART_WINDOW: Duration = Duration::from_secs(45);
+
 /// Something the driver must act on after a peer was driven.
 #[derive(Debug)]
 pub(crate) enum Notice {
@@ -91,6 +96,14 @@ pub(crate) struct Peer {
     connected: bool,
     gone: bool,
     keyframe_gates: Vec<KeyframeGate>,
+    /// The client's current ICE username fragment: an offer with another one is an ICE
+    /// restart (R-REMOTE-2).
+    remote_ufrag: Option<String>,
+    /// When the ICE connection was lost (R-REMOTE-2): the peer waits
+    /// [`ICE_RESTART_WINDOW`] from then for an ICE restart.
+    ice_lost_at: Option<Instant>,
+    /// The latest time this peer was driven with.
+    last_now: Instant,
 }
 
 /// Keyframe request throttling for one incoming m-line.
@@ -166,6 +179,9 @@ impl Peer {
             connected: false,
             gone: false,
             keyframe_gates: Vec::new(),
+            remote_ufrag: ice_ufrag(offer_sdp),
+            ice_lost_at: None,
+            last_now: now,
         };
         peer.drain(net, notices);
         Ok((peer, answer.to_sdp_string()))
@@ -193,6 +209,39 @@ impl Peer {
         !self.gone && self.rtc.accepts(input)
     }
 
+    /// R-REMOTE-2: the client's new offer on the same peer. Only an ICE restart (new ICE
+    /// credentials) is accepted: str0m answers with new local credentials, keeps its
+    /// candidates, DTLS and streams, and the client's checks pick the new path.
+    pub(crate) fn restart_ice(
+        &mut self,
+        offer_sdp: &str,
+        now: Instant,
+        net: &MediaSockets,
+        notices: &mut Vec<Notice>,
+    ) -> Result<String, MediaError> {
+        if self.is_gone() {
+            return Err(MediaError::PeerGone);
+        }
+        let ufrag = ice_ufrag(offer_sdp)
+            .ok_or_else(|| MediaError::BadOffer("the offer has no a=ice-ufrag".into()))?;
+        if self.remote_ufrag.as_deref() == Some(ufrag.as_str()) {
+            return Err(MediaError::NotAnIceRestart);
+        }
+        let offer = SdpOffer::from_sdp_string(offer_sdp)
+            .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        self.handle_input(Input::Timeout(now.max(self.last_now)), net, notices);
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        self.remote_ufrag = Some(ufrag);
+        self.ice_lost_at = None;
+        tracing::info!(peer = self.id.0, "ICE restart accepted");
+        self.drain(net, notices);
+        Ok(answer.to_sdp_string())
+    }
+
     /// Feed network input or a timeout, then drain.
     pub(crate) fn handle_input(
         &mut self,
@@ -200,6 +249,9 @@ impl Peer {
         net: &MediaSockets,
         notices: &mut Vec<Notice>,
     ) {
+        match &input {
+            Input::Timeout(t) | Input::Receive(t, _) => self.last_now = self.last_now.max(*t),
+        }
         if let Err(e) = self.rtc.handle_input(input) {
             tracing::info!(peer = self.id.0, error = %e, "peer input failed; disconnecting");
             self.fail(notices);
@@ -351,6 +403,7 @@ impl Peer {
             .iter()
             .filter(|g| g.pending.is_some())
             .filter_map(|g| g.last.map(|at| at + KEYFRAME_REQUEST_INTERVAL))
+            .chain(self.ice_lost_at.map(|at| at + ICE_RESTART_WINDOW))
             .fold(self.rtc_timeout, Instant::min)
     }
 
@@ -362,6 +415,17 @@ impl Peer {
         notices: &mut Vec<Notice>,
     ) {
         self.handle_input(Input::Timeout(now), net, notices);
+        if self
+            .ice_lost_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= ICE_RESTART_WINDOW)
+        {
+            tracing::info!(
+                peer = self.id.0,
+                "no ICE restart after the ICE connection was lost; disconnecting"
+            );
+            self.fail(notices);
+            return;
+        }
         let due: Vec<(Mid, KeyframeRequestKind)> = self
             .keyframe_gates
             .iter()
@@ -429,10 +493,15 @@ impl Peer {
                 notices.push(Notice::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                // ICE-lite: consent expired. The client reconnects with a new offer.
-                tracing::info!(peer = self.id.0, "ICE disconnected");
-                self.fail(notices);
+                // ICE-lite: consent expired. R-REMOTE-2: the client may restart ICE on this
+                // peer (a new offer, `restart_ice`) within ICE_RESTART_WINDOW.
+                tracing::info!(
+                    peer = self.id.0,
+                    "ICE disconnected; waiting for an ICE restart"
+                );
+                self.ice_lost_at.get_or_insert(self.last_now);
             }
+            Event::IceConnectionStateChange(_) => self.ice_lost_at = None,
             Event::Closed => {
                 tracing::info!(peer = self.id.0, "peer closed the connection");
                 if !self.gone {
@@ -490,6 +559,13 @@ impl Peer {
             packet,
         })
     }
+}
+
+/// The first `a=ice-ufrag:` of an SDP (bundled: one for the whole session).
+fn ice_ufrag(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+        .map(str::to_owned)
 }
 
 /// The kind of the m-line `mid` among a peer's tracks.

@@ -57,4 +57,11 @@ pub enum MediaError {
     Stopped,
     #[error("media socket error: {0}")]
     Io(#[from] std::io::Error),
+    /// A second offer that does not restart ICE (same ICE credentials): confer renegotiates
+    /// only to restart ICE (R-REMOTE-2).
+    #[error("only an ICE restart may renegotiate a peer connection")]
+    NotAnIceRestart,
+    /// The peer connection is gone (closed, failed, or removed).
+    #[error("the peer connection is gone")]
+    PeerGone,
 }

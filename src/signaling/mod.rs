@@ -19,7 +19,11 @@
 
 use crate::http::serve::PeerCertificates;
 use crate::ids::Role;
-use crate::visit::{Admission, EndReason, HubError, Notice, Refusal as Denied, Seat, VisitHub};
+use crate::visit::resume::valid_device_id;
+use crate::visit::{
+    Admission, DeviceBinding, EndReason, HubError, Notice, Refusal as Denied, ResumeRefusal,
+    Resumes, Seat, VisitHub,
+};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRef, State};
 use axum::response::Response;
@@ -40,6 +44,8 @@ pub struct Signalling {
     pub keepalive: Keepalive,
     /// TURN credentials handed with `joined`, when a relay is configured (R-REMOTE-2).
     pub turn: Option<crate::turn::Turn>,
+    /// Resume credentials (R-REMOTE-2): issued with `joined`, redeemed by `resume`.
+    pub resumes: Resumes,
 }
 
 /// The signalling keepalive (R-REMOTE-2), from `[signaling]` in the configuration.
@@ -118,6 +124,13 @@ impl Refusal {
 }
 
 /// The wire carries one sentence: English, then Chinese.
+impl From<ResumeRefusal> for Refusal {
+    fn from(r: ResumeRefusal) -> Refusal {
+        Refusal(r.wire(), format!("{}\n{}", r.message_en(), r.message_zh()))
+    }
+}
+
+/// The wire carries one sentence: English, then Chinese.
 impl From<Denied> for Refusal {
     fn from(d: Denied) -> Refusal {
         Refusal(d.wire(), format!("{}\n{}", d.message_en(), d.message_zh()))
@@ -133,6 +146,8 @@ struct Connection {
     notices: Option<mpsc::UnboundedReceiver<Notice>>,
     /// Set when a send failed or timed out: the peer is not taking what we write.
     send_failed: bool,
+    /// The device id from `hello` (R-REMOTE-2: resume credentials are bound to it).
+    device: Option<String>,
 }
 
 fn wire_role(r: Role) -> wire::Role {
@@ -188,6 +203,7 @@ impl Connection {
             seat: None,
             notices: None,
             send_failed: false,
+            device: None,
         }
     }
 
@@ -328,6 +344,21 @@ impl Connection {
             Ok(m) => m,
             Err(e) => return self.on_error(Refusal(e.code(), e.reply_message())).await,
         };
+        if let wire::ClientMessage::Hello {
+            device: Some(device),
+            ..
+        } = &msg
+        {
+            if !valid_device_id(device) {
+                return self
+                    .on_error(Refusal(
+                        ErrorCode::MalformedMessage,
+                        "The device id must be 1 to 128 letters, digits, '-' or '_'.".into(),
+                    ))
+                    .await;
+            }
+            self.device = Some(device.clone());
+        }
         let step = match self.session.on_message(&msg) {
             Ok(step) => step,
             Err(code) => return self.on_error(Refusal::code(code)).await,
@@ -348,6 +379,17 @@ impl Connection {
                 }
                 Err(refusal) => {
                     crate::metrics::admission("refused", refusal.0.as_str(), started.elapsed());
+                    let _ = self.session.join_failed();
+                    self.on_error(refusal).await
+                }
+            },
+            // R-REMOTE-2: the same seat back, without an admission round.
+            Step::Resume(token) => match self.resume(token.expose()).await {
+                Ok(joined) => {
+                    let _ = self.session.join_succeeded();
+                    self.send(&ServerMessage::Joined(joined)).await
+                }
+                Err(refusal) => {
                     let _ = self.session.join_failed();
                     self.on_error(refusal).await
                 }
@@ -401,16 +443,69 @@ impl Connection {
             .await?;
         let seat = joined.seat;
         let ice_servers = ice_servers(self.state.turn.clone(), &seat, &joined.participant).await;
-        let reply = wire::Joined {
-            visit_id: seat.visit.0,
-            role: wire_role(seat.role),
-            slot_ends_at: seat.slot_end,
-            participants: seat.others.iter().copied().map(wire_role).collect(),
-            ice_servers,
-        };
+        let resume = self.device_binding().map(|device| {
+            let grant = self.state.resumes.issue(&seat, device, Utc::now());
+            wire_grant(grant)
+        });
+        let reply = joined_reply(&seat, ice_servers, resume);
         self.seat = Some(seat);
         self.notices = Some(joined.notices);
         Ok(reply)
+    }
+
+    /// The device this connection is (R-REMOTE-2): its client certificate, if it presented
+    /// one, and the device id from `hello`.
+    fn device_binding(&self) -> Option<DeviceBinding> {
+        let leaf = self
+            .certs
+            .0
+            .as_ref()
+            .and_then(|chain| chain.first())
+            .map(|c| c.as_ref());
+        DeviceBinding::new(leaf, self.device.as_deref())
+    }
+
+    /// Take a kept seat back with a resume credential (R-REMOTE-2; checked and audited by
+    /// [`Resumes::resume`]) and keep it and its notices on this connection.
+    async fn resume(&mut self, token: &str) -> Result<wire::Joined, Refusal> {
+        let resumed = self
+            .state
+            .resumes
+            .resume(token, self.device_binding(), Utc::now())
+            .await?;
+        // Fresh TURN credentials too: the page may build a new peer connection.
+        let participant = resumed.seat.participant.clone();
+        let ice_servers = ice_servers(self.state.turn.clone(), &resumed.seat, &participant).await;
+        let reply = joined_reply(
+            &resumed.seat,
+            ice_servers,
+            Some(wire_grant(resumed.grant)),
+        );
+        self.seat = Some(resumed.seat);
+        self.notices = Some(resumed.notices);
+        Ok(reply)
+    }
+}
+
+fn wire_grant(grant: crate::visit::resume::Grant) -> wire::ResumeGrant {
+    wire::ResumeGrant {
+        token: wire::ResumeToken::new(grant.token),
+        expires_at: grant.expires_at,
+    }
+}
+
+fn joined_reply(
+    seat: &Seat,
+    ice_servers: Vec<wire::IceServer>,
+    resume: Option<wire::ResumeGrant>,
+) -> wire::Joined {
+    wire::Joined {
+        visit_id: seat.visit.0,
+        role: wire_role(seat.role),
+        slot_ends_at: seat.slot_end,
+        participants: seat.others.iter().copied().map(wire_role).collect(),
+        ice_servers,
+        resume,
     }
 }
 

@@ -270,27 +270,47 @@ impl Gate {
     /// no longer in good standing.
     pub async fn recheck_once(&self, hub: &VisitHub, now: DateTime<Utc>) {
         for (visit, lawyer, basis) in hub.lawyers_present() {
-            match self.recheck_lawyer(visit, lawyer, now).await {
-                Ok(None) => {}
-                // What staff settled by hand for this visit stays settled (R-VERIFY-2).
-                Ok(Some(reason))
-                    if basis == LicenceBasis::Manual && reason.manual_may_override() => {}
-                Ok(Some(reason)) => {
-                    let record = AuditRecord::LicenceWithdrawn {
-                        visit,
-                        lawyer,
-                        reason: reason.code().into(),
-                    };
-                    // Ending is the safe direction: it happens even if the record fails.
-                    if let Err(e) = self.audit.append(Actor::System, record).await {
-                        tracing::error!(visit = %visit, error = %e, "AUDIT: cannot record a withdrawn licence; ending the visit anyway");
-                    }
-                    tracing::warn!(visit = %visit, code = reason.code(), "licence no longer in good standing: ending the visit");
-                    hub.end(visit, EndReason::LicenceWithdrawn(reason)).await;
+            self.recheck_live(hub, visit, lawyer, basis, now).await;
+        }
+    }
+
+    /// Ask the registry again (bypassing the cache) for one lawyer of a live visit; a
+    /// licence no longer in good standing ends the visit (audited first). Returns the
+    /// reason when it did. Also used when a lawyer resumes a seat (R-REMOTE-2). `basis` is
+    /// how the licence was established at admission: what staff settled by hand for this
+    /// visit stays settled (R-VERIFY-2), a status the registry states does not.
+    pub async fn recheck_live(
+        &self,
+        hub: &VisitHub,
+        visit: VisitId,
+        lawyer: LawyerId,
+        basis: LicenceBasis,
+        now: DateTime<Utc>,
+    ) -> Option<Reason> {
+        match self.recheck_lawyer(visit, lawyer, now).await {
+            Ok(None) => None,
+            Ok(Some(reason))
+                if basis == LicenceBasis::Manual && reason.manual_may_override() =>
+            {
+                None
+            }
+            Ok(Some(reason)) => {
+                let record = AuditRecord::LicenceWithdrawn {
+                    visit,
+                    lawyer,
+                    reason: reason.code().into(),
+                };
+                // Ending is the safe direction: it happens even if the record fails.
+                if let Err(e) = self.audit.append(Actor::System, record).await {
+                    tracing::error!(visit = %visit, error = %e, "AUDIT: cannot record a withdrawn licence; ending the visit anyway");
                 }
-                Err(e) => {
-                    tracing::warn!(visit = %visit, error = %e, "cannot re-check a licence now; the visit goes on")
-                }
+                tracing::warn!(visit = %visit, code = reason.code(), "licence no longer in good standing: ending the visit");
+                hub.end(visit, EndReason::LicenceWithdrawn(reason)).await;
+                Some(reason)
+            }
+            Err(e) => {
+                tracing::warn!(visit = %visit, error = %e, "cannot re-check a licence now; the visit goes on");
+                None
             }
         }
     }

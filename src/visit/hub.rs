@@ -79,7 +79,14 @@ pub struct Seat {
     pub slot_end: DateTime<Utc>,
     /// Roles already present when this seat joined.
     pub others: Vec<Role>,
+    /// Who holds the seat (the token's participant, never the client's claim).
+    pub participant: ParticipantId,
+    /// How the lawyer's licence was established at admission (re-checked on a resume).
+    pub licence: LicenceBasis,
     admitted: Option<Admitted>,
+    /// Which connection holds the seat: a resume hands it to a new connection and counts
+    /// up, so the old connection's late `leave` or `lost` changes nothing (R-REMOTE-2).
+    epoch: u64,
 }
 
 struct SeatEntry {
@@ -88,6 +95,8 @@ struct SeatEntry {
     participant: ParticipantId,
     /// How the lawyer's licence was established at admission (re-checked while live).
     licence: LicenceBasis,
+    /// The holding connection's epoch (see [`Seat`]).
+    epoch: u64,
 }
 
 struct Live {
@@ -283,7 +292,7 @@ impl VisitHub {
         let mut effects = Effects::default();
         {
             let mut live = self.lock();
-            if let Some(l) = live.get_mut(&seat.visit) {
+            if let Some(l) = live.get_mut(&seat.visit).filter(|l| holds(l, seat)) {
                 let actions = l.core.connection(seat.seat, Loss::SignallingLost);
                 apply(l, actions, &mut effects);
             }
@@ -385,8 +394,9 @@ impl VisitHub {
                         SeatEntry {
                             notices,
                             peer: None,
-                            participant,
+                            participant: participant.clone(),
                             licence,
+                            epoch: 0,
                         },
                     );
                     apply(entry, actions, &mut effects);
@@ -399,7 +409,10 @@ impl VisitHub {
                         role,
                         slot_end: entry.core.slot_end(),
                         others,
+                        participant,
+                        licence,
                         admitted: Some(admitted),
+                        epoch: 0,
                     })
                 }
                 Err(reason) => {
@@ -423,7 +436,11 @@ impl VisitHub {
     /// Hand the participant's SDP offer to the media plane (through the gate: the seat's
     /// `Admitted` proof is consumed) and return the answer.
     pub async fn negotiate(&self, seat: &mut Seat, offer: String) -> Result<String, HubError> {
-        let admitted = seat.admitted.take().ok_or(HubError::AlreadyNegotiated)?;
+        let Some(admitted) = seat.admitted.take() else {
+            // R-REMOTE-2: the seat has media already (this connection's, or the one it
+            // resumed): a new offer may only restart ICE on it.
+            return self.restart_ice(seat, offer).await;
+        };
         self.check_present(seat)?;
         let (peer, answer) = self.inner.media.add_peer(admitted, offer).await?;
         // The visit may have ended, or this seat been replaced, while media was busy.
@@ -447,10 +464,115 @@ impl VisitHub {
         Ok(answer)
     }
 
+    /// R-REMOTE-2: a second offer on a seat that has media is an ICE restart (new ICE
+    /// credentials: the client's network changed) on the same peer, and nothing else: any
+    /// other renegotiation is refused as before. Recorded in the audit log (health, not
+    /// content) before the answer goes back.
+    async fn restart_ice(&self, seat: &Seat, offer: String) -> Result<String, HubError> {
+        self.check_present(seat)?;
+        let peer = self
+            .lock()
+            .get(&seat.visit)
+            .and_then(|l| l.seats.get(&seat.seat))
+            .and_then(|e| e.peer)
+            .ok_or(HubError::AlreadyNegotiated)?;
+        let answer = match self.inner.media.restart_ice(peer, offer).await {
+            Ok(answer) => answer,
+            Err(MediaError::NotAnIceRestart) => return Err(HubError::AlreadyNegotiated),
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(visit = %seat.visit, role = seat.role.as_str(), "ICE restarted");
+        let record = AuditRecord::IceRestarted {
+            visit: seat.visit,
+            role: seat.role,
+        };
+        append_bounded(&self.inner.audit, seat.visit, vec![record]).await;
+        Ok(answer)
+    }
+
+    /// Whether `seat` of `participant` could be resumed now (R-REMOTE-2): the visit is live
+    /// and its slot not over, the seat is still kept (not let go after its grace period, not
+    /// left, not replaced by a new join) and its media peer still exists (a resumed seat
+    /// keeps its peer; there is no new admission). Nothing changes.
+    pub fn can_resume(
+        &self,
+        visit: VisitId,
+        seat: SeatNo,
+        participant: &ParticipantId,
+        now: DateTime<Utc>,
+    ) -> Result<(), HubError> {
+        let live = self.lock();
+        let l = live.get(&visit).ok_or(HubError::NotPresent)?;
+        if let Some(r) = l.core.ended() {
+            return Err(HubError::Ended(r));
+        }
+        if now >= l.core.slot_end() {
+            return Err(HubError::Ended(EndReason::SlotOver));
+        }
+        match l.seats.get(&seat) {
+            Some(e) if &e.participant == participant && e.peer.is_some() => {
+                if l.core.is_dropped(seat) {
+                    Err(HubError::NotPresent)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(HubError::NotPresent),
+        }
+    }
+
+    /// Hand a kept seat to a new connection (R-REMOTE-2: a resume, checked and audited by the
+    /// caller). The old connection, if still open, is told it was replaced and no longer
+    /// holds the seat; the seat's grace period is cancelled; the others are told
+    /// `ParticipantJoined` once nothing is wrong with the seat any more (its media may still
+    /// have to come back through an ICE restart). The returned seat has no `Admitted`: its
+    /// media peer is the one it had.
+    pub fn resume(
+        &self,
+        visit: VisitId,
+        seat: SeatNo,
+        participant: &ParticipantId,
+        notices: mpsc::UnboundedSender<Notice>,
+        now: DateTime<Utc>,
+    ) -> Result<Seat, HubError> {
+        self.can_resume(visit, seat, participant, now)?;
+        let mut effects = Effects::default();
+        let resumed = {
+            let mut live = self.lock();
+            let l = live.get_mut(&visit).ok_or(HubError::NotPresent)?;
+            let entry = l.seats.get_mut(&seat).ok_or(HubError::NotPresent)?;
+            let old = std::mem::replace(&mut entry.notices, notices);
+            let _ = old.send(Notice::Replaced);
+            entry.epoch += 1;
+            let (role, licence, epoch) = (entry.participant.role(), entry.licence, entry.epoch);
+            let actions = l.core.resumed(seat);
+            apply(l, actions, &mut effects);
+            Seat {
+                visit,
+                seat,
+                role,
+                slot_end: l.core.slot_end(),
+                others: l.core.others(seat),
+                participant: participant.clone(),
+                licence,
+                admitted: None,
+                epoch,
+            }
+        };
+        self.carry_out(visit, effects);
+        Ok(resumed)
+    }
+
     fn check_present(&self, seat: &Seat) -> Result<(), HubError> {
         let live = self.lock();
         match live.get(&seat.visit) {
-            Some(l) if l.seats.contains_key(&seat.seat) => Ok(()),
+            Some(l)
+                if l.seats
+                    .get(&seat.seat)
+                    .is_some_and(|e| e.epoch == seat.epoch) =>
+            {
+                Ok(())
+            }
             Some(l) => Err(l
                 .core
                 .ended()
@@ -465,7 +587,7 @@ impl VisitHub {
         let mut effects = Effects::default();
         {
             let mut live = self.lock();
-            if let Some(l) = live.get_mut(&seat.visit) {
+            if let Some(l) = live.get_mut(&seat.visit).filter(|l| holds(l, seat)) {
                 if l.seats.contains_key(&seat.seat) {
                     effects.audit.push(AuditRecord::ParticipantLeft {
                         visit: seat.visit,
@@ -756,6 +878,15 @@ async fn perform(inner: Arc<Inner>, visit: VisitId, effects: Effects) {
     for p in effects.remove_peers {
         inner.media.remove_peer(p).await;
     }
+}
+
+/// Whether `seat` (that connection's epoch) still holds its place in `live`. A connection
+/// whose seat was taken over by a resume holds nothing (R-REMOTE-2); a seat already let go
+/// is still "held" so the callers' own checks decide, as before.
+fn holds(live: &Live, seat: &Seat) -> bool {
+    live.seats
+        .get(&seat.seat)
+        .is_none_or(|e| e.epoch == seat.epoch)
 }
 
 /// Carry out the core's actions that touch only this visit's seats; collect the rest.

@@ -312,6 +312,39 @@ impl LiveVisit {
         actions
     }
 
+    /// The participant took its seat back on a new signalling connection with its resume
+    /// credential (R-REMOTE-2). Its signalling is no longer lost. If nothing else is wrong,
+    /// the interruption ends and the others are told `ParticipantJoined`. If its media is
+    /// still missing (an ICE restart is to follow), the running grace period is cancelled and
+    /// a new one starts, without a new notice (the others already know).
+    pub fn resumed(&mut self, seat: SeatNo) -> Vec<Action> {
+        if self.ended.is_some() {
+            return Vec::new();
+        }
+        let Some(p) = self.present.get_mut(&seat) else {
+            return Vec::new();
+        };
+        p.signal_lost = false;
+        let role = p.participant.role();
+        match (p.is_lost(), p.interrupted) {
+            (false, Some(_)) => {
+                p.interrupted = None;
+                self.present
+                    .keys()
+                    .filter(|s| **s != seat)
+                    .map(|s| Action::Notify(*s, Notice::ParticipantJoined(role)))
+                    .collect()
+            }
+            (true, Some(_)) => {
+                let grace = self.next_grace;
+                self.next_grace += 1;
+                p.interrupted = Some(grace);
+                vec![Action::StartGrace(seat, grace)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The seat's media connection dropped (ICE failed or timed out): see
     /// [`Self::connection`].
     pub fn mark_dropped(&mut self, seat: SeatNo) -> Vec<Action> {
@@ -576,6 +609,54 @@ mod tests {
         v.connection(SeatNo(2), Loss::SignallingLost);
         assert_eq!(v.connection(SeatNo(2), Loss::MediaSilent(false)), vec![]);
         assert!(v.is_interrupted(SeatNo(2)));
+    }
+
+    /// R-REMOTE-2: a resume ends a signalling loss; with media flowing the others hear the
+    /// participant is back, with media still missing the grace period starts over quietly
+    /// (the old timer is stale), and the seat returns once media flows.
+    #[test]
+    fn a_resume_ends_a_signalling_loss_and_restarts_a_grace_period_while_media_is_missing() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(2), booth(), t(0)).unwrap();
+        let lost = v.connection(SeatNo(1), Loss::SignallingLost);
+        assert!(lost.contains(&Action::StartGrace(SeatNo(1), 1)), "{lost:?}");
+        assert_eq!(
+            v.resumed(SeatNo(1)),
+            vec![Action::Notify(
+                SeatNo(2),
+                Notice::ParticipantJoined(Role::Lawyer)
+            )]
+        );
+        assert!(!v.is_interrupted(SeatNo(1)));
+        assert_eq!(
+            v.grace_over(SeatNo(1), 1),
+            vec![],
+            "cancelled by the resume"
+        );
+
+        // Signalling and media both lost: the resume alone does not bring the seat back.
+        v.connection(SeatNo(1), Loss::MediaSilent(true));
+        v.connection(SeatNo(1), Loss::SignallingLost);
+        assert_eq!(v.resumed(SeatNo(1)), vec![Action::StartGrace(SeatNo(1), 3)]);
+        assert!(v.is_interrupted(SeatNo(1)));
+        assert_eq!(
+            v.grace_over(SeatNo(1), 2),
+            vec![],
+            "the old period is stale"
+        );
+        assert_eq!(
+            v.connection(SeatNo(1), Loss::MediaSilent(false)),
+            vec![Action::Notify(
+                SeatNo(2),
+                Notice::ParticipantJoined(Role::Lawyer)
+            )]
+        );
+        // Nothing to resume once the visit is over or the seat is gone.
+        v.leave(SeatNo(1));
+        assert_eq!(v.resumed(SeatNo(1)), vec![]);
+        v.end(EndReason::SlotOver);
+        assert_eq!(v.resumed(SeatNo(2)), vec![]);
     }
 
     /// R-REMOTE-2 with R-VERIFY-4: while interrupted, the participant's new connection takes

@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod http;
 pub mod hub;
 pub mod lifecycle;
+pub mod resume;
 pub mod room;
 pub mod timing;
 
@@ -20,3 +21,4 @@ pub use admission::{Admission, IssuedToken, Joined, Refusal};
 pub use evidence::{Gate, GateError};
 pub use hub::{HubError, Liveness, Seat, VisitHub};
 pub use lifecycle::{EndReason, Notice};
+pub use resume::{DeviceBinding, ResumeRefusal, Resumes};

@@ -43,6 +43,7 @@ use rtc::ice::network_type::NetworkType;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::rtcp::compound_packet::CompoundPacket;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -166,6 +167,15 @@ impl Received {
     pub fn is_vp8_keyframe(&self) -> bool {
         self.kind == MediaKind::Video && is_vp8_keyframe(&self.payload)
     }
+}
+
+/// The `a=candidate:` lines of an SDP, in order.
+pub fn candidate_lines(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("a=candidate:"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The one-byte sender tag derived from a peer label (FNV-1a, folded to 8 bits).
@@ -709,6 +719,19 @@ impl TestPeer {
     /// A peer whose single UDP socket binds `bind` (give a concrete address: a wildcard is
     /// expanded by webrtc-rs to every non-loopback interface).
     pub async fn try_new(label: &str, bind: SocketAddr) -> anyhow::Result<TestPeer> {
+        Self::build(label, bind, false).await
+    }
+
+    /// A peer that moves to a new local address on every ICE restart (R-REMOTE-2: a laptop
+    /// that changed networks): webrtc-rs drops its UDP socket and binds a new one (a new
+    /// ephemeral port on 127.0.0.1) when the restart gathers. See [`Self::ice_restart_offer`].
+    pub async fn new_roaming(label: &str) -> TestPeer {
+        Self::build(label, "127.0.0.1:0".parse().unwrap(), true)
+            .await
+            .unwrap_or_else(|e| panic!("TestPeer {label}: {e:#}"))
+    }
+
+    async fn build(label: &str, bind: SocketAddr, roaming: bool) -> anyhow::Result<TestPeer> {
         let (state, _) = watch::channel(RTCPeerConnectionState::New);
         let (gathering, _) = watch::channel(RTCIceGatheringState::New);
         let shared = Arc::new(Shared {
@@ -768,6 +791,7 @@ impl TestPeer {
                 Some(Duration::from_secs(6)),
                 Some(Duration::from_millis(500)),
             )
+            .with_discard_local_candidates_during_ice_restart(roaming)
             .build();
 
         let pc = PeerConnectionBuilder::new()
@@ -882,6 +906,57 @@ impl TestPeer {
             .await
             .context("set_local_description(offer)")?;
         self.local_sdp_after_gathering().await
+    }
+
+    /// R-REMOTE-2: an ICE restart offer (new ICE credentials; for a [`Self::new_roaming`]
+    /// peer also a new local socket, the old one closed), applied locally, with the newly
+    /// gathered candidates. Send it on the same signalling connection and apply the answer.
+    pub async fn ice_restart_offer(&self) -> anyhow::Result<String> {
+        let before = self.local_candidates().await;
+        let mut gathering = self.shared.gathering.subscribe();
+        gathering.mark_unchanged();
+        let offer = self
+            .pc
+            .create_offer(Some(RTCOfferOptions { ice_restart: true }))
+            .await
+            .context("create_offer(ice_restart)")?;
+        self.pc
+            .set_local_description(offer)
+            .await
+            .context("set_local_description(ice restart offer)")?;
+        // Wait for the restart's own gathering (the state left `complete` and came back).
+        let deadline = tokio::time::Instant::now() + GATHER_TIMEOUT;
+        loop {
+            let sdp = self
+                .pc
+                .local_description()
+                .await
+                .map(|d| d.sdp)
+                .unwrap_or_default();
+            let complete = *gathering.borrow() == RTCIceGatheringState::Complete;
+            let candidates = candidate_lines(&sdp);
+            if complete && !candidates.is_empty() && candidates != before {
+                return Ok(sdp);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "{}: no new candidates after the ICE restart:\n{sdp}",
+                    self.label
+                );
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(20), gathering.changed()).await;
+        }
+    }
+
+    /// The `a=candidate:` lines of the current local description.
+    pub async fn local_candidates(&self) -> Vec<String> {
+        let sdp = self
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .unwrap_or_default();
+        candidate_lines(&sdp)
     }
 
     /// [`Self::try_create_offer`], panicking on error.

@@ -64,6 +64,13 @@ impl Relay {
     pub fn go_silent(&self) {
         self.silent.send_replace(true);
     }
+
+    /// The network is back (R-REMOTE-2): new connections are carried again. Connections
+    /// from before the silence stay dead (their bytes were lost), as after a real outage
+    /// that outlived the TCP connection.
+    pub fn restore(&self) {
+        self.silent.send_replace(false);
+    }
 }
 
 /// Copy one direction until the relay goes silent; then hold both halves open, forever

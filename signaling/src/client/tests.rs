@@ -142,7 +142,7 @@ where
                     server: "fake/0".into(),
                 })),
                 Ok(Step::Pong) => out.push(ServerMessage::Pong),
-                Ok(Step::Leave) => {}
+                Ok(Step::Leave) | Ok(Step::Resume(_)) => {}
                 Ok(Step::Join(token)) => {
                     let joined = |role| {
                         ServerMessage::Joined(Joined {
@@ -151,6 +151,7 @@ where
                             slot_ends_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap(),
                             participants: vec![],
                             ice_servers: vec![],
+                            resume: None,
                         })
                     };
                     let outcome = match token.expose() {

@@ -1,0 +1,474 @@
+//! Resume credentials (R-REMOTE-2): a participant whose connection was lost takes its kept
+//! seat back on a new signalling connection without a new admission round.
+//!
+//! ```text
+//! joined (a join or a resume)  -> issue: random 256-bit credential, only its SHA-256 kept,
+//!                                 bound to (visit, seat, participant, device)
+//! resume {token} on a new connection
+//!   -> known hash? (resume_invalid) -> unused? (resume_replayed; used now, single use)
+//!   -> same device? (resume_wrong_device) -> visit row, fresh: ended? slot over?
+//!   -> seat still kept, with its media peer? (resume_expired)
+//!   -> a registry-verified lawyer: the licence asked again (withdrawn: the visit ends)
+//!   -> audit participant_resumed (first) -> the hub hands the seat over -> a new credential
+//! ```
+//!
+//! The device: a booth (or a police-station terminal) is its client certificate, so the
+//! binding is the SHA-256 of the certificate the connection presented; a lawyer's browser
+//! tab is the random `device` id the page keeps in `sessionStorage` and sends in `hello`. A
+//! connection that names no device and presents no certificate gets no credential. The
+//! credential itself is the secret (only the tab that was sent `joined` holds it); the
+//! device binding makes a copied credential useless elsewhere.
+//!
+//! Lifetime: single use (every successful resume issues the next one, the old one dies);
+//! at the latest the slot end; in effect as long as the hub keeps the seat (a grace period
+//! that ends, `leave`, a new join that replaces the seat, or the end of the visit let it go,
+//! and the credential with it). Kept in memory only: a restarted server has no seats to
+//! resume, so nothing is written to the database, and the raw credential is never stored
+//! or logged (only its hash, as the map key).
+//!
+//! Every refusal is audited (`resume_refused` with the reason) before it is answered; a
+//! resume is audited as `participant_resumed`, never as an admission (the seat's admission
+//! stands, and its `Admitted` proof already made its media peer, which the seat keeps).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use confer_signaling::ErrorCode;
+use rand::RngCore as _;
+use tokio::sync::mpsc;
+
+use super::evidence::Gate;
+use super::hub::{HubError, Seat, VisitHub};
+use super::lifecycle::{EndReason, Notice, SeatNo};
+use crate::audit::{Actor, Audit, AuditRecord};
+use crate::ids::{ParticipantId, VisitId};
+use crate::policy::LicenceBasis;
+use crate::store::Store;
+
+/// Entries kept at most (used ones are kept until the slot end, to tell a replay).
+const MAX_ENTRIES: usize = 20_000;
+
+/// The device a credential is bound to (R-REMOTE-2): a hash of the client certificate the
+/// connection presented and of the device id it sent in `hello`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DeviceBinding([u8; 32]);
+
+impl std::fmt::Debug for DeviceBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceBinding(..)")
+    }
+}
+
+impl DeviceBinding {
+    /// `certificate`: the DER of the leaf certificate the connection presented, if any;
+    /// `device`: the id from `hello`, if any. `None` when there is neither.
+    pub fn new(certificate: Option<&[u8]>, device: Option<&str>) -> Option<DeviceBinding> {
+        if certificate.is_none() && device.is_none() {
+            return None;
+        }
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"confer-device-binding/1\0");
+        for part in [certificate, device.map(str::as_bytes)] {
+            match part {
+                Some(bytes) => {
+                    ctx.update(&[1]);
+                    ctx.update(&(bytes.len() as u64).to_be_bytes());
+                    ctx.update(bytes);
+                }
+                None => ctx.update(&[0]),
+            }
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Some(DeviceBinding(out))
+    }
+}
+
+/// Whether a device id from `hello` is acceptable: 1 to 128 of `A-Z a-z 0-9 - _`.
+pub fn valid_device_id(device: &str) -> bool {
+    (1..=128).contains(&device.len())
+        && device
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A credential handed to the participant with `joined`.
+pub struct Grant {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A seat taken back: the seat, its notices and the next credential.
+pub struct Resumed {
+    pub seat: Seat,
+    pub notices: mpsc::UnboundedReceiver<Notice>,
+    pub grant: Grant,
+}
+
+/// Why a resume was refused: the audit reason, the wire code and the sentences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeRefusal {
+    /// Not a credential this server issued (or the server restarted since).
+    Invalid,
+    /// Used before.
+    Replayed,
+    /// Issued to another device.
+    WrongDevice,
+    /// The seat is no longer kept (grace period over, left, replaced, media gone).
+    Expired,
+    /// The slot is over.
+    SlotOver,
+    /// Staff stopped the visit, or it ended otherwise (`end_reason` code).
+    VisitEnded(String),
+    /// The registry no longer shows the lawyer's licence in good standing.
+    LicenceWithdrawn,
+    /// The resume cannot be recorded in the audit log (fail closed).
+    Unavailable,
+}
+
+impl ResumeRefusal {
+    /// The reason recorded in the audit log.
+    pub fn code(&self) -> String {
+        match self {
+            ResumeRefusal::Invalid => "resume_invalid".into(),
+            ResumeRefusal::Replayed => "resume_replayed".into(),
+            ResumeRefusal::WrongDevice => "resume_wrong_device".into(),
+            ResumeRefusal::Expired => "resume_expired".into(),
+            ResumeRefusal::SlotOver => "slot_over".into(),
+            ResumeRefusal::VisitEnded(reason) => reason.clone(),
+            ResumeRefusal::LicenceWithdrawn => "licence_withdrawn".into(),
+            ResumeRefusal::Unavailable => "audit_unavailable".into(),
+        }
+    }
+
+    /// The signalling protocol's error code.
+    pub fn wire(&self) -> ErrorCode {
+        match self {
+            ResumeRefusal::Invalid => ErrorCode::ResumeInvalid,
+            ResumeRefusal::Replayed => ErrorCode::ResumeReplayed,
+            ResumeRefusal::WrongDevice => ErrorCode::ResumeWrongDevice,
+            ResumeRefusal::Expired => ErrorCode::ResumeExpired,
+            ResumeRefusal::SlotOver => ErrorCode::SlotOver,
+            ResumeRefusal::VisitEnded(_) => ErrorCode::VisitEnded,
+            ResumeRefusal::LicenceWithdrawn => ErrorCode::LicenceNotVerified,
+            ResumeRefusal::Unavailable => ErrorCode::Unavailable,
+        }
+    }
+
+    /// What the person reads, in English.
+    pub fn message_en(&self) -> String {
+        match self {
+            ResumeRefusal::VisitEnded(r) if r == "stopped_by_staff" => {
+                "Facility staff ended this visit, so it cannot be resumed.".into()
+            }
+            ResumeRefusal::VisitEnded(_) => "This visit has ended, so it cannot be resumed.".into(),
+            ResumeRefusal::SlotOver => {
+                "The booked time for this visit is over, so it cannot be resumed.".into()
+            }
+            ResumeRefusal::LicenceWithdrawn => {
+                "The lawyer registry no longer shows the lawyer's licence in good standing, so the visit has ended.".into()
+            }
+            other => other.wire().default_message().into(),
+        }
+    }
+
+    /// The same sentence in Simplified Chinese.
+    pub fn message_zh(&self) -> String {
+        match self {
+            ResumeRefusal::Invalid => "无法用此凭证恢复连接，请重新加入会见。".into(),
+            ResumeRefusal::Replayed => "此重连凭证已被使用过，请重新加入会见。".into(),
+            ResumeRefusal::WrongDevice => "此重连凭证属于另一台设备，不能在此使用。".into(),
+            ResumeRefusal::Expired => "您离开的时间过长，会见席位未能保留，请重新加入会见。".into(),
+            ResumeRefusal::SlotOver => "本次会见的时段已结束，无法恢复。".into(),
+            ResumeRefusal::VisitEnded(r) if r == "stopped_by_staff" => {
+                "工作人员已结束本次会见，无法恢复。".into()
+            }
+            ResumeRefusal::VisitEnded(_) => "本次会见已结束，无法恢复。".into(),
+            ResumeRefusal::LicenceWithdrawn => {
+                "律师执业信息平台显示该律师执业证已不再有效，会见已结束。".into()
+            }
+            ResumeRefusal::Unavailable => "审计日志暂时无法写入，无法恢复连接；请稍后再试。".into(),
+        }
+    }
+}
+
+/// One issued credential (keyed by its SHA-256).
+struct Entry {
+    visit: VisitId,
+    seat: SeatNo,
+    participant: ParticipantId,
+    licence: LicenceBasis,
+    device: DeviceBinding,
+    expires_at: DateTime<Utc>,
+    used: bool,
+}
+
+struct Inner {
+    store: Store,
+    audit: Audit,
+    hub: VisitHub,
+    gate: Gate,
+    /// A std `Mutex`, never held across an `.await`.
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+/// The resume service. Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct Resumes {
+    inner: Arc<Inner>,
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+    out
+}
+
+fn actor(p: &ParticipantId) -> Actor {
+    match p {
+        ParticipantId::Lawyer(id)
+        | ParticipantId::Assistant(id)
+        | ParticipantId::Interpreter(id) => Actor::Lawyer(*id),
+        ParticipantId::Booth(b) => Actor::Booth(b.clone()),
+    }
+}
+
+impl Resumes {
+    pub fn new(store: Store, audit: Audit, hub: VisitHub, gate: Gate) -> Resumes {
+        Resumes {
+            inner: Arc::new(Inner {
+                store,
+                audit,
+                hub,
+                gate,
+                entries: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+        self.inner.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new credential for `seat`, bound to `device`; every older credential of the seat
+    /// dies (single use, rotated).
+    pub fn issue(&self, seat: &Seat, device: DeviceBinding, now: DateTime<Utc>) -> Grant {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let expires_at = seat.slot_end;
+        let mut entries = self.entries();
+        entries.retain(|_, e| e.expires_at > now);
+        for e in entries.values_mut() {
+            if e.visit == seat.visit && e.seat == seat.seat {
+                e.used = true;
+            }
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, e| !e.used);
+        }
+        entries.insert(
+            hash(&token),
+            Entry {
+                visit: seat.visit,
+                seat: seat.seat,
+                participant: seat.participant.clone(),
+                licence: seat.licence,
+                device,
+                expires_at,
+                used: false,
+            },
+        );
+        Grant { token, expires_at }
+    }
+
+    /// Take a kept seat back with `token` from a connection of `device` (see the module
+    /// docs for the checks, in order). Audited either way before it is answered.
+    pub async fn resume(
+        &self,
+        token: &str,
+        device: Option<DeviceBinding>,
+        now: DateTime<Utc>,
+    ) -> Result<Resumed, ResumeRefusal> {
+        // Single use: the credential is spent by the first resume that names it from its
+        // own device, whatever the later checks say.
+        let claimed = {
+            let mut entries = self.entries();
+            match entries.get_mut(&hash(token)) {
+                None => Err((None, ResumeRefusal::Invalid)),
+                Some(e) if e.used => Err((
+                    Some((e.visit, e.participant.clone())),
+                    ResumeRefusal::Replayed,
+                )),
+                Some(e) if Some(e.device) != device => Err((
+                    Some((e.visit, e.participant.clone())),
+                    ResumeRefusal::WrongDevice,
+                )),
+                Some(e) => {
+                    e.used = true;
+                    Ok((e.visit, e.seat, e.participant.clone(), e.licence, e.device))
+                }
+            }
+        };
+        let (visit, seat, participant, licence, device) = match claimed {
+            Ok(c) => c,
+            Err((who, refusal)) => return Err(self.refused(who, refusal).await),
+        };
+        let who = Some((visit, participant.clone()));
+        if let Err(refusal) = self
+            .live_checks(visit, seat, &participant, licence, now)
+            .await
+        {
+            return Err(self.refused(who, refusal).await);
+        }
+        // Audit first: the resume is durable before the seat changes hands.
+        let record = AuditRecord::ParticipantResumed {
+            visit,
+            participant: participant.clone(),
+        };
+        if let Err(e) = self.inner.audit.append(actor(&participant), record).await {
+            tracing::error!(visit = %visit, error = %e, "resume refused: the audit log cannot be written");
+            return Err(ResumeRefusal::Unavailable);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let seat = match self.inner.hub.resume(visit, seat, &participant, tx, now) {
+            Ok(seat) => seat,
+            // Lost a race with the end of the visit or of the grace period.
+            Err(e) => return Err(self.refused(who, hub_refusal(e)).await),
+        };
+        tracing::info!(visit = %visit, role = seat.role.as_str(), "participant resumed");
+        let grant = self.issue(&seat, device, now);
+        Ok(Resumed {
+            seat,
+            notices: rx,
+            grant,
+        })
+    }
+
+    /// The cheap live checks of a resume: the visit (read fresh), the seat in the hub, and
+    /// for a lawyer admitted on the registry's word, the licence asked again (a withdrawal
+    /// ends the visit; an outage does not, docs/DESIGN.md invariant 4).
+    async fn live_checks(
+        &self,
+        visit: VisitId,
+        seat: SeatNo,
+        participant: &ParticipantId,
+        licence: LicenceBasis,
+        now: DateTime<Utc>,
+    ) -> Result<(), ResumeRefusal> {
+        let row = match self.inner.store.visit(visit).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Err(ResumeRefusal::VisitEnded("visit_ended".into())),
+            Err(e) => {
+                tracing::error!(visit = %visit, error = %e, "cannot read a visit for a resume");
+                return Err(ResumeRefusal::Unavailable);
+            }
+        };
+        if row.ended_at.is_some() {
+            return Err(match row.end_reason.as_deref() {
+                Some("licence_withdrawn") => ResumeRefusal::LicenceWithdrawn,
+                Some("slot_over") => ResumeRefusal::SlotOver,
+                other => ResumeRefusal::VisitEnded(other.unwrap_or("visit_ended").to_owned()),
+            });
+        }
+        if now >= row.ends_at {
+            return Err(ResumeRefusal::SlotOver);
+        }
+        self.inner
+            .hub
+            .can_resume(visit, seat, participant, now)
+            .map_err(hub_refusal)?;
+        if let ParticipantId::Lawyer(lawyer) = participant {
+            if self
+                .inner
+                .gate
+                .recheck_live(&self.inner.hub, visit, *lawyer, licence, now)
+                .await
+                .is_some()
+            {
+                return Err(ResumeRefusal::LicenceWithdrawn);
+            }
+        }
+        Ok(())
+    }
+
+    /// Record a refused resume, then hand back the refusal (it stands even when the record
+    /// cannot be written: refusing is the safe direction; logged loudly).
+    async fn refused(
+        &self,
+        who: Option<(VisitId, ParticipantId)>,
+        refusal: ResumeRefusal,
+    ) -> ResumeRefusal {
+        let (visit, participant) = match who {
+            Some((v, p)) => (Some(v), Some(p)),
+            None => (None, None),
+        };
+        tracing::info!(visit = ?visit.map(|v| v.0), code = %refusal.code(), "resume refused");
+        let actor = participant.as_ref().map(actor).unwrap_or(Actor::Anonymous);
+        let record = AuditRecord::ResumeRefused {
+            visit,
+            participant,
+            reason: refusal.code(),
+        };
+        if let Err(e) = self.inner.audit.append(actor, record).await {
+            tracing::error!(error = %e, code = %refusal.code(), "AUDIT: a refused resume could not be recorded");
+        }
+        refusal
+    }
+}
+
+fn hub_refusal(e: HubError) -> ResumeRefusal {
+    match e {
+        HubError::Ended(EndReason::SlotOver) => ResumeRefusal::SlotOver,
+        HubError::Ended(EndReason::LicenceWithdrawn(_)) => ResumeRefusal::LicenceWithdrawn,
+        HubError::Ended(r) => ResumeRefusal::VisitEnded(r.code().into()),
+        _ => ResumeRefusal::Expired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_binding_tells_certificates_and_device_ids_apart() {
+        let a = DeviceBinding::new(None, Some("tab-a")).unwrap();
+        assert_eq!(Some(a), DeviceBinding::new(None, Some("tab-a")));
+        assert_ne!(Some(a), DeviceBinding::new(None, Some("tab-b")));
+        assert_ne!(Some(a), DeviceBinding::new(Some(b"tab-a"), None));
+        assert_ne!(
+            DeviceBinding::new(Some(b"cert"), Some("x")),
+            DeviceBinding::new(Some(b"cert"), None)
+        );
+        assert_eq!(DeviceBinding::new(None, None), None);
+    }
+
+    #[test]
+    fn device_ids_are_short_plain_tokens() {
+        assert!(valid_device_id("3f2a-B_9"));
+        assert!(!valid_device_id(""));
+        assert!(!valid_device_id(&"a".repeat(129)));
+        assert!(!valid_device_id("tab 1"));
+        assert!(!valid_device_id("tab\u{e9}"));
+    }
+
+    #[test]
+    fn every_refusal_has_a_code_and_two_sentences() {
+        for r in [
+            ResumeRefusal::Invalid,
+            ResumeRefusal::Replayed,
+            ResumeRefusal::WrongDevice,
+            ResumeRefusal::Expired,
+            ResumeRefusal::SlotOver,
+            ResumeRefusal::VisitEnded("stopped_by_staff".into()),
+            ResumeRefusal::LicenceWithdrawn,
+            ResumeRefusal::Unavailable,
+        ] {
+            assert!(!r.code().is_empty());
+            assert!(r.message_en().ends_with('.'), "{r:?}");
+            assert!(r.message_zh().ends_with('。'), "{r:?}");
+        }
+    }
+}
