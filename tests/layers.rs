@@ -76,6 +76,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("visit::admission", 3),
     ("visit::evidence", 3),
     ("visit::hub", 3),
+    ("visit::roster", 3),
     // 4 edges: HTTP and WebSocket routes, extractors, listeners.
     ("http", 4),
     ("signaling", 4),
@@ -88,6 +89,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("schedule::routes_admin", 4),
     ("schedule::http", 4),
     ("visit::http", 4),
+    ("visit::companions", 4),
     ("visit::room", 4),
     // 5 wiring: builds everything and starts it.
     ("app", 5),

@@ -68,6 +68,9 @@ pub enum ErrorCode {
     RoomNotReady,
     /// Anything else that went wrong inside the server. Details stay in its logs.
     Internal,
+    /// An assistant or interpreter may join only while the visit's lawyer is present
+    /// (R-VERIFY-4).
+    LawyerNotPresent,
 }
 
 impl ErrorCode {
@@ -97,6 +100,7 @@ impl ErrorCode {
         ErrorCode::AlreadyConnected,
         ErrorCode::RoomNotReady,
         ErrorCode::Internal,
+        ErrorCode::LawyerNotPresent,
     ];
 
     /// The stable wire spelling, e.g. `"token_expired"`.
@@ -126,6 +130,7 @@ impl ErrorCode {
             ErrorCode::AlreadyConnected => "already_connected",
             ErrorCode::RoomNotReady => "room_not_ready",
             ErrorCode::Internal => "internal",
+            ErrorCode::LawyerNotPresent => "lawyer_not_present",
         }
     }
 
@@ -187,6 +192,9 @@ impl ErrorCode {
                 "The room is not ready: its recording and monitoring equipment must be confirmed off first. Please wait a moment."
             }
             ErrorCode::Internal => "Something went wrong on the server. Please try again.",
+            ErrorCode::LawyerNotPresent => {
+                "The lawyer is not in the visit: an assistant or interpreter may join only while the lawyer is present."
+            }
         }
     }
 }
@@ -278,7 +286,8 @@ mod tests {
             | ErrorCode::AccountLocked
             | ErrorCode::AlreadyConnected
             | ErrorCode::RoomNotReady
-            | ErrorCode::Internal => 1,
+            | ErrorCode::Internal
+            | ErrorCode::LawyerNotPresent => 1,
         };
         assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 24);
     }

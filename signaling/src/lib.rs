@@ -50,7 +50,8 @@ pub use client::{ClientError, SignalingClient};
 pub use codec::{decode_client, decode_server, encode_client, encode_server, ProtocolError};
 pub use error_code::ErrorCode;
 pub use message::{
-    ClientMessage, EndReason, JoinToken, Joined, Role, Sdp, ServerMessage, VisitNotice, Welcome,
+    ClientMessage, EndReason, JoinToken, Joined, PresenceState, Role, Roster, RosterEntry, Sdp,
+    ServerMessage, VisitNotice, Welcome,
 };
 pub use session::{
     AbuseVerdict, InvalidTransition, ServerSession, SessionState, Step, MAX_ERRORS_PER_CONNECTION,

@@ -296,6 +296,20 @@ pub enum AuditRecord {
         /// The attesting officer's badge or staff number.
         officer: String,
     },
+    /// The visit's lawyer invited an assistant or interpreter to the visit (R-VERIFY-4);
+    /// only the lawyer can, never staff.
+    CompanionInvited {
+        visit: VisitId,
+        lawyer: LawyerId,
+        account: LawyerId,
+    },
+    /// An assistant or interpreter was let go while the visit went on (R-VERIFY-4), e.g.
+    /// `lawyer_left`: companions take part only while the lawyer is present.
+    CompanionRemoved {
+        visit: VisitId,
+        participant: ParticipantId,
+        reason: String,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -363,6 +377,8 @@ impl AuditRecord {
             AuditRecord::ComplaintUpdated { .. } => "complaint_updated",
             AuditRecord::DocumentRead { .. } => "document_read",
             AuditRecord::RoomAttested { .. } => "room_attested",
+            AuditRecord::CompanionInvited { .. } => "companion_invited",
+            AuditRecord::CompanionRemoved { .. } => "companion_removed",
         }
     }
 
@@ -497,6 +513,18 @@ impl AuditRecord {
             AuditRecord::RoomAttested { visit, booth, .. } => {
                 s.visit = Some(*visit);
                 s.booth = Some(booth.clone());
+            }
+            AuditRecord::CompanionInvited { visit, lawyer, .. } => {
+                s.visit = Some(*visit);
+                s.lawyer = Some(*lawyer);
+            }
+            AuditRecord::CompanionRemoved {
+                visit,
+                participant: p,
+                ..
+            } => {
+                s.visit = Some(*visit);
+                participant(&mut s, p);
             }
         }
         match actor {

@@ -21,9 +21,10 @@
 //! safe direction, so media stops anyway and the failure is logged loudly.
 
 use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Loss, Notice, SeatNo};
+use super::roster::{self, RosterView, SeatFacts};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::ids::{LawyerId, ParticipantId, Role, VisitId};
-use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId};
+use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId, SlotBinding};
 use crate::policy::Admitted;
 use crate::policy::LicenceBasis;
 use crate::store::Store;
@@ -32,7 +33,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The longest the end of a visit waits for its audit entry before stopping media anyway.
 pub const END_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -63,6 +64,8 @@ pub enum HubError {
     Ended(EndReason),
     #[error("this participant is already connected to the visit from another device")]
     AlreadyConnected,
+    #[error("an assistant or interpreter joins only while the lawyer is present")]
+    LawyerAbsent,
     #[error("this connection is no longer part of the visit")]
     NotPresent,
     #[error("an offer was already made on this connection")]
@@ -79,6 +82,8 @@ pub struct Seat {
     pub slot_end: DateTime<Utc>,
     /// Roles already present when this seat joined.
     pub others: Vec<Role>,
+    /// The roster as this seat sees it, updated on every change (R-VERIFY-4).
+    pub roster: watch::Receiver<RosterView>,
     admitted: Option<Admitted>,
 }
 
@@ -88,9 +93,16 @@ struct SeatEntry {
     participant: ParticipantId,
     /// How the lawyer's licence was established at admission (re-checked while live).
     licence: LicenceBasis,
+    /// What the others are shown for this seat in the roster.
+    label: String,
+    /// This seat's roster (R-VERIFY-4).
+    roster: watch::Sender<RosterView>,
+    /// Which of this seat's m-lines carry whose media, as the media plane last said.
+    slots: Vec<SlotBinding>,
 }
 
 struct Live {
+    visit: VisitId,
     core: LiveVisit,
     seats: HashMap<SeatNo, SeatEntry>,
     timer: tokio::task::JoinHandle<()>,
@@ -233,6 +245,19 @@ impl VisitHub {
                 }
                 self.carry_out(visit, effects);
             }
+            MediaEvent::Slots {
+                visit,
+                receiver,
+                slots,
+            } => {
+                let mut live = self.lock();
+                if let Some(l) = live.get_mut(&visit) {
+                    if let Some(s) = l.seats.values_mut().find(|s| s.peer == Some(receiver)) {
+                        s.slots = slots;
+                    }
+                    publish_rosters(l);
+                }
+            }
         }
     }
 
@@ -324,6 +349,14 @@ impl VisitHub {
             .is_some_and(|l| l.core.is_interrupted(seat.seat))
     }
 
+    /// Whether the visit's lawyer is present and not interrupted: the condition for an
+    /// assistant or interpreter to join (R-VERIFY-4).
+    pub fn lawyer_present(&self, visit: VisitId) -> bool {
+        self.lock()
+            .get(&visit)
+            .is_some_and(|l| l.core.lawyer_present())
+    }
+
     /// Whether a seat of `role` in `visit` is interrupted (tests, R-REMOTE-2).
     pub fn role_interrupted(&self, visit: VisitId, role: Role) -> bool {
         self.lock().get(&visit).is_some_and(|l| {
@@ -354,9 +387,14 @@ impl VisitHub {
 
     /// Take a seat in the visit that `admitted` is for. Notices for this participant
     /// arrive on `notices`.
+    ///
+    /// `label` is what the others' rosters show for this participant (a display name or the
+    /// booth's label; never a licence number). An assistant or interpreter is refused
+    /// ([`HubError::LawyerAbsent`]) unless the visit's lawyer is present (R-VERIFY-4).
     pub fn enter(
         &self,
         admitted: Admitted,
+        label: String,
         notices: mpsc::UnboundedSender<Notice>,
         now: DateTime<Utc>,
     ) -> Result<Seat, HubError> {
@@ -372,6 +410,7 @@ impl VisitHub {
                 effects.audit.push(AuditRecord::VisitStarted { visit });
             }
             let entry = live.entry(visit).or_insert_with(|| Live {
+                visit,
                 core: LiveVisit::new(admitted.slot_end()),
                 seats: HashMap::new(),
                 timer: self.spawn_slot_timer(visit, admitted.slot_end()),
@@ -380,6 +419,7 @@ impl VisitHub {
             match entry.core.join(seat, participant.clone(), now) {
                 Ok(actions) => {
                     let others = entry.core.others(seat);
+                    let (roster_tx, roster_rx) = watch::channel(RosterView::default());
                     entry.seats.insert(
                         seat,
                         SeatEntry {
@@ -387,6 +427,9 @@ impl VisitHub {
                             peer: None,
                             participant,
                             licence,
+                            label,
+                            roster: roster_tx,
+                            slots: Vec::new(),
                         },
                     );
                     apply(entry, actions, &mut effects);
@@ -399,6 +442,7 @@ impl VisitHub {
                         role,
                         slot_end: entry.core.slot_end(),
                         others,
+                        roster: roster_rx,
                         admitted: Some(admitted),
                     })
                 }
@@ -412,6 +456,7 @@ impl VisitHub {
                     match reason {
                         JoinRefusal::Ended(r) => Err(HubError::Ended(r)),
                         JoinRefusal::AlreadyConnected => Err(HubError::AlreadyConnected),
+                        JoinRefusal::LawyerAbsent => Err(HubError::LawyerAbsent),
                     }
                 }
             }
@@ -440,6 +485,11 @@ impl VisitHub {
                 None => false,
             }
         };
+        if still_here {
+            if let Some(l) = self.lock().get_mut(&seat.visit) {
+                publish_rosters(l);
+            }
+        }
         if !still_here {
             self.inner.media.remove_peer(peer).await;
             return Err(HubError::NotPresent);
@@ -761,12 +811,51 @@ async fn perform(inner: Arc<Inner>, visit: VisitId, effects: Effects) {
     }
 }
 
+/// Publish every seat's roster as the visit stands now; a seat whose roster did not change
+/// is not woken (R-VERIFY-4).
+fn publish_rosters(live: &Live) {
+    let facts: Vec<SeatFacts<'_>> = live
+        .core
+        .seats()
+        .filter_map(|(no, participant, reconnecting)| {
+            let s = live.seats.get(&no)?;
+            Some(SeatFacts {
+                seat: no,
+                role: participant.role(),
+                label: &s.label,
+                reconnecting,
+                peer: s.peer,
+            })
+        })
+        .collect();
+    for (no, s) in &live.seats {
+        let view = roster::view_for(*no, &facts, &s.slots);
+        s.roster.send_if_modified(|current| {
+            if *current == view {
+                false
+            } else {
+                *current = view;
+                true
+            }
+        });
+    }
+}
+
 /// Carry out the core's actions that touch only this visit's seats; collect the rest.
 fn apply(live: &mut Live, actions: Vec<Action>, effects: &mut Effects) {
     for a in actions {
         match a {
             Action::Notify(seat, notice) => {
                 if let Some(s) = live.seats.get(&seat) {
+                    if let Notice::Removed(why) = notice {
+                        // R-VERIFY-4: a companion let go with the lawyer, audited.
+                        tracing::info!(visit = %live.visit, role = s.participant.role().as_str(), reason = why.code(), "companion removed");
+                        effects.audit.push(AuditRecord::CompanionRemoved {
+                            visit: live.visit,
+                            participant: s.participant.clone(),
+                            reason: why.code().into(),
+                        });
+                    }
                     let _ = s.notices.send(notice);
                 }
             }
@@ -783,4 +872,5 @@ fn apply(live: &mut Live, actions: Vec<Action>, effects: &mut Effects) {
             Action::StartGrace(seat, n) => effects.graces.push((seat, n)),
         }
     }
+    publish_rosters(live);
 }

@@ -114,7 +114,6 @@ impl World {
                     ends_at: now + chrono::Duration::hours(1),
                     created_by: None,
                     case: None,
-                    companions: Vec::new(),
                     room_consent: false,
                     lawyer_booth: None,
                 },
