@@ -274,6 +274,8 @@ async function joinVisit(v) {
       },
     },
   });
+  ui.invite.hidden = true;
+  ui.inviteAnswer.textContent = '';
   loadCompanions(v);
   try {
     await visit.start(token);
@@ -288,8 +290,6 @@ async function joinVisit(v) {
  * interpreters themselves get 403 and see no control.
  */
 async function loadCompanions(v) {
-  ui.invite.hidden = true;
-  ui.inviteAnswer.textContent = '';
   let reply;
   try {
     reply = await authorized(`/api/lawyer/visits/${encodeURIComponent(v.id)}/companions`);
@@ -306,7 +306,7 @@ async function loadCompanions(v) {
     return option;
   }));
   ui.inviteSend.disabled = list.length === 0;
-  if (list.length === 0) {
+  if (list.length === 0 && !ui.inviteAnswer.textContent) {
     ui.inviteAnswer.textContent = '没有可邀请的助理或翻译人员。 / Nobody can be invited to this visit.';
   }
   ui.inviteSend.onclick = () => inviteCompanion(v);
