@@ -72,8 +72,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Assistants and interpreters a visit may include besides the lawyer (R-VERIFY-4).
-
 /// The longest slot a visit may be given in one record (a day).
 const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
 
