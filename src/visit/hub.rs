@@ -103,6 +103,8 @@ struct SeatEntry {
 
 struct Live {
     visit: VisitId,
+    /// Slot bindings of peers not (yet) recorded on a seat, by peer (see `negotiate`).
+    unclaimed_slots: HashMap<PeerId, Vec<SlotBinding>>,
     core: LiveVisit,
     seats: HashMap<SeatNo, SeatEntry>,
     timer: tokio::task::JoinHandle<()>,
@@ -230,6 +232,7 @@ impl VisitHub {
                 {
                     let mut live = self.lock();
                     if let Some(l) = live.get_mut(&visit) {
+                        l.unclaimed_slots.remove(&peer);
                         let mut dropped = Vec::new();
                         for (no, s) in l.seats.iter_mut() {
                             if s.peer == Some(peer) {
@@ -252,8 +255,12 @@ impl VisitHub {
             } => {
                 let mut live = self.lock();
                 if let Some(l) = live.get_mut(&visit) {
-                    if let Some(s) = l.seats.values_mut().find(|s| s.peer == Some(receiver)) {
-                        s.slots = slots;
+                    match l.seats.values_mut().find(|s| s.peer == Some(receiver)) {
+                        Some(s) => s.slots = slots,
+                        // Reported before `negotiate` recorded the peer: kept for it.
+                        None => {
+                            l.unclaimed_slots.insert(receiver, slots);
+                        }
                     }
                     publish_rosters(l);
                 }
@@ -286,9 +293,11 @@ impl VisitHub {
                     .collect();
                 for (no, silent) in seats {
                     let actions = l.core.connection(no, Loss::MediaSilent(silent));
-                    if !actions.is_empty() {
-                        tracing::info!(visit = %visit, seat = no.0, silent, "media silence changed");
+                    // Once a second for every seat: nothing changed, nothing to publish.
+                    if actions.is_empty() {
+                        continue;
                     }
+                    tracing::info!(visit = %visit, seat = no.0, silent, "media silence changed");
                     apply(l, actions, &mut effects);
                 }
                 if !effects.graces.is_empty() || !effects.is_empty() {
@@ -411,6 +420,7 @@ impl VisitHub {
             }
             let entry = live.entry(visit).or_insert_with(|| Live {
                 visit,
+                unclaimed_slots: HashMap::new(),
                 core: LiveVisit::new(admitted.slot_end()),
                 seats: HashMap::new(),
                 timer: self.spawn_slot_timer(visit, admitted.slot_end()),
@@ -474,22 +484,25 @@ impl VisitHub {
         // The visit may have ended, or this seat been replaced, while media was busy.
         let still_here = {
             let mut live = self.lock();
-            match live
-                .get_mut(&seat.visit)
-                .and_then(|l| l.seats.get_mut(&seat.seat))
-            {
-                Some(entry) => {
-                    entry.peer = Some(peer);
-                    true
+            match live.get_mut(&seat.visit) {
+                Some(l) => {
+                    // Slot bindings the media plane reported before the peer was ours.
+                    let slots = l.unclaimed_slots.remove(&peer);
+                    match l.seats.get_mut(&seat.seat) {
+                        Some(entry) => {
+                            entry.peer = Some(peer);
+                            if let Some(slots) = slots {
+                                entry.slots = slots;
+                            }
+                            publish_rosters(l);
+                            true
+                        }
+                        None => false,
+                    }
                 }
                 None => false,
             }
         };
-        if still_here {
-            if let Some(l) = self.lock().get_mut(&seat.visit) {
-                publish_rosters(l);
-            }
-        }
         if !still_here {
             self.inner.media.remove_peer(peer).await;
             return Err(HubError::NotPresent);
