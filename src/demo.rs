@@ -199,7 +199,6 @@ pub async fn seed(
             ends_at: now + chrono::Duration::hours(2),
             created_by: None,
             case: Some(case),
-            companions: Vec::new(),
             room_consent: false,
             lawyer_booth: None,
         };

@@ -39,6 +39,13 @@ pub fn public(s: &Services) -> Router {
                 booths: s.booths.clone(),
             },
         ))
+        .merge(crate::visit::companions::routes(
+            crate::visit::companions::CompanionRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+            },
+        ))
         .merge(crate::signaling::routes(crate::signaling::Signalling {
             admission: s.admission.clone(),
             hub: s.hub.clone(),

@@ -85,6 +85,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("turn::credentials", 2),
     ("turn::conf", 2),
     ("visit::resume", 3),
+    ("visit::roster", 3),
     // 4 edges: HTTP and WebSocket routes, extractors, listeners.
     ("http", 4),
     ("signaling", 4),
@@ -97,6 +98,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("schedule::routes_admin", 4),
     ("schedule::http", 4),
     ("visit::http", 4),
+    ("visit::companions", 4),
     ("visit::room", 4),
     ("receipt::http", 4),
     // 5 wiring: builds everything and starts it.

@@ -569,15 +569,16 @@ async fn a_flagged_case_needs_the_units_permission_and_no_other_case_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_approved_invited_companions_join_and_one_device_per_participant() {
-    // R-VERIFY-4: an assistant invited but not approved is refused; once approved, admitted;
-    // an approved interpreter who is not invited is refused; a second device of the same
+    // R-VERIFY-4: an interpreter is invited by the lawyer only once the unit's approval is
+    // recorded; the lawyer's own assistant needs no approval in an ordinary case but must be
+    // invited; companions join only while the lawyer is present; a second device of the same
     // participant is refused while the first is connected.
     let w = world().await;
     let (lawyer, session, case, _) = w.ready_lawyer("wang").await;
     let (assistant, assistant_session) = account(
         &w.app,
         "assistant",
-        json!({"display_name": "Assistant", "kind": "assistant"}),
+        json!({"display_name": "Assistant", "kind": "assistant", "principal_id": lawyer}),
     )
     .await;
     let (interpreter, interpreter_session) = account(
@@ -586,35 +587,60 @@ async fn only_approved_invited_companions_join_and_one_device_per_participant() 
         json!({"display_name": "Interpreter", "kind": "interpreter"}),
     )
     .await;
-    let visit = w.visit(lawyer, case, &[assistant]).await;
-    let (status, answer) = token(&w.app, &assistant_session, visit).await;
+    let visit = w.visit(lawyer, case, &[]).await;
+    let invite = |account: LawyerId| {
+        let app = &w.app;
+        let session = session.clone();
+        async move {
+            app.lawyer_api(
+                &session,
+                Method::POST,
+                &format!("/api/lawyer/visits/{visit}/companions"),
+                Some(json!({"account_id": account})),
+            )
+            .await
+        }
+    };
+    let (status, answer) = invite(interpreter).await;
     assert_eq!(
         (status, answer["code"].as_str()),
-        (409, Some("companion_not_approved")),
+        (409, Some("companion_not_eligible")),
         "{answer}"
     );
-
-    for account in [assistant, interpreter] {
-        let (status, body) = w
-            .app
-            .admin(
-                Method::POST,
-                &format!("/admin/api/cases/{}/companions", case.0),
-                Some(json!({"account_id": account, "approved_by": "某市公安局 批准 2026-5"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
-    let assistant_token = token_of(token(&w.app, &assistant_session, visit).await);
+    let (status, body) = w
+        .app
+        .admin(
+            Method::POST,
+            &format!("/admin/api/cases/{}/companions", case.0),
+            Some(json!({"account_id": interpreter, "unit": "某市公安局",
+                "decided_on": "2026-05-01", "document_ref": "批准 2026-5"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, answer) = invite(interpreter).await;
+    assert_eq!(status, 201, "{answer}");
     let (status, answer) = token(&w.app, &interpreter_session, visit).await;
     assert_eq!(
         (status, answer["code"].as_str()),
-        (403, Some("not_a_participant")),
+        (409, Some("lawyer_not_present")),
         "{answer}"
     );
+    let lawyer_token = token_of(token(&w.app, &session, visit).await);
+    let _joined_lawyer = w.app.joined(&Identity::None, &lawyer_token).await;
+    let (status, answer) = token(&w.app, &assistant_session, visit).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (409, Some("companion_not_invited")),
+        "{answer}"
+    );
+    let (status, answer) = invite(assistant).await;
+    assert_eq!(status, 201, "{answer}");
+    let assistant_token = token_of(token(&w.app, &assistant_session, visit).await);
+    let _assistant = w.app.joined(&Identity::None, &assistant_token).await;
 
-    let mut first = w.app.joined(&Identity::None, &assistant_token).await;
-    let second_token = token_of(token(&w.app, &assistant_session, visit).await);
+    let interpreter_token = token_of(token(&w.app, &interpreter_session, visit).await);
+    let mut first = w.app.joined(&Identity::None, &interpreter_token).await;
+    let second_token = token_of(token(&w.app, &interpreter_session, visit).await);
     let mut second = w.app.signaling(&Identity::None).await;
     second.hello().await.unwrap();
     let err = second
@@ -623,10 +649,6 @@ async fn only_approved_invited_companions_join_and_one_device_per_participant() 
         .expect_err("second device refused");
     assert_eq!(err.code(), Some(ErrorCode::AlreadyConnected));
     first.ping().await.expect("the first device stays");
-    // The lawyer is not affected by the assistant's seat.
-    let lawyer_token = token_of(token(&w.app, &session, visit).await);
-    let joined_lawyer = w.app.joined(&Identity::None, &lawyer_token).await;
-    drop(joined_lawyer);
     w.app.running.shutdown().await;
 }
 

@@ -26,8 +26,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::{
-    decode_server, encode_client, ClientMessage, ErrorCode, Joined, ProtocolError, ServerMessage,
-    VisitNotice, Welcome, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+    decode_server, encode_client, ClientMessage, ErrorCode, Joined, ProtocolError, Roster,
+    ServerMessage, VisitNotice, Welcome, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 
 /// How long `connect` and each request wait by default.
@@ -107,6 +107,9 @@ pub struct SignalingClient {
     incoming: mpsc::UnboundedReceiver<Result<ServerMessage, ClientError>>,
     /// Messages that arrived while waiting for an answer (notices, pongs).
     pending: VecDeque<ServerMessage>,
+    /// The newest `roster` the server sent (R-VERIFY-4). Rosters are state, not events:
+    /// they are kept here as they arrive and never returned by `recv` or `next_notice`.
+    roster: Option<Roster>,
     timeout: Duration,
     task: tokio::task::JoinHandle<()>,
     /// The device id sent in `hello` (R-REMOTE-2), if any.
@@ -224,6 +227,7 @@ impl SignalingClient {
             outgoing: out_tx,
             incoming: in_rx,
             pending: VecDeque::new(),
+            roster: None,
             timeout,
             task,
             device: None,
@@ -433,10 +437,49 @@ impl SignalingClient {
         }
     }
 
+    /// The newest roster the server sent, if any (R-VERIFY-4).
+    pub fn roster(&self) -> Option<&Roster> {
+        self.roster.as_ref()
+    }
+
+    /// Read on (queueing notices for [`next_notice`](Self::next_notice)) until a roster
+    /// for which `accept` holds has arrived, or `timeout` passes; returns that roster.
+    pub async fn wait_roster(
+        &mut self,
+        timeout: Duration,
+        accept: impl Fn(&Roster) -> bool,
+    ) -> Result<Roster, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.roster.as_ref().filter(|r| accept(r)) {
+                return Ok(r.clone());
+            }
+            let msg = tokio::time::timeout_at(deadline, self.incoming.recv())
+                .await
+                .map_err(|_| ClientError::Timeout(timeout))?
+                .unwrap_or_else(|| Err(closed()))?;
+            match msg {
+                ServerMessage::Roster(r) => self.roster = Some(r),
+                other => self.pending.push_back(other),
+            }
+        }
+    }
+
     /// The next protocol message the connection's task read (control frames are handled
-    /// there). Cancel-safe: used under timeouts.
+    /// there); a roster is kept as [`roster`](Self::roster) and reading goes on.
+    /// Cancel-safe: used under timeouts.
     async fn read(&mut self) -> Result<ServerMessage, ClientError> {
-        self.incoming.recv().await.unwrap_or_else(|| Err(closed()))
+        loop {
+            match self
+                .incoming
+                .recv()
+                .await
+                .unwrap_or_else(|| Err(closed()))?
+            {
+                ServerMessage::Roster(r) => self.roster = Some(r),
+                other => return Ok(other),
+            }
+        }
     }
 }
 

@@ -275,6 +275,17 @@ mod tests {
                 sdp: "v=0\r\n".into(),
             },
             ServerMessage::Pong,
+            ServerMessage::Roster(crate::Roster {
+                participants: vec![crate::RosterEntry {
+                    id: 7,
+                    role: Role::Interpreter,
+                    label: "Interpreter".into(),
+                    state: crate::PresenceState::Reconnecting,
+                    you: false,
+                    audio_mid: Some("2".into()),
+                    video_mid: None,
+                }],
+            }),
         ];
         for notice in [
             VisitNotice::ParticipantJoined { role: Role::Booth },

@@ -77,6 +77,9 @@ pub enum ErrorCode {
     ResumeExpired,
     /// The resume credential belongs to another device (tab or terminal).
     ResumeWrongDevice,
+    /// An assistant or interpreter may join only while the visit's lawyer is present
+    /// (R-VERIFY-4).
+    LawyerNotPresent,
 }
 
 impl ErrorCode {
@@ -110,6 +113,7 @@ impl ErrorCode {
         ErrorCode::ResumeReplayed,
         ErrorCode::ResumeExpired,
         ErrorCode::ResumeWrongDevice,
+        ErrorCode::LawyerNotPresent,
     ];
 
     /// The stable wire spelling, e.g. `"token_expired"`.
@@ -143,6 +147,7 @@ impl ErrorCode {
             ErrorCode::ResumeReplayed => "resume_replayed",
             ErrorCode::ResumeExpired => "resume_expired",
             ErrorCode::ResumeWrongDevice => "resume_wrong_device",
+            ErrorCode::LawyerNotPresent => "lawyer_not_present",
         }
     }
 
@@ -215,6 +220,9 @@ impl ErrorCode {
             }
             ErrorCode::ResumeWrongDevice => {
                 "This reconnection pass belongs to another device, so it cannot be used here."
+            }
+            ErrorCode::LawyerNotPresent => {
+                "The lawyer is not in the visit: an assistant or interpreter may join only while the lawyer is present."
             }
         }
     }
@@ -311,8 +319,9 @@ mod tests {
             | ErrorCode::ResumeInvalid
             | ErrorCode::ResumeReplayed
             | ErrorCode::ResumeExpired
-            | ErrorCode::ResumeWrongDevice => 1,
+            | ErrorCode::ResumeWrongDevice
+            | ErrorCode::LawyerNotPresent => 1,
         };
-        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 28);
+        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 29);
     }
 }

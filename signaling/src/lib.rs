@@ -50,7 +50,8 @@ pub use client::{ClientError, SignalingClient};
 pub use codec::{decode_client, decode_server, encode_client, encode_server, ProtocolError};
 pub use error_code::ErrorCode;
 pub use message::{
-    ClientMessage, EndReason, IceServer, JoinToken, Joined, ResumeGrant, ResumeToken, Role, Sdp,
+    ClientMessage, EndReason, IceServer, JoinToken, Joined, PresenceState, ResumeGrant,
+    ResumeToken, Role, Roster, RosterEntry, Sdp,
     ServerMessage, VisitNotice, Welcome,
 };
 pub use session::{

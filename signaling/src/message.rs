@@ -285,12 +285,17 @@ pub enum ServerMessage {
     },
     /// The answer to `ping`.
     Pong,
+    /// Who is in the visit now, sent after `joined` and again on every change (a join, a
+    /// departure, an interruption, a return, a change of which m-line carries whom).
+    /// R-VERIFY-4, docs/DESIGN.md invariant 10: pages show it; they never invent it.
+    Roster(Roster),
 }
 
 impl ServerMessage {
     /// The `"type"` of every server message, in declaration order.
-    pub const TYPES: &'static [&'static str] =
-        &["welcome", "joined", "answer", "notice", "error", "pong"];
+    pub const TYPES: &'static [&'static str] = &[
+        "welcome", "joined", "answer", "notice", "error", "pong", "roster",
+    ];
 
     /// An error with the code's default human sentence.
     pub fn error(code: ErrorCode) -> Self {
@@ -309,6 +314,7 @@ impl ServerMessage {
             ServerMessage::Notice { .. } => "notice",
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong => "pong",
+            ServerMessage::Roster(_) => "roster",
         }
     }
 }
@@ -428,4 +434,49 @@ impl EndReason {
             EndReason::Other => "The visit has ended.",
         }
     }
+}
+
+/// Everyone the server let into the visit, as one participant's screen must show them
+/// (R-VERIFY-4, docs/DESIGN.md invariant 10). The list is per receiver: `you` and the
+/// m-line ids are the receiving connection's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    /// Every participant holding a place in the visit, the receiver included, in the order
+    /// they joined.
+    pub participants: Vec<RosterEntry>,
+}
+
+/// One participant of the visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterEntry {
+    /// Stable for the life of the participant's connection (a new connection, e.g. a
+    /// rejoin, gets a new id). Opaque: compare, never parse.
+    pub id: u64,
+    pub role: Role,
+    /// What the others are shown: the lawyer's, assistant's or interpreter's display name,
+    /// or the booth's label. Never a licence or identity number, never an address.
+    pub label: String,
+    pub state: PresenceState,
+    /// This entry is the receiving connection itself.
+    #[serde(default)]
+    pub you: bool,
+    /// The receiver's m-line (`mid`) on which this participant's audio arrives; absent
+    /// while none carries it (not yet connected, or the receiver offered too few m-lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_mid: Option<String>,
+    /// The same for video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_mid: Option<String>,
+}
+
+/// Whether a participant is connected, or interrupted and keeping its place for the grace
+/// period (R-REMOTE-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Present,
+    Reconnecting,
+    /// A state this version does not know (sent by a newer server).
+    #[serde(other)]
+    Unknown,
 }

@@ -7,6 +7,10 @@
 //   with the SFU. It shows media in the page's <video> elements and nothing
 //   else: no recording, no snapshots, no copies of the media anywhere.
 // - window.conferState / window.conferPc: read-only hooks for automated tests.
+// - The roster (R-VERIFY-4): the server's list of everyone in the visit, shown as it comes
+//   (never made up by the page), and one video tile per remote participant, fed from the
+//   m-lines the roster names for it. The offer carries one sendrecv audio/video pair plus
+//   receive-only pairs for further participants (PROTOCOL.md "Media").
 //
 // Liveness (R-REMOTE-2, PROTOCOL.md "Liveness"): the browser answers the server's
 // WebSocket Pings by itself. When the server says the other side is reconnecting, the
@@ -53,6 +57,8 @@ export class ConferError extends Error {
 export const state = {
   phase: 'idle',
   remote: 'shown',
+  // The server's roster as last received (R-VERIFY-4); tests read it.
+  roster: [],
   connectionState: 'new',
   iceConnectionState: 'new',
   lastError: null,
@@ -169,7 +175,17 @@ export function formatTime(rfc3339) {
   return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
-const ROLE_NAMES = { lawyer: 'The lawyer', booth: 'The booth' };
+/** Who a role is, Chinese first, English second (R-VERIFY-4: the roster names everyone). */
+export const ROLE_NAMES = {
+  lawyer: { zh: '律师', en: 'Lawyer' },
+  booth: { zh: '会见终端', en: 'Booth' },
+  assistant: { zh: '律师助理', en: 'Assistant' },
+  interpreter: { zh: '翻译人员', en: 'Interpreter' },
+};
+
+/** Receive-only audio + video m-line pairs offered besides the own sendrecv pair: one per
+ *  further remote participant (a visit has at most 4 participants, so 3 others). */
+const EXTRA_REMOTE_PAIRS = 2;
 
 /** What the remote placeholder says (Chinese first, English second; R-REMOTE-2). */
 export const REMOTE_RECONNECTING = '对方连接中断，正在恢复… / The other side\'s connection was interrupted; reconnecting…';
@@ -177,14 +193,26 @@ export const REMOTE_LEFT = '对方已离开。 / The other side left.';
 export const REMOTE_BACK = '对方已恢复连接。 / The other side is back.';
 
 function roleName(role) {
-  return ROLE_NAMES[role] || 'The other side';
+  const n = ROLE_NAMES[role];
+  return n ? `${n.zh} / The ${n.en.toLowerCase()}` : '对方 / The other side';
+}
+
+/** "律师 Lawyer: 王律师" for a roster entry (Chinese first, English second). */
+export function rosterText(entry) {
+  const n = ROLE_NAMES[entry.role] || { zh: '参与人', en: 'Participant' };
+  const state = entry.state === 'reconnecting'
+    ? '连接中断，正在恢复 / reconnecting'
+    : '在场 / present';
+  const you = entry.you ? '（您 / you）' : '';
+  return `${n.zh} ${n.en}: ${entry.label}${you}, ${state}`;
 }
 
 /** The signalling WebSocket, as request/answer pairs plus a stream of notices. */
 class Signaling {
-  constructor(url, { onNotice, onClose }) {
+  constructor(url, { onNotice, onRoster, onClose }) {
     this.url = url;
     this.onNotice = onNotice;
+    this.onRoster = onRoster;
     this.onClose = onClose;
     this.waiter = null;
     this.closed = false;
@@ -258,6 +286,8 @@ class Signaling {
     const waiter = this.waiter;
     if (message.type === 'notice') {
       if (message.notice && this.onNotice) this.onNotice(message.notice);
+    } else if (message.type === 'roster') {
+      if (Array.isArray(message.participants) && this.onRoster) this.onRoster(message.participants);
     } else if (message.type === 'error') {
       const err = new ConferError(message.code, message.message);
       if (waiter) {
@@ -354,9 +384,25 @@ export function socketUrl() {
  * the visit is over (not when the connection was lost or the person left).
  */
 export class Visit {
-  constructor({ localVideo, remoteVideo, remotePlaceholder = null, ui = {} }) {
+  /**
+   * `remoteVideo` shows the `primaryRole` participant (the booth for the lawyer side, the
+   * lawyer for the booth); every further remote participant gets a tile of its own in
+   * `tiles`, labelled from the server's roster, which is listed in `rosterList`.
+   */
+  constructor({
+    localVideo, remoteVideo, remotePlaceholder = null, remoteCaption = null,
+    primaryRole = null, tiles = null, rosterList = null, ui = {},
+  }) {
     this.localVideo = localVideo;
     this.remoteVideo = remoteVideo;
+    this.remoteCaption = remoteCaption;
+    this.primaryRole = primaryRole;
+    this.tilesEl = tiles;
+    this.rosterList = rosterList;
+    // Remote tracks by the m-line they arrive on, and the roster's tiles by participant id.
+    this.tracksByMid = new Map();
+    this.tiles = new Map();
+    this.roster = null;
     // Shown instead of the remote video while the other side is away (R-REMOTE-2).
     this.remotePlaceholder = remotePlaceholder;
     this.remoteAway = null;
@@ -411,8 +457,17 @@ export class Visit {
       pc.addEventListener('connectionstatechange', () => this.onConnectionState());
       pc.addEventListener('iceconnectionstatechange', () => this.onConnectionState());
       pc.addEventListener('track', (event) => this.onTrack(event));
-      for (const track of this.stream.getTracks()) {
-        pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.stream] });
+      // One sendrecv audio and video pair carries our own media (and one other
+      // participant's); each further remote participant arrives on a receive-only pair
+      // (PROTOCOL.md "Media"). The roster says which m-line carries whom.
+      for (const kind of ['audio', 'video']) {
+        const track = this.stream.getTracks().find((t) => t.kind === kind);
+        if (track) pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.stream] });
+        else pc.addTransceiver(kind, { direction: 'recvonly' });
+      }
+      for (let i = 0; i < EXTRA_REMOTE_PAIRS; i += 1) {
+        pc.addTransceiver('audio', { direction: 'recvonly' });
+        pc.addTransceiver('video', { direction: 'recvonly' });
       }
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringComplete(pc, ICE_GATHERING_LIMIT_MS);
@@ -432,6 +487,7 @@ export class Visit {
   newSignaling() {
     return new Signaling(socketUrl(), {
       onNotice: (notice) => this.onNotice(notice),
+      onRoster: (participants) => this.onRoster(participants),
       onClose: () => this.onSignalingLost(),
     });
   }
@@ -552,7 +608,7 @@ export class Visit {
   onNotice(notice) {
     switch (notice.kind) {
       case 'participant_joined':
-        if (this.remoteAway) {
+        if (this.remoteAway && this.isPrimary(notice.role)) {
           this.showRemote(null);
           this.notice(REMOTE_BACK);
         } else {
@@ -562,11 +618,19 @@ export class Visit {
         else this.status('Connected');
         break;
       case 'participant_reconnecting':
+        if (!this.isPrimary(notice.role)) {
+          this.notice(`${roleName(notice.role)}: 连接中断，正在恢复… / connection interrupted; reconnecting…`);
+          break;
+        }
         this.showRemote('reconnecting');
         this.notice(REMOTE_RECONNECTING);
         this.status(REMOTE_RECONNECTING);
         break;
       case 'participant_left':
+        if (!this.isPrimary(notice.role)) {
+          this.notice(`${roleName(notice.role)} 已离开。 / left.`);
+          break;
+        }
         this.showRemote('left');
         this.notice(`${roleName(notice.role)} left. They may come back.`);
         this.status(`${roleName(notice.role)} left. Waiting for them to come back…`);
@@ -608,27 +672,133 @@ export class Visit {
     this.remoteVideo.hidden = Boolean(away);
   }
 
+  /** Whether notices about `role` concern the main remote video (no primary: any role). */
+  isPrimary(role) {
+    return !this.primaryRole || role === this.primaryRole;
+  }
+
   onTrack(event) {
+    const mid = event.transceiver ? event.transceiver.mid : null;
+    if (mid !== null && mid !== undefined) this.tracksByMid.set(String(mid), event.track);
+    if (this.roster) {
+      this.renderTiles();
+      return;
+    }
+    // No roster (yet): the first pair's media goes to the main remote video.
     if (!this.remoteStream) {
       this.remoteStream = new MediaStream();
       this.remoteVideo.srcObject = this.remoteStream;
     }
-    this.remoteStream.addTrack(event.track);
-    this.playRemote();
+    if (!this.remoteStream.getTracks().some((t) => t.kind === event.track.kind)) {
+      this.remoteStream.addTrack(event.track);
+      this.playRemote(this.remoteVideo);
+    }
   }
 
-  playRemote() {
-    const played = this.remoteVideo.play();
+  /**
+   * The server's roster (R-VERIFY-4, docs/DESIGN.md invariant 10): listed as it is, and one
+   * tile per remote participant, fed from the m-lines the roster names for it.
+   */
+  onRoster(participants) {
+    this.roster = participants;
+    state.roster = participants.map((p) => ({
+      id: p.id, role: p.role, label: p.label, state: p.state, you: Boolean(p.you),
+      audio_mid: p.audio_mid ?? null, video_mid: p.video_mid ?? null,
+    }));
+    if (this.rosterList) {
+      this.rosterList.replaceChildren(...participants.map((p) => {
+        const item = document.createElement('li');
+        item.dataset.role = p.role;
+        item.dataset.participantId = String(p.id);
+        item.className = p.state === 'reconnecting' ? 'reconnecting' : 'present';
+        item.textContent = rosterText(p);
+        return item;
+      }));
+    }
+    if (this.ui.roster) this.ui.roster(participants);
+    this.renderTiles();
+  }
+
+  /** The tile of remote participant `p`: the main video for the primary role, else its own. */
+  tileFor(p) {
+    let tile = this.tiles.get(p.id);
+    if (tile) return tile;
+    const primaryTaken = [...this.tiles.values()].some((t) => t.primary);
+    if (this.isPrimary(p.role) && !primaryTaken) {
+      tile = { primary: true, video: this.remoteVideo, caption: this.remoteCaption, placeholder: this.remotePlaceholder, figure: null };
+    } else if (this.tilesEl) {
+      const figure = document.createElement('figure');
+      figure.className = 'remote-tile';
+      const video = document.createElement('video');
+      video.autoplay = true;
+      video.playsInline = true;
+      const placeholder = document.createElement('p');
+      placeholder.className = 'remote-placeholder';
+      placeholder.hidden = true;
+      const caption = document.createElement('figcaption');
+      figure.append(video, placeholder, caption);
+      this.tilesEl.append(figure);
+      tile = { primary: false, video, caption, placeholder, figure };
+    } else {
+      return null;
+    }
+    tile.stream = null;
+    tile.mids = '';
+    this.tiles.set(p.id, tile);
+    return tile;
+  }
+
+  renderTiles() {
+    if (!this.roster || this.finished) return;
+    const others = this.roster.filter((p) => !p.you);
+    for (const [id, tile] of this.tiles) {
+      if (others.some((p) => p.id === id)) continue;
+      // Gone from the roster: its tile goes (the main video stays, emptied).
+      if (tile.figure) tile.figure.remove();
+      else {
+        tile.video.srcObject = null;
+        delete tile.video.dataset.participantId;
+        this.remoteStream = null;
+      }
+      this.tiles.delete(id);
+    }
+    for (const p of others) {
+      const tile = this.tileFor(p);
+      if (!tile) continue;
+      tile.video.dataset.participantId = String(p.id);
+      tile.video.dataset.role = p.role;
+      const n = ROLE_NAMES[p.role] || { zh: '参与人', en: 'Participant' };
+      if (tile.caption) tile.caption.textContent = `${n.zh} ${n.en}: ${p.label}`;
+      if (!tile.primary && tile.placeholder) {
+        tile.placeholder.textContent = p.state === 'reconnecting' ? REMOTE_RECONNECTING : '';
+        tile.placeholder.hidden = p.state !== 'reconnecting';
+        tile.video.hidden = p.state === 'reconnecting';
+      }
+      const tracks = [p.audio_mid, p.video_mid]
+        .map((mid) => (mid === null || mid === undefined ? null : this.tracksByMid.get(String(mid))))
+        .filter(Boolean);
+      const key = tracks.map((t) => t.id).join(',');
+      if (key === tile.mids) continue;
+      tile.mids = key;
+      tile.stream = new MediaStream(tracks);
+      tile.video.srcObject = tile.stream;
+      if (tile.primary) this.remoteStream = tile.stream;
+      if (tracks.length > 0) this.playRemote(tile.video);
+    }
+  }
+
+  playRemote(video) {
+    const played = video.play();
     if (!played || !this.ui.soundBlocked) return;
     played.catch((err) => {
       if (err && err.name === 'NotAllowedError' && !this.finished) {
         // Autoplay with sound was blocked: show the picture muted, and let the
         // person turn the sound on with one tap.
-        this.remoteVideo.muted = true;
-        this.remoteVideo.play().catch(() => {});
+        video.muted = true;
+        video.play().catch(() => {});
         this.ui.soundBlocked(() => {
-          this.remoteVideo.muted = false;
-          this.remoteVideo.play().catch(() => {});
+          video.muted = false;
+          video.play().catch(() => {});
         });
       }
     });
@@ -681,6 +851,11 @@ export class Visit {
     if (this.signaling) this.signaling.close();
     this.localVideo.srcObject = null;
     this.remoteVideo.srcObject = null;
+    for (const tile of this.tiles.values()) if (tile.figure) tile.figure.remove();
+    this.tiles.clear();
+    this.tracksByMid.clear();
+    this.roster = null;
+    if (this.rosterList) this.rosterList.replaceChildren();
     this.showRemote(null);
     if (this.ui.timeLeft) this.ui.timeLeft(null);
     if (this.ui.ended) this.ui.ended(message, { endedByServer: this.endedByServer });

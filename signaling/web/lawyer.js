@@ -35,6 +35,13 @@ const ui = {
   localVideo: $('local-video'),
   remoteVideo: $('remote-video'),
   remotePlaceholder: $('remote-placeholder'),
+  remoteCaption: $('remote-caption'),
+  remoteTiles: $('remote-tiles'),
+  roster: $('roster'),
+  invite: $('invite'),
+  inviteCompanion: $('invite-companion'),
+  inviteSend: $('invite-send'),
+  inviteAnswer: $('invite-answer'),
   documentsSection: $('documents-section'),
   engagements: $('engagements'),
   noEngagements: $('no-engagements'),
@@ -249,6 +256,10 @@ async function joinVisit(v) {
     localVideo: ui.localVideo,
     remoteVideo: ui.remoteVideo,
     remotePlaceholder: ui.remotePlaceholder,
+    remoteCaption: ui.remoteCaption,
+    primaryRole: 'booth',
+    tiles: ui.remoteTiles,
+    rosterList: ui.roster,
     ui: {
       ...sharedVisitUi(ui, addNotice),
       status: setStatus,
@@ -256,6 +267,7 @@ async function joinVisit(v) {
         ui.unmute.hidden = true;
         ui.leave.hidden = true;
         ui.extend.hidden = true;
+        ui.invite.hidden = true;
         addNotice(message);
         setStatus(message);
         visit = null;
@@ -268,11 +280,62 @@ async function joinVisit(v) {
       },
     },
   });
+  ui.invite.hidden = true;
+  ui.inviteAnswer.textContent = '';
+  loadCompanions(v);
   try {
     await visit.start(token);
   } catch {
     // `ended` has already told the person what happened.
   }
+}
+
+/**
+ * R-VERIFY-4: the visit's lawyer invites assistants and interpreters from here; the list
+ * holds only those eligible for the visit's case (the server decides). Assistants and
+ * interpreters themselves get 403 and see no control.
+ */
+async function loadCompanions(v) {
+  let reply;
+  try {
+    reply = await authorized(`/api/lawyer/visits/${encodeURIComponent(v.id)}/companions`);
+  } catch {
+    return;
+  }
+  const list = Array.isArray(reply.companions) ? reply.companions : [];
+  ui.inviteCompanion.replaceChildren(...list.map((c) => {
+    const option = document.createElement('option');
+    option.value = String(c.id);
+    const kind = c.kind === 'interpreter' ? '翻译人员 Interpreter' : '律师助理 Assistant';
+    const invited = c.invited ? '（已邀请 / invited）' : '';
+    option.textContent = `${kind}: ${c.display_name}${invited}`;
+    return option;
+  }));
+  ui.inviteSend.disabled = list.length === 0;
+  if (list.length === 0 && !ui.inviteAnswer.textContent) {
+    ui.inviteAnswer.textContent = '没有可邀请的助理或翻译人员。 / Nobody can be invited to this visit.';
+  }
+  ui.inviteSend.onclick = () => inviteCompanion(v);
+  ui.invite.hidden = !visit;
+}
+
+async function inviteCompanion(v) {
+  const id = Number.parseInt(ui.inviteCompanion.value, 10);
+  if (!Number.isInteger(id)) return;
+  ui.inviteSend.disabled = true;
+  try {
+    await authorized(`/api/lawyer/visits/${encodeURIComponent(v.id)}/companions`, {
+      method: 'POST',
+      body: { account_id: id },
+    });
+    ui.inviteAnswer.textContent = '已邀请，对方现在可以加入。 / Invited: they can join now, while you are in the visit.';
+  } catch (err) {
+    recordError(err);
+    ui.inviteAnswer.textContent = describeError(err);
+  } finally {
+    ui.inviteSend.disabled = false;
+  }
+  await loadCompanions(v);
 }
 
 /**

@@ -73,9 +73,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Assistants and interpreters a visit may include besides the lawyer (R-VERIFY-4).
-const MAX_COMPANIONS: usize = 2;
-
 /// The longest slot a visit may be given in one record (a day).
 const MAX_SLOT: chrono::Duration = chrono::Duration::hours(24);
 
@@ -199,6 +196,10 @@ pub struct NewLawyer {
     /// For a lawyer: the identity-document number; only its SHA-256 is kept.
     #[serde(default)]
     id_number: Option<String>,
+    /// For an assistant: the lawyer it works for, who may invite it to visits (R-VERIFY-4).
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    principal_id: Option<LawyerId>,
 }
 
 #[utoipa::path(
@@ -208,7 +209,7 @@ pub struct NewLawyer {
     request_body = NewLawyer,
     responses(
         (status = 201, description = "The account was created (audited, R-VERIFY-1)", body = Created),
-        (status = 400, description = "`malformed_request`, `invalid_username`, `weak_password`, `invalid_display_name`, `invalid_kind`, `invalid_licence_number` or `invalid_id_number`", body = ErrorBody),
+        (status = 400, description = "`malformed_request`, `invalid_username`, `weak_password`, `invalid_display_name`, `invalid_kind`, `invalid_licence_number`, `invalid_id_number` or `invalid_principal`", body = ErrorBody),
         (status = 401, description = "`not_signed_in`", body = ErrorBody),
         (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
         (status = 409, description = "`username_taken`", body = ErrorBody),
@@ -279,6 +280,24 @@ async fn create_lawyer(
         }
         _ => (None, None),
     };
+    let principal = match (kind, req.principal_id) {
+        (MemberKind::Assistant, Some(p)) => match store.lawyer_account(p).await? {
+            Some(a) if a.kind == MemberKind::Lawyer => Some(p),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_principal",
+                    "An assistant's principal must be an existing lawyer account.",
+                ))
+            }
+        },
+        (_, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_principal",
+                "Only an assistant account works for a principal lawyer.",
+            ))
+        }
+        (_, None) => None,
+    };
     let hash = password::hash_async(req.password).await;
     let id = match store
         .insert_lawyer(&req.username, req.display_name.trim(), &hash, Utc::now())
@@ -297,6 +316,9 @@ async fn create_lawyer(
     store
         .set_lawyer_claim(id, kind, licence.as_deref(), id_hash.as_deref())
         .await?;
+    if let Some(p) = principal {
+        store.set_principal(id, p).await?;
+    }
     tracing::info!(admin = %admin, lawyer = %id, kind = kind.as_str(), "lawyer-side account created");
     let change = ConfigChange::LawyerCreated { lawyer: id };
     audit
@@ -321,7 +343,8 @@ pub struct CreateVisit {
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
     case_id: Option<CaseId>,
-    /// Up to two assistants / interpreters invited (each must be approved for the case).
+    /// Must be empty or absent: assistants and interpreters are invited by the visit's
+    /// lawyer (`POST /api/lawyer/visits/{id}/companions`), never by staff (R-VERIFY-4).
     #[serde(default)]
     #[schema(value_type = Vec<i64>)]
     companions: Vec<LawyerId>,
@@ -411,7 +434,7 @@ async fn visits(State(store): State<Store>, _s: Operator) -> Result<Json<VisitLi
     request_body = CreateVisit,
     responses(
         (status = 201, description = "The visit was created (audited)", body = Created),
-        (status = 400, description = "`malformed_request`, `invalid_slot`, `too_many_companions` or `not_a_remote_booth`", body = ErrorBody),
+        (status = 400, description = "`malformed_request`, `invalid_slot`, `companions_invited_by_lawyer` (staff never add companions, R-VERIFY-4) or `not_a_remote_booth`", body = ErrorBody),
         (status = 401, description = "`not_signed_in`", body = ErrorBody),
         (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
         (status = 404, description = "`not_found`: the lawyer, booth, case or remote booth", body = ErrorBody),
@@ -444,11 +467,13 @@ async fn create_visit(
     if store.booth(&req.booth_id).await?.is_none() {
         return Err(ApiError::not_found("That booth"));
     }
-    if req.companions.len() > MAX_COMPANIONS {
+    if !req.companions.is_empty() {
         return Err(ApiError::bad_request(
-            "too_many_companions",
-            "A visit may include at most two assistants or interpreters.",
-        ));
+            "companions_invited_by_lawyer",
+            "Staff cannot add assistants or interpreters to a visit: only the visit's lawyer invites them, \
+             from the lawyer's visit page (R-VERIFY-4).",
+        )
+        .with_zh("工作人员不能为会见添加助理或翻译人员：只能由本次会见的律师在会见页面邀请。"));
     }
     if let Some(case) = req.case_id {
         if store.case(case).await?.is_none() {
@@ -475,7 +500,6 @@ async fn create_visit(
         ends_at: req.ends_at,
         created_by: Some(admin),
         case: req.case_id,
-        companions: req.companions,
         room_consent: req.interrogation_room_consent,
         lawyer_booth: req.lawyer_booth_id,
     };

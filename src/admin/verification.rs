@@ -12,7 +12,7 @@
 //! | `POST /admin/api/lawyers/{id}/unlock` | unlock an account locked after repeated alerts |
 //! | `GET /admin/api/lawyers/{id}/licence` | what the registry says now about the account's licence (verdict code, status, data time) |
 //! | `POST /admin/api/cases/{id}/permissions` | `{lawyer_id, unit, decided_on, granted, document_ref}`: the unit's decision |
-//! | `POST /admin/api/cases/{id}/companions` | `{account_id, approved_by}`: an assistant / interpreter approved for the case |
+//! | `POST /admin/api/cases/{id}/companions` | `{account_id, unit, decided_on, document_ref}`: the investigating unit approved an assistant / interpreter for the case (R-VERIFY-4; the lawyer then invites, staff never do) |
 //!
 //! Every action is appended to the audit log before it takes effect (503
 //! `audit_unavailable` otherwise).
@@ -572,13 +572,20 @@ async fn permission(
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
+/// The investigating unit's approval of an assistant or interpreter for a case, from its
+/// document (R-VERIFY-4). The staff member recording it is the session's.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanionRequest {
     #[schema(value_type = i64)]
     account_id: LawyerId,
-    /// Who approved (the investigating unit, and the decision's reference).
-    approved_by: String,
+    /// The investigating unit that approved.
+    unit: String,
+    /// The date of the unit's decision.
+    #[schema(value_type = String, format = Date)]
+    decided_on: NaiveDate,
+    /// The unit's document (its number or reference).
+    document_ref: String,
 }
 
 /// An assistant or interpreter approved for a case.
@@ -613,7 +620,8 @@ async fn companion(
     Path(case): Path<i64>,
     JsonBody(req): JsonBody<CompanionRequest>,
 ) -> Result<(StatusCode, Json<CompanionApproved>), ApiError> {
-    let approved_by = reference("approved_by", &req.approved_by)?;
+    let unit = reference("unit", &req.unit)?;
+    let document_ref = reference("document_ref", &req.document_ref)?;
     let case = CaseId(case);
     if store.case(case).await?.is_none() {
         return Err(ApiError::not_found("This case"));
@@ -638,10 +646,15 @@ async fn companion(
             },
         )
         .await?;
-    match store
-        .approve_companion(case, req.account_id, &approved_by, staff, Utc::now())
-        .await
-    {
+    let approval = crate::store::companions::NewApproval {
+        case,
+        account: req.account_id,
+        unit,
+        decided_on: req.decided_on.to_string(),
+        document_ref,
+        recorded_by: staff,
+    };
+    match store.record_companion_approval(&approval, Utc::now()).await {
         Ok(()) => Ok((
             StatusCode::CREATED,
             Json(CompanionApproved {

@@ -332,6 +332,20 @@ pub enum AuditRecord {
         visit: VisitId,
         role: Role,
     },
+    /// The visit's lawyer invited an assistant or interpreter to the visit (R-VERIFY-4);
+    /// only the lawyer can, never staff.
+    CompanionInvited {
+        visit: VisitId,
+        lawyer: LawyerId,
+        account: LawyerId,
+    },
+    /// An assistant or interpreter was let go while the visit went on (R-VERIFY-4), e.g.
+    /// `lawyer_left`: companions take part only while the lawyer is present.
+    CompanionRemoved {
+        visit: VisitId,
+        participant: ParticipantId,
+        reason: String,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -410,6 +424,8 @@ impl AuditRecord {
             AuditRecord::ParticipantResumed { .. } => "participant_resumed",
             AuditRecord::ResumeRefused { .. } => "resume_refused",
             AuditRecord::IceRestarted { .. } => "ice_restarted",
+            AuditRecord::CompanionInvited { .. } => "companion_invited",
+            AuditRecord::CompanionRemoved { .. } => "companion_removed",
         }
     }
 
@@ -556,7 +572,16 @@ impl AuditRecord {
                 s.booth = Some(booth.clone());
             }
             AuditRecord::ReceiptIssued { visit, .. } => s.visit = Some(*visit),
+            AuditRecord::CompanionInvited { visit, lawyer, .. } => {
+                s.visit = Some(*visit);
+                s.lawyer = Some(*lawyer);
+            }
             AuditRecord::TurnCredentialsIssued {
+                visit,
+                participant: p,
+                ..
+            }
+            | AuditRecord::CompanionRemoved {
                 visit,
                 participant: p,
                 ..

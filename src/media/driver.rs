@@ -27,7 +27,7 @@ use super::peer::{Incoming, Notice, Outgoing, Peer};
 use super::socket::MediaSockets;
 use super::stats::MediaSnapshot;
 use super::tcp::TcpInput;
-use super::types::{MediaError, MediaEvent, PeerId};
+use super::types::{MediaError, MediaEvent, PeerId, SlotBinding};
 use crate::ids::VisitId;
 use crate::policy::Admitted;
 use foldhash::HashMap;
@@ -107,6 +107,8 @@ pub(crate) struct Driver {
     /// The clock of the current drive: set by each entry point (a datagram, the timeouts, a
     /// command), so every `Rtc` sees time move forward only, also under the benchmark's clock.
     now: Instant,
+    /// The slot bindings last reported per receiver (`MediaEvent::Slots`, for the roster).
+    slots_reported: HashMap<PeerId, Vec<SlotBinding>>,
 }
 
 /// First outgoing sequence number of a new leg: random, and below 2^15 so the first
@@ -175,6 +177,7 @@ impl Driver {
             due: Vec::new(),
             next_reap: Instant::now() + REAP_INTERVAL,
             now: Instant::now(),
+            slots_reported: HashMap::default(),
         }
     }
 
@@ -526,6 +529,9 @@ impl Driver {
                 Notice::Rtp(incoming) => self.forward(id, incoming),
                 Notice::TrackAdded(track) => {
                     let bindings = self.table.add_tracks(id, &[track], initial_seq);
+                    if let Some(visit) = self.peers.get(&id).map(|p| p.visit) {
+                        self.report_slots(visit);
+                    }
                     self.request_keyframes(&bindings);
                 }
                 Notice::KeyframeRequest { mid, kind } => {
@@ -572,7 +578,7 @@ impl Driver {
             peer: id,
             participant: peer.participant,
         });
-        self.forget(id);
+        self.forget(id, peer.visit);
     }
 
     /// Peers whose ICE and DTLS are up (the in-process benchmark waits for them).
@@ -601,16 +607,45 @@ impl Driver {
         // A clean close tells the client at once; a panic here changes nothing: it is dropped.
         let _ = isolated(&mut peer, |p| p.close(net));
         tracing::info!(peer = id.0, visit = %peer.visit, "peer removed");
-        self.forget(id);
+        self.forget(id, peer.visit);
     }
 
     /// Remove a departed peer from routing and hand its slots to waiting sources.
-    fn forget(&mut self, id: PeerId) {
+    fn forget(&mut self, id: PeerId, visit: VisitId) {
         self.scheduled.remove(&id);
         self.by_source.retain(|_, p| *p != id);
         self.work.retain(|(p, _)| *p != id);
+        self.slots_reported.remove(&id);
         let bindings = self.table.remove_member(id);
+        self.report_slots(visit);
         self.request_keyframes(&bindings);
+    }
+
+    /// Tell `visit` which of each member's m-lines now carry whose media, for every member
+    /// whose bindings changed since the last report (the roster labels tiles with it).
+    fn report_slots(&mut self, visit: VisitId) {
+        for receiver in self.table.visit_members(visit) {
+            let mut slots: Vec<SlotBinding> = self
+                .table
+                .bindings_to(receiver)
+                .into_iter()
+                .map(|b| SlotBinding {
+                    mid: b.slot.to_string(),
+                    video: b.kind == MediaKind::Video,
+                    source: b.source.peer,
+                })
+                .collect();
+            slots.sort_by(|a, b| a.mid.cmp(&b.mid));
+            if self.slots_reported.get(&receiver) == Some(&slots) {
+                continue;
+            }
+            self.slots_reported.insert(receiver, slots.clone());
+            self.pending_events.push_back(MediaEvent::Slots {
+                visit,
+                receiver,
+                slots,
+            });
+        }
     }
 
     /// Peers whose `Rtc` died without a notice (defensive).

@@ -13,11 +13,13 @@
 //!   carries at most one source at a time and has its own sequence-number/timestamp
 //!   [`Rebase`], so the receiving leg sees one continuous stream even when the source changes.
 //!
-//! A source is bound to the first free slot of its kind on every other member. Today a visit
-//! is one lawyer and one booth, each offering one audio and one video m-line, so each source
-//! has exactly one slot per receiver. With 1 to 3 lawyer-side participants later, the booth
-//! offers (or renegotiates) more m-lines: more slots, same table. When a member leaves, its
-//! sources' slots are freed and re-offered to any source still waiting for one.
+//! A source is bound to the first free slot of its kind on every other member. Each client
+//! offers one sendrecv audio and video pair plus receive-only pairs for further participants
+//! (the pages: two, so a visit of lawyer, booth and up to two companions fits without
+//! renegotiation; docs/DESIGN.md "Three-way media"). A two-m-line client has one slot per
+//! kind and receives the first source bound to it. When a member leaves, its sources' slots
+//! are freed and re-offered to any source still waiting for one. Which slot carries whom is
+//! reported to `visit` (`MediaEvent::Slots`) so that each receiver's roster can name them.
 //!
 //! This module deliberately does not know codecs, payload types or header extensions:
 //! those are per-leg concerns of `peer`.
@@ -589,6 +591,71 @@ mod tests {
         assert_eq!(made.len(), 1);
         assert_eq!(made[0].source.peer, PeerId(3));
         assert_eq!(made[0].slot, mid("v1"));
+    }
+
+    /// R-VERIFY-4 three-way visits: every member offers its sendrecv pair plus two
+    /// receive-only pairs (as the pages do); each receives both others' audio and video, each
+    /// source on a slot of its own kind, and a departure frees the slots it held.
+    #[test]
+    fn three_members_with_spare_pairs_each_receive_both_others_on_slots_of_their_own() {
+        let pages = || -> Vec<TrackSpec> {
+            (0..6)
+                .map(|i| TrackSpec {
+                    mid: mid(&i.to_string()),
+                    kind: if i % 2 == 0 {
+                        MediaKind::Audio
+                    } else {
+                        MediaKind::Video
+                    },
+                    send: true,
+                    recv: i < 2,
+                })
+                .collect()
+        };
+        let mut t = ForwardTable::default();
+        let (lawyer, booth, interpreter) = (PeerId(1), PeerId(2), PeerId(3));
+        for p in [booth, lawyer, interpreter] {
+            join(&mut t, p, VisitId(1), &pages());
+        }
+        for receiver in [lawyer, booth, interpreter] {
+            let b = t.bindings_to(receiver);
+            assert_eq!(
+                b.len(),
+                4,
+                "{receiver:?}: two others, audio and video: {b:?}"
+            );
+            let mut slots: Vec<Mid> = b.iter().map(|b| b.slot).collect();
+            slots.sort();
+            slots.dedup();
+            assert_eq!(slots.len(), 4, "one slot per source");
+            assert!(b.iter().all(|b| b.source.peer != receiver));
+            for bind in &b {
+                let slot_kind = pages()
+                    .into_iter()
+                    .find(|t| t.mid == bind.slot)
+                    .unwrap()
+                    .kind;
+                assert_eq!(slot_kind, bind.kind);
+            }
+        }
+        // A packet of the interpreter's audio reaches the lawyer and the booth, once each.
+        let mut out = Vec::new();
+        let src = SourceKey {
+            peer: interpreter,
+            mid: mid("0"),
+        };
+        t.route(src, &meta(5, 1, 1, Instant::now()), |_| true, &mut out);
+        let mut to: Vec<PeerId> = out.iter().map(|r| r.receiver).collect();
+        to.sort();
+        assert_eq!(to, vec![lawyer, booth]);
+        // The booth leaves: the lawyer keeps receiving the interpreter, and only it.
+        t.remove_member(booth);
+        let left: Vec<PeerId> = t
+            .bindings_to(lawyer)
+            .iter()
+            .map(|b| b.source.peer)
+            .collect();
+        assert_eq!(left, vec![interpreter, interpreter]);
     }
 
     #[test]

@@ -51,7 +51,7 @@ use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 pub use stats::{CandidateType, KindRates, MediaSnapshot, PeerHealth, PeerStats};
-pub use types::{MediaConfig, MediaError, MediaEvent, MediaTcpConfig, PeerId};
+pub use types::{MediaConfig, MediaError, MediaEvent, MediaTcpConfig, PeerId, SlotBinding};
 
 /// Cheap, cloneable handle to the media driver. Only `visit` should hold one.
 #[derive(Clone)]

@@ -47,6 +47,25 @@ pub enum MediaEvent {
         peer: PeerId,
         participant: ParticipantId,
     },
+    /// Which of `receiver`'s outgoing m-lines carry whose media changed (a source was bound
+    /// to a free slot or unbound): `slots` is the full current list. The roster names them
+    /// so a page can label one tile per remote participant (R-VERIFY-4).
+    Slots {
+        visit: VisitId,
+        receiver: PeerId,
+        slots: Vec<SlotBinding>,
+    },
+}
+
+/// One of a receiver's outgoing m-lines and the peer whose media it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotBinding {
+    /// The m-line's `mid`, as in the receiver's own SDP.
+    pub mid: String,
+    /// A video m-line (otherwise audio).
+    pub video: bool,
+    /// The peer whose track it forwards.
+    pub source: PeerId,
 }
 
 #[derive(Debug, thiserror::Error)]

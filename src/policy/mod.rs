@@ -12,7 +12,9 @@
 //! a verified client certificate for a booth).
 //!
 //! The rules, in the order they are checked:
-//! 1. only the visit's lawyer, its booth and the companions invited to it (R-VERIFY-4);
+//! 1. only the visit's lawyer, its booth and the companions its lawyer invited to it
+//!    (R-VERIFY-4; that a companion joins only while the lawyer is present is the live
+//!    visit's fact, checked by `visit::hub` in the same admission sequence);
 //! 2. the visit is not over, its slot has begun and not ended;
 //! 3. the account is not locked for suspected impersonation (R-VERIFY-3);
 //! 4. the visit belongs to a case, and (for the lawyer) the lawyer has an engagement for it;
@@ -22,7 +24,8 @@
 //!    nothing else is ever asked (R-ARRANGE-1, R-ARRANGE-2);
 //! 7. where the case is flagged (national security or terrorism during investigation), the
 //!    investigating unit granted permission; no other case needs one (R-ARRANGE-3);
-//! 8. a companion is approved for the case (R-VERIFY-4);
+//! 8. a companion is approved for the case by the investigating unit, as staff recorded it
+//!    (interpreters always, assistants where the case is flagged; R-VERIFY-4);
 //!    Where the visit names a remote police-station booth as the lawyer's side, the
 //!    lawyer joins from that terminal only (R-REMOTE-1);
 //! 9. in a borrowed interrogation room, for everyone (the booth included): the lawyer
@@ -46,7 +49,8 @@ pub struct VisitTerms {
     pub booth: BoothId,
     /// The case the visit is about (`None` only for rows made before cases existed).
     pub case: Option<CaseId>,
-    /// Assistants and interpreters invited to this visit (at most two).
+    /// Assistants and interpreters the visit's lawyer invited to this visit (at most two;
+    /// R-VERIFY-4: invitations made by anyone else are not counted).
     pub companions: Vec<LawyerId>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -199,6 +203,9 @@ pub enum Deny {
     /// A borrowed interrogation room whose recording and monitoring equipment has not been
     /// attested off for this visit (R-PRIV-2).
     RoomNotAttested,
+    /// An assistant or interpreter the visit's lawyer has not invited to this visit
+    /// (R-VERIFY-4: only the lawyer invites, never staff).
+    CompanionNotInvited,
 }
 
 impl Deny {
@@ -220,6 +227,7 @@ impl Deny {
             Deny::RemoteBoothRequired => "join_from_remote_booth",
             Deny::RoomConsentMissing => "room_consent_missing",
             Deny::RoomNotAttested => "room_not_attested",
+            Deny::CompanionNotInvited => "companion_not_invited",
         }
     }
 
@@ -287,6 +295,9 @@ impl Deny {
                  first confirm on the booth screen that the room's recording and monitoring equipment is off. \
                  Please wait a moment and try again."
                 .into(),
+            Deny::CompanionNotInvited => "The lawyer has not invited you to this visit: an assistant or interpreter \
+                 joins only when the visit's lawyer invites them from the visit page."
+                .into(),
         }
     }
 
@@ -341,6 +352,9 @@ impl Deny {
             }
             Deny::RoomNotAttested => {
                 "本次会见在借用的讯问室进行：须先由会见终端旁的民警在屏幕上确认该房间的录音录像和监听设备已关闭。请稍候再试。".into()
+            }
+            Deny::CompanionNotInvited => {
+                "律师尚未邀请您参加本次会见：助理或翻译人员须由本次会见的律师在会见页面邀请后才能加入。".into()
             }
         }
     }
@@ -402,7 +416,12 @@ pub fn admit(visit: &VisitTerms, who: &Applicant, now: DateTime<Utc>) -> Result<
     let is_participant = match who {
         Applicant::Lawyer(id, _) => *id == visit.lawyer,
         Applicant::Booth(id) => *id == visit.booth,
-        Applicant::Companion { account, .. } => visit.companions.contains(account),
+        Applicant::Companion { account, .. } => {
+            if !visit.companions.contains(account) {
+                return Err(Deny::CompanionNotInvited);
+            }
+            true
+        }
     };
     if !is_participant {
         return Err(Deny::NotAParticipant);

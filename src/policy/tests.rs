@@ -179,11 +179,11 @@ fn decision_table() {
             expect: Err(Deny::CompanionNotApproved),
         },
         Case {
-            name: "approved for the case but not invited to this visit",
+            name: "approved for the case but not invited to this visit by its lawyer",
             who: companion(LawyerId(8), CompanionRole::Assistant, true),
             now: t(9, 10),
             tweak: none,
-            expect: Err(Deny::NotAParticipant),
+            expect: Err(Deny::CompanionNotInvited),
         },
         Case {
             name: "locked companion",
@@ -484,6 +484,7 @@ fn every_refusal_has_a_code_and_sentences_in_both_languages() {
         Deny::RoomConsentMissing,
         Deny::RoomNotAttested,
         Deny::RemoteBoothRequired,
+        Deny::CompanionNotInvited,
     ];
     all.extend(Reason::ALL.iter().map(|r| Deny::Licence(*r)));
     let mut codes = std::collections::HashSet::new();

@@ -356,7 +356,6 @@ impl Scheduler {
                         ends_at: slot.ends_at,
                         created_by: row.entered_by,
                         case,
-                        companions: Vec::new(),
                         // R-PRIV-2: the consent given with the request travels with the visit.
                         room_consent: row.interrogation_consent,
                         lawyer_booth: None,

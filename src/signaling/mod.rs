@@ -22,7 +22,7 @@ use crate::ids::Role;
 use crate::visit::resume::valid_device_id;
 use crate::visit::{
     Admission, DeviceBinding, EndReason, HubError, Notice, Refusal as Denied, ResumeRefusal,
-    Resumes, Seat, VisitHub,
+    Resumes, RosterView, Seat, VisitHub,
 };
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRef, State};
@@ -34,7 +34,7 @@ use confer_signaling::{
     ServerSession, Step, VisitNotice,
 };
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// What the signalling endpoint needs: the admission service, the hub and the keepalive.
 #[derive(Clone, FromRef)]
@@ -144,6 +144,8 @@ struct Connection {
     session: ServerSession,
     seat: Option<Seat>,
     notices: Option<mpsc::UnboundedReceiver<Notice>>,
+    /// The seat's roster (R-VERIFY-4): sent after `joined` and on every change.
+    roster: Option<watch::Receiver<RosterView>>,
     /// Set when a send failed or timed out: the peer is not taking what we write.
     send_failed: bool,
     /// The device id from `hello` (R-REMOTE-2: resume credentials are bound to it).
@@ -166,6 +168,10 @@ fn wire_notice(n: Notice) -> VisitNotice {
         Notice::ParticipantReconnecting(r) => {
             VisitNotice::ParticipantReconnecting { role: wire_role(r) }
         }
+        Notice::Removed(why) => VisitNotice::VisitEnded {
+            reason: wire::EndReason::ParticipantLeft,
+            message: why.message().into(),
+        },
         Notice::Replaced => VisitNotice::VisitEnded {
             reason: wire::EndReason::Other,
             message: "This visit was opened again on another screen, so this screen has been disconnected.".into(),
@@ -186,6 +192,40 @@ fn wire_notice(n: Notice) -> VisitNotice {
     }
 }
 
+fn wire_roster(r: &RosterView) -> wire::Roster {
+    wire::Roster {
+        participants: r
+            .entries
+            .iter()
+            .map(|e| wire::RosterEntry {
+                id: e.id,
+                role: wire_role(e.role),
+                label: e.label.clone(),
+                state: if e.reconnecting {
+                    wire::PresenceState::Reconnecting
+                } else {
+                    wire::PresenceState::Present
+                },
+                you: e.you,
+                audio_mid: e.audio_mid.clone(),
+                video_mid: e.video_mid.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The next roster to send: the current one at first, then each change (never ready once
+/// the hub let the seat go).
+async fn next_roster(rx: &mut Option<watch::Receiver<RosterView>>) -> wire::Roster {
+    if let Some(r) = rx {
+        if r.changed().await.is_ok() {
+            return wire_roster(&r.borrow_and_update());
+        }
+    }
+    *rx = None;
+    std::future::pending().await
+}
+
 async fn next_notice(rx: &mut Option<mpsc::UnboundedReceiver<Notice>>) -> Option<Notice> {
     match rx {
         Some(rx) => rx.recv().await,
@@ -202,6 +242,7 @@ impl Connection {
             session: ServerSession::new(),
             seat: None,
             notices: None,
+            roster: None,
             send_failed: false,
             device: None,
         }
@@ -267,10 +308,16 @@ impl Connection {
                         break Ending::Left;
                     }
                 }
+                roster = next_roster(&mut self.roster) => {
+                    if !self.send(&ServerMessage::Roster(roster)).await {
+                        break Ending::Lost;
+                    }
+                }
                 notice = next_notice(&mut self.notices) => {
                     match notice {
                         Some(n) => {
-                            let last = matches!(n, Notice::Ended(_) | Notice::Replaced);
+                            let last =
+                                matches!(n, Notice::Ended(_) | Notice::Replaced | Notice::Removed(_));
                             if !self.send(&ServerMessage::from(wire_notice(n))).await {
                                 break Ending::Lost;
                             }
@@ -375,7 +422,17 @@ impl Connection {
                 Ok(joined) => {
                     crate::metrics::admission("admitted", "none", started.elapsed());
                     let _ = self.session.join_succeeded();
-                    self.send(&ServerMessage::Joined(joined)).await
+                    if !self.send(&ServerMessage::Joined(joined)).await {
+                        return false;
+                    }
+                    // The roster right after `joined` (R-VERIFY-4), then on every change.
+                    match self.roster.as_mut() {
+                        Some(r) => {
+                            let now = wire_roster(&r.borrow_and_update());
+                            self.send(&ServerMessage::Roster(now)).await
+                        }
+                        None => true,
+                    }
                 }
                 Err(refusal) => {
                     crate::metrics::admission("refused", refusal.0.as_str(), started.elapsed());
@@ -415,7 +472,8 @@ impl Connection {
                             }
                             HubError::Ended(_)
                             | HubError::NotPresent
-                            | HubError::AlreadyConnected => Refusal::code(ErrorCode::VisitEnded),
+                            | HubError::AlreadyConnected
+                            | HubError::LawyerAbsent => Refusal::code(ErrorCode::VisitEnded),
                             HubError::AlreadyNegotiated => Refusal(
                                 ErrorCode::BadOffer,
                                 "This connection already has media; reconnect to negotiate again."
@@ -448,6 +506,7 @@ impl Connection {
             wire_grant(grant)
         });
         let reply = joined_reply(&seat, ice_servers, resume);
+        self.roster = Some(seat.roster.clone());
         self.seat = Some(seat);
         self.notices = Some(joined.notices);
         Ok(reply)
@@ -481,6 +540,7 @@ impl Connection {
             ice_servers,
             Some(wire_grant(resumed.grant)),
         );
+        self.roster = Some(resumed.seat.roster.clone());
         self.seat = Some(resumed.seat);
         self.notices = Some(resumed.notices);
         Ok(reply)

@@ -9,6 +9,7 @@
 //! password or a session token in clear (only argon2id hashes and SHA-256 digests).
 
 pub mod audit;
+pub mod companions;
 pub mod documents;
 pub mod licence;
 pub mod oversight;
@@ -94,7 +95,8 @@ pub struct VisitRow {
     pub end_reason: Option<String>,
     /// The case the visit is about (`None` only for rows made before cases existed).
     pub case: Option<CaseId>,
-    /// Approved assistants / interpreters invited to the visit.
+    /// Assistants / interpreters the visit's lawyer invited (R-VERIFY-4: rows made by
+    /// anyone else are not read).
     pub companions: Vec<LawyerId>,
     /// The room's kind, consent and attestation (R-PRIV-2), as of this read.
     pub room: Room,
@@ -111,8 +113,6 @@ pub struct NewVisit {
     pub created_by: Option<AdminId>,
     /// The case the visit is about.
     pub case: Option<CaseId>,
-    /// Assistants / interpreters invited (each must be approved for the case to join).
-    pub companions: Vec<LawyerId>,
     /// The lawyer consented to a borrowed interrogation room (R-PRIV-2).
     pub room_consent: bool,
     /// A remote police-station booth as the lawyer's side (R-REMOTE-1).
@@ -131,7 +131,7 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 
 const VISIT_SELECT: &str = "SELECT v.id, v.lawyer_id, v.booth_id, b.label, b.facility_id, f.name, \
      v.starts_at, v.ends_at, v.ended_at, v.end_reason, v.case_id, \
-     (SELECT group_concat(c.account_id) FROM visit_companions c WHERE c.visit_id = v.id), \
+     (SELECT group_concat(c.account_id) FROM visit_companions c WHERE c.visit_id = v.id AND c.invited_by = v.lawyer_id), \
      b.kind, v.room_consent, EXISTS (SELECT 1 FROM room_attestations a WHERE a.visit_id = v.id), \
      v.lawyer_booth_id \
      FROM visits v JOIN booths b ON b.id = v.booth_id JOIN facilities f ON f.id = b.facility_id";
@@ -445,22 +445,6 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        for c in &v.companions {
-            let r = sqlx::query(
-                "INSERT OR IGNORE INTO visit_companions (visit_id, account_id) VALUES (?, ?)",
-            )
-            .bind(id.0)
-            .bind(c.0)
-            .execute(&mut *tx)
-            .await;
-            match r {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                    return Err(StoreError::NotFound("the companion's account"))
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
         tx.commit().await?;
         Ok(id)
     }
@@ -481,7 +465,7 @@ impl Store {
     ) -> Result<Vec<VisitRow>> {
         let since = ms(now - chrono::Duration::days(1));
         let rows = sqlx::query(&format!(
-            "{VISIT_SELECT} WHERE (v.lawyer_id = ? OR v.id IN (SELECT visit_id FROM visit_companions WHERE account_id = ?)) \
+            "{VISIT_SELECT} WHERE (v.lawyer_id = ? OR v.id IN (SELECT c.visit_id FROM visit_companions c WHERE c.account_id = ? AND c.invited_by = v.lawyer_id)) \
              AND v.ends_at > ? ORDER BY v.starts_at, v.id"
         ))
         .bind(lawyer.0)
@@ -637,7 +621,6 @@ mod tests {
             ends_at: now + chrono::Duration::minutes(30),
             created_by: None,
             case: None,
-            companions: Vec::new(),
             room_consent: false,
             lawyer_booth: None,
         };

@@ -215,38 +215,11 @@ impl Store {
         })
     }
 
-    pub async fn approve_companion(
-        &self,
-        case: CaseId,
-        account: LawyerId,
-        approved_by: &str,
-        recorded_by: AdminId,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let r = sqlx::query(
-            "INSERT INTO case_companions (case_id, account_id, approved_by, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(case.0)
-        .bind(account.0)
-        .bind(approved_by)
-        .bind(recorded_by.0)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                Err(StoreError::NotFound("the case or the account"))
-            }
-            Err(e) if super::unique_violation(&e) => Err(StoreError::Conflict(
-                "this approval, which is already recorded",
-            )),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     pub async fn companion_approved(&self, case: CaseId, account: LawyerId) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM case_companions WHERE case_id = ? AND account_id = ?")
+        // Only a structured approval (unit, date, document; migration 0012) counts.
+        let row = sqlx::query(
+            "SELECT 1 FROM case_companions WHERE case_id = ? AND account_id = ? AND unit IS NOT NULL",
+        )
             .bind(case.0)
             .bind(account.0)
             .fetch_optional(&self.pool)

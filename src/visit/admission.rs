@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 
 use super::evidence::{Gate, GateError};
 use super::hub::{HubError, Seat, VisitHub};
-use super::lifecycle::{EndReason, Notice};
+use super::lifecycle::{is_companion, EndReason, Notice};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::auth::{BoothIdentity, BoothRefusal, Booths, JoinTokenError, JoinTokens};
 use crate::ids::{LawyerId, ParticipantId, VisitId};
@@ -68,6 +68,8 @@ pub enum Refusal {
     VisitEnded,
     /// The same participant is already connected from another device (R-VERIFY-4).
     AlreadyConnected,
+    /// An assistant or interpreter while the visit's lawyer is not present (R-VERIFY-4).
+    LawyerNotPresent,
     /// The audit log cannot be written: nothing is admitted (fail closed).
     AuditUnavailable,
     /// The database or another dependency failed: nothing is admitted (fail closed).
@@ -109,6 +111,7 @@ impl Refusal {
                 let wire = match d {
                     Deny::NotAParticipant
                     | Deny::CompanionNotApproved
+                    | Deny::CompanionNotInvited
                     | Deny::RemoteBoothRequired => ErrorCode::NotAParticipant,
                     Deny::TooEarly => ErrorCode::TooEarly,
                     Deny::SlotOver => ErrorCode::SlotOver,
@@ -131,6 +134,11 @@ impl Refusal {
                 "already_connected",
                 S::CONFLICT,
                 ErrorCode::AlreadyConnected,
+            ),
+            Refusal::LawyerNotPresent => row(
+                "lawyer_not_present",
+                S::CONFLICT,
+                ErrorCode::LawyerNotPresent,
             ),
             Refusal::AuditUnavailable => row(
                 "audit_unavailable",
@@ -173,6 +181,7 @@ impl Refusal {
                 "This visit is booked for another booth; this terminal cannot join it.".into()
             }
             Refusal::AuditUnavailable => "The visit cannot start because the audit log cannot be written; staff have been alerted. Please try again later.".into(),
+            Refusal::LawyerNotPresent => "The lawyer is not in the visit now: an assistant or interpreter may join only while the lawyer is present. Please join after the lawyer has joined.".into(),
             other => other.wire().default_message().into(),
         }
     }
@@ -199,6 +208,10 @@ impl Refusal {
                 "审计日志暂时无法写入，会见无法开始；已通知工作人员，请稍后再试。".into()
             }
             Refusal::Unavailable => "服务暂时不可用，请稍后再试。".into(),
+            Refusal::LawyerNotPresent => {
+                "律师目前不在会见中：助理和翻译人员只能在律师在场时加入，请在律师加入后再加入。"
+                    .into()
+            }
         }
     }
 
@@ -362,6 +375,16 @@ impl Admission {
         };
         if let Err(d) = self.decide(row, &applicant, now).await? {
             return Err(self.refuse_token(actor, visit, &participant, d).await);
+        }
+        // R-VERIFY-4: told before the camera opens; the join checks it again, in the hub.
+        if is_companion(participant.role()) && !self.hub.lawyer_present(visit) {
+            let refusal = Refusal::LawyerNotPresent;
+            let record = AuditRecord::AdmissionRefused {
+                visit: Some(visit),
+                participant: Some(participant.clone()),
+                reason: refusal.code().into(),
+            };
+            return Err(self.refused(actor, vec![record], refusal).await);
         }
         let (token, claims) = self.tokens.issue(visit, participant.clone(), now);
         let record = AuditRecord::JoinTokenIssued {
@@ -631,13 +654,15 @@ impl Admission {
             tracing::error!(visit = %visit, error = %e, "admission refused: the audit log cannot be written");
             return Err(Refusal::AuditUnavailable);
         }
+        let label = self.label(&row, &participant).await;
         let (tx, rx) = mpsc::unbounded_channel();
-        let seat = match self.hub.enter(admitted, tx, now) {
+        let seat = match self.hub.enter(admitted, label, tx, now) {
             Ok(seat) => seat,
             Err(e) => {
                 let refusal = match e {
                     HubError::Ended(EndReason::SlotOver) => Refusal::SlotOver,
                     HubError::AlreadyConnected => Refusal::AlreadyConnected,
+                    HubError::LawyerAbsent => Refusal::LawyerNotPresent,
                     _ => Refusal::VisitEnded,
                 };
                 let records = vec![refusal_record(refusal.code())];
@@ -650,6 +675,20 @@ impl Admission {
             notices: rx,
             participant,
         })
+    }
+
+    /// What the others' rosters show for `participant` (R-VERIFY-4): the booth's label, or
+    /// the account's display name; nothing else about the person.
+    async fn label(&self, row: &VisitRow, participant: &ParticipantId) -> String {
+        match participant {
+            ParticipantId::Booth(_) => row.booth_label.clone(),
+            ParticipantId::Lawyer(id)
+            | ParticipantId::Assistant(id)
+            | ParticipantId::Interpreter(id) => match self.store.lawyer_account(*id).await {
+                Ok(Some(a)) => a.display_name,
+                _ => participant.role().as_str().to_owned(),
+            },
+        }
     }
 
     /// Record a refused join, then hand back the refusal. A refusal is the safe direction:

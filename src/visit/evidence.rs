@@ -150,8 +150,20 @@ impl Gate {
                         Applicant::Lawyer(*id, evidence)
                     }
                     MemberKind::Assistant | MemberKind::Interpreter => {
+                        // R-VERIFY-4: the investigating unit's approval, as staff recorded
+                        // it, is needed for an interpreter always and for an assistant where
+                        // the case is flagged (national security or terrorism during
+                        // investigation); otherwise the lawyer's invitation suffices.
                         let approved = match row.case {
-                            Some(case) => self.store.companion_approved(case, *id).await?,
+                            Some(case) => {
+                                let flagged = self
+                                    .store
+                                    .case(case)
+                                    .await?
+                                    .is_none_or(|c| c.needs_unit_permission);
+                                let required = account.kind == MemberKind::Interpreter || flagged;
+                                !required || self.store.companion_approved(case, *id).await?
+                            }
                             None => false,
                         };
                         Applicant::Companion {

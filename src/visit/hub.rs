@@ -21,9 +21,10 @@
 //! safe direction, so media stops anyway and the failure is logged loudly.
 
 use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Loss, Notice, SeatNo};
+use super::roster::{self, RosterView, SeatFacts};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::ids::{LawyerId, ParticipantId, Role, VisitId};
-use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId};
+use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId, SlotBinding};
 use crate::policy::Admitted;
 use crate::policy::LicenceBasis;
 use crate::store::Store;
@@ -32,7 +33,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The longest the end of a visit waits for its audit entry before stopping media anyway.
 pub const END_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -63,6 +64,8 @@ pub enum HubError {
     Ended(EndReason),
     #[error("this participant is already connected to the visit from another device")]
     AlreadyConnected,
+    #[error("an assistant or interpreter joins only while the lawyer is present")]
+    LawyerAbsent,
     #[error("this connection is no longer part of the visit")]
     NotPresent,
     #[error("an offer was already made on this connection")]
@@ -83,6 +86,8 @@ pub struct Seat {
     pub participant: ParticipantId,
     /// How the lawyer's licence was established at admission (re-checked on a resume).
     pub licence: LicenceBasis,
+    /// The roster as this seat sees it, updated on every change (R-VERIFY-4).
+    pub roster: watch::Receiver<RosterView>,
     admitted: Option<Admitted>,
     /// Which connection holds the seat: a resume hands it to a new connection and counts
     /// up, so the old connection's late `leave` or `lost` changes nothing (R-REMOTE-2).
@@ -97,9 +102,18 @@ struct SeatEntry {
     licence: LicenceBasis,
     /// The holding connection's epoch (see [`Seat`]).
     epoch: u64,
+    /// What the others are shown for this seat in the roster.
+    label: String,
+    /// This seat's roster (R-VERIFY-4).
+    roster: watch::Sender<RosterView>,
+    /// Which of this seat's m-lines carry whose media, as the media plane last said.
+    slots: Vec<SlotBinding>,
 }
 
 struct Live {
+    visit: VisitId,
+    /// Slot bindings of peers not (yet) recorded on a seat, by peer (see `negotiate`).
+    unclaimed_slots: HashMap<PeerId, Vec<SlotBinding>>,
     core: LiveVisit,
     seats: HashMap<SeatNo, SeatEntry>,
     timer: tokio::task::JoinHandle<()>,
@@ -227,6 +241,7 @@ impl VisitHub {
                 {
                     let mut live = self.lock();
                     if let Some(l) = live.get_mut(&visit) {
+                        l.unclaimed_slots.remove(&peer);
                         let mut dropped = Vec::new();
                         for (no, s) in l.seats.iter_mut() {
                             if s.peer == Some(peer) {
@@ -241,6 +256,23 @@ impl VisitHub {
                     }
                 }
                 self.carry_out(visit, effects);
+            }
+            MediaEvent::Slots {
+                visit,
+                receiver,
+                slots,
+            } => {
+                let mut live = self.lock();
+                if let Some(l) = live.get_mut(&visit) {
+                    match l.seats.values_mut().find(|s| s.peer == Some(receiver)) {
+                        Some(s) => s.slots = slots,
+                        // Reported before `negotiate` recorded the peer: kept for it.
+                        None => {
+                            l.unclaimed_slots.insert(receiver, slots);
+                        }
+                    }
+                    publish_rosters(l);
+                }
             }
         }
     }
@@ -270,9 +302,11 @@ impl VisitHub {
                     .collect();
                 for (no, silent) in seats {
                     let actions = l.core.connection(no, Loss::MediaSilent(silent));
-                    if !actions.is_empty() {
-                        tracing::info!(visit = %visit, seat = no.0, silent, "media silence changed");
+                    // Once a second for every seat: nothing changed, nothing to publish.
+                    if actions.is_empty() {
+                        continue;
                     }
+                    tracing::info!(visit = %visit, seat = no.0, silent, "media silence changed");
                     apply(l, actions, &mut effects);
                 }
                 if !effects.graces.is_empty() || !effects.is_empty() {
@@ -333,6 +367,14 @@ impl VisitHub {
             .is_some_and(|l| l.core.is_interrupted(seat.seat))
     }
 
+    /// Whether the visit's lawyer is present and not interrupted: the condition for an
+    /// assistant or interpreter to join (R-VERIFY-4).
+    pub fn lawyer_present(&self, visit: VisitId) -> bool {
+        self.lock()
+            .get(&visit)
+            .is_some_and(|l| l.core.lawyer_present())
+    }
+
     /// Whether a seat of `role` in `visit` is interrupted (tests, R-REMOTE-2).
     pub fn role_interrupted(&self, visit: VisitId, role: Role) -> bool {
         self.lock().get(&visit).is_some_and(|l| {
@@ -363,9 +405,14 @@ impl VisitHub {
 
     /// Take a seat in the visit that `admitted` is for. Notices for this participant
     /// arrive on `notices`.
+    ///
+    /// `label` is what the others' rosters show for this participant (a display name or the
+    /// booth's label; never a licence number). An assistant or interpreter is refused
+    /// ([`HubError::LawyerAbsent`]) unless the visit's lawyer is present (R-VERIFY-4).
     pub fn enter(
         &self,
         admitted: Admitted,
+        label: String,
         notices: mpsc::UnboundedSender<Notice>,
         now: DateTime<Utc>,
     ) -> Result<Seat, HubError> {
@@ -381,6 +428,8 @@ impl VisitHub {
                 effects.audit.push(AuditRecord::VisitStarted { visit });
             }
             let entry = live.entry(visit).or_insert_with(|| Live {
+                visit,
+                unclaimed_slots: HashMap::new(),
                 core: LiveVisit::new(admitted.slot_end()),
                 seats: HashMap::new(),
                 timer: self.spawn_slot_timer(visit, admitted.slot_end()),
@@ -389,6 +438,7 @@ impl VisitHub {
             match entry.core.join(seat, participant.clone(), now) {
                 Ok(actions) => {
                     let others = entry.core.others(seat);
+                    let (roster_tx, roster_rx) = watch::channel(RosterView::default());
                     entry.seats.insert(
                         seat,
                         SeatEntry {
@@ -397,6 +447,9 @@ impl VisitHub {
                             participant: participant.clone(),
                             licence,
                             epoch: 0,
+                            label,
+                            roster: roster_tx,
+                            slots: Vec::new(),
                         },
                     );
                     apply(entry, actions, &mut effects);
@@ -411,6 +464,7 @@ impl VisitHub {
                         others,
                         participant,
                         licence,
+                        roster: roster_rx,
                         admitted: Some(admitted),
                         epoch: 0,
                     })
@@ -425,6 +479,7 @@ impl VisitHub {
                     match reason {
                         JoinRefusal::Ended(r) => Err(HubError::Ended(r)),
                         JoinRefusal::AlreadyConnected => Err(HubError::AlreadyConnected),
+                        JoinRefusal::LawyerAbsent => Err(HubError::LawyerAbsent),
                     }
                 }
             }
@@ -446,13 +501,21 @@ impl VisitHub {
         // The visit may have ended, or this seat been replaced, while media was busy.
         let still_here = {
             let mut live = self.lock();
-            match live
-                .get_mut(&seat.visit)
-                .and_then(|l| l.seats.get_mut(&seat.seat))
-            {
-                Some(entry) => {
-                    entry.peer = Some(peer);
-                    true
+            match live.get_mut(&seat.visit) {
+                Some(l) => {
+                    // Slot bindings the media plane reported before the peer was ours.
+                    let slots = l.unclaimed_slots.remove(&peer);
+                    match l.seats.get_mut(&seat.seat) {
+                        Some(entry) => {
+                            entry.peer = Some(peer);
+                            if let Some(slots) = slots {
+                                entry.slots = slots;
+                            }
+                            publish_rosters(l);
+                            true
+                        }
+                        None => false,
+                    }
                 }
                 None => false,
             }
@@ -545,6 +608,8 @@ impl VisitHub {
             let _ = old.send(Notice::Replaced);
             entry.epoch += 1;
             let (role, licence, epoch) = (entry.participant.role(), entry.licence, entry.epoch);
+            // The new connection follows the same roster (R-VERIFY-4).
+            let roster = entry.roster.subscribe();
             let actions = l.core.resumed(seat);
             apply(l, actions, &mut effects);
             Seat {
@@ -557,6 +622,7 @@ impl VisitHub {
                 licence,
                 admitted: None,
                 epoch,
+                roster,
             }
         };
         self.carry_out(visit, effects);
@@ -889,12 +955,51 @@ fn holds(live: &Live, seat: &Seat) -> bool {
         .is_none_or(|e| e.epoch == seat.epoch)
 }
 
+/// Publish every seat's roster as the visit stands now; a seat whose roster did not change
+/// is not woken (R-VERIFY-4).
+fn publish_rosters(live: &Live) {
+    let facts: Vec<SeatFacts<'_>> = live
+        .core
+        .seats()
+        .filter_map(|(no, participant, reconnecting)| {
+            let s = live.seats.get(&no)?;
+            Some(SeatFacts {
+                seat: no,
+                role: participant.role(),
+                label: &s.label,
+                reconnecting,
+                peer: s.peer,
+            })
+        })
+        .collect();
+    for (no, s) in &live.seats {
+        let view = roster::view_for(*no, &facts, &s.slots);
+        s.roster.send_if_modified(|current| {
+            if *current == view {
+                false
+            } else {
+                *current = view;
+                true
+            }
+        });
+    }
+}
+
 /// Carry out the core's actions that touch only this visit's seats; collect the rest.
 fn apply(live: &mut Live, actions: Vec<Action>, effects: &mut Effects) {
     for a in actions {
         match a {
             Action::Notify(seat, notice) => {
                 if let Some(s) = live.seats.get(&seat) {
+                    if let Notice::Removed(why) = notice {
+                        // R-VERIFY-4: a companion let go with the lawyer, audited.
+                        tracing::info!(visit = %live.visit, role = s.participant.role().as_str(), reason = why.code(), "companion removed");
+                        effects.audit.push(AuditRecord::CompanionRemoved {
+                            visit: live.visit,
+                            participant: s.participant.clone(),
+                            reason: why.code().into(),
+                        });
+                    }
                     let _ = s.notices.send(notice);
                 }
             }
@@ -911,4 +1016,5 @@ fn apply(live: &mut Live, actions: Vec<Action>, effects: &mut Effects) {
             Action::StartGrace(seat, n) => effects.graces.push((seat, n)),
         }
     }
+    publish_rosters(live);
 }

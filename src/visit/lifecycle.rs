@@ -79,6 +79,39 @@ pub enum JoinRefusal {
     /// The same participant is connected from another device whose media has not dropped:
     /// the first stays, the newest is refused (R-VERIFY-4: one device per participant).
     AlreadyConnected,
+    /// An assistant or interpreter arrives while the visit's lawyer is not present (absent,
+    /// or interrupted): companions join only together with the lawyer (R-VERIFY-4).
+    LawyerAbsent,
+}
+
+/// Why a companion was let go while the visit goes on (R-VERIFY-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The lawyer left (said goodbye, or did not come back within the grace period):
+    /// assistants and interpreters take part only while the lawyer is present.
+    LawyerLeft,
+}
+
+impl Removal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Removal::LawyerLeft => "lawyer_left",
+        }
+    }
+
+    /// What the companion is told: Chinese first, English second.
+    pub fn message(self) -> &'static str {
+        match self {
+            Removal::LawyerLeft => {
+                "律师已离开会见，助理和翻译人员只能在律师在场时参加，您已退出本次会见。\nThe lawyer left the visit; assistants and interpreters take part only while the lawyer is present, so you have been removed from the visit."
+            }
+        }
+    }
+}
+
+/// Whether a role is a companion's (assistant or interpreter).
+pub fn is_companion(role: Role) -> bool {
+    matches!(role, Role::Assistant | Role::Interpreter)
 }
 
 /// Who holds a seat, and what is wrong with its connection (R-REMOTE-2).
@@ -136,6 +169,8 @@ pub enum Notice {
     ParticipantReconnecting(Role),
     /// A newer connection of the same participant took this seat.
     Replaced,
+    /// This companion's seat was let go while the visit goes on (R-VERIFY-4).
+    Removed(Removal),
     /// The slot ends in about this many minutes (R-ARRANGE-4: warnings before the end).
     TimeWarning(u32),
     /// The slot now ends at this time (an extension was granted).
@@ -226,6 +261,9 @@ impl LiveVisit {
         if same.iter().any(|(_, dropped)| !dropped) {
             return Err(JoinRefusal::AlreadyConnected);
         }
+        if is_companion(participant.role()) && !self.lawyer_present() {
+            return Err(JoinRefusal::LawyerAbsent);
+        }
         let mut actions = Vec::new();
         for (old, _) in same {
             self.present.remove(&old);
@@ -244,6 +282,22 @@ impl LiveVisit {
         }
         self.present.insert(seat, Presence::new(participant));
         Ok(actions)
+    }
+
+    /// Whether the visit's lawyer holds a seat and is not interrupted (R-VERIFY-4: the
+    /// condition for a companion to join).
+    pub fn lawyer_present(&self) -> bool {
+        self.present
+            .values()
+            .any(|p| p.participant.role() == Role::Lawyer && p.interrupted.is_none())
+    }
+
+    /// The seats present, in the order they joined (seat numbers grow), with who holds
+    /// them and whether they are interrupted: what the roster shows.
+    pub fn seats(&self) -> impl Iterator<Item = (SeatNo, &ParticipantId, bool)> {
+        self.present
+            .iter()
+            .map(|(s, p)| (*s, &p.participant, p.interrupted.is_some()))
     }
 
     /// Everyone present is told something (a warning, an extension).
@@ -375,6 +429,8 @@ impl LiveVisit {
 
     /// A participant leaves (said so, or its connection closed). The others are told;
     /// the visit stays open for the rest of the slot so that the participant can return.
+    /// When the lawyer leaves, every assistant and interpreter is let go too, told why, and
+    /// the others are told they left (R-VERIFY-4: companions only with the lawyer).
     pub fn leave(&mut self, seat: SeatNo) -> Vec<Action> {
         let Some(presence) = self.present.remove(&seat) else {
             return Vec::new();
@@ -384,6 +440,19 @@ impl LiveVisit {
         if self.ended.is_none() {
             for other in self.present.keys() {
                 actions.push(Action::Notify(*other, Notice::ParticipantLeft(role)));
+            }
+            if role == Role::Lawyer && !self.lawyer_present() {
+                let companions: Vec<SeatNo> = self
+                    .present
+                    .iter()
+                    .filter(|(_, p)| is_companion(p.participant.role()))
+                    .map(|(s, _)| *s)
+                    .collect();
+                for c in companions {
+                    let notice = Notice::Removed(Removal::LawyerLeft);
+                    actions.push(Action::Notify(c, notice));
+                    actions.extend(self.leave(c));
+                }
             }
         }
         actions
@@ -711,6 +780,54 @@ mod tests {
         assert_eq!(v.grace_over(SeatNo(1), 1), vec![]);
         assert_eq!(v.connection(SeatNo(2), Loss::SignallingLost), vec![]);
         assert!(v.is_empty());
+    }
+
+    fn interpreter() -> ParticipantId {
+        ParticipantId::Interpreter(LawyerId(7))
+    }
+
+    /// R-VERIFY-4: a companion joins only while the lawyer is present (not before, not
+    /// while the lawyer is interrupted), and is let go, told why, when the lawyer leaves.
+    #[test]
+    fn companions_join_only_with_the_lawyer_and_leave_with_the_lawyer() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), booth(), t(0)).unwrap();
+        assert_eq!(
+            v.join(SeatNo(2), interpreter(), t(0)),
+            Err(JoinRefusal::LawyerAbsent),
+            "before the lawyer"
+        );
+        v.join(SeatNo(3), lawyer(), t(1)).unwrap();
+        v.connection(SeatNo(3), Loss::SignallingLost);
+        assert_eq!(
+            v.join(SeatNo(4), interpreter(), t(1)),
+            Err(JoinRefusal::LawyerAbsent),
+            "while the lawyer is reconnecting"
+        );
+        v.connection(SeatNo(3), Loss::SignallingLost);
+        let back = v.join(SeatNo(5), lawyer(), t(2)).unwrap();
+        assert!(back.contains(&Action::Disconnect(SeatNo(3))));
+        v.join(SeatNo(6), interpreter(), t(2)).unwrap();
+        let seats: Vec<SeatNo> = v.seats().map(|(s, _, _)| s).collect();
+        assert_eq!(seats, vec![SeatNo(1), SeatNo(5), SeatNo(6)]);
+        // The lawyer's interruption alone keeps the interpreter; the end of its grace
+        // period (like a goodbye) lets the interpreter go too.
+        let lost = v.connection(SeatNo(5), Loss::SignallingLost);
+        assert!(!lost.iter().any(|a| matches!(a, Action::Disconnect(_))));
+        let actions = v.grace_over(SeatNo(5), 2);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Disconnect(SeatNo(5)),
+                Action::Notify(SeatNo(1), Notice::ParticipantLeft(Role::Lawyer)),
+                Action::Notify(SeatNo(6), Notice::ParticipantLeft(Role::Lawyer)),
+                Action::Notify(SeatNo(6), Notice::Removed(Removal::LawyerLeft)),
+                Action::Disconnect(SeatNo(6)),
+                Action::Notify(SeatNo(1), Notice::ParticipantLeft(Role::Interpreter)),
+            ]
+        );
+        assert_eq!(v.others(SeatNo(1)), vec![], "the booth stays alone");
+        assert!(!v.is_empty());
     }
 
     #[test]

@@ -9,16 +9,19 @@
 //! visit ends goes through [`VisitHub::end`] (docs/DESIGN.md invariant 8).
 
 pub mod admission;
+pub mod companions;
 pub mod evidence;
 pub mod http;
 pub mod hub;
 pub mod lifecycle;
 pub mod resume;
 pub mod room;
+pub mod roster;
 pub mod timing;
 
 pub use admission::{Admission, IssuedToken, Joined, Refusal};
 pub use evidence::{Gate, GateError};
 pub use hub::{HubError, Liveness, Seat, VisitHub};
-pub use lifecycle::{EndReason, Notice};
+pub use lifecycle::{EndReason, Notice, Removal};
 pub use resume::{DeviceBinding, ResumeRefusal, Resumes};
+pub use roster::{RosterSeat, RosterView};

@@ -114,7 +114,6 @@ impl World {
                     ends_at: now + chrono::Duration::hours(1),
                     created_by: None,
                     case: None,
-                    companions: Vec::new(),
                     room_consent: false,
                     lawyer_booth: None,
                 },
@@ -186,6 +185,7 @@ fn every_refusal_has_a_code_a_status_a_wire_code_and_both_sentences() {
         Refusal::AlreadyConnected,
         Refusal::AuditUnavailable,
         Refusal::Unavailable,
+        Refusal::LawyerNotPresent,
     ];
     for d in [
         Deny::NotAParticipant,
@@ -207,6 +207,7 @@ fn every_refusal_has_a_code_a_status_a_wire_code_and_both_sentences() {
         Deny::RemoteBoothRequired,
         Deny::RoomConsentMissing,
         Deny::RoomNotAttested,
+        Deny::CompanionNotInvited,
     ] {
         all.push(Refusal::Policy(d));
     }

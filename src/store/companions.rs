@@ -1,0 +1,156 @@
+//! The SQL behind companions (migration 0012, R-VERIFY-4): which lawyer an assistant works
+//! for, the investigating unit's structured approval of a companion for a case, and the
+//! visit's lawyer's invitations.
+//!
+//! Does not: decide whether a companion is admitted (`policy`, with the live visit's "is the
+//! lawyer present" from `visit::hub`), or check who may call (the routes do).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::verification::MemberKind;
+use super::{ms, Result, Store, StoreError};
+use crate::ids::{AdminId, CaseId, LawyerId, VisitId};
+
+/// The investigating unit's approval of an assistant or interpreter for a case, as staff
+/// record it from the unit's document.
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    pub case: CaseId,
+    pub account: LawyerId,
+    /// The investigating unit that decided.
+    pub unit: String,
+    /// `YYYY-MM-DD`: the date of the unit's decision.
+    pub decided_on: String,
+    /// The unit's document (its number or reference).
+    pub document_ref: String,
+    pub recorded_by: AdminId,
+}
+
+/// A companion a lawyer may invite to a visit of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EligibleCompanion {
+    pub id: LawyerId,
+    pub kind: MemberKind,
+    pub display_name: String,
+    /// The unit's approval for the case is recorded.
+    pub approved: bool,
+}
+
+impl Store {
+    /// Make `assistant` an assistant of `lawyer` (who may then invite it).
+    pub async fn set_principal(&self, assistant: LawyerId, lawyer: LawyerId) -> Result<()> {
+        let r = sqlx::query("UPDATE lawyers SET principal_id = ? WHERE id = ?")
+            .bind(lawyer.0)
+            .bind(assistant.0)
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(done) if done.rows_affected() == 1 => Ok(()),
+            Ok(_) => Err(StoreError::NotFound("the assistant's account")),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(StoreError::NotFound("the principal lawyer"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Record the unit's approval. A free-text approval from before migration 0012 is
+    /// replaced; a structured one already recorded is a conflict.
+    pub async fn record_companion_approval(
+        &self,
+        a: &NewApproval,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let r = sqlx::query(
+            "INSERT INTO case_companions (case_id, account_id, approved_by, unit, decided_on, document_ref, recorded_by, recorded_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (case_id, account_id) DO UPDATE SET approved_by = excluded.approved_by, unit = excluded.unit, \
+             decided_on = excluded.decided_on, document_ref = excluded.document_ref, recorded_by = excluded.recorded_by, \
+             recorded_at = excluded.recorded_at WHERE case_companions.unit IS NULL",
+        )
+        .bind(a.case.0)
+        .bind(a.account.0)
+        .bind(&a.unit)
+        .bind(&a.unit)
+        .bind(&a.decided_on)
+        .bind(&a.document_ref)
+        .bind(a.recorded_by.0)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(done) if done.rows_affected() == 1 => Ok(()),
+            Ok(_) => Err(StoreError::Conflict(
+                "this approval, which is already recorded",
+            )),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(StoreError::NotFound("the case or the account"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The companions `lawyer` may invite to a visit of `case`: interpreters the unit
+    /// approved for the case, and the lawyer's own assistants (approved too where the case
+    /// is flagged, `approval_for_assistants`).
+    pub async fn eligible_companions(
+        &self,
+        lawyer: LawyerId,
+        case: CaseId,
+        approval_for_assistants: bool,
+    ) -> Result<Vec<EligibleCompanion>> {
+        let rows = sqlx::query(
+            "SELECT l.id, l.kind, l.display_name, \
+             EXISTS (SELECT 1 FROM case_companions c WHERE c.case_id = ? AND c.account_id = l.id AND c.unit IS NOT NULL) AS approved \
+             FROM lawyers l \
+             WHERE (l.kind = 'interpreter' AND approved) \
+                OR (l.kind = 'assistant' AND l.principal_id = ? AND (approved OR ? = 0)) \
+             ORDER BY l.id",
+        )
+        .bind(case.0)
+        .bind(lawyer.0)
+        .bind(i64::from(approval_for_assistants))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(EligibleCompanion {
+                    id: LawyerId(r.get(0)),
+                    kind: MemberKind::parse(r.get::<String, _>(1).as_str())?,
+                    display_name: r.get(2),
+                    approved: r.get::<i64, _>(3) != 0,
+                })
+            })
+            .collect())
+    }
+
+    /// `lawyer` invited `account` to `visit`; `false` when that invitation already stood.
+    pub async fn invite_companion(
+        &self,
+        visit: VisitId,
+        account: LawyerId,
+        lawyer: LawyerId,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO visit_companions (visit_id, account_id, invited_by, invited_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (visit_id, account_id) DO UPDATE SET invited_by = excluded.invited_by, \
+             invited_at = excluded.invited_at WHERE visit_companions.invited_by IS NOT excluded.invited_by",
+        )
+        .bind(visit.0)
+        .bind(account.0)
+        .bind(lawyer.0)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(StoreError::NotFound("the visit or the account"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
