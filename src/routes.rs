@@ -46,6 +46,7 @@ pub fn public(s: &Services) -> Router {
                 ping_every: s.config.signaling.ping_interval(),
                 dead_after: s.config.signaling.dead_after(),
             },
+            e2ee: crate::signaling::E2eeRelay::new(s.audit.clone()),
         }))
         .merge(crate::schedule::routes_lawyer::routes(
             crate::schedule::routes_lawyer::SchedulerRoutes {

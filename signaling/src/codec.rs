@@ -234,6 +234,15 @@ mod tests {
             },
             ClientMessage::Leave,
             ClientMessage::Ping,
+            ClientMessage::E2eeKey {
+                public_key: "BPub".into(),
+            },
+            ClientMessage::E2eeMediaKey {
+                to: 7,
+                kid: 0x70001,
+                wrapped: "d3JhcHBlZA".into(),
+            },
+            ClientMessage::E2eeCheckFailed,
         ]
     }
 
@@ -254,6 +263,16 @@ mod tests {
                 sdp: "v=0\r\n".into(),
             },
             ServerMessage::Pong,
+            ServerMessage::E2eeKey {
+                from: 7,
+                role: Role::Booth,
+                public_key: "BPub".into(),
+            },
+            ServerMessage::E2eeMediaKey {
+                from: 7,
+                kid: 0x70001,
+                wrapped: "d3JhcHBlZA".into(),
+            },
         ];
         for notice in [
             VisitNotice::ParticipantJoined { role: Role::Booth },

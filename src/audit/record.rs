@@ -296,6 +296,22 @@ pub enum AuditRecord {
         /// The attesting officer's badge or staff number.
         officer: String,
     },
+    /// A participant published its end-to-end encryption public key for this visit (R-PRIV-1):
+    /// `fingerprint` is the lower-case hex SHA-256 of the raw public key; the key itself and
+    /// every media key stay with the participants.
+    E2eeKeyPublished {
+        visit: VisitId,
+        participant: ParticipantId,
+        role: Role,
+        fingerprint: String,
+    },
+    /// The check code the participants' screens show for this set of public keys (R-PRIV-1),
+    /// computed by the server from the keys it relayed; `participants` are their fingerprints.
+    E2eeCheckCode {
+        visit: VisitId,
+        code: String,
+        participants: Vec<String>,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -363,6 +379,8 @@ impl AuditRecord {
             AuditRecord::ComplaintUpdated { .. } => "complaint_updated",
             AuditRecord::DocumentRead { .. } => "document_read",
             AuditRecord::RoomAttested { .. } => "room_attested",
+            AuditRecord::E2eeKeyPublished { .. } => "e2ee_key_published",
+            AuditRecord::E2eeCheckCode { .. } => "e2ee_check_code",
         }
     }
 
@@ -498,6 +516,15 @@ impl AuditRecord {
                 s.visit = Some(*visit);
                 s.booth = Some(booth.clone());
             }
+            AuditRecord::E2eeKeyPublished {
+                visit,
+                participant: p,
+                ..
+            } => {
+                s.visit = Some(*visit);
+                participant(&mut s, p);
+            }
+            AuditRecord::E2eeCheckCode { visit, .. } => s.visit = Some(*visit),
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

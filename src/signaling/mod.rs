@@ -17,6 +17,10 @@
 //! Does not: decide or audit admissions (`visit::admission` does, audit first), or read
 //! certificates (the connection's chain is handed to admission as the TLS loop found it).
 
+pub mod e2ee;
+
+pub use e2ee::E2eeRelay;
+
 use crate::http::serve::PeerCertificates;
 use crate::ids::Role;
 use crate::visit::{Admission, EndReason, HubError, Notice, Refusal as Denied, Seat, VisitHub};
@@ -32,12 +36,14 @@ use confer_signaling::{
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// What the signalling endpoint needs: the admission service, the hub and the keepalive.
+/// What the signalling endpoint needs: the admission service, the hub, the keepalive and
+/// the end-to-end encryption key relay (R-PRIV-1).
 #[derive(Clone, FromRef)]
 pub struct Signalling {
     pub admission: Admission,
     pub hub: VisitHub,
     pub keepalive: Keepalive,
+    pub e2ee: E2eeRelay,
 }
 
 /// The signalling keepalive (R-REMOTE-2), from `[signaling]` in the configuration.
@@ -131,6 +137,8 @@ struct Connection {
     notices: Option<mpsc::UnboundedReceiver<Notice>>,
     /// Set when a send failed or timed out: the peer is not taking what we write.
     send_failed: bool,
+    /// This connection's place in the visit's key relay (R-PRIV-1), once joined.
+    e2ee: Option<e2ee::E2eeMember>,
 }
 
 fn wire_role(r: Role) -> wire::Role {
@@ -163,9 +171,17 @@ fn wire_notice(n: Notice) -> VisitNotice {
                 EndReason::LicenceWithdrawn(_) => wire::EndReason::LicenceWithdrawn,
                 EndReason::CancelledByLawyer => wire::EndReason::Cancelled,
                 EndReason::DeclinedByDetainee => wire::EndReason::Declined,
+                EndReason::E2eeCheckFailed => wire::EndReason::E2eeCheckFailed,
             },
             message: r.message().into(),
         },
+    }
+}
+
+async fn next_key_message(member: &mut Option<e2ee::E2eeMember>) -> Option<ServerMessage> {
+    match member {
+        Some(m) => m.inbox.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -186,6 +202,7 @@ impl Connection {
             seat: None,
             notices: None,
             send_failed: false,
+            e2ee: None,
         }
     }
 
@@ -264,6 +281,11 @@ impl Connection {
                         None => break Ending::Left,
                     }
                 }
+                Some(msg) = next_key_message(&mut self.e2ee) => {
+                    if !self.send(&msg).await {
+                        break Ending::Lost;
+                    }
+                }
                 _ = ping.tick() => {
                     if !self.send_frame(Message::Ping(PING_PAYLOAD.into())).await {
                         break Ending::Lost;
@@ -337,6 +359,32 @@ impl Connection {
                     .await
             }
             Step::Pong => self.send(&ServerMessage::Pong).await,
+            Step::E2eeKey { public_key } => {
+                let outcome = match &self.e2ee {
+                    Some(m) => m.publish(&public_key).await,
+                    None => Err("This connection is not in a visit."),
+                };
+                self.e2ee_outcome(outcome).await
+            }
+            Step::E2eeMediaKey { to, kid, wrapped } => {
+                let outcome = match &self.e2ee {
+                    Some(m) => m.send_media_key(to, kid, &wrapped),
+                    None => Err("This connection is not in a visit."),
+                };
+                self.e2ee_outcome(outcome).await
+            }
+            Step::E2eeCheckFailed => {
+                // R-PRIV-1: the people saw different check codes; the one way to end a visit
+                // (audited, durable, everyone told `e2ee_check_failed`).
+                if let Some(seat) = &self.seat {
+                    tracing::warn!(visit = %seat.visit, role = seat.role.as_str(), "end-to-end encryption check codes differ; ending the visit");
+                    self.state
+                        .hub
+                        .end(seat.visit, EndReason::E2eeCheckFailed)
+                        .await;
+                }
+                true
+            }
             Step::Leave => false,
             Step::Join(token) => match self.join(token.expose()).await {
                 Ok(joined) => {
@@ -389,6 +437,17 @@ impl Connection {
         }
     }
 
+    /// Answer a key message that could not be relayed (R-PRIV-1); a relayed one needs no answer.
+    async fn e2ee_outcome(&mut self, outcome: Result<(), e2ee::RelayRefusal>) -> bool {
+        match outcome {
+            Ok(()) => true,
+            Err(sentence) => {
+                self.on_error(Refusal(ErrorCode::MalformedMessage, sentence.into()))
+                    .await
+            }
+        }
+    }
+
     /// Join through the admission service (token, certificate, evidence, policy, audit
     /// first, seat) and keep the seat and its notices on this connection.
     async fn join(&mut self, token: &str) -> Result<wire::Joined, Refusal> {
@@ -398,6 +457,12 @@ impl Connection {
             .join(token, &self.certs, Utc::now())
             .await?;
         let seat = joined.seat;
+        self.e2ee = Some(self.state.e2ee.enter(
+            seat.visit,
+            seat.seat.0,
+            seat.participant.clone(),
+            seat.role,
+        ));
         let reply = wire::Joined {
             visit_id: seat.visit.0,
             role: wire_role(seat.role),

@@ -80,6 +80,8 @@ pub struct Seat {
     /// Roles already present when this seat joined.
     pub others: Vec<Role>,
     admitted: Option<Admitted>,
+    /// Who holds the seat (for the end-to-end encryption audit entries, R-PRIV-1).
+    pub participant: ParticipantId,
 }
 
 struct SeatEntry {
@@ -363,6 +365,7 @@ impl VisitHub {
         let visit = admitted.visit();
         let role = admitted.role();
         let participant = admitted.participant().clone();
+        let participant_id = participant.clone();
         let licence = admitted.licence();
         let seat = SeatNo(self.inner.next_seat.fetch_add(1, Ordering::Relaxed));
         let mut effects = Effects::default();
@@ -400,6 +403,7 @@ impl VisitHub {
                         slot_end: entry.core.slot_end(),
                         others,
                         admitted: Some(admitted),
+                        participant: participant_id,
                     })
                 }
                 Err(reason) => {
