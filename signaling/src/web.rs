@@ -76,6 +76,21 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../web/booth.js"),
     },
     Asset {
+        path: "/web/e2ee.js",
+        content_type: JS,
+        body: include_str!("../web/e2ee.js"),
+    },
+    Asset {
+        path: "/web/sframe.js",
+        content_type: JS,
+        body: include_str!("../web/sframe.js"),
+    },
+    Asset {
+        path: "/web/sframe-worker.js",
+        content_type: JS,
+        body: include_str!("../web/sframe-worker.js"),
+    },
+    Asset {
         path: "/web/style.css",
         content_type: CSS,
         body: include_str!("../web/style.css"),

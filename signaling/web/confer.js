@@ -7,11 +7,16 @@
 //   with the SFU. It shows media in the page's <video> elements and nothing
 //   else: no recording, no snapshots, no copies of the media anywhere.
 // - window.conferState / window.conferPc: read-only hooks for automated tests.
+// - End-to-end encryption (R-PRIV-1) lives in e2ee.js and sframe-worker.js: a Visit
+//   refuses to start without it, encrypts every sent frame, decrypts every received one
+//   and shows the check code (`ui.checkCode`).
 //
 // Liveness (R-REMOTE-2, PROTOCOL.md "Liveness"): the browser answers the server's
 // WebSocket Pings by itself. When the server says the other side is reconnecting, the
 // remote video (whose last frame would freeze) is replaced by a placeholder until the
 // other side is back (`participant_joined`) or has left (`participant_left`).
+
+import { CODE_CHANGED, E2ee, E2EE_UNSUPPORTED, e2eeSupported, formatCode } from './e2ee.js';
 
 export const PROTOCOL_VERSION = 1;
 const CLIENT_NAME = 'confer-web/1';
@@ -35,6 +40,7 @@ export const state = {
   connectionState: 'new',
   iceConnectionState: 'new',
   lastError: null,
+  checkCode: null,
 };
 window.conferState = state;
 window.conferPc = null;
@@ -118,6 +124,10 @@ export function sharedVisitUi(els, addNotice) {
       els.timeLeft.textContent = seconds === null ? '–' : formatDuration(seconds);
     },
     notice: addNotice,
+    checkCode: (code, changed) => {
+      if (els.checkCode) els.checkCode.textContent = code ? formatCode(code) : '–';
+      if (changed) addNotice(CODE_CHANGED);
+    },
     soundBlocked: (enable) => {
       els.unmute.hidden = false;
       els.unmute.onclick = () => {
@@ -156,9 +166,10 @@ function roleName(role) {
 
 /** The signalling WebSocket, as request/answer pairs plus a stream of notices. */
 class Signaling {
-  constructor(url, { onNotice, onClose }) {
+  constructor(url, { onNotice, onClose, onKeyMessage }) {
     this.url = url;
     this.onNotice = onNotice;
+    this.onKeyMessage = onKeyMessage;
     this.onClose = onClose;
     this.waiter = null;
     this.closed = false;
@@ -231,6 +242,8 @@ class Signaling {
     } else if (waiter && message.type === waiter.expected) {
       this.waiter = null;
       waiter.resolve(message);
+    } else if (message.type.startsWith('e2ee_') && this.onKeyMessage) {
+      this.onKeyMessage(message);
     }
     // `pong` and anything unexpected are ignored.
   }
@@ -294,11 +307,15 @@ export class Visit {
     this.clock = null;
     this.finished = false;
     this.endedByServer = false;
+    this.e2ee = null;
   }
 
   /** Run the visit with a join token. Resolves once media is negotiated. */
   async start(joinToken) {
     try {
+      // R-PRIV-1: end-to-end encryption or no visit; never a silent downgrade.
+      if (!e2eeSupported()) throw new ConferError('e2ee_unsupported', E2EE_UNSUPPORTED);
+      this.e2ee = new E2ee({ onCode: (code, changed) => this.onCheckCode(code, changed) });
       setPhase('starting-media');
       this.status('Starting the camera and microphone…');
       this.stream = await navigator.mediaDevices.getUserMedia({
@@ -313,11 +330,13 @@ export class Visit {
       this.signaling = new Signaling(socketUrl(), {
         onNotice: (notice) => this.onNotice(notice),
         onClose: () => this.finish('The connection to the server was lost.'),
+        onKeyMessage: (message) => this.e2ee.onMessage(message),
       });
       await this.signaling.open();
       await this.signaling.request({ type: 'hello', version: PROTOCOL_VERSION, client: CLIENT_NAME }, 'welcome');
       const joined = await this.signaling.request({ type: 'join', token: joinToken }, 'joined');
       setPhase('joined');
+      await this.e2ee.start(this.signaling, joined.visit_id);
       this.setSlotEnd(joined.slot_ends_at);
       const others = Array.isArray(joined.participants) ? joined.participants : [];
       this.status(others.length > 0 ? 'Joined. Setting up video…' : 'Joined. Waiting for the other side…');
@@ -330,7 +349,11 @@ export class Visit {
       pc.addEventListener('iceconnectionstatechange', () => this.onConnectionState());
       pc.addEventListener('track', (event) => this.onTrack(event));
       for (const track of this.stream.getTracks()) {
-        pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.stream] });
+        const transceiver = pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.stream] });
+        // Both directions get their transform before the offer: Chromium hands a receiver's
+        // frames to a transform only if it is in place before the remote description.
+        this.e2ee.protectSender(transceiver.sender, track.kind);
+        this.e2ee.protectReceiver(transceiver.receiver, track.kind);
       }
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringComplete(pc, ICE_GATHERING_LIMIT_MS);
@@ -345,6 +368,18 @@ export class Visit {
       this.finish(describeError(err), 'error');
       throw err;
     }
+  }
+
+  /** The check code changed (null while alone): shown, and a change is announced. */
+  onCheckCode(code, changed) {
+    state.checkCode = code;
+    if (this.ui.checkCode) this.ui.checkCode(code, changed);
+  }
+
+  /** The people compared the check codes and they differ: the server ends the visit. */
+  codesDiffer() {
+    if (this.finished || !this.signaling) return;
+    this.signaling.send({ type: 'e2ee_check_failed' });
   }
 
   /** The person chose to leave. */
@@ -388,6 +423,7 @@ export class Visit {
         this.status(REMOTE_RECONNECTING);
         break;
       case 'participant_left':
+        if (this.e2ee) this.e2ee.participantLeft(notice.role);
         this.showRemote('left');
         this.notice(`${roleName(notice.role)} left. They may come back.`);
         this.status(`${roleName(notice.role)} left. Waiting for them to come back…`);
@@ -488,6 +524,7 @@ export class Visit {
     }
     if (this.stream) for (const track of this.stream.getTracks()) track.stop();
     if (this.signaling) this.signaling.close();
+    if (this.e2ee) this.e2ee.close();
     this.localVideo.srcObject = null;
     this.remoteVideo.srcObject = null;
     this.showRemote(null);
