@@ -83,8 +83,14 @@ async fn start(tamper: Option<ws_proxy::Tamper>) -> Option<Visit> {
     .expect("lawyer browser");
     booth.goto(&app.url("/booth")).await.unwrap();
     lawyer.goto(&proxy.url("/lawyer")).await.unwrap();
-    lawyer.fill("#username", &app.lawyer_username).await.unwrap();
-    lawyer.fill("#password", &app.lawyer_password).await.unwrap();
+    lawyer
+        .fill("#username", &app.lawyer_username)
+        .await
+        .unwrap();
+    lawyer
+        .fill("#password", &app.lawyer_password)
+        .await
+        .unwrap();
     lawyer.click("#sign-in").await.unwrap();
     lawyer
         .wait_for(
@@ -175,7 +181,11 @@ async fn pages_decode_each_other_through_e2ee_and_show_the_same_check_code() {
         let (first, second) = wait_frames_growing(side)
             .await
             .unwrap_or_else(|e| panic!("{}: {e:#}", side.label()));
-        assert!(second > first, "{}: framesDecoded did not grow", side.label());
+        assert!(
+            second > first,
+            "{}: framesDecoded did not grow",
+            side.label()
+        );
         let sample: [u8; 3] = serde_json::from_value(side.eval(SAMPLE_REMOTE).await.unwrap())
             .expect("remote video sample");
         assert!(
@@ -222,7 +232,10 @@ async fn pages_decode_each_other_through_e2ee_and_show_the_same_check_code() {
     assert!(booth_key.len() == 65 && booth_key[0] == 4);
     for (direction, peer_field) in [(Direction::ToServer, "to"), (Direction::ToClient, "from")] {
         let wrapped = v.proxy.of_type(direction, "e2ee_media_key");
-        assert!(!wrapped.is_empty(), "{direction:?}: media keys were exchanged");
+        assert!(
+            !wrapped.is_empty(),
+            "{direction:?}: media keys were exchanged"
+        );
         for m in wrapped {
             let mut expected = vec![peer_field, "kid", "type", "wrapped"];
             expected.sort_unstable();
@@ -233,7 +246,11 @@ async fn pages_decode_each_other_through_e2ee_and_show_the_same_check_code() {
     }
     let fingerprints = [fingerprint(&lawyer_key), fingerprint(&booth_key)];
     let rust_code = check_code(visit_id, &fingerprints);
-    assert_eq!(lawyer_code, Value::String(rust_code.clone()), "JS and Rust agree");
+    assert_eq!(
+        lawyer_code,
+        Value::String(rust_code.clone()),
+        "JS and Rust agree"
+    );
 
     // The audit log: both keys by fingerprint, and the code.
     let (status, audit) = v.app.audit_read(&format!("?visit={visit_id}")).await;
@@ -348,7 +365,12 @@ async fn a_swapped_public_key_shows_different_codes_and_codes_differ_ends_the_vi
     for side in [&v.lawyer, &v.booth] {
         let stats = worker_stats(side).await;
         assert_eq!(stats["decrypted"], 0, "{}: {stats}", side.label());
-        assert_eq!(browser::frames_decoded(side).await.unwrap(), 0, "{}", side.label());
+        assert_eq!(
+            browser::frames_decoded(side).await.unwrap(),
+            0,
+            "{}",
+            side.label()
+        );
     }
 
     // The lawyer says the codes differ: the visit ends for both.
