@@ -30,13 +30,13 @@ export function e2eeSupported() {
     && Boolean(window.crypto && window.crypto.subtle);
 }
 
-function b64url(bytes) {
+function toBase64Url(bytes) {
   let s = '';
   for (const b of bytes) s += String.fromCharCode(b);
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-function unb64url(text) {
+function fromBase64Url(text) {
   const s = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }
@@ -121,7 +121,7 @@ export class E2ee {
     this.visitId = visitId;
     this.keyPair = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
     const raw = new Uint8Array(await crypto.subtle.exportKey('raw', this.keyPair.publicKey));
-    this.publicKey = b64url(raw);
+    this.publicKey = toBase64Url(raw);
     this.myFingerprint = await fingerprint(raw);
     signaling.send({ type: 'e2ee_key', public_key: this.publicKey });
   }
@@ -162,7 +162,7 @@ export class E2ee {
     for (const [number, p] of this.peers) {
       if (p.role === m.role && number !== m.from) this.dropPeer(number);
     }
-    const raw = unb64url(m.public_key);
+    const raw = fromBase64Url(m.public_key);
     const theirs = await crypto.subtle.importKey('raw', raw, { name: 'ECDH', namedCurve: 'P-256' }, false, []);
     const shared = await crypto.subtle.deriveBits({ name: 'ECDH', public: theirs }, this.keyPair.privateKey, 256);
     const hkdf = await crypto.subtle.importKey('raw', shared, 'HKDF', false, ['deriveKey']);
@@ -177,7 +177,7 @@ export class E2ee {
   async onMediaKey(m) {
     const peer = this.peers.get(m.from);
     if (!peer || this.me === null) return;
-    const wrapped = unb64url(m.wrapped);
+    const wrapped = fromBase64Url(m.wrapped);
     const base = await crypto.subtle.decrypt(
       { name: 'AES-GCM', iv: wrapped.subarray(0, 12), additionalData: wrapAad(this.visitId, m.from, this.me, m.kid) },
       peer.pairKey, wrapped.subarray(12));
@@ -227,7 +227,7 @@ export class E2ee {
       const wrapped = new Uint8Array(12 + ct.length);
       wrapped.set(iv, 0);
       wrapped.set(ct, 12);
-      this.signaling.send({ type: 'e2ee_media_key', to: number, kid, wrapped: b64url(wrapped) });
+      this.signaling.send({ type: 'e2ee_media_key', to: number, kid, wrapped: toBase64Url(wrapped) });
     }
     this.worker.postMessage({ op: 'send-key', kid, base: base.buffer });
     this.rekeys.push(performance.now() - started);
