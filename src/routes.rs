@@ -55,6 +55,7 @@ pub fn public(s: &Services) -> Router {
             },
             turn: s.turn.clone(),
             resumes: s.resumes.clone(),
+            e2ee: crate::signaling::E2eeRelay::new(s.audit.clone()),
         }))
         .merge(crate::schedule::routes_lawyer::routes(
             crate::schedule::routes_lawyer::SchedulerRoutes {

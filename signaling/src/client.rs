@@ -355,7 +355,10 @@ impl SignalingClient {
         loop {
             match self.recv().await? {
                 ServerMessage::Notice { notice } => return Ok(notice),
-                ServerMessage::Pong => continue,
+                // Key relay of end-to-end encrypting participants (R-PRIV-1): not a notice.
+                ServerMessage::Pong
+                | ServerMessage::E2eeKey { .. }
+                | ServerMessage::E2eeMediaKey { .. } => continue,
                 ServerMessage::Error { code, message } => {
                     return Err(ClientError::Refused { code, message })
                 }
@@ -423,9 +426,12 @@ impl SignalingClient {
                 }
                 reply => match accept(reply) {
                     Ok(answer) => return Ok(answer),
-                    Err(m @ (ServerMessage::Notice { .. } | ServerMessage::Pong)) => {
-                        self.pending.push_back(m)
-                    }
+                    Err(
+                        m @ (ServerMessage::Notice { .. }
+                        | ServerMessage::Pong
+                        | ServerMessage::E2eeKey { .. }
+                        | ServerMessage::E2eeMediaKey { .. }),
+                    ) => self.pending.push_back(m),
                     Err(other) => {
                         return Err(ClientError::Unexpected {
                             expected,

@@ -238,6 +238,15 @@ mod tests {
             ClientMessage::Resume {
                 token: "r1.abc".into(),
             },
+            ClientMessage::E2eeKey {
+                public_key: "BPub".into(),
+            },
+            ClientMessage::E2eeMediaKey {
+                to: 7,
+                kid: 0x70001,
+                wrapped: "d3JhcHBlZA".into(),
+            },
+            ClientMessage::E2eeCheckFailed,
         ]
     }
 
@@ -286,6 +295,16 @@ mod tests {
                     video_mid: None,
                 }],
             }),
+            ServerMessage::E2eeKey {
+                from: 7,
+                role: Role::Booth,
+                public_key: "BPub".into(),
+            },
+            ServerMessage::E2eeMediaKey {
+                from: 7,
+                kid: 0x70001,
+                wrapped: "d3JhcHBlZA".into(),
+            },
         ];
         for notice in [
             VisitNotice::ParticipantJoined { role: Role::Booth },

@@ -41,6 +41,8 @@
 
 pub mod client;
 pub mod codec;
+#[cfg(feature = "e2ee")]
+pub mod e2ee;
 pub mod error_code;
 pub mod message;
 pub mod session;

@@ -157,12 +157,32 @@ pub enum ClientMessage {
     /// Instead of `join`, after a lost connection: take back the same seat with the resume
     /// credential of the last `joined` (R-REMOTE-2). Answered with `joined`.
     Resume { token: ResumeToken },
+    /// End-to-end encryption (R-PRIV-1): this participant's public key for this connection
+    /// (ECDH P-256, uncompressed point, 65 bytes, base64url without padding). Sent once, after
+    /// `joined`; relayed by the server as `e2ee_key` to everyone in the visit.
+    E2eeKey { public_key: String },
+    /// End-to-end encryption: this participant's media key of one epoch, wrapped for the
+    /// participant `to` (see `PROTOCOL.md`, "End-to-end encryption"). The server relays it to
+    /// `to` only, as `e2ee_media_key`.
+    E2eeMediaKey { to: u64, kid: u64, wrapped: String },
+    /// End-to-end encryption: the people compared the check codes and they differ; the server
+    /// ends the visit with `e2ee_check_failed`.
+    E2eeCheckFailed,
 }
 
 impl ClientMessage {
     /// The `"type"` of every client message, in declaration order.
-    pub const TYPES: &'static [&'static str] =
-        &["hello", "join", "offer", "leave", "ping", "resume"];
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "join",
+        "offer",
+        "leave",
+        "ping",
+        "resume",
+        "e2ee_key",
+        "e2ee_media_key",
+        "e2ee_check_failed",
+    ];
 
     /// This message's `"type"` on the wire.
     pub fn type_name(&self) -> &'static str {
@@ -173,6 +193,9 @@ impl ClientMessage {
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
             ClientMessage::Resume { .. } => "resume",
+            ClientMessage::E2eeKey { .. } => "e2ee_key",
+            ClientMessage::E2eeMediaKey { .. } => "e2ee_media_key",
+            ClientMessage::E2eeCheckFailed => "e2ee_check_failed",
         }
     }
 }
@@ -289,12 +312,35 @@ pub enum ServerMessage {
     /// departure, an interruption, a return, a change of which m-line carries whom).
     /// R-VERIFY-4, docs/DESIGN.md invariant 10: pages show it; they never invent it.
     Roster(Roster),
+    /// End-to-end encryption (R-PRIV-1): a participant's public key, relayed as published.
+    /// `from` is the participant number the server gave that connection (also the sender part
+    /// of its SFrame KIDs); `role` is its role in the visit. Sent to everyone in the visit,
+    /// the publisher included (so it learns its own number), and to each later joiner.
+    E2eeKey {
+        from: u64,
+        role: Role,
+        public_key: String,
+    },
+    /// End-to-end encryption: a media key wrapped for this participant by participant `from`.
+    E2eeMediaKey {
+        from: u64,
+        kid: u64,
+        wrapped: String,
+    },
 }
 
 impl ServerMessage {
     /// The `"type"` of every server message, in declaration order.
     pub const TYPES: &'static [&'static str] = &[
-        "welcome", "joined", "answer", "notice", "error", "pong", "roster",
+        "welcome",
+        "joined",
+        "answer",
+        "notice",
+        "error",
+        "pong",
+        "roster",
+        "e2ee_key",
+        "e2ee_media_key",
     ];
 
     /// An error with the code's default human sentence.
@@ -315,6 +361,8 @@ impl ServerMessage {
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong => "pong",
             ServerMessage::Roster(_) => "roster",
+            ServerMessage::E2eeKey { .. } => "e2ee_key",
+            ServerMessage::E2eeMediaKey { .. } => "e2ee_media_key",
         }
     }
 }
@@ -396,6 +444,9 @@ pub enum EndReason {
     Cancelled,
     /// The detainee declined the visit in writing; staff recorded it (R-ARRANGE-5).
     Declined,
+    /// A participant said the end-to-end encryption check codes differ (R-PRIV-1): someone may
+    /// be in the middle, so the visit was ended. (Last but one: `Other` must stay last.)
+    E2eeCheckFailed,
     /// Any other reason, including reasons this version does not know; the
     /// notice's `message` says what happened.
     #[serde(other)]
@@ -414,6 +465,7 @@ impl EndReason {
             EndReason::Cancelled => "cancelled",
             EndReason::Declined => "declined",
             EndReason::Other => "other",
+            EndReason::E2eeCheckFailed => "e2ee_check_failed",
         }
     }
 
@@ -432,6 +484,9 @@ impl EndReason {
             EndReason::Cancelled => "The visit has ended because the lawyer cancelled it.",
             EndReason::Declined => "The visit has ended because the detainee declined it.",
             EndReason::Other => "The visit has ended.",
+            EndReason::E2eeCheckFailed => {
+                "The visit has ended because the security check codes on the two screens did not match."
+            }
         }
     }
 }

@@ -77,6 +77,12 @@ pub enum Step {
     /// Take back a seat with a resume credential, instead of joining (R-REMOTE-2); then
     /// `join_succeeded`/`join_failed`, as for a join.
     Resume(ResumeToken),
+    /// End-to-end encryption (R-PRIV-1): relay this participant's public key to the visit.
+    E2eeKey { public_key: String },
+    /// End-to-end encryption: relay a wrapped media key to participant `to` of the visit.
+    E2eeMediaKey { to: u64, kid: u64, wrapped: String },
+    /// End-to-end encryption: the check codes differ; end the visit (`e2ee_check_failed`).
+    E2eeCheckFailed,
 }
 
 /// What to do after an error on the connection.
@@ -169,6 +175,26 @@ impl ServerSession {
                 self.state = S::Negotiating;
                 Ok(Step::Offer(sdp.clone()))
             }
+            // End-to-end encryption (R-PRIV-1): once in a visit, at any time.
+            (S::Joined | S::Negotiating | S::Negotiated, M::E2eeKey { public_key }) => {
+                Ok(Step::E2eeKey {
+                    public_key: public_key.clone(),
+                })
+            }
+            (S::Joined | S::Negotiating | S::Negotiated, M::E2eeMediaKey { to, kid, wrapped }) => {
+                Ok(Step::E2eeMediaKey {
+                    to: *to,
+                    kid: *kid,
+                    wrapped: wrapped.clone(),
+                })
+            }
+            (S::Joined | S::Negotiating | S::Negotiated, M::E2eeCheckFailed) => {
+                Ok(Step::E2eeCheckFailed)
+            }
+            (
+                S::AwaitingHello | S::AwaitingJoin | S::Joining,
+                M::E2eeKey { .. } | M::E2eeMediaKey { .. } | M::E2eeCheckFailed,
+            ) => Err(ErrorCode::OutOfOrder),
             (
                 S::AwaitingHello
                 | S::AwaitingJoin

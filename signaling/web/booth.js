@@ -20,6 +20,7 @@ const ui = {
   visitSection: $('visit-section'),
   timeLeft: $('time-left'),
   connectionState: $('connection-state'),
+  checkCode: $('check-code'),
   notices: $('notices'),
   unmute: $('unmute'),
   localVideo: $('local-video'),

@@ -11,6 +11,9 @@
 //   (never made up by the page), and one video tile per remote participant, fed from the
 //   m-lines the roster names for it. The offer carries one sendrecv audio/video pair plus
 //   receive-only pairs for further participants (PROTOCOL.md "Media").
+// - End-to-end encryption (R-PRIV-1) lives in e2ee.js and sframe-worker.js: a Visit
+//   refuses to start without it, encrypts every sent frame, decrypts every received one
+//   and shows the check code (`ui.checkCode`).
 //
 // Liveness (R-REMOTE-2, PROTOCOL.md "Liveness"): the browser answers the server's
 // WebSocket Pings by itself. When the server says the other side is reconnecting, the
@@ -24,6 +27,8 @@
 // peer connection's ICE is disconnected or failed while signalling works, it restarts ICE
 // (a new offer with new ICE credentials on the same socket). It shows what it is doing
 // ("正在重新连接… / Reconnecting…", attempt n); a final refusal shows the server's sentence.
+
+import { CODE_CHANGED, E2ee, E2EE_UNSUPPORTED, e2eeSupported, formatCode } from './e2ee.js';
 
 export const PROTOCOL_VERSION = 1;
 const CLIENT_NAME = 'confer-web/1';
@@ -67,6 +72,7 @@ export const state = {
   reconnectAttempt: 0,
   resumes: 0,
   iceRestarts: 0,
+  checkCode: null,
 };
 window.conferState = state;
 window.conferPc = null;
@@ -150,6 +156,10 @@ export function sharedVisitUi(els, addNotice) {
       els.timeLeft.textContent = seconds === null ? '–' : formatDuration(seconds);
     },
     notice: addNotice,
+    checkCode: (code, changed) => {
+      if (els.checkCode) els.checkCode.textContent = code ? formatCode(code) : '–';
+      if (changed) addNotice(CODE_CHANGED);
+    },
     soundBlocked: (enable) => {
       els.unmute.hidden = false;
       els.unmute.onclick = () => {
@@ -209,10 +219,11 @@ export function rosterText(entry) {
 
 /** The signalling WebSocket, as request/answer pairs plus a stream of notices. */
 class Signaling {
-  constructor(url, { onNotice, onRoster, onClose }) {
+  constructor(url, { onNotice, onRoster, onClose, onKeyMessage }) {
     this.url = url;
     this.onNotice = onNotice;
     this.onRoster = onRoster;
+    this.onKeyMessage = onKeyMessage;
     this.onClose = onClose;
     this.waiter = null;
     this.closed = false;
@@ -299,6 +310,8 @@ class Signaling {
     } else if (waiter && message.type === waiter.expected) {
       this.waiter = null;
       waiter.resolve(message);
+    } else if (message.type.startsWith('e2ee_') && this.onKeyMessage) {
+      this.onKeyMessage(message);
     }
     // `pong` and anything unexpected are ignored.
   }
@@ -421,11 +434,15 @@ export class Visit {
     this.reconnecting = false;
     this.iceRestarting = false;
     this.iceTimer = null;
+    this.e2ee = null;
   }
 
   /** Run the visit with a join token. Resolves once media is negotiated. */
   async start(joinToken) {
     try {
+      // R-PRIV-1: end-to-end encryption or no visit; never a silent downgrade.
+      if (!e2eeSupported()) throw new ConferError('e2ee_unsupported', E2EE_UNSUPPORTED);
+      this.e2ee = new E2ee({ onCode: (code, changed) => this.onCheckCode(code, changed) });
       setPhase('starting-media');
       this.status('Starting the camera and microphone…');
       this.stream = await navigator.mediaDevices.getUserMedia({
@@ -443,6 +460,7 @@ export class Visit {
       const joined = await this.signaling.request({ type: 'join', token: joinToken }, 'joined');
       this.resumeToken = joined.resume && typeof joined.resume.token === 'string' ? joined.resume.token : null;
       setPhase('joined');
+      await this.e2ee.start(this.signaling, joined.visit_id);
       this.setSlotEnd(joined.slot_ends_at);
       const others = Array.isArray(joined.participants) ? joined.participants : [];
       this.status(others.length > 0 ? 'Joined. Setting up video…' : 'Joined. Waiting for the other side…');
@@ -459,15 +477,22 @@ export class Visit {
       pc.addEventListener('track', (event) => this.onTrack(event));
       // One sendrecv audio and video pair carries our own media (and one other
       // participant's); each further remote participant arrives on a receive-only pair
-      // (PROTOCOL.md "Media"). The roster says which m-line carries whom.
+      // (PROTOCOL.md "Media"). The roster says which m-line carries whom. Every m-line gets
+      // its end-to-end transform before the offer (R-PRIV-1): Chromium hands a receiver's
+      // frames to a transform only if it is in place before the remote description.
       for (const kind of ['audio', 'video']) {
         const track = this.stream.getTracks().find((t) => t.kind === kind);
-        if (track) pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.stream] });
-        else pc.addTransceiver(kind, { direction: 'recvonly' });
+        const transceiver = track
+          ? pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.stream] })
+          : pc.addTransceiver(kind, { direction: 'recvonly' });
+        if (track) this.e2ee.protectSender(transceiver.sender, kind);
+        this.e2ee.protectReceiver(transceiver.receiver, kind);
       }
       for (let i = 0; i < EXTRA_REMOTE_PAIRS; i += 1) {
-        pc.addTransceiver('audio', { direction: 'recvonly' });
-        pc.addTransceiver('video', { direction: 'recvonly' });
+        for (const kind of ['audio', 'video']) {
+          const transceiver = pc.addTransceiver(kind, { direction: 'recvonly' });
+          this.e2ee.protectReceiver(transceiver.receiver, kind);
+        }
       }
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringComplete(pc, ICE_GATHERING_LIMIT_MS);
@@ -489,6 +514,7 @@ export class Visit {
       onNotice: (notice) => this.onNotice(notice),
       onRoster: (participants) => this.onRoster(participants),
       onClose: () => this.onSignalingLost(),
+      onKeyMessage: (message) => this.e2ee && this.e2ee.onMessage(message),
     });
   }
 
@@ -517,6 +543,8 @@ export class Visit {
           return;
         }
         this.signaling = signaling;
+        // The same keys on the new connection (R-PRIV-1): the relay learns them again.
+        if (this.e2ee) this.e2ee.republish(signaling);
         this.resumeToken = joined.resume && typeof joined.resume.token === 'string' ? joined.resume.token : null;
         this.setSlotEnd(joined.slot_ends_at);
         state.resumes += 1;
@@ -582,6 +610,18 @@ export class Visit {
     }, ms);
   }
 
+  /** The check code changed (null while alone): shown, and a change is announced. */
+  onCheckCode(code, changed) {
+    state.checkCode = code;
+    if (this.ui.checkCode) this.ui.checkCode(code, changed);
+  }
+
+  /** The people compared the check codes and they differ: the server ends the visit. */
+  codesDiffer() {
+    if (this.finished || !this.signaling) return;
+    this.signaling.send({ type: 'e2ee_check_failed' });
+  }
+
   /** The person chose to leave. */
   leave() {
     if (this.finished) return;
@@ -627,6 +667,7 @@ export class Visit {
         this.status(REMOTE_RECONNECTING);
         break;
       case 'participant_left':
+        if (this.e2ee) this.e2ee.participantLeft(notice.role);
         if (!this.isPrimary(notice.role)) {
           this.notice(`${roleName(notice.role)} 已离开。 / left.`);
           break;
@@ -849,6 +890,7 @@ export class Visit {
     }
     if (this.stream) for (const track of this.stream.getTracks()) track.stop();
     if (this.signaling) this.signaling.close();
+    if (this.e2ee) this.e2ee.close();
     this.localVideo.srcObject = null;
     this.remoteVideo.srcObject = null;
     for (const tile of this.tiles.values()) if (tile.figure) tile.figure.remove();

@@ -29,6 +29,8 @@ const ui = {
   visitHeading: $('visit-heading'),
   timeLeft: $('time-left'),
   connectionState: $('connection-state'),
+  checkCode: $('check-code'),
+  codesDiffer: $('codes-differ'),
   notices: $('notices'),
   leave: $('leave'),
   unmute: $('unmute'),
@@ -233,6 +235,10 @@ async function joinVisit(v) {
   ui.timeLeft.textContent = '–';
   ui.connectionState.textContent = '–';
   ui.leave.hidden = false;
+  ui.checkCode.textContent = '–';
+  // R-PRIV-1: the check codes on the two screens differ: end the visit (e2ee_check_failed).
+  ui.codesDiffer.hidden = false;
+  ui.codesDiffer.onclick = () => visit && visit.codesDiffer();
   ui.extend.hidden = false;
   ui.extendAnswer.textContent = '';
   ui.extend.onclick = () => askForMoreTime(v);
@@ -266,6 +272,7 @@ async function joinVisit(v) {
       ended: (message) => {
         ui.unmute.hidden = true;
         ui.leave.hidden = true;
+        ui.codesDiffer.hidden = true;
         ui.extend.hidden = true;
         ui.invite.hidden = true;
         addNotice(message);

@@ -346,6 +346,22 @@ pub enum AuditRecord {
         participant: ParticipantId,
         reason: String,
     },
+    /// A participant published its end-to-end encryption public key for this visit (R-PRIV-1):
+    /// `fingerprint` is the lower-case hex SHA-256 of the raw public key; the key itself and
+    /// every media key stay with the participants.
+    E2eeKeyPublished {
+        visit: VisitId,
+        participant: ParticipantId,
+        role: Role,
+        fingerprint: String,
+    },
+    /// The check code the participants' screens show for this set of public keys (R-PRIV-1),
+    /// computed by the server from the keys it relayed; `participants` are their fingerprints.
+    E2eeCheckCode {
+        visit: VisitId,
+        code: String,
+        participants: Vec<String>,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -426,6 +442,8 @@ impl AuditRecord {
             AuditRecord::IceRestarted { .. } => "ice_restarted",
             AuditRecord::CompanionInvited { .. } => "companion_invited",
             AuditRecord::CompanionRemoved { .. } => "companion_removed",
+            AuditRecord::E2eeKeyPublished { .. } => "e2ee_key_published",
+            AuditRecord::E2eeCheckCode { .. } => "e2ee_check_code",
         }
     }
 
@@ -585,10 +603,16 @@ impl AuditRecord {
                 visit,
                 participant: p,
                 ..
+            }
+            | AuditRecord::E2eeKeyPublished {
+                visit,
+                participant: p,
+                ..
             } => {
                 s.visit = Some(*visit);
                 participant(&mut s, p);
             }
+            AuditRecord::E2eeCheckCode { visit, .. } => s.visit = Some(*visit),
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

@@ -17,6 +17,10 @@
 //! Does not: decide or audit admissions (`visit::admission` does, audit first), or read
 //! certificates (the connection's chain is handed to admission as the TLS loop found it).
 
+pub mod e2ee;
+
+pub use e2ee::E2eeRelay;
+
 use crate::http::serve::PeerCertificates;
 use crate::ids::Role;
 use crate::visit::resume::valid_device_id;
@@ -36,7 +40,8 @@ use confer_signaling::{
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// What the signalling endpoint needs: the admission service, the hub and the keepalive.
+/// What the signalling endpoint needs: the admission service, the hub, the keepalive and
+/// the end-to-end encryption key relay (R-PRIV-1).
 #[derive(Clone, FromRef)]
 pub struct Signalling {
     pub admission: Admission,
@@ -46,6 +51,7 @@ pub struct Signalling {
     pub turn: Option<crate::turn::Turn>,
     /// Resume credentials (R-REMOTE-2): issued with `joined`, redeemed by `resume`.
     pub resumes: Resumes,
+    pub e2ee: E2eeRelay,
 }
 
 /// The signalling keepalive (R-REMOTE-2), from `[signaling]` in the configuration.
@@ -150,6 +156,8 @@ struct Connection {
     send_failed: bool,
     /// The device id from `hello` (R-REMOTE-2: resume credentials are bound to it).
     device: Option<String>,
+    /// This connection's place in the visit's key relay (R-PRIV-1), once joined.
+    e2ee: Option<e2ee::E2eeMember>,
 }
 
 fn wire_role(r: Role) -> wire::Role {
@@ -186,6 +194,7 @@ fn wire_notice(n: Notice) -> VisitNotice {
                 EndReason::LicenceWithdrawn(_) => wire::EndReason::LicenceWithdrawn,
                 EndReason::CancelledByLawyer => wire::EndReason::Cancelled,
                 EndReason::DeclinedByDetainee => wire::EndReason::Declined,
+                EndReason::E2eeCheckFailed => wire::EndReason::E2eeCheckFailed,
             },
             message: r.message().into(),
         },
@@ -226,6 +235,13 @@ async fn next_roster(rx: &mut Option<watch::Receiver<RosterView>>) -> wire::Rost
     std::future::pending().await
 }
 
+async fn next_key_message(member: &mut Option<e2ee::E2eeMember>) -> Option<ServerMessage> {
+    match member {
+        Some(m) => m.inbox.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_notice(rx: &mut Option<mpsc::UnboundedReceiver<Notice>>) -> Option<Notice> {
     match rx {
         Some(rx) => rx.recv().await,
@@ -245,6 +261,7 @@ impl Connection {
             roster: None,
             send_failed: false,
             device: None,
+            e2ee: None,
         }
     }
 
@@ -327,6 +344,11 @@ impl Connection {
                         }
                         // The hub let this seat go (visit ended, seat replaced, grace over).
                         None => break Ending::Left,
+                    }
+                }
+                Some(msg) = next_key_message(&mut self.e2ee) => {
+                    if !self.send(&msg).await {
+                        break Ending::Lost;
                     }
                 }
                 _ = ping.tick() => {
@@ -417,6 +439,32 @@ impl Connection {
                     .await
             }
             Step::Pong => self.send(&ServerMessage::Pong).await,
+            Step::E2eeKey { public_key } => {
+                let outcome = match &self.e2ee {
+                    Some(m) => m.publish(&public_key).await,
+                    None => Err("This connection is not in a visit."),
+                };
+                self.e2ee_outcome(outcome).await
+            }
+            Step::E2eeMediaKey { to, kid, wrapped } => {
+                let outcome = match &self.e2ee {
+                    Some(m) => m.send_media_key(to, kid, &wrapped),
+                    None => Err("This connection is not in a visit."),
+                };
+                self.e2ee_outcome(outcome).await
+            }
+            Step::E2eeCheckFailed => {
+                // R-PRIV-1: the people saw different check codes; the one way to end a visit
+                // (audited, durable, everyone told `e2ee_check_failed`).
+                if let Some(seat) = &self.seat {
+                    tracing::warn!(visit = %seat.visit, role = seat.role.as_str(), "end-to-end encryption check codes differ; ending the visit");
+                    self.state
+                        .hub
+                        .end(seat.visit, EndReason::E2eeCheckFailed)
+                        .await;
+                }
+                true
+            }
             Step::Leave => false,
             Step::Join(token) => match self.join(token.expose()).await {
                 Ok(joined) => {
@@ -491,6 +539,17 @@ impl Connection {
         }
     }
 
+    /// Answer a key message that could not be relayed (R-PRIV-1); a relayed one needs no answer.
+    async fn e2ee_outcome(&mut self, outcome: Result<(), e2ee::RelayRefusal>) -> bool {
+        match outcome {
+            Ok(()) => true,
+            Err(sentence) => {
+                self.on_error(Refusal(ErrorCode::MalformedMessage, sentence.into()))
+                    .await
+            }
+        }
+    }
+
     /// Join through the admission service (token, certificate, evidence, policy, audit
     /// first, seat) and keep the seat and its notices on this connection.
     async fn join(&mut self, token: &str) -> Result<wire::Joined, Refusal> {
@@ -500,6 +559,12 @@ impl Connection {
             .join(token, &self.certs, Utc::now())
             .await?;
         let seat = joined.seat;
+        self.e2ee = Some(self.state.e2ee.enter(
+            seat.visit,
+            seat.seat.0,
+            seat.participant.clone(),
+            seat.role,
+        ));
         let ice_servers = ice_servers(self.state.turn.clone(), &seat, &joined.participant).await;
         let resume = self.device_binding().map(|device| {
             let grant = self.state.resumes.issue(&seat, device, Utc::now());
@@ -541,6 +606,12 @@ impl Connection {
             Some(wire_grant(resumed.grant)),
         );
         self.roster = Some(resumed.seat.roster.clone());
+        self.e2ee = Some(self.state.e2ee.enter(
+            resumed.seat.visit,
+            resumed.seat.seat.0,
+            resumed.seat.participant.clone(),
+            resumed.seat.role,
+        ));
         self.seat = Some(resumed.seat);
         self.notices = Some(resumed.notices);
         Ok(reply)

@@ -27,6 +27,9 @@ pub enum EndReason {
     CancelledByLawyer,
     /// The detainee declined the visit in writing; staff recorded it (R-ARRANGE-5).
     DeclinedByDetainee,
+    /// A participant said the end-to-end encryption check codes on the screens differ
+    /// (R-PRIV-1): a key may have been swapped on the way.
+    E2eeCheckFailed,
 }
 
 impl EndReason {
@@ -38,6 +41,7 @@ impl EndReason {
             EndReason::LicenceWithdrawn(_) => "licence_withdrawn",
             EndReason::CancelledByLawyer => "cancelled",
             EndReason::DeclinedByDetainee => "declined",
+            EndReason::E2eeCheckFailed => "e2ee_check_failed",
         }
     }
 
@@ -61,6 +65,9 @@ impl EndReason {
             }
             EndReason::ServerShutdown => {
                 "The visit server is restarting; the visit was interrupted. Please rejoin when it is back."
+            }
+            EndReason::E2eeCheckFailed => {
+                "The security check codes on the two screens did not match, so the visit has ended."
             }
         }
     }

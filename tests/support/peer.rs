@@ -270,6 +270,49 @@ fn build_payload(kind: MediaKind, tag: u8, seq: u64, keyframe: bool, size: usize
     p
 }
 
+/// The frame inside an RTP payload of `kind`: after the 1-byte VP8 descriptor (RFC 7741; our
+/// payloads never carry its extensions), the whole payload for Opus.
+fn frame_offset(kind: MediaKind) -> usize {
+    match kind {
+        MediaKind::Audio => 0,
+        MediaKind::Video => 1,
+    }
+}
+
+/// An RTP payload with its frame SFrame-protected (R-PRIV-1): descriptor | protected frame.
+pub fn protect_payload(
+    enc: &mut confer_signaling::e2ee::FrameEncryptor,
+    kind: MediaKind,
+    payload: &[u8],
+) -> Vec<u8> {
+    let (descriptor, frame) = payload.split_at(frame_offset(kind));
+    let mut out = descriptor.to_vec();
+    out.extend(enc.protect(kind.into(), frame).expect("protect a frame"));
+    out
+}
+
+/// The plain RTP payload of a protected one, or why it does not open.
+pub fn open_payload(
+    dec: &confer_signaling::e2ee::FrameDecryptor,
+    kind: MediaKind,
+    payload: &[u8],
+) -> Result<Vec<u8>, confer_signaling::e2ee::E2eeError> {
+    let at = frame_offset(kind).min(payload.len());
+    let (descriptor, frame) = payload.split_at(at);
+    let mut out = descriptor.to_vec();
+    out.extend(dec.open(kind.into(), frame)?);
+    Ok(out)
+}
+
+impl From<MediaKind> for confer_signaling::e2ee::FrameKind {
+    fn from(kind: MediaKind) -> Self {
+        match kind {
+            MediaKind::Audio => confer_signaling::e2ee::FrameKind::Audio,
+            MediaKind::Video => confer_signaling::e2ee::FrameKind::Video,
+        }
+    }
+}
+
 /// Result of [`check_payloads`].
 #[derive(Debug, Clone)]
 pub struct PayloadMatch {
@@ -442,6 +485,10 @@ struct Shared {
     /// random start on the same SSRC falls behind the receiver's window about half the time,
     /// and str0m then rightly drops the packets as old (the no_media health test flaked so).
     numbering: Mutex<[Option<(u16, u32, Instant)>; 2]>,
+    /// End-to-end encryption (R-PRIV-1): when set, every frame is SFrame-protected before it
+    /// is sent (the RTP-level VP8 descriptor stays outside, as a browser's packetizer puts it);
+    /// `sent` keeps the plain payloads.
+    sframe: Mutex<Option<confer_signaling::e2ee::FrameEncryptor>>,
 }
 
 impl Shared {
@@ -590,6 +637,10 @@ impl Shared {
                 continue;
             }
             let payload = build_payload(kind, tag, n, keyframe, size);
+            let wire = match self.sframe.lock().unwrap().as_mut() {
+                Some(enc) => protect_payload(enc, kind, &payload),
+                None => payload.clone(),
+            };
             let packet = rtc::rtp::packet::Packet {
                 header: rtc::rtp::header::Header {
                     version: 2,
@@ -600,7 +651,7 @@ impl Shared {
                     ssrc,
                     ..Default::default()
                 },
-                payload: payload.clone().into(),
+                payload: wire.into(),
             };
             match track.write_rtp(packet).await {
                 Ok(()) => self.sent(kind).lock().unwrap().push(payload),
@@ -753,6 +804,7 @@ impl TestPeer {
             tasks: Mutex::default(),
             drop_every: AtomicU64::new(0),
             numbering: Mutex::new([None, None]),
+            sframe: Mutex::new(None),
         });
 
         let mut media_engine = MediaEngine::default();
@@ -1133,6 +1185,13 @@ impl TestPeer {
             self.shared.spawn(fut);
         }
         Ok(())
+    }
+
+    /// End-to-end encryption (R-PRIV-1): from now on SFrame-protect every frame sent, under
+    /// media key `base_key` with SFrame KID `kid`.
+    pub fn encrypt_with(&self, kid: u64, base_key: &[u8]) {
+        let enc = confer_signaling::e2ee::FrameEncryptor::new(kid, base_key).expect("media key");
+        *self.shared.sframe.lock().unwrap() = Some(enc);
     }
 
     /// Loss knob for health tests: from now on skip every `n`-th packet of each kind (as if
