@@ -31,6 +31,7 @@
 
 #[doc(hidden)]
 pub mod bench_support;
+mod congestion;
 mod driver;
 mod forward;
 mod mmsg;
