@@ -246,7 +246,7 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
         down: Impairment::rate(300_000).with_delay(20 * MS, Duration::ZERO),
     });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-    let mut capped = [None::<Value>; 2];
+    let mut capped: [Option<Value>; 2] = [None, None];
     while capped.iter().any(Option::is_none) {
         assert!(
             tokio::time::Instant::now() < deadline,
