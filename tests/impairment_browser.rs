@@ -1,8 +1,10 @@
 //! Congestion control with real Chromium (R-REMOTE-2): the lawyer page and the booth page
 //! reach the SFU only through the impairment relay (tests/support/impair.rs; the SFU
-//! advertises the relay's port with `[media] public_port`), each camera a noisy clip so the
-//! encoder uses whatever bitrate it is given.
+//! advertises the relay's port with `[media] public_port`), each camera the harness's moving
+//! test picture.
 //!
+//! 0. A clean link for a few seconds: each page's video `targetBitrate` climbs above
+//!    300 kbit/s (so step 2 shows a cap, not a quiet camera).
 //! 1. Both ways 1 Mbit/s, 150 ms round trip, ±15 ms jitter each way, 3 % loss, for
 //!    `CONFER_IMPAIR_SECS` (default 20 s; 60 s for the measurement in docs/DESIGN.md): each
 //!    page keeps decoding video and receiving audio; the freezes (`freezeCount`,
@@ -23,10 +25,7 @@ mod impair;
 use app::TestApp;
 use browser::{Browser, BrowserOpts};
 use impair::{ImpairRelay, Impairment, Profile};
-use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const CONNECT: Duration = Duration::from_secs(60);
@@ -38,24 +37,6 @@ fn run_secs() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20)
-}
-
-/// A 480x360 clip of random noise (one second, looped by Chromium): incompressible, so the
-/// encoder's output follows its target bitrate.
-fn noisy_camera(dir: &Path, label: &str, seed: u64) -> std::io::Result<PathBuf> {
-    let (w, h) = (480usize, 360usize);
-    let path = dir.join(format!("{label}-noise.y4m"));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    writeln!(out, "YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg")?;
-    let mut frame = vec![0u8; w * h * 3 / 2];
-    for _ in 0..30 {
-        out.write_all(b"FRAME\n")?;
-        rng.fill(&mut frame[..]);
-        out.write_all(&frame)?;
-    }
-    out.flush()?;
-    Ok(path)
 }
 
 /// The page's receive and send figures from getStats.
@@ -114,7 +95,7 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
     let poor = Impairment::rate(1_000_000)
         .with_delay(75 * MS, 15 * MS)
         .with_loss(0.03);
-    let relay = ImpairRelay::udp(Profile::both(poor), Duration::from_secs(secs + 180), 21).await;
+    let relay = ImpairRelay::udp(Profile::CLEAN, Duration::from_secs(secs + 240), 21).await;
     let port = relay.addr().port();
     let app = app::spawn_app_with(|c| {
         c.media.public_ips = vec!["127.0.0.1".parse().unwrap()];
@@ -128,7 +109,7 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
 
     let booth = Browser::launch(BrowserOpts {
         label: "booth".into(),
-        fake_video: noisy_camera(cams.path(), "booth", 1).unwrap(),
+        fake_video: browser::fake_camera(cams.path(), "booth", browser::BOOTH_COLOUR).unwrap(),
         client_p12: Some(browser::booth_p12(app.data_dir.path(), confer::app::DEMO_BOOTH).unwrap()),
         ca_pem: app.ca_pem.clone(),
         origin_for_cert_autoselect: origin.clone(),
@@ -137,7 +118,7 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
     .expect("booth browser");
     let lawyer = Browser::launch(BrowserOpts {
         label: "lawyer".into(),
-        fake_video: noisy_camera(cams.path(), "lawyer", 2).unwrap(),
+        fake_video: browser::fake_camera(cams.path(), "lawyer", browser::LAWYER_COLOUR).unwrap(),
         client_p12: None,
         ca_pem: app.ca_pem.clone(),
         origin_for_cert_autoselect: origin.clone(),
@@ -182,7 +163,31 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
         }
     }
 
+    // Phase 0: a clean link: the senders' targets climb above the cap of phase 2.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut clean = [None::<f64>, None];
+    while clean.iter().any(Option::is_none) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for (i, side) in [&lawyer, &booth].into_iter().enumerate() {
+            let t = num(&stats(side).await, "targetBitrate");
+            if t > CAP_BPS * 1.2 {
+                clean[i] = Some(t);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "on a clean link the senders' targetBitrate stays low: lawyer {} booth {}",
+            stats(&lawyer).await,
+            stats(&booth).await
+        );
+    }
+    println!(
+        "clean link: targetBitrate lawyer {:?} booth {:?} bit/s",
+        clean[0], clean[1]
+    );
+
     // Phase 1: the poor link, both ways.
+    relay.set_profile(Profile::both(poor));
     let sample = Duration::from_secs(2);
     let mut before = [stats(&lawyer).await, stats(&booth).await];
     let first = before.clone();

@@ -549,10 +549,14 @@ impl Driver {
     /// as often as `congestion::RembThrottle` allows.
     fn update_rembs(&mut self, visit: Option<VisitId>) {
         let now = self.now;
-        let sources: Vec<(PeerId, VisitId)> = self
-            .peers
-            .values()
-            .filter(|p| visit.is_none_or(|v| p.visit == v) && p.is_connected())
+        let candidates: Vec<PeerId> = match visit {
+            Some(v) => self.table.visit_members(v),
+            None => self.peers.keys().copied().collect(),
+        };
+        let sources: Vec<(PeerId, VisitId)> = candidates
+            .into_iter()
+            .filter_map(|id| self.peers.get(&id))
+            .filter(|p| p.is_connected())
             .map(|p| (p.id, p.visit))
             .collect();
         for (source, visit) in sources {
