@@ -4,14 +4,15 @@
 //! test picture.
 //!
 //! 0. A clean link for a few seconds: each page's video `targetBitrate` climbs above
-//!    300 kbit/s (so step 2 shows a cap, not a quiet camera).
-//! 1. Both ways 1 Mbit/s, 150 ms round trip, ±15 ms jitter each way, 3 % loss, for
+//!    300 kbit/s (so step 1 shows a cap, not a quiet camera).
+//! 1. Each page's downlink drops to 300 kbit/s (uplinks clean): the SFU's estimate of the
+//!    other leg reaches each sender as a REMB below 300 kbit/s, and the sending page's video
+//!    `targetBitrate` falls below 300 kbit/s (its own uplink would allow far more); both
+//!    pages still decode.
+//! 2. Both ways 1 Mbit/s, 150 ms round trip, ±15 ms jitter each way, 3 % loss, for
 //!    `CONFER_IMPAIR_SECS` (default 20 s; 60 s for the measurement in docs/DESIGN.md): each
 //!    page keeps decoding video and receiving audio; the freezes (`freezeCount`,
 //!    `totalFreezesDuration` of getStats) are printed, not asserted.
-//! 2. Then each page's downlink drops to 300 kbit/s (uplinks clean): the SFU's estimate of
-//!    the other leg reaches each sender as REMB, and the sending page's video
-//!    `targetBitrate` falls below 300 kbit/s (its own uplink would allow far more).
 //!
 //! Under `CI=true` a missing Chromium fails the test (never a silent skip).
 
@@ -63,6 +64,38 @@ async fn stats(side: &Browser) -> Value {
 
 fn num(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(0.0)
+}
+
+/// The REMB the SFU last sent to the page of `role` (as a sender).
+async fn remb_to(app: &TestApp, role: &str) -> Option<u64> {
+    app.running
+        .state
+        .hub
+        .media_snapshot()
+        .await
+        .peers
+        .iter()
+        .find(|(_, r, _)| r.as_str() == role)
+        .and_then(|(_, _, s)| s.remb_sent_bps)
+}
+
+/// Wait (at most 30 s) until both pages' video `targetBitrate` is above `floor`.
+async fn targets_above(lawyer: &Browser, booth: &Browser, floor: f64) -> [f64; 2] {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = [0.0f64; 2];
+    loop {
+        for (i, side) in [lawyer, booth].into_iter().enumerate() {
+            seen[i] = num(&stats(side).await, "targetBitrate");
+        }
+        if seen.iter().all(|t| *t > floor) {
+            return seen;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "on a clean link the senders' targetBitrate stays at or below {floor}: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 async fn sfu_figures(app: &TestApp) -> Vec<String> {
@@ -163,30 +196,70 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
         }
     }
 
-    // Phase 0: a clean link: the senders' targets climb above the cap of phase 2.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut clean = [None::<f64>, None];
-    while clean.iter().any(Option::is_none) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        for (i, side) in [&lawyer, &booth].into_iter().enumerate() {
-            let t = num(&stats(side).await, "targetBitrate");
-            if t > CAP_BPS * 1.2 {
-                clean[i] = Some(t);
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "on a clean link the senders' targetBitrate stays low: lawyer {} booth {}",
-            stats(&lawyer).await,
-            stats(&booth).await
-        );
-    }
+    // Phase 0: a clean link: the senders' targets climb above the cap of phase 1.
+    let clean = targets_above(&lawyer, &booth, CAP_BPS * 1.2).await;
     println!(
-        "clean link: targetBitrate lawyer {:?} booth {:?} bit/s",
+        "clean link: targetBitrate lawyer {} booth {} bit/s",
         clean[0], clean[1]
     );
 
-    // Phase 1: the poor link, both ways.
+    // Phase 1: downlinks at 300 kbit/s, uplinks clean: only the REMB can lower a sender.
+    relay.set_profile(Profile {
+        up: Impairment::CLEAN.with_delay(20 * MS, Duration::ZERO),
+        down: Impairment::rate(300_000).with_delay(20 * MS, Duration::ZERO),
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    let mut capped: [Option<Value>; 2] = [None, None];
+    while capped.iter().any(Option::is_none) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the senders' targetBitrate did not fall below {CAP_BPS} bit/s: lawyer {} booth {}; SFU {:?}",
+            stats(&lawyer).await,
+            stats(&booth).await,
+            sfu_figures(&app).await
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for (i, side) in [&lawyer, &booth].into_iter().enumerate() {
+            let now = stats(side).await;
+            let remb = remb_to(&app, side.label()).await;
+            if capped[i].is_none()
+                && remb.is_some_and(|r| (r as f64) < CAP_BPS)
+                && now["targetBitrate"]
+                    .as_f64()
+                    .is_some_and(|t| t > 0.0 && t < CAP_BPS)
+            {
+                capped[i] = Some(now);
+            }
+        }
+    }
+    for (i, side) in [&lawyer, &booth].into_iter().enumerate() {
+        let s = capped[i].as_ref().unwrap();
+        println!(
+            "{} behind a 300 kbit/s downlink of the other side: own video targetBitrate {} bit/s, \
+             availableOutgoingBitrate {}",
+            side.label(),
+            s["targetBitrate"],
+            s["availableOutgoingBitrate"]
+        );
+    }
+    for line in sfu_figures(&app).await {
+        println!("SFU in the 300 kbit/s phase: {line}");
+    }
+    // Both still decode each other's video at the lower rate.
+    for side in [&lawyer, &booth] {
+        let a = browser::frames_decoded(side).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let b = browser::frames_decoded(side).await.unwrap();
+        assert!(
+            b > a,
+            "{}: video decodes at the capped rate ({a} -> {b})",
+            side.label()
+        );
+    }
+    relay.set_profile(Profile::CLEAN);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Phase 2: the poor link, both ways.
     relay.set_profile(Profile::both(poor));
     let sample = Duration::from_secs(2);
     let mut before = [stats(&lawyer).await, stats(&booth).await];
@@ -242,60 +315,9 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
         );
     }
     for line in sfu_figures(&app).await {
-        println!("SFU after phase 1: {line}");
+        println!("SFU after the poor-link phase: {line}");
     }
 
-    // Phase 2: downlinks at 300 kbit/s, uplinks clean: only the REMB can lower a sender.
-    relay.set_profile(Profile {
-        up: Impairment::CLEAN.with_delay(20 * MS, Duration::ZERO),
-        down: Impairment::rate(300_000).with_delay(20 * MS, Duration::ZERO),
-    });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-    let mut capped: [Option<Value>; 2] = [None, None];
-    while capped.iter().any(Option::is_none) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the senders' targetBitrate did not fall below {CAP_BPS} bit/s: lawyer {} booth {}; SFU {:?}",
-            stats(&lawyer).await,
-            stats(&booth).await,
-            sfu_figures(&app).await
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        for (i, side) in [&lawyer, &booth].into_iter().enumerate() {
-            let now = stats(side).await;
-            if capped[i].is_none()
-                && now["targetBitrate"]
-                    .as_f64()
-                    .is_some_and(|t| t > 0.0 && t < CAP_BPS)
-            {
-                capped[i] = Some(now);
-            }
-        }
-    }
-    for (i, side) in [&lawyer, &booth].into_iter().enumerate() {
-        let s = capped[i].as_ref().unwrap();
-        println!(
-            "{} behind a 300 kbit/s downlink of the other side: own video targetBitrate {} bit/s, \
-             availableOutgoingBitrate {}",
-            side.label(),
-            s["targetBitrate"],
-            s["availableOutgoingBitrate"]
-        );
-    }
-    for line in sfu_figures(&app).await {
-        println!("SFU in phase 2: {line}");
-    }
-    // Both still decode each other's video at the lower rate.
-    for side in [&lawyer, &booth] {
-        let a = browser::frames_decoded(side).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let b = browser::frames_decoded(side).await.unwrap();
-        assert!(
-            b > a,
-            "{}: video decodes at the capped rate ({a} -> {b})",
-            side.label()
-        );
-    }
     lawyer.close().await;
     booth.close().await;
     app.running.shutdown().await;
