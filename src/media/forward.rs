@@ -827,7 +827,7 @@ mod tests {
             "{} of 600 video packets",
             video_out.len()
         );
-        assert!(video_out.len() % 4 == 0, "whole frames only");
+        assert!(video_out.len().is_multiple_of(4), "whole frames only");
         for w in video_out.windows(2) {
             assert_eq!(w[1].0, w[0].0 + 1, "no gap in the numbering");
         }

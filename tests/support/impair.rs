@@ -474,7 +474,7 @@ async fn udp_main(
         let Some(upstream) = *shared.upstream.lock().unwrap() else {
             continue;
         };
-        if !flows.contains_key(&client) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = flows.entry(client) {
             let Ok(up_sock) = UdpSocket::bind("127.0.0.1:0").await else {
                 continue;
             };
@@ -522,13 +522,10 @@ async fn udp_main(
                 }
             });
             tasks.lock().unwrap().extend([t1, t2, t3]);
-            flows.insert(
-                client,
-                Flow {
-                    link: Link::new(shared.next_seed()),
-                    to_upstream,
-                },
-            );
+            slot.insert(Flow {
+                link: Link::new(shared.next_seed()),
+                to_upstream,
+            });
         }
         let Some(flow) = flows.get_mut(&client) else {
             continue;
