@@ -212,6 +212,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let media_config = MediaConfig {
         bind: config.media.addr,
         public_ips: media_candidates(&config),
+        public_port: config.media.public_port,
     };
     // R-REMOTE-2: the ICE-TCP listener, for clients whose network blocks UDP.
     let media_tcp = config

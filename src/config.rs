@@ -323,6 +323,10 @@ pub struct MediaSection {
     pub tcp_addr: Option<SocketAddr>,
     /// Open ICE-TCP connections at most (each holds a file descriptor).
     pub tcp_max_connections: usize,
+    /// The UDP port peers send media to, when a NAT or port forward maps another external
+    /// port onto `addr`'s port (advertised with the one address of `public_ips`, or `addr`'s
+    /// IP). Unset: the bound port.
+    pub public_port: Option<u16>,
 }
 
 /// Default TCP port for ICE-TCP media: next to HTTPS on 8443/TCP, not on it (R-REMOTE-2).
@@ -459,6 +463,7 @@ impl Default for MediaSection {
             tcp_enabled: true,
             tcp_addr: None,
             tcp_max_connections: 256,
+            public_port: None,
         }
     }
 }
@@ -636,6 +641,13 @@ impl Config {
                     "media.public_ips contains {ip}, which peers cannot reach; list the addresses peers should send media to"
                 ));
             }
+        }
+        if self.media.public_port == Some(0)
+            || (self.media.public_port.is_some() && self.media.public_ips.len() > 1)
+        {
+            return bad(
+                "media.public_port must be a port (1-65535) and goes with at most one address in media.public_ips".into(),
+            );
         }
         if let Some(tcp) = self.media.effective_tcp_addr() {
             if self.media.tcp_max_connections == 0 || self.media.tcp_max_connections > 65_536 {

@@ -13,13 +13,13 @@
 //! accepts overlapping visits of the same booth, so every synthetic visit is booked for the
 //! demo lawyer and `demo-booth-1` and every booth peer presents that booth's certificate.
 
-use crate::engine::{Engine, PendingPeer, Side};
+use crate::engine::{Engine, PeerNet, PendingPeer, Side};
 use anyhow::{bail, Context};
 use confer_signaling::SignalingClient;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -277,7 +277,7 @@ impl Confer {
         visit_id: i64,
         visit: u32,
         side: Side,
-        ip: IpAddr,
+        ip: PeerNet,
     ) -> anyhow::Result<()> {
         let started = Instant::now();
         let (token, tls) = match side {

@@ -1,6 +1,7 @@
 //! The media engine: one OS thread drives every synthetic peer's str0m [`Rtc`].
 //!
-//! **Owns**: one UDP socket per peer (the SFU tells peers apart by address), a `mio` poll over
+//! **Owns**: one UDP socket per peer (the SFU tells peers apart by address), or with
+//! `--transport tcp` one ICE-TCP connection per peer (RFC 4571 framing), a `mio` poll over
 //! all of them, str0m's driving contract (every input is followed by draining `poll_output`
 //! until `Timeout`), the send schedule of the traffic model, and every receive-side counter.
 //! Nothing is shared with other threads except a few atomics for the progress line; counters
@@ -49,10 +50,53 @@ pub enum Side {
     Booth,
 }
 
+/// Where a peer binds, and whether it reaches the SFU over ICE-TCP (R-REMOTE-2): then it
+/// connects to this address, offers one active TCP candidate and speaks RFC 4571 framing.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerNet {
+    pub ip: std::net::IpAddr,
+    pub tcp: Option<SocketAddr>,
+}
+
+/// A peer's media socket: one UDP socket, or one TCP connection to the SFU's listener.
+enum Socket {
+    Udp(std::net::UdpSocket),
+    Tcp(std::net::TcpStream, SocketAddr),
+}
+
+impl Socket {
+    /// Bind (UDP) or connect (TCP) and give the local candidate to offer.
+    fn open(net: PeerNet) -> anyhow::Result<(Socket, Candidate)> {
+        let ip = net.ip;
+        match net.tcp {
+            None => {
+                let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+                    .with_context(|| format!("cannot bind a UDP socket on {ip}"))?;
+                socket.set_nonblocking(true)?;
+                let local = socket.local_addr()?;
+                Ok((Socket::Udp(socket), Candidate::host(local, "udp")?))
+            }
+            Some(server) => {
+                let stream = std::net::TcpStream::connect_timeout(&server, Duration::from_secs(5))
+                    .with_context(|| format!("cannot connect to the ICE-TCP listener {server}"))?;
+                stream.set_nodelay(true)?;
+                stream.set_nonblocking(true)?;
+                let local = stream.local_addr()?;
+                let candidate = Candidate::builder()
+                    .tcp()
+                    .host(local)
+                    .tcptype(str0m::net::TcpType::Active)
+                    .build()?;
+                Ok((Socket::Tcp(stream, server), candidate))
+            }
+        }
+    }
+}
+
 /// A peer between offer and answer: its `Rtc`, its socket, and what it offered.
 pub struct PendingPeer {
     rtc: Rtc,
-    socket: std::net::UdpSocket,
+    socket: Socket,
     pending: SdpPendingOffer,
     audio_mid: Mid,
     video_mid: Mid,
@@ -68,14 +112,12 @@ fn rtc_config() -> str0m::RtcConfig {
 }
 
 impl PendingPeer {
-    /// Bind a UDP socket on `ip` and build an offer (audio + video, sendrecv), as a browser would.
-    pub fn offer(ip: std::net::IpAddr) -> anyhow::Result<(PendingPeer, String)> {
-        let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))
-            .with_context(|| format!("cannot bind a UDP socket on {ip}"))?;
-        socket.set_nonblocking(true)?;
-        let local = socket.local_addr()?;
+    /// Bind a UDP socket on `net.ip` (or connect over TCP) and build an offer (audio +
+    /// video, sendrecv), as a browser would.
+    pub fn offer(net: PeerNet) -> anyhow::Result<(PendingPeer, String)> {
+        let (socket, candidate) = Socket::open(net)?;
         let mut rtc = rtc_config().build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp")?);
+        rtc.add_local_candidate(candidate);
         let mut api = rtc.sdp_api();
         let audio_mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let video_mid = api.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
@@ -105,12 +147,9 @@ impl PendingPeer {
             offered_mids(offer).context("the offer lacks audio or video")?;
         let offer = SdpOffer::from_sdp_string(&one_mid_per_media(offer))
             .context("the SFU's offer is not SDP")?;
-        let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))
-            .with_context(|| format!("cannot bind a UDP socket on {ip}"))?;
-        socket.set_nonblocking(true)?;
-        let local = socket.local_addr()?;
+        let (socket, candidate) = Socket::open(PeerNet { ip, tcp: None })?;
         let mut rtc = rtc_config().build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp")?);
+        rtc.add_local_candidate(candidate);
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -198,7 +237,7 @@ pub struct PeerSetup {
     visit: u32,
     side: Side,
     rtc: Rtc,
-    socket: std::net::UdpSocket,
+    socket: Socket,
     audio_mid: Mid,
     video_mid: Mid,
     join_started: Option<Instant>,
@@ -390,11 +429,87 @@ struct Paced {
     ts: u32,
 }
 
+/// A registered peer socket.
+enum Conn {
+    Udp(UdpSocket),
+    Tcp(TcpConn),
+}
+
+/// One ICE-TCP connection (R-REMOTE-2): RFC 4571 frames (2-byte length, then the packet)
+/// both ways, with what could not be written yet kept in order.
+struct TcpConn {
+    stream: mio::net::TcpStream,
+    server: SocketAddr,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+}
+
+/// Bytes an ICE-TCP peer may have waiting to be written before it is given up (the SFU
+/// reads its connections at once; a backlog this large means it stopped).
+const TCP_BACKLOG: usize = 4 << 20;
+
+impl TcpConn {
+    /// Frame one packet and write what the socket takes; false: the connection is broken.
+    fn send(&mut self, packet: &[u8]) -> bool {
+        let Ok(len) = u16::try_from(packet.len()) else {
+            return true; // cannot be framed; dropped as an oversized datagram would be
+        };
+        self.outbuf.extend_from_slice(&len.to_be_bytes());
+        self.outbuf.extend_from_slice(packet);
+        self.flush() && self.outbuf.len() <= TCP_BACKLOG
+    }
+
+    fn flush(&mut self) -> bool {
+        use std::io::Write;
+        while !self.outbuf.is_empty() {
+            match self.stream.write(&self.outbuf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.outbuf.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Read all that is waiting (edge-triggered poll); false on EOF or error.
+    fn fill(&mut self) -> bool {
+        use std::io::Read;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => self.inbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// The next whole frame in the read buffer, if any.
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        let len = usize::from(u16::from_be_bytes([
+            *self.inbuf.first()?,
+            *self.inbuf.get(1)?,
+        ]));
+        if self.inbuf.len() < 2 + len {
+            return None;
+        }
+        let frame = self.inbuf[2..2 + len].to_vec();
+        self.inbuf.drain(..2 + len);
+        Some(frame)
+    }
+}
+
 struct Peer {
     visit: u32,
     side: Side,
     rtc: Rtc,
-    socket: UdpSocket,
+    socket: Conn,
     local: SocketAddr,
     audio_mid: Mid,
     video_mid: Mid,
@@ -457,10 +572,18 @@ impl Peer {
                     self.rtc_timeout = t;
                     break;
                 }
-                Ok(Output::Transmit(t)) => {
+                Ok(Output::Transmit(t)) => match &mut self.socket {
                     // A full socket buffer drops the datagram, as a network would.
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
+                    Conn::Udp(s) => {
+                        let _ = s.send_to(&t.contents, t.destination);
+                    }
+                    Conn::Tcp(c) => {
+                        if !c.send(&t.contents) {
+                            self.die(ctx);
+                            break;
+                        }
+                    }
+                },
                 Ok(Output::Event(e)) => self.on_event(e, ctx),
                 Err(_) => {
                     self.die(ctx);
@@ -547,8 +670,14 @@ impl Peer {
 
     /// Read every waiting datagram (the poll is edge-triggered).
     fn read_all(&mut self, buf: &mut [u8], ctx: &mut Ctx) {
+        if let Conn::Tcp(_) = self.socket {
+            return self.read_tcp(ctx);
+        }
         loop {
-            let (n, source) = match self.socket.recv_from(buf) {
+            let Conn::Udp(socket) = &self.socket else {
+                return;
+            };
+            let (n, source) = match socket.recv_from(buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -565,6 +694,44 @@ impl Peer {
                 Receive {
                     proto: Protocol::Udp,
                     source,
+                    destination: self.local,
+                    contents,
+                },
+            );
+            self.input(input, ctx);
+            if self.dead {
+                return;
+            }
+        }
+    }
+
+    /// ICE-TCP: flush what waits to be written, read what arrived, hand over every whole
+    /// RFC 4571 frame.
+    fn read_tcp(&mut self, ctx: &mut Ctx) {
+        let Conn::Tcp(c) = &mut self.socket else {
+            return;
+        };
+        if !c.flush() || !c.fill() {
+            self.die(ctx);
+            return;
+        }
+        let server = c.server;
+        loop {
+            let Conn::Tcp(c) = &mut self.socket else {
+                return;
+            };
+            let Some(frame) = c.next_frame() else {
+                return;
+            };
+            let now = Instant::now();
+            let Ok(contents) = DatagramRecv::try_from(frame.as_slice()) else {
+                continue;
+            };
+            let input = Input::Receive(
+                now,
+                Receive {
+                    proto: Protocol::Tcp,
+                    source: server,
                     destination: self.local,
                     contents,
                 },
@@ -782,7 +949,10 @@ impl Driver {
                     }
                 }
                 if peer.dead {
-                    let _ = self.poll.registry().deregister(&mut peer.socket);
+                    let _ = match &mut peer.socket {
+                        Conn::Udp(s) => self.poll.registry().deregister(s),
+                        Conn::Tcp(c) => self.poll.registry().deregister(&mut c.stream),
+                    };
                     *slot = None;
                 }
             }
@@ -834,11 +1004,23 @@ impl Driver {
             }
             self.ctx.join_started[i] = Some(t0);
         }
-        let Ok(local) = socket.local_addr() else {
+        let local = match &socket {
+            Socket::Udp(s) => s.local_addr(),
+            Socket::Tcp(s, _) => s.local_addr(),
+        };
+        let Ok(local) = local else {
             self.ctx.live.failed.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let mut socket = UdpSocket::from_std(socket);
+        let mut socket = match socket {
+            Socket::Udp(s) => Conn::Udp(UdpSocket::from_std(s)),
+            Socket::Tcp(s, server) => Conn::Tcp(TcpConn {
+                stream: mio::net::TcpStream::from_std(s),
+                server,
+                inbuf: Vec::new(),
+                outbuf: Vec::new(),
+            }),
+        };
         let idx = self
             .peers
             .iter()
@@ -847,7 +1029,14 @@ impl Driver {
         if self
             .poll
             .registry()
-            .register(&mut socket, Token(idx), Interest::READABLE)
+            .register(
+                match &mut socket {
+                    Conn::Udp(s) => s as &mut dyn mio::event::Source,
+                    Conn::Tcp(c) => &mut c.stream,
+                },
+                Token(idx),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .is_err()
         {
             self.ctx.live.failed.fetch_add(1, Ordering::Relaxed);

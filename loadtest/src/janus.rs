@@ -191,7 +191,7 @@ impl Janus {
             Self::wait(s, "registered").await?;
         }
         let started = Instant::now();
-        let (pending, offer) = PendingPeer::offer(ip)?;
+        let (pending, offer) = PendingPeer::offer(crate::engine::PeerNet { ip, tcp: None })?;
         self.message(
             &lawyer,
             json!({"request": "call", "username": booth_name}),

@@ -28,7 +28,7 @@ pub mod traffic;
 use anyhow::{bail, Context};
 use api::{Confer, ConferAddrs};
 use clap::{Parser, ValueEnum};
-use engine::{Engine, Side, Window};
+use engine::{Engine, PeerNet, Side, Window};
 use procstat::{ProcSampler, Sample};
 use report::{Report, Step};
 use std::net::{IpAddr, SocketAddr};
@@ -129,6 +129,30 @@ pub struct Options {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// How the peers reach confer's SFU: `udp`, or `tcp` (ICE-TCP: the SFU's passive TCP
+    /// candidate at `--media-tcp-addr`, RFC 4571 framing; R-REMOTE-2). confer only.
+    #[arg(long, value_enum, default_value = "udp")]
+    pub transport: Transport,
+    /// confer's ICE-TCP media listener (`[media] tcp_addr`), for `--transport tcp`.
+    #[arg(long, default_value = "127.0.0.1:8445")]
+    pub media_tcp_addr: SocketAddr,
+}
+
+/// The peers' media transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Options {
+    /// Where each peer binds and how it reaches the SFU.
+    fn peer_net(&self) -> PeerNet {
+        PeerNet {
+            ip: self.bind_ip,
+            tcp: (self.transport == Transport::Tcp).then_some(self.media_tcp_addr),
+        }
+    }
 }
 
 /// Only loopback addresses are targets (the workplace rule; network namespaces use loopback
@@ -145,10 +169,16 @@ fn check_targets(opts: &Options) -> anyhow::Result<()> {
         ("--admin-addr", opts.admin_addr.ip()),
         ("--bind-ip", opts.bind_ip),
         ("--janus-url", janus_host),
+        ("--media-tcp-addr", opts.media_tcp_addr.ip()),
     ] {
         if !ip.is_loopback() {
             bail!("{what} {ip} is not a loopback address: this tool only loads servers on this machine");
         }
+    }
+    if opts.transport == Transport::Tcp && opts.target == Target::Janus {
+        bail!(
+            "--transport tcp is for confer's ICE-TCP listener; the Janus comparison runs over UDP"
+        );
     }
     Ok(())
 }
@@ -165,7 +195,7 @@ impl Backend {
         &self,
         engine: &Engine,
         i: u32,
-        ip: IpAddr,
+        ip: PeerNet,
         lasts: Duration,
     ) -> anyhow::Result<()> {
         match self {
@@ -174,7 +204,7 @@ impl Backend {
                 c.join(engine, id, i, Side::Booth, ip).await?;
                 c.join(engine, id, i, Side::Lawyer, ip).await
             }
-            Backend::Janus(j) => j.visit(engine, i, ip).await,
+            Backend::Janus(j) => j.visit(engine, i, ip.ip).await,
         }
     }
 
@@ -233,7 +263,7 @@ impl Run {
                 Arc::clone(&self.backend),
                 Arc::clone(&self.engine),
                 Arc::clone(&self.join_failures),
-                self.opts.bind_ip,
+                self.opts.peer_net(),
             );
             set.spawn(async move {
                 if let Err(e) = backend.visit(&engine, i, ip, lasts).await {
@@ -348,6 +378,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             Target::Janus => "janus".into(),
         },
         scenario: opts.scenario.name().into(),
+        transport: match opts.transport {
+            Transport::Udp => "udp".into(),
+            Transport::Tcp => "tcp".into(),
+        },
         visits,
         duration_s: w.elapsed.as_secs_f64(),
         packets_sent: w.sent,
@@ -445,7 +479,7 @@ async fn join_storm(run: &mut Run) -> anyhow::Result<Outcome> {
                 Arc::clone(&run.backend),
                 Arc::clone(&run.engine),
                 Arc::clone(&run.join_failures),
-                run.opts.bind_ip,
+                run.opts.peer_net(),
             );
             set.spawn(async move {
                 if let Err(e) = backend.visit(&engine, i, ip, lasts).await {
@@ -470,7 +504,7 @@ async fn join_storm(run: &mut Run) -> anyhow::Result<Outcome> {
         let (backend, engine, ip) = (
             Arc::clone(&run.backend),
             Arc::clone(&run.engine),
-            run.opts.bind_ip,
+            run.opts.peer_net(),
         );
         set.spawn(async move {
             let Backend::Confer(confer) = &*backend else {
@@ -504,7 +538,7 @@ async fn join_storm(run: &mut Run) -> anyhow::Result<Outcome> {
             Arc::clone(&run.backend),
             Arc::clone(&run.engine),
             Arc::clone(&run.join_failures),
-            run.opts.bind_ip,
+            run.opts.peer_net(),
         );
         set.spawn(async move {
             let Backend::Confer(confer) = &*backend else {

@@ -43,6 +43,8 @@ pub struct Step {
 pub struct Report {
     pub target: String,
     pub scenario: String,
+    /// The peers' media transport: `udp` or `tcp` (ICE-TCP).
+    pub transport: String,
     pub visits: u32,
     pub duration_s: f64,
     pub packets_sent: u64,
@@ -115,6 +117,7 @@ impl Report {
         let rows: Vec<(&str, String)> = vec![
             ("target", self.target.clone()),
             ("scenario", self.scenario.clone()),
+            ("transport", self.transport.clone()),
             ("visits", self.visits.to_string()),
             ("measured for", format!("{:.1} s", self.duration_s)),
             (

@@ -21,6 +21,7 @@
 //! the driver allocates no vector per packet (the boxed `Incoming` and str0m's own buffers
 //! remain).
 
+use super::congestion;
 use super::forward::{Binding, ForwardTable, Routed, RtpMeta, SourceKey};
 use super::mmsg::{RecvBatch, BATCH};
 use super::peer::{Incoming, Notice, Outgoing, Peer};
@@ -77,6 +78,10 @@ const TCP_INPUTS: usize = 64;
 /// Retry interval for events that did not fit in `visit`'s channel.
 const EVENT_RETRY: Duration = Duration::from_millis(20);
 
+/// How often the bitrate caps (REMB) towards senders are reconsidered (R-REMOTE-2); a fall
+/// in a receiver's estimate is acted on at once, see `on_estimate`.
+const REMB_CHECK: Duration = Duration::from_millis(500);
+
 /// How often the defensive scan for peers that died without a notice runs.
 const REAP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -104,6 +109,7 @@ pub(crate) struct Driver {
     /// Reused list of peers whose timeout is due.
     due: Vec<PeerId>,
     next_reap: Instant,
+    next_remb: Instant,
     /// The clock of the current drive: set by each entry point (a datagram, the timeouts, a
     /// command), so every `Rtc` sees time move forward only, also under the benchmark's clock.
     now: Instant,
@@ -176,6 +182,7 @@ impl Driver {
             scheduled: HashMap::default(),
             due: Vec::new(),
             next_reap: Instant::now() + REAP_INTERVAL,
+            next_remb: Instant::now() + REMB_CHECK,
             now: Instant::now(),
             slots_reported: HashMap::default(),
         }
@@ -236,13 +243,26 @@ impl Driver {
                 self.reap();
                 self.next_reap = now + REAP_INTERVAL;
             }
+            if now >= self.next_remb {
+                self.update_rembs(None);
+                self.next_remb = now + REMB_CHECK;
+            }
             // Everything this turn produced leaves in as few system calls as possible.
             self.net.flush();
             self.flush_events();
             let now = Instant::now();
             let peers = &mut self.peers;
+            let table = &self.table;
             self.stats.tick(now, || {
-                peers.values_mut().map(|p| p.health_row(now)).collect()
+                peers
+                    .values_mut()
+                    .map(|p| {
+                        let mut row = p.health_row(now);
+                        row.2.video_frames_dropped = table.video_frames_dropped(p.id);
+                        row.2.video_budget_bps = table.video_budget(p.id);
+                        row
+                    })
+                    .collect()
             });
         }
         tracing::info!("media driver stopping: closing every peer");
@@ -323,6 +343,8 @@ impl Driver {
                         let mut stats = p.stats.clone();
                         stats.connected = p.is_connected();
                         stats.slot_end = Some(p.slot_end);
+                        stats.video_frames_dropped = self.table.video_frames_dropped(p.id);
+                        stats.video_budget_bps = self.table.video_budget(p.id);
                         (p.visit, p.role, stats)
                     })
                     .collect();
@@ -534,6 +556,7 @@ impl Driver {
                     }
                     self.request_keyframes(&bindings);
                 }
+                Notice::Estimate => self.on_estimate(id),
                 Notice::KeyframeRequest { mid, kind } => {
                     tracing::debug!(peer = id.0, %mid, ?kind, "keyframe request from a receiver");
                     if let Some(source) = self.table.source_for(id, mid) {
@@ -541,6 +564,69 @@ impl Driver {
                     }
                 }
             }
+        }
+    }
+
+    /// A receiving leg's bandwidth estimate changed (R-REMOTE-2): its video budget follows,
+    /// and the caps towards its visit's senders are reconsidered (a fall is told at once).
+    fn on_estimate(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        let visit = peer.visit;
+        self.table.set_estimate(id, peer.estimate_bps());
+        self.update_rembs(Some(visit));
+    }
+
+    /// Send each sender (of one visit, or of all) the REMB its receivers' estimates call for:
+    /// the minimum over the receivers of its video of their share (`congestion::remb_share`),
+    /// as often as `congestion::RembThrottle` allows.
+    fn update_rembs(&mut self, visit: Option<VisitId>) {
+        let now = self.now;
+        let candidates: Vec<PeerId> = match visit {
+            Some(v) => self.table.visit_members(v),
+            None => self.peers.keys().copied().collect(),
+        };
+        let sources: Vec<(PeerId, VisitId)> = candidates
+            .into_iter()
+            .filter_map(|id| self.peers.get(&id))
+            .filter(|p| p.is_connected())
+            .map(|p| (p.id, p.visit))
+            .collect();
+        for (source, visit) in sources {
+            let cap = self
+                .table
+                .visit_members(visit)
+                .into_iter()
+                .filter(|r| *r != source)
+                .filter(|r| {
+                    self.table
+                        .bindings_to(*r)
+                        .iter()
+                        .any(|b| b.source.peer == source && b.kind == MediaKind::Video)
+                })
+                .filter_map(|r| {
+                    let estimate = self.peers.get(&r)?.estimate_bps()?;
+                    Some(congestion::remb_share(
+                        estimate,
+                        self.table.video_sources_to(r),
+                    ))
+                })
+                .min();
+            let Some(cap) = cap else { continue };
+            let Some(peer) = self.peers.get_mut(&source) else {
+                continue;
+            };
+            if !peer.remb_out.should_send(now, cap) {
+                continue;
+            }
+            let mut notices = std::mem::take(&mut self.scratch);
+            let net = &self.net;
+            if isolated(peer, |p| p.send_remb(cap, net, &mut notices)).is_none() {
+                self.panicked(source);
+                continue;
+            }
+            self.enqueue(source, notices);
         }
     }
 
@@ -672,16 +758,24 @@ impl Driver {
             timestamp: incoming.packet.header.timestamp,
             arrival: incoming.packet.timestamp,
             clock_rate: incoming.params.spec().clock_rate.get(),
+            bytes: incoming.packet.header.header_len + incoming.packet.payload.len(),
+            // Only video passes a congestion gate, which resumes at a key frame.
+            keyframe: incoming.kind == MediaKind::Video
+                && super::stats::vp8_keyframe_size(&incoming.packet.payload).is_some(),
         };
         let mut routed = std::mem::take(&mut self.routed);
         routed.clear();
         let peers = &self.peers;
-        self.table.route(
+        let want_keyframe = self.table.route(
             source,
             &meta,
             |r| peers.get(&r).is_some_and(|p| p.is_connected()),
             &mut routed,
         );
+        if want_keyframe {
+            // A leg that dropped frames for congestion can take video again (R-REMOTE-2).
+            self.request_keyframe(source, KeyframeRequestKind::Pli);
+        }
         for r in &routed {
             let Some(peer) = self.peers.get_mut(&r.receiver) else {
                 continue;

@@ -21,9 +21,15 @@
 //! are freed and re-offered to any source still waiting for one. Which slot carries whom is
 //! reported to `visit` (`MediaEvent::Slots`) so that each receiver's roster can name them.
 //!
+//! Each video slot also has a [`VideoGate`] (congestion control, R-REMOTE-2): when the
+//! receiving leg's estimated bandwidth is below what its sources send, whole video frames are
+//! dropped on that leg and the slot's numbering continues without a gap at the key frame that
+//! resumes it. Audio slots have no gate: audio is never dropped for video.
+//!
 //! This module deliberately does not know codecs, payload types or header extensions:
 //! those are per-leg concerns of `peer`.
 
+use super::congestion::{self, Verdict, VideoGate};
 use super::types::PeerId;
 use crate::ids::VisitId;
 use foldhash::HashMap;
@@ -66,6 +72,10 @@ pub(crate) struct RtpMeta {
     pub timestamp: u32,
     pub arrival: Instant,
     pub clock_rate: u32,
+    /// RTP header plus payload bytes (for the video budget).
+    pub bytes: usize,
+    /// The packet starts a (VP8) key frame.
+    pub keyframe: bool,
 }
 
 /// Where one packet goes and with which numbers.
@@ -104,6 +114,9 @@ struct Current {
     max_out: u64,
     last_out_ts: u32,
     last_at: Instant,
+    /// Packets of this source were dropped (congestion control): the next one forwarded
+    /// continues right after the last one sent, with the same timestamp mapping.
+    resync: bool,
 }
 
 impl Rebase {
@@ -138,10 +151,22 @@ impl Rebase {
                 max_out: start,
                 last_out_ts: ts_out,
                 last_at: meta.arrival,
+                resync: false,
             });
             return Some((start, ts_out));
         }
         let c = self.current.as_mut()?;
+        if c.resync {
+            // Same source after dropped frames: no gap in the numbers, no jump in time.
+            c.resync = false;
+            let start = c.max_out + 1;
+            c.first_in = meta.seq;
+            c.seq_offset = start as i64 - meta.seq as i64;
+            c.max_out = start;
+            c.last_out_ts = meta.timestamp.wrapping_add(c.ts_offset);
+            c.last_at = meta.arrival;
+            return Some((start, c.last_out_ts));
+        }
         if meta.seq < c.first_in {
             return None;
         }
@@ -156,6 +181,15 @@ impl Rebase {
     }
 }
 
+impl Rebase {
+    /// The packet about to be mapped follows dropped ones (see `Current::resync`).
+    fn resync(&mut self) {
+        if let Some(c) = &mut self.current {
+            c.resync = true;
+        }
+    }
+}
+
 fn ticks(elapsed: Duration, clock_rate: u32) -> u32 {
     let t = elapsed.as_micros().saturating_mul(u128::from(clock_rate)) / 1_000_000;
     u32::try_from(t).unwrap_or(u32::MAX)
@@ -167,6 +201,8 @@ struct Slot {
     kind: MediaKind,
     source: Option<SourceKey>,
     rebase: Rebase,
+    /// Congestion control of a video slot (`None` for audio).
+    gate: Option<VideoGate>,
 }
 
 #[derive(Debug)]
@@ -220,6 +256,7 @@ impl ForwardTable {
                     kind: t.kind,
                     source: None,
                     rebase: Rebase::new(initial_seq()),
+                    gate: (t.kind == MediaKind::Video).then(VideoGate::default),
                 });
             }
         }
@@ -288,19 +325,22 @@ impl ForwardTable {
     }
 
     /// Route one packet of `source` to every slot bound to it whose receiver is `ready`,
-    /// rebasing per slot. Appends to `out` (a buffer the caller reuses).
+    /// rebasing per slot and passing video through each slot's congestion gate. Appends to
+    /// `out` (a buffer the caller reuses). Returns true when a gate asks the source for a key
+    /// frame (a leg that dropped frames can take video again).
     pub(crate) fn route(
         &mut self,
         source: SourceKey,
         meta: &RtpMeta,
         ready: impl Fn(PeerId) -> bool,
         out: &mut Vec<Routed>,
-    ) {
+    ) -> bool {
+        let mut want_keyframe = false;
         let Some(visit) = self.members.get(&source.peer).map(|m| m.visit) else {
-            return;
+            return false;
         };
         let Some(peers) = self.visits.get(&visit) else {
-            return;
+            return false;
         };
         for receiver in peers {
             if *receiver == source.peer || !ready(*receiver) {
@@ -312,6 +352,17 @@ impl ForwardTable {
             // Invariant 1: receivers come only from the source's own visit.
             debug_assert_eq!(m.visit, visit);
             for slot in m.slots.iter_mut().filter(|s| s.source == Some(source)) {
+                if let Some(gate) = &mut slot.gate {
+                    match gate.admit(meta.arrival, meta.timestamp, meta.bytes, meta.keyframe) {
+                        Verdict::Forward => {}
+                        Verdict::Resume => slot.rebase.resync(),
+                        Verdict::Drop => continue,
+                        Verdict::DropAskKeyframe => {
+                            want_keyframe = true;
+                            continue;
+                        }
+                    }
+                }
                 if let Some((seq, timestamp)) = slot.rebase.map(source, meta) {
                     out.push(Routed {
                         receiver: *receiver,
@@ -322,6 +373,57 @@ impl ForwardTable {
                 }
             }
         }
+        want_keyframe
+    }
+
+    /// Set `receiver`'s video budget from its leg's bandwidth estimate (`None`: no estimate,
+    /// no limit): audio is reserved first, the rest is shared among its video slots that
+    /// carry a source (see `congestion::video_budget`).
+    pub(crate) fn set_estimate(&mut self, receiver: PeerId, estimate_bps: Option<u64>) {
+        let Some(m) = self.members.get_mut(&receiver) else {
+            return;
+        };
+        let bound = |kind: MediaKind| {
+            m.slots
+                .iter()
+                .filter(|s| s.kind == kind && s.source.is_some())
+                .count()
+        };
+        let (audio, video) = (bound(MediaKind::Audio), bound(MediaKind::Video));
+        let budget = estimate_bps.map(|e| congestion::video_budget(e, audio, video));
+        for gate in m.slots.iter_mut().filter_map(|s| s.gate.as_mut()) {
+            gate.set_rate(budget);
+        }
+    }
+
+    /// Video frames dropped on `receiver`'s leg by congestion control so far.
+    pub(crate) fn video_frames_dropped(&self, receiver: PeerId) -> u64 {
+        self.members.get(&receiver).map_or(0, |m| {
+            m.slots
+                .iter()
+                .filter_map(|s| s.gate.as_ref())
+                .map(|g| g.dropped_frames)
+                .sum()
+        })
+    }
+
+    /// The current video budget of `receiver`'s leg (its first video slot), if limited.
+    pub(crate) fn video_budget(&self, receiver: PeerId) -> Option<u64> {
+        self.members
+            .get(&receiver)?
+            .slots
+            .iter()
+            .find_map(|s| s.gate.as_ref()?.rate_bps())
+    }
+
+    /// How many video sources feed `receiver` (its share of a REMB, `congestion::remb_share`).
+    pub(crate) fn video_sources_to(&self, receiver: PeerId) -> usize {
+        self.members.get(&receiver).map_or(0, |m| {
+            m.slots
+                .iter()
+                .filter(|s| s.kind == MediaKind::Video && s.source.is_some())
+                .count()
+        })
     }
 
     /// Give every unbound source of `visit` a free slot of its kind on each other member.
@@ -400,6 +502,8 @@ mod tests {
             timestamp: ts,
             arrival: at,
             clock_rate: 90_000,
+            bytes: 1000,
+            keyframe: false,
         }
     }
 
@@ -729,5 +833,77 @@ mod tests {
         let t0 = Instant::now();
         r.map(a, &meta(1, 1, u32::MAX - 10, t0));
         assert_eq!(r.map(a, &meta(1, 2, 20, t0)).map(|g| g.1), Some(20));
+    }
+
+    // R-REMOTE-2: a receiver whose leg is estimated below the video rate gets whole frames
+    // or none, its audio is untouched, and after a drop the numbering has no gap and resumes
+    // at a key frame (so the receiver neither NACKs nor reports loss for what was dropped).
+    #[test]
+    fn congestion_drops_video_frames_never_audio_and_keeps_numbering() {
+        let mut t = ForwardTable::default();
+        let (sender, receiver) = (PeerId(1), PeerId(2));
+        join(&mut t, sender, VisitId(1), &av());
+        join(&mut t, receiver, VisitId(1), &av());
+        t.set_estimate(receiver, Some(200_000));
+        assert_eq!(t.video_budget(receiver), Some(136_000));
+        let video = SourceKey {
+            peer: sender,
+            mid: mid("1"),
+        };
+        let audio = SourceKey {
+            peer: sender,
+            mid: mid("0"),
+        };
+        let t0 = Instant::now();
+        let mut video_out: Vec<(u64, bool)> = Vec::new();
+        let mut audio_out = 0;
+        let mut asked = 0;
+        let mut seq = 1000u64;
+        // 5 s of 30 fps, 4 packets of 1000 bytes a frame (~960 kbit/s), a key frame every
+        // 30 frames; 50 audio packets a second.
+        for f in 0..150u64 {
+            let at = t0 + Duration::from_micros(f * 33_333);
+            for p in 0..4 {
+                let mut m = meta(9, seq, (f * 3000) as u32, at);
+                m.keyframe = p == 0 && f % 30 == 0;
+                seq += 1;
+                let mut out = Vec::new();
+                if t.route(video, &m, |_| true, &mut out) {
+                    asked += 1;
+                }
+                video_out.extend(out.iter().map(|r| (r.seq, m.keyframe)));
+            }
+            if f % 2 == 0 {
+                for a in 0..3u64 {
+                    let mut out = Vec::new();
+                    t.route(
+                        audio,
+                        &meta(5, f * 3 + a, (f * 960) as u32, at),
+                        |_| true,
+                        &mut out,
+                    );
+                    audio_out += out.len();
+                }
+            }
+        }
+        assert_eq!(audio_out, 75 * 3, "every audio packet is forwarded");
+        assert!(t.video_frames_dropped(receiver) > 50);
+        assert!(asked >= 1, "a key frame was asked for");
+        assert!(
+            video_out.len() < 600 / 2,
+            "{} of 600 video packets",
+            video_out.len()
+        );
+        assert!(video_out.len().is_multiple_of(4), "whole frames only");
+        for w in video_out.windows(2) {
+            assert_eq!(w[1].0, w[0].0 + 1, "no gap in the numbering");
+        }
+        // Each run of forwarded frames after a drop starts with a key frame: the numbering
+        // resumes exactly at key frames, so count key frames among forwarded packets.
+        assert!(video_out.iter().filter(|v| v.1).count() >= 2);
+
+        // Without an estimate the leg gets everything again (after the next key frame).
+        t.set_estimate(receiver, None);
+        assert_eq!(t.video_budget(receiver), None);
     }
 }

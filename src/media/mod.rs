@@ -31,6 +31,7 @@
 
 #[doc(hidden)]
 pub mod bench_support;
+mod congestion;
 mod driver;
 mod forward;
 mod mmsg;
@@ -193,7 +194,9 @@ pub async fn start_with_tcp(
                 }
             };
             runtime.block_on(async move {
-                let mut bound = socket::MediaSockets::bind(config.bind, &config.public_ips).await;
+                let mut bound =
+                    socket::MediaSockets::bind(config.bind, &config.public_ips, config.public_port)
+                        .await;
                 if let (Ok(net), Some(tcp)) = (&mut bound, &tcp) {
                     if let Err(e) = net.bind_tcp(tcp.bind, tcp.max_connections).await {
                         bound = Err(e);

@@ -10,6 +10,7 @@
 //! repaired-rid, transport-wide sequence number and abs-send-time header extensions are
 //! dropped from the incoming values (str0m writes this leg's own); the payload is copied as is.
 
+use super::congestion::RembThrottle;
 use super::forward::TrackSpec;
 use super::socket::MediaSockets;
 use super::stats::PeerStats;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::format::PayloadParams;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
@@ -42,6 +44,12 @@ const RTX_VIDEO_PACKETS: usize = 128;
 /// str0m's 15 s) waits for the client's ICE restart before it is given up. The client's
 /// signalling keeps the seat meanwhile; media silence has already told the others.
 const ICE_RESTART_WINDOW: Duration = Duration::from_secs(45);
+/// Congestion control (R-REMOTE-2, docs/DESIGN.md "Congestion control"): each leg's `Rtc`
+/// estimates what it can send to its client from the client's transport-wide congestion
+/// control feedback, starting from this ...
+const BWE_INITIAL: Bitrate = Bitrate::kbps(1_000);
+/// ... and probing up towards this (a 720p camera at a browser's usual maximum).
+const BWE_DESIRED: Bitrate = Bitrate::kbps(2_500);
 
 /// Something the driver must act on after a peer was driven.
 #[derive(Debug)]
@@ -56,6 +64,8 @@ pub(crate) enum Notice {
     KeyframeRequest { mid: Mid, kind: KeyframeRequestKind },
     /// A negotiated m-line became usable (str0m reports them once the connection is up).
     TrackAdded(TrackSpec),
+    /// The bandwidth estimate of this leg changed (see [`Peer::estimate_bps`]).
+    Estimate,
 }
 
 /// An incoming RTP packet with what forwarding needs to know about it.
@@ -104,6 +114,12 @@ pub(crate) struct Peer {
     ice_lost_at: Option<Instant>,
     /// The latest time this peer was driven with.
     last_now: Instant,
+    /// Congestion control (R-REMOTE-2): this leg's send-side estimate (str0m BWE from the
+    /// client's TWCC feedback) while str0m can probe, and the client's own REMB, if any.
+    twcc_estimate: Option<u64>,
+    remb_in: Option<u64>,
+    /// When the REMB towards this peer (as a source) is due.
+    pub(crate) remb_out: RembThrottle,
 }
 
 /// Keyframe request throttling for one incoming m-line.
@@ -125,6 +141,7 @@ fn rtc_config() -> str0m::RtcConfig {
         .enable_vp8(true)
         .set_stats_interval(Some(STATS_INTERVAL))
         .set_send_buffer_video(RTX_VIDEO_PACKETS)
+        .enable_bwe(Some(BWE_INITIAL))
 }
 
 impl Peer {
@@ -165,6 +182,7 @@ impl Peer {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        rtc.bwe().set_bitrate(Bitrate::ZERO, BWE_DESIRED);
         let mut peer = Peer {
             id,
             visit: admitted.visit(),
@@ -182,6 +200,9 @@ impl Peer {
             remote_ufrag: ice_ufrag(offer_sdp),
             ice_lost_at: None,
             last_now: now,
+            twcc_estimate: None,
+            remb_in: None,
+            remb_out: RembThrottle::default(),
         };
         peer.drain(net, notices);
         Ok((peer, answer.to_sdp_string()))
@@ -397,6 +418,41 @@ impl Peer {
         }
     }
 
+    /// What this leg can carry to its client, bit/s (R-REMOTE-2): the lower of str0m's
+    /// send-side estimate and the client's own REMB. `None`: no estimate (yet).
+    pub(crate) fn estimate_bps(&self) -> Option<u64> {
+        match (self.twcc_estimate, self.remb_in) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Tell this peer (a source) the highest bitrate its receivers can take (R-REMOTE-2): a
+    /// REMB on each of its incoming video m-lines, then drain.
+    pub(crate) fn send_remb(&mut self, bps: u64, net: &MediaSockets, notices: &mut Vec<Notice>) {
+        if !self.is_connected() {
+            return;
+        }
+        let mut sent = false;
+        {
+            let mut api = self.rtc.direct_api();
+            for t in self
+                .tracks
+                .iter()
+                .filter(|t| t.recv && t.kind == MediaKind::Video)
+            {
+                if let Some(rx) = api.stream_rx_by_mid(t.mid, None) {
+                    rx.request_remb(Bitrate::bps(bps));
+                    sent = true;
+                }
+            }
+        }
+        if sent {
+            self.stats.remb_sent_bps = Some(bps);
+            self.drain(net, notices);
+        }
+    }
+
     /// When this peer next needs [`Self::handle_timeout`].
     pub(crate) fn next_timeout(&self) -> Instant {
         self.keyframe_gates
@@ -531,6 +587,19 @@ impl Peer {
                     mid: req.mid,
                     kind: req.kind,
                 });
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc {
+                estimate,
+                can_probe,
+            }) => {
+                // Without probing (no video sent on this leg) the figure is stale.
+                self.twcc_estimate = can_probe.then(|| estimate.as_u64());
+                self.stats.bwe_estimate_bps = self.twcc_estimate;
+                notices.push(Notice::Estimate);
+            }
+            Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
+                self.remb_in = Some(estimate.as_u64());
+                notices.push(Notice::Estimate);
             }
             Event::PeerStats(s) => self.acct.on_peer_stats(&s),
             Event::MediaIngressStats(s) => self.acct.on_ingress(&s, kind_of(&self.tracks, s.mid)),

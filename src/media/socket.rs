@@ -12,6 +12,8 @@
 //!   allowed, which is reported as the destination of everything that socket receives.
 //!   Several NAT-mapped addresses on one socket would need `IP_PKTINFO`, which we do not do
 //!   (yet); such a configuration is refused at start rather than failing ICE at run time.
+//! - A NAT or port forward may also map another external port onto the bound one
+//!   (`[media] public_port`): then that port is advertised, with one address, on one socket.
 //!
 //! Peers are never filtered by source address (browsers on loopback arrive from a LAN
 //! address). Sending never waits: a datagram that does not fit in the socket buffer is
@@ -98,7 +100,12 @@ async fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 impl MediaSockets {
     /// Bind according to the rules in the module docs.
-    pub(crate) async fn bind(bind: SocketAddr, public_ips: &[IpAddr]) -> io::Result<MediaSockets> {
+    /// `public_port`: advertise this port rather than the bound one (a port-mapping NAT).
+    pub(crate) async fn bind(
+        bind: SocketAddr,
+        public_ips: &[IpAddr],
+        public_port: Option<u16>,
+    ) -> io::Result<MediaSockets> {
         let mut advertised: Vec<IpAddr> = Vec::new();
         for ip in public_ips {
             if !advertised.contains(ip) {
@@ -114,7 +121,7 @@ impl MediaSockets {
             advertised.push(bind.ip());
         }
 
-        if bind.ip().is_unspecified() {
+        if bind.ip().is_unspecified() && public_port.is_none() {
             if let Some(bound) = Self::bind_each(bind.port(), &advertised).await? {
                 return Ok(MediaSockets {
                     bound,
@@ -134,7 +141,7 @@ impl MediaSockets {
             ));
         }
         let socket = bind_one(bind).await?;
-        let port = socket.local_addr()?.port();
+        let port = public_port.unwrap_or(socket.local_addr()?.port());
         let advertised = SocketAddr::new(advertised[0], port);
         tracing::info!(local = %Redacted(socket.local_addr()?), advertised = %Redacted(advertised), "media socket bound");
         Ok(MediaSockets {

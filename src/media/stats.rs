@@ -56,6 +56,16 @@ pub struct PeerStats {
     /// Health figures (R-PRIV-1), in published snapshots ([`MediaHandle::stats_feed`](super::MediaHandle::stats_feed));
     /// default in [`MediaHandle::snapshot`](super::MediaHandle::snapshot).
     pub health: PeerHealth,
+    /// Congestion control (R-REMOTE-2): what the SFU estimates it can send to this peer
+    /// (bit/s, from the peer's transport-wide congestion control feedback).
+    pub bwe_estimate_bps: Option<u64>,
+    /// The last bitrate cap (REMB) sent to this peer as a sender: the weakest of its
+    /// receivers' estimates.
+    pub remb_sent_bps: Option<u64>,
+    /// Video frames not forwarded to this peer because its estimate was below the rate.
+    pub video_frames_dropped: u64,
+    /// The video budget of this peer's leg (bit/s), when congestion control limits it.
+    pub video_budget_bps: Option<u64>,
 }
 
 /// A snapshot of the media driver's state.

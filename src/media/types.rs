@@ -17,6 +17,9 @@ pub struct MediaConfig {
     pub bind: SocketAddr,
     /// Addresses advertised as host candidates (with the bound port).
     pub public_ips: Vec<IpAddr>,
+    /// Advertise this port instead of the bound one (a port-mapping NAT in front; then
+    /// exactly one address is advertised).
+    pub public_port: Option<u16>,
 }
 
 /// The ICE-TCP listener (R-REMOTE-2), already validated by `config`.

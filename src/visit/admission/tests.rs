@@ -57,6 +57,7 @@ async fn world() -> World {
         MediaConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
             public_ips: vec!["127.0.0.1".parse().unwrap()],
+            public_port: None,
         },
         events_tx,
     )
