@@ -389,7 +389,7 @@ pub struct AuthSection {
     pub login_window_secs: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoSection {
     /// Seed a demo facility, booth, lawyer and a visit covering the present, so that a
@@ -491,11 +491,6 @@ impl Default for AuthSection {
     }
 }
 
-impl Default for DemoSection {
-    fn default() -> Self {
-        DemoSection { enabled: false }
-    }
-}
 
 /// Settings given on the command line; they override file and environment.
 #[derive(Debug, Clone, Default)]

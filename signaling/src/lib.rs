@@ -53,8 +53,7 @@ pub use codec::{decode_client, decode_server, encode_client, encode_server, Prot
 pub use error_code::ErrorCode;
 pub use message::{
     ClientMessage, EndReason, IceServer, JoinToken, Joined, PresenceState, ResumeGrant,
-    ResumeToken, Role, Roster, RosterEntry, Sdp,
-    ServerMessage, VisitNotice, Welcome,
+    ResumeToken, Role, Roster, RosterEntry, Sdp, ServerMessage, VisitNotice, Welcome,
 };
 pub use session::{
     AbuseVerdict, InvalidTransition, ServerSession, SessionState, Step, MAX_ERRORS_PER_CONNECTION,

@@ -600,11 +600,7 @@ impl Connection {
         // Fresh TURN credentials too: the page may build a new peer connection.
         let participant = resumed.seat.participant.clone();
         let ice_servers = ice_servers(self.state.turn.clone(), &resumed.seat, &participant).await;
-        let reply = joined_reply(
-            &resumed.seat,
-            ice_servers,
-            Some(wire_grant(resumed.grant)),
-        );
+        let reply = joined_reply(&resumed.seat, ice_servers, Some(wire_grant(resumed.grant)));
         self.roster = Some(resumed.seat.roster.clone());
         self.e2ee = Some(self.state.e2ee.enter(
             resumed.seat.visit,

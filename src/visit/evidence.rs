@@ -301,9 +301,7 @@ impl Gate {
     ) -> Option<Reason> {
         match self.recheck_lawyer(visit, lawyer, now).await {
             Ok(None) => None,
-            Ok(Some(reason))
-                if basis == LicenceBasis::Manual && reason.manual_may_override() =>
-            {
+            Ok(Some(reason)) if basis == LicenceBasis::Manual && reason.manual_may_override() => {
                 None
             }
             Ok(Some(reason)) => {

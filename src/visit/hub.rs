@@ -419,7 +419,6 @@ impl VisitHub {
         let visit = admitted.visit();
         let role = admitted.role();
         let participant = admitted.participant().clone();
-        let participant_id = participant.clone();
         let licence = admitted.licence();
         let seat = SeatNo(self.inner.next_seat.fetch_add(1, Ordering::Relaxed));
         let mut effects = Effects::default();
