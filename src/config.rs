@@ -491,7 +491,6 @@ impl Default for AuthSection {
     }
 }
 
-
 /// Settings given on the command line; they override file and environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
