@@ -82,16 +82,9 @@ async fn lawyer_page_and_booth_page_decode_each_others_video_through_confer() {
     // The lawyer signs in and joins the open visit.
     lawyer.goto(&app.url("/lawyer")).await.unwrap();
     lawyer
-        .fill("#username", &app.lawyer_username)
-        .await
-        .unwrap();
-    lawyer
-        .fill("#password", &app.lawyer_password)
-        .await
-        .unwrap();
-    lawyer.click("#sign-in").await.unwrap();
-    lawyer
-        .wait_for(
+        .sign_in(
+            &app.lawyer_username,
+            &app.lawyer_password,
             "document.querySelector('.join[data-visit-id]') !== null",
             CONNECT,
         )

@@ -84,16 +84,9 @@ async fn start(tamper: Option<ws_proxy::Tamper>) -> Option<Visit> {
     booth.goto(&app.url("/booth")).await.unwrap();
     lawyer.goto(&proxy.url("/lawyer")).await.unwrap();
     lawyer
-        .fill("#username", &app.lawyer_username)
-        .await
-        .unwrap();
-    lawyer
-        .fill("#password", &app.lawyer_password)
-        .await
-        .unwrap();
-    lawyer.click("#sign-in").await.unwrap();
-    lawyer
-        .wait_for(
+        .sign_in(
+            &app.lawyer_username,
+            &app.lawyer_password,
             "document.querySelector('.join[data-visit-id]') !== null",
             CONNECT,
         )

@@ -162,16 +162,9 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
     booth.goto(&app.url("/booth")).await.unwrap();
     lawyer.goto(&app.url("/lawyer")).await.unwrap();
     lawyer
-        .fill("#username", &app.lawyer_username)
-        .await
-        .unwrap();
-    lawyer
-        .fill("#password", &app.lawyer_password)
-        .await
-        .unwrap();
-    lawyer.click("#sign-in").await.unwrap();
-    lawyer
-        .wait_for(
+        .sign_in(
+            &app.lawyer_username,
+            &app.lawyer_password,
             "document.querySelector('.join[data-visit-id]') !== null",
             CONNECT,
         )

@@ -164,16 +164,9 @@ async fn a_lawyer_page_that_loses_its_network_comes_back_by_itself_within_the_gr
         .await
         .unwrap();
     lawyer
-        .fill("#username", &app.lawyer_username)
-        .await
-        .unwrap();
-    lawyer
-        .fill("#password", &app.lawyer_password)
-        .await
-        .unwrap();
-    lawyer.click("#sign-in").await.unwrap();
-    lawyer
-        .wait_for(
+        .sign_in(
+            &app.lawyer_username,
+            &app.lawyer_password,
             "document.querySelector('.join[data-visit-id]') !== null",
             CONNECT,
         )

@@ -41,16 +41,12 @@ async fn a_lawyer_asks_for_a_visit_cancels_it_and_files_a_complaint_from_the_pag
 
     lawyer.goto(&app.url("/lawyer")).await.unwrap();
     lawyer
-        .fill("#username", &app.lawyer_username)
-        .await
-        .unwrap();
-    lawyer
-        .fill("#password", &app.lawyer_password)
-        .await
-        .unwrap();
-    lawyer.click("#sign-in").await.unwrap();
-    lawyer
-        .wait_for("!document.getElementById('requests-section').hidden", WAIT)
+        .sign_in(
+            &app.lawyer_username,
+            &app.lawyer_password,
+            "!document.getElementById('requests-section').hidden",
+            WAIT,
+        )
         .await
         .unwrap();
 

@@ -928,6 +928,21 @@ impl Browser {
     }
 
     /// Clicks the first element matching `css` (waits for it to exist).
+    /// Sign in on the lawyer page (`#username`, `#password`, `#sign-in`) and wait until
+    /// `ready` (a JavaScript condition) holds.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        ready: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        self.fill("#username", username).await?;
+        self.fill("#password", password).await?;
+        self.click("#sign-in").await?;
+        self.wait_for(ready, timeout).await
+    }
+
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let element = self.find(css).await?;
         tokio::time::timeout(COMMAND_TIMEOUT, element.click())

@@ -186,16 +186,9 @@ pub async fn visit_across(network: Network) -> Outcome {
         .await
         .unwrap();
     lawyer
-        .fill("#username", &app.lawyer_username)
-        .await
-        .unwrap();
-    lawyer
-        .fill("#password", &app.lawyer_password)
-        .await
-        .unwrap();
-    lawyer.click("#sign-in").await.unwrap();
-    lawyer
-        .wait_for(
+        .sign_in(
+            &app.lawyer_username,
+            &app.lawyer_password,
             "document.querySelector('.join[data-visit-id]') !== null",
             CONNECT,
         )
