@@ -40,17 +40,26 @@ fn run_secs() -> u64 {
         .unwrap_or(20)
 }
 
-/// The page's receive and send figures from getStats.
+/// The page's receive and send figures from getStats. A page has several inbound video
+/// streams (the other side's, the receive-only m-lines of a three-way visit, and streams that
+/// carried only the SFU's bandwidth-probe padding), so the receive figures are summed over
+/// them: reading one report would pick whichever the browser lists last.
 const STATS: &str = "const r = await window.conferPc.getStats(); const o = {};
+    const add = (k, v) => { o[k] = (o[k] ?? 0) + (v ?? 0); };
     r.forEach(s => {
       const kind = s.kind ?? s.mediaType;
-      if (s.type === 'inbound-rtp' && kind === 'video') { o.framesDecoded = s.framesDecoded ?? 0;
-        o.freezeCount = s.freezeCount ?? 0; o.totalFreezesDuration = s.totalFreezesDuration ?? 0;
-        o.videoPacketsLost = s.packetsLost ?? 0; }
-      if (s.type === 'inbound-rtp' && kind === 'audio') { o.audioPackets = s.packetsReceived ?? 0;
-        o.concealedSamples = s.concealedSamples ?? 0; o.totalSamplesReceived = s.totalSamplesReceived ?? 0; }
+      if (s.type === 'inbound-rtp' && kind === 'video') { add('framesDecoded', s.framesDecoded);
+        add('freezeCount', s.freezeCount); add('totalFreezesDuration', s.totalFreezesDuration);
+        add('videoPacketsLost', s.packetsLost); add('videoPackets', s.packetsReceived);
+        add('videoStreams', 1); add('framesReceived', s.framesReceived);
+        add('keyFramesDecoded', s.keyFramesDecoded); add('framesDropped', s.framesDropped);
+        add('pliCount', s.pliCount); add('firCount', s.firCount); add('nackCount', s.nackCount); }
+      if (s.type === 'inbound-rtp' && kind === 'audio') { add('audioPackets', s.packetsReceived);
+        add('concealedSamples', s.concealedSamples); add('totalSamplesReceived', s.totalSamplesReceived); }
       if (s.type === 'outbound-rtp' && kind === 'video') { o.targetBitrate = s.targetBitrate ?? null;
-        o.bytesSent = s.bytesSent ?? 0; }
+        o.bytesSent = s.bytesSent ?? 0; o.framesEncoded = s.framesEncoded ?? 0;
+        o.keyFramesEncoded = s.keyFramesEncoded ?? 0; o.pliReceived = s.pliCount ?? 0;
+        o.qualityLimitationReason = s.qualityLimitationReason ?? null; }
       if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded')
         o.availableOutgoingBitrate = s.availableOutgoingBitrate ?? null;
     });
@@ -108,12 +117,16 @@ async fn sfu_figures(app: &TestApp) -> Vec<String> {
         .iter()
         .map(|(_, role, s)| {
             format!(
-                "{}: estimate {:?} bit/s, REMB sent {:?}, video budget {:?}, frames dropped {}",
+                "{}: estimate {:?} bit/s, REMB sent {:?}, video budget {:?}, frames dropped {}, \
+                 RTP in {} out {}, keyframe requests sent {}",
                 role.as_str(),
                 s.bwe_estimate_bps,
                 s.remb_sent_bps,
                 s.video_budget_bps,
-                s.video_frames_dropped
+                s.video_frames_dropped,
+                s.rtp_packets_in,
+                s.rtp_packets_out,
+                s.keyframe_requests_sent
             )
         })
         .collect()
@@ -271,6 +284,16 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
             );
             if num(&now, "framesDecoded") <= num(&before[i], "framesDecoded") {
                 stalled_video[i] += 1;
+                // The evidence for a stall: what this page received and asked for, what the
+                // other page encoded, what the SFU forwarded.
+                let other = if i == 0 { &booth } else { &lawyer };
+                println!(
+                    "{} stalled: {now}; {} sends: {}; SFU {:?}",
+                    side.label(),
+                    other.label(),
+                    stats(other).await,
+                    sfu_figures(&app).await
+                );
             }
             before[i] = now;
         }
