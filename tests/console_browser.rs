@@ -387,8 +387,8 @@ async fn an_operator_records_a_companion_approval_from_the_console() {
         ),
         "{list}"
     );
-    let (status, audit) = app.audit_read("").await;
-    assert_eq!(status, 200);
+    let (status, audit) = app.audit_read(&format!("?lawyer={interpreter}")).await;
+    assert_eq!(status, 200, "{audit}");
     assert!(audit.to_string().contains("companion_approved"), "{audit}");
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;

@@ -794,6 +794,13 @@ async fn a_resume_is_refused_when_the_licence_was_suspended_after_the_drop() {
         .expect("lawyer join");
     let credential = joined.resume.expect("a resume credential").token;
     let credential = credential.expose().to_owned();
+    // A seat is kept for a participant with a media peer (a resume takes it back).
+    let peer = TestPeer::new("lawyer").await;
+    let answer = lawyer
+        .offer(&peer.create_offer().await)
+        .await
+        .expect("offer");
+    peer.set_answer(&answer).await;
 
     relay.go_silent();
     let reconnecting = VisitNotice::ParticipantReconnecting {
@@ -847,6 +854,6 @@ async fn a_resume_is_refused_when_the_licence_was_suspended_after_the_drop() {
             .any(|e| e["record"]["kind"] == "participant_resumed"),
         "{audit}"
     );
-    drop(lawyer);
+    drop((lawyer, peer));
     w.app.running.shutdown().await;
 }
