@@ -44,6 +44,7 @@ pub fn public(s: &Services) -> Router {
                 store: s.store.clone(),
                 audit: s.audit.clone(),
                 sessions: s.sessions.clone(),
+                hub: s.hub.clone(),
             },
         ))
         .merge(crate::signaling::routes(crate::signaling::Signalling {

@@ -400,6 +400,93 @@ async fn an_interpreter_joins_only_with_the_lawyer_three_ways_and_leaves_with_th
     app.running.shutdown().await;
 }
 
+/// R-VERIFY-4: the lawyer withdraws an interpreter's invitation during the visit: only the
+/// visit's lawyer can; it is audited before anything changes; the interpreter is removed at
+/// once and told why (Chinese and English), the lawyer's and the booth's rosters lose it,
+/// and without the invitation the interpreter cannot come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lawyer_withdraws_an_invitation_and_the_companion_is_removed_at_once() {
+    let app = app::spawn_app().await;
+    let session = app.demo_lawyer_session().await;
+    let visit = app.demo_visit_id(&session).await;
+    let case = app.demo_case().await.0;
+    let (interpreter, interpreter_session) = companion(&app, "interp-w", "interpreter", None).await;
+    assert_eq!(approve(&app, case, interpreter).await.0, 201);
+    assert_eq!(invite(&app, &session, visit, interpreter).await.0, 201);
+    let withdraw = format!("/api/lawyer/visits/{visit}/companions/{interpreter}");
+
+    let booth_token = app.demo_booth_token(visit).await;
+    let mut booth = join3(&app, &app.demo_booth(), &booth_token, "booth").await;
+    let lawyer_token = app.demo_lawyer_token(visit).await;
+    let mut lawyer = join3(&app, &Identity::None, &lawyer_token, "lawyer").await;
+    let interpreter_token = token(app.lawyer_join_token(&interpreter_session, visit).await);
+    let mut interp = join3(&app, &Identity::None, &interpreter_token, "interpreter").await;
+    let everyone = [Role::Booth, Role::Lawyer, Role::Interpreter];
+    for side in [&mut lawyer, &mut booth, &mut interp] {
+        roster_with(&mut side.sig, &everyone).await;
+    }
+
+    // Only the visit's lawyer withdraws: the interpreter itself cannot.
+    let (status, body) = app
+        .lawyer_api(&interpreter_session, Method::DELETE, &withdraw, None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("not_the_visits_lawyer")),
+        "{body}"
+    );
+    interp.sig.ping().await.expect("still in the visit");
+
+    let (status, body) = app
+        .lawyer_api(&session, Method::DELETE, &withdraw, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["removed_from_visit"], true, "{body}");
+    let (reason, message) = side::visit_ended(&mut interp.sig).await;
+    assert_eq!(reason, EndReason::ParticipantLeft);
+    assert!(
+        message.contains("撤回") && message.contains("withdrew your invitation"),
+        "{message}"
+    );
+    for side in [&mut lawyer, &mut booth] {
+        let r = roster_with(&mut side.sig, &[Role::Booth, Role::Lawyer]).await;
+        assert!(r
+            .participants
+            .iter()
+            .all(|p| p.state == PresenceState::Present));
+    }
+    lawyer.sig.ping().await.expect("the lawyer stays");
+    booth.sig.ping().await.expect("the booth stays");
+
+    // Gone for good: no new join, and a second withdrawal finds nothing.
+    let (status, body) = app.lawyer_join_token(&interpreter_session, visit).await;
+    assert_ne!(status, 200, "{body}");
+    let (status, body) = app
+        .lawyer_api(&session, Method::DELETE, &withdraw, None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_invited")),
+        "{body}"
+    );
+    assert!(
+        body["message_zh"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+
+    let kinds = audit_kinds(&app, visit).await;
+    let withdrawn = kinds
+        .iter()
+        .position(|(k, _)| k == "companion_withdrawn")
+        .unwrap_or_else(|| panic!("companion_withdrawn in {kinds:?}"));
+    let removed = kinds
+        .iter()
+        .position(|(k, r)| k == "companion_removed" && r == "invitation_withdrawn")
+        .unwrap_or_else(|| panic!("companion_removed invitation_withdrawn in {kinds:?}"));
+    assert!(withdrawn < removed, "audited before the removal: {kinds:?}");
+    app.running.shutdown().await;
+}
+
 /// A participant whose peer offers one receive-only pair per further participant (as the
 /// pages do), joined and negotiated.
 async fn join3(app: &TestApp, identity: &Identity, token: &str, label: &str) -> side::Side {

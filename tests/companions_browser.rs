@@ -8,6 +8,10 @@
 //! (framesDecoded grows on two remote tracks; each tile's centre pixel is that participant's
 //! colour) and hears both others (each tile's audio peaks at that participant's tone), and
 //! that every page shows the roster of all three as visible text.
+//! Every page encrypts end to end (R-PRIV-1, SFrame in the pages): each decodes both others
+//! through its transform worker; all three show the same check code; when the interpreter
+//! joins, and when the lawyer withdraws its invitation from the page (it is removed at once,
+//! told why), the code changes and the lawyer's and booth's pages say so.
 //! Under `CI=true` a missing Chromium fails the test (never a silent skip).
 
 #[path = "support/app.rs"]
@@ -23,6 +27,40 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const CONNECT: Duration = Duration::from_secs(60);
+/// The check code as the page shows it, digits only.
+const SHOWN_CODE: &str = "document.getElementById('check-code').textContent.replace(/\\s/g, '')";
+/// How many times the page said the check code changed (signaling/web/e2ee.js CODE_CHANGED).
+const CODE_CHANGED_NOTICES: &str = "[...document.querySelectorAll('#notices li')].filter((li) => li.textContent.includes('the check code changed')).length";
+
+/// Wait until `page` shows a 6-digit check code other than `not`, and return it.
+async fn code_other_than(page: &Browser, not: &str) -> String {
+    page.wait_for(
+        &format!(
+            "(() => {{ const c = {SHOWN_CODE}; return /^\\d{{6}}$/.test(c) && c !== '{not}'; }})()"
+        ),
+        CONNECT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}: no check code other than {not:?}: {e:#}", page.label()));
+    page.eval(SHOWN_CODE)
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Wait until `page` has said `n` times that the check code changed.
+async fn code_changed_notices(page: &Browser, n: u64) {
+    page.wait_for(&format!("{CODE_CHANGED_NOTICES} === {n}"), CONNECT)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: not {n} 'check code changed' notices: {e:#}",
+                page.label()
+            )
+        });
+}
 /// The interpreter's fake camera: mostly green.
 const INTERPRETER_COLOUR: [u8; 3] = [40, 180, 60];
 const INTERPRETER_NAME: &str = "Interpreter Li";
@@ -223,6 +261,12 @@ async fn lawyer_interpreter_and_booth_see_and_hear_each_other_and_the_roster() {
 
     booth.goto(&app.url("/booth")).await.unwrap();
     sign_in_and_join(&lawyer, &app, &app.lawyer_username, &app.lawyer_password).await;
+    // Two participants: both show the same code; nothing has changed yet.
+    let two_way = code_other_than(&lawyer, "").await;
+    assert_eq!(code_other_than(&booth, "").await, two_way);
+    for page in [&lawyer, &booth] {
+        assert_eq!(page.eval(CODE_CHANGED_NOTICES).await.unwrap(), 0);
+    }
     // The lawyer invites the interpreter from the page's invite control.
     lawyer
         .wait_for(
@@ -246,6 +290,21 @@ async fn lawyer_interpreter_and_booth_see_and_hear_each_other_and_the_roster() {
         .await
         .unwrap();
     sign_in_and_join(&interpreter, &app, "interp-web", PASSWORD).await;
+    // R-PRIV-1: the interpreter's key changes the code; all three show the same new code, and
+    // the two already there are told it changed.
+    let three_way = code_other_than(&lawyer, &two_way).await;
+    for page in [&booth, &interpreter] {
+        assert_eq!(
+            code_other_than(page, &two_way).await,
+            three_way,
+            "{}",
+            page.label()
+        );
+    }
+    for page in [&lawyer, &booth] {
+        code_changed_notices(page, 1).await;
+    }
+    println!("check code: two-way {two_way}, three-way {three_way}");
 
     let pages = [
         (&lawyer, "lawyer", ["booth", "interpreter"]),
@@ -359,20 +418,57 @@ async fn lawyer_interpreter_and_booth_see_and_hear_each_other_and_the_roster() {
                 heard.0, heard.1
             );
         }
+        // Every frame went through the page's SFrame transform.
+        let stats = page.eval("await window.conferE2ee.stats()").await.unwrap();
+        assert!(
+            stats["encrypted"].as_u64().unwrap_or(0) > 0
+                && stats["decrypted"].as_u64().unwrap_or(0) > 0,
+            "{me}: SFrame worker {stats}"
+        );
         page.screenshot(format!("three-way-{me}.png"))
             .await
             .unwrap();
     }
 
-    // The lawyer leaves: the interpreter's page is told it was removed, and why.
-    lawyer.click("#leave").await.unwrap();
+    // The lawyer withdraws the interpreter's invitation from the page (R-VERIFY-4): the
+    // interpreter is removed at once and told why; the code goes back to the two-way one and
+    // the lawyer's and booth's pages say it changed again.
+    lawyer
+        .click(&format!(".withdraw[data-account-id=\"{interpreter_id}\"]"))
+        .await
+        .unwrap();
     interpreter
         .wait_for(
-            "/律师已离开/.test(document.getElementById('notices').textContent) || /律师已离开/.test(document.getElementById('status').textContent)",
+            "/撤回/.test(document.getElementById('notices').textContent + document.getElementById('status').textContent)",
             CONNECT,
         )
         .await
         .unwrap();
+    for page in [&lawyer, &booth] {
+        page.wait_for(
+            "window.conferState.roster.length === 2 && document.getElementById('roster').children.length === 2",
+            CONNECT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e:#}", page.label()));
+        assert_eq!(
+            code_other_than(page, &three_way).await,
+            two_way,
+            "{}",
+            page.label()
+        );
+        code_changed_notices(page, 2).await;
+    }
+    lawyer
+        .wait_for(
+            "/Invitation withdrawn/.test(document.getElementById('invite-answer').textContent)",
+            CONNECT,
+        )
+        .await
+        .unwrap();
+
+    // The lawyer leaves; the booth stays alone.
+    lawyer.click("#leave").await.unwrap();
     booth
         .wait_for(
             "window.conferState.roster.length === 1 && document.getElementById('roster').children.length === 1",

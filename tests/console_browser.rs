@@ -254,3 +254,161 @@ async fn the_console_is_served_from_the_binary_with_strict_headers() {
     assert_eq!(api.headers()["cache-control"], "no-store");
     app.running.shutdown().await;
 }
+
+/// R-VERIFY-4: staff record the investigating unit's approval of an interpreter for a case
+/// from the console (Chinese first: the console in `zh`), with unit, date and document; the
+/// console lists the case's approvals with who recorded them; the approval is the real one
+/// (audited, and the lawyer may now invite the interpreter to a visit of the case).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_records_a_companion_approval_from_the_console() {
+    let Some(_) = browser::chromium_or_fail() else {
+        return;
+    };
+    let app = app::spawn_app().await;
+    let created = confer::admin::staff::create_staff(
+        &app.running.state.store,
+        &app.running.state.totp,
+        "approvals-operator",
+        confer::admin::roles::StaffRole::Operator,
+        None,
+    )
+    .await
+    .expect("create the operator");
+    let (status, interp) = app
+        .admin(
+            reqwest::Method::POST,
+            "/admin/api/lawyers",
+            Some(
+                serde_json::json!({"username": "interp-console", "display_name": "Interpreter Wang",
+                "password": "a long enough password", "kind": "interpreter"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{interp}");
+    let interpreter = interp["id"].as_i64().unwrap();
+    let case = app.demo_case().await.0;
+
+    let files = tempfile::tempdir().unwrap();
+    let browser = Browser::launch(BrowserOpts {
+        label: "console-approvals".into(),
+        fake_video: browser::fake_camera(files.path(), "console", LAWYER_COLOUR).unwrap(),
+        client_p12: None,
+        ca_pem: app.ca_pem.clone(),
+        origin_for_cert_autoselect: format!("https://127.0.0.1:{}", app.running.admin_addr.port()),
+    })
+    .await
+    .expect("console browser");
+    browser.goto(&app.admin_url("/admin/")).await.unwrap();
+    browser
+        .run("localStorage.setItem('confer.lang', 'zh'); return true;")
+        .await
+        .unwrap();
+    browser.goto(&app.admin_url("/admin/")).await.unwrap();
+    browser
+        .fill("#username", "approvals-operator")
+        .await
+        .unwrap();
+    browser.fill("#password", &created.password).await.unwrap();
+    browser
+        .fill("#totp", &totp_code(&created.totp_secret, unix_now()))
+        .await
+        .unwrap();
+    browser.click("#signin").await.unwrap();
+    browser
+        .wait_for("document.getElementById('nav-approvals') !== null", WAIT)
+        .await
+        .unwrap();
+    browser.click("#nav-approvals").await.unwrap();
+    browser
+        .wait_for(
+            &format!(
+                "document.getElementById('approval-form') !== null && document.getElementById('approval-case').value === '{case}' \
+                 && document.getElementById('approvals-none') !== null \
+                 && document.querySelector('#approvals h1').textContent.includes('翻译人员')"
+            ),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    browser
+        .run(&format!(
+            "document.getElementById('approval-account').value = '{interpreter}';
+             document.getElementById('approval-date').value = '2026-11-30'; return true;"
+        ))
+        .await
+        .unwrap();
+    browser
+        .fill("#approval-unit", "某市公安局刑侦支队")
+        .await
+        .unwrap();
+    browser
+        .fill("#approval-doc", "公刑许字〔2026〕31号")
+        .await
+        .unwrap();
+    browser.click("#approval-record").await.unwrap();
+    let row = format!("#approvals-table tr[data-account='{interpreter}']");
+    browser
+        .wait_for(
+            &format!(
+                "(() => {{ const r = document.querySelector(\"{row}\"); if (!r) return false; const t = r.textContent; \
+                 return t.includes('Interpreter Wang') && t.includes('翻译人员') && t.includes('某市公安局刑侦支队') \
+                 && t.includes('2026-11-30') && t.includes('公刑许字〔2026〕31号') && t.includes('approvals-operator'); }})()"
+            ),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    browser.screenshot("console-approvals.png").await.unwrap();
+
+    // The same approval through the API, audited, and it makes the interpreter invitable.
+    let (status, list) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/api/cases/{case}/companions"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let a = &list["approvals"][0];
+    assert_eq!(
+        (
+            a["account_id"].as_i64(),
+            a["unit"].as_str(),
+            a["decided_on"].as_str(),
+            a["document_ref"].as_str(),
+            a["recorded_by_username"].as_str()
+        ),
+        (
+            Some(interpreter),
+            Some("某市公安局刑侦支队"),
+            Some("2026-11-30"),
+            Some("公刑许字〔2026〕31号"),
+            Some("approvals-operator")
+        ),
+        "{list}"
+    );
+    let (status, audit) = app.audit_read(&format!("?lawyer={interpreter}")).await;
+    assert_eq!(status, 200, "{audit}");
+    assert!(audit.to_string().contains("companion_approved"), "{audit}");
+    let session = app.demo_lawyer_session().await;
+    let visit = app.demo_visit_id(&session).await;
+    let (status, eligible) = app
+        .lawyer_api(
+            &session,
+            reqwest::Method::GET,
+            &format!("/api/lawyer/visits/{visit}/companions"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{eligible}");
+    assert!(
+        eligible["companions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"].as_i64() == Some(interpreter) && c["approved"] == true),
+        "{eligible}"
+    );
+    browser.close().await;
+    app.running.shutdown().await;
+}

@@ -7,6 +7,8 @@ mod app;
 mod peer;
 #[path = "support/registry.rs"]
 mod registry;
+#[path = "support/relay.rs"]
+mod relay;
 
 use app::{spawn_app_with, Identity, TestApp};
 use confer::ids::{CaseId, LawyerId};
@@ -756,5 +758,102 @@ async fn a_manual_verification_never_overrides_a_stated_status_and_is_rechecked(
     }
     let kinds = audit_kinds(&w.app, visit).await;
     assert!(kinds.iter().any(|k| k == "licence_withdrawn"), "{kinds:?}");
+    w.app.running.shutdown().await;
+}
+
+/// R-REMOTE-2 with R-VERIFY-1: a lawyer whose connection is lost keeps the seat for the
+/// grace period, but the registry suspends the licence before the lawyer comes back: the
+/// resume asks the registry again and is refused (`licence_not_verified`, both languages),
+/// audited as a refused resume with `licence_withdrawn`, and the visit ends for the booth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_is_refused_when_the_licence_was_suspended_after_the_drop() {
+    let w = world_with(|c| {
+        c.signaling.ping_interval_secs = 1;
+        c.signaling.dead_after_secs = 2;
+        c.visit.reconnect_grace_secs = 60;
+    })
+    .await;
+    let (_, session, _, visit) = w.ready_lawyer("wang").await;
+    let mut booth = w
+        .app
+        .joined(&w.app.demo_booth(), &w.app.demo_booth_token(visit).await)
+        .await;
+    // The lawyer's signalling runs through a relay that can fall silent (a lost network).
+    let relay = relay::Relay::start(w.app.running.http_addr).await;
+    let mut lawyer = confer_signaling::SignalingClient::connect(
+        &relay.ws_url(),
+        app::tls_client(&w.app.ca_pem, &Identity::None),
+    )
+    .await
+    .expect("wss");
+    lawyer.set_device("lawyer-tab-licence");
+    lawyer.hello().await.expect("hello");
+    let joined = lawyer
+        .join(&token_of(token(&w.app, &session, visit).await))
+        .await
+        .expect("lawyer join");
+    let credential = joined.resume.expect("a resume credential").token;
+    let credential = credential.expose().to_owned();
+    // A seat is kept for a participant with a media peer (a resume takes it back).
+    let peer = TestPeer::new("lawyer").await;
+    let answer = lawyer
+        .offer(&peer.create_offer().await)
+        .await
+        .expect("offer");
+    peer.set_answer(&answer).await;
+
+    relay.go_silent();
+    let reconnecting = VisitNotice::ParticipantReconnecting {
+        role: confer_signaling::Role::Lawyer,
+    };
+    loop {
+        match booth.next_notice_timeout(WAIT).await.expect("a notice") {
+            n if n == reconnecting => break,
+            _ => continue,
+        }
+    }
+    w.registry.set_status(REGISTRY[0].0, "suspended");
+
+    let mut again = confer_signaling::SignalingClient::connect(
+        &w.app.ws_url(),
+        app::tls_client(&w.app.ca_pem, &Identity::None),
+    )
+    .await
+    .expect("wss");
+    again.set_device("lawyer-tab-licence");
+    again.hello().await.expect("hello");
+    let err = again
+        .resume(&credential)
+        .await
+        .expect_err("the resume is refused");
+    assert_eq!(err.code(), Some(ErrorCode::LicenceNotVerified), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("licence"), "{text}");
+    loop {
+        match booth.next_notice_timeout(WAIT).await.expect("the end") {
+            VisitNotice::VisitEnded { reason, .. } => {
+                assert_eq!(reason, EndReason::LicenceWithdrawn);
+                break;
+            }
+            _ => continue,
+        }
+    }
+    let (status, audit) = w.app.audit_read(&format!("?visit={visit}")).await;
+    assert_eq!(status, 200, "{audit}");
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["record"]["kind"] == "resume_refused"
+                && e["record"]["reason"] == "licence_withdrawn"),
+        "{audit}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["record"]["kind"] == "participant_resumed"),
+        "{audit}"
+    );
+    drop((lawyer, peer));
     w.app.running.shutdown().await;
 }

@@ -44,6 +44,7 @@ const ui = {
   inviteCompanion: $('invite-companion'),
   inviteSend: $('invite-send'),
   inviteAnswer: $('invite-answer'),
+  invited: $('invited'),
   documentsSection: $('documents-section'),
   engagements: $('engagements'),
   noEngagements: $('no-engagements'),
@@ -318,6 +319,18 @@ async function loadCompanions(v) {
     option.textContent = `${kind}: ${c.display_name}${invited}`;
     return option;
   }));
+  // One "withdraw" button next to each invited companion (R-VERIFY-4).
+  ui.invited.replaceChildren(...list.filter((c) => c.invited).map((c) => {
+    const item = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'secondary withdraw';
+    button.dataset.accountId = String(c.id);
+    button.textContent = '撤回邀请 / Withdraw';
+    button.onclick = () => withdrawCompanion(v, c.id);
+    item.append(`${c.display_name} `, button);
+    return item;
+  }));
   ui.inviteSend.disabled = list.length === 0;
   if (list.length === 0 && !ui.inviteAnswer.textContent) {
     ui.inviteAnswer.textContent = '没有可邀请的助理或翻译人员。 / Nobody can be invited to this visit.';
@@ -341,6 +354,19 @@ async function inviteCompanion(v) {
     ui.inviteAnswer.textContent = describeError(err);
   } finally {
     ui.inviteSend.disabled = false;
+  }
+  await loadCompanions(v);
+}
+
+async function withdrawCompanion(v, id) {
+  try {
+    const reply = await authorized(`/api/lawyer/visits/${encodeURIComponent(v.id)}/companions/${id}`, { method: 'DELETE' });
+    ui.inviteAnswer.textContent = reply.removed_from_visit
+      ? '已撤回邀请，对方已退出会见。 / Invitation withdrawn: they have been removed from the visit.'
+      : '已撤回邀请。 / Invitation withdrawn.';
+  } catch (err) {
+    recordError(err);
+    ui.inviteAnswer.textContent = describeError(err);
   }
   await loadCompanions(v);
 }

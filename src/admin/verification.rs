@@ -13,6 +13,7 @@
 //! | `GET /admin/api/lawyers/{id}/licence` | what the registry says now about the account's licence (verdict code, status, data time) |
 //! | `POST /admin/api/cases/{id}/permissions` | `{lawyer_id, unit, decided_on, granted, document_ref}`: the unit's decision |
 //! | `POST /admin/api/cases/{id}/companions` | `{account_id, unit, decided_on, document_ref}`: the investigating unit approved an assistant / interpreter for the case (R-VERIFY-4; the lawyer then invites, staff never do) |
+//! | `GET /admin/api/cases/{id}/companions` | the approvals recorded for the case: account, unit, date, document, who recorded it and when |
 //!
 //! Every action is appended to the audit log before it takes effect (503
 //! `audit_unavailable` otherwise).
@@ -64,7 +65,7 @@ pub fn admin_routes(state: VerificationRoutes) -> OpenApiRouter {
         .routes(routes!(unlock))
         .routes(routes!(licence_status))
         .routes(routes!(permission))
-        .routes(routes!(companion))
+        .routes(routes!(companion, companion_approvals))
         .with_state(state)
 }
 
@@ -669,4 +670,78 @@ async fn companion(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// One recorded approval of an assistant or interpreter for a case (R-VERIFY-4).
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalView {
+    account_id: i64,
+    /// `assistant` or `interpreter`.
+    kind: String,
+    display_name: String,
+    /// The investigating unit; `null` for a free-text approval recorded before structured
+    /// approvals (then `approved_by` holds its text).
+    unit: Option<String>,
+    decided_on: Option<String>,
+    document_ref: Option<String>,
+    approved_by: String,
+    /// The staff account that recorded it.
+    recorded_by: i64,
+    recorded_by_username: Option<String>,
+    /// RFC 3339.
+    recorded_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalList {
+    case_id: i64,
+    approvals: Vec<ApprovalView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/api/cases/{id}/companions",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The case")),
+    responses(
+        (status = 200, description = "The approvals recorded for the case, oldest first (R-VERIFY-4)", body = ApprovalList),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators only", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such case", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn companion_approvals(
+    State(store): State<Store>,
+    Operator(_staff): Operator,
+    Path(case): Path<i64>,
+) -> Result<Json<ApprovalList>, ApiError> {
+    let case = CaseId(case);
+    if store.case(case).await?.is_none() {
+        return Err(ApiError::not_found("This case"));
+    }
+    let approvals = store
+        .companion_approvals(case)
+        .await?
+        .into_iter()
+        .map(|a| ApprovalView {
+            account_id: a.account.0,
+            kind: a.kind,
+            display_name: a.display_name,
+            unit: a.unit,
+            decided_on: a.decided_on,
+            document_ref: a.document_ref,
+            approved_by: a.approved_by,
+            recorded_by: a.recorded_by.0,
+            recorded_by_username: a.recorded_by_username,
+            recorded_at: chrono::DateTime::from_timestamp_millis(a.recorded_at_ms)
+                .unwrap_or_default()
+                .to_rfc3339(),
+        })
+        .collect();
+    Ok(Json(ApprovalList {
+        case_id: case.0,
+        approvals,
+    }))
 }

@@ -111,10 +111,17 @@ pub enum AuditRecord {
     ParticipantJoined {
         visit: VisitId,
         role: Role,
+        /// Who (R-VERIFY-4: two companions of one role are told apart); absent in entries
+        /// written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        participant: Option<ParticipantId>,
     },
     ParticipantLeft {
         visit: VisitId,
         role: Role,
+        /// Who, as in `ParticipantJoined`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        participant: Option<ParticipantId>,
     },
     /// The first participant entered; the visit is live.
     VisitStarted {
@@ -362,6 +369,14 @@ pub enum AuditRecord {
         code: String,
         participants: Vec<String>,
     },
+    /// The visit's lawyer withdrew an assistant's or interpreter's invitation (R-VERIFY-4);
+    /// a companion in the visit at that moment is removed at once (`companion_removed`,
+    /// reason `invitation_withdrawn`).
+    CompanionWithdrawn {
+        visit: VisitId,
+        lawyer: LawyerId,
+        account: LawyerId,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -444,6 +459,7 @@ impl AuditRecord {
             AuditRecord::CompanionRemoved { .. } => "companion_removed",
             AuditRecord::E2eeKeyPublished { .. } => "e2ee_key_published",
             AuditRecord::E2eeCheckCode { .. } => "e2ee_check_code",
+            AuditRecord::CompanionWithdrawn { .. } => "companion_withdrawn",
         }
     }
 
@@ -613,6 +629,10 @@ impl AuditRecord {
                 participant(&mut s, p);
             }
             AuditRecord::E2eeCheckCode { visit, .. } => s.visit = Some(*visit),
+            AuditRecord::CompanionWithdrawn { visit, lawyer, .. } => {
+                s.visit = Some(*visit);
+                s.lawyer = Some(*lawyer);
+            }
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

@@ -31,6 +31,7 @@ fn record(i: u64, salt: u8) -> AuditRecord {
         2 => AuditRecord::ParticipantJoined {
             visit,
             role: Role::Booth,
+            participant: None,
         },
         3 => AuditRecord::LoginFailed {
             account_kind: AccountKind::Lawyer,

@@ -289,6 +289,17 @@ fn e2ee_field(record: &Value, name: &str) -> Value {
     }
 }
 
+/// A participant id as the audit log writes it (`{"kind": "interpreter", "id": 7}`): role,
+/// account id (lawyer side) or booth id.
+fn who(p: &Value) -> (String, Option<i64>, Option<String>) {
+    let role = text(&p["kind"]).unwrap_or_default();
+    if role == "booth" {
+        (role, None, text(&p["id"]))
+    } else {
+        (role, p["id"].as_i64(), None)
+    }
+}
+
 /// Build the receipt (unsigned) from the visit row, its audit entries (seq order), the
 /// checkpoint covering them, and who it is for.
 #[allow(clippy::too_many_arguments)]
@@ -314,13 +325,7 @@ pub fn build(
         let r = &f.record;
         match f.kind.as_str() {
             "admission_granted" => {
-                let p = &r["participant"];
-                let role = text(&p["kind"]).unwrap_or_default();
-                let (account, booth) = if role == "booth" {
-                    (None, text(&p["id"]))
-                } else {
-                    (p["id"].as_i64(), None)
-                };
+                let (role, account, booth) = who(&r["participant"]);
                 let i = match participants
                     .iter()
                     .position(|q| q.role == role && q.account == account && q.booth == booth)
@@ -353,10 +358,20 @@ pub fn build(
             "visit_started" => {
                 started_at.get_or_insert(time(f.time_ms));
             }
-            "participant_joined" | "participant_left" => {
+            "participant_joined" | "participant_left" | "companion_removed" => {
                 let role = text(&r["role"]).unwrap_or_default();
-                // Every participant of this role (one device each, R-VERIFY-4).
-                for q in participants.iter_mut().filter(|q| q.role == role) {
+                // R-VERIFY-4: the participant by account or booth id where the entry names
+                // it (two companions of one role are two participants); by role only in
+                // entries written before the id was recorded. A companion let go
+                // (`companion_removed`) left then.
+                let id = (!r["participant"].is_null()).then(|| who(&r["participant"]));
+                let matches = |q: &Participant| match &id {
+                    Some((role, account, booth)) => {
+                        q.role == *role && q.account == *account && q.booth == *booth
+                    }
+                    None => q.role == role,
+                };
+                for q in participants.iter_mut().filter(|q| matches(q)) {
                     if f.kind == "participant_joined" {
                         q.present.push(Presence {
                             joined_at: time(f.time_ms),

@@ -230,3 +230,101 @@ fn a_re_signed_receipt_by_another_key_naming_ours_fails_the_signature() {
         Err(Invalid::BadSignature)
     );
 }
+
+/// R-VERIFY-4: two interpreters in one visit are two participants in the receipt, each with
+/// its own presence, told apart by account id (as the hub writes the audit entries, from the
+/// real record type), and a companion let go (`companion_removed`) left at that moment.
+#[test]
+fn two_companions_of_one_role_are_not_merged() {
+    use crate::audit::AuditRecord;
+    use crate::ids::{LawyerId, ParticipantId, Role, VisitId};
+    let rec = |r: AuditRecord| serde_json::to_value(r).unwrap();
+    let interp = |id| ParticipantId::Interpreter(LawyerId(id));
+    let joined = |id| {
+        rec(AuditRecord::ParticipantJoined {
+            visit: VisitId(7),
+            role: Role::Interpreter,
+            participant: Some(interp(id)),
+        })
+    };
+    let mut f = facts();
+    f.retain(|x| x.kind != "visit_ended" && x.kind != "staff_stop" && x.kind != "receipt_issued");
+    f.extend([
+        fact(
+            30,
+            1_600_000,
+            json!({"kind": "admission_granted", "visit": 7, "participant": {"kind": "interpreter", "id": 8}}),
+        ),
+        fact(31, 1_600_000, joined(8)),
+        fact(
+            32,
+            1_700_000,
+            json!({"kind": "admission_granted", "visit": 7, "participant": {"kind": "interpreter", "id": 9}}),
+        ),
+        fact(33, 1_700_000, joined(9)),
+        fact(
+            34,
+            1_800_000,
+            rec(AuditRecord::CompanionRemoved {
+                visit: VisitId(7),
+                participant: interp(8),
+                reason: "invitation_withdrawn".into(),
+            }),
+        ),
+        fact(
+            35,
+            1_900_000,
+            rec(AuditRecord::ParticipantLeft {
+                visit: VisitId(7),
+                role: Role::Interpreter,
+                participant: Some(interp(9)),
+            }),
+        ),
+        fact(
+            36,
+            2_000_000,
+            json!({"kind": "visit_ended", "visit": 7, "reason": "slot_over"}),
+        ),
+    ]);
+    let k = key();
+    let cp = Checkpoint {
+        n: 1,
+        count: 37,
+        head_hash: vec![9u8; 32],
+        time_ms: 2_100_000,
+        signature: Vec::new(),
+    };
+    let r = build(
+        &row(),
+        &f,
+        &cp,
+        "lawyer",
+        2_200_000,
+        k.public_key().as_ref(),
+        "0.1.0",
+        Vec::new(),
+    );
+    let of = |id| {
+        r.participants
+            .iter()
+            .find(|p| p.role == "interpreter" && p.account == Some(id))
+            .unwrap_or_else(|| panic!("interpreter {id} in {:?}", r.participants))
+    };
+    assert_eq!(r.participants.len(), 4, "{:?}", r.participants);
+    assert_eq!(
+        of(8).present,
+        [Presence {
+            joined_at: time(1_600_000),
+            left_at: Some(time(1_800_000))
+        }]
+    );
+    assert_eq!(
+        of(9).present,
+        [Presence {
+            joined_at: time(1_700_000),
+            left_at: Some(time(1_900_000))
+        }]
+    );
+    // Entries without the id (written before it was recorded) still count by role.
+    assert_eq!(r.participants[1].present.len(), 2);
+}

@@ -37,7 +37,49 @@ pub struct EligibleCompanion {
     pub approved: bool,
 }
 
+/// A recorded approval of a companion for a case, as the admin console lists it.
+#[derive(Debug, Clone)]
+pub struct ApprovalRow {
+    pub account: LawyerId,
+    pub kind: String,
+    pub display_name: String,
+    /// `None` for a free-text approval from before migration 0012 (`approved_by` only).
+    pub unit: Option<String>,
+    pub decided_on: Option<String>,
+    pub document_ref: Option<String>,
+    pub approved_by: String,
+    /// The staff account that recorded it, and its username.
+    pub recorded_by: AdminId,
+    pub recorded_by_username: Option<String>,
+    pub recorded_at_ms: i64,
+}
+
 impl Store {
+    /// The approvals recorded for `case`, oldest first.
+    pub async fn companion_approvals(&self, case: CaseId) -> Result<Vec<ApprovalRow>> {
+        let rows = sqlx::query(
+            "SELECT c.account_id, l.kind, l.display_name, c.unit, c.decided_on, c.document_ref,              c.approved_by, c.recorded_by, a.username, c.recorded_at              FROM case_companions c JOIN lawyers l ON l.id = c.account_id              LEFT JOIN admins a ON a.id = c.recorded_by              WHERE c.case_id = ? ORDER BY c.recorded_at, c.account_id",
+        )
+        .bind(case.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ApprovalRow {
+                account: LawyerId(r.get(0)),
+                kind: r.get(1),
+                display_name: r.get(2),
+                unit: r.get(3),
+                decided_on: r.get(4),
+                document_ref: r.get(5),
+                approved_by: r.get(6),
+                recorded_by: AdminId(r.get(7)),
+                recorded_by_username: r.get(8),
+                recorded_at_ms: r.get(9),
+            })
+            .collect())
+    }
+
     /// Make `assistant` an assistant of `lawyer` (who may then invite it).
     pub async fn set_principal(&self, assistant: LawyerId, lawyer: LawyerId) -> Result<()> {
         let r = sqlx::query("UPDATE lawyers SET principal_id = ? WHERE id = ?")
@@ -152,5 +194,16 @@ impl Store {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The invitation of `account` to `visit` is withdrawn; `false` when there was none.
+    pub async fn withdraw_companion(&self, visit: VisitId, account: LawyerId) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM visit_companions WHERE visit_id = ? AND account_id = ?")
+                .bind(visit.0)
+                .bind(account.0)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -7,10 +7,14 @@
 //! |---|---|---|
 //! | `GET /api/lawyer/visits/{id}/companions` | the visit's lawyer | the companions the lawyer may invite, and which are invited |
 //! | `POST /api/lawyer/visits/{id}/companions` | the visit's lawyer | `{account_id}`: invite one (at most two per visit) |
+//! | `DELETE /api/lawyer/visits/{id}/companions/{account_id}` | the visit's lawyer | withdraw an invitation; a companion in the visit is removed at once |
 //!
 //! The invitation is in the audit log (`companion_invited`) before it is stored. An
 //! invitation alone admits nobody: the companion still passes the whole gate at its join,
-//! and joins only while the lawyer is present (`visit::admission`, `visit::hub`).
+//! and joins only while the lawyer is present (`visit::admission`, `visit::hub`). A
+//! withdrawal is audited (`companion_withdrawn`) before the invitation is deleted; a
+//! companion then in the visit is let go at once, told why (`invitation_withdrawn`), and the
+//! others are told it left; without the invitation it cannot join or resume again.
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
@@ -26,9 +30,11 @@ use crate::auth::Sessions;
 use crate::http::extract::{JsonBody, LawyerSession};
 use crate::http::openapi::ErrorBody;
 use crate::http::ApiError;
-use crate::ids::{LawyerId, VisitId};
+use crate::ids::{LawyerId, ParticipantId, VisitId};
 use crate::store::companions::EligibleCompanion;
 use crate::store::{Store, VisitRow};
+use crate::visit::hub::VisitHub;
+use crate::visit::lifecycle::Removal;
 
 /// At most this many assistants and interpreters per visit.
 pub const MAX_COMPANIONS: usize = 2;
@@ -39,12 +45,15 @@ pub struct CompanionRoutes {
     pub store: Store,
     pub audit: Audit,
     pub sessions: Sessions,
+    /// To let a withdrawn companion go from a live visit.
+    pub hub: VisitHub,
 }
 
 /// The routes of the table above (public listener).
 pub fn routes(state: CompanionRoutes) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(companions, invite))
+        .routes(routes!(withdraw))
         .with_state(state)
 }
 
@@ -222,4 +231,75 @@ async fn invite(
         .await?;
     tracing::info!(visit = %row.id, "companion invited by the lawyer");
     Ok((StatusCode::CREATED, answer))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Withdrawn {
+    visit_id: i64,
+    account_id: i64,
+    /// The companion was in the visit and has been removed from it.
+    removed_from_visit: bool,
+}
+
+/// Withdraw an invitation (audited first); a companion in the visit is removed at once.
+#[utoipa::path(
+    delete,
+    path = "/api/lawyer/visits/{id}/companions/{account_id}",
+    tag = "visits",
+    params(
+        ("id" = i64, Path, description = "The visit"),
+        ("account_id" = i64, Path, description = "The invited assistant or interpreter"),
+    ),
+    responses(
+        (status = 200, description = "Withdrawn (audited first, R-VERIFY-4); a companion in the visit was removed, told why (`invitation_withdrawn`), and the others told it left", body = Withdrawn),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`not_the_visits_lawyer`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such visit, or `not_invited`: this account is not invited to it", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+    ),
+    security(("lawyer_session" = []))
+)]
+async fn withdraw(
+    State(store): State<Store>,
+    State(audit): State<Audit>,
+    State(hub): State<VisitHub>,
+    session: LawyerSession,
+    Path((id, account)): Path<(i64, i64)>,
+) -> Result<Json<Withdrawn>, ApiError> {
+    let lawyer = session.0;
+    let (row, _) = own_visit(&store, lawyer, id).await?;
+    let account = LawyerId(account);
+    if !row.companions.contains(&account) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_invited",
+            "This account is not invited to this visit.",
+        )
+        .with_zh("该账户未被邀请参加本次会见。"));
+    }
+    audit
+        .append(
+            Actor::Lawyer(lawyer),
+            AuditRecord::CompanionWithdrawn {
+                visit: row.id,
+                lawyer,
+                account,
+            },
+        )
+        .await?;
+    store.withdraw_companion(row.id, account).await?;
+    // An account is an assistant or an interpreter, never both: at most one matches.
+    let mut removed = false;
+    for who in [
+        ParticipantId::Assistant(account),
+        ParticipantId::Interpreter(account),
+    ] {
+        removed |= hub.remove_companion(row.id, &who, Removal::InvitationWithdrawn);
+    }
+    tracing::info!(visit = %row.id, removed, "companion invitation withdrawn by the lawyer");
+    Ok(Json(Withdrawn {
+        visit_id: row.id.0,
+        account_id: account.0,
+        removed_from_visit: removed,
+    }))
 }

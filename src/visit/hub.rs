@@ -20,7 +20,7 @@
 //! bounded by [`END_AUDIT_WAIT`] and a failure never keeps media flowing: ending is the
 //! safe direction, so media stops anyway and the failure is logged loudly.
 
-use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Loss, Notice, SeatNo};
+use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Loss, Notice, Removal, SeatNo};
 use super::roster::{self, RosterView, SeatFacts};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::ids::{LawyerId, ParticipantId, Role, VisitId};
@@ -341,13 +341,16 @@ impl VisitHub {
         {
             let mut live = self.lock();
             if let Some(l) = live.get_mut(&visit) {
-                let role = l.seats.get(&seat).map(|s| s.participant.role());
+                let who = l.seats.get(&seat).map(|s| s.participant.clone());
                 let actions = l.core.grace_over(seat, grace);
-                if let (false, Some(role)) = (actions.is_empty(), role) {
+                if let (false, Some(who)) = (actions.is_empty(), who) {
+                    let role = who.role();
                     tracing::info!(visit = %visit, role = role.as_str(), "no return within the grace period");
-                    effects
-                        .audit
-                        .push(AuditRecord::ParticipantLeft { visit, role });
+                    effects.audit.push(AuditRecord::ParticipantLeft {
+                        visit,
+                        role,
+                        participant: Some(who),
+                    });
                 }
                 apply(l, actions, &mut effects);
                 if l.core.is_empty() {
@@ -453,9 +456,11 @@ impl VisitHub {
                         },
                     );
                     apply(entry, actions, &mut effects);
-                    effects
-                        .audit
-                        .push(AuditRecord::ParticipantJoined { visit, role });
+                    effects.audit.push(AuditRecord::ParticipantJoined {
+                        visit,
+                        role,
+                        participant: Some(participant.clone()),
+                    });
                     Ok(Seat {
                         visit,
                         seat,
@@ -658,6 +663,7 @@ impl VisitHub {
                     effects.audit.push(AuditRecord::ParticipantLeft {
                         visit: seat.visit,
                         role: seat.role,
+                        participant: Some(seat.participant.clone()),
                     });
                 }
                 let actions = l.core.leave(seat.seat);
@@ -670,6 +676,30 @@ impl VisitHub {
             }
         }
         self.carry_out(seat.visit, effects);
+    }
+
+    /// Let the companion `who` go from `visit` while the visit goes on, told `why` (the
+    /// others are told it left; audited as `companion_removed`, R-VERIFY-4). Whether it was
+    /// in the visit.
+    pub fn remove_companion(&self, visit: VisitId, who: &ParticipantId, why: Removal) -> bool {
+        let mut effects = Effects::default();
+        let removed = {
+            let mut live = self.lock();
+            let Some(l) = live.get_mut(&visit) else {
+                return false;
+            };
+            let actions = l.core.remove_companion(who, why);
+            let removed = !actions.is_empty();
+            apply(l, actions, &mut effects);
+            if l.core.is_empty() {
+                if let Some(l) = live.remove(&visit) {
+                    effects.cancel_timer = Some(l.timer);
+                }
+            }
+            removed
+        };
+        self.carry_out(visit, effects);
+        removed
     }
 
     /// End a visit now, for any reason (slot end, staff stop, cancel, decline, licence

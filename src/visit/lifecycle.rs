@@ -97,12 +97,15 @@ pub enum Removal {
     /// The lawyer left (said goodbye, or did not come back within the grace period):
     /// assistants and interpreters take part only while the lawyer is present.
     LawyerLeft,
+    /// The lawyer withdrew this companion's invitation while the visit went on.
+    InvitationWithdrawn,
 }
 
 impl Removal {
     pub fn code(self) -> &'static str {
         match self {
             Removal::LawyerLeft => "lawyer_left",
+            Removal::InvitationWithdrawn => "invitation_withdrawn",
         }
     }
 
@@ -111,6 +114,9 @@ impl Removal {
         match self {
             Removal::LawyerLeft => {
                 "律师已离开会见，助理和翻译人员只能在律师在场时参加，您已退出本次会见。\nThe lawyer left the visit; assistants and interpreters take part only while the lawyer is present, so you have been removed from the visit."
+            }
+            Removal::InvitationWithdrawn => {
+                "律师撤回了对您的邀请，您已退出本次会见。\nThe lawyer withdrew your invitation, so you have been removed from the visit."
             }
         }
     }
@@ -461,6 +467,26 @@ impl LiveVisit {
                     actions.extend(self.leave(c));
                 }
             }
+        }
+        actions
+    }
+
+    /// Let the companion `who` go while the visit goes on, told why; the others are told it
+    /// left (R-VERIFY-4). Nothing happens to a lawyer or booth, or to someone not present.
+    pub fn remove_companion(&mut self, who: &ParticipantId, why: Removal) -> Vec<Action> {
+        if self.ended.is_some() || !is_companion(who.role()) {
+            return Vec::new();
+        }
+        let seats: Vec<SeatNo> = self
+            .present
+            .iter()
+            .filter(|(_, p)| &p.participant == who)
+            .map(|(s, _)| *s)
+            .collect();
+        let mut actions = Vec::new();
+        for seat in seats {
+            actions.push(Action::Notify(seat, Notice::Removed(why)));
+            actions.extend(self.leave(seat));
         }
         actions
     }
@@ -835,6 +861,44 @@ mod tests {
         );
         assert_eq!(v.others(SeatNo(1)), vec![], "the booth stays alone");
         assert!(!v.is_empty());
+    }
+
+    /// R-VERIFY-4: the lawyer withdraws a companion's invitation: that companion (only) is
+    /// let go at once, told why; the others are told it left; the lawyer and booth stay.
+    #[test]
+    fn a_withdrawn_companion_is_removed_and_told_why() {
+        let mut v = LiveVisit::new(t(30));
+        v.join(SeatNo(1), booth(), t(0)).unwrap();
+        v.join(SeatNo(2), lawyer(), t(0)).unwrap();
+        v.join(SeatNo(3), interpreter(), t(1)).unwrap();
+        assert_eq!(
+            v.remove_companion(&lawyer(), Removal::InvitationWithdrawn),
+            vec![],
+            "never the lawyer"
+        );
+        let mut actions = v.remove_companion(&interpreter(), Removal::InvitationWithdrawn);
+        assert_eq!(
+            actions.drain(..2).collect::<Vec<_>>(),
+            vec![
+                Action::Notify(SeatNo(3), Notice::Removed(Removal::InvitationWithdrawn)),
+                Action::Disconnect(SeatNo(3)),
+            ]
+        );
+        actions.sort_by_key(|a| format!("{a:?}"));
+        assert_eq!(
+            actions,
+            vec![
+                Action::Notify(SeatNo(1), Notice::ParticipantLeft(Role::Interpreter)),
+                Action::Notify(SeatNo(2), Notice::ParticipantLeft(Role::Interpreter)),
+            ]
+        );
+        let seats: Vec<SeatNo> = v.seats().map(|(s, _, _)| s).collect();
+        assert_eq!(seats, vec![SeatNo(1), SeatNo(2)]);
+        assert_eq!(
+            v.remove_companion(&interpreter(), Removal::InvitationWithdrawn),
+            vec![],
+            "already gone"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ import { barChart } from './charts.js';
 
 const CATEGORIES = ['unapproved_person', 'communication_device', 'relaying_to_outsiders', 'prohibited_items', 'other'];
 const VIEWS = {
-  operator: ['live', 'verification', 'complaints', 'reports'],
+  operator: ['live', 'verification', 'complaints', 'reports', 'approvals'],
   auditor: ['live', 'reports'],
 };
 
@@ -422,6 +422,46 @@ function reportBody(r) {
   return d;
 }
 
+// The investigating unit's approvals of assistants and interpreters for a case (R-VERIFY-4):
+// staff record unit, date and document from the unit's paper; the server records who
+// recorded it. Lawyers then invite from their page; staff never put anyone into a visit.
+async function approvalsView(arg) {
+  const wrap = h('section', { id: 'approvals' }, h('h1', {}, t('approvals_title')), h('p', { class: 'muted small' }, t('approvals_note')));
+  const [cases, accounts] = await Promise.all([api('GET', '/admin/api/cases'), api('GET', '/admin/api/lawyers')]);
+  const list = cases.cases || [];
+  if (!list.length) { wrap.appendChild(h('p', { class: 'muted' }, t('none'))); return wrap; }
+  const caseId = list.some((c) => String(c.id) === arg) ? arg : String(list[0].id);
+  const pick = h('select', { id: 'approval-case', onchange: (ev) => { location.hash = `#/approvals/${ev.target.value}`; } },
+    list.map((c) => h('option', { value: c.id, selected: String(c.id) === caseId }, `#${c.id} · ${t('detainee')} #${c.detainee_id}${c.needs_unit_permission ? ` · ${t('flagged')}` : ''}`)));
+  wrap.appendChild(h('label', { class: 'field' }, h('span', {}, t('case')), pick));
+  const form = h('form', { class: 'card inline', id: 'approval-form' },
+    h('label', { class: 'field' }, h('span', {}, t('account')), h('select', { name: 'account', id: 'approval-account', required: true },
+      (accounts.lawyers || []).map((a) => h('option', { value: a.id }, `${a.display_name} (${a.username}, #${a.id})`)))),
+    h('label', { class: 'field' }, h('span', {}, t('unit')), h('input', { name: 'unit', id: 'approval-unit', required: true, size: 24 })),
+    h('label', { class: 'field' }, h('span', {}, t('decided_on')), h('input', { name: 'decided_on', id: 'approval-date', type: 'date', required: true })),
+    h('label', { class: 'field' }, h('span', {}, t('document_ref')), h('input', { name: 'document_ref', id: 'approval-doc', required: true, size: 24 })),
+    h('button', { type: 'submit', id: 'approval-record' }, t('record')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('POST', `/admin/api/cases/${encodeURIComponent(caseId)}/companions`, {
+        account_id: Number(form.account.value), unit: form.unit.value, decided_on: form.decided_on.value, document_ref: form.document_ref.value });
+      banner(t('saved'), 'ok');
+      renderView();
+    } catch (err) { explain(err); }
+  });
+  wrap.appendChild(form);
+  const r = await api('GET', `/admin/api/cases/${encodeURIComponent(caseId)}/companions`);
+  const rows = r.approvals || [];
+  wrap.appendChild(h('h2', {}, `${t('approvals_of')} #${caseId}`));
+  wrap.appendChild(rows.length ? table([t('account'), t('kind'), t('unit'), t('decided_on'), t('document_ref'), t('recorded_by'), t('recorded_at')],
+    rows.map((a) => h('tr', { 'data-account': a.account_id },
+      h('td', {}, `${a.display_name} (#${a.account_id})`), h('td', {}, t(`kind_${a.kind}`)), h('td', {}, a.unit ?? a.approved_by),
+      h('td', {}, a.decided_on ?? '—'), h('td', {}, a.document_ref ?? '—'), h('td', {}, a.recorded_by_username ?? `#${a.recorded_by}`),
+      h('td', {}, when(a.recorded_at)))), { id: 'approvals-table' }) : h('p', { class: 'muted', id: 'approvals-none' }, t('none')));
+  return wrap;
+}
+
 // --- routing ---
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, '').split('/');
@@ -461,6 +501,7 @@ async function renderView() {
     else if (view === 'verification') node = await verificationView();
     else if (view === 'complaints') node = await complaintsView();
     else if (view === 'reports') node = await reportsView();
+    else if (view === 'approvals') node = await approvalsView(arg);
     if (seq !== renderSeq || !node) return;
     const old = main.firstElementChild;
     if (old && node.dataset.key && old.dataset.key === node.dataset.key) morph(old, node);

@@ -35,6 +35,11 @@ const en = {
   held_min: 'Held min', booked_share: 'Booked share', held_share: 'Held share', total: 'Total', r_rooms: 'Lawyer rooms per 100 detainees',
   lawyer_rooms: 'Lawyer rooms', detainees: 'Detainees', per_100: 'Per 100 detainees', norm: 'Norm', chart_util: 'Booked share per booth',
   chart_wait: 'Waiting (minutes)', chart_rooms: 'Rooms per 100 detainees vs the norm', loading: 'Loading…',
+  nav_approvals: 'Companion approvals', approvals_title: 'Approvals of assistants and interpreters',
+  approvals_note: 'Record the investigating unit\'s approval from its document. The lawyer then invites from the visit page; staff never add anyone to a visit.',
+  case: 'Case', detainee: 'Detainee', flagged: 'unit approval required', account: 'Account', unit: 'Investigating unit',
+  decided_on: 'Date of decision', document_ref: 'Document reference', recorded_by: 'Recorded by', recorded_at: 'Recorded at',
+  approvals_of: 'Approvals recorded for case', kind_interpreter: 'Interpreter', kind_assistant: 'Assistant',
 };
 const zh = {
   title: 'confer 管理台', language: '语言', sign_in: '登录', sign_out: '退出',
@@ -71,6 +76,11 @@ const zh = {
   held_min: '实际分钟', booked_share: '预约占比', held_share: '实际占比', total: '合计', r_rooms: '每百名在押人员律师会见室数',
   lawyer_rooms: '律师会见室', detainees: '在押人数', per_100: '每百人', norm: '标准', chart_util: '各会见室预约占比',
   chart_wait: '等待时间（分钟）', chart_rooms: '每百人会见室数与标准', loading: '加载中…',
+  nav_approvals: '助理与翻译批准', approvals_title: '助理和翻译人员的批准',
+  approvals_note: '根据侦查机关的文书登记其批准。之后由律师在会见页面邀请；工作人员不能将任何人加入会见。',
+  case: '案件', detainee: '在押人员', flagged: '须经侦查机关批准', account: '账户', unit: '侦查机关',
+  decided_on: '决定日期', document_ref: '文书编号', recorded_by: '登记人', recorded_at: '登记时间',
+  approvals_of: '已登记的批准：案件', kind_interpreter: '翻译人员', kind_assistant: '律师助理',
 };
 const dictionaries = { en, zh };
 let lang = localStorage.getItem('confer.lang') || ((navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en');
