@@ -305,7 +305,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         turn,
         ready: Arc::new(AtomicBool::new(false)),
         resumes,
+        disk: crate::disk::DiskSpace::default(),
     };
+    let watermark = state.config.storage.free_space_watermark_mib << 20;
+    crate::disk::check(&state.disk, &data_dir, watermark);
 
     let http_listener = tokio::net::TcpListener::bind(state.config.http.addr)
         .await
@@ -366,6 +369,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn(crate::admin::metrics::run_sampler(
             state.hub.clone(),
             Duration::from_secs(1),
+            stopped(shutdown_rx.clone()),
+        )),
+        tokio::spawn(crate::disk::run(
+            state.disk.clone(),
+            data_dir.clone(),
+            watermark,
+            Duration::from_secs(state.config.storage.check_every_secs),
             stopped(shutdown_rx.clone()),
         )),
         tokio::spawn(crate::health::run(

@@ -44,6 +44,8 @@ pub struct Config {
     pub facility: FacilitySection,
     /// The TURN relay (coturn) for networks that allow only TLS to port 443 (R-REMOTE-2).
     pub turn: TurnSection,
+    /// The data dir's free-space watermark (`src/disk.rs`).
+    pub storage: StorageSection,
 }
 
 /// The TURN relay confer hands credentials for (R-REMOTE-2). confer does not relay itself:
@@ -448,6 +450,7 @@ impl Default for Config {
             oversight: OversightSection::default(),
             facility: FacilitySection::default(),
             turn: TurnSection::default(),
+            storage: StorageSection::default(),
         }
     }
 }
@@ -593,6 +596,9 @@ impl Config {
             ("admin.connections", &self.admin.connections),
         ] {
             c.validate(name).map_err(ConfigError::Invalid)?;
+        }
+        if self.storage.check_every_secs == 0 {
+            return bad("storage.check_every_secs must be > 0".into());
         }
         if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
             return bad("auth.login_max_failures and auth.login_window_secs must be > 0".into());
@@ -1064,5 +1070,26 @@ impl ConnectionSection {
             }
         }
         Ok(())
+    }
+}
+
+/// Free space on the data dir (`[storage]`): below the watermark `/healthz` says
+/// `degraded` (naming `disk_space`) and staff are alerted, before a full disk stops
+/// admissions (docs/DESIGN.md invariant 3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// Alert below this much free space on the data dir, in MiB.
+    pub free_space_watermark_mib: u64,
+    /// How often the free space is measured, in seconds.
+    pub check_every_secs: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            free_space_watermark_mib: 1024,
+            check_every_secs: 10,
+        }
     }
 }

@@ -17,6 +17,7 @@
 //! | `confer_received_packets_lost_total` / `confer_received_packets_expected_total` | counter | RTP packets missing from what participants sent (first-arrival sequence gaps) and expected: loss ratio = rate(lost) / rate(expected) |
 //! | `confer_visits_stopped_total{category}` | counter | visits stopped by staff, by violation category |
 //! | `confer_violation_deliveries_total{result}` | counter | violation-report webhook attempts: `delivered`, `failed` |
+//! | `confer_data_dir_free_bytes` / `confer_disk_space_low` | gauge | free space on the data dir, and 1 below `[storage] free_space_watermark_mib` ([`data_dir_space`]) |
 //! | `confer_connections_open{listener}` | gauge | open connections of the `public` or `admin` listener ([`connections_open`]) |
 //! | `confer_connections_refused_total{listener,reason}` | counter | connections closed at accept: `total` or `per_ip` cap reached, `accept_error` (e.g. out of file descriptors) |
 //! | `confer_connections_timed_out_total{listener,phase}` | counter | connections closed by a timeout: `handshake`, `body`, `idle` |
@@ -134,6 +135,14 @@ fn describe() {
         "Violation-report webhook attempts, by result."
     );
     describe_gauge!(
+        "confer_data_dir_free_bytes",
+        "Free space on the data dir (bytes available to confer)."
+    );
+    describe_gauge!(
+        "confer_disk_space_low",
+        "1 while the data dir's free space is below the watermark."
+    );
+    describe_gauge!(
         "confer_connections_open",
         "Open connections of a listener (public, admin)."
     );
@@ -228,6 +237,12 @@ pub fn visit_stopped(category: &'static str) {
 /// A violation-report delivery attempt: `delivered` or `failed`.
 pub fn violation_delivery(result: &'static str) {
     metrics::counter!("confer_violation_deliveries_total", "result" => result).increment(1);
+}
+
+/// The data dir's free space and whether it is below the watermark.
+pub fn data_dir_space(free_bytes: u64, low: bool) {
+    metrics::gauge!("confer_data_dir_free_bytes").set(free_bytes as f64);
+    metrics::gauge!("confer_disk_space_low").set(if low { 1.0 } else { 0.0 });
 }
 
 /// The number of open connections of `listener` (`public` or `admin`).

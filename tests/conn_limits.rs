@@ -401,7 +401,7 @@ async fn silent_tls_slow_bodies_and_idle_connections_are_closed_by_their_timeout
         .unwrap();
     let took = closed_within(&mut tls).await;
     assert!(took.is_some(), "idle HTTP/1 connection still open");
-    println!("idle HTTP/1 closed after {took:?} (header timeout 2 s)");
+    println!("idle HTTP/1 closed after {took:?} (idle timeout 3 s)");
 
     // An HTTP/2 connection that answers every PING but asks nothing: GOAWAY, then closed.
     let tcp = connect_from(ATTACKER, dst).await.unwrap();
