@@ -383,6 +383,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             state.hub.clone(),
             state.store.clone(),
             crate::health::model::Thresholds::from(&state.config.admin.health),
+            state.disk.clone(),
             stopped(shutdown_rx.clone()),
         )),
         tokio::spawn({

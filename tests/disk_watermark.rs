@@ -132,6 +132,19 @@ async fn a_full_data_dir_is_told_before_it_stops_admissions_and_never_corrupts_t
         assert_eq!(h["degraded"], serde_json::json!(["disk_space"]), "{h}");
     }
     assert!(confer::metrics::render().contains("confer_disk_space_low 1"));
+    // Staff see it in the console's live view.
+    let started = Instant::now();
+    loop {
+        let (status, view) = app
+            .admin(reqwest::Method::GET, "/admin/api/live", None)
+            .await;
+        assert_eq!(status, 200, "{view}");
+        if view["system_alerts"] == serde_json::json!(["disk_space"]) {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "no disk alert in {view}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let (status, body) = app.lawyer_join_token(&session, visit).await;
     assert_eq!(status, 200, "admissions work at the watermark: {body}");
 
