@@ -305,7 +305,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         turn,
         ready: Arc::new(AtomicBool::new(false)),
         resumes,
+        disk: crate::disk::DiskSpace::default(),
     };
+    let watermark = state.config.storage.free_space_watermark_mib << 20;
+    crate::disk::check(&state.disk, &data_dir, watermark);
 
     let http_listener = tokio::net::TcpListener::bind(state.config.http.addr)
         .await
@@ -315,6 +318,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {}", state.config.admin.addr))?;
     let http_addr = http_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
+
+    // R-REMOTE-1: the kernel's file limit must not be what refuses connections: raise it,
+    // and fit the public listener's cap under it beside the admin listener's own budget
+    // (never starved by the public one), ICE-TCP media and a reserve.
+    let file_limit = crate::http::limits::raise_file_limit();
+    let public_cap = crate::http::limits::public_cap_within(
+        file_limit,
+        state.config.http.connections.max_connections,
+        state.config.admin.connections.max_connections,
+        state.config.media.tcp_max_connections,
+    );
+    if public_cap < state.config.http.connections.max_connections {
+        tracing::warn!(
+            file_limit,
+            public_cap,
+            "the open-file limit is low: the public listener's connection cap is lowered"
+        );
+    }
+    let public_limits = crate::http::limits::ListenerLimits::new(
+        "public",
+        &state.config.http.connections,
+        public_cap,
+    );
+    let admin_limits = crate::http::limits::ListenerLimits::new(
+        "admin",
+        &state.config.admin.connections,
+        state.config.admin.connections.max_connections,
+    );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -340,19 +371,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Duration::from_secs(1),
             stopped(shutdown_rx.clone()),
         )),
+        tokio::spawn(crate::disk::run(
+            state.disk.clone(),
+            data_dir.clone(),
+            watermark,
+            Duration::from_secs(state.config.storage.check_every_secs),
+            stopped(shutdown_rx.clone()),
+        )),
         tokio::spawn(crate::health::run(
             state.health.clone(),
             state.hub.clone(),
             state.store.clone(),
             crate::health::model::Thresholds::from(&state.config.admin.health),
+            state.disk.clone(),
             stopped(shutdown_rx.clone()),
         )),
         tokio::spawn({
             let rx = shutdown_rx.clone();
             async move {
-                if let Err(e) =
-                    crate::http::serve::serve_tls(http_listener, public_tls, public, stopped(rx))
-                        .await
+                if let Err(e) = crate::http::serve::serve_tls(
+                    http_listener,
+                    public_tls,
+                    public,
+                    public_limits,
+                    stopped(rx),
+                )
+                .await
                 {
                     tracing::error!(error = %e, "public listener failed");
                 }
@@ -363,6 +407,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 admin_listener,
                 admin_tls,
                 admin,
+                admin_limits,
                 stopped(shutdown_rx),
             )
             .await

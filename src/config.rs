@@ -44,6 +44,8 @@ pub struct Config {
     pub facility: FacilitySection,
     /// The TURN relay (coturn) for networks that allow only TLS to port 443 (R-REMOTE-2).
     pub turn: TurnSection,
+    /// The data dir's free-space watermark (`src/disk.rs`).
+    pub storage: StorageSection,
 }
 
 /// The TURN relay confer hands credentials for (R-REMOTE-2). confer does not relay itself:
@@ -304,6 +306,8 @@ pub struct FacilitySection {
 pub struct HttpConfig {
     /// Public HTTPS/WSS listener (lawyers and booths).
     pub addr: SocketAddr,
+    /// Connection caps and timeouts of the public listener (`[http.connections]`).
+    pub connections: ConnectionSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -361,6 +365,9 @@ pub struct AdminSection {
     pub metrics_token: Option<String>,
     /// Live-visit health alert thresholds (`[admin.health]`).
     pub health: HealthSection,
+    /// Connection caps and timeouts of the admin listener (`[admin.connections]`): its
+    /// own budget, so the public listener can never starve it.
+    pub connections: ConnectionSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -443,6 +450,7 @@ impl Default for Config {
             oversight: OversightSection::default(),
             facility: FacilitySection::default(),
             turn: TurnSection::default(),
+            storage: StorageSection::default(),
         }
     }
 }
@@ -451,6 +459,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             addr: ([0, 0, 0, 0], 8443).into(),
+            connections: ConnectionSection::default(),
         }
     }
 }
@@ -475,6 +484,7 @@ impl Default for AdminSection {
             session_idle_secs: 30 * 60,
             metrics_token: None,
             health: HealthSection::default(),
+            connections: ConnectionSection::admin_default(),
         }
     }
 }
@@ -580,6 +590,15 @@ impl Config {
                 "auth.session_idle_secs must be > 0 and not longer than auth.session_max_secs"
                     .into(),
             );
+        }
+        for (name, c) in [
+            ("http.connections", &self.http.connections),
+            ("admin.connections", &self.admin.connections),
+        ] {
+            c.validate(name).map_err(ConfigError::Invalid)?;
+        }
+        if self.storage.check_every_secs == 0 {
+            return bad("storage.check_every_secs must be > 0".into());
         }
         if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
             return bad("auth.login_max_failures and auth.login_window_secs must be > 0".into());
@@ -963,5 +982,114 @@ mod tests {
             c.media.effective_tcp_addr(),
             Some("127.0.0.1:0".parse().unwrap())
         );
+    }
+}
+
+/// Connection caps and timeouts of one HTTPS listener (`[http.connections]`,
+/// `[admin.connections]`). R-REMOTE-1: one client must not take the service away from
+/// everyone else, so every phase of a connection is bounded in time and every listener in
+/// connections, in total and per client address (an IPv6 client counts per /64).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionSection {
+    /// Open connections at most on this listener (each holds a file descriptor; WebSockets
+    /// count). Further connections are closed at once, before the TLS handshake.
+    pub max_connections: usize,
+    /// Open connections at most from one client address (IPv4) or /64 (IPv6).
+    pub max_per_ip: usize,
+    /// The TLS handshake must be complete within this many seconds.
+    pub handshake_timeout_secs: u64,
+    /// An HTTP/1 request head must arrive within this many seconds (also the longest an
+    /// HTTP/1 keep-alive connection waits for its next request).
+    pub header_timeout_secs: u64,
+    /// A request body has this many seconds, plus one second for every
+    /// `body_min_bytes_per_sec` bytes that arrived, before the connection is closed.
+    pub body_timeout_secs: u64,
+    /// The slowest body rate that earns more time (bytes per second); a body trickling in
+    /// below it runs out of time after about `body_timeout_secs`.
+    pub body_min_bytes_per_sec: u64,
+    /// A connection (HTTP/1 or HTTP/2) with no request in progress for this many seconds is
+    /// closed (HTTP/2 with a GOAWAY).
+    pub idle_timeout_secs: u64,
+    /// HTTP/2 keepalive: a PING after this many seconds of silence ...
+    pub keepalive_interval_secs: u64,
+    /// ... which must be answered within this many seconds, or the connection is closed.
+    pub keepalive_timeout_secs: u64,
+}
+
+impl Default for ConnectionSection {
+    /// The public listener: lawyers' browsers (a law firm behind one address has a few
+    /// dozen connections at most) and booths.
+    fn default() -> Self {
+        ConnectionSection {
+            max_connections: 4096,
+            max_per_ip: 64,
+            handshake_timeout_secs: 10,
+            header_timeout_secs: 15,
+            body_timeout_secs: 30,
+            body_min_bytes_per_sec: 16 * 1024,
+            idle_timeout_secs: 120,
+            keepalive_interval_secs: 30,
+            keepalive_timeout_secs: 20,
+        }
+    }
+}
+
+impl ConnectionSection {
+    /// The admin listener: a handful of staff consoles and a metrics scraper.
+    pub fn admin_default() -> Self {
+        ConnectionSection {
+            max_connections: 256,
+            max_per_ip: 32,
+            ..ConnectionSection::default()
+        }
+    }
+
+    fn validate(&self, name: &str) -> Result<(), String> {
+        if self.max_connections == 0 || self.max_per_ip == 0 {
+            return Err(format!(
+                "{name}.max_connections and {name}.max_per_ip must be > 0"
+            ));
+        }
+        if self.max_per_ip > self.max_connections {
+            return Err(format!(
+                "{name}.max_per_ip must not be larger than {name}.max_connections"
+            ));
+        }
+        for (field, v) in [
+            ("handshake_timeout_secs", self.handshake_timeout_secs),
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+            ("body_min_bytes_per_sec", self.body_min_bytes_per_sec),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("keepalive_interval_secs", self.keepalive_interval_secs),
+            ("keepalive_timeout_secs", self.keepalive_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(format!("{name}.{field} must be > 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Free space on the data dir (`[storage]`): below the watermark `/healthz` says
+/// `degraded` (naming `disk_space`) and staff are alerted, before a full disk stops
+/// admissions (docs/DESIGN.md invariant 3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// Alert below this much free space on the data dir, in MiB.
+    pub free_space_watermark_mib: u64,
+    /// How often the free space is measured, in seconds.
+    pub check_every_secs: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            free_space_watermark_mib: 1024,
+            check_every_secs: 10,
+        }
     }
 }

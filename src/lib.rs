@@ -33,6 +33,7 @@ pub mod auth;
 pub mod complaints;
 pub mod config;
 pub mod demo;
+pub mod disk;
 pub mod documents;
 pub mod health;
 pub mod http;

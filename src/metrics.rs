@@ -17,6 +17,10 @@
 //! | `confer_received_packets_lost_total` / `confer_received_packets_expected_total` | counter | RTP packets missing from what participants sent (first-arrival sequence gaps) and expected: loss ratio = rate(lost) / rate(expected) |
 //! | `confer_visits_stopped_total{category}` | counter | visits stopped by staff, by violation category |
 //! | `confer_violation_deliveries_total{result}` | counter | violation-report webhook attempts: `delivered`, `failed` |
+//! | `confer_data_dir_free_bytes` / `confer_disk_space_low` | gauge | free space on the data dir, and 1 below `[storage] free_space_watermark_mib` ([`data_dir_space`]) |
+//! | `confer_connections_open{listener}` | gauge | open connections of the `public` or `admin` listener ([`connections_open`]) |
+//! | `confer_connections_refused_total{listener,reason}` | counter | connections closed at accept: `total` or `per_ip` cap reached, `accept_error` (e.g. out of file descriptors) |
+//! | `confer_connections_timed_out_total{listener,phase}` | counter | connections closed by a timeout: `handshake`, `body`, `idle` |
 //!
 //! Who may read `/metrics`: a scraper presenting `Authorization: Bearer <admin.metrics_token>`
 //! (set it in the configuration; at least 32 characters), or a signed-in auditor or system
@@ -130,6 +134,37 @@ fn describe() {
         "confer_violation_deliveries_total",
         "Violation-report webhook attempts, by result."
     );
+    describe_gauge!(
+        "confer_data_dir_free_bytes",
+        "Free space on the data dir (bytes available to confer)."
+    );
+    describe_gauge!(
+        "confer_disk_space_low",
+        "1 while the data dir's free space is below the watermark."
+    );
+    describe_gauge!(
+        "confer_connections_open",
+        "Open connections of a listener (public, admin)."
+    );
+    describe_counter!(
+        "confer_connections_refused_total",
+        "Connections closed at accept, by listener and reason (total, per_ip, accept_error)."
+    );
+    describe_counter!(
+        "confer_connections_timed_out_total",
+        "Connections closed by a timeout, by listener and phase (handshake, body, idle)."
+    );
+    for listener in ["public", "admin"] {
+        metrics::gauge!("confer_connections_open", "listener" => listener).set(0.0);
+        for reason in ["total", "per_ip", "accept_error"] {
+            metrics::counter!("confer_connections_refused_total", "listener" => listener, "reason" => reason)
+                .increment(0);
+        }
+        for phase in ["handshake", "body", "idle"] {
+            metrics::counter!("confer_connections_timed_out_total", "listener" => listener, "phase" => phase)
+                .increment(0);
+        }
+    }
     // Register at zero so that every series exists before its first event.
     metrics::counter!("confer_registry_errors_total").increment(0);
     metrics::counter!("confer_impersonation_alerts_total").increment(0);
@@ -202,6 +237,29 @@ pub fn visit_stopped(category: &'static str) {
 /// A violation-report delivery attempt: `delivered` or `failed`.
 pub fn violation_delivery(result: &'static str) {
     metrics::counter!("confer_violation_deliveries_total", "result" => result).increment(1);
+}
+
+/// The data dir's free space and whether it is below the watermark.
+pub fn data_dir_space(free_bytes: u64, low: bool) {
+    metrics::gauge!("confer_data_dir_free_bytes").set(free_bytes as f64);
+    metrics::gauge!("confer_disk_space_low").set(if low { 1.0 } else { 0.0 });
+}
+
+/// The number of open connections of `listener` (`public` or `admin`).
+pub fn connections_open(listener: &'static str, open: usize) {
+    metrics::gauge!("confer_connections_open", "listener" => listener).set(open as f64);
+}
+
+/// A connection closed at accept: `reason` `total`, `per_ip` or `accept_error`.
+pub fn connection_refused(listener: &'static str, reason: &'static str) {
+    metrics::counter!("confer_connections_refused_total", "listener" => listener, "reason" => reason)
+        .increment(1);
+}
+
+/// A connection closed by a timeout: `phase` `handshake`, `body` or `idle`.
+pub fn connection_timed_out(listener: &'static str, phase: &'static str) {
+    metrics::counter!("confer_connections_timed_out_total", "listener" => listener, "phase" => phase)
+        .increment(1);
 }
 
 /// The exporter's periodic upkeep (histogram buckets), called by the sampler.

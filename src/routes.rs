@@ -212,6 +212,7 @@ fn readiness(s: &Services) -> crate::health::ready::Readiness {
         audit: s.audit.clone(),
         hub: s.hub.clone(),
         ready: s.ready.clone(),
+        disk: s.disk.clone(),
     }
 }
 

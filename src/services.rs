@@ -43,6 +43,8 @@ pub struct Services {
     pub ready: Arc<AtomicBool>,
     /// Resume credentials: a lost connection takes its kept seat back (R-REMOTE-2).
     pub resumes: crate::visit::Resumes,
+    /// The data dir's free space against its watermark (readiness, metrics).
+    pub disk: crate::disk::DiskSpace,
 }
 
 impl Services {

@@ -130,16 +130,18 @@ async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff() {
     );
     let from = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
     let to = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    // The forged token identified nobody: it is counted (one entry per class, reason and
+    // minute), written when the minute ends or, here, when asked to.
+    app.running.state.audit.flush_counted().await;
     let all = audit_kinds(
         &app,
         &format!("from={}&to={}", urlencode(&from), urlencode(&to)),
     )
     .await;
     assert!(
-        all.iter().any(|k| k == "admission_refused"),
-        "the forged token's refusal: {all:?}"
+        all.iter().any(|k| k == "unauthenticated_requests"),
+        "the forged token's refusal is counted: {all:?}"
     );
-    assert!(all.iter().any(|k| k == "join_token_rejected"), "{all:?}");
     // Nothing but ids: no username, display name or address appears in any entry.
     let auditor = app.staff_session(&auditor_name(), "auditor").await;
     let (_, body) = app

@@ -42,6 +42,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("redact", 0),
     ("model", 0),
     ("keyfile", 0),
+    // The data dir's free space (statvfs), read by readiness and the metrics.
+    ("disk", 0),
     // The counters facade; its scrape route and sampler are the admin edge's.
     ("metrics", 0),
     // 1 store: the only module that sees SQL.
@@ -54,6 +56,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("visit::timing", 2),
     ("audit::chain", 2),
     ("audit::record", 2),
+    // Counting unauthenticated noise per class, reason and minute.
+    ("audit::tally", 2),
     ("licence::verify", 2),
     ("licence::breaker", 2),
     // Visit receipts: canonical form, building and verifying (R-PRIV-1).

@@ -40,6 +40,7 @@
 
 pub mod chain;
 pub mod record;
+pub mod tally;
 
 pub use chain::{Broken, Checkpoint, StoredEntry, Summary, Verifier};
 pub use record::{
@@ -126,7 +127,13 @@ pub struct Audit {
     /// (R-PRIV-1), under their own domain ([`chain::receipt_message`]).
     key: Arc<Ed25519KeyPair>,
     timeout: Duration,
+    /// Unauthenticated noise counted per class, reason and minute ([`tally`]), written by
+    /// the flush task when each minute ends and by [`Audit::close`].
+    noise: Arc<std::sync::Mutex<tally::Tally>>,
 }
+
+/// How often the counted noise of ended minutes is written.
+const NOISE_FLUSH: Duration = Duration::from_secs(5);
 
 impl Audit {
     /// Open `<data-dir>/audit.db` (creating it and the signing key on first start) and
@@ -152,14 +159,67 @@ impl Audit {
             every: Duration::from_secs(config.checkpoint_every_secs.max(1)),
         };
         tokio::spawn(task.run(rx));
-        Ok(Audit {
+        let audit = Audit {
             tx,
             shared,
             reader,
             public_key,
             key,
             timeout: Duration::from_millis(config.append_timeout_ms.max(1)),
-        })
+            noise: Arc::default(),
+        };
+        tokio::spawn(audit.clone().flush_noise_every_minute());
+        Ok(audit)
+    }
+
+    /// Count one refused request from a party nobody identified (`class`: the record kind
+    /// it would have had, `login_failed`, `join_token_rejected` or `certificate_rejected`;
+    /// `reason`: its refusal code). No write now: the counts of each minute become one
+    /// `unauthenticated_requests` entry per class and reason ([`tally`]), so a flood of
+    /// them costs the chain a few entries a minute. Decisions about identified parties are
+    /// appended one by one, never counted here.
+    pub fn count_unauthenticated(&self, class: &'static str, reason: &str) {
+        let now = Utc::now().timestamp_millis();
+        self.noise
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count(class, reason, now);
+    }
+
+    /// Write every count now, the current minute's included (shutdown does; the admin
+    /// console's audit reader may, to see the latest counts).
+    pub async fn flush_counted(&self) {
+        self.flush_noise(true).await;
+    }
+
+    /// Write the counted noise (`all`: the current minute's too); what cannot be written is
+    /// counted again.
+    async fn flush_noise(&self, all: bool) {
+        let records = {
+            let mut t = self.noise.lock().unwrap_or_else(|e| e.into_inner());
+            if all {
+                t.take_all()
+            } else {
+                t.take_ended(Utc::now().timestamp_millis())
+            }
+        };
+        if records.is_empty() {
+            return;
+        }
+        if let Err(e) = self.append_all(Actor::Anonymous, records.clone()).await {
+            tracing::error!(error = %e, "the counts of refused unauthenticated requests could not be written; kept for the next try");
+            self.noise
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .restore(&records);
+        }
+    }
+
+    async fn flush_noise_every_minute(self) {
+        while !self.tx.is_closed() {
+            tokio::time::sleep(NOISE_FLUSH).await;
+            self.flush_noise(false).await;
+        }
     }
 
     /// Append one record; resolves once it is durably committed.
@@ -286,6 +346,7 @@ impl Audit {
 
     /// Commit what is queued, sign a final checkpoint, stop the writer (graceful shutdown).
     pub async fn close(&self) {
+        self.flush_noise(true).await;
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Close(tx)).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;

@@ -377,6 +377,16 @@ pub enum AuditRecord {
         lawyer: LawyerId,
         account: LawyerId,
     },
+    /// Unauthenticated requests refused in one minute, counted rather than written one
+    /// entry each (`audit::noise`): `class` is the refused request's record kind
+    /// (`login_failed`, `join_token_rejected`, `certificate_rejected`), `reason` its code,
+    /// `minute_start_ms` the minute's start (Unix ms, UTC), `count` how many.
+    UnauthenticatedRequests {
+        class: String,
+        reason: String,
+        minute_start_ms: i64,
+        count: u64,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -460,6 +470,7 @@ impl AuditRecord {
             AuditRecord::E2eeKeyPublished { .. } => "e2ee_key_published",
             AuditRecord::E2eeCheckCode { .. } => "e2ee_check_code",
             AuditRecord::CompanionWithdrawn { .. } => "companion_withdrawn",
+            AuditRecord::UnauthenticatedRequests { .. } => "unauthenticated_requests",
         }
     }
 
@@ -552,7 +563,9 @@ impl AuditRecord {
                 AccountKind::Lawyer => s.lawyer = Some(LawyerId(*account_id)),
                 AccountKind::Staff => s.staff = Some(AdminId(*account_id)),
             },
-            AuditRecord::LoginFailed { .. } | AuditRecord::CertificateRejected { .. } => {}
+            AuditRecord::LoginFailed { .. }
+            | AuditRecord::CertificateRejected { .. }
+            | AuditRecord::UnauthenticatedRequests { .. } => {}
             AuditRecord::ScheduleEvent {
                 lawyer,
                 visit,

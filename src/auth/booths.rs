@@ -2,9 +2,9 @@
 //! verified against the facility CA ([`super::BoothVerifier`]) and matched to a booth the
 //! store knows in the facility the certificate names.
 //!
-//! A refused certificate is recorded in the audit log (`certificate_rejected`) before the
-//! refusal is returned (docs/DESIGN.md invariant 3); if that record cannot be written the
-//! refusal says so ([`BoothRefusal::Audit`]) and the caller answers "unavailable".
+//! A refused certificate identifies no booth: it is counted in the audit log per reason and
+//! minute (`unauthenticated_requests` with class `certificate_rejected`, `audit::tally`),
+//! so a flood of certificate-less requests cannot flood the chain.
 //!
 //! Does not: decide whether the booth may join a visit (`policy`), or read TLS itself
 //! (`http::serve` hands the chain over).
@@ -12,7 +12,7 @@
 use rustls::pki_types::CertificateDer;
 
 use super::{BoothCertError, BoothIdentity, BoothVerifier};
-use crate::audit::{Actor, Audit, AuditError, AuditRecord};
+use crate::audit::{Audit, AuditError};
 use crate::ids::BoothId;
 use crate::store::{Store, StoreError};
 
@@ -70,15 +70,10 @@ impl Booths {
                 _ => BoothRefusal::UnknownBooth,
             },
         };
-        tracing::info!(code = refusal.code(), "booth certificate refused");
+        tracing::debug!(code = refusal.code(), "booth certificate refused");
+        // No booth was identified: counted per minute, not one entry each (audit::tally).
         self.audit
-            .append(
-                Actor::Anonymous,
-                AuditRecord::CertificateRejected {
-                    code: refusal.code().into(),
-                },
-            )
-            .await?;
+            .count_unauthenticated("certificate_rejected", refusal.code());
         Err(refusal)
     }
 

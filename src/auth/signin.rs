@@ -288,6 +288,12 @@ impl SignIn {
         if matches!(e, SignInError::Store(_) | SignInError::Busy) {
             return e;
         }
+        // An attempt refused before any check (the budget is spent) decides nothing about
+        // anyone: counted, not one entry each (audit::tally).
+        if matches!(e, SignInError::TooManyAttempts(_)) {
+            self.audit.count_unauthenticated("login_failed", e.code());
+            return e;
+        }
         let record = AuditRecord::LoginFailed {
             account_kind: kind,
             username_sha256: username_digest(username),

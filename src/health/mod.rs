@@ -37,7 +37,7 @@
 //!        "video": {"fps": num, "width": int|null, "height": int|null}|null,
 //!        "last_media_ms_ago": int|null, "reconnects": int } ],
 //!     "alerts": [ {"kind": "loss"|"rtt"|"no_media"|"reconnecting", "role": str, "since": RFC3339} ] } ],
-//!   "alerts_active": int }
+//!   "alerts_active": int, "system_alerts": ["disk_space"] }
 //! ```
 //! `state` is `live` once two participants are connected. `loss_pct` is the worse of the
 //! loss of what the SFU receives from the participant and the loss the participant reports
@@ -95,6 +95,7 @@ impl HealthFeed {
             at: crate::model::time::rfc3339(Utc::now()),
             visits: Vec::new(),
             alerts_active: 0,
+            system_alerts: Vec::new(),
         };
         HealthFeed(Arc::new(Channels {
             view: watch::Sender::new(to_json(&empty)),
@@ -153,6 +154,7 @@ pub async fn run(
     hub: VisitHub,
     store: Store,
     th: Thresholds,
+    disk: crate::disk::DiskSpace,
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
@@ -205,7 +207,10 @@ pub async fn run(
             };
             inputs.push(VisitInput { live: l, booth });
         }
-        let (view, events) = model::evaluate(&mut health, &inputs, &snap, &th, Utc::now());
+        let (mut view, events) = model::evaluate(&mut health, &inputs, &snap, &th, Utc::now());
+        if disk.is_low() {
+            view.system_alerts.push("disk_space");
+        }
         for e in events.iter().filter(|e| e.status == "raised") {
             crate::metrics::health_alert(e.kind.as_str());
         }

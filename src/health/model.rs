@@ -113,6 +113,9 @@ pub struct LiveView {
     pub at: String,
     pub visits: Vec<VisitHealth>,
     pub alerts_active: usize,
+    /// Alerts about the server itself, not a visit: `disk_space` (the data dir is below its
+    /// free-space watermark, `src/disk.rs`). Set by the feed task.
+    pub system_alerts: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -423,6 +426,7 @@ pub fn evaluate(
         at: rfc3339(now),
         visits: out,
         alerts_active: state.alerts_active(),
+        system_alerts: Vec::new(),
     };
     (view, events)
 }

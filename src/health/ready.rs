@@ -1,5 +1,6 @@
 //! Readiness: `GET /healthz` on both listeners, for load balancers and the administrator
-//! at 2 a.m. 200 `{"status":"ok"}` once confer is ready; 503 `{"status":"unavailable",
+//! at 2 a.m. 200 `{"status":"ok"}` once confer is ready (200 `{"status":"degraded",
+//! "degraded":["disk_space"]}` while it works but the data dir is low on space); 503 `{"status":"unavailable",
 //! "unhealthy":[...]}` naming the part that is not (`database`, `audit`) or while starting
 //! and stopping. Counts live visits, nothing about who is in them.
 
@@ -27,6 +28,8 @@ pub struct Readiness {
     pub audit: Audit,
     pub hub: VisitHub,
     pub ready: Arc<AtomicBool>,
+    /// The data dir's free space: below the watermark the answer is `degraded`.
+    pub disk: crate::disk::DiskSpace,
 }
 
 impl Readiness {
@@ -51,6 +54,10 @@ pub struct Health {
     /// The parts that are not healthy: `database`, `audit`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     unhealthy: Vec<&'static str>,
+    /// Working, but staff must act before it stops: `disk_space` (the data dir's free
+    /// space is below `[storage] free_space_watermark_mib`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    degraded: Vec<&'static str>,
 }
 
 /// Whether this confer can serve visits now.
@@ -59,7 +66,7 @@ pub struct Health {
     path = "/healthz",
     tag = "health",
     responses(
-        (status = 200, description = "Ready", body = Health),
+        (status = 200, description = "Ready (`ok`, or `degraded` naming what staff must see to)", body = Health),
         (status = 503, description = "Starting, stopping, or a part is unhealthy", body = Health)
     )
 )]
@@ -72,11 +79,21 @@ pub async fn healthz(State(r): State<Readiness>) -> Response {
         unhealthy.push("audit");
     }
     let ready = r.is_ready() && unhealthy.is_empty();
+    let mut degraded = Vec::new();
+    if r.disk.is_low() {
+        degraded.push("disk_space");
+    }
+    let status = match (ready, degraded.is_empty()) {
+        (false, _) => "unavailable",
+        (true, true) => "ok",
+        (true, false) => "degraded",
+    };
     let body = Health {
-        status: if ready { "ok" } else { "unavailable" },
+        status,
         version: env!("CARGO_PKG_VERSION"),
         live_visits: r.hub.live_count(),
         unhealthy,
+        degraded,
     };
     let status = if ready {
         StatusCode::OK

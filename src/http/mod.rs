@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod extract;
+pub mod limits;
 pub mod openapi;
 pub mod pages;
 pub mod serve;

@@ -1,7 +1,8 @@
 //! The TLS accept loop shared by both listeners.
 //!
-//! Owns: accepting TCP connections, the TLS handshake (bounded by
-//! [`HANDSHAKE_TIMEOUT`]), handing each request of a connection the connection's
+//! Owns: accepting TCP connections within the listener's caps (`limits`), the TLS
+//! handshake, request-head, request-body and idle timeouts and HTTP/2 keepalive (all from
+//! the listener's `ConnectionSection`, R-REMOTE-1), handing each request of a connection the connection's
 //! facts as extensions ([`PeerCertificates`], [`RemoteAddr`] and axum's
 //! `ConnectInfo<SocketAddr>`), serving HTTP/1.1 and HTTP/2 with upgrades (WebSocket)
 //! through hyper-util, and graceful shutdown.
@@ -12,7 +13,9 @@
 //! connection future once upgraded: their owners (signalling) close them on shutdown.
 //!
 //! Network input never panics here: every failure of one connection is logged at
-//! debug level (the peer address only through [`Redacted`]) and the loop goes on.
+//! debug level (the peer address only through [`Redacted`]) and the loop goes on; refusals
+//! at the caps, accept errors and timeouts are counted in the metrics and warned about at
+//! most once per `limits::WARN_EVERY` per kind.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,17 +40,16 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::http::limits::{Activity, DeadlineBody, InFlightBody, ListenerLimits, Permitted};
 use crate::http::ApiError;
 use crate::redact::Redacted;
 
-/// A client that has not finished the TLS handshake by then is dropped.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client that has not sent a complete HTTP/1 request head by then is dropped.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight connections may take to finish after shutdown is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after an accept error (for example too many open files) before trying again.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// How often a connection's idle watchdog looks.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// The certificate chain the client presented in the TLS handshake (end entity
 /// first), or `None`. Untrusted data: verify it with `auth::booth::BoothVerifier`.
@@ -110,6 +112,7 @@ pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     router: Router,
+    limits: ListenerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
@@ -122,18 +125,33 @@ pub async fn serve_tls(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, remote)) => {
+                    // R-REMOTE-1: over the listener's cap (in total or for this address)
+                    // the socket is closed at once, before any TLS work.
+                    let Ok(permit) = limits.limiter.try_admit(remote.ip()) else {
+                        drop(tcp);
+                        continue;
+                    };
                     connections.spawn(serve_connection(
                         acceptor.clone(),
-                        tcp,
+                        Permitted::new(tcp, permit),
                         remote,
                         router.clone(),
+                        limits.clone(),
                         closing_rx.clone(),
                     ));
                 }
                 Err(e) => {
                     // Per-connection failures (reset before accept) and resource
                     // exhaustion (EMFILE) alike: pause briefly, keep serving.
-                    tracing::debug!(error = %e, "accept failed");
+                    crate::metrics::connection_refused(limits.listener(), "accept_error");
+                    if let Some(more) = limits.warn.accept_error.due() {
+                        tracing::warn!(
+                            listener = limits.listener(),
+                            error = %e,
+                            errors_since_last_line = more,
+                            "accept failed"
+                        );
+                    }
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 }
             },
@@ -165,15 +183,21 @@ async fn closing_requested(closing: &mut watch::Receiver<bool>) {
 
 async fn serve_connection(
     acceptor: TlsAcceptor,
-    tcp: TcpStream,
+    tcp: Permitted<TcpStream>,
     remote: SocketAddr,
     router: Router,
+    limits: ListenerLimits,
     mut closing: watch::Receiver<bool>,
 ) {
     let peer = Redacted(remote.ip());
-    let _ = tcp.set_nodelay(true);
+    let listener = limits.listener();
+    let conn = &limits.conn;
+    let _ = tcp.get_ref().set_nodelay(true);
 
-    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+    let handshake = tokio::time::timeout(
+        Duration::from_secs(conn.handshake_timeout_secs),
+        acceptor.accept(tcp),
+    );
     let tls = tokio::select! {
         result = handshake => match result {
             Ok(Ok(tls)) => tls,
@@ -182,7 +206,15 @@ async fn serve_connection(
                 return;
             }
             Err(_) => {
-                tracing::debug!(%peer, "TLS handshake timed out");
+                crate::metrics::connection_timed_out(listener, "handshake");
+                if let Some(more) = limits.warn.handshake_timeout.due() {
+                    tracing::warn!(
+                        listener,
+                        %peer,
+                        timeouts_since_last_line = more,
+                        "TLS handshake timed out: connection closed"
+                    );
+                }
                 return;
             }
         },
@@ -195,29 +227,78 @@ async fn serve_connection(
             .peer_certificates()
             .map(|chain| Arc::new(chain.iter().map(|c| c.clone().into_owned()).collect())),
     );
-    let service = router.map_request(move |mut req: Request<Incoming>| {
-        let extensions = req.extensions_mut();
-        extensions.insert(certs.clone());
-        extensions.insert(RemoteAddr(remote));
-        extensions.insert(ConnectInfo(remote));
-        req
-    });
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let activity = activity.clone();
+        let conn = conn.clone();
+        tower::service_fn(move |req: Request<Incoming>| {
+            let in_flight = activity.begin();
+            let (mut parts, body) = req.into_parts();
+            let extensions = &mut parts.extensions;
+            extensions.insert(certs.clone());
+            extensions.insert(RemoteAddr(remote));
+            extensions.insert(ConnectInfo(remote));
+            let body = DeadlineBody::new(body, &conn, activity.clone(), listener);
+            let request = Request::from_parts(parts, axum::body::Body::new(body));
+            let router = router.clone();
+            async move {
+                let response = router.oneshot(request).await;
+                response.map(|r| {
+                    r.map(|body| axum::body::Body::new(InFlightBody::new(body, in_flight)))
+                })
+            }
+        })
+    };
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(Duration::from_secs(conn.header_timeout_secs));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(conn.keepalive_interval_secs))
+        .keep_alive_timeout(Duration::from_secs(conn.keepalive_timeout_secs));
     let connection = builder
         .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service));
     tokio::pin!(connection);
 
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = closing_requested(&mut closing) => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
+    let idle_limit = Duration::from_secs(conn.idle_timeout_secs);
+    let mut check = tokio::time::interval(IDLE_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutting_down = false;
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = closing_requested(&mut closing), if !shutting_down => {
+                shutting_down = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = activity.doomed.notified() => {
+                // A request body ran out of time: the connection goes, whatever it was doing.
+                if let Some(more) = limits.warn.body_timeout.due() {
+                    tracing::warn!(
+                        listener,
+                        %peer,
+                        timeouts_since_last_line = more,
+                        "request body timed out: connection closed"
+                    );
+                }
+                return;
+            }
+            _ = check.tick() => {
+                if !shutting_down && activity.idle_for().is_some_and(|idle| idle >= idle_limit) {
+                    // No request in progress for the idle limit: HTTP/1 closes, HTTP/2 says
+                    // GOAWAY; a client that does not finish within the grace is dropped.
+                    crate::metrics::connection_timed_out(listener, "idle");
+                    connection.as_mut().graceful_shutdown();
+                    match tokio::time::timeout(SHUTDOWN_GRACE, connection.as_mut()).await {
+                        Ok(result) => break result,
+                        Err(_) => return,
+                    }
+                }
+            }
         }
     };
     if let Err(e) = result {
@@ -291,7 +372,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_tls(listener, tls, router, async {
+        let conn = crate::config::ConnectionSection::default();
+        let limits = ListenerLimits::new("public", &conn, conn.max_connections);
+        let server = tokio::spawn(serve_tls(listener, tls, router, limits, async {
             let _ = stop_rx.await;
         }));
         Fixture {

@@ -509,18 +509,11 @@ impl Admission {
                     JoinTokenError::Invalid => Refusal::InvalidToken,
                     JoinTokenError::Expired => Refusal::TokenExpired,
                 };
-                let records = vec![
-                    AuditRecord::JoinTokenRejected {
-                        visit: None,
-                        reason: refusal.code().into(),
-                    },
-                    AuditRecord::AdmissionRefused {
-                        visit: None,
-                        participant: None,
-                        reason: refusal.code().into(),
-                    },
-                ];
-                return Err(self.refused(Actor::Anonymous, records, refusal).await);
+                // A token that does not verify identifies nobody: counted per minute, not
+                // one entry each (audit::tally).
+                self.audit
+                    .count_unauthenticated("join_token_rejected", refusal.code());
+                return Err(refusal);
             }
         };
         let visit = claims.visit;

@@ -153,7 +153,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("tempdir");
+    spawn_app_in(tempfile::tempdir().expect("tempdir"), tweak).await
+}
+
+/// [`spawn_app_with`] with the data dir in `data_dir` (e.g. a small file system).
+pub async fn spawn_app_in(data_dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config {
         data_dir: data_dir.path().to_path_buf(),
         ..Config::default()

@@ -221,6 +221,10 @@ impl TestRegistry {
             listener,
             tls,
             router(state.clone()),
+            {
+                let conn = confer::config::ConnectionSection::default();
+                confer::http::limits::ListenerLimits::new("public", &conn, conn.max_connections)
+            },
             async move {
                 let _ = stopped.await;
             },

@@ -13,7 +13,7 @@ const VIEWS = {
 };
 
 const main = document.getElementById('main');
-let live = { at: null, visits: [], alerts_active: 0, unavailable: false };
+let live = { at: null, visits: [], alerts_active: 0, system_alerts: [], unavailable: false };
 let liveAbort = null;
 let current = { view: null, arg: null };
 
@@ -117,7 +117,7 @@ function stopLive() {
   liveAbort = null;
 }
 function onHealth(data) {
-  live = { at: data.at, visits: data.visits || [], alerts_active: data.alerts_active || 0, unavailable: false };
+  live = { at: data.at, visits: data.visits || [], alerts_active: data.alerts_active || 0, system_alerts: data.system_alerts || [], unavailable: false };
   if (current.view === 'live' || current.view === 'visit') renderView();
 }
 async function startLive() {
@@ -177,6 +177,7 @@ function liveView() {
   const s = session();
   const wrap = h('section', { id: 'live', 'data-key': 'live' }, h('h1', {}, t('live_title')));
   if (live.unavailable) { wrap.appendChild(h('p', { class: 'muted' }, t('live_unavailable'))); return wrap; }
+  for (const a of live.system_alerts) wrap.appendChild(h('p', { class: 'health-red', 'data-system-alert': a, role: 'alert' }, t(`system_alert_${a}`)));
   wrap.appendChild(h('p', { class: 'muted small' }, `${t('live_updated')}: ${live.at ? when(live.at) : t('loading')} · ${t('alerts')}: ${live.alerts_active}`));
   if (!live.visits.length) { wrap.appendChild(h('p', { id: 'live-empty' }, t('live_none'))); return wrap; }
   const rows = live.visits.map((v) => {
