@@ -43,6 +43,9 @@ pub struct Services {
     pub ready: Arc<AtomicBool>,
     /// Resume credentials: a lost connection takes its kept seat back (R-REMOTE-2).
     pub resumes: crate::visit::Resumes,
+    /// Ends live visits whose booth certificate was revoked; audits the command line's
+    /// revocations (R-VERIFY-4).
+    pub revocation: crate::visit::revocation::RevocationSweep,
 }
 
 impl Services {

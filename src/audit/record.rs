@@ -362,6 +362,15 @@ pub enum AuditRecord {
         code: String,
         participants: Vec<String>,
     },
+    /// A booth client certificate was put on the deny list (R-VERIFY-4): `serial` (hex)
+    /// and/or `certificate_sha256` name it; `via` is `staff` (admin route) or
+    /// `command_line` (`confer certs revoke`, recorded by the server when it sees the row).
+    BoothCertificateRevoked {
+        booth: BoothId,
+        serial: Option<String>,
+        certificate_sha256: Option<String>,
+        via: String,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -444,6 +453,7 @@ impl AuditRecord {
             AuditRecord::CompanionRemoved { .. } => "companion_removed",
             AuditRecord::E2eeKeyPublished { .. } => "e2ee_key_published",
             AuditRecord::E2eeCheckCode { .. } => "e2ee_check_code",
+            AuditRecord::BoothCertificateRevoked { .. } => "booth_certificate_revoked",
         }
     }
 
@@ -613,6 +623,7 @@ impl AuditRecord {
                 participant(&mut s, p);
             }
             AuditRecord::E2eeCheckCode { visit, .. } => s.visit = Some(*visit),
+            AuditRecord::BoothCertificateRevoked { booth, .. } => s.booth = Some(booth.clone()),
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),
