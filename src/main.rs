@@ -584,7 +584,11 @@ fn version(assets: bool) {
 
 /// `confer certs revoke` (R-VERIFY-4): the deny list row only; the audit record is written
 /// by the server (one writer of the audit chain) when its revocation sweep sees the row.
-fn certs_revoke(data_dir: &std::path::Path, booth: &str, serial: Option<&str>) -> anyhow::Result<()> {
+fn certs_revoke(
+    data_dir: &std::path::Path,
+    booth: &str,
+    serial: Option<&str>,
+) -> anyhow::Result<()> {
     use confer::auth::revocation::{certificate_file, normalise_serial};
     anyhow::ensure!(
         data_dir.is_dir(),
@@ -601,7 +605,9 @@ fn certs_revoke(data_dir: &std::path::Path, booth: &str, serial: Option<&str>) -
         None => {
             let path = confer_certs::booth_cert_path(data_dir, booth);
             let (s, h) = certificate_file(&path).map_err(|e| {
-                anyhow::anyhow!("cannot read the booth's certificate ({e}); give its serial with --serial")
+                anyhow::anyhow!(
+                    "cannot read the booth's certificate ({e}); give its serial with --serial"
+                )
             })?;
             (Some(s), Some(h))
         }

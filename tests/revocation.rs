@@ -36,7 +36,10 @@ async fn both_told(lawyer: &mut SignalingClient, booth: &mut SignalingClient) {
             match sig.next_notice_timeout(WAIT).await.expect("a notice") {
                 VisitNotice::VisitEnded { reason, message } => {
                     assert_eq!(reason, EndReason::CertificateRevoked, "{message}");
-                    assert!(message.contains("吊销") && message.contains("revoked"), "{message}");
+                    assert!(
+                        message.contains("吊销") && message.contains("revoked"),
+                        "{message}"
+                    );
                     break;
                 }
                 _ => continue,
@@ -54,17 +57,24 @@ async fn new_joins_refused(app: &app::TestApp, token_before: &str) {
     let (status, body) = app.booth_join_token(&app.demo_booth(), visit).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["code"], "certificate_revoked", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("revoked"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
 
     let mut sig = app.signaling(&app.demo_booth()).await;
     sig.hello().await.unwrap();
-    let err = sig.join(token_before).await.expect_err("a revoked booth cannot join");
+    let err = sig
+        .join(token_before)
+        .await
+        .expect_err("a revoked booth cannot join");
     assert_eq!(err.code(), Some(ErrorCode::CertificateRevoked), "{err}");
 }
 
 /// The audit entries of the last hour, as text.
 async fn recent_audit(app: &app::TestApp) -> String {
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let now = chrono::Utc::now();
     let (status, audit) = app
         .audit_read(&format!(
@@ -96,20 +106,33 @@ async fn the_admin_route_revokes_the_booth_certificate() {
     let (status, body) = app
         .admin(reqwest::Method::POST, &path, Some(json!({"serial": "zz"})))
         .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_serial")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_serial")),
+        "{body}"
+    );
     let (status, body) = app
-        .admin(reqwest::Method::POST, "/admin/api/booths/no-such-booth/revoke", Some(json!({})))
+        .admin(
+            reqwest::Method::POST,
+            "/admin/api/booths/no-such-booth/revoke",
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 404, "{body}");
 
     // No serial: the certificate the booth proved itself with.
-    let (status, body) = app.admin(reqwest::Method::POST, &path, Some(json!({}))).await;
+    let (status, body) = app
+        .admin(reqwest::Method::POST, &path, Some(json!({})))
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["visits_ended"], 1, "{body}");
     both_told(&mut lawyer, &mut booth).await;
 
     let (_, audit) = app.audit_read(&format!("?visit={visit}")).await;
-    assert!(audit.to_string().contains("certificate_revoked"), "visit end audited: {audit}");
+    assert!(
+        audit.to_string().contains("certificate_revoked"),
+        "visit end audited: {audit}"
+    );
     let audit = recent_audit(&app).await;
     assert!(audit.contains("booth_certificate_revoked"), "{audit}");
 
@@ -127,14 +150,24 @@ async fn the_command_line_revokes_the_booth_certificate() {
     let data_dir = app.data_dir.path().to_owned();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_confer"))
-            .args(["certs", "revoke", "--booth", confer::app::DEMO_BOOTH, "--data-dir"])
+            .args([
+                "certs",
+                "revoke",
+                "--booth",
+                confer::app::DEMO_BOOTH,
+                "--data-dir",
+            ])
             .arg(&data_dir)
             .output()
             .unwrap()
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
 
     both_told(&mut lawyer, &mut booth).await;
@@ -166,7 +199,11 @@ fn write_crl(data_dir: &std::path::Path, out: &std::path::Path, serials: &[Strin
         revoked_certs: serials
             .iter()
             .map(|s| {
-                let even = if s.len() % 2 == 1 { format!("0{s}") } else { s.clone() };
+                let even = if s.len() % 2 == 1 {
+                    format!("0{s}")
+                } else {
+                    s.clone()
+                };
                 let bytes: Vec<u8> = (0..even.len())
                     .step_by(2)
                     .map(|i| u8::from_str_radix(&even[i..i + 2], 16).unwrap())

@@ -61,8 +61,8 @@ pub fn crl_serials(bytes: &[u8]) -> Result<HashSet<String>, String> {
         ders.push(bytes.to_vec());
     }
     for der in &ders {
-        let (_, crl) = x509_parser::parse_x509_crl(der)
-            .map_err(|e| format!("not a parsable CRL: {e}"))?;
+        let (_, crl) =
+            x509_parser::parse_x509_crl(der).map_err(|e| format!("not a parsable CRL: {e}"))?;
         for revoked in crl.iter_revoked_certificates() {
             serials.insert(serial_of_bytes(&revoked.user_certificate.to_bytes_be()));
         }
@@ -129,16 +129,15 @@ impl CrlFile {
         match Self::stamp(&self.path) {
             Ok(stamp) if Some(stamp) == self.seen => {}
             Ok(_) => match self.load() {
-                Ok(()) => tracing::info!(
-                    revoked = self.serials.len(),
-                    "booth CRL file read again"
-                ),
+                Ok(()) => tracing::info!(revoked = self.serials.len(), "booth CRL file read again"),
                 Err(problem) => tracing::warn!(
                     %problem,
                     "the booth CRL file changed but cannot be read; keeping the last good one"
                 ),
             },
-            Err(e) => tracing::warn!(error = %e, "the booth CRL file cannot be read; keeping the last good one"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the booth CRL file cannot be read; keeping the last good one")
+            }
         }
     }
 }

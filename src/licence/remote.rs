@@ -282,7 +282,8 @@ pub(crate) fn parse_answer(
         return match serde_json::from_slice::<NotFound>(body) {
             Ok(nf) if nf.error == "unknown_licence" => Ok(None),
             _ => Err(RegistryError::Unavailable(
-                "HTTP 404 without the registry's unknown_licence answer (is the base URL right?)".to_owned(),
+                "HTTP 404 without the registry's unknown_licence answer (is the base URL right?)"
+                    .to_owned(),
             )),
         };
     }

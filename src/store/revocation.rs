@@ -50,8 +50,7 @@ fn row_to_revocation(r: &sqlx::sqlite::SqliteRow) -> Revocation {
     }
 }
 
-const COLUMNS: &str =
-    "id, booth_id, serial, certificate_sha256, revoked_at, revoked_by, admin_id";
+const COLUMNS: &str = "id, booth_id, serial, certificate_sha256, revoked_at, revoked_by, admin_id";
 
 impl Store {
     /// Put a booth certificate on the deny list; returns the row id.

@@ -71,7 +71,9 @@ impl RevocationSweep {
                 match self.booths.is_revoked(&identity).await {
                     Ok(true) => {
                         tracing::warn!(visit = %view.visit, "booth certificate revoked; ending the visit");
-                        self.hub.end(view.visit, EndReason::CertificateRevoked).await;
+                        self.hub
+                            .end(view.visit, EndReason::CertificateRevoked)
+                            .await;
                         ended += 1;
                         break;
                     }
