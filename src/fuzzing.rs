@@ -124,7 +124,7 @@ fn booth_verifier() -> &'static BoothVerifier {
 
 /// Booth certificates (R-VERIFY-4): the bytes as a presented chain (split on a 0xFF 0x00
 /// marker, end entity first) verified against a facility CA, the bytes as a facility CA file,
-/// and the identity read from the bytes as a certificate.
+/// the identity read from the bytes as a certificate, and the bytes as a CRL file.
 pub fn booth_cert(data: &[u8]) {
     let chain: Vec<CertificateDer<'static>> = split(data)
         .into_iter()
@@ -134,6 +134,7 @@ pub fn booth_cert(data: &[u8]) {
     let _ = booth_verifier().verify(&chain, now);
     let _ = BoothVerifier::from_ca_pem(data);
     let _ = crate::auth::booth::fuzz_identity_of(data);
+    let _ = crate::auth::revocation::crl_serials(data);
 }
 
 fn split(data: &[u8]) -> Vec<&[u8]> {
