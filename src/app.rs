@@ -54,6 +54,8 @@ pub struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     media_task: media::MediaTask,
     recheck: tokio::task::JoinHandle<()>,
+    /// The booth certificate revocation sweep (R-VERIFY-4).
+    revocation_task: tokio::task::JoinHandle<()>,
 }
 
 fn create_private_dir(p: &Path) -> anyhow::Result<()> {
@@ -262,7 +264,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.auth.login_max_failures,
         window,
     );
-    let booths = Booths::new(booths, store.clone(), audit.clone());
+    // R-VERIFY-4: the deny list, and the facility CA's CRL file when configured.
+    let revocations =
+        crate::auth::Revocations::new(store.clone(), config.tls.client_crl.as_deref())?;
+    let booths = Booths::with_revocations(booths, store.clone(), audit.clone(), revocations);
     let admission = crate::visit::Admission::new(
         store.clone(),
         audit.clone(),
@@ -287,6 +292,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     .context("cannot read or create the TURN shared secret")?;
     let resumes =
         crate::visit::Resumes::new(store.clone(), audit.clone(), hub.clone(), gate.clone());
+    let revocation = crate::visit::revocation::RevocationSweep {
+        store: store.clone(),
+        audit: audit.clone(),
+        booths: booths.clone(),
+        hub: hub.clone(),
+    };
+    let revocation_task = tokio::spawn(revocation.clone().run());
     let state = Services {
         config,
         store,
@@ -306,6 +318,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ready: Arc::new(AtomicBool::new(false)),
         resumes,
         disk: crate::disk::DiskSpace::default(),
+        revocation,
     };
     let watermark = state.config.storage.free_space_watermark_mib << 20;
     crate::disk::check(&state.disk, &data_dir, watermark);
@@ -430,6 +443,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tasks,
         media_task,
         recheck,
+        revocation_task,
     })
 }
 
@@ -439,6 +453,7 @@ impl Running {
     pub async fn shutdown(self) {
         self.state.ready.store(false, Ordering::Release);
         self.recheck.abort();
+        self.revocation_task.abort();
         self.state.hub.shutdown().await;
         // Give the notices a moment to reach the participants before the sockets close.
         tokio::time::sleep(Duration::from_millis(200)).await;

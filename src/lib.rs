@@ -25,6 +25,7 @@
 //! - [`model`]: the shared value types (base layer) that the store and the layers above use.
 //! - [`metrics`]: Prometheus metrics (`GET /metrics` on the admin listener).
 //! - [`http`]: shared HTTP plumbing: TLS, the accept loop, error mapping, the public routes.
+//! - `fuzzing` (feature `fuzzing` only): the entry points of the fuzz targets in `fuzz/`.
 
 pub mod admin;
 pub mod app;
@@ -35,6 +36,8 @@ pub mod config;
 pub mod demo;
 pub mod disk;
 pub mod documents;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod ids;

@@ -191,6 +191,19 @@ enum CertsCommand {
         #[arg(long)]
         booth: String,
     },
+    /// Revoke a booth's certificate (R-VERIFY-4): put it on the deny list in the database.
+    /// New joins with it are refused and a live visit at the booth ends within a minute
+    /// (`certificate_revoked`); the running server records it in the audit log.
+    Revoke {
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        booth: String,
+        /// The certificate's serial number (hex, colons allowed). Default: the certificate
+        /// `confer certs booth` issued to this booth under DATA_DIR.
+        #[arg(long)]
+        serial: Option<String>,
+    },
     /// Reissue the server certificate (e.g. for new host names).
     Server {
         #[arg(long, default_value = "./data")]
@@ -453,6 +466,11 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
                 println!("replaced certificate serial {old}: remove it from the facility's trust (revoke it)");
             }
         }
+        CertsCommand::Revoke {
+            data_dir,
+            booth,
+            serial,
+        } => certs_revoke(&data_dir, &booth, serial.as_deref())?,
         CertsCommand::Server { data_dir, hosts } => {
             let issued = confer_certs::reissue_server(
                 &data_dir,
@@ -562,6 +580,74 @@ fn version(assets: bool) {
             println!("{}  {}", a.sha256, a.path);
         }
     }
+}
+
+/// `confer certs revoke` (R-VERIFY-4): the deny list row only; the audit record is written
+/// by the server (one writer of the audit chain) when its revocation sweep sees the row.
+fn certs_revoke(
+    data_dir: &std::path::Path,
+    booth: &str,
+    serial: Option<&str>,
+) -> anyhow::Result<()> {
+    use confer::auth::revocation::{certificate_file, normalise_serial};
+    anyhow::ensure!(
+        data_dir.is_dir(),
+        "the data dir {} does not exist: pass the server's --data-dir",
+        data_dir.display()
+    );
+    let (serial, sha256) = match serial {
+        Some(s) => (
+            Some(normalise_serial(s).with_context(|| {
+                format!("{s:?} is not a serial number: write it in hex (colons allowed)")
+            })?),
+            None,
+        ),
+        None => {
+            let path = confer_certs::booth_cert_path(data_dir, booth);
+            let (s, h) = certificate_file(&path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read the booth's certificate ({e}); give its serial with --serial"
+                )
+            })?;
+            (Some(s), Some(h))
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let store = confer::store::Store::open(data_dir)
+            .await
+            .context("cannot open the database")?;
+        let booth_id = confer::ids::BoothId(booth.to_owned());
+        let result = async {
+            anyhow::ensure!(
+                store.booth(&booth_id).await?.is_some(),
+                "no booth {booth:?} in this server's database"
+            );
+            store
+                .revoke_booth_certificate(
+                    &confer::store::revocation::NewRevocation {
+                        booth: booth_id,
+                        serial: serial.clone(),
+                        certificate_sha256: sha256.clone(),
+                        revoked_by: "command_line",
+                        admin: None,
+                        audited: false,
+                    },
+                    chrono::Utc::now(),
+                )
+                .await?;
+            Ok(())
+        }
+        .await;
+        store.close().await;
+        result?;
+        println!(
+            "revoked the certificate of booth {booth} (serial {}{}): joins with it are refused; a live visit at the booth ends within a minute",
+            serial.as_deref().unwrap_or("-"),
+            sha256.map(|h| format!(", SHA-256 {h}")).unwrap_or_default()
+        );
+        Ok(())
+    })
 }
 
 fn registry_import(data_dir: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {

@@ -113,6 +113,16 @@ pub fn admin(s: &Services) -> Router {
             audit: s.audit.clone(),
             sessions: s.sessions.clone(),
         }))
+        .merge(crate::admin::revocation::admin_routes(
+            crate::admin::revocation::RevocationRoutes {
+                store: s.store.clone(),
+                audit: s.audit.clone(),
+                sessions: s.sessions.clone(),
+                booths: s.booths.clone(),
+                sweep: s.revocation.clone(),
+                data_dir: s.config.data_dir.clone(),
+            },
+        ))
         .merge(crate::admin::staff::admin_routes(
             crate::admin::staff::StaffRoutes {
                 store: s.store.clone(),

@@ -45,6 +45,9 @@ pub struct Services {
     pub resumes: crate::visit::Resumes,
     /// The data dir's free space against its watermark (readiness, metrics).
     pub disk: crate::disk::DiskSpace,
+    /// Ends live visits whose booth certificate was revoked; audits the command line's
+    /// revocations (R-VERIFY-4).
+    pub revocation: crate::visit::revocation::RevocationSweep,
 }
 
 impl Services {

@@ -89,6 +89,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("turn::credentials", 2),
     ("turn::conf", 2),
     ("visit::resume", 3),
+    // Ends live visits whose booth certificate was revoked (R-VERIFY-4).
+    ("visit::revocation", 3),
     ("visit::roster", 3),
     // 4 edges: HTTP and WebSocket routes, extractors, listeners.
     ("http", 4),
@@ -110,6 +112,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("routes", 5),
     ("demo", 5),
     ("services", 5),
+    // The fuzz targets' entry points (feature `fuzzing`): they reach every layer's parsers.
+    ("fuzzing", 5),
 ];
 
 const LAYER_NAMES: [&str; 6] = ["base", "store", "core", "service", "edge", "wiring"];

@@ -31,9 +31,9 @@ pub use error::CertsError;
 pub use identity::{booth_uri, is_valid_id, parse_booth_uri, BOOTH_URI_PREFIX};
 pub use p12::{booth_p12, generate_p12_password, P12Password};
 pub use pki::{
-    bootstrap_dev_pki, init, issue_booth, pki_dir, reissue_server, BoothFiles, BoothIssued,
-    DevPkiReport, ServerIssued, BOOTH_VALIDITY_DAYS, CA_VALIDITY_DAYS, DEMO_BOOTH, DEMO_FACILITY,
-    SERVER_VALIDITY_DAYS,
+    booth_cert_path, bootstrap_dev_pki, init, issue_booth, pki_dir, reissue_server, BoothFiles,
+    BoothIssued, DevPkiReport, ServerIssued, BOOTH_VALIDITY_DAYS, CA_VALIDITY_DAYS, DEMO_BOOTH,
+    DEMO_FACILITY, SERVER_VALIDITY_DAYS,
 };
 
 /// Result of this crate's operations.

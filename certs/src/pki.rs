@@ -45,6 +45,11 @@ const SECRET_MODE: u32 = 0o600;
 const PUBLIC_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o700;
 
+/// Where `confer certs booth` keeps the certificate (PEM) of `booth` under `data_dir`.
+pub fn booth_cert_path(data_dir: &Path, booth: &str) -> PathBuf {
+    BoothFiles::new(&pki_dir(data_dir), booth).cert
+}
+
 /// `<data-dir>/pki`.
 pub fn pki_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("pki")

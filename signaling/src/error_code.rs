@@ -80,6 +80,9 @@ pub enum ErrorCode {
     /// An assistant or interpreter may join only while the visit's lawyer is present
     /// (R-VERIFY-4).
     LawyerNotPresent,
+    /// The booth's client certificate was revoked (R-VERIFY-4): on the facility's deny list
+    /// or in its CA's revocation list. The facility must issue a new one.
+    CertificateRevoked,
 }
 
 impl ErrorCode {
@@ -114,6 +117,7 @@ impl ErrorCode {
         ErrorCode::ResumeExpired,
         ErrorCode::ResumeWrongDevice,
         ErrorCode::LawyerNotPresent,
+        ErrorCode::CertificateRevoked,
     ];
 
     /// The stable wire spelling, e.g. `"token_expired"`.
@@ -148,6 +152,7 @@ impl ErrorCode {
             ErrorCode::ResumeExpired => "resume_expired",
             ErrorCode::ResumeWrongDevice => "resume_wrong_device",
             ErrorCode::LawyerNotPresent => "lawyer_not_present",
+            ErrorCode::CertificateRevoked => "certificate_revoked",
         }
     }
 
@@ -223,6 +228,9 @@ impl ErrorCode {
             }
             ErrorCode::LawyerNotPresent => {
                 "The lawyer is not in the visit: an assistant or interpreter may join only while the lawyer is present."
+            }
+            ErrorCode::CertificateRevoked => {
+                "This terminal's booth certificate has been revoked. Ask your facility for a new booth certificate."
             }
         }
     }
@@ -320,8 +328,9 @@ mod tests {
             | ErrorCode::ResumeReplayed
             | ErrorCode::ResumeExpired
             | ErrorCode::ResumeWrongDevice
-            | ErrorCode::LawyerNotPresent => 1,
+            | ErrorCode::LawyerNotPresent
+            | ErrorCode::CertificateRevoked => 1,
         };
-        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 29);
+        assert_eq!(ErrorCode::ALL.iter().map(|&c| count(c)).sum::<usize>(), 30);
     }
 }

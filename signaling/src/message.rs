@@ -447,6 +447,8 @@ pub enum EndReason {
     /// A participant said the end-to-end encryption check codes differ (R-PRIV-1): someone may
     /// be in the middle, so the visit was ended. (Last but one: `Other` must stay last.)
     E2eeCheckFailed,
+    /// The booth's client certificate was revoked during the visit (R-VERIFY-4).
+    CertificateRevoked,
     /// Any other reason, including reasons this version does not know; the
     /// notice's `message` says what happened.
     #[serde(other)]
@@ -466,6 +468,7 @@ impl EndReason {
             EndReason::Declined => "declined",
             EndReason::Other => "other",
             EndReason::E2eeCheckFailed => "e2ee_check_failed",
+            EndReason::CertificateRevoked => "certificate_revoked",
         }
     }
 
@@ -486,6 +489,9 @@ impl EndReason {
             EndReason::Other => "The visit has ended.",
             EndReason::E2eeCheckFailed => {
                 "The visit has ended because the security check codes on the two screens did not match."
+            }
+            EndReason::CertificateRevoked => {
+                "The visit has ended because the booth terminal's certificate was revoked."
             }
         }
     }

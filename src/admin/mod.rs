@@ -46,6 +46,7 @@ pub mod login;
 pub mod metrics;
 pub mod outbox;
 pub mod reports;
+pub mod revocation;
 pub mod roles;
 pub mod staff;
 pub use crate::auth::totp;

@@ -387,6 +387,15 @@ pub enum AuditRecord {
         minute_start_ms: i64,
         count: u64,
     },
+    /// A booth client certificate was put on the deny list (R-VERIFY-4): `serial` (hex)
+    /// and/or `certificate_sha256` name it; `via` is `staff` (admin route) or
+    /// `command_line` (`confer certs revoke`, recorded by the server when it sees the row).
+    BoothCertificateRevoked {
+        booth: BoothId,
+        serial: Option<String>,
+        certificate_sha256: Option<String>,
+        via: String,
+    },
 }
 
 /// What is hashed: one record with its place and time. See the module doc for the form.
@@ -471,6 +480,7 @@ impl AuditRecord {
             AuditRecord::E2eeCheckCode { .. } => "e2ee_check_code",
             AuditRecord::CompanionWithdrawn { .. } => "companion_withdrawn",
             AuditRecord::UnauthenticatedRequests { .. } => "unauthenticated_requests",
+            AuditRecord::BoothCertificateRevoked { .. } => "booth_certificate_revoked",
         }
     }
 
@@ -646,6 +656,7 @@ impl AuditRecord {
                 s.visit = Some(*visit);
                 s.lawyer = Some(*lawyer);
             }
+            AuditRecord::BoothCertificateRevoked { booth, .. } => s.booth = Some(booth.clone()),
         }
         match actor {
             Actor::Lawyer(l) => s.lawyer = s.lawyer.or(Some(*l)),

@@ -23,7 +23,8 @@
 //! `digitalSignature`, which TLS client authentication needs.
 //!
 //! Does not: decide whether this booth may join a visit (that is `policy`), check
-//! revocation (arrives with the booth registry), or read the clock (`now` is injected).
+//! revocation (`super::revocation`, asked by `super::booths`), or read the clock (`now` is
+//! injected).
 
 use std::sync::Arc;
 
@@ -46,6 +47,8 @@ pub struct BoothIdentity {
     booth: BoothId,
     /// Hex SHA-256 of the end-entity certificate (DER) the booth presented.
     certificate_sha256: String,
+    /// Its serial number, lower-case hex without leading zeros (revocation, R-VERIFY-4).
+    serial: String,
 }
 
 impl BoothIdentity {
@@ -61,6 +64,12 @@ impl BoothIdentity {
     /// the audit log and the visit receipt (R-VERIFY-4).
     pub fn certificate_sha256(&self) -> &str {
         &self.certificate_sha256
+    }
+
+    /// The certificate's serial number: lower-case hex without separators or leading zeros,
+    /// as the deny list and the CRL compare it (R-VERIFY-4).
+    pub fn serial(&self) -> &str {
+        &self.serial
     }
 }
 
@@ -269,12 +278,21 @@ fn identity_of(end_entity: &CertificateDer<'_>) -> Result<BoothIdentity, BoothCe
                 facility: FacilityId(facility.to_owned()),
                 booth: BoothId(booth.to_owned()),
                 certificate_sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
+                serial: super::revocation::serial_of_bytes(cert.raw_serial()),
             })
         }
         _ => Err(BoothCertError::Invalid(
             "more than one booth identity".into(),
         )),
     }
+}
+
+/// The booth identity read from arbitrary bytes as an end-entity certificate, without the
+/// chain check (the `fuzzing` feature: reaches the extension parsing that a verified chain
+/// guards).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_identity_of(der: &[u8]) -> Result<BoothIdentity, BoothCertError> {
+    identity_of(&CertificateDer::from(der))
 }
 
 #[cfg(test)]

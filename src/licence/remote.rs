@@ -55,7 +55,7 @@ use serde::Deserialize;
 use super::breaker::{BreakerConfig, BreakerPhase, CircuitBreaker};
 use super::import::{json_problem, RawRecord};
 use super::registry::LicenceRegistry;
-use crate::model::licence::{LicenceNumber, Lookup, RegistryError};
+use crate::model::licence::{LicenceNumber, Lookup, RegistryError, RegistryRecord};
 use crate::redact::Redacted;
 
 /// Largest answer body read; anything longer is garbage.
@@ -265,26 +265,39 @@ impl HttpRegistry {
             }
             body.extend_from_slice(&chunk);
         }
-        if status == StatusCode::NOT_FOUND {
-            return match serde_json::from_slice::<NotFound>(&body) {
-                Ok(nf) if nf.error == "unknown_licence" => Ok(None),
-                _ => Err(RegistryError::Unavailable(
-                    "HTTP 404 without the registry's unknown_licence answer (is the base URL right?)".to_owned(),
-                )),
-            };
-        }
-        let raw: RawRecord =
-            serde_json::from_slice(&body).map_err(|e| RegistryError::Garbage(json_problem(&e)))?;
-        let record = raw
-            .validate()
-            .map_err(|problems| RegistryError::Garbage(format!("invalid record: {problems}")))?;
-        if &record.licence != licence {
-            return Err(RegistryError::Garbage(
-                "a record of another licence than the one asked".to_owned(),
-            ));
-        }
-        Ok(Some(record))
+        parse_answer(status == StatusCode::NOT_FOUND, &body, licence)
     }
+}
+
+/// The registry's answer body for `licence` (HTTP 200, or 404 when `not_found`), read into a
+/// record: `Ok(None)` only for the registry's own `unknown_licence` answer; anything else
+/// that is not a valid record of this licence is an error. Pure, so the fuzz targets reach it
+/// without a socket.
+pub(crate) fn parse_answer(
+    not_found: bool,
+    body: &[u8],
+    licence: &LicenceNumber,
+) -> Result<Option<RegistryRecord>, RegistryError> {
+    if not_found {
+        return match serde_json::from_slice::<NotFound>(body) {
+            Ok(nf) if nf.error == "unknown_licence" => Ok(None),
+            _ => Err(RegistryError::Unavailable(
+                "HTTP 404 without the registry's unknown_licence answer (is the base URL right?)"
+                    .to_owned(),
+            )),
+        };
+    }
+    let raw: RawRecord =
+        serde_json::from_slice(body).map_err(|e| RegistryError::Garbage(json_problem(&e)))?;
+    let record = raw
+        .validate()
+        .map_err(|problems| RegistryError::Garbage(format!("invalid record: {problems}")))?;
+    if &record.licence != licence {
+        return Err(RegistryError::Garbage(
+            "a record of another licence than the one asked".to_owned(),
+        ));
+    }
+    Ok(Some(record))
 }
 
 impl Inner {

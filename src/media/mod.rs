@@ -231,3 +231,10 @@ pub async fn start_with_tcp(
         },
     ))
 }
+
+/// The SDP offer path into the media plane without sockets, for the fuzz targets
+/// (`fuzzing` feature only; see `crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub fn answer_offer_for_fuzzing(offer_sdp: &str) -> Result<String, MediaError> {
+    peer::answer_offer(offer_sdp)
+}

@@ -641,3 +641,32 @@ fn ice_ufrag(sdp: &str) -> Option<String> {
 fn kind_of(tracks: &[TrackSpec], mid: Mid) -> Option<MediaKind> {
     tracks.iter().find(|t| t.mid == mid).map(|t| t.kind)
 }
+
+/// The offer path of [`Peer::accept`] without sockets (the `fuzzing` feature): str0m's SDP
+/// parse, our answer with one host candidate, the candidate accounting and the ICE
+/// credentials read from the offer, then the peer's first output drained. Returns the answer.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn answer_offer(offer_sdp: &str) -> Result<String, MediaError> {
+    let now = Instant::now();
+    let offer =
+        SdpOffer::from_sdp_string(offer_sdp).map_err(|e| MediaError::BadOffer(e.to_string()))?;
+    let mut rtc = rtc_config().build(now);
+    let host = SocketAddr::from(([127, 0, 0, 1], 9));
+    let candidate =
+        Candidate::host(host, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
+    rtc.add_local_candidate(candidate);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+    let _ = Accounting::new(offer_sdp);
+    let _ = ice_ufrag(offer_sdp);
+    // At most a bounded number of outputs: the events of the accepted offer, then a timeout.
+    for _ in 0..64 {
+        match rtc.poll_output() {
+            Ok(Output::Timeout(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    Ok(answer.to_sdp_string())
+}

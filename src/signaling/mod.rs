@@ -195,6 +195,7 @@ fn wire_notice(n: Notice) -> VisitNotice {
                 EndReason::CancelledByLawyer => wire::EndReason::Cancelled,
                 EndReason::DeclinedByDetainee => wire::EndReason::Declined,
                 EndReason::E2eeCheckFailed => wire::EndReason::E2eeCheckFailed,
+                EndReason::CertificateRevoked => wire::EndReason::CertificateRevoked,
             },
             message: r.message().into(),
         },

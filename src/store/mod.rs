@@ -15,6 +15,7 @@ pub mod licence;
 pub mod oversight;
 pub mod refusal;
 pub mod reports;
+pub mod revocation;
 pub mod room;
 pub mod schedule;
 pub mod staff;

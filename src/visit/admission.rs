@@ -98,7 +98,11 @@ impl Refusal {
                 } else {
                     S::FORBIDDEN
                 };
-                row(code, status, ErrorCode::BoothCertificateRequired)
+                if *code == crate::auth::BoothRefusal::Revoked.code() {
+                    row(code, status, ErrorCode::CertificateRevoked)
+                } else {
+                    row(code, status, ErrorCode::BoothCertificateRequired)
+                }
             }
             Refusal::BoothMismatch => row("booth_mismatch", S::FORBIDDEN, ErrorCode::BoothMismatch),
             Refusal::VisitNotFound => row("not_found", S::NOT_FOUND, ErrorCode::VisitEnded),
@@ -194,6 +198,11 @@ impl Refusal {
             Refusal::TokenExpired => "入会凭证已过期，请返回会见页面重新加入。".into(),
             Refusal::TokenReplayed => "该入会凭证已被使用过，请返回会见页面重新加入。".into(),
             Refusal::NotSignedIn => "登录已失效，请重新登录。".into(),
+            Refusal::BoothCertificate { code, .. }
+                if *code == crate::auth::BoothRefusal::Revoked.code() =>
+            {
+                "本终端的会见终端证书已被吊销，无法加入会见。请向看守所申请新的证书。".into()
+            }
             Refusal::BoothCertificate { .. } => {
                 "本终端的证书无效或未登记，无法作为会见终端加入。请联系看守所工作人员。".into()
             }

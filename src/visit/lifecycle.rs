@@ -30,6 +30,8 @@ pub enum EndReason {
     /// A participant said the end-to-end encryption check codes on the screens differ
     /// (R-PRIV-1): a key may have been swapped on the way.
     E2eeCheckFailed,
+    /// The booth's client certificate was revoked (R-VERIFY-4): deny list or the CA's CRL.
+    CertificateRevoked,
 }
 
 impl EndReason {
@@ -42,6 +44,7 @@ impl EndReason {
             EndReason::CancelledByLawyer => "cancelled",
             EndReason::DeclinedByDetainee => "declined",
             EndReason::E2eeCheckFailed => "e2ee_check_failed",
+            EndReason::CertificateRevoked => "certificate_revoked",
         }
     }
 
@@ -68,6 +71,9 @@ impl EndReason {
             }
             EndReason::E2eeCheckFailed => {
                 "The security check codes on the two screens did not match, so the visit has ended."
+            }
+            EndReason::CertificateRevoked => {
+                "会见终端的证书已被吊销，本次会见已结束。\nThe booth terminal's certificate was revoked, so the visit has ended."
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod hub;
 pub mod lifecycle;
 pub mod resume;
+pub mod revocation;
 pub mod room;
 pub mod roster;
 pub mod timing;

@@ -1,0 +1,97 @@
+//! Booth certificate revocation while visits run (R-VERIFY-4).
+//!
+//! Every [`SWEEP_EVERY`] the sweep (a) records in the audit log the revocations the command
+//! line put on the deny list (`confer certs revoke` writes the store only: one writer of the
+//! audit chain, the server), and (b) ends every live visit whose booth's certificate, the one
+//! it last proved itself with, is revoked: through the hub's one way to end a visit
+//! (`VisitHub::end`, audited, both sides told `certificate_revoked`). The admin route runs
+//! the same sweep at once after revoking. A revocation therefore ends a live visit within
+//! one sweep interval (10 s, well inside the 60 s the requirement allows).
+//!
+//! Does not: decide what is revoked (`auth::Revocations`), or refuse new joins
+//! (`auth::Booths::verify` does).
+
+use std::time::Duration;
+
+use crate::audit::{Actor, Audit, AuditRecord};
+use crate::auth::Booths;
+use crate::ids::ParticipantId;
+use crate::store::Store;
+
+use super::{EndReason, VisitHub};
+
+/// How often live visits are checked against the deny list and the CRL.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// The handles the sweep needs. Cheap to clone.
+#[derive(Clone)]
+pub struct RevocationSweep {
+    pub store: Store,
+    pub audit: Audit,
+    pub booths: Booths,
+    pub hub: VisitHub,
+}
+
+impl RevocationSweep {
+    /// One sweep: audit the command line's revocations, end the visits of revoked booths.
+    /// Returns how many visits it ended.
+    pub async fn once(&self) -> usize {
+        match self.store.unaudited_booth_revocations().await {
+            Ok(rows) => {
+                for r in rows {
+                    let record = AuditRecord::BoothCertificateRevoked {
+                        booth: r.booth.clone(),
+                        serial: r.serial.clone(),
+                        certificate_sha256: r.certificate_sha256.clone(),
+                        via: r.revoked_by.clone(),
+                    };
+                    match self.audit.append(Actor::System, record).await {
+                        Ok(_) => {
+                            if let Err(e) = self.store.mark_booth_revocation_audited(r.id).await {
+                                tracing::warn!(error = %e, "cannot mark a revocation as audited");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot record a revocation in the audit log")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the booth deny list"),
+        }
+        let mut ended = 0;
+        for view in self.hub.live_view() {
+            for seat in &view.seats {
+                let ParticipantId::Booth(booth) = &seat.participant else {
+                    continue;
+                };
+                let Some(identity) = self.booths.last_proved(booth) else {
+                    continue;
+                };
+                match self.booths.is_revoked(&identity).await {
+                    Ok(true) => {
+                        tracing::warn!(visit = %view.visit, "booth certificate revoked; ending the visit");
+                        self.hub
+                            .end(view.visit, EndReason::CertificateRevoked)
+                            .await;
+                        ended += 1;
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot check a booth certificate"),
+                }
+            }
+        }
+        ended
+    }
+
+    /// Sweep every [`SWEEP_EVERY`] until the task is aborted.
+    pub async fn run(self) {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.once().await;
+        }
+    }
+}
