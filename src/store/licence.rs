@@ -36,9 +36,7 @@ fn decode_error(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("registry_licences holds an invalid {what}").into())
 }
 
-fn record_from_row(
-    r: &sqlx::sqlite::SqliteRow,
-) -> std::result::Result<RegistryRecord, sqlx::Error> {
+fn record_from_row(r: &sqlx::any::AnyRow) -> std::result::Result<RegistryRecord, sqlx::Error> {
     let licence: String = r.try_get(0)?;
     let id_hash: String = r.try_get(2)?;
     let status: String = r.try_get(4)?;
@@ -60,7 +58,7 @@ fn record_from_row(
 }
 
 const SELECT: &str = "SELECT licence_number, holder_name, holder_id_hash, law_firm, status, valid_until, data_as_of \
-     FROM registry_licences WHERE licence_number = ?";
+     FROM registry_licences WHERE licence_number = $1";
 
 impl Store {
     /// The stored registry record of one licence, if the last import had it.
@@ -118,7 +116,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO registry_licences \
                  (licence_number, holder_name, holder_id_hash, law_firm, status, valid_until, data_as_of, imported_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (licence_number) DO UPDATE SET holder_name = excluded.holder_name, \
                  holder_id_hash = excluded.holder_id_hash, law_firm = excluded.law_firm, status = excluded.status, \
                  valid_until = excluded.valid_until, data_as_of = excluded.data_as_of, imported_at = excluded.imported_at",

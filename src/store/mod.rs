@@ -1,9 +1,18 @@
 //! The only module that sees SQL (docs/DESIGN.md invariant 7).
 //!
-//! SQLite embedded under the data dir by default (`<data-dir>/confer.db`, WAL,
-//! `synchronous=FULL`, foreign keys on). Migrations live in `migrations/` and are
-//! embedded in the binary. Statements are kept to portable SQL with integer UTC
-//! milliseconds so that PostgreSQL can follow (a later issue) with the same queries.
+//! Two backends behind one [`Store`] (docs/DESIGN.md "The store's two backends"):
+//!
+//! - SQLite, embedded under the data dir, the default (`<data-dir>/confer.db`, WAL,
+//!   `synchronous=FULL`, foreign keys on), migrations in `migrations/`;
+//! - PostgreSQL when `[store] url = "postgres://…"` (several confer nodes can share it),
+//!   migrations in `migrations/postgres/`, kept in step with the SQLite set by
+//!   `tests/store_schema.rs`.
+//!
+//! Both go through `sqlx::Any`, so every store function has one body. Statements are
+//! portable SQL with integer UTC milliseconds and `$n` parameters (SQLite reads `$n` as
+//! the n-th parameter too); new ids come back with `RETURNING id`. Where the dialects
+//! differ, the two variants sit side by side in the same function, chosen by
+//! [`Backend`].
 //!
 //! This module does not decide anything: it stores and returns rows. It never stores a
 //! password or a session token in clear (only argon2id hashes and SHA-256 digests).
@@ -23,10 +32,9 @@ pub mod verification;
 use crate::ids::{AdminId, BoothId, CaseId, FacilityId, LawyerId, VisitId};
 use crate::model::visit::Room;
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,14 +47,83 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("{0} does not exist")]
     NotFound(&'static str),
+    #[error("store.url {0}: only postgres:// (or postgresql://) URLs are supported; leave it out for the embedded SQLite database")]
+    BadUrl(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A URL fit for logs: the password (if any) replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    crate::redact::database_url(url)
+}
+
+/// The `sqlx::Any` drivers (SQLite and PostgreSQL), installed once per process.
+fn install_drivers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+/// Connect options for an SQLite file through `sqlx::Any` (the pragmas are set per
+/// connection by [`sqlite_pragmas`]).
+pub(crate) fn sqlite_any_options(
+    path: &Path,
+    create: bool,
+    read_only: bool,
+) -> Result<AnyConnectOptions> {
+    install_drivers();
+    let url = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create)
+        .read_only(read_only)
+        .to_url_lossy();
+    Ok(AnyConnectOptions::from_url(&url)?)
+}
+
+/// WAL, `synchronous=FULL`, foreign keys on, a 5 s busy timeout: for every SQLite connection.
+pub(crate) async fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    read_only: bool,
+) -> sqlx::Result<()> {
+    if !read_only {
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+    }
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 5000").await?;
+    Ok(())
+}
+
+/// A pool on a PostgreSQL URL.
+pub(crate) async fn postgres_pool(url: &str, max: u32) -> Result<AnyPool> {
+    if !is_postgres_url(url) {
+        return Err(StoreError::BadUrl(redacted_url(url)));
+    }
+    install_drivers();
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?)
 }
 
 /// What kind of account a session belongs to.
@@ -131,12 +208,12 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 
 const VISIT_SELECT: &str = "SELECT v.id, v.lawyer_id, v.booth_id, b.label, b.facility_id, f.name, \
      v.starts_at, v.ends_at, v.ended_at, v.end_reason, v.case_id, \
-     (SELECT group_concat(c.account_id) FROM visit_companions c WHERE c.visit_id = v.id AND c.invited_by = v.lawyer_id), \
-     b.kind, v.room_consent, EXISTS (SELECT 1 FROM room_attestations a WHERE a.visit_id = v.id), \
+     (SELECT string_agg(CAST(c.account_id AS TEXT), ',') FROM visit_companions c WHERE c.visit_id = v.id AND c.invited_by = v.lawyer_id), \
+     b.kind, v.room_consent, CASE WHEN EXISTS (SELECT 1 FROM room_attestations a WHERE a.visit_id = v.id) THEN 1 ELSE 0 END, \
      v.lawyer_booth_id \
      FROM visits v JOIN booths b ON b.id = v.booth_id JOIN facilities f ON f.id = b.facility_id";
 
-fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
+fn visit_from_row(r: &sqlx::any::AnyRow) -> VisitRow {
     VisitRow {
         id: VisitId(r.get(0)),
         lawyer: LawyerId(r.get(1)),
@@ -168,7 +245,7 @@ fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
     }
 }
 
-fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> AccountRow {
+fn account_from_row(r: &sqlx::any::AnyRow) -> AccountRow {
     AccountRow {
         id: r.get(0),
         username: r.get(1),
@@ -179,11 +256,11 @@ fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> AccountRow {
 
 /// The new row's id, or `Conflict(what)` when a unique constraint refused it.
 fn inserted_id(
-    r: std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+    r: std::result::Result<sqlx::any::AnyRow, sqlx::Error>,
     what: &'static str,
 ) -> Result<i64> {
     match r {
-        Ok(done) => Ok(done.last_insert_rowid()),
+        Ok(row) => Ok(row.try_get(0)?),
         Err(e) if unique_violation(&e) => Err(StoreError::Conflict(what)),
         Err(e) => Err(e.into()),
     }
@@ -196,20 +273,40 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 impl Store {
     /// Open (creating if needed) `<data_dir>/confer.db` and apply migrations.
     pub async fn open(data_dir: &Path) -> Result<Store> {
-        let path = data_dir.join("confer.db");
-        let opts = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
+        let opts = sqlite_any_options(&data_dir.join("confer.db"), true, false)?;
+        let pool = AnyPoolOptions::new()
             .max_connections(8)
+            .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    /// Connect to the PostgreSQL database at `url` and apply its migrations (several
+    /// nodes may do this at once: sqlx serialises migrations with an advisory lock).
+    pub async fn connect(url: &str) -> Result<Store> {
+        let pool = postgres_pool(url, 16).await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Store {
+            pool,
+            backend: Backend::Postgres,
+        })
+    }
+
+    /// The configured store: PostgreSQL at `url` when given, else SQLite under `data_dir`.
+    pub async fn open_configured(data_dir: &Path, url: Option<&str>) -> Result<Store> {
+        match url {
+            Some(url) => Store::connect(url).await,
+            None => Store::open(data_dir).await,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Flush and close every connection (graceful shutdown).
@@ -226,7 +323,7 @@ impl Store {
     // --- facilities and booths ---
 
     pub async fn upsert_facility(&self, id: &FacilityId, name: &str) -> Result<()> {
-        sqlx::query("INSERT INTO facilities (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
+        sqlx::query("INSERT INTO facilities (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
             .bind(id.as_str())
             .bind(name)
             .execute(&self.pool)
@@ -241,7 +338,7 @@ impl Store {
         label: &str,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO booths (id, facility_id, label) VALUES (?, ?, ?) \
+            "INSERT INTO booths (id, facility_id, label) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET facility_id = excluded.facility_id, label = excluded.label",
         )
         .bind(id.as_str())
@@ -254,7 +351,7 @@ impl Store {
 
     pub async fn booth(&self, id: &BoothId) -> Result<Option<BoothRow>> {
         let row = sqlx::query(
-            "SELECT b.id, b.facility_id, f.name, b.label FROM booths b JOIN facilities f ON f.id = b.facility_id WHERE b.id = ?",
+            "SELECT b.id, b.facility_id, f.name, b.label FROM booths b JOIN facilities f ON f.id = b.facility_id WHERE b.id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -293,19 +390,19 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<LawyerId> {
-        let r = sqlx::query("INSERT INTO lawyers (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)")
+        let r = sqlx::query("INSERT INTO lawyers (username, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
             .bind(username)
             .bind(display_name)
             .bind(password_hash)
             .bind(ms(now))
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await;
         inserted_id(r, "a lawyer account with this username").map(LawyerId)
     }
 
     pub async fn lawyer_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
         let row = sqlx::query(
-            "SELECT id, username, display_name, password_hash FROM lawyers WHERE username = ?",
+            "SELECT id, username, display_name, password_hash FROM lawyers WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -315,7 +412,7 @@ impl Store {
 
     pub async fn lawyer(&self, id: LawyerId) -> Result<Option<AccountRow>> {
         let row = sqlx::query(
-            "SELECT id, username, display_name, password_hash FROM lawyers WHERE id = ?",
+            "SELECT id, username, display_name, password_hash FROM lawyers WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -337,19 +434,19 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<AdminId> {
         let r = sqlx::query(
-            "INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO admins (username, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(username)
         .bind(password_hash)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await;
         inserted_id(r, "an admin account with this username").map(AdminId)
     }
 
     pub async fn admin_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
         let row = sqlx::query(
-            "SELECT id, username, username, password_hash FROM admins WHERE username = ?",
+            "SELECT id, username, username, password_hash FROM admins WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -375,7 +472,7 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, kind, account_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_hash, kind, account_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
         .bind(kind.as_str())
@@ -398,8 +495,8 @@ impl Store {
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<i64>> {
         let row = sqlx::query(
-            "UPDATE sessions SET last_seen_at = ? \
-             WHERE token_hash = ? AND kind = ? AND expires_at > ? AND last_seen_at > ? RETURNING account_id",
+            "UPDATE sessions SET last_seen_at = $1 \
+             WHERE token_hash = $2 AND kind = $3 AND expires_at > $4 AND last_seen_at > $5 RETURNING account_id",
         )
         .bind(ms(now))
         .bind(token_hash)
@@ -412,7 +509,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
@@ -425,7 +522,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at, case_id, room_consent, \
-             lawyer_booth_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             lawyer_booth_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(v.lawyer.0)
         .bind(v.booth.as_str())
@@ -436,10 +533,10 @@ impl Store {
         .bind(v.case.map(|c| c.0))
         .bind(i64::from(v.room_consent))
         .bind(v.lawyer_booth.as_ref().map(BoothId::as_str))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await;
         let id = match r {
-            Ok(done) => VisitId(done.last_insert_rowid()),
+            Ok(done) => VisitId(done.get::<i64, _>(0)),
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
                 return Err(StoreError::NotFound("the lawyer, booth or case"))
             }
@@ -450,7 +547,7 @@ impl Store {
     }
 
     pub async fn visit(&self, id: VisitId) -> Result<Option<VisitRow>> {
-        let row = sqlx::query(&format!("{VISIT_SELECT} WHERE v.id = ?"))
+        let row = sqlx::query(&format!("{VISIT_SELECT} WHERE v.id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -465,8 +562,8 @@ impl Store {
     ) -> Result<Vec<VisitRow>> {
         let since = ms(now - chrono::Duration::days(1));
         let rows = sqlx::query(&format!(
-            "{VISIT_SELECT} WHERE (v.lawyer_id = ? OR v.id IN (SELECT c.visit_id FROM visit_companions c WHERE c.account_id = ? AND c.invited_by = v.lawyer_id)) \
-             AND v.ends_at > ? ORDER BY v.starts_at, v.id"
+            "{VISIT_SELECT} WHERE (v.lawyer_id = $1 OR v.id IN (SELECT c.visit_id FROM visit_companions c WHERE c.account_id = $2 AND c.invited_by = v.lawyer_id)) \
+             AND v.ends_at > $3 ORDER BY v.starts_at, v.id"
         ))
         .bind(lawyer.0)
         .bind(lawyer.0)
@@ -483,7 +580,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<VisitRow>> {
         let row = sqlx::query(&format!(
-            "{VISIT_SELECT} WHERE v.booth_id = ? AND v.starts_at <= ? AND v.ends_at > ? AND v.ended_at IS NULL \
+            "{VISIT_SELECT} WHERE v.booth_id = $1 AND v.starts_at <= $2 AND v.ends_at > $3 AND v.ended_at IS NULL \
              ORDER BY v.starts_at LIMIT 1"
         ))
         .bind(booth.as_str())
@@ -501,7 +598,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<VisitRow>> {
         let row = sqlx::query(&format!(
-            "{VISIT_SELECT} WHERE v.booth_id = ? AND v.ends_at > ? AND v.ended_at IS NULL ORDER BY v.starts_at LIMIT 1"
+            "{VISIT_SELECT} WHERE v.booth_id = $1 AND v.ends_at > $2 AND v.ended_at IS NULL ORDER BY v.starts_at LIMIT 1"
         ))
         .bind(booth.as_str())
         .bind(ms(now))
@@ -527,7 +624,7 @@ impl Store {
         reason: &str,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE visits SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            "UPDATE visits SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
         )
         .bind(ms(now))
         .bind(reason)
@@ -547,17 +644,18 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<bool> {
         // Forget ids of tokens that can no longer verify anyway; they are useless to replay.
-        sqlx::query("DELETE FROM used_join_tokens WHERE expires_at < ?")
+        sqlx::query("DELETE FROM used_join_tokens WHERE expires_at < $1")
             .bind(ms(now) - 60_000)
             .execute(&self.pool)
             .await?;
-        let r =
-            sqlx::query("INSERT INTO used_join_tokens (jti, used_at, expires_at) VALUES (?, ?, ?)")
-                .bind(jti)
-                .bind(ms(now))
-                .bind(ms(expires_at))
-                .execute(&self.pool)
-                .await;
+        let r = sqlx::query(
+            "INSERT INTO used_join_tokens (jti, used_at, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(jti)
+        .bind(ms(now))
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await;
         match r {
             Ok(_) => Ok(true),
             Err(e) if unique_violation(&e) => Ok(false),
