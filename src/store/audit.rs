@@ -298,6 +298,7 @@ async fn head(conn: &mut AnyConnection) -> Result<AuditHead> {
 #[derive(Clone)]
 pub struct AuditReader {
     pool: AnyPool,
+    backend: super::Backend,
 }
 
 fn entry_from_row(r: &AnyRow) -> StoredEntry {
@@ -375,7 +376,16 @@ impl AuditReader {
                 pool
             }
         };
-        Ok(AuditReader { pool })
+        let backend = match at {
+            AuditLocation::Sqlite(_) => super::Backend::Sqlite,
+            AuditLocation::Postgres(_) => super::Backend::Postgres,
+        };
+        Ok(AuditReader { pool, backend })
+    }
+
+    /// What the audit migrations built (tests/store_schema.rs compares the backends).
+    pub async fn schema(&self) -> Result<super::schema::SchemaShape> {
+        super::schema::shape(&self.pool, self.backend).await
     }
 
     pub async fn close(&self) {

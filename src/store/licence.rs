@@ -156,62 +156,62 @@ mod tests {
 
     #[tokio::test]
     async fn every_status_round_trips_and_newer_data_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        let now = Utc::now();
-        let numbers = [
-            "00000000000000001",
-            "00000000000000002",
-            "00000000000000003",
-            "00000000000000004",
-        ];
-        let records: Vec<_> = numbers
-            .iter()
-            .zip(PractisingStatus::ALL)
-            .map(|(n, st)| record(n, st, 1_000))
-            .collect();
-        let c = s.import_registry_records(&records, now).await.unwrap();
-        assert_eq!(c.inserted, 4);
-        for r in &records {
-            assert_eq!(
-                s.registry_record(&r.licence).await.unwrap().as_ref(),
-                Some(r)
-            );
-        }
-        let older = record(numbers[0], PractisingStatus::Revoked, 500);
-        let newer = record(numbers[1], PractisingStatus::Practising, 2_000);
-        let same = record(numbers[2], PractisingStatus::Revoked, 2_000);
-        let c = s
-            .import_registry_records(&[older, newer.clone(), same.clone()], now)
-            .await
-            .unwrap();
-        assert_eq!(
-            c,
-            RegistryImportCounts {
-                inserted: 0,
-                updated: 1,
-                status_changed: 1,
-                unchanged: 1,
-                skipped_older: 1
+        for (_backing, s) in crate::store::testing::stores().await {
+            let now = Utc::now();
+            let numbers = [
+                "00000000000000001",
+                "00000000000000002",
+                "00000000000000003",
+                "00000000000000004",
+            ];
+            let records: Vec<_> = numbers
+                .iter()
+                .zip(PractisingStatus::ALL)
+                .map(|(n, st)| record(n, st, 1_000))
+                .collect();
+            let c = s.import_registry_records(&records, now).await.unwrap();
+            assert_eq!(c.inserted, 4);
+            for r in &records {
+                assert_eq!(
+                    s.registry_record(&r.licence).await.unwrap().as_ref(),
+                    Some(r)
+                );
             }
-        );
-        assert_eq!(
-            s.registry_record(&records[0].licence)
+            let older = record(numbers[0], PractisingStatus::Revoked, 500);
+            let newer = record(numbers[1], PractisingStatus::Practising, 2_000);
+            let same = record(numbers[2], PractisingStatus::Revoked, 2_000);
+            let c = s
+                .import_registry_records(&[older, newer.clone(), same.clone()], now)
                 .await
-                .unwrap()
-                .unwrap()
-                .status,
-            PractisingStatus::Practising
-        );
-        assert_eq!(
-            s.registry_record(&newer.licence).await.unwrap(),
-            Some(newer)
-        );
-        assert_eq!(
-            s.registry_record(&same.licence).await.unwrap(),
-            Some(same),
-            "data_as_of refreshed"
-        );
-        assert_eq!(s.count_registry_records().await.unwrap(), 4);
+                .unwrap();
+            assert_eq!(
+                c,
+                RegistryImportCounts {
+                    inserted: 0,
+                    updated: 1,
+                    status_changed: 1,
+                    unchanged: 1,
+                    skipped_older: 1
+                }
+            );
+            assert_eq!(
+                s.registry_record(&records[0].licence)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                PractisingStatus::Practising
+            );
+            assert_eq!(
+                s.registry_record(&newer.licence).await.unwrap(),
+                Some(newer)
+            );
+            assert_eq!(
+                s.registry_record(&same.licence).await.unwrap(),
+                Some(same),
+                "data_as_of refreshed"
+            );
+            assert_eq!(s.count_registry_records().await.unwrap(), 4);
+        }
     }
 }

@@ -26,8 +26,15 @@ pub mod refusal;
 pub mod reports;
 pub mod room;
 pub mod schedule;
+pub mod schema;
 pub mod staff;
 pub mod verification;
+
+#[cfg(test)]
+#[path = "../../tests/support/pg.rs"]
+pub(crate) mod test_pg;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use crate::ids::{AdminId, BoothId, CaseId, FacilityId, LawyerId, VisitId};
 use crate::model::visit::Room;
@@ -307,6 +314,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// What the migrations built (tests/store_schema.rs compares the two backends).
+    pub async fn schema(&self) -> Result<schema::SchemaShape> {
+        schema::shape(&self.pool, self.backend).await
     }
 
     /// Flush and close every connection (graceful shutdown).
@@ -668,124 +680,126 @@ impl Store {
 mod tests {
     use super::*;
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        (dir, s)
-    }
-
     #[tokio::test]
     async fn a_join_token_id_is_accepted_once() {
-        let (_d, s) = store().await;
-        let now = Utc::now();
-        let exp = now + chrono::Duration::seconds(60);
-        assert!(s.consume_join_token("abc", now, exp).await.unwrap());
-        assert!(!s.consume_join_token("abc", now, exp).await.unwrap());
+        for (_backing, s) in testing::stores().await {
+            let now = Utc::now();
+            let exp = now + chrono::Duration::seconds(60);
+            assert!(s.consume_join_token("abc", now, exp).await.unwrap());
+            assert!(!s.consume_join_token("abc", now, exp).await.unwrap());
+        }
     }
 
     #[tokio::test]
     async fn used_token_ids_survive_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
         let now = Utc::now();
         let exp = now + chrono::Duration::seconds(60);
-        {
-            let s = Store::open(dir.path()).await.unwrap();
-            assert!(s.consume_join_token("t1", now, exp).await.unwrap());
-            s.close().await;
+        for b in testing::backings().await {
+            {
+                let s = b.open().await;
+                assert!(s.consume_join_token("t1", now, exp).await.unwrap());
+                s.close().await;
+            }
+            let s = b.open().await;
+            assert!(
+                !s.consume_join_token("t1", now, exp).await.unwrap(),
+                "{}",
+                b.name()
+            );
         }
-        let s = Store::open(dir.path()).await.unwrap();
-        assert!(!s.consume_join_token("t1", now, exp).await.unwrap());
     }
 
     #[tokio::test]
     async fn visits_round_trip_and_end_once() {
-        let (_d, s) = store().await;
-        let now = Utc::now();
-        s.upsert_facility(&FacilityId("f".into()), "Facility")
-            .await
-            .unwrap();
-        s.upsert_booth(&BoothId("b".into()), &FacilityId("f".into()), "Booth 1")
-            .await
-            .unwrap();
-        let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
-        assert!(matches!(
-            s.insert_lawyer("amy", "Amy", "hash", now).await,
-            Err(StoreError::Conflict(_))
-        ));
-        let v = NewVisit {
-            lawyer: l,
-            booth: BoothId("b".into()),
-            starts_at: now - chrono::Duration::minutes(1),
-            ends_at: now + chrono::Duration::minutes(30),
-            created_by: None,
-            case: None,
-            room_consent: false,
-            lawyer_booth: None,
-        };
-        let id = s.insert_visit(&v, now).await.unwrap();
-        let row = s.visit(id).await.unwrap().unwrap();
-        assert_eq!(row.lawyer, l);
-        assert_eq!(row.facility_name, "Facility");
-        assert_eq!(
-            s.current_visit_for_booth(&BoothId("b".into()), now)
+        for (_backing, s) in testing::stores().await {
+            let now = Utc::now();
+            s.upsert_facility(&FacilityId("f".into()), "Facility")
+                .await
+                .unwrap();
+            s.upsert_booth(&BoothId("b".into()), &FacilityId("f".into()), "Booth 1")
+                .await
+                .unwrap();
+            let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
+            assert!(matches!(
+                s.insert_lawyer("amy", "Amy", "hash", now).await,
+                Err(StoreError::Conflict(_))
+            ));
+            let v = NewVisit {
+                lawyer: l,
+                booth: BoothId("b".into()),
+                starts_at: now - chrono::Duration::minutes(1),
+                ends_at: now + chrono::Duration::minutes(30),
+                created_by: None,
+                case: None,
+                room_consent: false,
+                lawyer_booth: None,
+            };
+            let id = s.insert_visit(&v, now).await.unwrap();
+            let row = s.visit(id).await.unwrap().unwrap();
+            assert_eq!(row.lawyer, l);
+            assert_eq!(row.facility_name, "Facility");
+            assert_eq!(
+                s.current_visit_for_booth(&BoothId("b".into()), now)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                id
+            );
+            assert!(s.mark_visit_ended(id, now, "slot_over").await.unwrap());
+            assert!(!s.mark_visit_ended(id, now, "slot_over").await.unwrap());
+            assert!(s.visit(id).await.unwrap().unwrap().ended_at.is_some());
+            assert!(s
+                .current_visit_for_booth(&BoothId("b".into()), now)
                 .await
                 .unwrap()
-                .unwrap()
-                .id,
-            id
-        );
-        assert!(s.mark_visit_ended(id, now, "slot_over").await.unwrap());
-        assert!(!s.mark_visit_ended(id, now, "slot_over").await.unwrap());
-        assert!(s.visit(id).await.unwrap().unwrap().ended_at.is_some());
-        assert!(s
-            .current_visit_for_booth(&BoothId("b".into()), now)
-            .await
-            .unwrap()
-            .is_none());
-        let bad = NewVisit {
-            booth: BoothId("nope".into()),
-            ..v
-        };
-        assert!(matches!(
-            s.insert_visit(&bad, now).await,
-            Err(StoreError::NotFound(_))
-        ));
+                .is_none());
+            let bad = NewVisit {
+                booth: BoothId("nope".into()),
+                ..v
+            };
+            assert!(matches!(
+                s.insert_visit(&bad, now).await,
+                Err(StoreError::NotFound(_))
+            ));
+        }
     }
 
     #[tokio::test]
     async fn sessions_expire_when_idle() {
-        let (_d, s) = store().await;
-        let now = Utc::now();
-        let h = [7u8; 32];
-        s.insert_session(
-            &h,
-            SessionKind::Lawyer,
-            1,
-            now,
-            now + chrono::Duration::hours(12),
-        )
-        .await
-        .unwrap();
-        let idle = chrono::Duration::minutes(30);
-        assert_eq!(
-            s.touch_session(&h, SessionKind::Lawyer, now, now - idle)
-                .await
-                .unwrap(),
-            Some(1)
-        );
-        assert_eq!(
-            s.touch_session(&h, SessionKind::Admin, now, now - idle)
-                .await
-                .unwrap(),
-            None,
-            "kind is checked"
-        );
-        let later = now + chrono::Duration::minutes(31);
-        assert_eq!(
-            s.touch_session(&h, SessionKind::Lawyer, later, later - idle)
-                .await
-                .unwrap(),
-            None
-        );
+        for (_backing, s) in testing::stores().await {
+            let now = Utc::now();
+            let h = [7u8; 32];
+            s.insert_session(
+                &h,
+                SessionKind::Lawyer,
+                1,
+                now,
+                now + chrono::Duration::hours(12),
+            )
+            .await
+            .unwrap();
+            let idle = chrono::Duration::minutes(30);
+            assert_eq!(
+                s.touch_session(&h, SessionKind::Lawyer, now, now - idle)
+                    .await
+                    .unwrap(),
+                Some(1)
+            );
+            assert_eq!(
+                s.touch_session(&h, SessionKind::Admin, now, now - idle)
+                    .await
+                    .unwrap(),
+                None,
+                "kind is checked"
+            );
+            let later = now + chrono::Duration::minutes(31);
+            assert_eq!(
+                s.touch_session(&h, SessionKind::Lawyer, later, later - idle)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
     }
 }
