@@ -28,6 +28,9 @@
 //! `checkpoint_every_secs` when there are unsigned entries), and commits the group in one
 //! transaction: concurrent appends share one fsync. On a failed commit every append of
 //! the group fails and the writer re-reads the chain head from disk before the next group.
+//! On PostgreSQL (`[store] url`) several nodes each run such a task; the store seals each
+//! group onto the head committed by any of them, under the chain's advisory lock
+//! ([`AuditWriter::commit_sealed`], docs/DESIGN.md "The store's two backends").
 //!
 //! # Why a database of its own
 //!
