@@ -182,11 +182,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .context("admin TLS configuration")?;
     let booths: BoothVerifier = client_certs.into_booth_verifier();
 
-    let store = Store::open(&data_dir)
+    let store_url = config.store.url.as_deref();
+    let store = Store::open_configured(&data_dir, store_url)
         .await
         .context("cannot open the database")?;
     let tokens = JoinTokens::new(&token_key(&data_dir)?, config.join_token_ttl());
-    let audit = Audit::open(&data_dir, &config.audit)
+    let audit = Audit::open_configured(&data_dir, store_url, &config.audit)
         .await
         .context("cannot open the audit log")?;
     let documents = crate::documents::Documents::open(

@@ -46,6 +46,27 @@ pub struct Config {
     pub turn: TurnSection,
     /// The data dir's free-space watermark (`src/disk.rs`).
     pub storage: StorageSection,
+    /// Where the database is: embedded SQLite under `data_dir` (default) or PostgreSQL.
+    pub store: StoreSection,
+}
+
+/// `[store]`: which database confer uses (docs/DESIGN.md "The store's two backends").
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `postgres://user:password@host:port/database` to use PostgreSQL (the audit chain
+    /// goes into its schema `confer_audit`); unset: SQLite files under `data_dir`.
+    /// Also `CONFER_STORE__URL`.
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for StoreSection {
+    // The URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSection")
+            .field("url", &self.url.as_deref().map(crate::redact::database_url))
+            .finish()
+    }
 }
 
 /// The TURN relay confer hands credentials for (R-REMOTE-2). confer does not relay itself:
@@ -455,6 +476,7 @@ impl Default for Config {
             facility: FacilitySection::default(),
             turn: TurnSection::default(),
             storage: StorageSection::default(),
+            store: StoreSection::default(),
         }
     }
 }
@@ -580,6 +602,14 @@ impl Config {
         let bad = |s: String| Err(ConfigError::Invalid(s));
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());
+        }
+        if let Some(url) = &self.store.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return bad(format!(
+                    "store.url {} is not a postgres:// URL; leave it out to use SQLite under data_dir",
+                    crate::redact::database_url(url)
+                ));
+            }
         }
         let ttl = self.auth.join_token_ttl_secs;
         if ttl == 0 || ttl > MAX_JOIN_TOKEN_TTL_SECS {

@@ -115,6 +115,10 @@ enum AdminCommand {
     Create {
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
+        /// The server's `store.url` when it uses PostgreSQL (postgres://…); default:
+        /// the SQLite files under the data dir.
+        #[arg(long, env = "CONFER_STORE__URL")]
+        store_url: Option<String>,
         /// operator, auditor, sysadmin or investigator.
         #[arg(long)]
         role: String,
@@ -126,6 +130,10 @@ enum AdminCommand {
     ResetTotp {
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
+        /// The server's `store.url` when it uses PostgreSQL (postgres://…); default:
+        /// the SQLite files under the data dir.
+        #[arg(long, env = "CONFER_STORE__URL")]
+        store_url: Option<String>,
         #[arg(long)]
         username: String,
     },
@@ -138,6 +146,10 @@ enum RegistryCommand {
     Import {
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
+        /// The server's `store.url` when it uses PostgreSQL (postgres://…); default:
+        /// the SQLite files under the data dir.
+        #[arg(long, env = "CONFER_STORE__URL")]
+        store_url: Option<String>,
         file: PathBuf,
     },
 }
@@ -156,12 +168,20 @@ enum AuditCommand {
         /// The checkpoint public key (hex); default: DATA_DIR/keys/audit-ed25519.pub.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// The server's `store.url` when it uses PostgreSQL (postgres://…); default:
+        /// the SQLite files under the data dir.
+        #[arg(long, env = "CONFER_STORE__URL")]
+        store_url: Option<String>,
     },
     /// Write the entries between two times (RFC 3339), with the checkpoints that sign
     /// them, as JSON lines.
     Export {
         #[arg(long)]
         data_dir: PathBuf,
+        /// The server's `store.url` when it uses PostgreSQL (postgres://…); default:
+        /// the SQLite files under the data dir.
+        #[arg(long, env = "CONFER_STORE__URL")]
+        store_url: Option<String>,
         #[arg(long)]
         from: chrono::DateTime<chrono::Utc>,
         #[arg(long)]
@@ -263,8 +283,13 @@ fn main() {
         Command::Certs { command } => certs(command),
         Command::Audit { command } => audit(command),
         Command::Registry {
-            command: RegistryCommand::Import { data_dir, file },
-        } => registry_import(&data_dir, &file),
+            command:
+                RegistryCommand::Import {
+                    data_dir,
+                    store_url,
+                    file,
+                },
+        } => registry_import(&data_dir, store_url.as_deref(), &file),
         Command::Admin { command } => admin(command),
         Command::Receipt {
             command: ReceiptCommand::Verify { file, public_key },
@@ -501,13 +526,16 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
             data_dir,
             export,
             public_key,
+            store_url,
         } => {
             let started = std::time::Instant::now();
             let result = match (&data_dir, &export, &public_key) {
                 (_, Some(file), Some(key)) => confer::audit::verify_export(file, key),
-                (Some(dir), _, key) => {
-                    rt.block_on(confer::audit::verify_data_dir(dir, key.as_deref()))
-                }
+                (Some(dir), _, key) => rt.block_on(confer::audit::verify_configured(
+                    dir,
+                    store_url.as_deref(),
+                    key.as_deref(),
+                )),
                 _ => anyhow::bail!("give --data-dir DIR, or --export FILE with --public-key KEY"),
             };
             match result {
@@ -533,6 +561,7 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
         }
         AuditCommand::Export {
             data_dir,
+            store_url,
             from,
             to,
             out,
@@ -547,7 +576,13 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let n = rt.block_on(confer::audit::export(&data_dir, from, to, &mut *sink))?;
+            let n = rt.block_on(confer::audit::export_configured(
+                &data_dir,
+                store_url.as_deref(),
+                from,
+                to,
+                &mut *sink,
+            ))?;
             sink.flush().context("cannot write the export")?;
             eprintln!("exported {n} audit entries (with the checkpoints that sign them)");
             Ok(())
@@ -650,7 +685,11 @@ fn certs_revoke(
     })
 }
 
-fn registry_import(data_dir: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {
+fn registry_import(
+    data_dir: &std::path::Path,
+    store_url: Option<&str>,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         data_dir.is_dir(),
         "the data dir {} does not exist: pass the server's --data-dir",
@@ -658,7 +697,7 @@ fn registry_import(data_dir: &std::path::Path, file: &std::path::Path) -> anyhow
     );
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let store = confer::store::Store::open(data_dir)
+        let store = confer::store::Store::open_configured(data_dir, store_url)
             .await
             .context("cannot open the database")?;
         let result = confer::licence::import::import_file(&store, file).await;
@@ -671,10 +710,17 @@ fn registry_import(data_dir: &std::path::Path, file: &std::path::Path) -> anyhow
 
 fn admin(command: AdminCommand) -> anyhow::Result<()> {
     use confer::admin::roles::StaffRole;
-    let data_dir = match &command {
-        AdminCommand::Create { data_dir, .. } | AdminCommand::ResetTotp { data_dir, .. } => {
-            data_dir.clone()
+    let (data_dir, store_url) = match &command {
+        AdminCommand::Create {
+            data_dir,
+            store_url,
+            ..
         }
+        | AdminCommand::ResetTotp {
+            data_dir,
+            store_url,
+            ..
+        } => (data_dir.clone(), store_url.clone()),
     };
     anyhow::ensure!(
         data_dir.is_dir(),
@@ -684,7 +730,7 @@ fn admin(command: AdminCommand) -> anyhow::Result<()> {
     let vault = confer::admin::totp::TotpVault::open(&data_dir)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let store = confer::store::Store::open(&data_dir)
+        let store = confer::store::Store::open_configured(&data_dir, store_url.as_deref())
             .await
             .context("cannot open the database")?;
         let result = async {

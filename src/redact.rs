@@ -21,6 +21,20 @@ impl<T: fmt::Display> fmt::Debug for Redacted<T> {
     }
 }
 
+/// A database URL fit for logs and error messages: its password (if any) replaced by
+/// `***` (a `[store] url` may carry one).
+pub fn database_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(an unparsable URL)".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 #[path = "support/app.rs"]
 mod app;
 
-use app::{http_client, spawn_app, spawn_app_with, Identity, TestApp};
+use app::{http_client, spawn_app, spawn_app_on, spawn_app_with, Backend, Identity, TestApp};
 use base64::Engine;
 use confer_signaling::ErrorCode;
 use serde_json::Value;
@@ -74,7 +74,12 @@ async fn audit_kinds(app: &TestApp, query: &str) -> Vec<String> {
 /// Join the demo visit as lawyer and booth through signalling, refuse a forged token,
 /// then stop the server. Returns the data dir (kept) and the visit id.
 async fn run_a_visit() -> (TestApp, i64) {
-    let app = spawn_app().await;
+    run_a_visit_on(Backend::Sqlite).await.expect("SQLite")
+}
+
+/// [`run_a_visit`] on `backend`; `None` (a skip) when PostgreSQL is missing outside CI.
+async fn run_a_visit_on(backend: Backend) -> Option<(TestApp, i64)> {
+    let app = spawn_app_on(backend, |_| {}).await?;
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
 
@@ -99,14 +104,25 @@ async fn run_a_visit() -> (TestApp, i64) {
     assert_eq!(err.code(), Some(ErrorCode::InvalidToken));
     booth.leave().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    (app, visit)
+    Some((app, visit))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff() {
+    every_decision_of_a_visit_is_in_the_audit_log_for_staff_on(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff_on_postgres() {
+    every_decision_of_a_visit_is_in_the_audit_log_for_staff_on(Backend::Postgres).await
+}
+
+async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff_on(backend: Backend) {
     // Audit log: admission, token issue and use, join and leave are recorded; staff read
     // them by visit, by lawyer and by time.
-    let (app, visit) = run_a_visit().await;
+    let Some((app, visit)) = run_a_visit_on(backend).await else {
+        return;
+    };
     let kinds = audit_kinds(&app, &format!("visit={visit}")).await;
     for k in [
         "join_token_issued",
@@ -179,7 +195,26 @@ async fn every_decision_of_a_visit_is_in_the_audit_log_for_staff() {
         .await
         .unwrap();
     assert_eq!(anon.status(), 401);
+    let url = app.store_url.clone();
+    let dir = app.data_dir.path().to_path_buf();
     app.running.shutdown().await;
+    // `confer audit verify` follows the store: the data dir (the key) and, on
+    // PostgreSQL, the store URL (the chain is in its schema confer_audit).
+    let mut args = vec!["audit", "verify", "--data-dir", dir.to_str().unwrap()];
+    if let Some(url) = &url {
+        args.extend(["--store-url", url.as_str()]);
+        assert!(
+            !dir.join("audit.db").exists(),
+            "no SQLite chain beside PostgreSQL"
+        );
+        assert!(
+            !dir.join("confer.db").exists(),
+            "no SQLite store beside PostgreSQL"
+        );
+    }
+    let out = confer(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("audit log intact"), "{}", text(&out));
 }
 
 /// A fresh auditor username (each auditor signs in once with the current TOTP code).

@@ -6,7 +6,7 @@
 #[path = "support/app.rs"]
 mod app;
 
-use app::{spawn_app, Identity, TestApp};
+use app::{spawn_app, spawn_app_on, Backend, Identity, TestApp};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -44,8 +44,28 @@ async fn second_lawyer(app: &TestApp) -> (i64, String) {
 
 #[tokio::test]
 async fn a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no_names() {
+    a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no_names_on(
+        Backend::Sqlite,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no_names_on_postgres()
+{
+    a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no_names_on(
+        Backend::Postgres,
+    )
+    .await
+}
+
+async fn a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no_names_on(
+    backend: Backend,
+) {
     // R-BOOK-2 (never refused), R-BOOK-3 (fast lane), R-BOOK-4 (queue display), R-PRIV-4.
-    let app = spawn_app().await;
+    let Some(app) = spawn_app_on(backend, |_| {}).await else {
+        return;
+    };
     app.facility_open_around_the_clock().await;
     let me = app.demo_lawyer_session().await;
     let (s, b) = lawyer(
@@ -105,9 +125,23 @@ async fn a_walk_in_gets_a_ticket_and_a_fast_booth_and_the_queue_display_shows_no
 #[tokio::test]
 async fn the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booked_lawyers_book_back_to_back(
 ) {
+    the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booked_lawyers_book_back_to_back_on(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booked_lawyers_book_back_to_back_on_postgres(
+) {
+    the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booked_lawyers_book_back_to_back_on(Backend::Postgres).await
+}
+
+async fn the_second_lawyer_for_a_busy_detainee_gets_the_next_free_time_and_booked_lawyers_book_back_to_back_on(
+    backend: Backend,
+) {
     // R-ARRANGE-1: no detainee double-booked, no refusal; R-ARRANGE-4: no quota;
     // R-BOOK-1: a phone booking entered by staff for a lawyer.
-    let app = spawn_app().await;
+    let Some(app) = spawn_app_on(backend, |_| {}).await else {
+        return;
+    };
     app.facility_open_around_the_clock().await;
     let me = app.demo_lawyer_session().await;
     let (second_id, second) = second_lawyer(&app).await;
@@ -539,8 +573,19 @@ async fn bad_requests_get_a_clear_code_and_the_openapi_document_is_served() {
 
 #[tokio::test]
 async fn concurrent_requests_never_double_book_a_booth_or_a_detainee() {
+    concurrent_requests_never_double_book_a_booth_or_a_detainee_on(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn concurrent_requests_never_double_book_a_booth_or_a_detainee_on_postgres() {
+    concurrent_requests_never_double_book_a_booth_or_a_detainee_on(Backend::Postgres).await
+}
+
+async fn concurrent_requests_never_double_book_a_booth_or_a_detainee_on(backend: Backend) {
     // R-BOOK-1: decisions are serialised; walk-ins are never refused (R-BOOK-2).
-    let app = spawn_app().await;
+    let Some(app) = spawn_app_on(backend, |_| {}).await else {
+        return;
+    };
     app.facility_open_around_the_clock().await;
     let more: Vec<String> = (0..8)
         .map(|i| format!("INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ('demo-facility', 'C-{i}', 'Name {i}', 0)"))

@@ -10,7 +10,7 @@ mod peer;
 #[path = "support/side.rs"]
 mod side;
 
-use app::{spawn_app, Identity};
+use app::{spawn_app, spawn_app_on, Backend, Identity};
 use confer_signaling::{EndReason, ErrorCode, ServerMessage, VisitNotice};
 use peer::{assert_payloads_match, MediaKind, SendRates};
 use side::connected_visit;
@@ -20,8 +20,19 @@ const WAIT: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lawyer_and_booth_exchange_audio_and_video_through_the_sfu() {
+    lawyer_and_booth_exchange_audio_and_video_through_the_sfu_on(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lawyer_and_booth_exchange_audio_and_video_through_the_sfu_on_postgres() {
+    lawyer_and_booth_exchange_audio_and_video_through_the_sfu_on(Backend::Postgres).await
+}
+
+async fn lawyer_and_booth_exchange_audio_and_video_through_the_sfu_on(backend: Backend) {
     // R-REMOTE-1, R-PRIV-1: each side receives exactly what the other sent, untouched.
-    let app = spawn_app().await;
+    let Some(app) = spawn_app_on(backend, |_| {}).await else {
+        return;
+    };
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
     let (lawyer, booth) = connected_visit(&app, visit).await;
@@ -181,7 +192,18 @@ async fn booths_are_identified_by_their_certificate_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_join_token_is_refused() {
-    let app = spawn_app().await;
+    a_replayed_join_token_is_refused_on(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_join_token_is_refused_on_postgres() {
+    a_replayed_join_token_is_refused_on(Backend::Postgres).await
+}
+
+async fn a_replayed_join_token_is_refused_on(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, |_| {}).await else {
+        return;
+    };
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
     let token = app.demo_lawyer_token(visit).await;

@@ -28,6 +28,9 @@
 //! `checkpoint_every_secs` when there are unsigned entries), and commits the group in one
 //! transaction: concurrent appends share one fsync. On a failed commit every append of
 //! the group fails and the writer re-reads the chain head from disk before the next group.
+//! On PostgreSQL (`[store] url`) several nodes each run such a task; the store seals each
+//! group onto the head committed by any of them, under the chain's advisory lock
+//! ([`AuditWriter::commit_sealed`], docs/DESIGN.md "The store's two backends").
 //!
 //! # Why a database of its own
 //!
@@ -49,7 +52,7 @@ pub use record::{
 };
 
 use crate::config::AuditSection;
-use crate::store::audit::{AuditFilter, AuditHead, AuditReader, AuditWriter, AUDIT_DB};
+use crate::store::audit::{AuditFilter, AuditHead, AuditLocation, AuditReader, AuditWriter};
 use crate::store::StoreError;
 use chrono::Utc;
 use ring::rand::SystemRandom;
@@ -139,11 +142,22 @@ impl Audit {
     /// Open `<data-dir>/audit.db` (creating it and the signing key on first start) and
     /// start the writer task.
     pub async fn open(data_dir: &Path, config: &AuditSection) -> Result<Audit, AuditError> {
+        Audit::open_configured(data_dir, None, config).await
+    }
+
+    /// Open the chain where the store is: PostgreSQL at `store_url` when set (several
+    /// nodes may append; `crate::store::audit` serialises their groups), else
+    /// `<data-dir>/audit.db`. The signing key is under `<data-dir>/keys/` either way.
+    pub async fn open_configured(
+        data_dir: &Path,
+        store_url: Option<&str>,
+        config: &AuditSection,
+    ) -> Result<Audit, AuditError> {
         let key = Arc::new(load_or_create_key(data_dir)?);
-        let path = data_dir.join(AUDIT_DB);
-        let mut writer = AuditWriter::open(&path).await?;
+        let at = AuditLocation::configured(data_dir, store_url);
+        let mut writer = AuditWriter::open_at(&at).await?;
         let head = writer.head().await?;
-        let reader = AuditReader::open(&path).await?;
+        let reader = AuditReader::open_at(&at, false).await?;
         let public_key = Arc::new(key.public_key().as_ref().to_vec());
         let shared = Arc::new(Shared {
             healthy: AtomicBool::new(true),
@@ -401,6 +415,75 @@ impl WriterTask {
         self.writer.close().await;
     }
 
+    async fn commit_group(&mut self, group: Vec<Append>, final_checkpoint: bool) {
+        let now = Instant::now();
+        let (live, late): (Vec<Append>, Vec<Append>) =
+            group.into_iter().partition(|a| a.deadline > now);
+        for a in late {
+            let _ = a.reply.send(Err(AuditError::Timeout(Duration::ZERO)));
+        }
+        let time_ms = Utc::now().timestamp_millis();
+        if self.shared.fail_appends.load(Ordering::Acquire) {
+            self.failed(live, AuditError::Injected, 0).await;
+            return;
+        }
+        // The store hands `seal` the chain's head: this writer's own on SQLite, the one
+        // committed by any node on PostgreSQL (read under the chain's lock).
+        let sealer = Sealer {
+            key: &self.key,
+            every_records: self.every_records,
+            every: self.every,
+        };
+        let result = self
+            .writer
+            .commit_sealed(&self.head, |head| {
+                sealer.seal(head, &live, time_ms, final_checkpoint)
+            })
+            .await;
+        match result {
+            Ok((seen, (receipts, head))) => {
+                let wrote = head.count != seen.count || head.checkpoints != seen.checkpoints;
+                self.head = head;
+                if wrote {
+                    self.shared.healthy.store(true, Ordering::Release);
+                }
+                for (a, r) in live.into_iter().zip(receipts) {
+                    let _ = a.reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                let n = live.iter().map(|a| a.records.len()).sum();
+                self.failed(live, AuditError::from(e), n).await;
+            }
+        }
+    }
+
+    async fn failed(&mut self, live: Vec<Append>, e: AuditError, entries: usize) {
+        self.shared.healthy.store(false, Ordering::Release);
+        tracing::error!(error = %e, entries, "AUDIT COMMIT FAILED");
+        let text = e.to_string();
+        for a in live {
+            let _ = a.reply.send(Err(AuditError::Format(text.clone())));
+        }
+        // The commit's outcome on disk is unknown: start the next group from disk.
+        match self.writer.head().await {
+            Ok(h) => self.head = h,
+            Err(e) => tracing::error!(error = %e, "cannot re-read the audit chain head"),
+        }
+    }
+}
+
+/// Seals a group onto a given head: the entries, the checkpoints that fall due, each
+/// append's receipt, and the head after them.
+struct Sealer<'a> {
+    key: &'a Ed25519KeyPair,
+    every_records: u64,
+    every: Duration,
+}
+
+type Sealed = (Vec<StoredEntry>, Vec<Checkpoint>, (Vec<Receipt>, AuditHead));
+
+impl Sealer<'_> {
     fn checkpoint(&self, n: u64, count: u64, head: &[u8], time_ms: i64) -> Checkpoint {
         let sig = self
             .key
@@ -414,28 +497,24 @@ impl WriterTask {
         }
     }
 
-    async fn commit_group(&mut self, group: Vec<Append>, final_checkpoint: bool) {
-        let now = Instant::now();
-        let (live, late): (Vec<Append>, Vec<Append>) =
-            group.into_iter().partition(|a| a.deadline > now);
-        for a in late {
-            let _ = a.reply.send(Err(AuditError::Timeout(Duration::ZERO)));
-        }
-        let time_ms = Utc::now().timestamp_millis();
-        let mut prev: [u8; 32] = match &self.head.hash {
+    fn seal(
+        &self,
+        head: &AuditHead,
+        live: &[Append],
+        time_ms: i64,
+        final_checkpoint: bool,
+    ) -> Sealed {
+        let mut prev: [u8; 32] = match &head.hash {
             Some(h) if h.len() == 32 => h.as_slice().try_into().unwrap_or(chain::GENESIS),
             _ => chain::GENESIS,
         };
-        let mut seq = self.head.count;
-        let mut n = self.head.checkpoints;
-        let mut last_cp = (
-            self.head.last_checkpoint_count,
-            self.head.last_checkpoint_ms,
-        );
+        let mut seq = head.count;
+        let mut n = head.checkpoints;
+        let mut last_cp = (head.last_checkpoint_count, head.last_checkpoint_ms);
         let mut entries = Vec::new();
         let mut checkpoints = Vec::new();
         let mut receipts = Vec::with_capacity(live.len());
-        for a in &live {
+        for a in live {
             for r in &a.records {
                 seq += 1;
                 let stored = chain::seal(
@@ -461,49 +540,18 @@ impl WriterTask {
             checkpoints.push(self.checkpoint(n, seq, &prev, time_ms));
             last_cp = (seq, Some(time_ms));
         }
-        if entries.is_empty() && checkpoints.is_empty() {
-            // Nothing to write (only empty appends): they are trivially durable.
-            for (a, r) in live.into_iter().zip(receipts) {
-                let _ = a.reply.send(Ok(r));
-            }
-            return;
-        }
-        let result = if self.shared.fail_appends.load(Ordering::Acquire) {
-            Err(AuditError::Injected)
-        } else {
-            self.writer
-                .commit(&entries, &checkpoints)
-                .await
-                .map_err(AuditError::from)
+        let head = AuditHead {
+            count: seq,
+            hash: if seq == 0 {
+                head.hash.clone()
+            } else {
+                Some(prev.to_vec())
+            },
+            checkpoints: n,
+            last_checkpoint_count: last_cp.0,
+            last_checkpoint_ms: last_cp.1,
         };
-        match result {
-            Ok(()) => {
-                self.head = AuditHead {
-                    count: seq,
-                    hash: Some(prev.to_vec()),
-                    checkpoints: n,
-                    last_checkpoint_count: last_cp.0,
-                    last_checkpoint_ms: last_cp.1,
-                };
-                self.shared.healthy.store(true, Ordering::Release);
-                for (a, r) in live.into_iter().zip(receipts) {
-                    let _ = a.reply.send(Ok(r));
-                }
-            }
-            Err(e) => {
-                self.shared.healthy.store(false, Ordering::Release);
-                tracing::error!(error = %e, entries = entries.len(), "AUDIT COMMIT FAILED");
-                let text = e.to_string();
-                for a in live {
-                    let _ = a.reply.send(Err(AuditError::Format(text.clone())));
-                }
-                // The commit's outcome on disk is unknown: start the next group from disk.
-                match self.writer.head().await {
-                    Ok(h) => self.head = h,
-                    Err(e) => tracing::error!(error = %e, "cannot re-read the audit chain head"),
-                }
-            }
-        }
+        (entries, checkpoints, (receipts, head))
     }
 }
 
@@ -613,11 +661,22 @@ pub async fn verify_data_dir(
     data_dir: &Path,
     public_key: Option<&Path>,
 ) -> Result<Summary, VerifyError> {
+    verify_configured(data_dir, None, public_key).await
+}
+
+/// Verify the chain where the store is: PostgreSQL at `store_url` when set (read-only
+/// transactions), else `<data-dir>/audit.db`.
+pub async fn verify_configured(
+    data_dir: &Path,
+    store_url: Option<&str>,
+    public_key: Option<&Path>,
+) -> Result<Summary, VerifyError> {
     let key_path = public_key
         .map(Path::to_path_buf)
         .unwrap_or_else(|| data_dir.join("keys").join(PUBLIC_KEY_FILE));
     let key = read_public_key(&key_path)?;
-    let reader = AuditReader::open_read_only(&data_dir.join(AUDIT_DB)).await?;
+    let at = AuditLocation::configured(data_dir, store_url);
+    let reader = AuditReader::open_at(&at, true).await?;
     let result = verify_reader(&reader, &key).await;
     reader.close().await;
     result
@@ -693,8 +752,20 @@ pub async fn export(
     to: chrono::DateTime<Utc>,
     out: &mut dyn std::io::Write,
 ) -> Result<u64, VerifyError> {
+    export_configured(data_dir, None, from, to, out).await
+}
+
+/// [`export`] from the chain where the store is (PostgreSQL at `store_url` when set).
+pub async fn export_configured(
+    data_dir: &Path,
+    store_url: Option<&str>,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, VerifyError> {
     let key = read_public_key(&data_dir.join("keys").join(PUBLIC_KEY_FILE))?;
-    let reader = AuditReader::open_read_only(&data_dir.join(AUDIT_DB)).await?;
+    let at = AuditLocation::configured(data_dir, store_url);
+    let reader = AuditReader::open_at(&at, true).await?;
     let range = reader
         .seq_range_in_time(from.timestamp_millis(), to.timestamp_millis())
         .await?;

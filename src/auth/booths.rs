@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use rustls::pki_types::CertificateDer;
 
 use super::{BoothCertError, BoothIdentity, BoothVerifier, Revocations};
-use crate::audit::{Actor, Audit, AuditError, AuditRecord};
+use crate::audit::{Audit, AuditError};
 use crate::ids::BoothId;
 use crate::store::{Store, StoreError};
 

@@ -82,7 +82,7 @@ impl Store {
 
     /// Make `assistant` an assistant of `lawyer` (who may then invite it).
     pub async fn set_principal(&self, assistant: LawyerId, lawyer: LawyerId) -> Result<()> {
-        let r = sqlx::query("UPDATE lawyers SET principal_id = ? WHERE id = ?")
+        let r = sqlx::query("UPDATE lawyers SET principal_id = $1 WHERE id = $2")
             .bind(lawyer.0)
             .bind(assistant.0)
             .execute(&self.pool)
@@ -106,7 +106,7 @@ impl Store {
     ) -> Result<()> {
         let r = sqlx::query(
             "INSERT INTO case_companions (case_id, account_id, approved_by, unit, decided_on, document_ref, recorded_by, recorded_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (case_id, account_id) DO UPDATE SET approved_by = excluded.approved_by, unit = excluded.unit, \
              decided_on = excluded.decided_on, document_ref = excluded.document_ref, recorded_by = excluded.recorded_by, \
              recorded_at = excluded.recorded_at WHERE case_companions.unit IS NULL",
@@ -143,12 +143,13 @@ impl Store {
         approval_for_assistants: bool,
     ) -> Result<Vec<EligibleCompanion>> {
         let rows = sqlx::query(
-            "SELECT l.id, l.kind, l.display_name, \
-             EXISTS (SELECT 1 FROM case_companions c WHERE c.case_id = ? AND c.account_id = l.id AND c.unit IS NOT NULL) AS approved \
-             FROM lawyers l \
-             WHERE (l.kind = 'interpreter' AND approved) \
-                OR (l.kind = 'assistant' AND l.principal_id = ? AND (approved OR ? = 0)) \
-             ORDER BY l.id",
+            // A sub-select names `approved`: PostgreSQL does not see output aliases in WHERE.
+            "SELECT id, kind, display_name, approved FROM (SELECT l.id, l.kind, l.display_name, l.principal_id, \
+             CASE WHEN EXISTS (SELECT 1 FROM case_companions c WHERE c.case_id = $1 AND c.account_id = l.id \
+             AND c.unit IS NOT NULL) THEN 1 ELSE 0 END AS approved FROM lawyers l) x \
+             WHERE (kind = 'interpreter' AND approved = 1) \
+                OR (kind = 'assistant' AND principal_id = $2 AND (approved = 1 OR $3 = 0)) \
+             ORDER BY id",
         )
         .bind(case.0)
         .bind(lawyer.0)
@@ -177,9 +178,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let r = sqlx::query(
-            "INSERT INTO visit_companions (visit_id, account_id, invited_by, invited_at) VALUES (?, ?, ?, ?) \
+            "INSERT INTO visit_companions (visit_id, account_id, invited_by, invited_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (visit_id, account_id) DO UPDATE SET invited_by = excluded.invited_by, \
-             invited_at = excluded.invited_at WHERE visit_companions.invited_by IS NOT excluded.invited_by",
+             invited_at = excluded.invited_at WHERE visit_companions.invited_by IS DISTINCT FROM excluded.invited_by",
         )
         .bind(visit.0)
         .bind(account.0)

@@ -86,7 +86,7 @@ fn fk_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
 }
 
-fn detainee_from_row(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<DetaineeRow, sqlx::Error> {
+fn detainee_from_row(r: &sqlx::any::AnyRow) -> std::result::Result<DetaineeRow, sqlx::Error> {
     Ok(DetaineeRow {
         id: DetaineeId(r.try_get(0)?),
         facility: FacilityId(r.try_get(1)?),
@@ -96,7 +96,7 @@ fn detainee_from_row(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<Detaine
     })
 }
 
-fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<CaseRow, sqlx::Error> {
+fn case_from_row(r: &sqlx::any::AnyRow) -> std::result::Result<CaseRow, sqlx::Error> {
     Ok(CaseRow {
         id: CaseId(r.try_get(0)?),
         detainee: DetaineeId(r.try_get(1)?),
@@ -105,9 +105,7 @@ fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<CaseRow, sq
     })
 }
 
-fn engagement_from_row(
-    r: &sqlx::sqlite::SqliteRow,
-) -> std::result::Result<EngagementRow, sqlx::Error> {
+fn engagement_from_row(r: &sqlx::any::AnyRow) -> std::result::Result<EngagementRow, sqlx::Error> {
     let authority: String = r.try_get(7)?;
     Ok(EngagementRow {
         id: EngagementId(r.try_get(0)?),
@@ -124,7 +122,7 @@ fn engagement_from_row(
     })
 }
 
-fn document_from_row(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<DocumentRow, sqlx::Error> {
+fn document_from_row(r: &sqlx::any::AnyRow) -> std::result::Result<DocumentRow, sqlx::Error> {
     let kind: String = r.try_get(2)?;
     let status: String = r.try_get(8)?;
     Ok(DocumentRow {
@@ -159,8 +157,8 @@ const DOCUMENT_SELECT: &str =
      uploaded_at, status, reviewed_by, reviewed_at, reject_reason FROM documents";
 
 fn collect<T>(
-    rows: &[sqlx::sqlite::SqliteRow],
-    f: fn(&sqlx::sqlite::SqliteRow) -> std::result::Result<T, sqlx::Error>,
+    rows: &[sqlx::any::AnyRow],
+    f: fn(&sqlx::any::AnyRow) -> std::result::Result<T, sqlx::Error>,
 ) -> Result<Vec<T>> {
     Ok(rows.iter().map(f).collect::<std::result::Result<_, _>>()?)
 }
@@ -185,13 +183,13 @@ impl Store {
     {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let r = sqlx::query(
-            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO detainees (facility_id, internal_ref, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(facility.as_str())
         .bind(internal_ref)
         .bind(name)
         .bind(ms(now))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await;
         let id = match r {
             Err(e) if fk_violation(&e) => return Err(StoreError::NotFound("the facility").into()),
@@ -210,7 +208,7 @@ impl Store {
     }
 
     pub async fn detainee(&self, id: DetaineeId) -> Result<Option<DetaineeRow>> {
-        let row = sqlx::query(&format!("{DETAINEE_SELECT} WHERE id = ?"))
+        let row = sqlx::query(&format!("{DETAINEE_SELECT} WHERE id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -224,7 +222,7 @@ impl Store {
         internal_ref: &str,
     ) -> Result<Option<DetaineeRow>> {
         let row = sqlx::query(&format!(
-            "{DETAINEE_SELECT} WHERE facility_id = ? AND internal_ref = ?"
+            "{DETAINEE_SELECT} WHERE facility_id = $1 AND internal_ref = $2"
         ))
         .bind(facility.as_str())
         .bind(internal_ref)
@@ -250,12 +248,12 @@ impl Store {
     {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let r = sqlx::query(
-            "INSERT INTO cases (detainee_id, needs_unit_permission, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO cases (detainee_id, needs_unit_permission, created_at) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(detainee.0)
         .bind(i64::from(needs_unit_permission))
         .bind(ms(now))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await;
         let id = match r {
             Err(e) if fk_violation(&e) => return Err(StoreError::NotFound("the detainee").into()),
@@ -274,7 +272,7 @@ impl Store {
     }
 
     pub async fn case(&self, id: CaseId) -> Result<Option<CaseRow>> {
-        let row = sqlx::query(&format!("{CASE_SELECT} WHERE id = ?"))
+        let row = sqlx::query(&format!("{CASE_SELECT} WHERE id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -284,7 +282,7 @@ impl Store {
     /// The detainee's newest case (highest id), if any.
     pub async fn newest_case_for_detainee(&self, detainee: DetaineeId) -> Result<Option<CaseRow>> {
         let row = sqlx::query(&format!(
-            "{CASE_SELECT} WHERE detainee_id = ? ORDER BY id DESC LIMIT 1"
+            "{CASE_SELECT} WHERE detainee_id = $1 ORDER BY id DESC LIMIT 1"
         ))
         .bind(detainee.0)
         .fetch_optional(&self.pool)
@@ -312,14 +310,14 @@ impl Store {
     {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let r = sqlx::query(
-            "INSERT INTO engagements (lawyer_id, case_id, law_firm, authority, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO engagements (lawyer_id, case_id, law_firm, authority, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(lawyer.0)
         .bind(case.0)
         .bind(law_firm)
         .bind(authority.as_str())
         .bind(ms(now))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await;
         let id = match r {
             Err(e) if fk_violation(&e) => {
@@ -333,7 +331,7 @@ impl Store {
     }
 
     pub async fn engagement(&self, id: EngagementId) -> Result<Option<EngagementRow>> {
-        let row = sqlx::query(&format!("{ENGAGEMENT_SELECT} WHERE e.id = ?"))
+        let row = sqlx::query(&format!("{ENGAGEMENT_SELECT} WHERE e.id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -347,7 +345,7 @@ impl Store {
         case: CaseId,
     ) -> Result<Option<EngagementRow>> {
         let row = sqlx::query(&format!(
-            "{ENGAGEMENT_SELECT} WHERE e.lawyer_id = ? AND e.case_id = ?"
+            "{ENGAGEMENT_SELECT} WHERE e.lawyer_id = $1 AND e.case_id = $2"
         ))
         .bind(lawyer.0)
         .bind(case.0)
@@ -360,7 +358,7 @@ impl Store {
     pub async fn represents(&self, lawyer: LawyerId, detainee: DetaineeId) -> Result<bool> {
         let row = sqlx::query(
             "SELECT 1 FROM engagements e JOIN cases c ON c.id = e.case_id \
-             WHERE e.lawyer_id = ? AND c.detainee_id = ? LIMIT 1",
+             WHERE e.lawyer_id = $1 AND c.detainee_id = $2 LIMIT 1",
         )
         .bind(lawyer.0)
         .bind(detainee.0)
@@ -371,7 +369,7 @@ impl Store {
 
     pub async fn engagements_for_lawyer(&self, lawyer: LawyerId) -> Result<Vec<EngagementRow>> {
         let rows = sqlx::query(&format!(
-            "{ENGAGEMENT_SELECT} WHERE e.lawyer_id = ? ORDER BY e.id"
+            "{ENGAGEMENT_SELECT} WHERE e.lawyer_id = $1 ORDER BY e.id"
         ))
         .bind(lawyer.0)
         .fetch_all(&self.pool)
@@ -404,7 +402,7 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let r = sqlx::query(
             "INSERT INTO documents (engagement_id, kind, media_type, size_bytes, sha256, stored_name, uploaded_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(doc.engagement.0)
         .bind(doc.kind.as_str())
@@ -413,7 +411,7 @@ impl Store {
         .bind(&doc.sha256)
         .bind(&doc.stored_name)
         .bind(ms(doc.uploaded_at))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await;
         let id = match r {
             Err(e) if fk_violation(&e) => return Err(StoreError::NotFound("the engagement").into()),
@@ -425,7 +423,7 @@ impl Store {
     }
 
     pub async fn document(&self, id: DocumentId) -> Result<Option<DocumentRow>> {
-        let row = sqlx::query(&format!("{DOCUMENT_SELECT} WHERE id = ?"))
+        let row = sqlx::query(&format!("{DOCUMENT_SELECT} WHERE id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -438,7 +436,7 @@ impl Store {
         engagement: EngagementId,
     ) -> Result<Vec<DocumentRow>> {
         let rows = sqlx::query(&format!(
-            "{DOCUMENT_SELECT} WHERE engagement_id = ? ORDER BY id DESC"
+            "{DOCUMENT_SELECT} WHERE engagement_id = $1 ORDER BY id DESC"
         ))
         .bind(engagement.0)
         .fetch_all(&self.pool)
@@ -477,7 +475,7 @@ impl Store {
         };
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let done = sqlx::query(
-            "UPDATE documents SET status = ?, reviewed_by = ?, reviewed_at = ?, reject_reason = ? WHERE id = ?",
+            "UPDATE documents SET status = $1, reviewed_by = $2, reviewed_at = $3, reject_reason = $4 WHERE id = $5",
         )
         .bind(status.as_str())
         .bind(staff.0)
@@ -520,147 +518,147 @@ mod tests {
 
     #[tokio::test]
     async fn engagements_and_documents_round_trip_and_the_newest_upload_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        let now = Utc::now();
-        let f = FacilityId("f".into());
-        s.upsert_facility(&f, "Facility").await.unwrap();
-        let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
-        let staff = s.insert_admin("root", "hash", now).await.unwrap();
-        let d = s
-            .insert_detainee(&f, "F-001", "Zhang San", now, ok)
-            .await
-            .unwrap();
-        assert!(matches!(
-            s.insert_detainee(&f, "F-001", "Li Si", now, ok).await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert!(matches!(
-            s.insert_detainee(&FacilityId("nope".into()), "X", "Y", now, ok)
-                .await,
-            Err(StoreError::NotFound(_))
-        ));
-        let c1 = s.insert_case(d, false, now, ok).await.unwrap();
-        let c2 = s.insert_case(d, true, now, ok).await.unwrap();
-        assert_eq!(s.newest_case_for_detainee(d).await.unwrap().unwrap().id, c2);
-        assert!(s.case(c2).await.unwrap().unwrap().needs_unit_permission);
-        assert!(!s.case(c1).await.unwrap().unwrap().needs_unit_permission);
-        let e = s
-            .insert_engagement(l, c2, "Firm", Authority::LegalAidLetter, now, ok)
-            .await
-            .unwrap();
-        assert!(matches!(
-            s.insert_engagement(l, c2, "Firm", Authority::PowerOfAttorney, now, ok)
-                .await,
-            Err(StoreError::Conflict(_))
-        ));
-        let row = s.engagement(e).await.unwrap().unwrap();
-        assert_eq!(
-            (row.detainee_ref.as_str(), row.facility.clone()),
-            ("F-001", f)
-        );
-        assert_eq!(
-            s.engagements_for_lawyer(l).await.unwrap(),
-            vec![row.clone()]
-        );
-        assert_eq!(
-            s.documents_summary(e).await.unwrap(),
-            DocumentsSummary {
-                firm_letter: DocumentStatus::Missing,
-                authority: DocumentStatus::Missing
-            }
-        );
-        let new = |kind, name: &str| NewDocument {
-            engagement: e,
-            kind,
-            media_type: "application/pdf",
-            size_bytes: 10,
-            sha256: "00".into(),
-            stored_name: name.into(),
-            uploaded_at: now,
-        };
-        let a = s
-            .insert_document(&new(DocumentKind::FirmLetter, "a"), ok)
-            .await
-            .unwrap();
-        let b = s
-            .insert_document(&new(DocumentKind::LegalAidLetter, "b"), ok)
-            .await
-            .unwrap();
-        assert!(s
-            .review_document(a, staff, false, Some("unsigned"), now, || ok(()))
-            .await
-            .unwrap());
-        assert!(s
-            .review_document(b, staff, true, None, now, || ok(()))
-            .await
-            .unwrap());
-        assert!(!s
-            .review_document(DocumentId(999), staff, true, None, now, || ok(()))
-            .await
-            .unwrap());
-        let got = s.document(a).await.unwrap().unwrap();
-        assert_eq!(got.status, DocumentStatus::Rejected);
-        assert_eq!(got.reject_reason.as_deref(), Some("unsigned"));
-        assert_eq!(
-            s.documents_summary(e).await.unwrap(),
-            DocumentsSummary {
-                firm_letter: DocumentStatus::Rejected,
-                authority: DocumentStatus::Accepted
-            }
-        );
-        s.insert_document(&new(DocumentKind::FirmLetter, "c"), ok)
-            .await
-            .unwrap();
-        assert_eq!(
-            s.documents_summary(e).await.unwrap().firm_letter,
-            DocumentStatus::Pending
-        );
+        for (_backing, s) in crate::store::testing::stores().await {
+            let now = Utc::now();
+            let f = FacilityId("f".into());
+            s.upsert_facility(&f, "Facility").await.unwrap();
+            let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
+            let staff = s.insert_admin("root", "hash", now).await.unwrap();
+            let d = s
+                .insert_detainee(&f, "F-001", "Zhang San", now, ok)
+                .await
+                .unwrap();
+            assert!(matches!(
+                s.insert_detainee(&f, "F-001", "Li Si", now, ok).await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert!(matches!(
+                s.insert_detainee(&FacilityId("nope".into()), "X", "Y", now, ok)
+                    .await,
+                Err(StoreError::NotFound(_))
+            ));
+            let c1 = s.insert_case(d, false, now, ok).await.unwrap();
+            let c2 = s.insert_case(d, true, now, ok).await.unwrap();
+            assert_eq!(s.newest_case_for_detainee(d).await.unwrap().unwrap().id, c2);
+            assert!(s.case(c2).await.unwrap().unwrap().needs_unit_permission);
+            assert!(!s.case(c1).await.unwrap().unwrap().needs_unit_permission);
+            let e = s
+                .insert_engagement(l, c2, "Firm", Authority::LegalAidLetter, now, ok)
+                .await
+                .unwrap();
+            assert!(matches!(
+                s.insert_engagement(l, c2, "Firm", Authority::PowerOfAttorney, now, ok)
+                    .await,
+                Err(StoreError::Conflict(_))
+            ));
+            let row = s.engagement(e).await.unwrap().unwrap();
+            assert_eq!(
+                (row.detainee_ref.as_str(), row.facility.clone()),
+                ("F-001", f)
+            );
+            assert_eq!(
+                s.engagements_for_lawyer(l).await.unwrap(),
+                vec![row.clone()]
+            );
+            assert_eq!(
+                s.documents_summary(e).await.unwrap(),
+                DocumentsSummary {
+                    firm_letter: DocumentStatus::Missing,
+                    authority: DocumentStatus::Missing
+                }
+            );
+            let new = |kind, name: &str| NewDocument {
+                engagement: e,
+                kind,
+                media_type: "application/pdf",
+                size_bytes: 10,
+                sha256: "00".into(),
+                stored_name: name.into(),
+                uploaded_at: now,
+            };
+            let a = s
+                .insert_document(&new(DocumentKind::FirmLetter, "a"), ok)
+                .await
+                .unwrap();
+            let b = s
+                .insert_document(&new(DocumentKind::LegalAidLetter, "b"), ok)
+                .await
+                .unwrap();
+            assert!(s
+                .review_document(a, staff, false, Some("unsigned"), now, || ok(()))
+                .await
+                .unwrap());
+            assert!(s
+                .review_document(b, staff, true, None, now, || ok(()))
+                .await
+                .unwrap());
+            assert!(!s
+                .review_document(DocumentId(999), staff, true, None, now, || ok(()))
+                .await
+                .unwrap());
+            let got = s.document(a).await.unwrap().unwrap();
+            assert_eq!(got.status, DocumentStatus::Rejected);
+            assert_eq!(got.reject_reason.as_deref(), Some("unsigned"));
+            assert_eq!(
+                s.documents_summary(e).await.unwrap(),
+                DocumentsSummary {
+                    firm_letter: DocumentStatus::Rejected,
+                    authority: DocumentStatus::Accepted
+                }
+            );
+            s.insert_document(&new(DocumentKind::FirmLetter, "c"), ok)
+                .await
+                .unwrap();
+            assert_eq!(
+                s.documents_summary(e).await.unwrap().firm_letter,
+                DocumentStatus::Pending
+            );
+        }
     }
 
     #[tokio::test]
     async fn a_failed_confirmation_leaves_no_row() {
         // Audit first: when the audit entry cannot be written, the insert is rolled back.
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        let now = Utc::now();
-        let f = FacilityId("f".into());
-        s.upsert_facility(&f, "Facility").await.unwrap();
-        let r = s
-            .insert_detainee(&f, "F-1", "N", now, |_| async {
-                Err(StoreError::NotFound("injected"))
-            })
-            .await;
-        assert!(r.is_err());
-        assert!(s.detainees().await.unwrap().is_empty());
+        for (_backing, s) in crate::store::testing::stores().await {
+            let now = Utc::now();
+            let f = FacilityId("f".into());
+            s.upsert_facility(&f, "Facility").await.unwrap();
+            let r = s
+                .insert_detainee(&f, "F-1", "N", now, |_| async {
+                    Err(StoreError::NotFound("injected"))
+                })
+                .await;
+            assert!(r.is_err());
+            assert!(s.detainees().await.unwrap().is_empty());
+        }
     }
 
     #[tokio::test]
     async fn the_database_refuses_any_other_kind_of_document() {
         // R-ARRANGE-2: the CHECK on documents.kind is the whole list.
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        let now = Utc::now();
-        let f = FacilityId("f".into());
-        s.upsert_facility(&f, "Facility").await.unwrap();
-        let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
-        let d = s.insert_detainee(&f, "F-1", "N", now, ok).await.unwrap();
-        let c = s.insert_case(d, false, now, ok).await.unwrap();
-        let e = s
-            .insert_engagement(l, c, "Firm", Authority::PowerOfAttorney, now, ok)
-            .await
-            .unwrap();
-        let r = sqlx::query(
+        for (_backing, s) in crate::store::testing::stores().await {
+            let now = Utc::now();
+            let f = FacilityId("f".into());
+            s.upsert_facility(&f, "Facility").await.unwrap();
+            let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
+            let d = s.insert_detainee(&f, "F-1", "N", now, ok).await.unwrap();
+            let c = s.insert_case(d, false, now, ok).await.unwrap();
+            let e = s
+                .insert_engagement(l, c, "Firm", Authority::PowerOfAttorney, now, ok)
+                .await
+                .unwrap();
+            let r = sqlx::query(
             "INSERT INTO documents (engagement_id, kind, media_type, size_bytes, sha256, stored_name, uploaded_at) \
-             VALUES (?, 'investigating_unit_notice', 'application/pdf', 1, '00', 'x', 0)",
+             VALUES ($1, 'investigating_unit_notice', 'application/pdf', 1, '00', 'x', 0)",
         )
         .bind(e.0)
         .execute(&s.pool)
         .await;
-        let err = r
-            .expect_err("the CHECK must refuse another kind")
-            .to_string();
-        assert!(err.contains("CHECK"), "{err}");
-        assert_eq!(s.count_documents().await.unwrap(), 0);
+            let err = r
+                .expect_err("the CHECK must refuse another kind")
+                .to_string();
+            assert!(err.to_lowercase().contains("check"), "{err}");
+            assert_eq!(s.count_documents().await.unwrap(), 0);
+        }
     }
 }

@@ -36,9 +36,7 @@ fn decode_error(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("registry_licences holds an invalid {what}").into())
 }
 
-fn record_from_row(
-    r: &sqlx::sqlite::SqliteRow,
-) -> std::result::Result<RegistryRecord, sqlx::Error> {
+fn record_from_row(r: &sqlx::any::AnyRow) -> std::result::Result<RegistryRecord, sqlx::Error> {
     let licence: String = r.try_get(0)?;
     let id_hash: String = r.try_get(2)?;
     let status: String = r.try_get(4)?;
@@ -60,7 +58,7 @@ fn record_from_row(
 }
 
 const SELECT: &str = "SELECT licence_number, holder_name, holder_id_hash, law_firm, status, valid_until, data_as_of \
-     FROM registry_licences WHERE licence_number = ?";
+     FROM registry_licences WHERE licence_number = $1";
 
 impl Store {
     /// The stored registry record of one licence, if the last import had it.
@@ -118,7 +116,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO registry_licences \
                  (licence_number, holder_name, holder_id_hash, law_firm, status, valid_until, data_as_of, imported_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (licence_number) DO UPDATE SET holder_name = excluded.holder_name, \
                  holder_id_hash = excluded.holder_id_hash, law_firm = excluded.law_firm, status = excluded.status, \
                  valid_until = excluded.valid_until, data_as_of = excluded.data_as_of, imported_at = excluded.imported_at",
@@ -158,62 +156,62 @@ mod tests {
 
     #[tokio::test]
     async fn every_status_round_trips_and_newer_data_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        let now = Utc::now();
-        let numbers = [
-            "00000000000000001",
-            "00000000000000002",
-            "00000000000000003",
-            "00000000000000004",
-        ];
-        let records: Vec<_> = numbers
-            .iter()
-            .zip(PractisingStatus::ALL)
-            .map(|(n, st)| record(n, st, 1_000))
-            .collect();
-        let c = s.import_registry_records(&records, now).await.unwrap();
-        assert_eq!(c.inserted, 4);
-        for r in &records {
-            assert_eq!(
-                s.registry_record(&r.licence).await.unwrap().as_ref(),
-                Some(r)
-            );
-        }
-        let older = record(numbers[0], PractisingStatus::Revoked, 500);
-        let newer = record(numbers[1], PractisingStatus::Practising, 2_000);
-        let same = record(numbers[2], PractisingStatus::Revoked, 2_000);
-        let c = s
-            .import_registry_records(&[older, newer.clone(), same.clone()], now)
-            .await
-            .unwrap();
-        assert_eq!(
-            c,
-            RegistryImportCounts {
-                inserted: 0,
-                updated: 1,
-                status_changed: 1,
-                unchanged: 1,
-                skipped_older: 1
+        for (_backing, s) in crate::store::testing::stores().await {
+            let now = Utc::now();
+            let numbers = [
+                "00000000000000001",
+                "00000000000000002",
+                "00000000000000003",
+                "00000000000000004",
+            ];
+            let records: Vec<_> = numbers
+                .iter()
+                .zip(PractisingStatus::ALL)
+                .map(|(n, st)| record(n, st, 1_000))
+                .collect();
+            let c = s.import_registry_records(&records, now).await.unwrap();
+            assert_eq!(c.inserted, 4);
+            for r in &records {
+                assert_eq!(
+                    s.registry_record(&r.licence).await.unwrap().as_ref(),
+                    Some(r)
+                );
             }
-        );
-        assert_eq!(
-            s.registry_record(&records[0].licence)
+            let older = record(numbers[0], PractisingStatus::Revoked, 500);
+            let newer = record(numbers[1], PractisingStatus::Practising, 2_000);
+            let same = record(numbers[2], PractisingStatus::Revoked, 2_000);
+            let c = s
+                .import_registry_records(&[older, newer.clone(), same.clone()], now)
                 .await
-                .unwrap()
-                .unwrap()
-                .status,
-            PractisingStatus::Practising
-        );
-        assert_eq!(
-            s.registry_record(&newer.licence).await.unwrap(),
-            Some(newer)
-        );
-        assert_eq!(
-            s.registry_record(&same.licence).await.unwrap(),
-            Some(same),
-            "data_as_of refreshed"
-        );
-        assert_eq!(s.count_registry_records().await.unwrap(), 4);
+                .unwrap();
+            assert_eq!(
+                c,
+                RegistryImportCounts {
+                    inserted: 0,
+                    updated: 1,
+                    status_changed: 1,
+                    unchanged: 1,
+                    skipped_older: 1
+                }
+            );
+            assert_eq!(
+                s.registry_record(&records[0].licence)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                PractisingStatus::Practising
+            );
+            assert_eq!(
+                s.registry_record(&newer.licence).await.unwrap(),
+                Some(newer)
+            );
+            assert_eq!(
+                s.registry_record(&same.licence).await.unwrap(),
+                Some(same),
+                "data_as_of refreshed"
+            );
+            assert_eq!(s.count_registry_records().await.unwrap(), 4);
+        }
     }
 }

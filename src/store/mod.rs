@@ -1,9 +1,18 @@
 //! The only module that sees SQL (docs/DESIGN.md invariant 7).
 //!
-//! SQLite embedded under the data dir by default (`<data-dir>/confer.db`, WAL,
-//! `synchronous=FULL`, foreign keys on). Migrations live in `migrations/` and are
-//! embedded in the binary. Statements are kept to portable SQL with integer UTC
-//! milliseconds so that PostgreSQL can follow (a later issue) with the same queries.
+//! Two backends behind one [`Store`] (docs/DESIGN.md "The store's two backends"):
+//!
+//! - SQLite, embedded under the data dir, the default (`<data-dir>/confer.db`, WAL,
+//!   `synchronous=FULL`, foreign keys on), migrations in `migrations/`;
+//! - PostgreSQL when `[store] url = "postgres://…"` (several confer nodes can share it),
+//!   migrations in `migrations/postgres/`, kept in step with the SQLite set by
+//!   `tests/store_schema.rs`.
+//!
+//! Both go through `sqlx::Any`, so every store function has one body. Statements are
+//! portable SQL with integer UTC milliseconds and `$n` parameters (SQLite reads `$n` as
+//! the n-th parameter too); new ids come back with `RETURNING id`. Where the dialects
+//! differ, the two variants sit side by side in the same function, chosen by
+//! [`Backend`].
 //!
 //! This module does not decide anything: it stores and returns rows. It never stores a
 //! password or a session token in clear (only argon2id hashes and SHA-256 digests).
@@ -18,16 +27,22 @@ pub mod reports;
 pub mod revocation;
 pub mod room;
 pub mod schedule;
+pub mod schema;
 pub mod staff;
 pub mod verification;
+
+#[cfg(test)]
+#[path = "../../tests/support/pg.rs"]
+pub(crate) mod test_pg;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use crate::ids::{AdminId, BoothId, CaseId, FacilityId, LawyerId, VisitId};
 use crate::model::visit::Room;
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +55,83 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("{0} does not exist")]
     NotFound(&'static str),
+    #[error("store.url {0}: only postgres:// (or postgresql://) URLs are supported; leave it out for the embedded SQLite database")]
+    BadUrl(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A URL fit for logs: the password (if any) replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    crate::redact::database_url(url)
+}
+
+/// The `sqlx::Any` drivers (SQLite and PostgreSQL), installed once per process.
+fn install_drivers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+/// Connect options for an SQLite file through `sqlx::Any` (the pragmas are set per
+/// connection by [`sqlite_pragmas`]).
+pub(crate) fn sqlite_any_options(
+    path: &Path,
+    create: bool,
+    read_only: bool,
+) -> Result<AnyConnectOptions> {
+    install_drivers();
+    let url = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create)
+        .read_only(read_only)
+        .to_url_lossy();
+    Ok(AnyConnectOptions::from_url(&url)?)
+}
+
+/// WAL, `synchronous=FULL`, foreign keys on, a 5 s busy timeout: for every SQLite connection.
+pub(crate) async fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    read_only: bool,
+) -> sqlx::Result<()> {
+    if !read_only {
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+    }
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 5000").await?;
+    Ok(())
+}
+
+/// A pool on a PostgreSQL URL.
+pub(crate) async fn postgres_pool(url: &str, max: u32) -> Result<AnyPool> {
+    if !is_postgres_url(url) {
+        return Err(StoreError::BadUrl(redacted_url(url)));
+    }
+    install_drivers();
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?)
 }
 
 /// What kind of account a session belongs to.
@@ -132,12 +216,12 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 
 const VISIT_SELECT: &str = "SELECT v.id, v.lawyer_id, v.booth_id, b.label, b.facility_id, f.name, \
      v.starts_at, v.ends_at, v.ended_at, v.end_reason, v.case_id, \
-     (SELECT group_concat(c.account_id) FROM visit_companions c WHERE c.visit_id = v.id AND c.invited_by = v.lawyer_id), \
-     b.kind, v.room_consent, EXISTS (SELECT 1 FROM room_attestations a WHERE a.visit_id = v.id), \
+     (SELECT string_agg(CAST(c.account_id AS TEXT), ',') FROM visit_companions c WHERE c.visit_id = v.id AND c.invited_by = v.lawyer_id), \
+     b.kind, v.room_consent, CASE WHEN EXISTS (SELECT 1 FROM room_attestations a WHERE a.visit_id = v.id) THEN 1 ELSE 0 END, \
      v.lawyer_booth_id \
      FROM visits v JOIN booths b ON b.id = v.booth_id JOIN facilities f ON f.id = b.facility_id";
 
-fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
+fn visit_from_row(r: &sqlx::any::AnyRow) -> VisitRow {
     VisitRow {
         id: VisitId(r.get(0)),
         lawyer: LawyerId(r.get(1)),
@@ -169,7 +253,7 @@ fn visit_from_row(r: &sqlx::sqlite::SqliteRow) -> VisitRow {
     }
 }
 
-fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> AccountRow {
+fn account_from_row(r: &sqlx::any::AnyRow) -> AccountRow {
     AccountRow {
         id: r.get(0),
         username: r.get(1),
@@ -180,11 +264,11 @@ fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> AccountRow {
 
 /// The new row's id, or `Conflict(what)` when a unique constraint refused it.
 fn inserted_id(
-    r: std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+    r: std::result::Result<sqlx::any::AnyRow, sqlx::Error>,
     what: &'static str,
 ) -> Result<i64> {
     match r {
-        Ok(done) => Ok(done.last_insert_rowid()),
+        Ok(row) => Ok(row.try_get(0)?),
         Err(e) if unique_violation(&e) => Err(StoreError::Conflict(what)),
         Err(e) => Err(e.into()),
     }
@@ -197,20 +281,45 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 impl Store {
     /// Open (creating if needed) `<data_dir>/confer.db` and apply migrations.
     pub async fn open(data_dir: &Path) -> Result<Store> {
-        let path = data_dir.join("confer.db");
-        let opts = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
+        let opts = sqlite_any_options(&data_dir.join("confer.db"), true, false)?;
+        let pool = AnyPoolOptions::new()
             .max_connections(8)
+            .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    /// Connect to the PostgreSQL database at `url` and apply its migrations (several
+    /// nodes may do this at once: sqlx serialises migrations with an advisory lock).
+    pub async fn connect(url: &str) -> Result<Store> {
+        let pool = postgres_pool(url, 16).await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Store {
+            pool,
+            backend: Backend::Postgres,
+        })
+    }
+
+    /// The configured store: PostgreSQL at `url` when given, else SQLite under `data_dir`.
+    pub async fn open_configured(data_dir: &Path, url: Option<&str>) -> Result<Store> {
+        match url {
+            Some(url) => Store::connect(url).await,
+            None => Store::open(data_dir).await,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// What the migrations built (tests/store_schema.rs compares the two backends).
+    pub async fn schema(&self) -> Result<schema::SchemaShape> {
+        schema::shape(&self.pool, self.backend).await
     }
 
     /// Flush and close every connection (graceful shutdown).
@@ -227,7 +336,7 @@ impl Store {
     // --- facilities and booths ---
 
     pub async fn upsert_facility(&self, id: &FacilityId, name: &str) -> Result<()> {
-        sqlx::query("INSERT INTO facilities (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
+        sqlx::query("INSERT INTO facilities (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
             .bind(id.as_str())
             .bind(name)
             .execute(&self.pool)
@@ -242,7 +351,7 @@ impl Store {
         label: &str,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO booths (id, facility_id, label) VALUES (?, ?, ?) \
+            "INSERT INTO booths (id, facility_id, label) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET facility_id = excluded.facility_id, label = excluded.label",
         )
         .bind(id.as_str())
@@ -255,7 +364,7 @@ impl Store {
 
     pub async fn booth(&self, id: &BoothId) -> Result<Option<BoothRow>> {
         let row = sqlx::query(
-            "SELECT b.id, b.facility_id, f.name, b.label FROM booths b JOIN facilities f ON f.id = b.facility_id WHERE b.id = ?",
+            "SELECT b.id, b.facility_id, f.name, b.label FROM booths b JOIN facilities f ON f.id = b.facility_id WHERE b.id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -294,19 +403,19 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<LawyerId> {
-        let r = sqlx::query("INSERT INTO lawyers (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)")
+        let r = sqlx::query("INSERT INTO lawyers (username, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
             .bind(username)
             .bind(display_name)
             .bind(password_hash)
             .bind(ms(now))
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await;
         inserted_id(r, "a lawyer account with this username").map(LawyerId)
     }
 
     pub async fn lawyer_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
         let row = sqlx::query(
-            "SELECT id, username, display_name, password_hash FROM lawyers WHERE username = ?",
+            "SELECT id, username, display_name, password_hash FROM lawyers WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -316,7 +425,7 @@ impl Store {
 
     pub async fn lawyer(&self, id: LawyerId) -> Result<Option<AccountRow>> {
         let row = sqlx::query(
-            "SELECT id, username, display_name, password_hash FROM lawyers WHERE id = ?",
+            "SELECT id, username, display_name, password_hash FROM lawyers WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -338,19 +447,19 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<AdminId> {
         let r = sqlx::query(
-            "INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO admins (username, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(username)
         .bind(password_hash)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await;
         inserted_id(r, "an admin account with this username").map(AdminId)
     }
 
     pub async fn admin_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
         let row = sqlx::query(
-            "SELECT id, username, username, password_hash FROM admins WHERE username = ?",
+            "SELECT id, username, username, password_hash FROM admins WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -376,7 +485,7 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, kind, account_id, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_hash, kind, account_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
         .bind(kind.as_str())
@@ -399,8 +508,8 @@ impl Store {
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<i64>> {
         let row = sqlx::query(
-            "UPDATE sessions SET last_seen_at = ? \
-             WHERE token_hash = ? AND kind = ? AND expires_at > ? AND last_seen_at > ? RETURNING account_id",
+            "UPDATE sessions SET last_seen_at = $1 \
+             WHERE token_hash = $2 AND kind = $3 AND expires_at > $4 AND last_seen_at > $5 RETURNING account_id",
         )
         .bind(ms(now))
         .bind(token_hash)
@@ -413,7 +522,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
@@ -426,7 +535,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "INSERT INTO visits (lawyer_id, booth_id, starts_at, ends_at, created_by, created_at, case_id, room_consent, \
-             lawyer_booth_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             lawyer_booth_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(v.lawyer.0)
         .bind(v.booth.as_str())
@@ -437,10 +546,10 @@ impl Store {
         .bind(v.case.map(|c| c.0))
         .bind(i64::from(v.room_consent))
         .bind(v.lawyer_booth.as_ref().map(BoothId::as_str))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await;
         let id = match r {
-            Ok(done) => VisitId(done.last_insert_rowid()),
+            Ok(done) => VisitId(done.get::<i64, _>(0)),
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
                 return Err(StoreError::NotFound("the lawyer, booth or case"))
             }
@@ -451,7 +560,7 @@ impl Store {
     }
 
     pub async fn visit(&self, id: VisitId) -> Result<Option<VisitRow>> {
-        let row = sqlx::query(&format!("{VISIT_SELECT} WHERE v.id = ?"))
+        let row = sqlx::query(&format!("{VISIT_SELECT} WHERE v.id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -466,8 +575,8 @@ impl Store {
     ) -> Result<Vec<VisitRow>> {
         let since = ms(now - chrono::Duration::days(1));
         let rows = sqlx::query(&format!(
-            "{VISIT_SELECT} WHERE (v.lawyer_id = ? OR v.id IN (SELECT c.visit_id FROM visit_companions c WHERE c.account_id = ? AND c.invited_by = v.lawyer_id)) \
-             AND v.ends_at > ? ORDER BY v.starts_at, v.id"
+            "{VISIT_SELECT} WHERE (v.lawyer_id = $1 OR v.id IN (SELECT c.visit_id FROM visit_companions c WHERE c.account_id = $2 AND c.invited_by = v.lawyer_id)) \
+             AND v.ends_at > $3 ORDER BY v.starts_at, v.id"
         ))
         .bind(lawyer.0)
         .bind(lawyer.0)
@@ -484,7 +593,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<VisitRow>> {
         let row = sqlx::query(&format!(
-            "{VISIT_SELECT} WHERE v.booth_id = ? AND v.starts_at <= ? AND v.ends_at > ? AND v.ended_at IS NULL \
+            "{VISIT_SELECT} WHERE v.booth_id = $1 AND v.starts_at <= $2 AND v.ends_at > $3 AND v.ended_at IS NULL \
              ORDER BY v.starts_at LIMIT 1"
         ))
         .bind(booth.as_str())
@@ -502,7 +611,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<VisitRow>> {
         let row = sqlx::query(&format!(
-            "{VISIT_SELECT} WHERE v.booth_id = ? AND v.ends_at > ? AND v.ended_at IS NULL ORDER BY v.starts_at LIMIT 1"
+            "{VISIT_SELECT} WHERE v.booth_id = $1 AND v.ends_at > $2 AND v.ended_at IS NULL ORDER BY v.starts_at LIMIT 1"
         ))
         .bind(booth.as_str())
         .bind(ms(now))
@@ -528,7 +637,7 @@ impl Store {
         reason: &str,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE visits SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            "UPDATE visits SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
         )
         .bind(ms(now))
         .bind(reason)
@@ -548,17 +657,18 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<bool> {
         // Forget ids of tokens that can no longer verify anyway; they are useless to replay.
-        sqlx::query("DELETE FROM used_join_tokens WHERE expires_at < ?")
+        sqlx::query("DELETE FROM used_join_tokens WHERE expires_at < $1")
             .bind(ms(now) - 60_000)
             .execute(&self.pool)
             .await?;
-        let r =
-            sqlx::query("INSERT INTO used_join_tokens (jti, used_at, expires_at) VALUES (?, ?, ?)")
-                .bind(jti)
-                .bind(ms(now))
-                .bind(ms(expires_at))
-                .execute(&self.pool)
-                .await;
+        let r = sqlx::query(
+            "INSERT INTO used_join_tokens (jti, used_at, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(jti)
+        .bind(ms(now))
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await;
         match r {
             Ok(_) => Ok(true),
             Err(e) if unique_violation(&e) => Ok(false),
@@ -571,124 +681,126 @@ impl Store {
 mod tests {
     use super::*;
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
-        (dir, s)
-    }
-
     #[tokio::test]
     async fn a_join_token_id_is_accepted_once() {
-        let (_d, s) = store().await;
-        let now = Utc::now();
-        let exp = now + chrono::Duration::seconds(60);
-        assert!(s.consume_join_token("abc", now, exp).await.unwrap());
-        assert!(!s.consume_join_token("abc", now, exp).await.unwrap());
+        for (_backing, s) in testing::stores().await {
+            let now = Utc::now();
+            let exp = now + chrono::Duration::seconds(60);
+            assert!(s.consume_join_token("abc", now, exp).await.unwrap());
+            assert!(!s.consume_join_token("abc", now, exp).await.unwrap());
+        }
     }
 
     #[tokio::test]
     async fn used_token_ids_survive_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
         let now = Utc::now();
         let exp = now + chrono::Duration::seconds(60);
-        {
-            let s = Store::open(dir.path()).await.unwrap();
-            assert!(s.consume_join_token("t1", now, exp).await.unwrap());
-            s.close().await;
+        for b in testing::backings().await {
+            {
+                let s = b.open().await;
+                assert!(s.consume_join_token("t1", now, exp).await.unwrap());
+                s.close().await;
+            }
+            let s = b.open().await;
+            assert!(
+                !s.consume_join_token("t1", now, exp).await.unwrap(),
+                "{}",
+                b.name()
+            );
         }
-        let s = Store::open(dir.path()).await.unwrap();
-        assert!(!s.consume_join_token("t1", now, exp).await.unwrap());
     }
 
     #[tokio::test]
     async fn visits_round_trip_and_end_once() {
-        let (_d, s) = store().await;
-        let now = Utc::now();
-        s.upsert_facility(&FacilityId("f".into()), "Facility")
-            .await
-            .unwrap();
-        s.upsert_booth(&BoothId("b".into()), &FacilityId("f".into()), "Booth 1")
-            .await
-            .unwrap();
-        let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
-        assert!(matches!(
-            s.insert_lawyer("amy", "Amy", "hash", now).await,
-            Err(StoreError::Conflict(_))
-        ));
-        let v = NewVisit {
-            lawyer: l,
-            booth: BoothId("b".into()),
-            starts_at: now - chrono::Duration::minutes(1),
-            ends_at: now + chrono::Duration::minutes(30),
-            created_by: None,
-            case: None,
-            room_consent: false,
-            lawyer_booth: None,
-        };
-        let id = s.insert_visit(&v, now).await.unwrap();
-        let row = s.visit(id).await.unwrap().unwrap();
-        assert_eq!(row.lawyer, l);
-        assert_eq!(row.facility_name, "Facility");
-        assert_eq!(
-            s.current_visit_for_booth(&BoothId("b".into()), now)
+        for (_backing, s) in testing::stores().await {
+            let now = Utc::now();
+            s.upsert_facility(&FacilityId("f".into()), "Facility")
+                .await
+                .unwrap();
+            s.upsert_booth(&BoothId("b".into()), &FacilityId("f".into()), "Booth 1")
+                .await
+                .unwrap();
+            let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
+            assert!(matches!(
+                s.insert_lawyer("amy", "Amy", "hash", now).await,
+                Err(StoreError::Conflict(_))
+            ));
+            let v = NewVisit {
+                lawyer: l,
+                booth: BoothId("b".into()),
+                starts_at: now - chrono::Duration::minutes(1),
+                ends_at: now + chrono::Duration::minutes(30),
+                created_by: None,
+                case: None,
+                room_consent: false,
+                lawyer_booth: None,
+            };
+            let id = s.insert_visit(&v, now).await.unwrap();
+            let row = s.visit(id).await.unwrap().unwrap();
+            assert_eq!(row.lawyer, l);
+            assert_eq!(row.facility_name, "Facility");
+            assert_eq!(
+                s.current_visit_for_booth(&BoothId("b".into()), now)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                id
+            );
+            assert!(s.mark_visit_ended(id, now, "slot_over").await.unwrap());
+            assert!(!s.mark_visit_ended(id, now, "slot_over").await.unwrap());
+            assert!(s.visit(id).await.unwrap().unwrap().ended_at.is_some());
+            assert!(s
+                .current_visit_for_booth(&BoothId("b".into()), now)
                 .await
                 .unwrap()
-                .unwrap()
-                .id,
-            id
-        );
-        assert!(s.mark_visit_ended(id, now, "slot_over").await.unwrap());
-        assert!(!s.mark_visit_ended(id, now, "slot_over").await.unwrap());
-        assert!(s.visit(id).await.unwrap().unwrap().ended_at.is_some());
-        assert!(s
-            .current_visit_for_booth(&BoothId("b".into()), now)
-            .await
-            .unwrap()
-            .is_none());
-        let bad = NewVisit {
-            booth: BoothId("nope".into()),
-            ..v
-        };
-        assert!(matches!(
-            s.insert_visit(&bad, now).await,
-            Err(StoreError::NotFound(_))
-        ));
+                .is_none());
+            let bad = NewVisit {
+                booth: BoothId("nope".into()),
+                ..v
+            };
+            assert!(matches!(
+                s.insert_visit(&bad, now).await,
+                Err(StoreError::NotFound(_))
+            ));
+        }
     }
 
     #[tokio::test]
     async fn sessions_expire_when_idle() {
-        let (_d, s) = store().await;
-        let now = Utc::now();
-        let h = [7u8; 32];
-        s.insert_session(
-            &h,
-            SessionKind::Lawyer,
-            1,
-            now,
-            now + chrono::Duration::hours(12),
-        )
-        .await
-        .unwrap();
-        let idle = chrono::Duration::minutes(30);
-        assert_eq!(
-            s.touch_session(&h, SessionKind::Lawyer, now, now - idle)
-                .await
-                .unwrap(),
-            Some(1)
-        );
-        assert_eq!(
-            s.touch_session(&h, SessionKind::Admin, now, now - idle)
-                .await
-                .unwrap(),
-            None,
-            "kind is checked"
-        );
-        let later = now + chrono::Duration::minutes(31);
-        assert_eq!(
-            s.touch_session(&h, SessionKind::Lawyer, later, later - idle)
-                .await
-                .unwrap(),
-            None
-        );
+        for (_backing, s) in testing::stores().await {
+            let now = Utc::now();
+            let h = [7u8; 32];
+            s.insert_session(
+                &h,
+                SessionKind::Lawyer,
+                1,
+                now,
+                now + chrono::Duration::hours(12),
+            )
+            .await
+            .unwrap();
+            let idle = chrono::Duration::minutes(30);
+            assert_eq!(
+                s.touch_session(&h, SessionKind::Lawyer, now, now - idle)
+                    .await
+                    .unwrap(),
+                Some(1)
+            );
+            assert_eq!(
+                s.touch_session(&h, SessionKind::Admin, now, now - idle)
+                    .await
+                    .unwrap(),
+                None,
+                "kind is checked"
+            );
+            let later = now + chrono::Duration::minutes(31);
+            assert_eq!(
+                s.touch_session(&h, SessionKind::Lawyer, later, later - idle)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
     }
 }

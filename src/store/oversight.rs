@@ -74,7 +74,7 @@ pub struct ComplaintUpdateRow {
     pub recorded_at: DateTime<Utc>,
 }
 
-fn violation_from(r: &sqlx::sqlite::SqliteRow) -> ViolationRow {
+fn violation_from(r: &sqlx::any::AnyRow) -> ViolationRow {
     ViolationRow {
         id: r.get(0),
         visit: VisitId(r.get(1)),
@@ -86,7 +86,7 @@ fn violation_from(r: &sqlx::sqlite::SqliteRow) -> ViolationRow {
     }
 }
 
-fn delivery_from(r: &sqlx::sqlite::SqliteRow) -> DeliveryRow {
+fn delivery_from(r: &sqlx::any::AnyRow) -> DeliveryRow {
     DeliveryRow {
         violation: r.get(0),
         recipient: r.get(1),
@@ -97,7 +97,7 @@ fn delivery_from(r: &sqlx::sqlite::SqliteRow) -> DeliveryRow {
     }
 }
 
-fn complaint_from(r: &sqlx::sqlite::SqliteRow) -> ComplaintRow {
+fn complaint_from(r: &sqlx::any::AnyRow) -> ComplaintRow {
     ComplaintRow {
         id: r.get(0),
         lawyer: LawyerId(r.get(1)),
@@ -129,7 +129,7 @@ impl Store {
     ) -> Result<i64> {
         let done = sqlx::query(
             "INSERT INTO violations (visit_id, lawyer_id, category, reason, stopped_by, stopped_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(visit.0)
         .bind(lawyer.0)
@@ -137,17 +137,17 @@ impl Store {
         .bind(reason)
         .bind(staff.0)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(done.last_insert_rowid())
+        Ok(done.get::<i64, _>(0))
     }
 
     /// Remove a violation that never took effect (its audit entry could not be written)
     /// and has no deliveries yet.
     pub async fn discard_violation(&self, id: i64) -> Result<()> {
         sqlx::query(
-            "DELETE FROM violations WHERE id = ? \
-             AND NOT EXISTS (SELECT 1 FROM violation_deliveries WHERE violation_id = ?)",
+            "DELETE FROM violations WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM violation_deliveries WHERE violation_id = $2)",
         )
         .bind(id)
         .bind(id)
@@ -166,7 +166,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for r in recipients {
             sqlx::query(
-                "INSERT INTO violation_deliveries (violation_id, recipient, next_attempt_at) VALUES (?, ?, ?) \
+                "INSERT INTO violation_deliveries (violation_id, recipient, next_attempt_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (violation_id, recipient) DO NOTHING",
             )
             .bind(violation)
@@ -180,7 +180,7 @@ impl Store {
     }
 
     pub async fn violation(&self, id: i64) -> Result<Option<ViolationRow>> {
-        let row = sqlx::query(&format!("{VIOLATION_SELECT} WHERE id = ?"))
+        let row = sqlx::query(&format!("{VIOLATION_SELECT} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -196,7 +196,7 @@ impl Store {
 
     pub async fn deliveries_of(&self, violation: i64) -> Result<Vec<DeliveryRow>> {
         let rows = sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE violation_id = ? ORDER BY recipient"
+            "{DELIVERY_SELECT} WHERE violation_id = $1 ORDER BY recipient"
         ))
         .bind(violation)
         .fetch_all(&self.pool)
@@ -207,8 +207,8 @@ impl Store {
     /// Pending deliveries due at `now`, oldest first.
     pub async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DeliveryRow>> {
         let rows = sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE delivered_at IS NULL AND next_attempt_at <= ? \
-             ORDER BY next_attempt_at LIMIT ?"
+            "{DELIVERY_SELECT} WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at LIMIT $2"
         ))
         .bind(ms(now))
         .bind(i64::from(limit))
@@ -234,8 +234,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE violation_deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL \
-             WHERE violation_id = ? AND recipient = ?",
+            "UPDATE violation_deliveries SET delivered_at = $1, attempts = attempts + 1, last_error = NULL \
+             WHERE violation_id = $2 AND recipient = $3",
         )
         .bind(ms(now))
         .bind(violation)
@@ -253,8 +253,8 @@ impl Store {
         next_attempt_at: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE violation_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? \
-             WHERE violation_id = ? AND recipient = ?",
+            "UPDATE violation_deliveries SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 \
+             WHERE violation_id = $3 AND recipient = $4",
         )
         .bind(error)
         .bind(ms(next_attempt_at))
@@ -273,8 +273,8 @@ impl Store {
         next_attempt_at: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE violation_deliveries SET next_attempt_at = ?, last_error = 'no webhook configured' \
-             WHERE violation_id = ? AND recipient = ?",
+            "UPDATE violation_deliveries SET next_attempt_at = $1, last_error = 'no webhook configured' \
+             WHERE violation_id = $2 AND recipient = $3",
         )
         .bind(ms(next_attempt_at))
         .bind(violation)
@@ -293,17 +293,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let r = sqlx::query(
-            "INSERT INTO violation_findings (violation_id, source, text, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO violation_findings (violation_id, source, text, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(violation)
         .bind(source)
         .bind(text)
         .bind(staff.0)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await;
         match r {
-            Ok(done) => Ok(done.last_insert_rowid()),
+            Ok(done) => Ok(done.get::<i64, _>(0)),
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
                 Err(StoreError::NotFound("the violation"))
             }
@@ -314,7 +314,7 @@ impl Store {
     pub async fn findings_of(&self, violation: i64) -> Result<Vec<FindingRow>> {
         let rows = sqlx::query(
             "SELECT id, violation_id, source, text, recorded_by, recorded_at FROM violation_findings \
-             WHERE violation_id = ? ORDER BY id",
+             WHERE violation_id = $1 ORDER BY id",
         )
         .bind(violation)
         .fetch_all(&self.pool)
@@ -334,7 +334,7 @@ impl Store {
 
     /// The lawyer as a violation report names them.
     pub async fn reported_lawyer(&self, id: LawyerId) -> Result<Option<ReportedLawyer>> {
-        let row = sqlx::query("SELECT id, display_name, licence_number FROM lawyers WHERE id = ?")
+        let row = sqlx::query("SELECT id, display_name, licence_number FROM lawyers WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -356,23 +356,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let done = sqlx::query(
-            "INSERT INTO complaints (lawyer_id, visit_id, about, text, filed_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO complaints (lawyer_id, visit_id, about, text, filed_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(lawyer.0)
         .bind(visit.map(|v| v.0))
         .bind(about)
         .bind(text)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(done.last_insert_rowid())
+        Ok(done.get::<i64, _>(0))
     }
 
     /// Remove a complaint that was never recorded in the audit log (and has no updates).
     pub async fn discard_complaint(&self, id: i64) -> Result<()> {
         sqlx::query(
-            "DELETE FROM complaints WHERE id = ? \
-             AND NOT EXISTS (SELECT 1 FROM complaint_updates WHERE complaint_id = ?)",
+            "DELETE FROM complaints WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM complaint_updates WHERE complaint_id = $2)",
         )
         .bind(id)
         .bind(id)
@@ -382,7 +382,7 @@ impl Store {
     }
 
     pub async fn complaint(&self, id: i64) -> Result<Option<ComplaintRow>> {
-        let row = sqlx::query(&format!("{COMPLAINT_SELECT} WHERE id = ?"))
+        let row = sqlx::query(&format!("{COMPLAINT_SELECT} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -394,7 +394,7 @@ impl Store {
         let rows = match lawyer {
             Some(l) => {
                 sqlx::query(&format!(
-                    "{COMPLAINT_SELECT} WHERE lawyer_id = ? ORDER BY id DESC LIMIT 500"
+                    "{COMPLAINT_SELECT} WHERE lawyer_id = $1 ORDER BY id DESC LIMIT 500"
                 ))
                 .bind(l.0)
                 .fetch_all(&self.pool)
@@ -425,28 +425,28 @@ impl Store {
         };
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "INSERT INTO complaint_updates (complaint_id, kind, text, staff_id, recorded_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO complaint_updates (complaint_id, kind, text, staff_id, recorded_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(complaint)
         .bind(kind)
         .bind(text)
         .bind(staff.0)
         .bind(ms(now))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("UPDATE complaints SET status = ? WHERE id = ?")
+        sqlx::query("UPDATE complaints SET status = $1 WHERE id = $2")
             .bind(status)
             .bind(complaint)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(done.last_insert_rowid())
+        Ok(done.get::<i64, _>(0))
     }
 
     pub async fn complaint_updates(&self, complaint: i64) -> Result<Vec<ComplaintUpdateRow>> {
         let rows = sqlx::query(
             "SELECT id, complaint_id, kind, text, recorded_at FROM complaint_updates \
-             WHERE complaint_id = ? ORDER BY id",
+             WHERE complaint_id = $1 ORDER BY id",
         )
         .bind(complaint)
         .fetch_all(&self.pool)

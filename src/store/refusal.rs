@@ -28,15 +28,17 @@ impl Store {
     pub async fn put_written_refusal(&self, row: &WrittenRefusalRow) -> Result<Option<String>> {
         let mut tx = self.pool.begin().await?;
         let old: Option<String> =
-            sqlx::query("SELECT stored_name FROM written_refusals WHERE request_id = ?")
+            sqlx::query("SELECT stored_name FROM written_refusals WHERE request_id = $1")
                 .bind(row.request.0)
                 .fetch_optional(&mut *tx)
                 .await?
                 .map(|r| r.get(0));
         sqlx::query(
-            "INSERT OR REPLACE INTO written_refusals \
+            "INSERT INTO written_refusals \
              (request_id, stored_name, media_type, sha256, size_bytes, uploaded_by, uploaded_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id) DO UPDATE SET \
+             stored_name = excluded.stored_name, media_type = excluded.media_type, sha256 = excluded.sha256, \
+             size_bytes = excluded.size_bytes, uploaded_by = excluded.uploaded_by, uploaded_at = excluded.uploaded_at",
         )
         .bind(row.request.0)
         .bind(&row.stored_name)
@@ -54,7 +56,7 @@ impl Store {
     pub async fn written_refusal(&self, request: RequestId) -> Result<Option<WrittenRefusalRow>> {
         let row = sqlx::query(
             "SELECT request_id, stored_name, media_type, sha256, size_bytes, uploaded_by, uploaded_at \
-             FROM written_refusals WHERE request_id = ?",
+             FROM written_refusals WHERE request_id = $1",
         )
         .bind(request.0)
         .fetch_optional(&self.pool)

@@ -52,7 +52,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT v.id, v.booth_id, v.starts_at, v.ends_at, v.ended_at, v.end_reason \
              FROM visits v JOIN booths b ON b.id = v.booth_id \
-             WHERE b.facility_id = ? AND v.starts_at < ? AND v.ends_at > ? ORDER BY v.starts_at, v.id",
+             WHERE b.facility_id = $1 AND v.starts_at < $2 AND v.ends_at > $3 ORDER BY v.starts_at, v.id",
         )
         .bind(f.as_str())
         .bind(ms(until))
@@ -82,7 +82,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT r.requested_at, r.deadline_at, r.status, r.escalation, v.starts_at \
              FROM visit_requests r LEFT JOIN visits v ON v.id = r.visit_id \
-             WHERE r.facility_id = ? AND r.requested_at >= ? AND r.requested_at < ? \
+             WHERE r.facility_id = $1 AND r.requested_at >= $2 AND r.requested_at < $3 \
              ORDER BY r.requested_at, r.id",
         )
         .bind(f.as_str())
@@ -113,7 +113,7 @@ impl Store {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM manual_verifications m JOIN visits v ON v.id = m.visit_id \
              JOIN booths b ON b.id = v.booth_id \
-             WHERE b.facility_id = ? AND m.verified_at >= ? AND m.verified_at < ?",
+             WHERE b.facility_id = $1 AND m.verified_at >= $2 AND m.verified_at < $3",
         )
         .bind(f.as_str())
         .bind(ms(from))
@@ -133,7 +133,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT x.category FROM violations x JOIN visits v ON v.id = x.visit_id \
              JOIN booths b ON b.id = v.booth_id \
-             WHERE b.facility_id = ? AND x.stopped_at >= ? AND x.stopped_at < ? ORDER BY x.id",
+             WHERE b.facility_id = $1 AND x.stopped_at >= $2 AND x.stopped_at < $3 ORDER BY x.id",
         )
         .bind(f.as_str())
         .bind(ms(from))
@@ -155,7 +155,7 @@ impl Store {
              (SELECT MIN(u.recorded_at) FROM complaint_updates u WHERE u.complaint_id = c.id), \
              (SELECT MIN(u.recorded_at) FROM complaint_updates u WHERE u.complaint_id = c.id AND u.kind = 'outcome') \
              FROM complaints c JOIN visits v ON v.id = c.visit_id JOIN booths b ON b.id = v.booth_id \
-             WHERE b.facility_id = ? AND c.filed_at >= ? AND c.filed_at < ? ORDER BY c.id",
+             WHERE b.facility_id = $1 AND c.filed_at >= $2 AND c.filed_at < $3 ORDER BY c.id",
         )
         .bind(f.as_str())
         .bind(ms(from))

@@ -55,9 +55,9 @@ impl Store {
             AttestedVia::Booth => None,
         };
         let done = sqlx::query(
-            "INSERT OR IGNORE INTO room_attestations \
+            "INSERT INTO room_attestations \
              (visit_id, booth_id, via, officer, recording_off, monitoring_off, admin_id, attested_at) \
-             VALUES (?, ?, ?, ?, 1, 1, ?, ?)",
+             VALUES ($1, $2, $3, $4, 1, 1, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(visit.0)
         .bind(booth.as_str())
@@ -73,7 +73,7 @@ impl Store {
     pub async fn room_attestation(&self, visit: VisitId) -> Result<Option<RoomAttestation>> {
         let row = sqlx::query(
             "SELECT visit_id, booth_id, via, officer, admin_id, attested_at \
-             FROM room_attestations WHERE visit_id = ?",
+             FROM room_attestations WHERE visit_id = $1",
         )
         .bind(visit.0)
         .fetch_optional(&self.pool)
@@ -93,7 +93,7 @@ impl Store {
     /// The police station of a remote booth (R-REMOTE-1): `Some(None)` for an ordinary
     /// booth, `None` when the booth does not exist.
     pub async fn booth_remote_station(&self, booth: &BoothId) -> Result<Option<Option<String>>> {
-        let row = sqlx::query("SELECT remote_station FROM booths WHERE id = ?")
+        let row = sqlx::query("SELECT remote_station FROM booths WHERE id = $1")
             .bind(booth.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -111,8 +111,8 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COUNT(*) FROM visits WHERE booth_id = ? AND ended_at IS NULL \
-             AND starts_at > ? AND starts_at < ?",
+            "SELECT COUNT(*) FROM visits WHERE booth_id = $1 AND ended_at IS NULL \
+             AND starts_at > $2 AND starts_at < $3",
         )
         .bind(booth.as_str())
         .bind(ms(after))

@@ -100,7 +100,7 @@ const REQUEST_SELECT: &str = "SELECT r.id, r.facility_id, r.lawyer_id, r.detaine
      FROM visit_requests r JOIN detainees d ON d.id = r.detainee_id \
      LEFT JOIN visits v ON v.id = r.visit_id LEFT JOIN booths b ON b.id = v.booth_id";
 
-fn request_from_row(r: &sqlx::sqlite::SqliteRow) -> RequestRow {
+fn request_from_row(r: &sqlx::any::AnyRow) -> RequestRow {
     let u32_of = |v: i64| u32::try_from(v).unwrap_or(0);
     RequestRow {
         id: RequestId(r.get(0)),
@@ -148,7 +148,7 @@ impl Store {
     pub async fn facility_calendar(&self, f: &FacilityId) -> Result<Option<FacilityCalendar>> {
         let Some(row) = sqlx::query(
             "SELECT name, utc_offset_min, detainee_count, lawyer_slot_min, fast_slot_min, interrogation_slot_min \
-             FROM facilities WHERE id = ?",
+             FROM facilities WHERE id = $1",
         )
         .bind(f.as_str())
         .fetch_optional(&self.pool)
@@ -157,7 +157,7 @@ impl Store {
             return Ok(None);
         };
         let hours = sqlx::query(
-            "SELECT weekday, opens_min, closes_min FROM facility_hours WHERE facility_id = ? ORDER BY weekday, opens_min",
+            "SELECT weekday, opens_min, closes_min FROM facility_hours WHERE facility_id = $1 ORDER BY weekday, opens_min",
         )
         .bind(f.as_str())
         .fetch_all(&self.pool)
@@ -170,7 +170,7 @@ impl Store {
         })
         .collect();
         let holidays: BTreeSet<NaiveDate> =
-            sqlx::query("SELECT day FROM facility_holidays WHERE facility_id = ?")
+            sqlx::query("SELECT day FROM facility_holidays WHERE facility_id = $1")
                 .bind(f.as_str())
                 .fetch_all(&self.pool)
                 .await?
@@ -208,14 +208,14 @@ impl Store {
 
     pub async fn set_facility_settings(&self, f: &FacilityId, s: &FacilitySettings) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE facilities SET utc_offset_min = ?, detainee_count = ?, lawyer_slot_min = ?, \
-             fast_slot_min = ?, interrogation_slot_min = ? WHERE id = ?",
+            "UPDATE facilities SET utc_offset_min = $1, detainee_count = $2, lawyer_slot_min = $3, \
+             fast_slot_min = $4, interrogation_slot_min = $5 WHERE id = $6",
         )
-        .bind(s.utc_offset_min)
-        .bind(s.detainee_count)
-        .bind(s.lawyer_slot_min)
-        .bind(s.fast_slot_min)
-        .bind(s.interrogation_slot_min)
+        .bind(i64::from(s.utc_offset_min))
+        .bind(i64::from(s.detainee_count))
+        .bind(i64::from(s.lawyer_slot_min))
+        .bind(i64::from(s.fast_slot_min))
+        .bind(i64::from(s.interrogation_slot_min))
         .bind(f.as_str())
         .execute(&self.pool)
         .await?;
@@ -228,18 +228,18 @@ impl Store {
     /// Replace the facility's weekly opening hours.
     pub async fn set_facility_hours(&self, f: &FacilityId, hours: &[OpeningHours]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM facility_hours WHERE facility_id = ?")
+        sqlx::query("DELETE FROM facility_hours WHERE facility_id = $1")
             .bind(f.as_str())
             .execute(&mut *tx)
             .await?;
         for h in hours {
             sqlx::query(
-                "INSERT INTO facility_hours (facility_id, weekday, opens_min, closes_min) VALUES (?, ?, ?, ?)",
+                "INSERT INTO facility_hours (facility_id, weekday, opens_min, closes_min) VALUES ($1, $2, $3, $4)",
             )
             .bind(f.as_str())
-            .bind(h.weekday.num_days_from_monday())
-            .bind(h.opens_min)
-            .bind(h.closes_min)
+            .bind(i64::from(h.weekday.num_days_from_monday()))
+            .bind(i64::from(h.opens_min))
+            .bind(i64::from(h.closes_min))
             .execute(&mut *tx)
             .await
             .map_err(|e| match &e {
@@ -254,7 +254,7 @@ impl Store {
     }
 
     pub async fn add_facility_holiday(&self, f: &FacilityId, day: NaiveDate) -> Result<()> {
-        sqlx::query("INSERT OR IGNORE INTO facility_holidays (facility_id, day) VALUES (?, ?)")
+        sqlx::query("INSERT INTO facility_holidays (facility_id, day) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(f.as_str())
             .bind(day.to_string())
             .execute(&self.pool)
@@ -263,7 +263,7 @@ impl Store {
     }
 
     pub async fn remove_facility_holiday(&self, f: &FacilityId, day: NaiveDate) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM facility_holidays WHERE facility_id = ? AND day = ?")
+        let done = sqlx::query("DELETE FROM facility_holidays WHERE facility_id = $1 AND day = $2")
             .bind(f.as_str())
             .bind(day.to_string())
             .execute(&self.pool)
@@ -280,16 +280,16 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let done = sqlx::query(
-            "INSERT INTO extended_sessions (facility_id, starts_at, ends_at, proposed_by, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO extended_sessions (facility_id, starts_at, ends_at, proposed_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(f.as_str())
         .bind(ms(starts_at))
         .bind(ms(ends_at))
         .bind(proposed_by.0)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(done.last_insert_rowid())
+        Ok(done.get::<i64, _>(0))
     }
 
     /// Record the facility head's approval. Returns false when the session is unknown
@@ -303,8 +303,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE extended_sessions SET approved_by = ?, approver = ?, approved_at = ? \
-             WHERE id = ? AND facility_id = ? AND approved_by IS NULL",
+            "UPDATE extended_sessions SET approved_by = $1, approver = $2, approved_at = $3 \
+             WHERE id = $4 AND facility_id = $5 AND approved_by IS NULL",
         )
         .bind(by.0)
         .bind(approver)
@@ -319,7 +319,7 @@ impl Store {
     pub async fn extended_sessions(&self, f: &FacilityId) -> Result<Vec<ExtendedSessionRow>> {
         let rows = sqlx::query(
             "SELECT id, starts_at, ends_at, proposed_by, approved_by, approver, approved_at \
-             FROM extended_sessions WHERE facility_id = ? ORDER BY starts_at, id",
+             FROM extended_sessions WHERE facility_id = $1 ORDER BY starts_at, id",
         )
         .bind(f.as_str())
         .fetch_all(&self.pool)
@@ -344,7 +344,7 @@ impl Store {
         kind: BoothKind,
         remote_station: Option<&str>,
     ) -> Result<()> {
-        let done = sqlx::query("UPDATE booths SET kind = ?, remote_station = ? WHERE id = ?")
+        let done = sqlx::query("UPDATE booths SET kind = $1, remote_station = $2 WHERE id = $3")
             .bind(kind.as_str())
             .bind(remote_station)
             .bind(booth.as_str())
@@ -359,7 +359,7 @@ impl Store {
     /// The facility's booths with their kinds (remote police-station booths included).
     pub async fn schedule_booths(&self, f: &FacilityId) -> Result<Vec<ScheduleBooth>> {
         let rows = sqlx::query(
-            "SELECT id, kind, label, remote_station FROM booths WHERE facility_id = ? ORDER BY id",
+            "SELECT id, kind, label, remote_station FROM booths WHERE facility_id = $1 ORDER BY id",
         )
         .bind(f.as_str())
         .fetch_all(&self.pool)
@@ -389,7 +389,7 @@ impl Store {
              FROM visits v JOIN booths b ON b.id = v.booth_id \
              LEFT JOIN visit_requests r ON r.visit_id = v.id \
              LEFT JOIN cases c ON c.id = v.case_id \
-             WHERE b.facility_id = ? AND v.ended_at IS NULL AND v.ends_at > ? ORDER BY v.starts_at",
+             WHERE b.facility_id = $1 AND v.ended_at IS NULL AND v.ends_at > $2 ORDER BY v.starts_at",
         )
         .bind(f.as_str())
         .bind(ms(now))
@@ -409,7 +409,7 @@ impl Store {
     /// The next walk-in ticket of the facility since `day_start` (tickets restart daily).
     pub async fn next_ticket(&self, f: &FacilityId, day_start: DateTime<Utc>) -> Result<u32> {
         let n: i64 = sqlx::query(
-            "SELECT COALESCE(MAX(ticket), 0) FROM visit_requests WHERE facility_id = ? AND requested_at >= ?",
+            "SELECT COALESCE(MAX(ticket), 0) FROM visit_requests WHERE facility_id = $1 AND requested_at >= $2",
         )
         .bind(f.as_str())
         .bind(ms(day_start))
@@ -422,23 +422,23 @@ impl Store {
     pub async fn insert_request(&self, r: &NewRequest) -> Result<RequestId> {
         let done = sqlx::query(
             "INSERT INTO visit_requests (facility_id, lawyer_id, detainee_id, expected_min, booked_at, ticket, \
-             channel, entered_by, interrogation_consent, requested_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             channel, entered_by, interrogation_consent, requested_at, deadline_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(r.facility.as_str())
         .bind(r.lawyer.0)
         .bind(r.detainee.0)
-        .bind(r.expected_min)
+        .bind(i64::from(r.expected_min))
         .bind(r.booked_at.map(ms))
-        .bind(r.ticket)
+        .bind(r.ticket.map(i64::from))
         .bind(r.channel.as_str())
         .bind(r.entered_by.map(|a| a.0))
         .bind(i64::from(r.interrogation_consent))
         .bind(ms(r.requested_at))
         .bind(ms(r.deadline_at))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await;
         match done {
-            Ok(d) => Ok(RequestId(d.last_insert_rowid())),
+            Ok(d) => Ok(RequestId(d.get::<i64, _>(0))),
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
                 Err(StoreError::NotFound("the lawyer, detainee or facility"))
             }
@@ -456,8 +456,8 @@ impl Store {
         breached: bool,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE visit_requests SET status = 'placed', visit_id = ?, wait_reason = ?, \
-             escalation = CASE WHEN ? OR escalation = 'breached' THEN 'breached' ELSE NULL END WHERE id = ?",
+            "UPDATE visit_requests SET status = 'placed', visit_id = $1, wait_reason = $2, \
+             escalation = CASE WHEN $3 OR escalation = 'breached' THEN 'breached' ELSE NULL END WHERE id = $4",
         )
         .bind(visit.0)
         .bind(wait_reason)
@@ -476,7 +476,7 @@ impl Store {
         escalation: &str,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE visit_requests SET status = 'queued', wait_reason = ?, escalation = ? WHERE id = ? AND status = 'queued'",
+            "UPDATE visit_requests SET status = 'queued', wait_reason = $1, escalation = $2 WHERE id = $3 AND status = 'queued'",
         )
         .bind(wait_reason)
         .bind(escalation)
@@ -487,7 +487,7 @@ impl Store {
     }
 
     pub async fn visit_request(&self, id: RequestId) -> Result<Option<RequestRow>> {
-        let row = sqlx::query(&format!("{REQUEST_SELECT} WHERE r.id = ?"))
+        let row = sqlx::query(&format!("{REQUEST_SELECT} WHERE r.id = $1"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -501,7 +501,7 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<RequestRow>> {
         let rows = sqlx::query(&format!(
-            "{REQUEST_SELECT} WHERE r.lawyer_id = ? AND r.requested_at >= ? ORDER BY r.requested_at DESC, r.id DESC LIMIT 500"
+            "{REQUEST_SELECT} WHERE r.lawyer_id = $1 AND r.requested_at >= $2 ORDER BY r.requested_at DESC, r.id DESC LIMIT 500"
         ))
         .bind(lawyer.0)
         .bind(ms(since))
@@ -517,8 +517,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<RequestRow>> {
         let rows = sqlx::query(&format!(
-            "{REQUEST_SELECT} WHERE r.facility_id = ? AND (r.status = 'queued' OR \
-             (r.status = 'placed' AND v.ended_at IS NULL AND v.ends_at > ?)) ORDER BY r.requested_at, r.id"
+            "{REQUEST_SELECT} WHERE r.facility_id = $1 AND (r.status = 'queued' OR \
+             (r.status = 'placed' AND v.ended_at IS NULL AND v.ends_at > $2)) ORDER BY r.requested_at, r.id"
         ))
         .bind(f.as_str())
         .bind(ms(now))
@@ -549,8 +549,8 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE visit_requests SET status = ?, closed_at = ?, decline_note = ?, decline_scan_ref = ?, declined_by = ? \
-             WHERE id = ? AND status IN ('queued', 'placed')",
+            "UPDATE visit_requests SET status = $1, closed_at = $2, decline_note = $3, decline_scan_ref = $4, declined_by = $5 \
+             WHERE id = $6 AND status IN ('queued', 'placed')",
         )
         .bind(status)
         .bind(ms(now))
@@ -564,8 +564,8 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "UPDATE visits SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL AND \
-             id = (SELECT visit_id FROM visit_requests WHERE id = ?)",
+            "UPDATE visits SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL AND \
+             id = (SELECT visit_id FROM visit_requests WHERE id = $3)",
         )
         .bind(ms(now))
         .bind(visit_reason)
@@ -579,7 +579,7 @@ impl Store {
     /// Move a visit's persisted slot end (a granted extension). False if it had ended.
     pub async fn extend_visit(&self, id: VisitId, new_end: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE visits SET ends_at = ? WHERE id = ? AND ended_at IS NULL AND ends_at < ?",
+            "UPDATE visits SET ends_at = $1 WHERE id = $2 AND ended_at IS NULL AND ends_at < $3",
         )
         .bind(ms(new_end))
         .bind(id.0)

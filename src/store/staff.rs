@@ -53,7 +53,7 @@ impl Store {
     ) -> Result<AdminId> {
         let r = sqlx::query(
             "INSERT INTO admins (username, password_hash, created_at, role, totp_sealed, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(username)
         .bind(password_hash)
@@ -61,7 +61,7 @@ impl Store {
         .bind(role.as_str())
         .bind(totp_sealed)
         .bind(created_by.map(|a| a.0))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await;
         inserted_id(r, "a staff account with this username").map(AdminId)
     }
@@ -69,7 +69,7 @@ impl Store {
     /// Enrol (or re-enrol) an account's second factor; the replay guard starts afresh.
     pub async fn set_staff_totp(&self, id: AdminId, totp_sealed: &str) -> Result<bool> {
         let done =
-            sqlx::query("UPDATE admins SET totp_sealed = ?, totp_last_step = 0 WHERE id = ?")
+            sqlx::query("UPDATE admins SET totp_sealed = $1, totp_last_step = 0 WHERE id = $2")
                 .bind(totp_sealed)
                 .bind(id.0)
                 .execute(&self.pool)
@@ -79,7 +79,7 @@ impl Store {
 
     pub async fn staff_by_username(&self, username: &str) -> Result<Option<StaffRow>> {
         let row = sqlx::query(
-            "SELECT id, username, password_hash, role, totp_sealed FROM admins WHERE username = ?",
+            "SELECT id, username, password_hash, role, totp_sealed FROM admins WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -98,7 +98,7 @@ impl Store {
 
     /// The role of a staff account, `None` if it does not exist.
     pub async fn staff_role(&self, id: AdminId) -> Result<Option<StaffRole>> {
-        let row = sqlx::query("SELECT role FROM admins WHERE id = ?")
+        let row = sqlx::query("SELECT role FROM admins WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -107,7 +107,7 @@ impl Store {
 
     pub async fn staff_list(&self) -> Result<Vec<StaffSummary>> {
         let rows = sqlx::query(
-            "SELECT id, username, role, totp_sealed IS NOT NULL FROM admins ORDER BY id",
+            "SELECT id, username, role, CASE WHEN totp_sealed IS NULL THEN 0 ELSE 1 END FROM admins ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -117,7 +117,7 @@ impl Store {
                     id: AdminId(r.get(0)),
                     username: r.get(1),
                     role: role_of(r.get::<&str, _>(2))?,
-                    second_factor: r.get(3),
+                    second_factor: r.get::<i64, _>(3) != 0,
                 })
             })
             .collect()
@@ -135,7 +135,7 @@ impl Store {
     }
 
     pub async fn mark_staff_creation_audited(&self, id: AdminId) -> Result<()> {
-        sqlx::query("UPDATE admins SET creation_audited = 1 WHERE id = ?")
+        sqlx::query("UPDATE admins SET creation_audited = 1 WHERE id = $1")
             .bind(id.0)
             .execute(&self.pool)
             .await?;
@@ -147,13 +147,14 @@ impl Store {
     /// two sign-ins racing with one code cannot both pass.
     pub async fn accept_totp_step(&self, id: AdminId, step: u64) -> Result<bool> {
         let step = i64::try_from(step).unwrap_or(i64::MAX);
-        let done =
-            sqlx::query("UPDATE admins SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?")
-                .bind(step)
-                .bind(id.0)
-                .bind(step)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE admins SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $3",
+        )
+        .bind(step)
+        .bind(id.0)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -102,7 +102,7 @@ impl Store {
 
     pub async fn lawyer_account(&self, id: LawyerId) -> Result<Option<LawyerAccount>> {
         let row = sqlx::query(
-            "SELECT id, kind, display_name, licence_number, holder_id_hash, locked_at FROM lawyers WHERE id = ?",
+            "SELECT id, kind, display_name, licence_number, holder_id_hash, locked_at FROM lawyers WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -129,7 +129,7 @@ impl Store {
         holder_id_hash: Option<&str>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE lawyers SET kind = ?, licence_number = ?, holder_id_hash = ? WHERE id = ?",
+            "UPDATE lawyers SET kind = $1, licence_number = $2, holder_id_hash = $3 WHERE id = $4",
         )
         .bind(kind.as_str())
         .bind(licence_number)
@@ -145,7 +145,7 @@ impl Store {
 
     pub async fn lock_lawyer(&self, id: LawyerId, reason: &str, now: DateTime<Utc>) -> Result<()> {
         sqlx::query(
-            "UPDATE lawyers SET locked_at = ?, lock_reason = ? WHERE id = ? AND locked_at IS NULL",
+            "UPDATE lawyers SET locked_at = $1, lock_reason = $2 WHERE id = $3 AND locked_at IS NULL",
         )
         .bind(ms(now))
         .bind(reason)
@@ -158,7 +158,7 @@ impl Store {
     /// Unlock an account; `false` when it was not locked (or does not exist).
     pub async fn unlock_lawyer(&self, id: LawyerId) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE lawyers SET locked_at = NULL, lock_reason = NULL WHERE id = ? AND locked_at IS NOT NULL",
+            "UPDATE lawyers SET locked_at = NULL, lock_reason = NULL WHERE id = $1 AND locked_at IS NOT NULL",
         )
         .bind(id.0)
         .execute(&self.pool)
@@ -175,7 +175,7 @@ impl Store {
     ) -> Result<i64> {
         let r = sqlx::query(
             "INSERT INTO case_permissions (case_id, lawyer_id, unit, decided_on, decision, document_ref, recorded_by, recorded_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(p.case.0)
         .bind(p.lawyer.0)
@@ -185,10 +185,10 @@ impl Store {
         .bind(&p.document_ref)
         .bind(p.recorded_by.0)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await;
         match r {
-            Ok(done) => Ok(done.last_insert_rowid()),
+            Ok(done) => Ok(done.get::<i64, _>(0)),
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
                 Err(StoreError::NotFound("the case or the lawyer"))
             }
@@ -202,7 +202,7 @@ impl Store {
             return Ok(Permission::NotNeeded);
         }
         let row = sqlx::query(
-            "SELECT decision FROM case_permissions WHERE case_id = ? AND lawyer_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT decision FROM case_permissions WHERE case_id = $1 AND lawyer_id = $2 ORDER BY id DESC LIMIT 1",
         )
         .bind(case.id.0)
         .bind(lawyer.0)
@@ -218,7 +218,7 @@ impl Store {
     pub async fn companion_approved(&self, case: CaseId, account: LawyerId) -> Result<bool> {
         // Only a structured approval (unit, date, document; migration 0012) counts.
         let row = sqlx::query(
-            "SELECT 1 FROM case_companions WHERE case_id = ? AND account_id = ? AND unit IS NOT NULL",
+            "SELECT 1 FROM case_companions WHERE case_id = $1 AND account_id = $2 AND unit IS NOT NULL",
         )
             .bind(case.0)
             .bind(account.0)
@@ -239,7 +239,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let r = sqlx::query(
-            "INSERT INTO manual_verifications (lawyer_id, visit_id, evidence_ref, note, verified_by, verified_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO manual_verifications (lawyer_id, visit_id, evidence_ref, note, verified_by, verified_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(lawyer.0)
         .bind(visit.0)
@@ -247,18 +247,19 @@ impl Store {
         .bind(note)
         .bind(staff.0)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await;
         inserted_id(r, "a manual verification for this visit")
     }
 
     pub async fn manually_verified(&self, visit: VisitId, lawyer: LawyerId) -> Result<bool> {
-        let row =
-            sqlx::query("SELECT 1 FROM manual_verifications WHERE visit_id = ? AND lawyer_id = ?")
-                .bind(visit.0)
-                .bind(lawyer.0)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT 1 FROM manual_verifications WHERE visit_id = $1 AND lawyer_id = $2",
+        )
+        .bind(visit.0)
+        .bind(lawyer.0)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.is_some())
     }
 
@@ -294,7 +295,7 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<i64> {
         sqlx::query(
-            "INSERT INTO impersonation_alerts (lawyer_id, visit_id, reason, raised_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO impersonation_alerts (lawyer_id, visit_id, reason, raised_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(lawyer.0)
         .bind(visit.map(|v| v.0))
@@ -303,7 +304,7 @@ impl Store {
         .execute(&self.pool)
         .await?;
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM impersonation_alerts WHERE lawyer_id = ? AND raised_at >= ?",
+            "SELECT COUNT(*) FROM impersonation_alerts WHERE lawyer_id = $1 AND raised_at >= $2",
         )
         .bind(lawyer.0)
         .bind(ms(since))
@@ -318,7 +319,7 @@ impl Store {
     ) -> Result<Vec<ImpersonationAlertRow>> {
         let rows = sqlx::query(
             "SELECT id, lawyer_id, visit_id, reason, raised_at, acknowledged_by FROM impersonation_alerts \
-             WHERE (? = 0 OR acknowledged_at IS NULL) ORDER BY id DESC LIMIT 500",
+             WHERE ($1 = 0 OR acknowledged_at IS NULL) ORDER BY id DESC LIMIT 500",
         )
         .bind(open_only as i64)
         .fetch_all(&self.pool)
@@ -344,7 +345,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE impersonation_alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL",
+            "UPDATE impersonation_alerts SET acknowledged_by = $1, acknowledged_at = $2 WHERE id = $3 AND acknowledged_at IS NULL",
         )
         .bind(staff.0)
         .bind(ms(now))

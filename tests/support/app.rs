@@ -1,8 +1,12 @@
 //! `spawn_app()`: one real confer per test — real TLS on port 0, real UDP media on
 //! loopback, real SQLite in a temporary data dir — plus clients that speak to it the way
 //! lawyers, booths and staff do (HTTPS with the dev CA, the booth's client certificate,
-//! WSS signalling).
+//! WSS signalling). `spawn_app_on(Backend::Postgres, …)`: the same on a real PostgreSQL
+//! (a fresh database on the test binary's server, `support/pg.rs`).
 #![allow(dead_code)] // every test binary uses a different subset
+
+#[path = "pg.rs"]
+pub mod pg;
 
 use confer::app::Running;
 use confer::config::Config;
@@ -27,6 +31,31 @@ pub struct TestApp {
     pub lawyer_password: String,
     /// An auditor's session, made on first use by [`TestApp::audit_read`].
     auditor: tokio::sync::OnceCell<String>,
+    /// `store.url` when the app runs on PostgreSQL.
+    pub store_url: Option<String>,
+}
+
+/// Which database the app under test uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The app on `backend` (PostgreSQL: a fresh database); `None` (a skip) when PostgreSQL
+/// is missing outside CI (under `CI=true` that fails instead).
+pub async fn spawn_app_on(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(pg::database().await?),
+    };
+    Some(
+        spawn_app_with(|c| {
+            c.store.url = url;
+            tweak(c)
+        })
+        .await,
+    )
 }
 
 /// A client identity: none (a lawyer's browser) or a booth certificate.
@@ -169,6 +198,7 @@ pub async fn spawn_app_in(data_dir: tempfile::TempDir, tweak: impl FnOnce(&mut C
     config.admin.addr = "127.0.0.1:0".parse().unwrap();
     tweak(&mut config);
     config.validate().expect("valid test config");
+    let config_store_url = config.store.url.clone();
     let running = confer::app::start(config).await.expect("confer starts");
     let (admin_user, admin_password) = running
         .first_start
@@ -179,6 +209,7 @@ pub async fn spawn_app_in(data_dir: tempfile::TempDir, tweak: impl FnOnce(&mut C
     assert_eq!((&file_user, &file_password), (&admin_user, &admin_password));
     let (lawyer_username, lawyer_password) = read_demo_credentials(data_dir.path());
     let ca_pem = running.pki.ca_cert.clone();
+    let store_url = config_store_url;
     let mut app = TestApp {
         running,
         data_dir,
@@ -190,6 +221,7 @@ pub async fn spawn_app_in(data_dir: tempfile::TempDir, tweak: impl FnOnce(&mut C
         lawyer_username,
         lawyer_password,
         auditor: tokio::sync::OnceCell::new(),
+        store_url,
     };
     let (status, body) = staff_login(
         &app.admin_client(),
@@ -577,6 +609,7 @@ impl TestApp {
             lawyer_username,
             lawyer_password,
             auditor,
+            store_url,
         } = self;
         let mut config = running.state.config.clone();
         running.shutdown().await;
@@ -595,6 +628,7 @@ impl TestApp {
             lawyer_username,
             lawyer_password,
             auditor,
+            store_url,
         }
     }
 }
@@ -642,6 +676,16 @@ impl TestApp {
     /// detainees).
     pub async fn sql(&self, statements: &[&str]) {
         use sqlx::{ConnectOptions, Connection};
+        if let Some(url) = &self.store_url {
+            let mut conn = sqlx::PgConnection::connect(url)
+                .await
+                .expect("connect to the test PostgreSQL");
+            for s in statements {
+                sqlx::query(s).execute(&mut conn).await.expect(s);
+            }
+            conn.close().await.expect("close");
+            return;
+        }
         let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(self.data_dir.path().join("confer.db"))
             .busy_timeout(Duration::from_secs(5))
@@ -664,10 +708,11 @@ impl TestApp {
              AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.detainee_id = detainees.id)"
         );
         let engagement = format!(
-            "INSERT OR IGNORE INTO engagements (lawyer_id, case_id, law_firm, authority, created_at) \
+            "INSERT INTO engagements (lawyer_id, case_id, law_firm, authority, created_at) \
              SELECT l.id, c.id, 'Test Law Firm', 'power_of_attorney', 0 FROM lawyers l, cases c \
              JOIN detainees d ON d.id = c.detainee_id \
-             WHERE l.username = '{username}' AND d.facility_id = 'demo-facility' AND d.internal_ref = '{detainee_ref}'"
+             WHERE l.username = '{username}' AND d.facility_id = 'demo-facility' AND d.internal_ref = '{detainee_ref}' \
+             ON CONFLICT DO NOTHING"
         );
         self.sql(&[&case, &engagement]).await;
     }
