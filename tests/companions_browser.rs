@@ -366,6 +366,8 @@ async fn lawyer_interpreter_and_booth_see_and_hear_each_other_and_the_roster() {
 
     // The lawyer leaves: the interpreter's page is told it was removed, and why.
     lawyer.click("#leave").await.unwrap();
+    // Leaving asks for confirmation first.
+    lawyer.click("#leave-yes").await.unwrap();
     interpreter
         .wait_for(
             "/律师已离开/.test(document.getElementById('notices').textContent) || /律师已离开/.test(document.getElementById('status').textContent)",

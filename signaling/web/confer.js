@@ -476,7 +476,7 @@ export class Visit {
       if (!e2eeSupported()) throw new ConferError('e2ee_unsupported', E2EE_UNSUPPORTED);
       this.e2ee = new E2ee({ onCode: (code, changed) => this.onCheckCode(code, changed) });
       setPhase('starting-media');
-      this.status(t('visit.startingMedia'));
+      this.say('visit.startingMedia');
       this.stream = await navigator.mediaDevices.getUserMedia({
         audio: true,
         video: { width: 1280, height: 720 },
@@ -485,7 +485,7 @@ export class Visit {
       this.localVideo.srcObject = this.stream;
 
       setPhase('connecting');
-      this.status(t('visit.connecting'));
+      this.say('visit.connecting');
       this.signaling = this.newSignaling();
       await this.signaling.open();
       await this.signaling.request(hello(), 'welcome');
@@ -495,7 +495,7 @@ export class Visit {
       await this.e2ee.start(this.signaling, joined.visit_id);
       this.setSlotEnd(joined.slot_ends_at);
       const others = Array.isArray(joined.participants) ? joined.participants : [];
-      this.status(t(others.length > 0 ? 'visit.joinedSetting' : 'visit.joinedWaiting'));
+      this.say(others.length > 0 ? 'visit.joinedSetting' : 'visit.joinedWaiting');
 
       setPhase('negotiating');
       // The TURN relay and this participant's credential, when the server offers one
@@ -662,7 +662,21 @@ export class Visit {
   }
 
   status(text) {
+    this.lastSay = null;
     if (this.ui.status) this.ui.status(text);
+  }
+
+  /** A status line from the catalogue (said again in the new language on a switch). */
+  say(key, vars = {}) {
+    if (this.ui.status) this.ui.status(t(key, vars));
+    this.lastSay = [key, vars];
+  }
+
+  /** The language was switched: the status line and the connection state again. */
+  rerender() {
+    if (this.lastSay && this.ui.status) this.ui.status(t(this.lastSay[0], this.lastSay[1]));
+    const pc = this.pc;
+    if (pc && this.ui.connection) this.ui.connection(pc.connectionState, pc.iceConnectionState, this.quality);
   }
 
   setSlotEnd(rfc3339) {
@@ -688,8 +702,8 @@ export class Visit {
         } else {
           this.notice(`${roleName(notice.role)} joined.`);
         }
-        if (state.phase !== 'connected') this.status(t('visit.otherJoined', { who: roleName(notice.role) }));
-        else this.status(t('visit.connected'));
+        if (state.phase !== 'connected') this.say('visit.otherJoined', { who: roleName(notice.role) });
+        else this.say('visit.connected');
         break;
       case 'participant_reconnecting':
         if (!this.isPrimary(notice.role)) {
@@ -900,7 +914,7 @@ export class Visit {
       }
       if (this.reconnecting) return;
       setPhase('connected');
-      this.status(t('visit.connected'));
+      this.say('visit.connected');
     } else if (pc.iceConnectionState === 'failed') {
       // R-REMOTE-2: never give up on the media while the seat is kept: restart ICE now.
       this.status(RECONNECTING);

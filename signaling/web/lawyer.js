@@ -75,6 +75,8 @@ const ui = {
 
 let refreshTimer = null;
 let visit = null;
+/** The visit being joined or held (its heading is re-rendered on a language switch). */
+let currentVisit = null;
 
 function session() {
   try {
@@ -260,6 +262,7 @@ async function joinVisit(v) {
   stopRefreshing();
   showError('');
   ui.notices.replaceChildren();
+  currentVisit = v;
   ui.visitHeading.textContent = t('lawyer.visitHeading', { facility: v.facility, booth: v.booth });
   showWarning(ui.warning, null);
   ui.leaveConfirm.hidden = true;
@@ -650,6 +653,10 @@ const controls = initControls(ui, () => visit);
 mountSwitch($('lang-switch'));
 onLangChange(() => {
   if (statusKey) say(statusKey, statusVars);
+  if (visit) {
+    visit.rerender();
+    if (currentVisit) ui.visitHeading.textContent = t('lawyer.visitHeading', { facility: currentVisit.facility, booth: currentVisit.booth });
+  }
   if (!ui.visitsSection.hidden) renderVisits(lastVisits);
   const s = session();
   if (s && s.lawyer && s.lawyer.display_name) ui.who.textContent = t('lawyer.signedInAs', { name: s.lawyer.display_name });
