@@ -4,7 +4,9 @@
 //! left; mute and camera off reach the other side; leaving asks first. Screenshots of
 //! every state go to `target/e2e-artifacts/pages/{zh,en}/`. R-REMOTE-1, R-REMOTE-2,
 //! R-VERIFY-4 (the roster), R-PRIV-1 (no recording: the test, not the page, samples the
-//! picture). Under `CI=true` a missing Chromium fails the test.
+//! picture). axe-core (vendored, tests/support/axe/) checks every state: no serious or
+//! critical violation of WCAG 2.2 AA, colour contrast included. Under `CI=true` a missing
+//! Chromium fails the test.
 
 #[path = "support/app.rs"]
 mod app;
@@ -71,6 +73,23 @@ async fn until(side: &Browser, js: &str, what: &str) {
     }
 }
 
+type AxeFound = Vec<(String, Vec<(String, String, Vec<String>)>)>;
+
+/// axe-core over the page as it is now (WCAG 2.2 AA, colour contrast included): the
+/// violations are printed and kept, by page state, for the assertion at the end.
+async fn axe(side: &Browser, state: &str, seen: &mut AxeFound) {
+    let violations = side.axe().await.unwrap();
+    println!(
+        "axe {state}: {} violations {:?}",
+        violations.len(),
+        violations
+            .iter()
+            .map(|(id, impact, nodes)| format!("{id} ({impact}, {} nodes)", nodes.len()))
+            .collect::<Vec<_>>()
+    );
+    seen.push((state.to_owned(), violations));
+}
+
 async fn audio_energy_growth(side: &Browser, over: Duration) -> f64 {
     let a = side
         .run(AUDIO_ENERGY)
@@ -97,6 +116,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
     let cams = tempfile::tempdir().unwrap();
+    let mut axe_seen = AxeFound::new();
     let origin = format!("https://127.0.0.1:{}", app.running.http_addr.port());
     let booth = Browser::launch_look(
         BrowserOpts {
@@ -149,6 +169,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .screenshot("pages/zh/lawyer-sign-in.png")
         .await
         .unwrap();
+    axe(&lawyer, "lawyer sign-in (zh)", &mut axe_seen).await;
 
     // The booth joins the open visit by itself and says it waits for the lawyer: no
     // "Connected" headline, no black video in the lawyer's place.
@@ -181,6 +202,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .screenshot("pages/zh/booth-waiting.png")
         .await
         .unwrap();
+    axe(&booth, "booth waiting (zh)", &mut axe_seen).await;
 
     // The visit list, in Chinese.
     lawyer
@@ -206,6 +228,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .screenshot("pages/zh/lawyer-visits.png")
         .await
         .unwrap();
+    axe(&lawyer, "lawyer visit list (zh)", &mut axe_seen).await;
 
     // The visit, in Chinese, with the connection in plain words.
     lawyer.click(".join[data-visit-id]").await.unwrap();
@@ -265,6 +288,8 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .screenshot("pages/zh/lawyer-visit.png")
         .await
         .unwrap();
+    axe(&booth, "booth lawyer joined (zh)", &mut axe_seen).await;
+    axe(&lawyer, "lawyer in the visit (zh)", &mut axe_seen).await;
 
     // Mute: the booth hears silence (its inbound audio energy stops growing).
     let before = audio_energy_growth(&booth, Duration::from_secs(3)).await;
@@ -351,6 +376,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .screenshot("pages/en/lawyer-visit.png")
         .await
         .unwrap();
+    axe(&lawyer, "lawyer in the visit (en)", &mut axe_seen).await;
 
     // Leaving asks first; then the booth says the lawyer left, and the picture is gone.
     lawyer.click("#leave").await.unwrap();
@@ -364,6 +390,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .screenshot("pages/en/lawyer-leave-confirm.png")
         .await
         .unwrap();
+    axe(&lawyer, "lawyer leave confirmation (en)", &mut axe_seen).await;
     lawyer.click("#leave-yes").await.unwrap();
     until(
         &booth,
@@ -383,6 +410,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .screenshot("pages/zh/booth-lawyer-left.png")
         .await
         .unwrap();
+    axe(&booth, "booth lawyer left (zh)", &mut axe_seen).await;
 
     // Staff end the visit: the booth says it ended, and why, in Chinese.
     let stop = json!({"category": "other", "reason": "Test: the visit ends."});
@@ -413,6 +441,19 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .screenshot("pages/en/lawyer-after-visit.png")
         .await
         .unwrap();
+    axe(&booth, "booth ended (en)", &mut axe_seen).await;
+    axe(&lawyer, "lawyer after the visit (en)", &mut axe_seen).await;
+
+    // Accessibility: no serious or critical violation in any state (WCAG 2.2 AA).
+    let serious: Vec<_> = axe_seen
+        .iter()
+        .flat_map(|(state, v)| {
+            v.iter()
+                .filter(|(_, impact, _)| impact == "serious" || impact == "critical")
+                .map(move |(id, impact, nodes)| format!("{state}: {id} ({impact}) {nodes:?}"))
+        })
+        .collect();
+    assert!(serious.is_empty(), "axe-core: {serious:#?}");
 
     lawyer.close().await;
     booth.close().await;

@@ -115,4 +115,7 @@ export default {
   'visit.otherJoined': '{who} joined. Connecting…',
   'visit.extended': 'The visit was extended until {at}.',
   'visit.youLeft': 'You left the visit.',
+  'lawyer.granted': 'Granted: the visit now ends at {at}.',
+  'lawyer.notGranted': 'More time cannot be added now.',
+  'lawyer.nextSlot': 'Next free slot: {from} to {to}.',
 };

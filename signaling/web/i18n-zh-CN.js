@@ -115,4 +115,7 @@ export default {
   'visit.otherJoined': '{who} 已加入，正在连接…',
   'visit.extended': '会见已延长至 {at}。',
   'visit.youLeft': '您已离开会见。',
+  'lawyer.granted': '已批准：会见现在于 {at} 结束。',
+  'lawyer.notGranted': '目前无法延长时间。',
+  'lawyer.nextSlot': '下一个空闲时段：{from} 至 {to}。',
 };

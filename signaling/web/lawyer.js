@@ -6,7 +6,7 @@ import {
 import { initRequests } from './requests.js';
 import { initComplaints } from './complaints.js';
 import { receiptButton } from './receipt.js';
-import { formatClock, mountSwitch, onLangChange, t } from './i18n.js';
+import { formatClock, mountSwitch, onLangChange, pick, t } from './i18n.js';
 import { beep, showWarning } from './warnings.js';
 import { initControls } from './controls.js';
 
@@ -405,12 +405,13 @@ async function askForMoreTime(v) {
       body: { minutes },
     });
     if (reply.granted) {
-      ui.extendAnswer.textContent = `Granted: the visit now ends at ${formatTime(reply.ends_at)}.`;
+      ui.extendAnswer.textContent = t('lawyer.granted', { at: formatTime(reply.ends_at) });
     } else {
       const next = reply.next_slot;
+      const why = pick(reply.message, reply.message_zh) || t('lawyer.notGranted');
       ui.extendAnswer.textContent = next
-        ? `${reply.message} Next free slot: ${formatTime(next.starts_at)} to ${formatTime(next.ends_at)}.`
-        : reply.message || 'More time cannot be added now.';
+        ? `${why} ${t('lawyer.nextSlot', { from: formatTime(next.starts_at), to: formatTime(next.ends_at) })}`
+        : why;
     }
   } catch (err) {
     recordError(err);

@@ -1015,6 +1015,27 @@ impl Browser {
         .with_context(|| format!("{}: typing into `{css}`", self.label))
     }
 
+    /// Runs axe-core (vendored test-only asset, `tests/support/axe/`) over the current page
+    /// with the WCAG 2.0/2.1/2.2 A and AA rules (colour contrast included) and returns the
+    /// violations as `(rule id, impact, nodes)`, the nodes as CSS selectors.
+    pub async fn axe(&self) -> anyhow::Result<Vec<(String, String, Vec<String>)>> {
+        let source = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/axe/axe.min.js"),
+        )
+        .context("reading tests/support/axe/axe.min.js")?;
+        self.run(&format!("if (!window.axe) {{ {source}\n }} return true;"))
+            .await
+            .context("injecting axe-core")?;
+        let found = self
+            .run(
+                "const r = await window.axe.run(document, { runOnly: { type: 'tag', values: \
+                 ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] }, resultTypes: ['violations'] }); \
+                 return r.violations.map(v => [v.id, v.impact || 'unknown', v.nodes.map(n => n.target.join(' '))]);",
+            )
+            .await?;
+        Ok(serde_json::from_value(found)?)
+    }
+
     /// Saves a PNG of the viewport. A relative path goes under
     /// [`artifacts_dir`]; the saved path is returned.
     pub async fn screenshot(&self, path: impl AsRef<Path>) -> anyhow::Result<PathBuf> {
