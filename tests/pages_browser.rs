@@ -459,3 +459,85 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
     booth.close().await;
     app.running.shutdown().await;
 }
+
+/// Figure, not a check (run with `--ignored --nocapture`): from the lawyer page's load to
+/// the first decoded frame of the booth's video on it, 10 runs, p50 printed. Each run
+/// reloads the signed-in page, joins as soon as the join button is there, and leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: prints the p50 of page load to first remote frame"]
+async fn measure_page_load_to_first_remote_frame() {
+    let Some(_) = browser::chromium_or_fail() else {
+        return;
+    };
+    let app = app::spawn_app().await;
+    let cams = tempfile::tempdir().unwrap();
+    let origin = format!("https://127.0.0.1:{}", app.running.http_addr.port());
+    let booth = Browser::launch(BrowserOpts {
+        label: "measure-booth".into(),
+        fake_video: browser::fake_camera(cams.path(), "booth", BOOTH_COLOUR).unwrap(),
+        client_p12: Some(browser::booth_p12(app.data_dir.path(), confer::app::DEMO_BOOTH).unwrap()),
+        ca_pem: app.ca_pem.clone(),
+        origin_for_cert_autoselect: origin.clone(),
+    })
+    .await
+    .unwrap();
+    let lawyer = Browser::launch(BrowserOpts {
+        label: "measure-lawyer".into(),
+        fake_video: browser::fake_camera(cams.path(), "lawyer", LAWYER_COLOUR).unwrap(),
+        client_p12: None,
+        ca_pem: app.ca_pem.clone(),
+        origin_for_cert_autoselect: origin.clone(),
+    })
+    .await
+    .unwrap();
+    booth.goto(&app.url("/booth")).await.unwrap();
+    lawyer.goto(&app.url("/lawyer")).await.unwrap();
+    lawyer
+        .sign_in(
+            &app.lawyer_username,
+            &app.lawyer_password,
+            "document.querySelector('.join[data-visit-id]') !== null",
+            WAIT,
+        )
+        .await
+        .unwrap();
+    let mut ms = Vec::new();
+    for run in 0..10 {
+        // The booth is back to waiting for the lawyer before each run.
+        booth
+            .wait_for(
+                "document.body.dataset.lawyer === 'waiting' || document.body.dataset.lawyer === 'left'",
+                WAIT,
+            )
+            .await
+            .unwrap();
+        lawyer.goto(&app.url("/lawyer")).await.unwrap();
+        let took = lawyer
+            .run(
+                "while (!document.querySelector('.join[data-visit-id]')) await new Promise(r => setTimeout(r, 10)); \
+                 document.querySelector('.join[data-visit-id]').click(); \
+                 const v = document.getElementById('remote-video'); \
+                 while (!v.srcObject) await new Promise(r => setTimeout(r, 10)); \
+                 await new Promise(r => v.requestVideoFrameCallback(() => r())); \
+                 return performance.now();",
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        println!("run {run}: page load to first remote frame {took:.0} ms");
+        ms.push(took);
+        lawyer.click("#leave").await.unwrap();
+        lawyer.click("#leave-yes").await.unwrap();
+    }
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "page load to the lawyer's first remote frame: p50 {:.0} ms (min {:.0}, max {:.0}, 10 runs)",
+        (ms[4] + ms[5]) / 2.0,
+        ms[0],
+        ms[9]
+    );
+    lawyer.close().await;
+    booth.close().await;
+    app.running.shutdown().await;
+}

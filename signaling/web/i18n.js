@@ -86,7 +86,8 @@ export function mountSwitch(button) {
     button.textContent = other === 'en' ? 'English' : '中文';
     button.lang = other;
     button.dataset.lang = other;
-    button.setAttribute('aria-label', t('lang.switch'));
+    // The visible name is the accessible name (WCAG 2.5.3); the title explains it.
+    button.title = t('lang.switch');
   };
   button.addEventListener('click', () => setLang(button.dataset.lang));
   onLangChange(render);

@@ -1015,6 +1015,35 @@ impl Browser {
         .with_context(|| format!("{}: typing into `{css}`", self.label))
     }
 
+    /// Keyboard only: sends `keys` (text, or WebDriver key codes such as `"\u{E004}"` for
+    /// Tab, `"\u{E007}"` for Enter, `"\u{E00D}"` for Space) to the focused element.
+    pub async fn keys(&self, keys: &str) -> anyhow::Result<()> {
+        let client = self.client()?;
+        let focused = tokio::time::timeout(COMMAND_TIMEOUT, client.active_element()).await??;
+        tokio::time::timeout(COMMAND_TIMEOUT, focused.send_keys(keys))
+            .await?
+            .with_context(|| format!("{}: typing {keys:?}", self.label))
+    }
+
+    /// Keyboard only: presses Tab (at most `limit` times) until the focused element matches
+    /// `css`; fails if it never does.
+    pub async fn tab_to(&self, css: &str, limit: usize) -> anyhow::Result<()> {
+        let check = format!(
+            "document.activeElement !== null && document.activeElement.matches({})",
+            serde_json::to_string(css)?
+        );
+        for _ in 0..limit {
+            if self.eval(&check).await?.as_bool() == Some(true) {
+                return Ok(());
+            }
+            self.keys("\u{E004}").await?;
+        }
+        bail!(
+            "{}: Tab never reached `{css}` in {limit} presses",
+            self.label
+        )
+    }
+
     /// Runs axe-core (vendored test-only asset, `tests/support/axe/`) over the current page
     /// with the WCAG 2.0/2.1/2.2 A and AA rules (colour contrast included) and returns the
     /// violations as `(rule id, impact, nodes)`, the nodes as CSS selectors.
