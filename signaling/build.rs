@@ -16,6 +16,10 @@
 //!
 //! A new file in `web/` is picked up by this script alone: no list to edit.
 
+#[path = "src/web_marker.rs"]
+#[allow(dead_code)]
+mod web_marker;
+
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -149,6 +153,11 @@ fn main() {
         html = add_integrity(&html, "link", "href", &|p: &str| {
             p.ends_with(".css").then(|| sri_of(p)).flatten()
         });
+        // The test-hooks marker (src/web_marker.rs) only in a `test-hooks` build.
+        html = web_marker::mark_test_hooks(
+            &html,
+            std::env::var_os("CARGO_FEATURE_TEST_HOOKS").is_some(),
+        );
         if let Some(i) = html.find("<script ") {
             // The import map comes before the first module script (it must).
             html.insert_str(i, &format!("{import_map}\n  "));

@@ -121,6 +121,8 @@ async fn lawyer_page_and_booth_page_decode_each_others_video_through_confer() {
 
     // The lawyer leaves; the booth page is told.
     lawyer.click("#leave").await.unwrap();
+    // Leaving asks for confirmation first.
+    lawyer.click("#leave-yes").await.unwrap();
     booth
         .wait_for("document.getElementById('notices') && /left/i.test(document.getElementById('notices').textContent)", CONNECT)
         .await

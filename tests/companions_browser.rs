@@ -467,8 +467,9 @@ async fn lawyer_interpreter_and_booth_see_and_hear_each_other_and_the_roster() {
         .await
         .unwrap();
 
-    // The lawyer leaves; the booth stays alone.
+    // The lawyer leaves (leaving asks for confirmation first); the booth stays alone.
     lawyer.click("#leave").await.unwrap();
+    lawyer.click("#leave-yes").await.unwrap();
     booth
         .wait_for(
             "window.conferState.roster.length === 1 && document.getElementById('roster').children.length === 1",

@@ -154,7 +154,10 @@ async fn the_page_runs_only_the_scripts_it_names_and_saves_the_receipt_of_an_end
         .eval("document.getElementById('status').textContent")
         .await
         .unwrap();
-    assert_eq!(status, "Loading…", "the tampered page ran: {console:?}");
+    assert_eq!(
+        status, "正在加载… / Loading…",
+        "the tampered page ran: {console:?}"
+    );
     lawyer.close().await;
     app.running.shutdown().await;
 }

@@ -47,6 +47,7 @@ pub mod error_code;
 pub mod message;
 pub mod session;
 pub mod web;
+pub mod web_marker;
 
 pub use client::{ClientError, SignalingClient};
 pub use codec::{decode_client, decode_server, encode_client, encode_server, ProtocolError};

@@ -208,7 +208,50 @@ mod tests {
                 "localStorage",
                 "indexedDB",
             ] {
+                // The one exception: the page language chosen on this device (i18n.js).
+                if api == "localStorage" && a.path == "/web/i18n.js" {
+                    continue;
+                }
                 assert!(!a.body.contains(api), "{} uses {api}", a.path);
+            }
+        }
+        // i18n.js keeps nothing in localStorage but the language choice.
+        let i18n = body("/web/i18n.js");
+        assert_eq!(i18n.matches("localStorage.setItem(").count(), 1);
+        assert!(i18n.contains("localStorage.setItem(STORE_KEY, next)"));
+        assert!(i18n.contains("const STORE_KEY = 'confer-lang';"));
+    }
+
+    #[test]
+    fn page_globals_are_set_only_under_the_test_hooks_marker() {
+        // R-PRIV-1: production pages expose no globals; hooks.js reads the marker that
+        // only a `test-hooks` build puts into the pages (web_marker.rs).
+        let hooks = body("/web/hooks.js");
+        assert!(hooks.contains(r#"meta[name="confer-test-hooks"]"#));
+        for a in ASSETS.iter().filter(|a| a.content_type == JS) {
+            let mut guarded_block = false;
+            for line in a.body.lines() {
+                let l = line.trim();
+                if l.starts_with("if (TEST_HOOKS) {") {
+                    guarded_block = true;
+                } else if guarded_block && l == "}" {
+                    guarded_block = false;
+                }
+                if let Some(i) = l.find("window.confer") {
+                    if l.starts_with("//") || l.starts_with('*') || l.starts_with("/*") {
+                        continue;
+                    }
+                    let after = l[i + "window.confer".len()..]
+                        .trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                        .trim_start();
+                    if after.starts_with('=') && !after.starts_with("==") {
+                        assert!(
+                            guarded_block || l.starts_with("if (TEST_HOOKS) "),
+                            "{}: `{l}` sets a global outside the test-hooks marker",
+                            a.path
+                        );
+                    }
+                }
             }
         }
     }
@@ -258,13 +301,14 @@ mod tests {
         let lawyer = body("/lawyer");
         for id in ["username", "password"] {
             assert!(
-                lawyer.contains(&format!("<label for=\"{id}\">")),
+                lawyer.contains(&format!("<label for=\"{id}\"")),
                 "#{id} has no label"
             );
         }
         for page in html_pages() {
             assert!(
-                page.body.starts_with("<!doctype html>\n<html lang=\"en\">"),
+                page.body
+                    .starts_with("<!doctype html>\n<html lang=\"zh-CN\">"),
                 "{}",
                 page.path
             );

@@ -2,19 +2,32 @@
 // joins it by itself when it opens, and goes back to waiting when it ends.
 // The booth is identified by its client certificate, which the browser presents
 // on its own; nothing here handles credentials.
+//
+// What the detainee reads (Chinese first; the switch offers English): one large headline
+// for the state of the visit (waiting for your lawyer / your lawyer has joined / the
+// lawyer's connection is being restored / your lawyer left / the visit has ended and why),
+// never a technical "connected" before the lawyer is there; in place of the lawyer's
+// picture a clear placeholder whenever the lawyer is not there (R-REMOTE-2: never a frozen
+// frame); the time left in large type with the 5- and 1-minute warnings on screen and a
+// short tone. Nothing staff-only is shown. After any failure it tries again by itself.
 import {
   sharedVisitUi,
   api, describeError, formatDuration, formatTime, recordError, setPhase, Visit,
 } from './confer.js';
 import { receiptButton } from './receipt.js';
+import { mountSwitch, onLangChange, t } from './i18n.js';
+import { beep, showWarning } from './warnings.js';
 
 const POLL_MS = 5000;
 const SHOW_END_MS = 15000;
+/** An unexpected script error while no visit runs: reload the page after this long. */
+const RELOAD_AFTER_ERROR_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   status: $('status'),
   detail: $('detail'),
+  warning: $('warning'),
   error: $('error'),
   boothLabel: $('booth-label'),
   visitSection: $('visit-section'),
@@ -25,13 +38,13 @@ const ui = {
   unmute: $('unmute'),
   localVideo: $('local-video'),
   remoteVideo: $('remote-video'),
+  remoteFigure: $('remote-figure'),
+  remoteWaiting: $('remote-waiting'),
   remotePlaceholder: $('remote-placeholder'),
   remoteCaption: $('remote-caption'),
   remoteTiles: $('remote-tiles'),
   roster: $('roster'),
   roomCheck: $('room-check'),
-  upcoming: $('upcoming'),
-  queueAfter: $('queue-after'),
   roomRecordingOff: $('room-recording-off'),
   roomMonitoringOff: $('room-monitoring-off'),
   roomOfficer: $('room-officer'),
@@ -46,10 +59,23 @@ let countdown = null;
 let roomVisitId = null;
 /** A visit the server ended: not rejoined while the server still lists it as open. */
 let endedVisitId = null;
+/** The headline as catalogue keys (re-rendered when the language is switched). */
+let shown = { status: 'booth.starting', detail: null, vars: {}, text: null };
+/**
+ * Where the lawyer is in this visit: 'waiting' (not yet joined), 'joined',
+ * 'reconnecting', 'left'. Exposed as `data-lawyer` on <body> for tests.
+ */
+let lawyer = 'waiting';
 
-function setStatus(text, detail = '') {
-  ui.status.textContent = text;
-  ui.detail.textContent = detail;
+function render() {
+  ui.status.textContent = t(shown.status, shown.vars);
+  ui.detail.textContent = shown.text !== null ? shown.text : shown.detail ? t(shown.detail, shown.vars) : '';
+}
+
+/** The headline (catalogue key), its detail (key, or `text` when it is a server sentence). */
+function setStatus(status, detail = null, vars = {}, text = null) {
+  shown = { status, detail, vars, text };
+  render();
 }
 
 function showError(text) {
@@ -71,7 +97,7 @@ async function poll() {
   } catch (err) {
     recordError(err);
     setPhase('error');
-    setStatus('This booth cannot start visits right now.');
+    setStatus('booth.cannotStart');
     showError(describeError(err));
     schedulePoll();
     return;
@@ -86,7 +112,6 @@ async function poll() {
   }
   const v = reply ? reply.visit : null;
   const room = reply ? reply.room : null;
-  showQueue(reply && reply.queue ? reply.queue.waiting : 0, v);
   // R-PRIV-2: in a borrowed interrogation room, nothing starts until the officer has
   // confirmed that the room's recording and monitoring equipment is off.
   const mustAttest = v && room && room.kind === 'borrowed_interrogation_room' && !room.attested;
@@ -98,24 +123,15 @@ async function poll() {
   }
   setPhase('waiting');
   if (mustAttest) {
-    setStatus('Please prepare the room', 'Switch off the recording and monitoring equipment, then confirm below.');
+    setStatus('booth.prepareRoom', 'booth.prepareRoomDetail');
   } else if (v && v.state === 'scheduled') {
     startCountdown(v);
-  } else {
+  } else if (!endedVisitId || !v) {
     stopCountdown();
-    setStatus('Waiting for the visit to start', 'No visit is open for this booth yet.');
+    // The end of the last visit stays on screen until the next one is booked.
+    if (shown.status !== 'booth.ended') setStatus('booth.waitingVisit', 'booth.noVisit');
   }
   schedulePoll();
-}
-
-/** The booth's queue: how many visits are booked here after the current or next one. */
-function showQueue(waiting, v) {
-  const n = Number.isInteger(waiting) ? waiting : 0;
-  const text = n === 0 ? 'No other visit is booked at this booth for now.'
-    : `${n} more ${n === 1 ? 'visit is' : 'visits are'} booked at this booth after ${v ? 'this one' : 'now'}.`;
-  ui.upcoming.textContent = text;
-  ui.upcoming.hidden = false;
-  ui.queueAfter.textContent = String(n);
 }
 
 /** The next visit's slot and a countdown to its start. */
@@ -123,8 +139,9 @@ function startCountdown(v) {
   stopCountdown();
   const tick = () => {
     const seconds = (new Date(v.starts_at).getTime() - Date.now()) / 1000;
-    const when = `The visit is booked for ${formatTime(v.starts_at)} to ${formatTime(v.ends_at)}.`;
-    setStatus('Waiting for the visit to start', seconds > 0 ? `${when} It starts in ${formatDuration(seconds)}.` : when);
+    const when = t('booth.booked', { from: formatTime(v.starts_at), to: formatTime(v.ends_at) });
+    const text = seconds > 0 ? `${when} ${t('booth.startsIn', { d: formatDuration(seconds) })}` : when;
+    setStatus('booth.waitingVisit', null, {}, text);
   };
   tick();
   countdown = setInterval(tick, 1000);
@@ -149,7 +166,7 @@ async function attestRoom(event) {
   event.preventDefault();
   if (!roomVisitId) return;
   if (!ui.roomRecordingOff.checked || !ui.roomMonitoringOff.checked) {
-    showError('Switch off both the recording and the monitoring equipment, then tick both boxes.');
+    showError(t('booth.roomBoth'));
     return;
   }
   ui.roomConfirm.disabled = true;
@@ -160,7 +177,7 @@ async function attestRoom(event) {
     });
     showError('');
     showRoomCheck(null);
-    setStatus('Thank you. The visit can start now.');
+    setStatus('booth.roomThanks');
     schedulePoll(0);
   } catch (err) {
     recordError(err);
@@ -178,9 +195,46 @@ function addNotice(text) {
   ui.notices.prepend(item);
 }
 
+/**
+ * The lawyer's presence drives the headline and the picture: until the lawyer is there
+ * (and while they are away) the video is replaced by a placeholder saying so.
+ */
+function setLawyer(next) {
+  lawyer = next;
+  document.body.dataset.lawyer = next;
+  const away = next !== 'joined';
+  ui.remoteFigure.classList.toggle('absent', away);
+  ui.remoteWaiting.textContent = away ? t(`booth.${{ waiting: 'waitingLawyer', reconnecting: 'lawyerReconnecting', left: 'lawyerLeft' }[next]}`) : '';
+  if (next === 'waiting') setStatus('booth.waitingLawyer', 'booth.waitingLawyerDetail');
+  else if (next === 'joined') setStatus('booth.lawyerJoined', 'booth.lawyerJoinedDetail');
+  else if (next === 'reconnecting') setStatus('booth.lawyerReconnecting', 'booth.lawyerReconnectingDetail');
+  else setStatus('booth.lawyerLeft', 'booth.lawyerLeftDetail');
+}
+
+/** The server's roster says where the lawyer is (R-VERIFY-4). */
+function onRoster(participants) {
+  const entry = participants.find((p) => p.role === 'lawyer' && !p.you);
+  if (entry) setLawyer(entry.state === 'reconnecting' ? 'reconnecting' : 'joined');
+  else if (lawyer !== 'waiting') setLawyer('left');
+}
+
+/** Notices the booth shows itself: warnings on screen with a tone, the lawyer's moves. */
+function onEvent(notice) {
+  if (notice.kind === 'time_warning') {
+    showWarning(ui.warning, notice.minutes_left);
+    beep();
+  } else if (notice.kind === 'slot_extended') {
+    showWarning(ui.warning, null);
+  } else if (notice.role === 'lawyer') {
+    if (notice.kind === 'participant_reconnecting') setLawyer('reconnecting');
+    else if (notice.kind === 'participant_left') setLawyer('left');
+    else if (notice.kind === 'participant_joined') setLawyer('joined');
+  }
+}
+
 async function joinVisit(v) {
   setPhase('requesting-token');
-  setStatus('The visit is starting', 'Please wait…');
+  setStatus('booth.visitStarting', 'booth.pleaseWait');
   let token;
   try {
     const reply = await api(`/api/booth/visits/${encodeURIComponent(v.id)}/join-token`, { method: 'POST' });
@@ -188,16 +242,18 @@ async function joinVisit(v) {
   } catch (err) {
     recordError(err);
     setPhase('error');
-    setStatus('The visit could not be started.');
+    setStatus('booth.couldNotStart');
     showError(describeError(err));
     schedulePoll();
     return;
   }
   ui.notices.replaceChildren();
   ui.receipt.hidden = true;
+  showWarning(ui.warning, null);
   ui.timeLeft.textContent = '–';
   ui.connectionState.textContent = '–';
   ui.visitSection.hidden = false;
+  setLawyer('waiting');
   visit = new Visit({
     localVideo: ui.localVideo,
     remoteVideo: ui.remoteVideo,
@@ -208,12 +264,21 @@ async function joinVisit(v) {
     rosterList: ui.roster,
     ui: {
       ...sharedVisitUi(ui, addNotice),
-      status: setStatus,
+      // The Visit's own progress lines ("Connected" and the like) are not the detainee's
+      // business: the headline follows the lawyer; only this booth's own reconnection shows.
+      status: (text) => {
+        if (text.startsWith('正在重新连接')) setStatus('booth.selfReconnecting');
+        else if (shown.status === 'booth.selfReconnecting') setLawyer(lawyer);
+      },
+      roster: onRoster,
+      event: onEvent,
       ended: (message, { endedByServer }) => {
         ui.unmute.hidden = true;
         ui.visitSection.hidden = true;
+        showWarning(ui.warning, null);
+        document.body.dataset.lawyer = 'ended';
         if (endedByServer) {
-          setStatus('The visit has ended', message);
+          setStatus('booth.ended', null, {}, message);
           endedVisitId = v.id;
           // R-PRIV-1: the signed receipt of the visit that just ended.
           const path = `/api/booth/visits/${encodeURIComponent(v.id)}/receipt`;
@@ -221,7 +286,7 @@ async function joinVisit(v) {
           ui.receipt.hidden = false;
         } else {
           // Lost connection or a failure: try again while the visit is still open.
-          setStatus('The visit was interrupted', `${message} Trying again shortly…`);
+          setStatus('booth.interrupted', 'booth.retrying', { message });
         }
         visit = null;
         schedulePoll(SHOW_END_MS);
@@ -239,6 +304,26 @@ window.addEventListener('pagehide', () => {
   if (visit) visit.leave();
 });
 
+// A kiosk recovers by itself: an unexpected script failure outside a visit reloads the page.
+let reloadTimer = null;
+function reloadLater() {
+  if (reloadTimer || visit) return;
+  reloadTimer = setTimeout(() => {
+    if (visit) {
+      reloadTimer = null;
+      return;
+    }
+    window.location.reload();
+  }, RELOAD_AFTER_ERROR_MS);
+}
+window.addEventListener('error', reloadLater);
+window.addEventListener('unhandledrejection', reloadLater);
+
+mountSwitch($('lang-switch'));
+onLangChange(() => {
+  render();
+  if (visit) setLawyer(lawyer);
+});
 setPhase('waiting');
-setStatus('Waiting for the visit to start');
+setStatus('booth.waitingVisit');
 poll();

@@ -29,6 +29,8 @@
 // ("正在重新连接… / Reconnecting…", attempt n); a final refusal shows the server's sentence.
 
 import { CODE_CHANGED, E2ee, E2EE_UNSUPPORTED, e2eeSupported, formatCode } from './e2ee.js';
+import { formatDateTime, lang, pick, t } from './i18n.js';
+import { TEST_HOOKS } from './hooks.js';
 
 export const PROTOCOL_VERSION = 1;
 const CLIENT_NAME = 'confer-web/1';
@@ -45,6 +47,8 @@ const ICE_RESTART_AFTER_MS = 1500;
 /** An ICE restart that has not connected after this long is tried again. */
 const ICE_RESTART_RETRY_MS = 6000;
 /** Errors of a `resume` after which trying again cannot help. */
+/** How often the connection quality is assessed. */
+const QUALITY_EVERY_MS = 3000;
 const TRANSIENT = new Set(['closed', 'timeout', 'network', 'unavailable', 'internal']);
 /** What the page says while it reconnects (Chinese first, English second). */
 export const RECONNECTING = '正在重新连接… / Reconnecting…';
@@ -74,8 +78,11 @@ export const state = {
   iceRestarts: 0,
   checkCode: null,
 };
-window.conferState = state;
-window.conferPc = null;
+// Only a page served by a test build carries the test-hooks marker (hooks.js).
+if (TEST_HOOKS) {
+  window.conferState = state;
+  window.conferPc = null;
+}
 
 export function setPhase(phase) {
   state.phase = phase;
@@ -109,7 +116,7 @@ export function refusalText(data, status) {
   if (!data || typeof data.message !== 'string') {
     return `The server answered with an error (${status}).`;
   }
-  return typeof data.message_zh === 'string' ? `${data.message}\n${data.message_zh}` : data.message;
+  return pick(data.message, data.message_zh);
 }
 
 export async function api(path, { method = 'GET', body, token } = {}) {
@@ -149,8 +156,10 @@ export async function api(path, { method = 'GET', body, token } = {}) {
  */
 export function sharedVisitUi(els, addNotice) {
   return {
-    connection: (pcState, iceState) => {
-      els.connectionState.textContent = `${pcState} (ICE: ${iceState})`;
+    connection: (pcState, iceState, quality) => {
+      const word = t(connectionWord(pcState, iceState, quality));
+      els.connectionState.textContent = word;
+      els.connectionState.dataset.state = pcState;
     },
     timeLeft: (seconds) => {
       els.timeLeft.textContent = seconds === null ? '–' : formatDuration(seconds);
@@ -170,6 +179,20 @@ export function sharedVisitUi(els, addNotice) {
   };
 }
 
+/**
+ * The connection in plain words (catalogue key): good / weak / reconnecting, never ICE terms.
+ * `quality` is 'weak' when the last stats showed much loss or a long round trip.
+ */
+export function connectionWord(pcState, iceState, quality = 'good') {
+  if (pcState === 'closed') return 'conn.closed';
+  if (iceState === 'disconnected' || iceState === 'failed' || pcState === 'failed' || pcState === 'disconnected') {
+    return 'conn.reconnecting';
+  }
+  if (pcState === 'connected') return quality === 'weak' ? 'conn.weak' : 'conn.good';
+  if (pcState === 'new') return 'conn.new';
+  return 'conn.connecting';
+}
+
 export function formatDuration(totalSeconds) {
   const s = Math.max(0, Math.floor(totalSeconds));
   const h = Math.floor(s / 3600);
@@ -179,10 +202,15 @@ export function formatDuration(totalSeconds) {
 }
 
 /** A readable local date and time for an RFC 3339 timestamp. */
-export function formatTime(rfc3339) {
-  const date = new Date(rfc3339);
-  if (Number.isNaN(date.getTime())) return rfc3339;
-  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+export function formatTime(rfc3339, utcOffsetMin = null) {
+  return formatDateTime(rfc3339, utcOffsetMin);
+}
+
+/** Why the visit ended, in the page language (the server's `message` for English). */
+export function endedSentence(notice) {
+  const key = `ended.${notice.reason}`;
+  if (lang() === 'zh-CN' && t(key) !== key) return t(key);
+  return notice.message || t('booth.ended');
 }
 
 /** Who a role is, Chinese first, English second (R-VERIFY-4: the roster names everyone). */
@@ -435,6 +463,10 @@ export class Visit {
     this.iceRestarting = false;
     this.iceTimer = null;
     this.e2ee = null;
+    // Plain-language connection quality (good / weak), from the stats every few seconds.
+    this.quality = 'good';
+    this.qualityTimer = null;
+    this.qualityTotals = null;
   }
 
   /** Run the visit with a join token. Resolves once media is negotiated. */
@@ -444,7 +476,7 @@ export class Visit {
       if (!e2eeSupported()) throw new ConferError('e2ee_unsupported', E2EE_UNSUPPORTED);
       this.e2ee = new E2ee({ onCode: (code, changed) => this.onCheckCode(code, changed) });
       setPhase('starting-media');
-      this.status('Starting the camera and microphone…');
+      this.say('visit.startingMedia');
       this.stream = await navigator.mediaDevices.getUserMedia({
         audio: true,
         video: { width: 1280, height: 720 },
@@ -453,7 +485,7 @@ export class Visit {
       this.localVideo.srcObject = this.stream;
 
       setPhase('connecting');
-      this.status('Connecting to the visit…');
+      this.say('visit.connecting');
       this.signaling = this.newSignaling();
       await this.signaling.open();
       await this.signaling.request(hello(), 'welcome');
@@ -463,7 +495,7 @@ export class Visit {
       await this.e2ee.start(this.signaling, joined.visit_id);
       this.setSlotEnd(joined.slot_ends_at);
       const others = Array.isArray(joined.participants) ? joined.participants : [];
-      this.status(others.length > 0 ? 'Joined. Setting up video…' : 'Joined. Waiting for the other side…');
+      this.say(others.length > 0 ? 'visit.joinedSetting' : 'visit.joinedWaiting');
 
       setPhase('negotiating');
       // The TURN relay and this participant's credential, when the server offers one
@@ -471,7 +503,7 @@ export class Visit {
       const iceServers = Array.isArray(joined.ice_servers) ? joined.ice_servers : [];
       const pc = new RTCPeerConnection({ iceServers });
       this.pc = pc;
-      window.conferPc = pc;
+      if (TEST_HOOKS) window.conferPc = pc;
       pc.addEventListener('connectionstatechange', () => this.onConnectionState());
       pc.addEventListener('iceconnectionstatechange', () => this.onConnectionState());
       pc.addEventListener('track', (event) => this.onTrack(event));
@@ -626,11 +658,25 @@ export class Visit {
   leave() {
     if (this.finished) return;
     if (this.signaling) this.signaling.send({ type: 'leave' });
-    this.finish('You left the visit.');
+    this.finish(t('visit.youLeft'));
   }
 
   status(text) {
+    this.lastSay = null;
     if (this.ui.status) this.ui.status(text);
+  }
+
+  /** A status line from the catalogue (said again in the new language on a switch). */
+  say(key, vars = {}) {
+    if (this.ui.status) this.ui.status(t(key, vars));
+    this.lastSay = [key, vars];
+  }
+
+  /** The language was switched: the status line and the connection state again. */
+  rerender() {
+    if (this.lastSay && this.ui.status) this.ui.status(t(this.lastSay[0], this.lastSay[1]));
+    const pc = this.pc;
+    if (pc && this.ui.connection) this.ui.connection(pc.connectionState, pc.iceConnectionState, this.quality);
   }
 
   setSlotEnd(rfc3339) {
@@ -646,6 +692,8 @@ export class Visit {
   }
 
   onNotice(notice) {
+    // Pages react to notices too (booth headline, warnings on screen).
+    if (this.ui.event) this.ui.event(notice);
     switch (notice.kind) {
       case 'participant_joined':
         if (this.remoteAway && this.isPrimary(notice.role)) {
@@ -654,8 +702,8 @@ export class Visit {
         } else {
           this.notice(`${roleName(notice.role)} joined.`);
         }
-        if (state.phase !== 'connected') this.status(`${roleName(notice.role)} joined. Connecting…`);
-        else this.status('Connected');
+        if (state.phase !== 'connected') this.say('visit.otherJoined', { who: roleName(notice.role) });
+        else this.say('visit.connected');
         break;
       case 'participant_reconnecting':
         if (!this.isPrimary(notice.role)) {
@@ -678,16 +726,17 @@ export class Visit {
         break;
       case 'time_warning':
         this.notice(notice.minutes_left === 1
-          ? 'One minute left.'
-          : `${notice.minutes_left} minutes left.`);
+          ? t('warn.oneMinute')
+          : t('warn.minutes', { n: notice.minutes_left }));
         break;
       case 'slot_extended':
         this.setSlotEnd(notice.slot_ends_at);
-        this.notice(`The visit was extended until ${formatTime(notice.slot_ends_at)}.`);
+        this.notice(t('visit.extended', { at: formatTime(notice.slot_ends_at) }));
         break;
       case 'visit_ended':
         this.endedByServer = true;
-        this.finish(notice.message || 'The visit has ended.');
+        this.endedReason = notice.reason || 'other';
+        this.finish(endedSentence(notice));
         break;
       default:
         break; // a notice from a newer server: nothing to show
@@ -850,8 +899,11 @@ export class Visit {
     if (!pc) return;
     state.connectionState = pc.connectionState;
     state.iceConnectionState = pc.iceConnectionState;
-    if (this.ui.connection) this.ui.connection(pc.connectionState, pc.iceConnectionState);
+    if (this.ui.connection) this.ui.connection(pc.connectionState, pc.iceConnectionState, this.quality);
     if (this.finished) return;
+    if (pc.connectionState === 'connected' && !this.qualityTimer) {
+      this.qualityTimer = setInterval(() => this.checkQuality(), QUALITY_EVERY_MS);
+    }
     if (pc.connectionState === 'connected') {
       // R-REMOTE-2: media is back but the socket missed two pongs: it died with the network,
       // so resume now rather than waiting out the silence limit.
@@ -862,7 +914,7 @@ export class Visit {
       }
       if (this.reconnecting) return;
       setPhase('connected');
-      this.status('Connected');
+      this.say('visit.connected');
     } else if (pc.iceConnectionState === 'failed') {
       // R-REMOTE-2: never give up on the media while the seat is kept: restart ICE now.
       this.status(RECONNECTING);
@@ -870,6 +922,40 @@ export class Visit {
     } else if (pc.iceConnectionState === 'disconnected') {
       this.status(RECONNECTING);
       if (!this.iceRestarting) this.watchIce(ICE_RESTART_AFTER_MS);
+    }
+  }
+
+  /**
+   * The connection in plain words (good / weak): 'weak' when, over the last interval, more
+   * than 5 % of the packets were lost or the round trip exceeded 400 ms.
+   */
+  async checkQuality() {
+    const pc = this.pc;
+    if (!pc || this.finished) return;
+    let rtt = null;
+    let lost = 0;
+    let received = 0;
+    try {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && typeof s.currentRoundTripTime === 'number') {
+          rtt = s.currentRoundTripTime;
+        } else if (s.type === 'inbound-rtp') {
+          lost += s.packetsLost || 0;
+          received += s.packetsReceived || 0;
+        }
+      });
+    } catch {
+      return;
+    }
+    const prev = this.qualityTotals || { lost, received };
+    this.qualityTotals = { lost, received };
+    const dLost = Math.max(0, lost - prev.lost);
+    const dAll = dLost + Math.max(0, received - prev.received);
+    const lossy = dAll > 0 && dLost / dAll > 0.05;
+    const quality = lossy || (rtt !== null && rtt > 0.4) ? 'weak' : 'good';
+    if (quality !== this.quality) {
+      this.quality = quality;
+      if (this.ui.connection) this.ui.connection(pc.connectionState, pc.iceConnectionState, quality);
     }
   }
 
@@ -882,6 +968,8 @@ export class Visit {
     this.clock = null;
     if (this.iceTimer) clearTimeout(this.iceTimer);
     this.iceTimer = null;
+    if (this.qualityTimer) clearInterval(this.qualityTimer);
+    this.qualityTimer = null;
     if (this.pc) {
       this.pc.close();
       state.connectionState = this.pc.connectionState;
@@ -900,6 +988,6 @@ export class Visit {
     if (this.rosterList) this.rosterList.replaceChildren();
     this.showRemote(null);
     if (this.ui.timeLeft) this.ui.timeLeft(null);
-    if (this.ui.ended) this.ui.ended(message, { endedByServer: this.endedByServer });
+    if (this.ui.ended) this.ui.ended(message, { endedByServer: this.endedByServer, reason: this.endedReason });
   }
 }

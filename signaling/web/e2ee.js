@@ -17,6 +17,7 @@
 const enc = new TextEncoder();
 
 /** Shown when this browser cannot do it: the visit is refused, never downgraded. */
+import { TEST_HOOKS } from './hooks.js';
 export const E2EE_UNSUPPORTED =
   '此浏览器无法对会见进行端到端加密，因此不能加入。请使用最新版的 Chrome、Edge 或 Safari。\n' +
   'This browser cannot encrypt the visit end to end, so it cannot join. Please use a current Chrome, Edge or Safari.';
@@ -108,7 +109,8 @@ export class E2ee {
         this.statsWaiters.delete(m.id);
       }
     };
-    window.conferE2ee = this;
+    // Test hook only in test builds (hooks.js, R-PRIV-1: production pages expose no globals).
+    if (TEST_HOOKS) window.conferE2ee = this;
   }
 
   /** Make the key pair and publish the public key (after `joined`). */

@@ -6,6 +6,9 @@ import {
 import { initRequests } from './requests.js';
 import { initComplaints } from './complaints.js';
 import { receiptButton } from './receipt.js';
+import { formatClock, mountSwitch, onLangChange, pick, t } from './i18n.js';
+import { beep, showWarning } from './warnings.js';
+import { initControls } from './controls.js';
 
 const SESSION_KEY = 'confer.lawyer.session';
 const REFRESH_MS = 15000;
@@ -60,10 +63,21 @@ const ui = {
   extend: $('extend'),
   extendMinutes: $('extend-minutes'),
   extendAnswer: $('extend-answer'),
+  warning: $('warning'),
+  mute: $('mute'),
+  camera: $('camera'),
+  cameraChoice: $('camera-choice'),
+  micChoice: $('mic-choice'),
+  selfState: $('self-state'),
+  leaveConfirm: $('leave-confirm'),
+  leaveYes: $('leave-yes'),
+  leaveNo: $('leave-no'),
 };
 
 let refreshTimer = null;
 let visit = null;
+/** The visit being joined or held (its heading is re-rendered on a language switch). */
+let currentVisit = null;
 
 function session() {
   try {
@@ -73,8 +87,19 @@ function session() {
   }
 }
 
+/** The status line as a catalogue key (re-rendered on a language switch), or raw text. */
+let statusKey = null;
+let statusVars = {};
+
 function setStatus(text) {
+  statusKey = null;
   ui.status.textContent = text;
+}
+
+function say(key, vars = {}) {
+  statusKey = key;
+  statusVars = vars;
+  ui.status.textContent = t(key, vars);
 }
 
 function showError(text) {
@@ -96,7 +121,8 @@ function showLogin(message) {
   ui.who.hidden = true;
   ui.signOut.hidden = true;
   setPhase('signed-out');
-  setStatus(message || 'Please sign in.');
+  if (message) setStatus(message);
+  else say('lawyer.pleaseSignIn');
   show(ui.loginSection);
   ui.username.focus();
 }
@@ -106,7 +132,7 @@ async function signIn(event) {
   showError('');
   ui.signIn.disabled = true;
   setPhase('signing-in');
-  setStatus('Signing in…');
+  say('lawyer.signingIn');
   try {
     const reply = await api('/api/lawyer/login', {
       method: 'POST',
@@ -118,7 +144,7 @@ async function signIn(event) {
   } catch (err) {
     recordError(err);
     setPhase('signed-out');
-    setStatus('Please sign in.');
+    say('lawyer.pleaseSignIn');
     showError(describeError(err));
   } finally {
     ui.signIn.disabled = false;
@@ -140,10 +166,15 @@ async function authorized(path, options = {}) {
 }
 
 function stateLabel(visitState) {
-  return { scheduled: 'Scheduled', open: 'Open now', ended: 'Ended' }[visitState] || visitState;
+  const key = `lawyer.state.${visitState}`;
+  return t(key) === key ? visitState : t(key);
 }
 
+/** The last list shown (re-rendered on a language switch). */
+let lastVisits = [];
+
 function renderVisits(visits) {
+  lastVisits = visits;
   ui.visits.replaceChildren();
   ui.noVisits.hidden = visits.length > 0;
   for (const v of visits) {
@@ -152,7 +183,7 @@ function renderVisits(visits) {
     const title = document.createElement('strong');
     title.textContent = `${v.facility}, ${v.booth}`;
     const when = document.createElement('span');
-    when.textContent = `${formatTime(v.starts_at)} to ${formatTime(v.ends_at)}`;
+    when.textContent = t('lawyer.when', { from: formatTime(v.starts_at), to: formatTime(v.ends_at) });
     const badge = document.createElement('span');
     badge.className = 'badge';
     badge.textContent = stateLabel(v.state);
@@ -160,7 +191,7 @@ function renderVisits(visits) {
     if (v.remote_booth) {
       const where = document.createElement('span');
       where.className = 'small';
-      where.textContent = `Join on the remote booth terminal ${v.remote_booth} (police station).`;
+      where.textContent = t('lawyer.remoteBooth', { booth: v.remote_booth });
       item.append(where);
     }
     if (v.state === 'open') {
@@ -168,8 +199,8 @@ function renderVisits(visits) {
       join.type = 'button';
       join.className = 'join';
       join.dataset.visitId = String(v.id);
-      join.textContent = 'Join';
-      join.setAttribute('aria-label', `Join the visit at ${v.facility}, ${v.booth}`);
+      join.textContent = t('lawyer.join');
+      join.setAttribute('aria-label', t('lawyer.joinAria', { facility: v.facility, booth: v.booth }));
       join.addEventListener('click', () => joinVisit(v));
       item.append(join);
     }
@@ -204,11 +235,11 @@ async function showVisits() {
     showLogin();
     return;
   }
-  ui.who.textContent = s.lawyer && s.lawyer.display_name ? `Signed in as ${s.lawyer.display_name}` : '';
+  ui.who.textContent = s.lawyer && s.lawyer.display_name ? t('lawyer.signedInAs', { name: s.lawyer.display_name }) : '';
   ui.who.hidden = false;
   ui.signOut.hidden = false;
   setPhase('visits');
-  setStatus('Choose an open visit to join.');
+  say('lawyer.choose');
   show(ui.visitsSection);
   await loadVisits();
   await requests.load();
@@ -223,7 +254,7 @@ async function showVisits() {
 
 function addNotice(text) {
   const item = document.createElement('li');
-  const time = new Date().toLocaleTimeString(undefined, { timeStyle: 'short' });
+  const time = formatClock();
   item.textContent = `${time}: ${text}`;
   ui.notices.prepend(item);
 }
@@ -232,7 +263,11 @@ async function joinVisit(v) {
   stopRefreshing();
   showError('');
   ui.notices.replaceChildren();
-  ui.visitHeading.textContent = `Visit: ${v.facility}, ${v.booth}`;
+  currentVisit = v;
+  ui.visitHeading.textContent = t('lawyer.visitHeading', { facility: v.facility, booth: v.booth });
+  showWarning(ui.warning, null);
+  ui.leaveConfirm.hidden = true;
+  controls.reset();
   ui.timeLeft.textContent = '–';
   ui.connectionState.textContent = '–';
   ui.leave.hidden = false;
@@ -245,7 +280,7 @@ async function joinVisit(v) {
   ui.extend.onclick = () => askForMoreTime(v);
   show(ui.visitSection);
   setPhase('requesting-token');
-  setStatus('Getting a visit pass…');
+  say('lawyer.gettingPass');
   let token;
   try {
     const reply = await authorized(`/api/lawyer/visits/${encodeURIComponent(v.id)}/join-token`, { method: 'POST' });
@@ -270,9 +305,20 @@ async function joinVisit(v) {
     ui: {
       ...sharedVisitUi(ui, addNotice),
       status: setStatus,
+      event: (notice) => {
+        // R-ARRANGE-4: the warnings on screen with a tone; an extension clears them.
+        if (notice.kind === 'time_warning') {
+          showWarning(ui.warning, notice.minutes_left);
+          beep();
+        } else if (notice.kind === 'slot_extended') {
+          showWarning(ui.warning, null);
+        }
+      },
       ended: (message) => {
         ui.unmute.hidden = true;
         ui.leave.hidden = true;
+        ui.leaveConfirm.hidden = true;
+        showWarning(ui.warning, null);
         ui.codesDiffer.hidden = true;
         ui.extend.hidden = true;
         ui.invite.hidden = true;
@@ -293,6 +339,7 @@ async function joinVisit(v) {
   loadCompanions(v);
   try {
     await visit.start(token);
+    controls.started();
   } catch {
     // `ended` has already told the person what happened.
   }
@@ -384,12 +431,13 @@ async function askForMoreTime(v) {
       body: { minutes },
     });
     if (reply.granted) {
-      ui.extendAnswer.textContent = `Granted: the visit now ends at ${formatTime(reply.ends_at)}.`;
+      ui.extendAnswer.textContent = t('lawyer.granted', { at: formatTime(reply.ends_at) });
     } else {
       const next = reply.next_slot;
+      const why = pick(reply.message, reply.message_zh) || t('lawyer.notGranted');
       ui.extendAnswer.textContent = next
-        ? `${reply.message} Next free slot: ${formatTime(next.starts_at)} to ${formatTime(next.ends_at)}.`
-        : reply.message || 'More time cannot be added now.';
+        ? `${why} ${t('lawyer.nextSlot', { from: formatTime(next.starts_at), to: formatTime(next.ends_at) })}`
+        : why;
     }
   } catch (err) {
     recordError(err);
@@ -612,10 +660,34 @@ ui.loginForm.addEventListener('submit', signIn);
 ui.refresh.addEventListener('click', loadVisits);
 ui.signOut.addEventListener('click', () => {
   if (visit) visit.leave();
-  showLogin('You are signed out.');
+  showLogin(t('lawyer.signedOut'));
 });
+// Leaving asks first (a slip of the finger must not end a privileged visit).
 ui.leave.addEventListener('click', () => {
+  if (!visit) return;
+  ui.leaveConfirm.hidden = false;
+  ui.leaveNo.focus();
+});
+ui.leaveNo.addEventListener('click', () => {
+  ui.leaveConfirm.hidden = true;
+  ui.leave.focus();
+});
+ui.leaveYes.addEventListener('click', () => {
+  ui.leaveConfirm.hidden = true;
   if (visit) visit.leave();
+});
+const controls = initControls(ui, () => visit);
+mountSwitch($('lang-switch'));
+onLangChange(() => {
+  if (statusKey) say(statusKey, statusVars);
+  if (visit) {
+    visit.rerender();
+    if (currentVisit) ui.visitHeading.textContent = t('lawyer.visitHeading', { facility: currentVisit.facility, booth: currentVisit.booth });
+  }
+  if (!ui.visitsSection.hidden) renderVisits(lastVisits);
+  const s = session();
+  if (s && s.lawyer && s.lawyer.display_name) ui.who.textContent = t('lawyer.signedInAs', { name: s.lawyer.display_name });
+  controls.render();
 });
 window.addEventListener('pagehide', () => {
   if (visit) visit.leave();

@@ -570,6 +570,37 @@ pub struct BrowserOpts {
     pub origin_for_cert_autoselect: String,
 }
 
+/// How a test browser presents itself: its language and screen.
+#[derive(Debug, Clone, Default)]
+pub struct Look {
+    /// `zh-CN`, `en-US`, ...; English (`en-US`) when `None`.
+    pub lang: Option<String>,
+    /// Mobile emulation: a 390×844 touch screen.
+    pub phone: bool,
+}
+
+impl Look {
+    /// A Chinese (`zh-CN`) browser.
+    pub fn chinese() -> Self {
+        Self {
+            lang: Some("zh-CN".into()),
+            phone: false,
+        }
+    }
+
+    fn lang(&self) -> &str {
+        self.lang.as_deref().unwrap_or("en-US")
+    }
+
+    fn accept_languages(&self) -> String {
+        let lang = self.lang();
+        match lang.split_once('-') {
+            Some((base, _)) => format!("{lang},{base}"),
+            None => lang.to_owned(),
+        }
+    }
+}
+
 /// A network namespace chromedriver runs in (see [`Browser::launch_in_netns`]).
 struct InNetns {
     name: String,
@@ -621,7 +652,14 @@ impl Browser {
         autoselect: CertAutoSelect,
         extra_flags: &[&str],
     ) -> anyhow::Result<Browser> {
-        Self::launch_inner(opts, autoselect, extra_flags, None).await
+        Self::launch_inner(opts, autoselect, extra_flags, None, &Look::default()).await
+    }
+
+    /// [`Browser::launch`] with a browser language (`zh-CN`, `en-US`: `--lang` and the
+    /// `intl.accept_languages` preference, so `navigator.languages` asks for it) and,
+    /// with `phone`, Chromium's mobile emulation of a 390×844 touch screen.
+    pub async fn launch_look(opts: BrowserOpts, look: Look) -> anyhow::Result<Browser> {
+        Self::launch_inner(opts, CertAutoSelect::ProfilePreference, &[], None, &look).await
     }
 
     /// [`Browser::launch_with_flags`] with chromedriver (and so Chromium) running inside
@@ -645,6 +683,7 @@ impl Browser {
             CertAutoSelect::ProfilePreference,
             extra_flags,
             Some(ns),
+            &Look::default(),
         )
         .await
     }
@@ -654,6 +693,7 @@ impl Browser {
         autoselect: CertAutoSelect,
         extra_flags: &[&str],
         netns: Option<InNetns>,
+        look: &Look,
     ) -> anyhow::Result<Browser> {
         let chromium = chromium_path();
         anyhow::ensure!(chromium.is_file(), "{} not found", chromium.display());
@@ -667,18 +707,23 @@ impl Browser {
         provision_nss(&home, &opts.ca_pem, opts.client_p12.as_ref())
             .with_context(|| format!("preparing the {} browser's NSS database", opts.label))?;
         let mut policy = None;
+        // The browser's language (the pages choose theirs from it): English unless asked.
+        let mut prefs = json!({ "intl": { "accept_languages": look.accept_languages() } });
         if opts.client_p12.is_some() {
             let pattern = autoselect_pattern(&opts.origin_for_cert_autoselect)?;
             match autoselect {
                 CertAutoSelect::ProfilePreference => {
-                    let default_profile = user_data_dir.join("Default");
-                    std::fs::create_dir_all(&default_profile)?;
-                    let prefs = serde_json::to_vec(&autoselect_preferences(&pattern))?;
-                    std::fs::write(default_profile.join("Preferences"), prefs)?;
+                    prefs["profile"] = autoselect_preferences(&pattern)["profile"].clone();
                 }
                 CertAutoSelect::Policy => policy = Some(PolicyGuard::acquire(pattern)?),
             }
         }
+        let default_profile = user_data_dir.join("Default");
+        std::fs::create_dir_all(&default_profile)?;
+        std::fs::write(
+            default_profile.join("Preferences"),
+            serde_json::to_vec(&prefs)?,
+        )?;
 
         let mut browser = Browser {
             label: opts.label.clone(),
@@ -696,6 +741,7 @@ impl Browser {
             .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |n| n.ns_ip);
 
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.push(format!("--lang={}", look.lang()));
         args.extend(extra_flags.iter().map(|s| s.to_string()));
         args.push(format!(
             "--user-data-dir={}",
@@ -705,9 +751,17 @@ impl Browser {
             "--use-file-for-fake-video-capture={}",
             opts.fake_video.display()
         ));
+        let mut chrome_options = json!({ "binary": chromium, "args": args });
+        if look.phone {
+            // A 390×844 touch phone (Chromium's device emulation through chromedriver).
+            chrome_options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0, "touch": true },
+                "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36",
+            });
+        }
         let capabilities = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": chromium, "args": args },
+            "goog:chromeOptions": chrome_options,
             "goog:loggingPrefs": { "browser": "ALL" },
             "acceptInsecureCerts": false,
             "pageLoadStrategy": "normal",
@@ -959,6 +1013,56 @@ impl Browser {
         })
         .await?
         .with_context(|| format!("{}: typing into `{css}`", self.label))
+    }
+
+    /// Keyboard only: sends `keys` (text, or WebDriver key codes such as `"\u{E004}"` for
+    /// Tab, `"\u{E007}"` for Enter, `"\u{E00D}"` for Space) to the focused element.
+    pub async fn keys(&self, keys: &str) -> anyhow::Result<()> {
+        let client = self.client()?;
+        let focused = tokio::time::timeout(COMMAND_TIMEOUT, client.active_element()).await??;
+        tokio::time::timeout(COMMAND_TIMEOUT, focused.send_keys(keys))
+            .await?
+            .with_context(|| format!("{}: typing {keys:?}", self.label))
+    }
+
+    /// Keyboard only: presses Tab (at most `limit` times) until the focused element matches
+    /// `css`; fails if it never does.
+    pub async fn tab_to(&self, css: &str, limit: usize) -> anyhow::Result<()> {
+        let check = format!(
+            "document.activeElement !== null && document.activeElement.matches({})",
+            serde_json::to_string(css)?
+        );
+        for _ in 0..limit {
+            if self.eval(&check).await?.as_bool() == Some(true) {
+                return Ok(());
+            }
+            self.keys("\u{E004}").await?;
+        }
+        bail!(
+            "{}: Tab never reached `{css}` in {limit} presses",
+            self.label
+        )
+    }
+
+    /// Runs axe-core (vendored test-only asset, `tests/support/axe/`) over the current page
+    /// with the WCAG 2.0/2.1/2.2 A and AA rules (colour contrast included) and returns the
+    /// violations as `(rule id, impact, nodes)`, the nodes as CSS selectors.
+    pub async fn axe(&self) -> anyhow::Result<Vec<(String, String, Vec<String>)>> {
+        let source = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/axe/axe.min.js"),
+        )
+        .context("reading tests/support/axe/axe.min.js")?;
+        self.run(&format!("if (!window.axe) {{ {source}\n }} return true;"))
+            .await
+            .context("injecting axe-core")?;
+        let found = self
+            .run(
+                "const r = await window.axe.run(document, { runOnly: { type: 'tag', values: \
+                 ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] }, resultTypes: ['violations'] }); \
+                 return r.violations.map(v => [v.id, v.impact || 'unknown', v.nodes.map(n => n.target.join(' '))]);",
+            )
+            .await?;
+        Ok(serde_json::from_value(found)?)
     }
 
     /// Saves a PNG of the viewport. A relative path goes under

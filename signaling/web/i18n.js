@@ -1,0 +1,117 @@
+// confer: the pages' language (Simplified Chinese first, English second).
+//
+// One message catalogue per language (i18n-zh-CN.js, i18n-en.js; a test checks that both
+// have the same keys). The language is the one chosen on this device (the switch on every
+// page, kept in localStorage), else the browser's first preference when it is English,
+// else Simplified Chinese. Static text is marked in the HTML with `data-i18n="key"`
+// (`data-i18n-aria-label="key"` for labels); pages render the rest with `t()`.
+import zh from './i18n-zh-CN.js';
+import en from './i18n-en.js';
+
+const STORE_KEY = 'confer-lang';
+export const CATALOGUES = { 'zh-CN': zh, en };
+const listeners = [];
+
+function stored() {
+  try {
+    const v = window.localStorage.getItem(STORE_KEY);
+    return v === 'zh-CN' || v === 'en' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The language a browser asks for: English when it prefers English, else Chinese. */
+export function preferred(languages) {
+  const first = Array.isArray(languages) && languages.length > 0 ? String(languages[0]) : '';
+  return /^en\b/i.test(first) ? 'en' : 'zh-CN';
+}
+
+let current = stored() || preferred(navigator.languages || [navigator.language]);
+
+export function lang() {
+  return current;
+}
+
+/** The sentence `key` in the page language, with `{name}` replaced from `vars`. */
+export function t(key, vars = {}) {
+  const text = CATALOGUES[current][key] ?? CATALOGUES['zh-CN'][key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+}
+
+/** A server sentence in the page language: `message_zh` for Chinese when there is one. */
+export function pick(english, chinese) {
+  if (current === 'zh-CN' && typeof chinese === 'string' && chinese) return chinese;
+  return english;
+}
+
+/** Re-render the marked static text of `root` in the page language. */
+export function applyStatic(root = document) {
+  document.documentElement.lang = current;
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-aria-label]')) {
+    el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
+  }
+  for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
+  const title = document.querySelector('title[data-i18n-doc]');
+  if (title) document.title = t(title.dataset.i18nDoc);
+}
+
+/** Switch the language (remembered on this device) and re-render. */
+export function setLang(next) {
+  if (!CATALOGUES[next] || next === current) return;
+  current = next;
+  try {
+    window.localStorage.setItem(STORE_KEY, next);
+  } catch {
+    // private mode: the choice lasts for this page only
+  }
+  applyStatic();
+  for (const fn of listeners) fn(current);
+}
+
+/** Call `fn(lang)` after every switch (pages re-render their dynamic text). */
+export function onLangChange(fn) {
+  listeners.push(fn);
+}
+
+/**
+ * The switch (`#lang-switch`, a button in the header): names the other language in that
+ * language, so a reader of either can find it.
+ */
+export function mountSwitch(button) {
+  if (!button) return;
+  const render = () => {
+    const other = current === 'zh-CN' ? 'en' : 'zh-CN';
+    button.textContent = other === 'en' ? 'English' : '中文';
+    button.lang = other;
+    button.dataset.lang = other;
+    // The visible name is the accessible name (WCAG 2.5.3); the title explains it.
+    button.title = t('lang.switch');
+  };
+  button.addEventListener('click', () => setLang(button.dataset.lang));
+  onLangChange(render);
+  render();
+}
+
+/** 24-hour date and time ("2026-12-02 14:05"); `utcOffsetMin` is the facility's zone. */
+export function formatDateTime(rfc3339, utcOffsetMin = null) {
+  const date = new Date(rfc3339);
+  if (Number.isNaN(date.getTime())) return String(rfc3339);
+  let d = date;
+  let get = (f) => d[`get${f}`]();
+  if (Number.isInteger(utcOffsetMin)) {
+    d = new Date(date.getTime() + utcOffsetMin * 60000);
+    get = (f) => d[`getUTC${f}`]();
+  }
+  const p = (n) => String(n).padStart(2, '0');
+  return `${get('FullYear')}-${p(get('Month') + 1)}-${p(get('Date'))} ${p(get('Hours'))}:${p(get('Minutes'))}`;
+}
+
+/** 24-hour time of day ("14:05"). */
+export function formatClock(date = new Date()) {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${p(date.getHours())}:${p(date.getMinutes())}`;
+}
+
+applyStatic();
