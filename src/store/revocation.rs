@@ -38,7 +38,7 @@ pub struct NewRevocation {
     pub audited: bool,
 }
 
-fn row_to_revocation(r: &sqlx::sqlite::SqliteRow) -> Revocation {
+fn row_to_revocation(r: &sqlx::any::AnyRow) -> Revocation {
     Revocation {
         id: r.get(0),
         booth: BoothId(r.get(1)),
@@ -59,10 +59,10 @@ impl Store {
         new: &NewRevocation,
         now: DateTime<Utc>,
     ) -> Result<i64> {
-        let id = sqlx::query(
+        let id: i64 = sqlx::query(
             "INSERT INTO booth_revocations \
              (booth_id, serial, certificate_sha256, revoked_at, revoked_by, admin_id, audited) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(&new.booth.0)
         .bind(&new.serial)
@@ -70,17 +70,17 @@ impl Store {
         .bind(ms(now))
         .bind(new.revoked_by)
         .bind(new.admin.map(|a| a.0))
-        .bind(new.audited)
-        .execute(&self.pool)
+        .bind(i64::from(new.audited))
+        .fetch_one(&self.pool)
         .await?
-        .last_insert_rowid();
+        .get(0);
         Ok(id)
     }
 
     /// Whether a certificate with this serial or SHA-256 is on the deny list.
     pub async fn booth_certificate_revoked(&self, serial: &str, sha256: &str) -> Result<bool> {
         let hit: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM booth_revocations WHERE serial = ? OR certificate_sha256 = ? LIMIT 1",
+            "SELECT 1 FROM booth_revocations WHERE serial = $1 OR certificate_sha256 = $2 LIMIT 1",
         )
         .bind(serial)
         .bind(sha256)
@@ -111,7 +111,7 @@ impl Store {
 
     /// Mark a revocation as recorded in the audit log.
     pub async fn mark_booth_revocation_audited(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE booth_revocations SET audited = 1 WHERE id = ?")
+        sqlx::query("UPDATE booth_revocations SET audited = 1 WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;
