@@ -178,6 +178,7 @@ const VIEW_KEYS: &[&str] = &[
     "at",
     "visits",
     "alerts_active",
+    "system_alerts",
     "visit_id",
     "booth",
     "state",
