@@ -53,3 +53,148 @@ pub async fn stores() -> Vec<(Backing, Store)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{BoothId, FacilityId};
+    use crate::store::room::AttestedVia;
+    use crate::store::NewVisit;
+    use chrono::Utc;
+
+    #[tokio::test]
+    async fn oversight_room_and_report_rows_round_trip_on_both_backends() {
+        // The functions no other store test reaches, on each backend (docs/DESIGN.md
+        // "The store's two backends"): R-CONDUCT-2 violations and their deliveries,
+        // R-COMPLAIN-1 complaints, R-PRIV-2 room attestations, R-REPORT-1 reports.
+        for (b, s) in stores().await {
+            let name = b.name();
+            let now = Utc::now();
+            let f = FacilityId("f".into());
+            let booth = BoothId("b".into());
+            s.upsert_facility(&f, "Facility").await.unwrap();
+            s.upsert_booth(&booth, &f, "Booth").await.unwrap();
+            let l = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
+            let staff = s.insert_admin("root", "hash", now).await.unwrap();
+            let v = s
+                .insert_visit(
+                    &NewVisit {
+                        lawyer: l,
+                        booth: booth.clone(),
+                        starts_at: now - chrono::Duration::minutes(5),
+                        ends_at: now + chrono::Duration::minutes(30),
+                        created_by: Some(staff),
+                        case: None,
+                        room_consent: true,
+                        lawyer_booth: None,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+
+            let x = s
+                .insert_violation(v, l, "other", "reason", staff, now)
+                .await
+                .unwrap();
+            s.enqueue_deliveries(x, &["law_firm", "bar_association"], now)
+                .await
+                .unwrap();
+            s.enqueue_deliveries(x, &["law_firm"], now).await.unwrap();
+            assert_eq!(s.deliveries_of(x).await.unwrap().len(), 2, "{name}");
+            assert_eq!(s.due_deliveries(now, 10).await.unwrap().len(), 2, "{name}");
+            s.mark_delivered(x, "law_firm", now).await.unwrap();
+            let later = now + chrono::Duration::minutes(1);
+            s.mark_delivery_failed(x, "bar_association", "down", later)
+                .await
+                .unwrap();
+            let d = s.deliveries_of(x).await.unwrap();
+            assert!(d.iter().any(|d| d.delivered_at.is_some()), "{name}");
+            assert!(
+                d.iter()
+                    .any(|d| d.last_error.as_deref() == Some("down") && d.attempts == 1),
+                "{name}: {d:?}"
+            );
+            assert_eq!(
+                s.next_delivery_due()
+                    .await
+                    .unwrap()
+                    .map(|t| t.timestamp_millis()),
+                Some(later.timestamp_millis()),
+                "{name}"
+            );
+            s.insert_finding(x, "law_firm", "seen", staff, now)
+                .await
+                .unwrap();
+            assert_eq!(s.findings_of(x).await.unwrap().len(), 1, "{name}");
+            assert_eq!(s.violations().await.unwrap().len(), 1, "{name}");
+
+            let c = s
+                .insert_complaint(l, Some(v), "delay", "late", now)
+                .await
+                .unwrap();
+            s.insert_complaint_update(c, "outcome", "done", staff, now)
+                .await
+                .unwrap();
+            let row = s.complaint(c).await.unwrap().unwrap();
+            assert_eq!(row.status, "closed", "{name}");
+            assert_eq!(s.complaints(Some(l)).await.unwrap().len(), 1, "{name}");
+            assert_eq!(s.complaint_updates(c).await.unwrap().len(), 1, "{name}");
+
+            assert!(s
+                .attest_room(v, &booth, AttestedVia::Booth, "officer 7", now)
+                .await
+                .unwrap());
+            assert!(
+                !s.attest_room(v, &booth, AttestedVia::Booth, "officer 7", now)
+                    .await
+                    .unwrap(),
+                "{name}: attested once"
+            );
+            assert!(s.room_attestation(v).await.unwrap().is_some(), "{name}");
+            assert_eq!(
+                s.booth_visits_waiting(
+                    &booth,
+                    now - chrono::Duration::hours(1),
+                    now + chrono::Duration::hours(1)
+                )
+                .await
+                .unwrap(),
+                1,
+                "{name}"
+            );
+
+            let (from, until) = (
+                now - chrono::Duration::days(1),
+                now + chrono::Duration::days(1),
+            );
+            assert_eq!(
+                s.report_visits(&f, from, until).await.unwrap().len(),
+                1,
+                "{name}"
+            );
+            s.report_requests(&f, from, until).await.unwrap();
+            assert_eq!(
+                s.report_manual_verifications(&f, from, until)
+                    .await
+                    .unwrap(),
+                0
+            );
+            assert_eq!(
+                s.report_violations(&f, from, until).await.unwrap().len(),
+                1,
+                "{name}"
+            );
+            assert_eq!(
+                s.report_complaints(&f, from, until).await.unwrap().len(),
+                1,
+                "{name}"
+            );
+            assert_eq!(s.staff_list().await.unwrap().len(), 1, "{name}");
+            assert!(
+                s.impersonation_alerts(true).await.unwrap().is_empty(),
+                "{name}"
+            );
+        }
+    }
+}
