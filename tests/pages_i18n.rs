@@ -135,7 +135,7 @@ fn pages_declare_chinese_and_offer_the_switch() {
 #[test]
 fn this_test_build_marks_its_pages_for_the_test_hooks() {
     // The suite depends on confer with `test-hooks`, which turns on confer-signaling's.
-    assert!(confer_signaling::web_marker::PAGES_HAVE_TEST_HOOKS);
+    const { assert!(confer_signaling::web_marker::PAGES_HAVE_TEST_HOOKS) };
     for page in ["lawyer.html", "booth.html"] {
         assert!(
             web(page).contains(confer_signaling::web_marker::TEST_HOOKS_META),
