@@ -18,8 +18,8 @@
 
 mod agreement;
 pub use agreement::{
-    b64, unb64, wrap_aad, KeyUpdate, MediaKey, PairKey, Participant, PUBLIC_KEY_BYTES,
-    WRAPPED_BYTES, WRAP_LABEL,
+    b64, random_media_key, unb64, wrap_aad, KeyUpdate, MediaKey, PairKey, Participant,
+    PUBLIC_KEY_BYTES, WRAPPED_BYTES, WRAP_LABEL,
 };
 
 use ring::digest::{digest, SHA256};

@@ -39,6 +39,15 @@ pub const WRAPPED_BYTES: usize = NONCE_LEN + MEDIA_KEY_BYTES + 16;
 /// one, for frames still on the way after a re-key), as the pages do.
 const KEYS_KEPT_PER_SENDER: usize = 2;
 
+/// A fresh random media key (the system random source).
+pub fn random_media_key() -> [u8; MEDIA_KEY_BYTES] {
+    let mut key = [0u8; MEDIA_KEY_BYTES];
+    SystemRandom::new()
+        .fill(&mut key)
+        .expect("the system random source");
+    key
+}
+
 /// base64url without padding (the wire encoding of keys).
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
