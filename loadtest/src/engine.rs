@@ -269,6 +269,10 @@ pub struct Window {
     /// The longest the engine thread was late for its own schedule (a generator stall shows
     /// here, so it is not mistaken for the SFU's).
     pub max_lateness: Duration,
+    /// `--e2ee`: received payloads that opened with the sender's SFrame key, and that did not
+    /// (must stay 0: the SFU forwards frames untouched; R-PRIV-1).
+    pub sframe_opened: u64,
+    pub sframe_failed: u64,
 }
 
 impl Window {
@@ -283,6 +287,8 @@ impl Window {
             foreign: 0,
             delay_us: Histogram::new_with_bounds(1, DELAY_MAX_US, 3).expect("static bounds"),
             max_lateness: Duration::ZERO,
+            sframe_opened: 0,
+            sframe_failed: 0,
         }
     }
 
@@ -303,6 +309,8 @@ impl Window {
         self.duplicates += other.duplicates;
         self.reordered += other.reordered;
         self.foreign += other.foreign;
+        self.sframe_opened += other.sframe_opened;
+        self.sframe_failed += other.sframe_failed;
         self.max_lateness = self.max_lateness.max(other.max_lateness);
         // Same bounds on both sides: cannot fail.
         let _ = self.delay_us.add(&other.delay_us);
@@ -336,6 +344,12 @@ pub struct Engine {
 
 impl Engine {
     pub fn start() -> anyhow::Result<Engine> {
+        Self::start_with(None)
+    }
+
+    /// As [`Engine::start`]; with `sframe_key`, every payload is SFrame-protected under it
+    /// (`--e2ee`, see [`traffic::Sframe`]).
+    pub fn start_with(sframe_key: Option<[u8; 16]>) -> anyhow::Result<Engine> {
         let poll = Poll::new().context("cannot create the poller")?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let (tx, rx) = mpsc::channel();
@@ -343,7 +357,7 @@ impl Engine {
         let live2 = Arc::clone(&live);
         let thread = std::thread::Builder::new()
             .name("loadtest-media".into())
-            .spawn(move || Driver::new(poll, rx, live2).run())?;
+            .spawn(move || Driver::new(poll, rx, live2, sframe_key).run())?;
         Ok(Engine {
             tx,
             waker,
@@ -410,9 +424,19 @@ struct Ctx {
     /// When each visit's lawyer started joining, by visit index.
     join_started: Vec<Option<Instant>>,
     live: Arc<Live>,
+    /// `--e2ee`: SFrame on every payload.
+    sframe: Option<traffic::Sframe>,
 }
 
 impl Ctx {
+    /// The payload as sent: SFrame-protected under `--e2ee`.
+    fn protect(&mut self, visit: u32, side: Side, payload: Vec<u8>) -> Vec<u8> {
+        match self.sframe.as_mut() {
+            Some(s) => s.protect(traffic::Sframe::kid(visit, side == Side::Booth), &payload),
+            None => payload,
+        }
+    }
+
     fn on_sent(&mut self) {
         self.window.sent += 1;
         self.total.sent += 1;
@@ -635,6 +659,16 @@ impl Peer {
             ctx.total.foreign += 1;
             return;
         }
+        if let Some(s) = ctx.sframe.as_ref() {
+            let opened = s.open(payload);
+            for w in [&mut ctx.window, &mut ctx.total] {
+                if opened {
+                    w.sframe_opened += 1;
+                } else {
+                    w.sframe_failed += 1;
+                }
+            }
+        }
         let arrival = self.rx[probe.kind.index()].on_packet(probe.seq);
         let now_ns = at.saturating_duration_since(ctx.epoch).as_nanos() as u64;
         let delay_us = (now_ns.saturating_sub(probe.sent_ns) / 1000).clamp(1, DELAY_MAX_US);
@@ -811,6 +845,7 @@ impl Peer {
         let probe = self.probe(Kind::Audio, false, self.audio_seq, now, ctx);
         self.audio_seq += 1;
         let payload = ctx.templates.payload(&probe, true);
+        let payload = ctx.protect(self.visit, self.side, payload);
         self.write(Kind::Audio, payload, true, self.audio_ts, now, ctx);
         self.audio_ts = self.audio_ts.wrapping_add(traffic::AUDIO_TS_STEP);
     }
@@ -851,6 +886,7 @@ impl Peer {
             let probe = self.probe(Kind::Video, p.keyframe, self.video_seq, now, ctx);
             self.video_seq += 1;
             let payload = ctx.templates.payload(&probe, p.first);
+            let payload = ctx.protect(self.visit, self.side, payload);
             self.write(Kind::Video, payload, p.last, p.ts, now, ctx);
             wrote = true;
         }
@@ -878,7 +914,12 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(poll: Poll, rx: mpsc::Receiver<Cmd>, live: Arc<Live>) -> Driver {
+    fn new(
+        poll: Poll,
+        rx: mpsc::Receiver<Cmd>,
+        live: Arc<Live>,
+        sframe_key: Option<[u8; 16]>,
+    ) -> Driver {
         let now = Instant::now();
         Driver {
             poll,
@@ -894,6 +935,7 @@ impl Driver {
                 join_ms: Histogram::new_with_bounds(1, 3_600_000, 3).expect("static bounds"),
                 join_started: Vec::new(),
                 live,
+                sframe: sframe_key.map(traffic::Sframe::new),
             },
             peers_added: 0,
             stop: AtomicBool::new(false),

@@ -136,6 +136,11 @@ pub struct Options {
     /// confer's ICE-TCP media listener (`[media] tcp_addr`), for `--transport tcp`.
     #[arg(long, default_value = "127.0.0.1:8445")]
     pub media_tcp_addr: SocketAddr,
+    /// SFrame-protect every synthetic payload (RFC 9605, as the pages' end-to-end encryption
+    /// does; R-PRIV-1) under one random media key per run: the SFU forwards ciphertext, and
+    /// receivers count the payloads that open. No ECDH key agreement (a CPU measurement).
+    #[arg(long)]
+    pub e2ee: bool,
 }
 
 /// The peers' media transport.
@@ -337,7 +342,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 .context("cannot reach Janus")?,
         ),
     };
-    let engine = Arc::new(Engine::start()?);
+    let engine = Arc::new(Engine::start_with(opts.e2ee.then(random_media_key))?);
     let progress = (!opts.quiet).then(|| spawn_progress(Arc::clone(&engine), opts.scenario));
     let mut run = Run {
         opts: opts.clone(),
@@ -382,6 +387,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             Transport::Udp => "udp".into(),
             Transport::Tcp => "tcp".into(),
         },
+        e2ee: opts.e2ee,
+        sframe_opened: w.sframe_opened,
+        sframe_failed: w.sframe_failed,
         visits,
         duration_s: w.elapsed.as_secs_f64(),
         packets_sent: w.sent,
@@ -581,6 +589,11 @@ fn spawn_progress(engine: Arc<Engine>, scenario: Scenario) -> tokio::task::JoinH
 }
 
 /// Write the JSON report.
+/// A fresh random media key for `--e2ee`.
+fn random_media_key() -> [u8; 16] {
+    confer_signaling::e2ee::random_media_key()
+}
+
 pub fn write_json(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))

@@ -45,6 +45,11 @@ pub struct Report {
     pub scenario: String,
     /// The peers' media transport: `udp` or `tcp` (ICE-TCP).
     pub transport: String,
+    /// `--e2ee`: every payload SFrame-protected (RFC 9605).
+    pub e2ee: bool,
+    /// `--e2ee`: forwarded payloads that opened with the sender's key, and that did not.
+    pub sframe_opened: u64,
+    pub sframe_failed: u64,
     pub visits: u32,
     pub duration_s: f64,
     pub packets_sent: u64,
@@ -119,6 +124,14 @@ impl Report {
             ("scenario", self.scenario.clone()),
             ("transport", self.transport.clone()),
             ("visits", self.visits.to_string()),
+            (
+                "SFrame payloads (opened / failed)",
+                if self.e2ee {
+                    format!("yes ({} / {})", self.sframe_opened, self.sframe_failed)
+                } else {
+                    "no".into()
+                },
+            ),
             ("measured for", format!("{:.1} s", self.duration_s)),
             (
                 "packets sent / forwarded",

@@ -21,6 +21,8 @@
 //! | 12..20 | sequence number of this stream, from 0, never rebased by the SFU |
 //! | 20..28 | send time: nanoseconds since the run's epoch (sender and receiver share it) |
 
+use confer_signaling::e2ee::{key_id, FrameDecryptor, FrameEncryptor, MEDIA_KEY_BYTES};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Video frame interval (30 frames per second).
@@ -132,6 +134,58 @@ impl Templates {
         bytes[12..20].copy_from_slice(&probe.seq.to_le_bytes());
         bytes[20..28].copy_from_slice(&probe.sent_ns.to_le_bytes());
         bytes
+    }
+}
+
+/// SFrame (RFC 9605, `AES_128_GCM_SHA256_128`) on the synthetic payloads (`--e2ee`, R-PRIV-1),
+/// through `confer_signaling::e2ee`, the same framing the pages and the Rust test peers use. The
+/// probe header stays in clear ahead of the SFrame header and is authenticated as SFrame
+/// metadata (as the pages keep a codec header in clear), so receivers still measure delay and
+/// loss; the rest of the payload is ciphertext and tag, 17 to 22 bytes longer than the plain
+/// payload (SFrame header and the 16-byte tag). One fixed random media key per run (the load
+/// test does not run the ECDH key agreement: it measures CPU, see README), a KID per sender.
+pub struct Sframe {
+    key: [u8; MEDIA_KEY_BYTES],
+    senders: HashMap<u64, FrameEncryptor>,
+    receiver: FrameDecryptor,
+}
+
+impl Sframe {
+    pub fn new(key: [u8; MEDIA_KEY_BYTES]) -> Self {
+        Sframe {
+            key,
+            senders: HashMap::new(),
+            receiver: FrameDecryptor::new(),
+        }
+    }
+
+    /// The SFrame KID of one peer: the two peers of a visit have their own.
+    pub fn kid(visit: u32, booth: bool) -> u64 {
+        key_id(u64::from(visit) * 2 + u64::from(booth) + 1, 1)
+    }
+
+    /// `payload` protected by sender `kid`: probe header | SFrame header | ciphertext | tag.
+    pub fn protect(&mut self, kid: u64, payload: &[u8]) -> Vec<u8> {
+        if !self.senders.contains_key(&kid) {
+            let enc = FrameEncryptor::new(kid, &self.key).expect("a 16-byte key");
+            self.senders.insert(kid, enc);
+            self.receiver
+                .add_key(kid, &self.key)
+                .expect("a 16-byte key");
+        }
+        let enc = self.senders.get_mut(&kid).expect("inserted above");
+        let at = HEADER_LEN.min(payload.len());
+        let (header, rest) = payload.split_at(at);
+        // 2^64 frames per key: the counter cannot run out within a run.
+        enc.protect_with_metadata(header, rest)
+            .expect("the SFrame counter")
+    }
+
+    /// Whether a received payload opens (and so was forwarded untouched).
+    pub fn open(&self, payload: &[u8]) -> bool {
+        let at = HEADER_LEN.min(payload.len());
+        let (header, rest) = payload.split_at(at);
+        self.receiver.open_with_metadata(header, rest).is_ok()
     }
 }
 
@@ -276,6 +330,35 @@ impl RxStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--e2ee` (R-PRIV-1): the payload is SFrame ciphertext behind a clear, authenticated
+    /// probe header; it opens with the run's key and the sender's KID, and not once altered.
+    #[test]
+    fn sframe_payloads_keep_the_probe_and_open_only_unaltered() {
+        let t = Templates::default();
+        let probe = Probe {
+            kind: Kind::Video,
+            keyframe: true,
+            visit: 3,
+            seq: 9,
+            sent_ns: 77,
+        };
+        let plain = t.payload(&probe, true);
+        let mut sf = Sframe::new([9; MEDIA_KEY_BYTES]);
+        let wire = sf.protect(Sframe::kid(3, true), &plain);
+        assert_eq!(parse_probe(&wire), Some(probe));
+        assert!(wire.len() > plain.len() && wire.len() <= plain.len() + 22);
+        assert_ne!(&wire[HEADER_LEN..plain.len()], &plain[HEADER_LEN..]);
+        assert!(sf.open(&wire));
+        let mut body = wire.clone();
+        body[HEADER_LEN + 40] ^= 1;
+        assert!(!sf.open(&body));
+        let mut header = wire.clone();
+        header[12] ^= 1; // the probe's sequence number: authenticated metadata
+        assert!(!sf.open(&header));
+        assert_ne!(Sframe::kid(3, true), Sframe::kid(3, false));
+        assert!(!Sframe::new([8; MEDIA_KEY_BYTES]).open(&wire));
+    }
 
     #[test]
     fn every_payload_carries_a_probe_that_reads_back() {

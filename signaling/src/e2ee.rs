@@ -11,7 +11,16 @@
 //! - [`fingerprint`] and [`check_code`]: the short code both screens show, from the visit id
 //!   and every participant's public key; the same algorithm as `web/e2ee.js`.
 //!
+//! - [`Participant`] (module `agreement`): the key agreement of `PROTOCOL.md` section 7 (ECDH
+//!   P-256, HKDF-SHA256, AES-128-GCM wrapped media keys per epoch), as `web/e2ee.js` does it.
+//!
 //! The server never holds a media key: it relays public keys and wrapped keys only.
+
+mod agreement;
+pub use agreement::{
+    b64, random_media_key, unb64, wrap_aad, KeyUpdate, MediaKey, PairKey, Participant,
+    PUBLIC_KEY_BYTES, WRAPPED_BYTES, WRAP_LABEL,
+};
 
 use ring::digest::{digest, SHA256};
 use sframe::frame::{EncryptedFrame, MediaFrame, MonotonicCounter};
@@ -49,6 +58,8 @@ pub enum E2eeError {
     Decrypt,
     #[error("the frame counter is exhausted; a new media key is needed")]
     Exhausted,
+    #[error("a key message does not hold a usable key: {0}")]
+    BadKey(&'static str),
 }
 
 /// How many leading bytes of a plain frame stay in clear (and are authenticated as SFrame
