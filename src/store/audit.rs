@@ -385,7 +385,7 @@ impl AuditReader {
 
     /// What the audit migrations built (tests/store_schema.rs compares the backends).
     pub async fn schema(&self) -> Result<super::schema::SchemaShape> {
-        super::schema::shape(&self.pool, self.backend).await
+        Ok(super::schema::shape(&self.pool, self.backend == super::Backend::Postgres).await?)
     }
 
     pub async fn close(&self) {
