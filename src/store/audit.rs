@@ -172,7 +172,7 @@ impl AuditWriter {
         checkpoints: &[Checkpoint],
     ) -> Result<()> {
         let mut tx = self.conn.begin().await?;
-        insert(&mut *tx, self.postgres, entries, checkpoints).await?;
+        insert(&mut tx, self.postgres, entries, checkpoints).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -195,7 +195,7 @@ impl AuditWriter {
                 .bind(CHAIN_LOCK)
                 .execute(&mut *tx)
                 .await?;
-            head(&mut *tx).await?
+            head(&mut tx).await?
         } else {
             cached.clone()
         };
@@ -204,7 +204,7 @@ impl AuditWriter {
             tx.rollback().await?;
             return Ok((seen, value));
         }
-        insert(&mut *tx, self.postgres, &entries, &checkpoints).await?;
+        insert(&mut tx, self.postgres, &entries, &checkpoints).await?;
         tx.commit().await?;
         Ok((seen, value))
     }
@@ -385,7 +385,7 @@ impl AuditReader {
 
     /// What the audit migrations built (tests/store_schema.rs compares the backends).
     pub async fn schema(&self) -> Result<super::schema::SchemaShape> {
-        super::schema::shape(&self.pool, self.backend).await
+        Ok(super::schema::shape(&self.pool, self.backend == super::Backend::Postgres).await?)
     }
 
     pub async fn close(&self) {

@@ -319,7 +319,7 @@ impl Store {
 
     /// What the migrations built (tests/store_schema.rs compares the two backends).
     pub async fn schema(&self) -> Result<schema::SchemaShape> {
-        schema::shape(&self.pool, self.backend).await
+        Ok(schema::shape(&self.pool, self.backend == Backend::Postgres).await?)
     }
 
     /// Flush and close every connection (graceful shutdown).

@@ -3,7 +3,6 @@
 //! migration sets and compares the results (tables, columns with their mapped types,
 //! nullability and primary key, explicit indexes, migration versions and names).
 
-use super::{Backend, Result};
 use sqlx::{AnyPool, Row};
 
 /// One column: name, portable type (`integer`, `text`, `blob`, `real`), not null, in the
@@ -39,7 +38,9 @@ fn portable_type(declared: &str) -> String {
 }
 
 /// Read the shape of the schema `pool` sees (PostgreSQL: its `current_schema()`).
-pub(crate) async fn shape(pool: &AnyPool, backend: Backend) -> Result<SchemaShape> {
+/// (`postgres`: which catalogue to read; this file imports nothing of `store` so that
+/// `store` can name [`SchemaShape`] without a cycle.)
+pub(crate) async fn shape(pool: &AnyPool, postgres: bool) -> sqlx::Result<SchemaShape> {
     let mut s = SchemaShape::default();
     for r in sqlx::query("SELECT version, description FROM _sqlx_migrations ORDER BY version")
         .fetch_all(pool)
@@ -47,8 +48,8 @@ pub(crate) async fn shape(pool: &AnyPool, backend: Backend) -> Result<SchemaShap
     {
         s.migrations.push((r.try_get(0)?, r.try_get(1)?));
     }
-    match backend {
-        Backend::Sqlite => {
+    match postgres {
+        false => {
             let tables = sqlx::query(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
                  AND name <> '_sqlx_migrations' ORDER BY name",
@@ -94,7 +95,7 @@ pub(crate) async fn shape(pool: &AnyPool, backend: Backend) -> Result<SchemaShap
                 s.indexes.push((name, i.try_get(1)?, cols));
             }
         }
-        Backend::Postgres => {
+        true => {
             let tables = sqlx::query(
                 "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
                  WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
