@@ -58,7 +58,7 @@ impl Store {
     /// The approvals recorded for `case`, oldest first.
     pub async fn companion_approvals(&self, case: CaseId) -> Result<Vec<ApprovalRow>> {
         let rows = sqlx::query(
-            "SELECT c.account_id, l.kind, l.display_name, c.unit, c.decided_on, c.document_ref,              c.approved_by, c.recorded_by, a.username, c.recorded_at              FROM case_companions c JOIN lawyers l ON l.id = c.account_id              LEFT JOIN admins a ON a.id = c.recorded_by              WHERE c.case_id = ? ORDER BY c.recorded_at, c.account_id",
+            "SELECT c.account_id, l.kind, l.display_name, c.unit, c.decided_on, c.document_ref,              c.approved_by, c.recorded_by, a.username, c.recorded_at              FROM case_companions c JOIN lawyers l ON l.id = c.account_id              LEFT JOIN admins a ON a.id = c.recorded_by              WHERE c.case_id = $1 ORDER BY c.recorded_at, c.account_id",
         )
         .bind(case.0)
         .fetch_all(&self.pool)
@@ -200,7 +200,7 @@ impl Store {
     /// The invitation of `account` to `visit` is withdrawn; `false` when there was none.
     pub async fn withdraw_companion(&self, visit: VisitId, account: LawyerId) -> Result<bool> {
         let done =
-            sqlx::query("DELETE FROM visit_companions WHERE visit_id = ? AND account_id = ?")
+            sqlx::query("DELETE FROM visit_companions WHERE visit_id = $1 AND account_id = $2")
                 .bind(visit.0)
                 .bind(account.0)
                 .execute(&self.pool)
