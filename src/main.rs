@@ -223,6 +223,10 @@ enum CertsCommand {
         /// `confer certs booth` issued to this booth under DATA_DIR.
         #[arg(long)]
         serial: Option<String>,
+        /// The server's `store.url` when it uses PostgreSQL (postgres://…); default:
+        /// the SQLite files under the data dir.
+        #[arg(long, env = "CONFER_STORE__URL")]
+        store_url: Option<String>,
     },
     /// Reissue the server certificate (e.g. for new host names).
     Server {
@@ -495,7 +499,8 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
             data_dir,
             booth,
             serial,
-        } => certs_revoke(&data_dir, &booth, serial.as_deref())?,
+            store_url,
+        } => certs_revoke(&data_dir, &booth, serial.as_deref(), store_url.as_deref())?,
         CertsCommand::Server { data_dir, hosts } => {
             let issued = confer_certs::reissue_server(
                 &data_dir,
@@ -623,6 +628,7 @@ fn certs_revoke(
     data_dir: &std::path::Path,
     booth: &str,
     serial: Option<&str>,
+    store_url: Option<&str>,
 ) -> anyhow::Result<()> {
     use confer::auth::revocation::{certificate_file, normalise_serial};
     anyhow::ensure!(
@@ -649,7 +655,7 @@ fn certs_revoke(
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let store = confer::store::Store::open(data_dir)
+        let store = confer::store::Store::open_configured(data_dir, store_url)
             .await
             .context("cannot open the database")?;
         let booth_id = confer::ids::BoothId(booth.to_owned());
