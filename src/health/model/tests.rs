@@ -148,7 +148,10 @@ fn view_has_roles_states_and_figures_but_no_identities() {
         k.sort();
         k
     };
-    assert_eq!(keys(&json), ["alerts_active", "at", "visits"]);
+    assert_eq!(
+        keys(&json),
+        ["alerts_active", "at", "system_alerts", "visits"]
+    );
     assert_eq!(
         keys(&json["visits"][0]),
         [
