@@ -2,13 +2,12 @@
 //! together, every outcome audited before it is answered.
 //!
 //! `POST /admin/api/login {"username", "password", "totp"}` -> `{"token", "role"}`.
-//! Refusals (all 401 unless rate-limited, 429 `too_many_attempts`):
-//! - `bad_credentials`: unknown user or wrong password (the TOTP is then not looked at);
-//! - `totp_required`: the code is missing;
-//! - `bad_totp`: the code is wrong, malformed, or more than one 30-second step away;
-//! - `totp_replayed`: the code (or a later one) was already used to sign in;
-//! - `totp_not_enrolled`: the account has no second factor (an account from before
-//!   staff TOTP sign-in existed): `confer admin reset-totp` enrols it.
+//! Refusals (all 401 unless rate-limited, 429 `too_many_attempts`, or 503 `busy`): one
+//! `bad_credentials` for an unknown user, a wrong password, a missing, wrong, replayed or
+//! not enrolled code alike, so that the second factor never tells whether the password
+//! was right (R-VERIFY-4). The audit entry keeps the precise reason; an account with no
+//! second factor yet (from before staff TOTP sign-in existed) is enrolled with
+//! `confer admin reset-totp`.
 //!
 //! Each refusal counts as a failure for the account and the client address in the
 //! admin limiter; only a sign-in with both factors right clears the account's count.
@@ -68,10 +67,10 @@ pub struct StaffSignedIn {
     responses(
         (status = 200, description = "Signed in (audited)", body = StaffSignedIn),
         (status = 400, description = "`malformed_request`", body = ErrorBody),
-        (status = 401, description = "`bad_credentials`, `totp_required`, `bad_totp`, `totp_replayed` or `totp_not_enrolled`", body = ErrorBody),
+        (status = 401, description = "`bad_credentials`: the user, the password or the code (missing, wrong, replayed, not enrolled) is not right; which one is not said", body = ErrorBody),
         (status = 413, description = "`too_large`", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`", body = ErrorBody),
-        (status = 503, description = "`audit_unavailable` or `store_unavailable`", body = ErrorBody),
+        (status = 503, description = "`busy` (with `Retry-After`), `audit_unavailable` or `store_unavailable`", body = ErrorBody),
     )
 )]
 pub async fn login(

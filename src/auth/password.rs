@@ -1,10 +1,20 @@
 //! Password hashing with argon2id (RustCrypto `argon2`, OWASP-recommended parameters).
 //! Hashing is deliberately slow, so it runs on tokio's blocking pool.
+//!
+//! Sign-in checks run in memory the caller keeps and reuses ([`verify_in`], one buffer per
+//! permit of the sign-in hashing cap): argon2's own verification allocates 19 MiB per check,
+//! and freed blocks of that size stay resident in whichever allocator arena the blocking
+//! thread used, so a sign-in flood spread over many threads grew the process by hundreds of
+//! MiB even with two checks at a time.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+/// The most memory a stored hash may ask a check for (256 MiB); a hash asking more is
+/// treated as malformed rather than allowed to exhaust the server.
+const MAX_BLOCKS: usize = 256 * 1024;
 
 fn argon2() -> Argon2<'static> {
     // 19 MiB, 2 iterations, 1 lane: the OWASP minimum for argon2id.
@@ -31,6 +41,48 @@ pub fn verify(password: &str, phc: &str) -> bool {
     }
 }
 
+/// Check a password against a PHC string using `memory` (grown to what the hash needs and
+/// kept for the next check). Same answers as [`verify`]; a malformed stored hash, or one
+/// asking for more than 256 MiB, never matches.
+pub fn verify_in(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_BLOCKS {
+        return false;
+    }
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    if Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_err()
+    {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
+}
+
 /// A hash that never matches any password, used to spend the same time on unknown
 /// usernames as on known ones (no account enumeration by timing).
 pub fn dummy_hash() -> &'static str {
@@ -42,12 +94,6 @@ pub async fn hash_async(password: String) -> String {
     tokio::task::spawn_blocking(move || hash(&password))
         .await
         .unwrap_or_default()
-}
-
-pub async fn verify_async(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &phc))
-        .await
-        .unwrap_or(false)
 }
 
 /// A random password for generated accounts: 20 characters from an unambiguous alphabet.
@@ -72,5 +118,36 @@ mod tests {
         assert!(!verify("wrong horse", &h));
         assert!(!verify("correct horse", "not a hash"));
         assert!(!verify("anything", dummy_hash()));
+    }
+
+    #[test]
+    fn checks_in_reused_memory_answer_as_the_library_does() {
+        let h = hash("correct horse");
+        let mut memory = Vec::new();
+        assert!(verify_in("correct horse", &h, &mut memory));
+        assert_eq!(memory.len(), 19 * 1024, "19 MiB of 1 KiB blocks, kept");
+        assert!(!verify_in("wrong horse", &h, &mut memory));
+        assert!(verify_in("correct horse", &h, &mut memory));
+        assert!(!verify_in("correct horse", "not a hash", &mut memory));
+        assert!(!verify_in("anything", dummy_hash(), &mut memory));
+        // Another algorithm and other parameters, as an older account's hash may have.
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(8 * 1024, 3, 1, Some(16)).unwrap(),
+        )
+        .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            verify_in("pw", &argon2i, &mut memory),
+            verify("pw", &argon2i)
+        );
+        assert!(verify_in("pw", &argon2i, &mut memory));
+        assert!(!verify_in("pX", &argon2i, &mut memory));
+        // A stored hash asking for 1 GiB is refused, not computed.
+        let greedy = h.replace("m=19456", "m=1048576");
+        assert!(!verify_in("correct horse", &greedy, &mut memory));
+        assert_eq!(memory.len(), 19 * 1024);
     }
 }

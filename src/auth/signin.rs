@@ -106,6 +106,9 @@ pub struct SignIn {
 struct HashingCap {
     permits: tokio::sync::Semaphore,
     waiting: std::sync::atomic::AtomicUsize,
+    /// Argon2 memory kept between checks, at most one buffer per permit
+    /// (`password::verify_in`).
+    memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
 }
 
 /// Sign-ins that may wait for a password check before the next is answered `busy`.
@@ -117,6 +120,7 @@ impl HashingCap {
         HashingCap {
             permits: tokio::sync::Semaphore::new(cores.clamp(2, 8)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
+            memory: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -130,7 +134,28 @@ impl HashingCap {
         let permit = self.permits.acquire().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         let _permit = permit.ok()?;
-        Some(password::verify_async(password.to_owned(), hash).await)
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let password = password.to_owned();
+        let checked = tokio::task::spawn_blocking(move || {
+            let ok = password::verify_in(&password, &hash, &mut memory);
+            (ok, memory)
+        })
+        .await;
+        match checked {
+            Ok((ok, memory)) => {
+                self.memory
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(memory);
+                Some(ok)
+            }
+            Err(_) => Some(false),
+        }
     }
 }
 

@@ -73,7 +73,7 @@ pub struct LoginResponse {
         (status = 400, description = "`malformed_request`", body = ErrorBody),
         (status = 401, description = "`bad_credentials`", body = ErrorBody),
         (status = 429, description = "`too_many_attempts` (with `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "`audit_unavailable`: nobody is signed in", body = ErrorBody)
+        (status = 503, description = "`busy` (with `Retry-After`: too many password checks at once) or `audit_unavailable`: nobody is signed in", body = ErrorBody)
     )
 )]
 async fn lawyer_login(
