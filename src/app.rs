@@ -266,8 +266,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         window,
     );
     // R-VERIFY-4: the deny list, and the facility CA's CRL file when configured.
-    let revocations =
-        crate::auth::Revocations::new(store.clone(), config.tls.client_crl.as_deref())?;
+    let revocations = crate::auth::Revocations::new(
+        store.clone(),
+        config.tls.client_crl.as_deref(),
+        &client_ca_pem,
+    )?;
     let booths = Booths::with_revocations(booths, store.clone(), audit.clone(), revocations);
     let admission = crate::visit::Admission::new(
         store.clone(),

@@ -400,9 +400,9 @@ pub struct TlsSection {
     pub key: Option<PathBuf>,
     /// The facility CA that issues booth client certificates (PEM). Unset: the development CA.
     pub client_ca: Option<PathBuf>,
-    /// A CRL file from the facility CA (PEM or DER): booth certificates whose serial it lists
-    /// are refused, and live visits at their booths end (R-VERIFY-4). Read again when it
-    /// changes. Unset: only confer's own deny list (`confer certs revoke`).
+    /// A CRL file from the facility CA (PEM or DER), each CRL signed by `client_ca`: booth
+    /// certificates whose serial it lists are refused, and live visits at their booths end
+    /// (R-VERIFY-4). Read again when it changes. Unset: only confer's own deny list (`confer certs revoke`).
     pub client_crl: Option<PathBuf>,
 }
 

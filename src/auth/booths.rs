@@ -68,7 +68,7 @@ pub struct Booths {
 impl Booths {
     /// Booths proven against `verifier`, with the store's deny list and no CRL file.
     pub fn new(verifier: BoothVerifier, store: Store, audit: Audit) -> Booths {
-        let revocations = Revocations::new(store.clone(), None)
+        let revocations = Revocations::new(store.clone(), None, &[])
             .unwrap_or_else(|_| unreachable!("no CRL file, nothing to read"));
         Booths::with_revocations(verifier, store, audit, revocations)
     }

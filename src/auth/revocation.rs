@@ -9,8 +9,11 @@
 //! at warn (fail closed for what was revoked; a startup with an unreadable file is a
 //! configuration error caught by [`Revocations::new`]).
 //!
-//! The CRL's signature is not checked: the file is local configuration like the CA file
-//! itself, placed by the facility's administrator.
+//! Every CRL in the file must be signed by a certificate of the facility CA file
+//! (`tls.client_ca`) whose subject is the CRL's issuer; a CRL that is not (a forged or foreign
+//! one) makes the whole file unusable, so that nobody who can only write that file can put
+//! the facility's booths out of use. A CRL past its `nextUpdate` is still honoured (what it
+//! revokes stays revoked) and said at warn.
 //!
 //! Does not: end live visits (that is `visit::revocation`), or write the deny list.
 
@@ -43,8 +46,18 @@ pub(crate) fn serial_of_bytes(raw: &[u8]) -> String {
     normalise_serial(&hex).unwrap_or_else(|| "0".to_owned())
 }
 
-/// The revoked serials of a CRL file's content (PEM `X509 CRL` blocks, or one DER CRL).
-pub fn crl_serials(bytes: &[u8]) -> Result<HashSet<String>, String> {
+/// The DER certificates of a facility CA file (PEM), the issuers a CRL may be signed by.
+pub fn issuers_of_pem(pem: &[u8]) -> Vec<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .map(|c| c.as_ref().to_vec())
+        .collect()
+}
+
+/// The revoked serials of a CRL file's content (PEM `X509 CRL` blocks, or one DER CRL), each
+/// CRL verified against `issuers` (DER certificates of the facility CA).
+pub fn crl_serials(bytes: &[u8], issuers: &[Vec<u8>]) -> Result<HashSet<String>, String> {
     let mut serials = HashSet::new();
     let mut ders = Vec::new();
     if bytes.starts_with(b"-----") || bytes.iter().take(64).all(|b| b.is_ascii()) {
@@ -60,9 +73,28 @@ pub fn crl_serials(bytes: &[u8]) -> Result<HashSet<String>, String> {
     } else {
         ders.push(bytes.to_vec());
     }
+    let now = x509_parser::time::ASN1Time::now();
     for der in &ders {
         let (_, crl) =
             x509_parser::parse_x509_crl(der).map_err(|e| format!("not a parsable CRL: {e}"))?;
+        let signed_by_ca = issuers.iter().any(|issuer| {
+            x509_parser::parse_x509_certificate(issuer).is_ok_and(|(_, ca)| {
+                ca.subject().as_raw() == crl.issuer().as_raw()
+                    && crl.verify_signature(ca.public_key()).is_ok()
+            })
+        });
+        if !signed_by_ca {
+            return Err(format!(
+                "a CRL (issuer {}) is not signed by the facility CA (tls.client_ca)",
+                crl.issuer()
+            ));
+        }
+        if crl.next_update().is_some_and(|next| next < now) {
+            tracing::warn!(
+                issuer = %crl.issuer(),
+                "the booth CRL is past its nextUpdate; its revocations still hold, ask the facility CA for a new one"
+            );
+        }
         for revoked in crl.iter_revoked_certificates() {
             serials.insert(serial_of_bytes(&revoked.user_certificate.to_bytes_be()));
         }
@@ -100,6 +132,8 @@ struct CrlFile {
     seen: Option<(SystemTime, u64)>,
     checked: Option<Instant>,
     serials: HashSet<String>,
+    /// The facility CA certificates (DER) a CRL must be signed by.
+    issuers: Vec<Vec<u8>>,
 }
 
 impl CrlFile {
@@ -111,7 +145,7 @@ impl CrlFile {
     fn load(&mut self) -> Result<(), String> {
         let stamp = Self::stamp(&self.path).map_err(|e| e.to_string())?;
         let bytes = std::fs::read(&self.path).map_err(|e| e.to_string())?;
-        self.serials = crl_serials(&bytes)?;
+        self.serials = crl_serials(&bytes, &self.issuers)?;
         self.seen = Some(stamp);
         Ok(())
     }
@@ -150,8 +184,13 @@ pub struct Revocations {
 }
 
 impl Revocations {
-    /// The deny list of `store`, and the CRL file `crl_file` if given (read now).
-    pub fn new(store: Store, crl_file: Option<&Path>) -> Result<Revocations, CrlError> {
+    /// The deny list of `store`, and the CRL file `crl_file` if given (read now), whose CRLs
+    /// must be signed by a certificate of `ca_pem` (the facility CA file).
+    pub fn new(
+        store: Store,
+        crl_file: Option<&Path>,
+        ca_pem: &[u8],
+    ) -> Result<Revocations, CrlError> {
         let crl = match crl_file {
             None => None,
             Some(path) => {
@@ -160,6 +199,7 @@ impl Revocations {
                     seen: None,
                     checked: None,
                     serials: HashSet::new(),
+                    issuers: issuers_of_pem(ca_pem),
                 };
                 file.load().map_err(|problem| CrlError {
                     path: path.to_owned(),
@@ -205,10 +245,69 @@ mod tests {
         assert_eq!(serial_of_bytes(&[0x00, 0x01, 0xa2, 0xff]), "1a2ff");
     }
 
+    /// A self-signed CA named `name`, and a CRL it signs revoking serial 0x1f.
+    fn ca_and_crl(name: &str) -> (Vec<u8>, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = params.self_signed(&key).unwrap();
+        let issuer = rcgen::Issuer::new(params, key);
+        let now = std::time::SystemTime::now();
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update: now.into(),
+            next_update: (now + Duration::from_secs(86_400)).into(),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(&[0x1f]),
+                revocation_time: now.into(),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            }],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap();
+        (ca.der().to_vec(), crl.pem().unwrap())
+    }
+
+    // R-VERIFY-4: only the facility CA's own CRLs revoke its booths.
+    #[test]
+    fn a_crl_counts_only_when_the_facility_ca_signed_it() {
+        let (facility, facility_crl) = ca_and_crl("Facility CA");
+        let (_, foreign_crl) = ca_and_crl("Someone else");
+        // Same subject, other key: a forged CRL in the facility CA's name.
+        let (_, forged_crl) = ca_and_crl("Facility CA");
+        let issuers = vec![facility];
+        let serials = crl_serials(facility_crl.as_bytes(), &issuers).unwrap();
+        assert_eq!(serials, HashSet::from(["1f".to_owned()]));
+        let refused = crl_serials(foreign_crl.as_bytes(), &issuers).unwrap_err();
+        assert!(
+            refused.contains("not signed by the facility CA"),
+            "{refused}"
+        );
+        assert!(crl_serials(forged_crl.as_bytes(), &issuers).is_err());
+        assert!(crl_serials(facility_crl.as_bytes(), &[]).is_err());
+        // One bad CRL among good ones makes the whole file unusable.
+        let mixed = format!("{facility_crl}{forged_crl}");
+        assert!(crl_serials(mixed.as_bytes(), &issuers).is_err());
+    }
+
     #[test]
     fn garbage_is_not_a_crl() {
-        assert!(crl_serials(b"hello").is_err());
-        assert!(crl_serials(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
-        assert!(crl_serials(b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n").is_err());
+        assert!(crl_serials(b"hello", &[]).is_err());
+        assert!(crl_serials(&[0x30, 0x03, 0x02, 0x01, 0x00], &[]).is_err());
+        assert!(crl_serials(
+            b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+            &[]
+        )
+        .is_err());
     }
 }
