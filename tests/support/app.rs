@@ -196,6 +196,10 @@ pub async fn spawn_app_in(data_dir: tempfile::TempDir, tweak: impl FnOnce(&mut C
     config.http.addr = "127.0.0.1:0".parse().unwrap();
     config.media.addr = "127.0.0.1:0".parse().unwrap();
     config.admin.addr = "127.0.0.1:0".parse().unwrap();
+    // A loaded test machine (parallel builds, Chromium, fsync queues) can hold one audit
+    // append longer than production's 5 s. The tests of a failing audit log make appends fail
+    // outright (`dangerous_fail_appends_for_tests`); no test depends on this timeout.
+    config.audit.append_timeout_ms = 30_000;
     tweak(&mut config);
     config.validate().expect("valid test config");
     let config_store_url = config.store.url.clone();
