@@ -15,7 +15,7 @@ import {
   api, describeError, formatDuration, formatTime, recordError, setPhase, Visit,
 } from './confer.js';
 import { receiptButton } from './receipt.js';
-import { mountSwitch, onLangChange, t } from './i18n.js';
+import { mountSwitch, onLangChange, setTimeZone, t } from './i18n.js';
 import { beep, showWarning } from './warnings.js';
 
 const POLL_MS = 5000;
@@ -103,6 +103,7 @@ async function poll() {
     return;
   }
   showError('');
+  if (reply) setTimeZone(reply.time_zone);
   if (reply && reply.booth) ui.boothLabel.textContent = reply.booth.label || reply.booth.id || '';
   if (reply && reply.remote_station) {
     // R-REMOTE-1: this terminal at a police station is the lawyer's side of visits; the
@@ -322,7 +323,10 @@ window.addEventListener('unhandledrejection', reloadLater);
 mountSwitch($('lang-switch'));
 onLangChange(() => {
   render();
-  if (visit) setLawyer(lawyer);
+  if (visit) {
+    setLawyer(lawyer);
+    visit.renderRoster();
+  }
 });
 setPhase('waiting');
 setStatus('booth.waitingVisit');
