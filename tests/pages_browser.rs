@@ -237,6 +237,22 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
     }
     // 24-hour times: no AM/PM.
     assert!(!shown.contains(" AM") && !shown.contains(" PM"), "{shown}");
+    // On the facility's clock ([facility] time_zone, by default Asia/Shanghai, UTC+8 all
+    // year), whatever the zone of the machine running the browser.
+    let (_, list) = app
+        .lawyer_api(&session, reqwest::Method::GET, "/api/lawyer/visits", None)
+        .await;
+    assert_eq!(list["time_zone"], "Asia/Shanghai", "{list}");
+    let starts =
+        chrono::DateTime::parse_from_rfc3339(list["visits"][0]["starts_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+            .format("%Y-%m-%d %H:%M")
+            .to_string();
+    assert!(
+        shown.contains(&starts),
+        "not on the facility's clock ({starts}): {shown}"
+    );
     lawyer
         .screenshot("pages/zh/lawyer-visits.png")
         .await
@@ -343,8 +359,8 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         until(
             &lawyer,
             &format!(
-                "document.getElementById('{tab}-section').innerText.includes({:?})",
-                zh[zh.len() - 1]
+                "{}.every(w => document.getElementById('{tab}-section').innerText.includes(w))",
+                serde_json::to_string(zh).unwrap()
             ),
             &format!("{tab} rendered"),
         )
@@ -819,8 +835,8 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         until(
             &lawyer,
             &format!(
-                "!document.getElementById('{tab}-section').hidden && document.getElementById('{tab}-section').innerText.includes({:?})",
-                en[en.len() - 1]
+                "!document.getElementById('{tab}-section').hidden && {}.every(w => document.getElementById('{tab}-section').innerText.includes(w))",
+                serde_json::to_string(en).unwrap()
             ),
             &format!("the {tab} tab in English"),
         )

@@ -235,4 +235,5 @@ export default {
   'prejoin.noDevice': 'The camera or microphone could not be opened.',
   'prejoin.ready': 'Checked: you can join the visit.',
   'net.unreachable': 'The server cannot be reached. Please check the network connection.',
+  'request.facilityTime': 'Times are the facility\'s local time ({tz}), 24-hour.',
 };

@@ -152,7 +152,7 @@ export default {
   'request.deadline': '时段必须在 {at} 之前开始（申请后 48 小时内）。',
   'request.escalated': '已通知看守所工作人员在期限前安排时段。',
   'request.declinedLine': '您的当事人已书面拒绝本次会见{on}：{note}',
-  'request.declinedOn': '（{at}）',
+  'request.declinedOn': '（于 {at}）',
   'request.refusalRef': '书面拒绝文书编号：{ref}。',
   'request.refusalScan': '下载书面拒绝（扫描件）',
   'request.cancel': '取消此申请',
@@ -209,7 +209,7 @@ export default {
   'complaints.howNone': '看守所尚未公布投诉受理方式；您仍可在此提交投诉。',
   'complaints.visitNo': '，会见 {visit}',
   'complaints.filed': '提交于 {at}：{text}',
-  'complaints.update': '{at}，{kind}：{text}',
+  'complaints.update': '{at}，记录{kind}：{text}',
   'complaints.status.open': '已登记',
   'complaints.status.in_progress': '处理中',
   'complaints.status.closed': '已办结',
@@ -235,4 +235,5 @@ export default {
   'prejoin.noDevice': '无法打开摄像头或麦克风。',
   'prejoin.ready': '检查完成，可以加入会见。',
   'net.unreachable': '无法连接服务器，请检查网络连接。',
+  'request.facilityTime': '时间均为看守所当地时间（{tz}），24 小时制。',
 };

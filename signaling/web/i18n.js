@@ -132,6 +132,31 @@ export function formatDateTime(rfc3339) {
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
 }
 
+/**
+ * The instant at which the facility's clock shows `local` ("2026-12-04T10:00", what a
+ * `datetime-local` input holds): a time the lawyer types is the facility's time, like every
+ * time the pages show. Null for an invalid value. Without a facility zone: the device's.
+ */
+export function parseFacilityTime(local) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(String(local));
+  if (!m) return null;
+  const [y, mo, d, h, mi] = m.slice(1).map(Number);
+  if (!facilityZone) {
+    const date = new Date(y, mo - 1, d, h, mi);
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+  const wall = Date.UTC(y, mo - 1, d, h, mi);
+  // The zone's offset at a guess, twice (enough across a daylight-saving change).
+  let guess = wall;
+  for (let i = 0; i < 2; i += 1) {
+    const p = parts(new Date(guess), true);
+    const shown = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute));
+    guess += wall - shown;
+  }
+  const date = new Date(guess);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
 /** 24-hour time of day in the facility's zone ("14:05"). */
 export function formatClock(date = new Date()) {
   const p = parts(date, false);

@@ -4,7 +4,7 @@
 // place in the queue, never a "no".
 // Every sentence is in the catalogues, Chinese first (i18n-zh-CN.js, i18n-en.js).
 import { describeError, formatDuration, formatTime, recordError } from './confer.js';
-import { onLangChange, pick, t } from './i18n.js';
+import { onLangChange, parseFacilityTime, pick, t, timeZone } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,6 +28,7 @@ export function initRequests(deps) {
     list: $('requests'),
     none: $('no-requests'),
     refresh: $('refresh-requests'),
+    zone: $('request-zone'),
   };
   let ticker = null;
   let last = null;
@@ -35,6 +36,9 @@ export function initRequests(deps) {
   const syncWhen = () => {
     ui.at.disabled = !ui.booked.checked;
     ui.at.required = ui.booked.checked;
+  };
+  const zoneNote = () => {
+    ui.zone.textContent = timeZone() ? t('request.facilityTime', { tz: timeZone() }) : '';
   };
   ui.walkIn.addEventListener('change', syncWhen);
   ui.booked.addEventListener('change', syncWhen);
@@ -57,6 +61,7 @@ export function initRequests(deps) {
 
   function render(requests) {
     last = requests;
+    zoneNote();
     ui.list.replaceChildren();
     ui.none.hidden = requests.length > 0;
     for (const r of requests) {
@@ -154,8 +159,9 @@ export function initRequests(deps) {
       interrogation_room_consent: ui.consent.checked,
     };
     if (ui.booked.checked) {
-      const at = new Date(ui.at.value);
-      if (Number.isNaN(at.getTime())) {
+      // The time typed is the facility's (R-ARRANGE-1), like every time on the page.
+      const at = parseFacilityTime(ui.at.value);
+      if (!at) {
         deps.showError(t('request.chooseTime'));
         return;
       }
