@@ -412,7 +412,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
     lawyer.click("#prejoin-start").await.unwrap();
     until(
         &lawyer,
-        "(() => { const p = window.conferState.prejoin; const v = document.getElementById('prejoin-video');          return p && p.httpsRttMs !== null && p.signalling === true && p.micPeak > 0.01 && v.videoWidth > 0          && document.getElementById('prejoin-camera').options.length > 0 && document.getElementById('prejoin-mic').options.length > 0; })()",
+        "(() => { const p = window.conferState.prejoin; const v = document.getElementById('prejoin-video');          return p && p.httpsRttMs !== null && p.signalling === true && p.micPeak > 0.005 && v.videoWidth > 0          && document.getElementById('prejoin-camera').options.length > 0 && document.getElementById('prejoin-mic').options.length > 0; })()",
         "the check shows the preview, a microphone level and the network",
     )
     .await;
@@ -577,6 +577,14 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         "the booth's roster shows the lawyer's camera off",
     )
     .await;
+    // And on the picture itself, where the detainee looks.
+    until(
+        &booth,
+        "(() => { const m = document.getElementById('lawyer-media'); return !m.hidden \
+         && m.innerText.includes('律师已关闭摄像头') && m.innerText.includes('律师已将麦克风静音'); })()",
+        "the booth's picture says the lawyer's camera is off and the microphone muted",
+    )
+    .await;
     // The lawyer's own roster entry says the same.
     until(
         &lawyer,
@@ -616,6 +624,13 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         "the booth's roster shows the lawyer on again",
     )
     .await;
+    assert_eq!(
+        booth
+            .eval("document.getElementById('lawyer-media').hidden")
+            .await
+            .unwrap(),
+        json!(true)
+    );
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let back = audio_energy_growth(&booth, Duration::from_secs(3)).await;

@@ -31,6 +31,7 @@ const ui = {
   error: $('error'),
   boothLabel: $('booth-label'),
   visitSection: $('visit-section'),
+  lawyerMedia: $('lawyer-media'),
   timeLeft: $('time-left'),
   connectionState: $('connection-state'),
   checkCode: $('check-code'),
@@ -217,6 +218,23 @@ function onRoster(participants) {
   const entry = participants.find((p) => p.role === 'lawyer' && !p.you);
   if (entry) setLawyer(entry.state === 'reconnecting' ? 'reconnecting' : 'joined');
   else if (lawyer !== 'waiting') setLawyer('left');
+  lawyerMedia = entry && entry.state !== 'reconnecting'
+    ? { muted: entry.audio_muted === true, off: entry.video_off === true }
+    : { muted: false, off: false };
+  renderLawyerMedia();
+}
+
+/**
+ * R-REMOTE-1: on the picture itself, why it is black or silent: the lawyer muted the
+ * microphone or turned the camera off (the lawyer's own `media_state`, via the roster).
+ */
+let lawyerMedia = { muted: false, off: false };
+function renderLawyerMedia() {
+  const lines = [];
+  if (lawyerMedia.off) lines.push(t('booth.lawyerCameraOff'));
+  if (lawyerMedia.muted) lines.push(t('booth.lawyerMuted'));
+  ui.lawyerMedia.textContent = lines.join('\n');
+  ui.lawyerMedia.hidden = lines.length === 0;
 }
 
 /** Notices the booth shows itself: warnings on screen with a tone, the lawyer's moves. */
@@ -275,6 +293,8 @@ async function joinVisit(v) {
       event: onEvent,
       ended: (message, { endedByServer }) => {
         ui.unmute.hidden = true;
+        lawyerMedia = { muted: false, off: false };
+        renderLawyerMedia();
         ui.visitSection.hidden = true;
         showWarning(ui.warning, null);
         document.body.dataset.lawyer = 'ended';
@@ -327,6 +347,7 @@ onLangChange(() => {
     setLawyer(lawyer);
     visit.renderRoster();
   }
+  renderLawyerMedia();
 });
 setPhase('waiting');
 setStatus('booth.waitingVisit');

@@ -236,4 +236,6 @@ export default {
   'prejoin.ready': 'Checked: you can join the visit.',
   'net.unreachable': 'The server cannot be reached. Please check the network connection.',
   'request.facilityTime': 'Times are the facility\'s local time ({tz}), 24-hour.',
+  'booth.lawyerCameraOff': 'Your lawyer turned the camera off.',
+  'booth.lawyerMuted': 'Your lawyer muted the microphone.',
 };

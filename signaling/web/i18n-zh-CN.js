@@ -236,4 +236,6 @@ export default {
   'prejoin.ready': '检查完成，可以加入会见。',
   'net.unreachable': '无法连接服务器，请检查网络连接。',
   'request.facilityTime': '时间均为看守所当地时间（{tz}），24 小时制。',
+  'booth.lawyerCameraOff': '律师已关闭摄像头。',
+  'booth.lawyerMuted': '律师已将麦克风静音。',
 };
