@@ -598,6 +598,27 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .await
         .unwrap();
     axe(&booth, "booth lawyer camera off (zh)", &mut axe_seen).await;
+    // The same in English, then back to Chinese (the booth's language is kept on the device).
+    booth.click("#lang-switch").await.unwrap();
+    until(
+        &booth,
+        "document.documentElement.lang === 'en' && document.getElementById('lawyer-media').innerText.includes('Your lawyer turned the camera off.') \
+         && document.querySelector('#roster li[data-role=lawyer]').innerText.includes('camera off')",
+        "the booth says it in English",
+    )
+    .await;
+    booth
+        .screenshot("pages/en/booth-lawyer-camera-off.png")
+        .await
+        .unwrap();
+    axe(&booth, "booth lawyer camera off (en)", &mut axe_seen).await;
+    booth.click("#lang-switch").await.unwrap();
+    until(
+        &booth,
+        "document.documentElement.lang === 'zh-CN' && document.getElementById('lawyer-media').innerText.includes('律师已关闭摄像头')",
+        "the booth back in Chinese",
+    )
+    .await;
     lawyer
         .screenshot("pages/zh/lawyer-muted-camera-off.png")
         .await
