@@ -321,7 +321,7 @@ pub struct FacilitySection {
     pub complaint_address: String,
     pub complaint_phone: String,
     /// The facility's time zone, an IANA name (`Asia/Shanghai`): the pages show dates and
-    /// times in it, 24-hour (R-ARRANGE-1: a lawyer in another zone sees the facility's
+    /// times in it, 24-hour (R-REMOTE-1, R-BOOK-1: a lawyer in another zone sees the facility's
     /// clock). The server itself keeps UTC.
     pub time_zone: String,
 }

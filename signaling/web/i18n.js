@@ -95,7 +95,7 @@ export function mountSwitch(button) {
 }
 
 /**
- * The facility's time zone (IANA name, from the server's `time_zone`; R-ARRANGE-1): dates
+ * The facility's time zone (IANA name, from the server's `time_zone`; R-REMOTE-1, R-BOOK-1): dates
  * and times are shown on the facility's clock, 24-hour, wherever the reader is. Until the
  * server has said, and if the browser does not know the name, the device's own zone.
  */

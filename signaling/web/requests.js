@@ -159,7 +159,7 @@ export function initRequests(deps) {
       interrogation_room_consent: ui.consent.checked,
     };
     if (ui.booked.checked) {
-      // The time typed is the facility's (R-ARRANGE-1), like every time on the page.
+      // The time typed is the facility's (R-BOOK-1), like every time on the page.
       const at = parseFacilityTime(ui.at.value);
       if (!at) {
         deps.showError(t('request.chooseTime'));
