@@ -313,13 +313,42 @@ impl LicenceSection {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FacilitySection {
     /// The department that handles lawyers' complaints, shown on the lawyer page.
     pub complaint_department: String,
     pub complaint_address: String,
     pub complaint_phone: String,
+    /// The facility's time zone, an IANA name (`Asia/Shanghai`): the pages show dates and
+    /// times in it, 24-hour (R-REMOTE-1, R-BOOK-1: a lawyer in another zone sees the facility's
+    /// clock). The server itself keeps UTC.
+    pub time_zone: String,
+}
+
+impl Default for FacilitySection {
+    fn default() -> Self {
+        FacilitySection {
+            complaint_department: String::new(),
+            complaint_address: String::new(),
+            complaint_phone: String::new(),
+            time_zone: "Asia/Shanghai".into(),
+        }
+    }
+}
+
+/// Whether `tz` looks like an IANA time zone name (`Asia/Shanghai`, `UTC`,
+/// `America/Argentina/Buenos_Aires`, `Etc/GMT-8`). The server holds no zone database; the
+/// browser's `Intl` resolves the name (a page falls back to the device's zone if it cannot).
+pub fn plausible_time_zone(tz: &str) -> bool {
+    !tz.is_empty()
+        && tz.len() <= 64
+        && tz.split('/').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -634,6 +663,12 @@ impl Config {
         if self.storage.check_every_secs == 0 {
             return bad("storage.check_every_secs must be > 0".into());
         }
+        if !plausible_time_zone(&self.facility.time_zone) {
+            return bad(format!(
+                "facility.time_zone {:?} is not an IANA time zone name such as \"Asia/Shanghai\"",
+                self.facility.time_zone
+            ));
+        }
         if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
             return bad("auth.login_max_failures and auth.login_window_secs must be > 0".into());
         }
@@ -920,6 +955,29 @@ mod tests {
             no_env(),
         );
         assert!(matches!(e, Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn facility_time_zone_defaults_to_shanghai_and_must_look_like_an_iana_name() {
+        assert_eq!(FacilitySection::default().time_zone, "Asia/Shanghai");
+        for ok in [
+            "Asia/Shanghai",
+            "UTC",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT-8",
+        ] {
+            assert!(plausible_time_zone(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Asia/",
+            "/Shanghai",
+            "Asia Shanghai",
+            "<script>",
+            "+08:00",
+        ] {
+            assert!(!plausible_time_zone(bad), "{bad}");
+        }
     }
 
     /// R-REMOTE-2: ping every 5 s, dead after 15 s, a 60 s grace period, 5 s of silence; and

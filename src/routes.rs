@@ -37,6 +37,9 @@ pub fn public(s: &Services) -> Router {
                 store: s.store.clone(),
                 sessions: s.sessions.clone(),
                 booths: s.booths.clone(),
+                time_zone: crate::visit::http::FacilityTimeZone(
+                    s.config.facility.time_zone.as_str().into(),
+                ),
             },
         ))
         .merge(crate::visit::companions::routes(

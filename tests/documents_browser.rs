@@ -45,6 +45,12 @@ async fn a_lawyer_uploads_a_document_from_the_page_and_reads_the_rejection_reaso
         .unwrap();
     lawyer.click("#sign-in").await.unwrap();
     lawyer
+        .wait_for("!document.getElementById('tabs').hidden", WAIT)
+        .await
+        .unwrap();
+    // Documents are a tab beside the visits.
+    lawyer.click("#tab-documents").await.unwrap();
+    lawyer
         .wait_for("!document.getElementById('documents-section').hidden", WAIT)
         .await
         .unwrap();

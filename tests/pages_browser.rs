@@ -4,7 +4,12 @@
 //! left; mute and camera off reach the other side; leaving asks first. Screenshots of
 //! every state go to `target/e2e-artifacts/pages/{zh,en}/`. R-REMOTE-1, R-REMOTE-2,
 //! R-VERIFY-4 (the roster), R-PRIV-1 (no recording: the test, not the page, samples the
-//! picture). axe-core (vendored, tests/support/axe/) checks every state: no serious or
+//! picture). The lawyer's visits, requests, documents and complaints are tabs (ARIA tabs,
+//! arrow keys), every sentence of them in the catalogues; the check before joining shows a
+//! preview, a microphone level and the network check; a mute or camera off reaches the
+//! booth's roster (R-REMOTE-1, `media_state`); switching the microphone or camera replaces
+//! the track without a new offer and the booth keeps receiving.
+//! axe-core (vendored, tests/support/axe/) checks every state: no serious or
 //! critical violation of WCAG 2.2 AA, colour contrast included. Under `CI=true` a missing
 //! Chromium fails the test.
 
@@ -18,6 +23,14 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// WebDriver key codes.
+const ARROW_RIGHT: &str = "\u{E014}";
+const HOME: &str = "\u{E011}";
+const END: &str = "\u{E010}";
+
+/// The lawyer's entry in the booth's roster.
+const BOOTH_LAWYER_ENTRY: &str = "document.querySelector('#roster li[data-role=lawyer]')";
 
 /// What is on screen at the centre of the booth's lawyer picture area: the video's centre
 /// pixel when the video is what shows there, else the background of what covers it.
@@ -224,11 +237,203 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
     }
     // 24-hour times: no AM/PM.
     assert!(!shown.contains(" AM") && !shown.contains(" PM"), "{shown}");
+    // On the facility's clock ([facility] time_zone, by default Asia/Shanghai, UTC+8 all
+    // year), whatever the zone of the machine running the browser.
+    let (_, list) = app
+        .lawyer_api(&session, reqwest::Method::GET, "/api/lawyer/visits", None)
+        .await;
+    assert_eq!(list["time_zone"], "Asia/Shanghai", "{list}");
+    let starts =
+        chrono::DateTime::parse_from_rfc3339(list["visits"][0]["starts_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+            .format("%Y-%m-%d %H:%M")
+            .to_string();
+    assert!(
+        shown.contains(&starts),
+        "not on the facility's clock ({starts}): {shown}"
+    );
     lawyer
         .screenshot("pages/zh/lawyer-visits.png")
         .await
         .unwrap();
     axe(&lawyer, "lawyer visit list (zh)", &mut axe_seen).await;
+
+    // The sections are tabs (WAI-ARIA tabs pattern): one panel at a time, arrow keys move.
+    assert_eq!(
+        lawyer
+            .eval(
+                "[...document.querySelectorAll('#tabs[role=tablist] > [role=tab]')].map(t =>                  [t.id, t.getAttribute('aria-selected'), t.tabIndex, t.getAttribute('aria-controls')])"
+            )
+            .await
+            .unwrap(),
+        json!([
+            ["tab-visits", "true", 0, "visits-section"],
+            ["tab-requests", "false", -1, "requests-section"],
+            ["tab-documents", "false", -1, "documents-section"],
+            ["tab-complaints", "false", -1, "complaints-section"]
+        ])
+    );
+    for hidden in [
+        "requests-section",
+        "documents-section",
+        "complaints-section",
+    ] {
+        assert_eq!(
+            lawyer
+                .eval(&format!("document.getElementById('{hidden}').hidden"))
+                .await
+                .unwrap(),
+            json!(true),
+            "{hidden} shown with the visit list"
+        );
+    }
+    lawyer
+        .run("document.getElementById('tab-visits').focus(); return true;")
+        .await
+        .unwrap();
+    let sections: [(&str, &str, &[&str], &[&str]); 3] = [
+        (
+            "requests",
+            "lawyer-requests",
+            &[
+                "申请会见",
+                "看守所代码",
+                "在押人员编号",
+                "预计时长（分钟）",
+                "尽快",
+                "提交申请",
+                "您的申请",
+            ],
+            &[
+                "Ask for",
+                "Facility code",
+                "Detainee reference",
+                "Your requests",
+                "Refresh",
+            ],
+        ),
+        (
+            "documents",
+            "lawyer-documents",
+            &["会见材料", "律师事务所", "您的授权", "授权委托书", "添加"],
+            &[
+                "Documents",
+                "Law firm",
+                "Power of attorney",
+                "Add",
+                "Refresh",
+            ],
+        ),
+        (
+            "complaints",
+            "lawyer-complaints",
+            &[
+                "投诉",
+                "投诉事项",
+                "拒绝会见",
+                "事情经过",
+                "提交投诉",
+                "投诉方式",
+            ],
+            &[
+                "Complaint",
+                "About",
+                "What happened",
+                "File the",
+                "How to complain",
+                "Refresh",
+            ],
+        ),
+    ];
+    for (tab, shot, zh, en) in sections {
+        lawyer.keys(ARROW_RIGHT).await.unwrap();
+        until(
+            &lawyer,
+            &format!(
+                "document.activeElement.id === 'tab-{tab}' && document.getElementById('tab-{tab}').getAttribute('aria-selected') === 'true'                  && !document.getElementById('{tab}-section').hidden && document.getElementById('visits-section').hidden"
+            ),
+            &format!("the arrow key selects the {tab} tab"),
+        )
+        .await;
+        until(
+            &lawyer,
+            &format!(
+                "{}.every(w => document.getElementById('{tab}-section').innerText.includes(w))",
+                serde_json::to_string(zh).unwrap()
+            ),
+            &format!("{tab} rendered"),
+        )
+        .await;
+        let shown = text(
+            &lawyer,
+            &format!("document.getElementById('{tab}-section').innerText"),
+        )
+        .await;
+        for w in zh {
+            assert!(shown.contains(w), "{tab} (zh) lacks {w}: {shown}");
+        }
+        for w in en {
+            assert!(
+                !shown.contains(w),
+                "{tab} (zh) shows English {w:?}: {shown}"
+            );
+        }
+        lawyer
+            .screenshot(format!("pages/zh/{shot}.png"))
+            .await
+            .unwrap();
+        axe(&lawyer, &format!("lawyer {tab} tab (zh)"), &mut axe_seen).await;
+    }
+    // Home goes back to the first tab, End to the last; ArrowRight wraps around.
+    lawyer.keys(ARROW_RIGHT).await.unwrap();
+    until(
+        &lawyer,
+        "document.activeElement.id === 'tab-visits' && !document.getElementById('visits-section').hidden",
+        "ArrowRight wraps to the visits tab",
+    )
+    .await;
+    lawyer.keys(END).await.unwrap();
+    until(
+        &lawyer,
+        "document.activeElement.id === 'tab-complaints' && !document.getElementById('complaints-section').hidden",
+        "End selects the last tab",
+    )
+    .await;
+    lawyer.keys(HOME).await.unwrap();
+    until(
+        &lawyer,
+        "document.activeElement.id === 'tab-visits' && !document.getElementById('visits-section').hidden",
+        "Home selects the visits tab",
+    )
+    .await;
+
+    // The check before joining: camera preview, microphone level, devices, network.
+    lawyer.click("#prejoin-start").await.unwrap();
+    until(
+        &lawyer,
+        "(() => { const p = window.conferState.prejoin; const v = document.getElementById('prejoin-video');          return p && p.httpsRttMs !== null && p.signalling === true && p.micPeak > 0.005 && v.videoWidth > 0          && document.getElementById('prejoin-camera').options.length > 0 && document.getElementById('prejoin-mic').options.length > 0; })()",
+        "the check shows the preview, a microphone level and the network",
+    )
+    .await;
+    let report = lawyer.eval("window.conferState.prejoin").await.unwrap();
+    println!("check before joining: {report}");
+    let shown = text(&lawyer, "document.getElementById('prejoin').innerText").await;
+    for zh in [
+        "会前检查",
+        "摄像头预览",
+        "麦克风音量",
+        "服务器可以访问",
+        "会见信令连接可用",
+    ] {
+        assert!(shown.contains(zh), "the check (zh) lacks {zh}: {shown}");
+    }
+    lawyer
+        .screenshot("pages/zh/lawyer-prejoin.png")
+        .await
+        .unwrap();
+    axe(&lawyer, "lawyer check before joining (zh)", &mut axe_seen).await;
+    let chosen_camera = text(&lawyer, "document.getElementById('prejoin-camera').value").await;
 
     // The visit, in Chinese, with the connection in plain words.
     lawyer.click(".join[data-visit-id]").await.unwrap();
@@ -257,6 +462,30 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
     assert!(
         !shown.contains("ICE"),
         "ICE words on the lawyer page: {shown}"
+    );
+    // The visit uses the camera chosen in the check, which let go of its own preview.
+    assert_eq!(
+        text(
+            &lawyer,
+            "window.conferPc.getSenders().find(s => s.track && s.track.kind === 'video').track.getSettings().deviceId"
+        )
+        .await,
+        chosen_camera
+    );
+    assert_eq!(
+        lawyer
+            .eval("window.conferState.prejoin.running || document.getElementById('prejoin-video').srcObject !== null")
+            .await
+            .unwrap(),
+        json!(false)
+    );
+    // Only the visit on screen: no tabs, no requests, documents or complaints.
+    assert_eq!(
+        lawyer
+            .eval("['tabs', 'visits-section', 'requests-section', 'documents-section', 'complaints-section'].every(id => document.getElementById(id).hidden)")
+            .await
+            .unwrap(),
+        json!(true)
     );
 
     // The booth: the lawyer has joined, shown in the roster, and the picture is the lawyer's.
@@ -308,6 +537,19 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         muted < before / 20.0,
         "the lawyer's sound did not fall to silence: {before} -> {muted}"
     );
+    // R-REMOTE-1: the booth is told, in its roster (Chinese first).
+    until(
+        &booth,
+        &format!("{BOOTH_LAWYER_ENTRY}.dataset.audioMuted === 'true' && {BOOTH_LAWYER_ENTRY}.dataset.videoOff === 'false' \
+         && {BOOTH_LAWYER_ENTRY}.innerText.includes('麦克风已静音')"),
+        "the booth's roster shows the lawyer muted",
+    )
+    .await;
+    booth
+        .screenshot("pages/zh/booth-lawyer-muted.png")
+        .await
+        .unwrap();
+    axe(&booth, "booth lawyer muted (zh)", &mut axe_seen).await;
 
     // Camera off: the booth's picture of the lawyer turns black.
     lawyer.click("#camera").await.unwrap();
@@ -329,6 +571,54 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
             .await
             .contains("摄像头已关闭")
     );
+    until(
+        &booth,
+        &format!("{BOOTH_LAWYER_ENTRY}.dataset.videoOff === 'true' && {BOOTH_LAWYER_ENTRY}.innerText.includes('摄像头已关闭')"),
+        "the booth's roster shows the lawyer's camera off",
+    )
+    .await;
+    // And on the picture itself, where the detainee looks.
+    until(
+        &booth,
+        "(() => { const m = document.getElementById('lawyer-media'); return !m.hidden \
+         && m.innerText.includes('律师已关闭摄像头') && m.innerText.includes('律师已将麦克风静音'); })()",
+        "the booth's picture says the lawyer's camera is off and the microphone muted",
+    )
+    .await;
+    // The lawyer's own roster entry says the same.
+    until(
+        &lawyer,
+        "(() => { const e = document.querySelector('#roster li[data-role=lawyer]'); \
+         return e !== null && e.dataset.audioMuted === 'true' && e.dataset.videoOff === 'true'; })()",
+        "the lawyer's roster shows its own state",
+    )
+    .await;
+    booth
+        .screenshot("pages/zh/booth-lawyer-camera-off.png")
+        .await
+        .unwrap();
+    axe(&booth, "booth lawyer camera off (zh)", &mut axe_seen).await;
+    // The same in English, then back to Chinese (the booth's language is kept on the device).
+    booth.click("#lang-switch").await.unwrap();
+    until(
+        &booth,
+        "document.documentElement.lang === 'en' && document.getElementById('lawyer-media').innerText.includes('Your lawyer turned the camera off.') \
+         && document.querySelector('#roster li[data-role=lawyer]').innerText.includes('camera off')",
+        "the booth says it in English",
+    )
+    .await;
+    booth
+        .screenshot("pages/en/booth-lawyer-camera-off.png")
+        .await
+        .unwrap();
+    axe(&booth, "booth lawyer camera off (en)", &mut axe_seen).await;
+    booth.click("#lang-switch").await.unwrap();
+    until(
+        &booth,
+        "document.documentElement.lang === 'zh-CN' && document.getElementById('lawyer-media').innerText.includes('律师已关闭摄像头')",
+        "the booth back in Chinese",
+    )
+    .await;
     lawyer
         .screenshot("pages/zh/lawyer-muted-camera-off.png")
         .await
@@ -345,6 +635,124 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "camera back on, but the booth shows {what} {rgb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    until(
+        &booth,
+        &format!("{BOOTH_LAWYER_ENTRY}.dataset.audioMuted === 'false' && {BOOTH_LAWYER_ENTRY}.dataset.videoOff === 'false' \
+         && {BOOTH_LAWYER_ENTRY}.querySelector('.media-state') === null"),
+        "the booth's roster shows the lawyer on again",
+    )
+    .await;
+    assert_eq!(
+        booth
+            .eval("document.getElementById('lawyer-media').hidden")
+            .await
+            .unwrap(),
+        json!(true)
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let back = audio_energy_growth(&booth, Duration::from_secs(3)).await;
+        if back > before / 4.0 {
+            println!("booth inbound audio energy over 3 s after unmute: {back:.6}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lawyer's sound did not come back: {back} (before mute {before})"
+        );
+    }
+
+    // Device switch (R-REMOTE-1): the lists name the devices; a new choice re-acquires the
+    // track and puts it on the same sender (replaceTrack): no new offer, and the booth
+    // keeps receiving sound and picture.
+    let devices = lawyer
+        .eval(
+            "['camera-choice', 'mic-choice'].map(id => [...document.getElementById(id).options].map(o => o.textContent))",
+        )
+        .await
+        .unwrap();
+    println!("lawyer's device lists (camera, microphone): {devices}");
+    assert!(
+        devices[0].as_array().is_some_and(|a| !a.is_empty())
+            && devices[1].as_array().is_some_and(|a| !a.is_empty()),
+        "the device lists are empty: {devices}"
+    );
+    let sdp_before = text(&lawyer, "window.conferPc.localDescription.sdp").await;
+    for (select, kind) in [("mic-choice", "audio"), ("camera-choice", "video")] {
+        let track_of = format!(
+            "window.conferPc.getSenders().find(s => s.track && s.track.kind === '{kind}').track.id"
+        );
+        let old = text(&lawyer, &track_of).await;
+        let decoded_before = browser::frames_decoded(&booth).await.unwrap();
+        // With one device of a kind (Chromium's fake devices), the same device is chosen
+        // again: the page still opens a new track and replaces the old one.
+        lawyer
+            .run(&format!(
+                "const s = document.getElementById('{select}'); s.disabled = false; \
+                 if (s.options.length > 1) s.selectedIndex = (s.selectedIndex + 1) % s.options.length; \
+                 s.dispatchEvent(new Event('change')); return s.options.length;"
+            ))
+            .await
+            .unwrap();
+        until(
+            &lawyer,
+            &format!(
+                "(() => {{ const s = window.conferPc.getSenders().find(s => s.track && s.track.kind === '{kind}'); \
+                 return s.track.id !== {old:?} && s.track.readyState === 'live' && s.track.enabled; }})()"
+            ),
+            &format!("a new {kind} track on the same sender"),
+        )
+        .await;
+        assert_eq!(
+            text(&lawyer, "window.conferPc.localDescription.sdp").await,
+            sdp_before,
+            "switching the {kind} device renegotiated"
+        );
+        assert_eq!(
+            text(&lawyer, "window.conferPc.signalingState").await,
+            "stable"
+        );
+        // The chosen device is the one now sending.
+        assert_eq!(
+            lawyer
+                .eval(&format!(
+                    "window.conferPc.getSenders().find(s => s.track && s.track.kind === '{kind}').track.getSettings().deviceId \
+                     === document.getElementById('{select}').value"
+                ))
+                .await
+                .unwrap(),
+            json!(true),
+            "the {kind} sender does not use the chosen device"
+        );
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let decoded = browser::frames_decoded(&booth).await.unwrap();
+            let sound = audio_energy_growth(&booth, Duration::from_secs(2)).await;
+            if decoded > decoded_before + 10 && sound > 0.0 {
+                println!(
+                    "after the {kind} switch the booth decoded {} more frames, sound {sound:.6}",
+                    decoded - decoded_before
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the booth stopped receiving after the {kind} switch: {decoded_before} -> {decoded} frames, sound {sound}"
+            );
+        }
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (what, rgb) = sample(&booth).await;
+        if what == "video" && browser::colour_is(rgb, LAWYER_COLOUR, BOOTH_COLOUR) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after the camera switch the booth shows {what} {rgb:?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -411,6 +819,99 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         .await
         .unwrap();
     axe(&booth, "booth lawyer left (zh)", &mut axe_seen).await;
+
+    // Back on the list, in English: the tabs and every section's sentences (the same
+    // catalogue keys, English second).
+    until(
+        &lawyer,
+        "!document.getElementById('tabs').hidden && !document.getElementById('visits-section').hidden \
+         && document.getElementById('tab-visits').innerText === 'Visits'",
+        "the lawyer back on the tabs, in English",
+    )
+    .await;
+    let sections: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "requests",
+            &[
+                "Ask for a visit",
+                "Facility code",
+                "Detainee reference number",
+                "As soon as possible",
+                "Your requests",
+                "Refresh",
+            ],
+            &["申请", "看守所", "提交", "刷新"],
+        ),
+        (
+            "documents",
+            &[
+                "Documents",
+                "Law firm",
+                "Your authority",
+                "Power of attorney",
+                "Add",
+            ],
+            &["会见材料", "律师事务所", "授权", "添加"],
+        ),
+        (
+            "complaints",
+            &[
+                "Complaints",
+                "About",
+                "A refusal",
+                "What happened",
+                "File the complaint",
+                "How to complain",
+            ],
+            &["投诉", "拒绝", "事情经过"],
+        ),
+    ];
+    for (tab, en, zh) in sections {
+        lawyer.click(&format!("#tab-{tab}")).await.unwrap();
+        until(
+            &lawyer,
+            &format!(
+                "!document.getElementById('{tab}-section').hidden && {}.every(w => document.getElementById('{tab}-section').innerText.includes(w))",
+                serde_json::to_string(en).unwrap()
+            ),
+            &format!("the {tab} tab in English"),
+        )
+        .await;
+        let shown = text(
+            &lawyer,
+            &format!("document.getElementById('{tab}-section').innerText"),
+        )
+        .await;
+        for w in en {
+            assert!(shown.contains(w), "{tab} (en) lacks {w}: {shown}");
+        }
+        for w in zh {
+            assert!(
+                !shown.contains(w),
+                "{tab} (en) shows Chinese {w:?}: {shown}"
+            );
+        }
+        lawyer
+            .screenshot(format!("pages/en/lawyer-{tab}.png"))
+            .await
+            .unwrap();
+        axe(&lawyer, &format!("lawyer {tab} tab (en)"), &mut axe_seen).await;
+    }
+    lawyer.click("#tab-visits").await.unwrap();
+    lawyer.click("#prejoin-start").await.unwrap();
+    until(
+        &lawyer,
+        "(() => { const p = window.conferState.prejoin; return p.running && p.signalling === true \
+         && document.getElementById('prejoin').innerText.includes(\"The visit's signalling connection works.\"); })()",
+        "the check before joining, in English",
+    )
+    .await;
+    lawyer
+        .screenshot("pages/en/lawyer-prejoin.png")
+        .await
+        .unwrap();
+    axe(&lawyer, "lawyer check before joining (en)", &mut axe_seen).await;
+    lawyer.click("#prejoin-stop").await.unwrap();
 
     // Staff end the visit: the booth says it ended, and why, in Chinese.
     let stop = json!({"category": "other", "reason": "Test: the visit ends."});

@@ -44,9 +44,15 @@ async fn a_lawyer_asks_for_a_visit_cancels_it_and_files_a_complaint_from_the_pag
         .sign_in(
             &app.lawyer_username,
             &app.lawyer_password,
-            "!document.getElementById('requests-section').hidden",
+            "!document.getElementById('tabs').hidden",
             WAIT,
         )
+        .await
+        .unwrap();
+    // Requests, documents and complaints are tabs beside the visits.
+    lawyer.click("#tab-requests").await.unwrap();
+    lawyer
+        .wait_for("!document.getElementById('requests-section').hidden", WAIT)
         .await
         .unwrap();
 
@@ -119,6 +125,7 @@ async fn a_lawyer_asks_for_a_visit_cancels_it_and_files_a_complaint_from_the_pag
     assert_eq!(mine["requests"][0]["status"], "cancelled", "{mine}");
 
     // R-COMPLAIN-1: the facility's contact is on the page; a complaint is filed and listed.
+    lawyer.click("#tab-complaints").await.unwrap();
     lawyer
         .wait_for(
             "document.getElementById('complaint-contact').textContent.includes('Supervision Office')",

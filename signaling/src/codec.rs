@@ -247,6 +247,10 @@ mod tests {
                 wrapped: "d3JhcHBlZA".into(),
             },
             ClientMessage::E2eeCheckFailed,
+            ClientMessage::MediaState {
+                audio: false,
+                video: true,
+            },
         ]
     }
 
@@ -293,6 +297,8 @@ mod tests {
                     you: false,
                     audio_mid: Some("2".into()),
                     video_mid: None,
+                    audio_muted: true,
+                    video_off: false,
                 }],
             }),
             ServerMessage::E2eeKey {
@@ -526,6 +532,10 @@ mod tests {
             r#"{"type":"join","token":42}"#,
             r#"{"type":"join","token":null}"#,
             r#"{"type":"offer","sdp":{"sdp":"v=0"}}"#,
+            // R-REMOTE-1: a media state is two booleans, nothing else.
+            r#"{"type":"media_state","audio":"off","video":true}"#,
+            r#"{"type":"media_state","audio":0,"video":true}"#,
+            r#"{"type":"media_state","audio":null,"video":true}"#,
         ] {
             assert_eq!(code_of(text), ErrorCode::MalformedMessage, "{text:?}");
         }
@@ -538,6 +548,7 @@ mod tests {
             r#"{"type":"hello","version":1}"#,
             r#"{"type":"join"}"#,
             r#"{"type":"offer"}"#,
+            r#"{"type":"media_state","audio":true}"#,
         ] {
             assert_eq!(code_of(text), ErrorCode::MalformedMessage, "{text:?}");
         }
@@ -549,6 +560,7 @@ mod tests {
             r#"{"type":"join","token":"t","visit_id":1}"#,
             r#"{"type":"hello","version":1,"client":"x","role":"lawyer"}"#,
             r#"{"type":"offer","sdp":"v=0","ice_restart":true}"#,
+            r#"{"type":"media_state","audio":true,"video":true,"label":"x"}"#,
         ] {
             assert_eq!(code_of(text), ErrorCode::MalformedMessage, "{text:?}");
         }

@@ -168,6 +168,11 @@ pub enum ClientMessage {
     /// End-to-end encryption: the people compared the check codes and they differ; the server
     /// ends the visit with `e2ee_check_failed`.
     E2eeCheckFailed,
+    /// After `joined`: whether this participant's own microphone and camera are on, as the
+    /// person set them on their page (R-REMOTE-1: the other side is told of a mute or a
+    /// camera turned off). Display only: the server puts it in everyone's roster
+    /// (`audio_muted`, `video_off`) and trusts it for nothing else.
+    MediaState { audio: bool, video: bool },
 }
 
 impl ClientMessage {
@@ -182,6 +187,7 @@ impl ClientMessage {
         "e2ee_key",
         "e2ee_media_key",
         "e2ee_check_failed",
+        "media_state",
     ];
 
     /// This message's `"type"` on the wire.
@@ -196,6 +202,7 @@ impl ClientMessage {
             ClientMessage::E2eeKey { .. } => "e2ee_key",
             ClientMessage::E2eeMediaKey { .. } => "e2ee_media_key",
             ClientMessage::E2eeCheckFailed => "e2ee_check_failed",
+            ClientMessage::MediaState { .. } => "media_state",
         }
     }
 }
@@ -528,6 +535,17 @@ pub struct RosterEntry {
     /// The same for video.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_mid: Option<String>,
+    /// The participant says its microphone is muted (its last `media_state`; R-REMOTE-1).
+    /// For display only; absent (false) until it says so, and from older servers.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub audio_muted: bool,
+    /// The participant says its camera is off (its last `media_state`). Display only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub video_off: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Whether a participant is connected, or interrupted and keeping its place for the grace

@@ -83,6 +83,9 @@ pub enum Step {
     E2eeMediaKey { to: u64, kid: u64, wrapped: String },
     /// End-to-end encryption: the check codes differ; end the visit (`e2ee_check_failed`).
     E2eeCheckFailed,
+    /// The participant's own microphone / camera are on or off (R-REMOTE-1): shown to the
+    /// others in the roster, trusted for nothing else.
+    MediaState { audio: bool, video: bool },
 }
 
 /// What to do after an error on the connection.
@@ -191,9 +194,18 @@ impl ServerSession {
             (S::Joined | S::Negotiating | S::Negotiated, M::E2eeCheckFailed) => {
                 Ok(Step::E2eeCheckFailed)
             }
+            (S::Joined | S::Negotiating | S::Negotiated, M::MediaState { audio, video }) => {
+                Ok(Step::MediaState {
+                    audio: *audio,
+                    video: *video,
+                })
+            }
             (
                 S::AwaitingHello | S::AwaitingJoin | S::Joining,
-                M::E2eeKey { .. } | M::E2eeMediaKey { .. } | M::E2eeCheckFailed,
+                M::E2eeKey { .. }
+                | M::E2eeMediaKey { .. }
+                | M::E2eeCheckFailed
+                | M::MediaState { .. },
             ) => Err(ErrorCode::OutOfOrder),
             (
                 S::AwaitingHello

@@ -15,7 +15,7 @@ import {
   api, describeError, formatDuration, formatTime, recordError, setPhase, Visit,
 } from './confer.js';
 import { receiptButton } from './receipt.js';
-import { mountSwitch, onLangChange, t } from './i18n.js';
+import { mountSwitch, onLangChange, setTimeZone, t } from './i18n.js';
 import { beep, showWarning } from './warnings.js';
 
 const POLL_MS = 5000;
@@ -31,6 +31,7 @@ const ui = {
   error: $('error'),
   boothLabel: $('booth-label'),
   visitSection: $('visit-section'),
+  lawyerMedia: $('lawyer-media'),
   timeLeft: $('time-left'),
   connectionState: $('connection-state'),
   checkCode: $('check-code'),
@@ -103,6 +104,7 @@ async function poll() {
     return;
   }
   showError('');
+  if (reply) setTimeZone(reply.time_zone);
   if (reply && reply.booth) ui.boothLabel.textContent = reply.booth.label || reply.booth.id || '';
   if (reply && reply.remote_station) {
     // R-REMOTE-1: this terminal at a police station is the lawyer's side of visits; the
@@ -216,6 +218,23 @@ function onRoster(participants) {
   const entry = participants.find((p) => p.role === 'lawyer' && !p.you);
   if (entry) setLawyer(entry.state === 'reconnecting' ? 'reconnecting' : 'joined');
   else if (lawyer !== 'waiting') setLawyer('left');
+  lawyerMedia = entry && entry.state !== 'reconnecting'
+    ? { muted: entry.audio_muted === true, off: entry.video_off === true }
+    : { muted: false, off: false };
+  renderLawyerMedia();
+}
+
+/**
+ * R-REMOTE-1: on the picture itself, why it is black or silent: the lawyer muted the
+ * microphone or turned the camera off (the lawyer's own `media_state`, via the roster).
+ */
+let lawyerMedia = { muted: false, off: false };
+function renderLawyerMedia() {
+  const lines = [];
+  if (lawyerMedia.off) lines.push(t('booth.lawyerCameraOff'));
+  if (lawyerMedia.muted) lines.push(t('booth.lawyerMuted'));
+  ui.lawyerMedia.textContent = lines.join('\n');
+  ui.lawyerMedia.hidden = lines.length === 0;
 }
 
 /** Notices the booth shows itself: warnings on screen with a tone, the lawyer's moves. */
@@ -274,6 +293,8 @@ async function joinVisit(v) {
       event: onEvent,
       ended: (message, { endedByServer }) => {
         ui.unmute.hidden = true;
+        lawyerMedia = { muted: false, off: false };
+        renderLawyerMedia();
         ui.visitSection.hidden = true;
         showWarning(ui.warning, null);
         document.body.dataset.lawyer = 'ended';
@@ -322,7 +343,11 @@ window.addEventListener('unhandledrejection', reloadLater);
 mountSwitch($('lang-switch'));
 onLangChange(() => {
   render();
-  if (visit) setLawyer(lawyer);
+  if (visit) {
+    setLawyer(lawyer);
+    visit.renderRoster();
+  }
+  renderLawyerMedia();
 });
 setPhase('waiting');
 setStatus('booth.waitingVisit');

@@ -201,9 +201,9 @@ export function formatDuration(totalSeconds) {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
 }
 
-/** A readable local date and time for an RFC 3339 timestamp. */
-export function formatTime(rfc3339, utcOffsetMin = null) {
-  return formatDateTime(rfc3339, utcOffsetMin);
+/** A date and time for an RFC 3339 timestamp: 24-hour, in the facility's time zone. */
+export function formatTime(rfc3339) {
+  return formatDateTime(rfc3339);
 }
 
 /** Why the visit ended, in the page language (the server's `message` for English). */
@@ -432,8 +432,14 @@ export class Visit {
    */
   constructor({
     localVideo, remoteVideo, remotePlaceholder = null, remoteCaption = null,
-    primaryRole = null, tiles = null, rosterList = null, ui = {},
+    primaryRole = null, tiles = null, rosterList = null, ui = {}, devices = null,
   }) {
+    // The camera and microphone chosen before joining (R-REMOTE-1), else the defaults.
+    this.devices = devices || {};
+    // This participant's own microphone / camera, as the person set them; told to the
+    // others over signalling (`media_state`, R-REMOTE-1) once joined.
+    this.mediaState = { audio: true, video: true };
+    this.inVisit = false;
     this.localVideo = localVideo;
     this.remoteVideo = remoteVideo;
     this.remoteCaption = remoteCaption;
@@ -477,10 +483,7 @@ export class Visit {
       this.e2ee = new E2ee({ onCode: (code, changed) => this.onCheckCode(code, changed) });
       setPhase('starting-media');
       this.say('visit.startingMedia');
-      this.stream = await navigator.mediaDevices.getUserMedia({
-        audio: true,
-        video: { width: 1280, height: 720 },
-      });
+      this.stream = await this.openMedia();
       this.localVideo.muted = true;
       this.localVideo.srcObject = this.stream;
 
@@ -492,6 +495,8 @@ export class Visit {
       const joined = await this.signaling.request({ type: 'join', token: joinToken }, 'joined');
       this.resumeToken = joined.resume && typeof joined.resume.token === 'string' ? joined.resume.token : null;
       setPhase('joined');
+      this.inVisit = true;
+      this.sendMediaState();
       await this.e2ee.start(this.signaling, joined.visit_id);
       this.setSlotEnd(joined.slot_ends_at);
       const others = Array.isArray(joined.participants) ? joined.participants : [];
@@ -541,6 +546,36 @@ export class Visit {
     }
   }
 
+  /** Camera and microphone: the devices chosen before joining, else the defaults. */
+  async openMedia() {
+    const want = (id) => (id ? { deviceId: { exact: id } } : {});
+    const { audio = null, video = null } = this.devices;
+    try {
+      return await navigator.mediaDevices.getUserMedia({
+        audio: { ...want(audio) },
+        video: { width: 1280, height: 720, ...want(video) },
+      });
+    } catch (err) {
+      // A chosen device that went away: the defaults rather than no visit.
+      if (!(audio || video) || !err || err.name !== 'OverconstrainedError') throw err;
+      return navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 1280, height: 720 } });
+    }
+  }
+
+  /**
+   * The person muted / unmuted the microphone or turned the camera off / on (R-REMOTE-1):
+   * the others see it in their roster. Display only: the server trusts it for nothing else.
+   */
+  setMediaState(audio, video) {
+    this.mediaState = { audio: Boolean(audio), video: Boolean(video) };
+    this.sendMediaState();
+  }
+
+  sendMediaState() {
+    if (!this.inVisit || this.finished || !this.signaling) return;
+    this.signaling.send({ type: 'media_state', audio: this.mediaState.audio, video: this.mediaState.video });
+  }
+
   newSignaling() {
     return new Signaling(socketUrl(), {
       onNotice: (notice) => this.onNotice(notice),
@@ -575,6 +610,7 @@ export class Visit {
           return;
         }
         this.signaling = signaling;
+        this.sendMediaState();
         // The same keys on the new connection (R-PRIV-1): the relay learns them again.
         if (this.e2ee) this.e2ee.republish(signaling);
         this.resumeToken = joined.resume && typeof joined.resume.token === 'string' ? joined.resume.token : null;
@@ -675,6 +711,7 @@ export class Visit {
   /** The language was switched: the status line and the connection state again. */
   rerender() {
     if (this.lastSay && this.ui.status) this.ui.status(t(this.lastSay[0], this.lastSay[1]));
+    this.renderRoster();
     const pc = this.pc;
     if (pc && this.ui.connection) this.ui.connection(pc.connectionState, pc.iceConnectionState, this.quality);
   }
@@ -794,19 +831,33 @@ export class Visit {
     state.roster = participants.map((p) => ({
       id: p.id, role: p.role, label: p.label, state: p.state, you: Boolean(p.you),
       audio_mid: p.audio_mid ?? null, video_mid: p.video_mid ?? null,
+      audio_muted: p.audio_muted === true, video_off: p.video_off === true,
     }));
-    if (this.rosterList) {
-      this.rosterList.replaceChildren(...participants.map((p) => {
-        const item = document.createElement('li');
-        item.dataset.role = p.role;
-        item.dataset.participantId = String(p.id);
-        item.className = p.state === 'reconnecting' ? 'reconnecting' : 'present';
-        item.textContent = rosterText(p);
-        return item;
-      }));
-    }
+    this.renderRoster();
     if (this.ui.roster) this.ui.roster(participants);
     this.renderTiles();
+  }
+
+  /** The roster list; a participant's own mute / camera off (R-REMOTE-1) in the page language. */
+  renderRoster() {
+    if (!this.rosterList || !this.roster) return;
+    this.rosterList.replaceChildren(...this.roster.map((p) => {
+      const item = document.createElement('li');
+      item.dataset.role = p.role;
+      item.dataset.participantId = String(p.id);
+      item.dataset.audioMuted = String(p.audio_muted === true);
+      item.dataset.videoOff = String(p.video_off === true);
+      item.className = p.state === 'reconnecting' ? 'reconnecting' : 'present';
+      item.textContent = rosterText(p);
+      for (const [flag, key, cls] of [[p.audio_muted, 'roster.muted', 'muted'], [p.video_off, 'roster.videoOff', 'video-off']]) {
+        if (flag !== true) continue;
+        const badge = document.createElement('span');
+        badge.className = `media-state ${cls}`;
+        badge.textContent = t(key);
+        item.append(' ', badge);
+      }
+      return item;
+    }));
   }
 
   /** The tile of remote participant `p`: the main video for the primary role, else its own. */

@@ -29,6 +29,8 @@ export function initControls(els, getVisit) {
       for (const track of visit.stream.getAudioTracks()) track.enabled = !flags.muted;
       for (const track of visit.stream.getVideoTracks()) track.enabled = !flags.cameraOff;
     }
+    // R-REMOTE-1: the other side is told (its roster shows it), not only sent silence.
+    if (visit && visit.setMediaState) visit.setMediaState(!flags.muted, !flags.cameraOff);
     render();
   }
 

@@ -94,24 +94,73 @@ export function mountSwitch(button) {
   render();
 }
 
-/** 24-hour date and time ("2026-12-02 14:05"); `utcOffsetMin` is the facility's zone. */
-export function formatDateTime(rfc3339, utcOffsetMin = null) {
-  const date = new Date(rfc3339);
-  if (Number.isNaN(date.getTime())) return String(rfc3339);
-  let d = date;
-  let get = (f) => d[`get${f}`]();
-  if (Number.isInteger(utcOffsetMin)) {
-    d = new Date(date.getTime() + utcOffsetMin * 60000);
-    get = (f) => d[`getUTC${f}`]();
+/**
+ * The facility's time zone (IANA name, from the server's `time_zone`; R-REMOTE-1, R-BOOK-1): dates
+ * and times are shown on the facility's clock, 24-hour, wherever the reader is. Until the
+ * server has said, and if the browser does not know the name, the device's own zone.
+ */
+let facilityZone = null;
+
+export function setTimeZone(tz) {
+  if (typeof tz !== 'string' || !tz) return;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    facilityZone = tz;
+  } catch {
+    // an unknown zone name: keep the device's zone
   }
-  const p = (n) => String(n).padStart(2, '0');
-  return `${get('FullYear')}-${p(get('Month') + 1)}-${p(get('Date'))} ${p(get('Hours'))}:${p(get('Minutes'))}`;
 }
 
-/** 24-hour time of day ("14:05"). */
+export function timeZone() {
+  return facilityZone;
+}
+
+function parts(date, withDate) {
+  const options = { hourCycle: 'h23', hour: '2-digit', minute: '2-digit' };
+  if (withDate) Object.assign(options, { year: 'numeric', month: '2-digit', day: '2-digit' });
+  if (facilityZone) options.timeZone = facilityZone;
+  const out = {};
+  for (const p of new Intl.DateTimeFormat('en-US', options).formatToParts(date)) out[p.type] = p.value;
+  return out;
+}
+
+/** 24-hour date and time in the facility's zone ("2026-12-02 14:05"). */
+export function formatDateTime(rfc3339) {
+  const date = new Date(rfc3339);
+  if (Number.isNaN(date.getTime())) return String(rfc3339);
+  const p = parts(date, true);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+
+/**
+ * The instant at which the facility's clock shows `local` ("2026-12-04T10:00", what a
+ * `datetime-local` input holds): a time the lawyer types is the facility's time, like every
+ * time the pages show. Null for an invalid value. Without a facility zone: the device's.
+ */
+export function parseFacilityTime(local) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(String(local));
+  if (!m) return null;
+  const [y, mo, d, h, mi] = m.slice(1).map(Number);
+  if (!facilityZone) {
+    const date = new Date(y, mo - 1, d, h, mi);
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+  const wall = Date.UTC(y, mo - 1, d, h, mi);
+  // The zone's offset at a guess, twice (enough across a daylight-saving change).
+  let guess = wall;
+  for (let i = 0; i < 2; i += 1) {
+    const p = parts(new Date(guess), true);
+    const shown = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute));
+    guess += wall - shown;
+  }
+  const date = new Date(guess);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** 24-hour time of day in the facility's zone ("14:05"). */
 export function formatClock(date = new Date()) {
-  const p = (n) => String(n).padStart(2, '0');
-  return `${p(date.getHours())}:${p(date.getMinutes())}`;
+  const p = parts(date, false);
+  return `${p.hour}:${p.minute}`;
 }
 
 applyStatic();

@@ -6,9 +6,10 @@ import {
 import { initRequests } from './requests.js';
 import { initComplaints } from './complaints.js';
 import { receiptButton } from './receipt.js';
-import { formatClock, mountSwitch, onLangChange, pick, t } from './i18n.js';
+import { formatClock, mountSwitch, onLangChange, pick, setTimeZone, t } from './i18n.js';
 import { beep, showWarning } from './warnings.js';
 import { initControls } from './controls.js';
+import { initPrejoin } from './prejoin.js';
 
 const SESSION_KEY = 'confer.lawyer.session';
 const REFRESH_MS = 15000;
@@ -72,7 +73,21 @@ const ui = {
   leaveConfirm: $('leave-confirm'),
   leaveYes: $('leave-yes'),
   leaveNo: $('leave-no'),
+  tabs: $('tabs'),
 };
+
+/**
+ * The signed-in lawyer's sections as tabs (WAI-ARIA tabs pattern): visits, requests,
+ * documents, complaints; one panel shown at a time. The visit itself is a view of its own,
+ * with no tabs (R-REMOTE-1: nothing else on screen while in a visit).
+ */
+const TABS = [
+  ['tab-visits', 'visits-section'],
+  ['tab-requests', 'requests-section'],
+  ['tab-documents', 'documents-section'],
+  ['tab-complaints', 'complaints-section'],
+];
+let currentTab = 'visits-section';
 
 let refreshTimer = null;
 let visit = null;
@@ -107,17 +122,47 @@ function showError(text) {
   ui.error.hidden = !text;
 }
 
+/** Show the sign-in, the tabbed sections (`ui.visitsSection`) or the visit view. */
 function show(section) {
-  for (const s of [ui.loginSection, ui.visitsSection, ui.visitSection]) s.hidden = s !== section;
-  // Requests, documents and complaints are managed from the list of visits.
-  for (const s of [ui.requestsSection, ui.documentsSection, ui.complaintsSection]) {
-    s.hidden = section !== ui.visitsSection;
+  ui.loginSection.hidden = section !== ui.loginSection;
+  ui.visitSection.hidden = section !== ui.visitSection;
+  const tabbed = section === ui.visitsSection;
+  ui.tabs.hidden = !tabbed;
+  for (const [tabId, panelId] of TABS) {
+    const selected = panelId === currentTab;
+    const tab = $(tabId);
+    tab.setAttribute('aria-selected', String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    $(panelId).hidden = !(tabbed && selected);
   }
 }
+
+function selectTab(panelId, focus = false) {
+  currentTab = panelId;
+  if (!ui.tabs.hidden) show(ui.visitsSection);
+  if (panelId !== 'visits-section') prejoin.stop();
+  const entry = TABS.find(([, p]) => p === panelId);
+  if (focus && entry) $(entry[0]).focus();
+}
+
+for (const [tabId, panelId] of TABS) $(tabId).addEventListener('click', () => selectTab(panelId));
+// Arrow keys move between tabs (and select them), Home and End to the first and last.
+ui.tabs.addEventListener('keydown', (event) => {
+  const at = TABS.findIndex(([, p]) => p === currentTab);
+  let next = null;
+  if (event.key === 'ArrowRight') next = (at + 1) % TABS.length;
+  else if (event.key === 'ArrowLeft') next = (at - 1 + TABS.length) % TABS.length;
+  else if (event.key === 'Home') next = 0;
+  else if (event.key === 'End') next = TABS.length - 1;
+  if (next === null) return;
+  event.preventDefault();
+  selectTab(TABS[next][1], true);
+});
 
 function showLogin(message) {
   sessionStorage.removeItem(SESSION_KEY);
   stopRefreshing();
+  prejoin.stop();
   ui.who.hidden = true;
   ui.signOut.hidden = true;
   setPhase('signed-out');
@@ -216,6 +261,7 @@ function renderVisits(visits) {
 async function loadVisits() {
   try {
     const reply = await authorized('/api/lawyer/visits');
+    setTimeZone(reply.time_zone);
     renderVisits(Array.isArray(reply.visits) ? reply.visits : []);
     showError('');
   } catch (err) {
@@ -264,6 +310,9 @@ async function joinVisit(v) {
   showError('');
   ui.notices.replaceChildren();
   currentVisit = v;
+  // The devices chosen in the check before joining, released there first (R-REMOTE-1).
+  const devices = prejoin.chosen();
+  prejoin.stop();
   ui.visitHeading.textContent = t('lawyer.visitHeading', { facility: v.facility, booth: v.booth });
   showWarning(ui.warning, null);
   ui.leaveConfirm.hidden = true;
@@ -300,6 +349,7 @@ async function joinVisit(v) {
     remotePlaceholder: ui.remotePlaceholder,
     remoteCaption: ui.remoteCaption,
     primaryRole: 'booth',
+    devices,
     tiles: ui.remoteTiles,
     rosterList: ui.roster,
     ui: {
@@ -450,24 +500,17 @@ async function askForMoreTime(v) {
 // --- documents (R-ARRANGE-1): the firm letter and the power of attorney or legal-aid letter ---
 
 const MAX_DOCUMENT_BYTES = 10 * 1024 * 1024;
-const KIND_LABELS = {
-  firm_letter: 'Law-firm letter (律师事务所证明)',
-  power_of_attorney: 'Power of attorney (委托书)',
-  legal_aid_letter: 'Legal-aid letter (法律援助公函)',
-};
-const STATUS_LABELS = {
-  missing: 'Not uploaded yet',
-  pending: 'Waiting for staff to check it',
-  accepted: 'Accepted',
-  rejected: 'Rejected: please upload it again',
-};
+const DOC_KINDS = ['firm_letter', 'power_of_attorney', 'legal_aid_letter'];
+const DOC_STATUSES = ['missing', 'pending', 'accepted', 'rejected'];
+/** The engagements last shown (re-rendered on a language switch). */
+let lastEngagements = null;
 
 /** Upload one file as the raw request body; the server judges its type by content. */
 async function uploadDocument(engagementId, kind, file) {
   const s = session();
-  if (!s) throw new ConferError('not_signed_in', 'Please sign in.');
+  if (!s) throw new ConferError('not_signed_in', t('lawyer.pleaseSignIn'));
   if (file.size > MAX_DOCUMENT_BYTES) {
-    throw new ConferError('document_too_large', 'This file is larger than 10 MiB. Upload a PDF, JPEG or PNG file of at most 10 MiB.');
+    throw new ConferError('document_too_large', t('docs.tooLarge'));
   }
   let response;
   try {
@@ -479,7 +522,7 @@ async function uploadDocument(engagementId, kind, file) {
       cache: 'no-store',
     });
   } catch {
-    throw new ConferError('network', 'The server cannot be reached. Please check the network connection.');
+    throw new ConferError('network', t('net.unreachable'));
   }
   let data = null;
   try {
@@ -508,28 +551,28 @@ function renderRequiredDocument(engagement, kind) {
   item.className = `document status-${status}`;
   item.dataset.kind = kind;
   const name = document.createElement('strong');
-  name.textContent = KIND_LABELS[kind] || kind;
+  name.textContent = DOC_KINDS.includes(kind) ? t(`docs.kind.${kind}`) : kind;
   const badge = document.createElement('span');
   badge.className = 'badge';
-  badge.textContent = STATUS_LABELS[status] || status;
+  badge.textContent = DOC_STATUSES.includes(status) ? t(`docs.status.${status}`) : status;
   item.append(name, badge);
   if (doc && doc.uploaded_at) {
     const when = document.createElement('span');
     when.className = 'small';
-    when.textContent = `uploaded ${formatTime(doc.uploaded_at)}`;
+    when.textContent = t('docs.uploadedAt', { at: formatTime(doc.uploaded_at) });
     item.append(when);
   }
   if (status === 'rejected' && doc.reject_reason) {
     const reason = document.createElement('span');
     reason.className = 'reason';
-    reason.textContent = `Reason: ${doc.reject_reason}`;
+    reason.textContent = t('docs.reason', { reason: doc.reject_reason });
     item.append(reason);
   }
   if (status === 'missing' || status === 'rejected') {
     const inputId = `upload-${engagement.id}-${kind}`;
     const label = document.createElement('label');
     label.htmlFor = inputId;
-    label.textContent = 'Choose the file:';
+    label.textContent = t('docs.choose');
     const input = document.createElement('input');
     input.type = 'file';
     input.id = inputId;
@@ -537,24 +580,24 @@ function renderRequiredDocument(engagement, kind) {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'upload';
-    button.textContent = 'Upload';
-    button.setAttribute('aria-label', `Upload the ${name.textContent}`);
+    button.textContent = t('docs.upload');
+    button.setAttribute('aria-label', t('docs.uploadAria', { name: name.textContent }));
     button.addEventListener('click', async () => {
       const file = input.files && input.files[0];
       if (!file) {
-        showError('Choose a file first.');
+        showError(t('docs.chooseFirst'));
         return;
       }
       button.disabled = true;
       showError('');
-      setStatus('Uploading…');
+      say('docs.uploading');
       try {
         await uploadDocument(engagement.id, kind, file);
-        setStatus(`${name.textContent} uploaded; facility staff will check it.`);
+        say('docs.uploaded', { name: name.textContent });
         await loadDocuments();
       } catch (err) {
         recordError(err);
-        setStatus('The upload did not go through.');
+        say('docs.uploadFailed');
         if (session()) showError(describeError(err));
       } finally {
         button.disabled = false;
@@ -566,6 +609,7 @@ function renderRequiredDocument(engagement, kind) {
 }
 
 function renderEngagements(engagements) {
+  lastEngagements = engagements;
   ui.engagements.replaceChildren();
   ui.noEngagements.hidden = engagements.length > 0;
   for (const e of engagements) {
@@ -573,10 +617,10 @@ function renderEngagements(engagements) {
     item.className = 'engagement';
     item.dataset.engagementId = String(e.id);
     const title = document.createElement('strong');
-    title.textContent = `Detainee ${e.detainee_ref} at ${e.facility}`;
+    title.textContent = t('request.title', { ref: e.detainee_ref, facility: e.facility });
     const firm = document.createElement('span');
     firm.className = 'small';
-    firm.textContent = `${e.law_firm}. ${e.complete ? 'All documents accepted.' : 'Documents still needed or being checked.'}`;
+    firm.textContent = t(e.complete ? 'docs.complete' : 'docs.incomplete', { firm: e.law_firm });
     const docs = document.createElement('ul');
     docs.className = 'documents';
     for (const kind of e.required || []) docs.append(renderRequiredDocument(e, kind));
@@ -610,7 +654,7 @@ async function addEngagement(event) {
       },
     });
     ui.engagementDetainee.value = '';
-    setStatus('Added. Now upload its documents.');
+    say('docs.added');
   } catch (err) {
     recordError(err);
     if (session()) showError(describeError(err));
@@ -650,7 +694,7 @@ async function download(path, name) {
   }
 }
 
-const deps = { authorized, showError, setStatus, download, changed: () => loadVisits() };
+const deps = { authorized, showError, setStatus, say, download, changed: () => loadVisits() };
 const requests = initRequests(deps);
 const complaints = initComplaints(deps);
 
@@ -677,6 +721,7 @@ ui.leaveYes.addEventListener('click', () => {
   if (visit) visit.leave();
 });
 const controls = initControls(ui, () => visit);
+const prejoin = initPrejoin();
 mountSwitch($('lang-switch'));
 onLangChange(() => {
   if (statusKey) say(statusKey, statusVars);
@@ -684,7 +729,8 @@ onLangChange(() => {
     visit.rerender();
     if (currentVisit) ui.visitHeading.textContent = t('lawyer.visitHeading', { facility: currentVisit.facility, booth: currentVisit.booth });
   }
-  if (!ui.visitsSection.hidden) renderVisits(lastVisits);
+  if (!ui.tabs.hidden) renderVisits(lastVisits);
+  if (lastEngagements) renderEngagements(lastEngagements);
   const s = session();
   if (s && s.lawyer && s.lawyer.display_name) ui.who.textContent = t('lawyer.signedInAs', { name: s.lawyer.display_name });
   controls.render();

@@ -2,16 +2,13 @@
 // see each request's slot, queue position, 48-hour deadline and why it waits, cancel it.
 // A request is never refused (R-ARRANGE-2, R-BOOK-2): the page shows the slot or the
 // place in the queue, never a "no".
+// Every sentence is in the catalogues, Chinese first (i18n-zh-CN.js, i18n-en.js).
 import { describeError, formatDuration, formatTime, recordError } from './confer.js';
+import { onLangChange, parseFacilityTime, pick, t, timeZone } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
-const STATUS = {
-  queued: 'Waiting for a slot',
-  placed: 'Slot given',
-  cancelled: 'Cancelled',
-  declined: 'Declined by your client',
-};
+const STATUSES = ['queued', 'placed', 'cancelled', 'declined'];
 
 /**
  * Wire the requests section. `deps`: authorized(path, options) for API calls with the
@@ -31,12 +28,17 @@ export function initRequests(deps) {
     list: $('requests'),
     none: $('no-requests'),
     refresh: $('refresh-requests'),
+    zone: $('request-zone'),
   };
   let ticker = null;
+  let last = null;
 
   const syncWhen = () => {
     ui.at.disabled = !ui.booked.checked;
     ui.at.required = ui.booked.checked;
+  };
+  const zoneNote = () => {
+    ui.zone.textContent = timeZone() ? t('request.facilityTime', { tz: timeZone() }) : '';
   };
   ui.walkIn.addEventListener('change', syncWhen);
   ui.booked.addEventListener('change', syncWhen);
@@ -46,7 +48,7 @@ export function initRequests(deps) {
   const tick = () => {
     for (const el of ui.list.querySelectorAll('[data-starts-at]')) {
       const seconds = (new Date(el.dataset.startsAt).getTime() - Date.now()) / 1000;
-      el.textContent = seconds > 0 ? `Starts in ${formatDuration(seconds)}` : 'Open now: join it from your visits';
+      el.textContent = seconds > 0 ? t('request.startsIn', { d: formatDuration(seconds) }) : t('request.openNow');
     }
   };
 
@@ -58,6 +60,8 @@ export function initRequests(deps) {
   }
 
   function render(requests) {
+    last = requests;
+    zoneNote();
     ui.list.replaceChildren();
     ui.none.hidden = requests.length > 0;
     for (const r of requests) {
@@ -65,38 +69,43 @@ export function initRequests(deps) {
       item.className = `request-item status-${r.status}`;
       item.dataset.requestId = String(r.id);
       const title = document.createElement('strong');
-      title.textContent = `Detainee ${r.detainee_ref} at ${r.facility}`;
-      const badge = line(STATUS[r.status] || r.status, 'badge');
+      title.textContent = t('request.title', { ref: r.detainee_ref, facility: r.facility });
+      const badge = line(STATUSES.includes(r.status) ? t(`request.status.${r.status}`) : r.status, 'badge');
       item.append(title, badge);
       const kind = r.kind === 'walk_in'
-        ? `Walk-in, ticket ${r.ticket}`
-        : `Booked for ${formatTime(r.booked_at)}`;
-      item.append(line(`${kind}; ${r.expected_minutes} minutes${r.entered_by_staff ? '; entered by facility staff' : ''}.`));
+        ? t('request.walkInTicket', { ticket: r.ticket })
+        : t('request.bookedFor', { at: formatTime(r.booked_at) });
+      item.append(line(t('request.line', {
+        kind, minutes: r.expected_minutes, staff: r.entered_by_staff ? t('request.byStaff') : '',
+      })));
       if (r.slot) {
-        item.append(line(`Slot: ${r.slot.booth_label || r.slot.booth}, ${formatTime(r.slot.starts_at)} to ${formatTime(r.slot.ends_at)}.`, 'slot'));
+        item.append(line(t('request.slot', {
+          booth: r.slot.booth_label || r.slot.booth, from: formatTime(r.slot.starts_at), to: formatTime(r.slot.ends_at),
+        }), 'slot'));
         if (r.status === 'placed') {
           const countdown = line('', 'countdown');
           countdown.dataset.startsAt = r.slot.starts_at;
           item.append(countdown);
         }
       }
-      if (r.queue_position) item.append(line(`Place in the queue: ${r.queue_position}.`, 'queue-position'));
+      if (r.queue_position) item.append(line(t('request.queue', { n: r.queue_position }), 'queue-position'));
       if (r.status === 'queued' || r.status === 'placed') {
-        item.append(line(`The slot must start before ${formatTime(r.deadline)} (48 hours after the request).`));
+        item.append(line(t('request.deadline', { at: formatTime(r.deadline) })));
       }
-      if (r.wait && r.wait.message) item.append(line(r.wait.message, 'reason'));
+      if (r.wait && r.wait.message) item.append(line(pick(r.wait.message, r.wait.message_zh), 'reason'));
       if (r.escalation && r.status === 'queued') {
-        item.append(line('Facility staff have been alerted to find a slot before the deadline.', 'reason'));
+        item.append(line(t('request.escalated'), 'reason'));
       }
       if (r.declined) {
         const d = r.declined;
-        item.append(line(`Your client declined this visit in writing${d.declined_at ? ` on ${formatTime(d.declined_at)}` : ''}: ${d.note || ''}`, 'reason'));
-        if (d.written_refusal_ref) item.append(line(`Written refusal on file: ${d.written_refusal_ref}.`));
+        const on = d.declined_at ? t('request.declinedOn', { at: formatTime(d.declined_at) }) : '';
+        item.append(line(t('request.declinedLine', { on, note: d.note || '' }), 'reason'));
+        if (d.written_refusal_ref) item.append(line(t('request.refusalRef', { ref: d.written_refusal_ref })));
         if (d.written_refusal_scan && deps.download) {
           const get = document.createElement('button');
           get.type = 'button';
           get.className = 'secondary written-refusal';
-          get.textContent = 'Download the written refusal (scan)';
+          get.textContent = t('request.refusalScan');
           get.addEventListener('click', () => deps.download(d.written_refusal_scan, `written-refusal-${r.id}`));
           item.append(get);
         }
@@ -105,8 +114,8 @@ export function initRequests(deps) {
         const cancel = document.createElement('button');
         cancel.type = 'button';
         cancel.className = 'secondary cancel';
-        cancel.textContent = 'Cancel this request';
-        cancel.setAttribute('aria-label', `Cancel the request for detainee ${r.detainee_ref}`);
+        cancel.textContent = t('request.cancel');
+        cancel.setAttribute('aria-label', t('request.cancelAria', { ref: r.detainee_ref }));
         cancel.addEventListener('click', () => cancelRequest(r, cancel));
         item.append(cancel);
       }
@@ -131,7 +140,7 @@ export function initRequests(deps) {
     deps.showError('');
     try {
       await deps.authorized(`/api/lawyer/requests/${encodeURIComponent(r.id)}/cancel`, { method: 'POST' });
-      deps.setStatus('The request is cancelled.');
+      deps.say('request.cancelled');
     } catch (err) {
       recordError(err);
       deps.showError(describeError(err));
@@ -150,9 +159,10 @@ export function initRequests(deps) {
       interrogation_room_consent: ui.consent.checked,
     };
     if (ui.booked.checked) {
-      const at = new Date(ui.at.value);
-      if (Number.isNaN(at.getTime())) {
-        deps.showError('Choose the date and time you want the visit, or ask for the earliest slot.');
+      // The time typed is the facility's (R-BOOK-1), like every time on the page.
+      const at = parseFacilityTime(ui.at.value);
+      if (!at) {
+        deps.showError(t('request.chooseTime'));
         return;
       }
       body.booked_at = at.toISOString();
@@ -161,9 +171,13 @@ export function initRequests(deps) {
     try {
       const r = await deps.authorized('/api/lawyer/requests', { method: 'POST', body });
       if (r.slot) {
-        deps.setStatus(`Your visit is at ${formatTime(r.slot.starts_at)} in ${r.slot.booth_label || r.slot.booth}.`);
+        deps.say('request.placedAt', { at: formatTime(r.slot.starts_at), booth: r.slot.booth_label || r.slot.booth });
       } else {
-        deps.setStatus(`You are number ${r.queue_position || '?'} in the queue${r.ticket ? ` (ticket ${r.ticket})` : ''}; a slot will be given before ${formatTime(r.deadline)}.`);
+        deps.say('request.queued', {
+          n: r.queue_position || '?',
+          ticket: r.ticket ? t('request.ticket', { ticket: r.ticket }) : '',
+          at: formatTime(r.deadline),
+        });
       }
       ui.detainee.value = '';
     } catch (err) {
@@ -178,5 +192,8 @@ export function initRequests(deps) {
 
   ui.form.addEventListener('submit', send);
   ui.refresh.addEventListener('click', load);
+  onLangChange(() => {
+    if (last) render(last);
+  });
   return { load };
 }

@@ -25,8 +25,8 @@ use crate::http::serve::PeerCertificates;
 use crate::ids::Role;
 use crate::visit::resume::valid_device_id;
 use crate::visit::{
-    Admission, DeviceBinding, EndReason, HubError, Notice, Refusal as Denied, ResumeRefusal,
-    Resumes, RosterView, Seat, VisitHub,
+    Admission, DeviceBinding, EndReason, HubError, MediaState, Notice, Refusal as Denied,
+    ResumeRefusal, Resumes, RosterView, Seat, VisitHub,
 };
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRef, State};
@@ -219,6 +219,8 @@ fn wire_roster(r: &RosterView) -> wire::Roster {
                 you: e.you,
                 audio_mid: e.audio_mid.clone(),
                 video_mid: e.video_mid.clone(),
+                audio_muted: e.audio_muted,
+                video_off: e.video_off,
             })
             .collect(),
     }
@@ -463,6 +465,20 @@ impl Connection {
                         .hub
                         .end(seat.visit, EndReason::E2eeCheckFailed)
                         .await;
+                }
+                true
+            }
+            Step::MediaState { audio, video } => {
+                // R-REMOTE-1: the others see a mute or a camera turned off in the roster.
+                // Two booleans (the codec refused anything else), for display only.
+                if let Some(seat) = &self.seat {
+                    self.state.hub.set_media_state(
+                        seat,
+                        MediaState {
+                            audio_muted: !audio,
+                            video_off: !video,
+                        },
+                    );
                 }
                 true
             }

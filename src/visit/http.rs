@@ -41,7 +41,14 @@ pub struct VisitRoutes {
     pub store: Store,
     pub sessions: Sessions,
     pub booths: Booths,
+    /// `[facility] time_zone`: the pages show times in it.
+    pub time_zone: FacilityTimeZone,
 }
+
+/// The facility's IANA time zone (`[facility] time_zone`), sent with the visits so the pages
+/// show dates and times on the facility's clock, 24-hour.
+#[derive(Clone, Debug)]
+pub struct FacilityTimeZone(pub std::sync::Arc<str>);
 
 /// The visit routes of the public listener.
 pub fn routes(state: VisitRoutes) -> OpenApiRouter {
@@ -108,6 +115,8 @@ impl VisitView {
 #[derive(Serialize, ToSchema)]
 pub struct LawyerVisits {
     visits: Vec<VisitView>,
+    /// The facility's IANA time zone (`Asia/Shanghai`): show the times in it, 24-hour.
+    time_zone: String,
 }
 
 /// The signed-in lawyer's own visits.
@@ -123,12 +132,16 @@ pub struct LawyerVisits {
 )]
 async fn lawyer_visits(
     State(store): State<Store>,
+    State(tz): State<FacilityTimeZone>,
     session: LawyerSession,
 ) -> Result<Json<LawyerVisits>, ApiError> {
     let now = Utc::now();
     let visits = store.visits_for_lawyer(session.0, now).await?;
     let visits = visits.iter().map(|v| VisitView::new(v, now)).collect();
-    Ok(Json(LawyerVisits { visits }))
+    Ok(Json(LawyerVisits {
+        visits,
+        time_zone: tz.0.to_string(),
+    }))
 }
 
 /// A join token: short-lived, single use, bound to one visit and one participant.
@@ -209,6 +222,8 @@ pub struct BoothVisit {
     /// then the lawyer page.
     remote_station: Option<String>,
     queue: BoothQueue,
+    /// The facility's IANA time zone: show the times in it, 24-hour.
+    time_zone: String,
 }
 
 /// The booth's current or next visit, the room it is held in and the booth's queue.
@@ -225,6 +240,7 @@ pub struct BoothVisit {
 )]
 async fn booth_visit(
     State(store): State<Store>,
+    State(tz): State<FacilityTimeZone>,
     BoothAuth(me): BoothAuth,
 ) -> Result<Json<BoothVisit>, ApiError> {
     let now = Utc::now();
@@ -263,6 +279,7 @@ async fn booth_visit(
         queue: BoothQueue {
             waiting: waiting as i64,
         },
+        time_zone: tz.0.to_string(),
     }))
 }
 

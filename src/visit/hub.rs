@@ -21,7 +21,7 @@
 //! safe direction, so media stops anyway and the failure is logged loudly.
 
 use super::lifecycle::{Action, EndReason, JoinRefusal, LiveVisit, Loss, Notice, Removal, SeatNo};
-use super::roster::{self, RosterView, SeatFacts};
+use super::roster::{self, MediaState, RosterView, SeatFacts};
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::ids::{LawyerId, ParticipantId, Role, VisitId};
 use crate::media::{MediaError, MediaEvent, MediaHandle, PeerId, SlotBinding};
@@ -108,6 +108,8 @@ struct SeatEntry {
     roster: watch::Sender<RosterView>,
     /// Which of this seat's m-lines carry whose media, as the media plane last said.
     slots: Vec<SlotBinding>,
+    /// What the participant last said of its own microphone and camera (R-REMOTE-1).
+    media: MediaState,
 }
 
 struct Live {
@@ -453,6 +455,7 @@ impl VisitHub {
                             label,
                             roster: roster_tx,
                             slots: Vec::new(),
+                            media: MediaState::default(),
                         },
                     );
                     apply(entry, actions, &mut effects);
@@ -650,6 +653,22 @@ impl VisitHub {
                 .map(HubError::Ended)
                 .unwrap_or(HubError::NotPresent)),
             None => Err(HubError::NotPresent),
+        }
+    }
+
+    /// The participant says its microphone / camera are on or off (R-REMOTE-1): kept on
+    /// the seat (a resume keeps it) and shown in everyone's roster. Display only: nothing
+    /// else reads it. A connection whose seat was taken over changes nothing.
+    pub fn set_media_state(&self, seat: &Seat, media: MediaState) {
+        let mut live = self.lock();
+        if let Some(l) = live.get_mut(&seat.visit).filter(|l| holds(l, seat)) {
+            if let Some(s) = l.seats.get_mut(&seat.seat) {
+                if s.media == media {
+                    return;
+                }
+                s.media = media;
+            }
+            publish_rosters(l);
         }
     }
 
@@ -999,6 +1018,7 @@ fn publish_rosters(live: &Live) {
                 label: &s.label,
                 reconnecting,
                 peer: s.peer,
+                media: s.media,
             })
         })
         .collect();

@@ -25,4 +25,4 @@ pub use evidence::{Gate, GateError};
 pub use hub::{HubError, Liveness, Seat, VisitHub};
 pub use lifecycle::{EndReason, Notice, Removal};
 pub use resume::{DeviceBinding, ResumeRefusal, Resumes};
-pub use roster::{RosterSeat, RosterView};
+pub use roster::{MediaState, RosterSeat, RosterView};

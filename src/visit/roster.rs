@@ -37,6 +37,10 @@ pub struct RosterSeat {
     pub audio_mid: Option<String>,
     /// The receiver's m-line carrying this participant's video, if any.
     pub video_mid: Option<String>,
+    /// The participant says its microphone is muted / its camera is off (R-REMOTE-1).
+    /// The participant's own claim, for display only.
+    pub audio_muted: bool,
+    pub video_off: bool,
 }
 
 /// What the roster needs to know about one seat.
@@ -47,6 +51,16 @@ pub struct SeatFacts<'a> {
     pub reconnecting: bool,
     /// The seat's media peer, once it has made its offer.
     pub peer: Option<PeerId>,
+    /// What the participant last said of its own microphone and camera (R-REMOTE-1).
+    pub media: MediaState,
+}
+
+/// A participant's own microphone and camera as it last said (`media_state`, R-REMOTE-1):
+/// shown to the others, trusted for nothing else. Both on until it says otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaState {
+    pub audio_muted: bool,
+    pub video_off: bool,
 }
 
 /// The roster for `receiver`: every seat in join order, with the receiver's own slots
@@ -72,6 +86,8 @@ pub fn view_for(receiver: SeatNo, seats: &[SeatFacts<'_>], slots: &[SlotBinding]
                     you,
                     audio_mid: if you { None } else { mid_of(s.peer, false) },
                     video_mid: if you { None } else { mid_of(s.peer, true) },
+                    audio_muted: s.media.audio_muted,
+                    video_off: s.media.video_off,
                 }
             })
             .collect(),
@@ -93,6 +109,7 @@ mod tests {
                 label: "Booth 1",
                 reconnecting: false,
                 peer: Some(PeerId(30)),
+                media: MediaState::default(),
             },
             SeatFacts {
                 seat: SeatNo(4),
@@ -100,6 +117,10 @@ mod tests {
                 label: "王律师",
                 reconnecting: false,
                 peer: Some(PeerId(40)),
+                media: MediaState {
+                    audio_muted: true,
+                    video_off: false,
+                },
             },
             SeatFacts {
                 seat: SeatNo(5),
@@ -107,6 +128,7 @@ mod tests {
                 label: "Interpreter",
                 reconnecting: true,
                 peer: None,
+                media: MediaState::default(),
             },
         ];
         let slots = [
@@ -134,6 +156,10 @@ mod tests {
             (Some("0"), Some("1"))
         );
         assert!(view.entries[1].you && view.entries[1].audio_mid.is_none());
+        // R-REMOTE-1: everyone, the receiver included, sees what a participant said of
+        // its own microphone and camera.
+        assert!(view.entries[1].audio_muted && !view.entries[1].video_off);
+        assert!(!booth.audio_muted && !booth.video_off);
         let interpreter = &view.entries[2];
         assert!(interpreter.reconnecting && interpreter.video_mid.is_none());
     }

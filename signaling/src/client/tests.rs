@@ -144,7 +144,12 @@ where
                 Ok(Step::Pong) => out.push(ServerMessage::Pong),
                 Ok(Step::Leave) | Ok(Step::Resume(_)) => {}
                 // The fake server has no visit to relay keys to.
-                Ok(Step::E2eeKey { .. } | Step::E2eeMediaKey { .. } | Step::E2eeCheckFailed) => {}
+                Ok(
+                    Step::E2eeKey { .. }
+                    | Step::E2eeMediaKey { .. }
+                    | Step::E2eeCheckFailed
+                    | Step::MediaState { .. },
+                ) => {}
                 Ok(Step::Join(token)) => {
                     let joined = |role| {
                         ServerMessage::Joined(Joined {

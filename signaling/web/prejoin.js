@@ -1,0 +1,233 @@
+// confer: the lawyer's check before joining (R-REMOTE-1): camera preview, microphone level,
+// the choice of camera and microphone (used for the visit), and a network check.
+//
+// The network check is the minimum a page can do honestly without a media peer: the HTTPS
+// round trip to this server (three HEAD requests for a small page asset, the median shown)
+// and whether the signalling WebSocket answers `hello` with `welcome` (then the page says
+// `leave`: the connection joins nothing). Whether UDP, TCP or the relay carries media is
+// seen only when the visit connects (the Connection line). No media leaves this page here:
+// the preview and the level meter are local, nothing is recorded or sent (R-PRIV-1).
+import { PROTOCOL_VERSION, socketUrl, state } from './confer.js';
+import { onLangChange, t } from './i18n.js';
+
+const $ = (id) => document.getElementById(id);
+const WS_CHECK_MS = 10000;
+
+/** The median of three HTTPS round trips to this server, in ms; null when unreachable. */
+async function httpsRoundTrip() {
+  const times = [];
+  for (let i = 0; i < 3; i += 1) {
+    const start = performance.now();
+    try {
+      const r = await fetch('/web/icon.svg', { method: 'HEAD', cache: 'no-store', credentials: 'same-origin' });
+      if (!r.ok) return null;
+    } catch {
+      return null;
+    }
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return Math.round(times[1]);
+}
+
+/** Whether the signalling endpoint answers `hello` with `welcome` (within 10 s). */
+function signallingReachable() {
+  return new Promise((resolve) => {
+    let done = false;
+    let ws;
+    const finish = (ok) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'leave' }));
+        if (ws) ws.close(1000);
+      } catch {
+        // closing anyway
+      }
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(false), WS_CHECK_MS);
+    try {
+      ws = new WebSocket(socketUrl());
+    } catch {
+      finish(false);
+      return;
+    }
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', version: PROTOCOL_VERSION, client: 'confer-web/1 check' }));
+    ws.onmessage = (event) => {
+      try {
+        finish(JSON.parse(event.data).type === 'welcome');
+      } catch {
+        finish(false);
+      }
+    };
+    ws.onerror = () => finish(false);
+    ws.onclose = () => finish(false);
+  });
+}
+
+/**
+ * Wire the check. Returns `chosen()` (the device ids the lawyer picked, for the visit's
+ * getUserMedia) and `stop()` (release camera and microphone: called before joining).
+ */
+export function initPrejoin() {
+  const ui = {
+    start: $('prejoin-start'),
+    stopButton: $('prejoin-stop'),
+    panel: $('prejoin-panel'),
+    video: $('prejoin-video'),
+    camera: $('prejoin-camera'),
+    mic: $('prejoin-mic'),
+    level: $('mic-level'),
+    network: $('network-check'),
+  };
+  const picked = { video: null, audio: null };
+  let stream = null;
+  let audio = null;
+  let meterTimer = null;
+  /** The network lines shown, as [key, vars, ok] (re-rendered on a language switch). */
+  let lines = [];
+  const report = { micPeak: 0, httpsRttMs: null, signalling: null, running: false, devices: [] };
+  state.prejoin = report;
+
+  function renderNetwork() {
+    ui.network.replaceChildren(...lines.map(([key, vars, ok]) => {
+      const li = document.createElement('li');
+      li.textContent = t(key, vars);
+      if (ok !== null) li.dataset.ok = String(ok);
+      return li;
+    }));
+  }
+
+  function release() {
+    if (meterTimer) clearInterval(meterTimer);
+    meterTimer = null;
+    if (audio) audio.close().catch(() => {});
+    audio = null;
+    if (stream) for (const track of stream.getTracks()) track.stop();
+    stream = null;
+    ui.video.srcObject = null;
+    ui.level.value = 0;
+  }
+
+  async function listDevices() {
+    let devices = [];
+    try {
+      devices = await navigator.mediaDevices.enumerateDevices();
+    } catch {
+      devices = [];
+    }
+    report.devices = devices.map((d) => ({ kind: d.kind, label: d.label }));
+    for (const [select, kind, media] of [[ui.camera, 'videoinput', 'video'], [ui.mic, 'audioinput', 'audio']]) {
+      const found = devices.filter((d) => d.kind === kind);
+      select.replaceChildren(...found.map((d, i) => {
+        const option = document.createElement('option');
+        option.value = d.deviceId;
+        option.textContent = d.label || `${t(kind === 'videoinput' ? 'lawyer.camera' : 'lawyer.microphone')} ${i + 1}`;
+        return option;
+      }));
+      const track = stream ? stream.getTracks().find((x) => x.kind === media) : null;
+      const now = track && track.getSettings ? track.getSettings().deviceId : '';
+      if (now) select.value = now;
+    }
+  }
+
+  /** Open the chosen (or default) camera and microphone, and meter the microphone. */
+  async function open() {
+    release();
+    const want = (id) => (id ? { deviceId: { exact: id } } : {});
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: { ...want(picked.audio) },
+        video: { width: 1280, height: 720, ...want(picked.video) },
+      });
+    } catch {
+      lines = [['prejoin.noDevice', {}, false], ...lines.filter(([k]) => k !== 'prejoin.noDevice')];
+      renderNetwork();
+      return;
+    }
+    for (const track of stream.getTracks()) {
+      const id = track.getSettings ? track.getSettings().deviceId : null;
+      if (id) picked[track.kind] = id;
+    }
+    ui.video.srcObject = stream;
+    ui.video.play().catch(() => {});
+    // The level meter: an AnalyserNode on the local microphone, nothing leaves the page.
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (Context && stream.getAudioTracks().length > 0) {
+      audio = new Context();
+      const source = audio.createMediaStreamSource(stream);
+      const analyser = audio.createAnalyser();
+      analyser.fftSize = 1024;
+      source.connect(analyser);
+      const samples = new Float32Array(analyser.fftSize);
+      meterTimer = setInterval(() => {
+        analyser.getFloatTimeDomainData(samples);
+        let sum = 0;
+        for (const x of samples) sum += x * x;
+        const rms = Math.sqrt(sum / samples.length);
+        const level = Math.min(1, rms * 4);
+        ui.level.value = level;
+        ui.level.textContent = String(Math.round(level * 100));
+        report.micPeak = Math.max(report.micPeak, level);
+      }, 100);
+      if (audio.state === 'suspended') audio.resume().catch(() => {});
+    }
+    await listDevices();
+  }
+
+  async function checkNetwork() {
+    lines = [['prejoin.netChecking', {}, null]];
+    renderNetwork();
+    const rtt = await httpsRoundTrip();
+    report.httpsRttMs = rtt;
+    const ws = await signallingReachable();
+    report.signalling = ws;
+    lines = [
+      rtt === null ? ['prejoin.httpsFail', {}, false] : ['prejoin.httpsOk', { ms: rtt }, true],
+      ws ? ['prejoin.wsOk', {}, true] : ['prejoin.wsFail', {}, false],
+      ['prejoin.mediaLater', {}, null],
+    ];
+    if (rtt !== null && ws && stream) lines.push(['prejoin.ready', {}, true]);
+    renderNetwork();
+  }
+
+  async function start() {
+    ui.panel.hidden = false;
+    ui.start.hidden = true;
+    report.running = true;
+    await open();
+    await checkNetwork();
+  }
+
+  function stop() {
+    release();
+    report.running = false;
+    ui.panel.hidden = true;
+    ui.start.hidden = false;
+  }
+
+  ui.start.addEventListener('click', () => {
+    start();
+  });
+  ui.stopButton.addEventListener('click', () => {
+    stop();
+    ui.start.focus();
+  });
+  ui.camera.addEventListener('change', () => {
+    picked.video = ui.camera.value || null;
+    open();
+  });
+  ui.mic.addEventListener('change', () => {
+    picked.audio = ui.mic.value || null;
+    open();
+  });
+  onLangChange(renderNetwork);
+
+  return {
+    /** The devices picked here (null: the browser's default), for the visit. */
+    chosen: () => ({ ...picked }),
+    stop,
+  };
+}
