@@ -512,6 +512,8 @@ fn serve(dir: &Path, http: u16, admin: u16) -> Server {
         .args(["--media-addr", &format!("127.0.0.1:{http}")])
         .args(["--admin-addr", &format!("127.0.0.1:{admin}")])
         .env("CONFER_LOG", "warn")
+        // A loaded test machine can hold one group commit longer than production's 5 s.
+        .env("CONFER_AUDIT__APPEND_TIMEOUT_MS", "30000")
         .stdout(Stdio::null())
         .stderr(
             std::fs::OpenOptions::new()
@@ -619,14 +621,19 @@ async fn no_acknowledged_audit_entry_is_lost_when_the_server_is_killed() {
     // acknowledged `join_token_issued` entry.
     let url = server.url(&format!("/api/lawyer/visits/{visit}/join-token"));
     let mut writers = Vec::new();
+    let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for _ in 0..16 {
         let (client, url, session) = (client.clone(), url.clone(), session.clone());
+        let issued = issued.clone();
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             loop {
                 match client.post(&url).bearer_auth(&session).send().await {
                     Ok(r) if r.status() == 200 => match r.json::<Value>().await {
-                        Ok(body) => acked.push(jti(body["token"].as_str().unwrap())),
+                        Ok(body) => {
+                            acked.push(jti(body["token"].as_str().unwrap()));
+                            issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         Err(_) => break,
                     },
                     _ => break,
@@ -635,7 +642,14 @@ async fn no_acknowledged_audit_entry_is_lost_when_the_server_is_killed() {
             acked
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill it in full flow: once enough tokens are out (however slow the machine), with
+    // the writers still issuing more.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while issued.load(std::sync::atomic::Ordering::Relaxed) <= 40
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
     let mut acked = HashSet::new();
@@ -644,8 +658,9 @@ async fn no_acknowledged_audit_entry_is_lost_when_the_server_is_killed() {
     }
     assert!(
         acked.len() > 20,
-        "only {} tokens issued before the kill",
-        acked.len()
+        "only {} tokens issued before the kill; server log: {}",
+        acked.len(),
+        std::fs::read_to_string(&server.log).unwrap_or_default()
     );
     eprintln!("{} join tokens acknowledged before SIGKILL", acked.len());
 

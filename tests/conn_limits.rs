@@ -319,13 +319,44 @@ async fn one_client_at_its_caps_leaves_sign_in_join_healthz_and_media_to_the_oth
     }
 
     let mut worst_loss = 0.0f64;
-    for (from, to) in [(&lawyer, &booth), (&booth, &lawyer)] {
+    let mut losses = Vec::new();
+    for (name, from, to) in [
+        ("lawyer->booth", &lawyer, &booth),
+        ("booth->lawyer", &booth, &lawyer),
+    ] {
         for kind in [MediaKind::Audio, MediaKind::Video] {
-            let m = check_payloads(&from.peer.sent(kind), &to.peer.received(kind), 0.0)
-                .expect("payloads intact");
+            let sent = from.peer.sent(kind);
+            let m = check_payloads(&sent, &to.peer.received(kind), 0.0).expect("payloads intact");
+            losses.push(format!(
+                "{name} {kind:?}: {:.3} % of {} lost",
+                (1.0 - m.ratio()) * 100.0,
+                sent.len()
+            ));
             worst_loss = worst_loss.max(1.0 - m.ratio());
         }
     }
+    // What the SFU saw and chose (congestion control may drop whole video frames for a
+    // receiver whose leg looks congested): the evidence if the loss bound is ever missed.
+    let sfu: Vec<String> = app
+        .running
+        .state
+        .hub
+        .media_snapshot()
+        .await
+        .peers
+        .iter()
+        .map(|(_, role, s)| {
+            format!(
+                "{role:?}: rtp in {} out {}, video frames dropped {}, estimate {:?}",
+                s.rtp_packets_in, s.rtp_packets_out, s.video_frames_dropped, s.bwe_estimate_bps
+            )
+        })
+        .collect();
+    println!(
+        "conn_limits media: {}; SFU: {}",
+        losses.join(", "),
+        sfu.join("; ")
+    );
     let public_max = public_held.max_held.load(Ordering::Relaxed);
     let admin_max = admin_held.max_held.load(Ordering::Relaxed);
     println!(

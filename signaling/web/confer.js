@@ -95,16 +95,10 @@ export function recordError(err) {
 /** A sentence for the person in front of the screen, whatever went wrong. */
 export function describeError(err) {
   if (err instanceof ConferError) return err.message;
-  if (err && err.name === 'NotAllowedError') {
-    return 'The camera or microphone was blocked. Please allow them in the browser and try again.';
-  }
-  if (err && err.name === 'NotFoundError') {
-    return 'No camera or microphone was found. Please connect them and try again.';
-  }
-  if (err && err.name === 'NotReadableError') {
-    return 'The camera or microphone is in use by another program.';
-  }
-  return 'Something went wrong. Please try again.';
+  if (err && err.name === 'NotAllowedError') return t('error.devicesBlocked');
+  if (err && err.name === 'NotFoundError') return t('error.noDevices');
+  if (err && err.name === 'NotReadableError') return t('error.devicesBusy');
+  return t('error.generic');
 }
 
 /**
@@ -114,7 +108,7 @@ export function describeError(err) {
 /** The sentence of an error answer, in English and (where the server gives one) Chinese. */
 export function refusalText(data, status) {
   if (!data || typeof data.message !== 'string') {
-    return `The server answered with an error (${status}).`;
+    return t('error.serverStatus', { status });
   }
   return pick(data.message, data.message_zh);
 }

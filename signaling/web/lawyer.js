@@ -411,8 +411,8 @@ async function loadCompanions(v) {
   ui.inviteCompanion.replaceChildren(...list.map((c) => {
     const option = document.createElement('option');
     option.value = String(c.id);
-    const kind = c.kind === 'interpreter' ? '翻译人员 Interpreter' : '律师助理 Assistant';
-    const invited = c.invited ? '（已邀请 / invited）' : '';
+    const kind = t(c.kind === 'interpreter' ? 'invite.kindInterpreter' : 'invite.kindAssistant');
+    const invited = c.invited ? t('invite.alreadyInvited') : '';
     option.textContent = `${kind}: ${c.display_name}${invited}`;
     return option;
   }));
@@ -423,14 +423,14 @@ async function loadCompanions(v) {
     button.type = 'button';
     button.className = 'secondary withdraw';
     button.dataset.accountId = String(c.id);
-    button.textContent = '撤回邀请 / Withdraw';
+    button.textContent = t('invite.withdraw');
     button.onclick = () => withdrawCompanion(v, c.id);
     item.append(`${c.display_name} `, button);
     return item;
   }));
   ui.inviteSend.disabled = list.length === 0;
   if (list.length === 0 && !ui.inviteAnswer.textContent) {
-    ui.inviteAnswer.textContent = '没有可邀请的助理或翻译人员。 / Nobody can be invited to this visit.';
+    ui.inviteAnswer.textContent = t('invite.nobody');
   }
   ui.inviteSend.onclick = () => inviteCompanion(v);
   ui.invite.hidden = !visit;
@@ -445,7 +445,7 @@ async function inviteCompanion(v) {
       method: 'POST',
       body: { account_id: id },
     });
-    ui.inviteAnswer.textContent = '已邀请，对方现在可以加入。 / Invited: they can join now, while you are in the visit.';
+    ui.inviteAnswer.textContent = t('invite.done');
   } catch (err) {
     recordError(err);
     ui.inviteAnswer.textContent = describeError(err);
@@ -459,8 +459,8 @@ async function withdrawCompanion(v, id) {
   try {
     const reply = await authorized(`/api/lawyer/visits/${encodeURIComponent(v.id)}/companions/${id}`, { method: 'DELETE' });
     ui.inviteAnswer.textContent = reply.removed_from_visit
-      ? '已撤回邀请，对方已退出会见。 / Invitation withdrawn: they have been removed from the visit.'
-      : '已撤回邀请。 / Invitation withdrawn.';
+      ? t('invite.withdrawnRemoved')
+      : t('invite.withdrawn');
   } catch (err) {
     recordError(err);
     ui.inviteAnswer.textContent = describeError(err);
