@@ -651,6 +651,16 @@ fn rekey_figure(
     (last_received, last_among_present, last_sent)
 }
 
+/// Frames the workers of `pages` dropped so far (no key yet, or not opening).
+async fn dropped(pages: &[&Browser]) -> f64 {
+    let mut n = 0.0;
+    for p in pages {
+        let s = worker_stats(p).await;
+        n += num(&s["droppedUndecryptable"]) + num(&s["droppedNoKey"]);
+    }
+    n
+}
+
 async fn sign_in_and_join(page: &Browser, app: &app::TestApp, username: &str, password: &str) {
     page.goto(&app.url("/lawyer")).await.unwrap();
     page.sign_in(
@@ -769,6 +779,7 @@ async fn rekey_on_companion_join_and_leave() {
     for cycle in 0..cycles {
         // Join: the interpreter comes in; everyone re-keys.
         let before = [send_kid(&lawyer).await, send_kid(&booth).await];
+        let dropped_before = dropped(&[&lawyer, &booth]).await;
         for p in [&lawyer, &booth] {
             p.eval(WATCH_ROSTER).await.unwrap();
         }
@@ -797,9 +808,14 @@ async fn rekey_on_companion_join_and_leave() {
             &[before[0], before[1], None],
             &stats,
         ));
+        println!(
+            "    frames dropped by the lawyer's and booth's workers (no key yet, or not opening): {}",
+            dropped(&[&lawyer, &booth]).await - dropped_before
+        );
 
         // Leave: the interpreter leaves; the two left re-key without it.
         let before = [send_kid(&lawyer).await, send_kid(&booth).await];
+        let dropped_before = dropped(&[&lawyer, &booth]).await;
         for p in [&lawyer, &booth] {
             p.eval(WATCH_ROSTER).await.unwrap();
         }
@@ -817,6 +833,10 @@ async fn rekey_on_companion_join_and_leave() {
             &before,
             &stats,
         ));
+        println!(
+            "    frames dropped by the lawyer's and booth's workers (no key yet, or not opening): {}",
+            dropped(&[&lawyer, &booth]).await - dropped_before
+        );
     }
     for (what, v) in [("join", &joins), ("leave", &leaves)] {
         let sorted = |f: fn(&(f64, f64, f64)) -> f64| {
