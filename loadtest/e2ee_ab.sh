@@ -32,6 +32,8 @@ STEADY_SECS=${STEADY_SECS:-15}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 if [[ -n "${OUT:-}" ]]; then work=$(mkdir -p "$OUT" && cd "$OUT" && pwd); else work=$(mktemp -d /tmp/confer-e2ee-ab.XXXXXX); fi
+# The servers' data dirs (database, dev PKI with private keys) stay out of OUT.
+scratch=$(mktemp -d /tmp/confer-e2ee-ab-data.XXXXXX)
 server_pid=""
 cleanup() {
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
@@ -39,7 +41,7 @@ cleanup() {
         wait "$server_pid" 2>/dev/null || true
     fi
 }
-trap cleanup EXIT
+trap 'cleanup; rm -rf "$scratch"' EXIT
 
 nice_cmd=()
 [[ "$NICE" != "0" ]] && nice_cmd=(nice -n "$NICE")
@@ -57,7 +59,7 @@ admin=127.0.0.1:$((PORT_BASE + 2))
 
 run() {
     local arm=$1 round=$2
-    local dir=$work/confer-$arm-$round out=$work/steady-$arm-$round.json
+    local dir=$scratch/confer-$arm-$round out=$work/steady-$arm-$round.json
     rm -rf "$dir"
     "${nice_cmd[@]}" taskset -c 0 "$confer_bin" serve --demo --data-dir "$dir" \
         --http-addr "$http" --media-addr "$media" --admin-addr "$admin" >"$dir.log" 2>&1 &
