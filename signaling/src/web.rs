@@ -257,6 +257,34 @@ mod tests {
     }
 
     #[test]
+    fn the_figures_switch_that_leaves_e2ee_out_exists_only_under_the_test_hooks_marker() {
+        // R-PRIV-1: end-to-end encryption is mandatory. The "without" arm of its figures
+        // (tests/e2ee_figures_browser.rs) is a switch that is false unless the page carries
+        // the test-hooks marker, which only a `test-hooks` build serves (web_marker.rs).
+        let hooks = body("/web/hooks.js");
+        assert!(
+            hooks.contains("export const TEST_E2EE_OFF = TEST_HOOKS\n  && "),
+            "{hooks}"
+        );
+        let e2ee = body("/web/e2ee.js");
+        assert_eq!(
+            e2ee.matches("if (TEST_E2EE_OFF) return; // test builds only")
+                .count(),
+            2,
+            "only the two transforms are left out"
+        );
+        for a in ASSETS {
+            if a.body.contains("TEST_E2EE_OFF") {
+                assert!(
+                    ["/web/hooks.js", "/web/e2ee.js"].contains(&a.path),
+                    "{} uses the figures' switch",
+                    a.path
+                );
+            }
+        }
+    }
+
+    #[test]
     fn videos_autoplay_inline_and_the_local_one_is_muted() {
         for path in ["/lawyer", "/booth"] {
             let b = body(path);

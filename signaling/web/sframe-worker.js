@@ -18,9 +18,22 @@ const stats = {
   droppedUndecryptable: 0,
   cryptoMs: 0,
   firstDecrypted: { audio: null, video: null },
+  // The figures of R-PRIV-1 (tests/e2ee_figures_browser.rs), counters in this page only:
+  // per transform ("encrypt video", ...) frames, bytes in and crypto ms; per KID, when this
+  // worker first sent and first opened a frame under it (ms since the epoch, for re-key time).
+  byTransform: {},
+  firstSentByKid: {},
+  firstDecryptedByKid: {},
   transforms: [],
   errors: [],
 };
+
+function tally(name, bytes, ms) {
+  const t = stats.byTransform[name] || (stats.byTransform[name] = { frames: 0, bytes: 0, ms: 0 });
+  t.frames += 1;
+  t.bytes += bytes;
+  t.ms += ms;
+}
 
 self.onmessage = async (event) => {
   const m = event.data || {};
@@ -49,8 +62,11 @@ function protect(kind) {
     const ctr = s.ctr;
     s.ctr += 1;
     const out = await encrypt(s.keys, s.kid, ctr, data.subarray(0, n), data.subarray(n));
-    stats.cryptoMs += performance.now() - started;
+    const ms = performance.now() - started;
+    stats.cryptoMs += ms;
     stats.encrypted += 1;
+    tally(`encrypt ${kind}`, data.length, ms);
+    if (!(s.kid in stats.firstSentByKid)) stats.firstSentByKid[s.kid] = performance.timeOrigin + performance.now();
     frame.data = out.buffer;
     controller.enqueue(frame);
   };
@@ -60,13 +76,20 @@ function open(kind) {
   return async (frame, controller) => {
     const started = performance.now();
     const data = new Uint8Array(frame.data);
-    const out = await decrypt((kid) => receive.get(kid), clearPrefixLen(kind, data), data);
-    stats.cryptoMs += performance.now() - started;
+    let kid = null;
+    const out = await decrypt((k) => {
+      kid = k;
+      return receive.get(k);
+    }, clearPrefixLen(kind, data), data);
+    const ms = performance.now() - started;
+    stats.cryptoMs += ms;
     if (!out) {
       stats.droppedUndecryptable += 1;
       return;
     }
     stats.decrypted += 1;
+    tally(`decrypt ${kind}`, data.length, ms);
+    if (!(kid in stats.firstDecryptedByKid)) stats.firstDecryptedByKid[kid] = performance.timeOrigin + performance.now();
     if (stats.firstDecrypted[kind] === null) {
       stats.firstDecrypted[kind] = performance.timeOrigin + performance.now();
     }
