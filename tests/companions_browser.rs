@@ -29,7 +29,7 @@ use std::time::Duration;
 const CONNECT: Duration = Duration::from_secs(60);
 /// The check code as the page shows it, digits only.
 const SHOWN_CODE: &str = "document.getElementById('check-code').textContent.replace(/\\s/g, '')";
-/// How many times the page said the check code changed (signaling/web/e2ee.js CODE_CHANGED).
+/// How many times the page said the check code changed (the catalogues' `e2ee.codeChanged`).
 const CODE_CHANGED_NOTICES: &str = "[...document.querySelectorAll('#notices li')].filter((li) => li.textContent.includes('the check code changed')).length";
 
 /// Wait until `page` shows a 6-digit check code other than `not`, and return it.
@@ -322,13 +322,14 @@ async fn lawyer_interpreter_and_booth_see_and_hear_each_other_and_the_roster() {
         ("interpreter", INTERPRETER_TONE),
     ];
     for (page, me, others) in pages {
-        // The roster, as visible text on the page: all three, Chinese first.
+        // The roster, as visible text on the page: all three, in the page's language (these
+        // browsers ask for English; the Chinese catalogue has the same keys, tests/pages_i18n.rs).
         page.wait_for(
             &format!(
                 "(() => {{ const r = document.getElementById('roster'); if (!r || r.offsetParent === null) return false; \
-                 const t = r.innerText; return r.children.length === 3 && t.includes('律师 Lawyer') \
-                 && t.includes('会见终端 Booth') && t.includes('翻译人员 Interpreter: {INTERPRETER_NAME}') \
-                 && t.includes('（您 / you）'); }})()"
+                 const t = r.innerText; return r.children.length === 3 && t.includes('Lawyer:') \
+                 && t.includes('Booth:') && t.includes('Interpreter: {INTERPRETER_NAME}') \
+                 && t.includes('(you)'); }})()"
             ),
             CONNECT,
         )

@@ -2,7 +2,8 @@
 //! certificate) is in a visit with a lawyer played by a webrtc-rs peer whose signalling runs
 //! through a relay. When the lawyer falls silent (its peer stops sending, the relay carries
 //! nothing, every socket stays open), the booth page replaces the lawyer's frozen picture
-//! with the placeholder "对方连接中断，正在恢复…", and when the grace period ends it shows
+//! with the placeholder "The other side's connection was interrupted; reconnecting…" (these
+//! browsers ask for English; 对方连接中断，正在恢复… in Chinese), and when the grace period ends it shows
 //! that the other side left. The changes reach the page through the visit hub's notices
 //! (docs/DESIGN.md invariant 8). Under `CI=true` a missing Chromium fails the test.
 
@@ -96,7 +97,7 @@ async fn the_booth_page_shows_a_placeholder_instead_of_a_silent_lawyers_frozen_p
     booth
         .wait_for(
             &format!(
-                "!{PLACEHOLDER}.hidden && {PLACEHOLDER}.textContent.startsWith('对方连接中断，正在恢复') \
+                "!{PLACEHOLDER}.hidden && {PLACEHOLDER}.textContent.startsWith(\"The other side's connection was interrupted\") \
                  && /reconnecting/.test({PLACEHOLDER}.textContent) \
                  && document.getElementById('remote-video').hidden"
             ),
@@ -116,7 +117,7 @@ async fn the_booth_page_shows_a_placeholder_instead_of_a_silent_lawyers_frozen_p
     // No return within the grace period: the page says the other side left.
     booth
         .wait_for(
-            &format!("{PLACEHOLDER}.textContent.includes('对方已离开') && !{PLACEHOLDER}.hidden"),
+            &format!("{PLACEHOLDER}.textContent.includes('The other side left') && !{PLACEHOLDER}.hidden"),
             CONNECT,
         )
         .await

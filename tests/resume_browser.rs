@@ -189,7 +189,7 @@ async fn a_lawyer_page_that_loses_its_network_comes_back_by_itself_within_the_gr
     relay.go_silent();
     let lost_at = Instant::now();
     let reconnecting = format!(
-        "!{PLACEHOLDER}.hidden && {PLACEHOLDER}.textContent.startsWith('对方连接中断') \
+        "!{PLACEHOLDER}.hidden && {PLACEHOLDER}.textContent.startsWith(\"The other side's connection was interrupted\") \
          && window.conferState.remote === 'reconnecting'"
     );
     booth
@@ -239,7 +239,7 @@ async fn a_lawyer_page_that_loses_its_network_comes_back_by_itself_within_the_gr
         .expect("the booth page shows the placeholder again");
     booth
         .wait_for(
-            &format!("{PLACEHOLDER}.textContent.includes('对方已离开') && !{PLACEHOLDER}.hidden"),
+            &format!("{PLACEHOLDER}.textContent.includes('The other side left') && !{PLACEHOLDER}.hidden"),
             CONNECT,
         )
         .await

@@ -28,7 +28,7 @@
 // (a new offer with new ICE credentials on the same socket). It shows what it is doing
 // ("正在重新连接… / Reconnecting…", attempt n); a final refusal shows the server's sentence.
 
-import { CODE_CHANGED, E2ee, E2EE_UNSUPPORTED, e2eeSupported, formatCode } from './e2ee.js';
+import { E2ee, E2EE_UNSUPPORTED, e2eeSupported, formatCode } from './e2ee.js';
 import { formatDateTime, lang, pick, t } from './i18n.js';
 import { TEST_HOOKS } from './hooks.js';
 
@@ -161,7 +161,7 @@ export function sharedVisitUi(els, addNotice) {
     notice: addNotice,
     checkCode: (code, changed) => {
       if (els.checkCode) els.checkCode.textContent = code ? formatCode(code) : '–';
-      if (changed) addNotice(CODE_CHANGED);
+      if (changed) addNotice(t('e2ee.codeChanged'));
     },
     soundBlocked: (enable) => {
       els.unmute.hidden = false;
@@ -219,24 +219,22 @@ export const ROLE_NAMES = {
  *  further remote participant (a visit has at most 4 participants, so 3 others). */
 const EXTRA_REMOTE_PAIRS = 2;
 
-/** What the remote placeholder says (Chinese first, English second; R-REMOTE-2). */
-export const REMOTE_RECONNECTING = '对方连接中断，正在恢复… / The other side\'s connection was interrupted; reconnecting…';
-export const REMOTE_LEFT = '对方已离开。 / The other side left.';
-export const REMOTE_BACK = '对方已恢复连接。 / The other side is back.';
+/** What the remote placeholder says, in the page's language (R-REMOTE-2). */
+export const REMOTE_RECONNECTING = () => t('remote.reconnecting');
+export const REMOTE_LEFT = () => t('remote.left');
+export const REMOTE_BACK = () => t('remote.back');
 
+/** Who a role is in a sentence ("The lawyer" / "律师"). */
 function roleName(role) {
-  const n = ROLE_NAMES[role];
-  return n ? `${n.zh} / The ${n.en.toLowerCase()}` : '对方 / The other side';
+  return ROLE_NAMES[role] ? t(`who.${role}`) : t('who.other');
 }
 
-/** "律师 Lawyer: 王律师" for a roster entry (Chinese first, English second). */
+/** "Lawyer: Wang Fang, present" / "律师: 王芳, 在场" for a roster entry (R-VERIFY-4). */
 export function rosterText(entry) {
-  const n = ROLE_NAMES[entry.role] || { zh: '参与人', en: 'Participant' };
-  const state = entry.state === 'reconnecting'
-    ? '连接中断，正在恢复 / reconnecting'
-    : '在场 / present';
-  const you = entry.you ? '（您 / you）' : '';
-  return `${n.zh} ${n.en}: ${entry.label}${you}, ${state}`;
+  const role = ROLE_NAMES[entry.role] ? t(`roster.${entry.role}`) : t('roster.participant');
+  const state = t(entry.state === 'reconnecting' ? 'roster.reconnecting' : 'roster.present');
+  const you = entry.you ? t('roster.you') : '';
+  return `${role}: ${entry.label}${you}, ${state}`;
 }
 
 /** The signalling WebSocket, as request/answer pairs plus a stream of notices. */
@@ -729,31 +727,31 @@ export class Visit {
       case 'participant_joined':
         if (this.remoteAway && this.isPrimary(notice.role)) {
           this.showRemote(null);
-          this.notice(REMOTE_BACK);
+          this.notice(REMOTE_BACK());
         } else {
-          this.notice(`${roleName(notice.role)} joined.`);
+          this.notice(t('notice.joined', { who: roleName(notice.role) }));
         }
         if (state.phase !== 'connected') this.say('visit.otherJoined', { who: roleName(notice.role) });
         else this.say('visit.connected');
         break;
       case 'participant_reconnecting':
         if (!this.isPrimary(notice.role)) {
-          this.notice(`${roleName(notice.role)}: 连接中断，正在恢复… / connection interrupted; reconnecting…`);
+          this.notice(t('notice.reconnecting', { who: roleName(notice.role) }));
           break;
         }
         this.showRemote('reconnecting');
-        this.notice(REMOTE_RECONNECTING);
-        this.status(REMOTE_RECONNECTING);
+        this.notice(REMOTE_RECONNECTING());
+        this.status(REMOTE_RECONNECTING());
         break;
       case 'participant_left':
         if (this.e2ee) this.e2ee.participantLeft(notice.role);
         if (!this.isPrimary(notice.role)) {
-          this.notice(`${roleName(notice.role)} 已离开。 / left.`);
+          this.notice(t('notice.left', { who: roleName(notice.role) }));
           break;
         }
         this.showRemote('left');
-        this.notice(`${roleName(notice.role)} left. They may come back.`);
-        this.status(`${roleName(notice.role)} left. Waiting for them to come back…`);
+        this.notice(t('notice.leftMayReturn', { who: roleName(notice.role) }));
+        this.status(t('status.waitingReturn', { who: roleName(notice.role) }));
         break;
       case 'time_warning':
         this.notice(notice.minutes_left === 1
@@ -788,7 +786,7 @@ export class Visit {
     state.remote = away || 'shown';
     const placeholder = this.remotePlaceholder;
     if (!placeholder) return;
-    placeholder.textContent = away === 'reconnecting' ? REMOTE_RECONNECTING : away === 'left' ? REMOTE_LEFT : '';
+    placeholder.textContent = away === 'reconnecting' ? REMOTE_RECONNECTING() : away === 'left' ? REMOTE_LEFT() : '';
     placeholder.hidden = !away;
     this.remoteVideo.hidden = Boolean(away);
   }
@@ -905,7 +903,7 @@ export class Visit {
       const n = ROLE_NAMES[p.role] || { zh: '参与人', en: 'Participant' };
       if (tile.caption) tile.caption.textContent = `${n.zh} ${n.en}: ${p.label}`;
       if (!tile.primary && tile.placeholder) {
-        tile.placeholder.textContent = p.state === 'reconnecting' ? REMOTE_RECONNECTING : '';
+        tile.placeholder.textContent = p.state === 'reconnecting' ? REMOTE_RECONNECTING() : '';
         tile.placeholder.hidden = p.state !== 'reconnecting';
         tile.video.hidden = p.state === 'reconnecting';
       }

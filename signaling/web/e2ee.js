@@ -21,8 +21,6 @@ import { TEST_E2EE_OFF, TEST_HOOKS } from './hooks.js';
 export const E2EE_UNSUPPORTED =
   '此浏览器无法对会见进行端到端加密，因此不能加入。请使用最新版的 Chrome、Edge 或 Safari。\n' +
   'This browser cannot encrypt the visit end to end, so it cannot join. Please use a current Chrome, Edge or Safari.';
-export const CODE_CHANGED =
-  '参与者有变化，校验码已更新，请重新核对。 / Someone joined or left: the check code changed. Please compare it again.';
 
 /** Whether this browser has everything end-to-end encryption needs. */
 export function e2eeSupported() {
