@@ -900,8 +900,8 @@ export class Visit {
       if (!tile) continue;
       tile.video.dataset.participantId = String(p.id);
       tile.video.dataset.role = p.role;
-      const n = ROLE_NAMES[p.role] || { zh: '参与人', en: 'Participant' };
-      if (tile.caption) tile.caption.textContent = `${n.zh} ${n.en}: ${p.label}`;
+      const role = ROLE_NAMES[p.role] ? t(`roster.${p.role}`) : t('roster.participant');
+      if (tile.caption) tile.caption.textContent = `${role}: ${p.label}`;
       if (!tile.primary && tile.placeholder) {
         tile.placeholder.textContent = p.state === 'reconnecting' ? REMOTE_RECONNECTING() : '';
         tile.placeholder.hidden = p.state !== 'reconnecting';
