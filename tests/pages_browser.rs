@@ -76,6 +76,25 @@ async fn text(side: &Browser, js: &str) -> String {
 }
 
 /// Waits until `js` (an expression) is true; the message names what did not happen.
+/// The `{tab}-section` of the lawyer page shows every one of `words` and none of `other`
+/// (the same sentences in the other language).
+async fn section_shows(side: &Browser, tab: &str, lang: &str, words: &[&str], other: &[&str]) {
+    let shown = text(
+        side,
+        &format!("document.getElementById('{tab}-section').innerText"),
+    )
+    .await;
+    for w in words {
+        assert!(shown.contains(w), "{tab} ({lang}) lacks {w}: {shown}");
+    }
+    for w in other {
+        assert!(
+            !shown.contains(w),
+            "{tab} ({lang}) shows the other language's {w:?}: {shown}"
+        );
+    }
+}
+
 async fn until(side: &Browser, js: &str, what: &str) {
     if let Err(e) = side.wait_for(js, WAIT).await {
         let status = text(side, "document.body.innerText").await;
@@ -365,20 +384,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
             &format!("{tab} rendered"),
         )
         .await;
-        let shown = text(
-            &lawyer,
-            &format!("document.getElementById('{tab}-section').innerText"),
-        )
-        .await;
-        for w in zh {
-            assert!(shown.contains(w), "{tab} (zh) lacks {w}: {shown}");
-        }
-        for w in en {
-            assert!(
-                !shown.contains(w),
-                "{tab} (zh) shows English {w:?}: {shown}"
-            );
-        }
+        section_shows(&lawyer, tab, "zh", zh, en).await;
         lawyer
             .screenshot(format!("pages/zh/{shot}.png"))
             .await
@@ -877,20 +883,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
             &format!("the {tab} tab in English"),
         )
         .await;
-        let shown = text(
-            &lawyer,
-            &format!("document.getElementById('{tab}-section').innerText"),
-        )
-        .await;
-        for w in en {
-            assert!(shown.contains(w), "{tab} (en) lacks {w}: {shown}");
-        }
-        for w in zh {
-            assert!(
-                !shown.contains(w),
-                "{tab} (en) shows Chinese {w:?}: {shown}"
-            );
-        }
+        section_shows(&lawyer, tab, "en", en, zh).await;
         lawyer
             .screenshot(format!("pages/en/lawyer-{tab}.png"))
             .await
