@@ -231,6 +231,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .context("cannot start the media plane")?;
     let media_addrs = media.local_addrs().to_vec();
     let media_tcp_addr = media.local_tcp_addr();
+    let network_check = media.network_check();
     let hub = VisitHub::with_liveness(
         store.clone(),
         media,
@@ -323,6 +324,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         resumes,
         disk: crate::disk::DiskSpace::default(),
         revocation,
+        network_check,
+        network_check_throttle: crate::http::network_check::Throttle::default(),
     };
     let watermark = state.config.storage.free_space_watermark_mib << 20;
     crate::disk::check(&state.disk, &data_dir, watermark);

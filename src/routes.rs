@@ -61,6 +61,14 @@ pub fn public(s: &Services) -> Router {
             resumes: s.resumes.clone(),
             e2ee: crate::signaling::E2eeRelay::new(s.audit.clone()),
         }))
+        .merge(crate::http::network_check::routes(
+            crate::http::network_check::NetworkCheckRoutes {
+                check: s.network_check.clone(),
+                sessions: s.sessions.clone(),
+                throttle: s.network_check_throttle.clone(),
+                relay: crate::http::network_check::RelayConfigured(s.turn.is_some()),
+            },
+        ))
         .merge(crate::schedule::routes_lawyer::routes(
             crate::schedule::routes_lawyer::SchedulerRoutes {
                 scheduler: s.scheduler.clone(),

@@ -48,6 +48,11 @@ pub struct Services {
     /// Ends live visits whose booth certificate was revoked; audits the command line's
     /// revocations (R-VERIFY-4).
     pub revocation: crate::visit::revocation::RevocationSweep,
+    /// The lawyers' pre-join network check: a data channel to the media transports, no
+    /// media (R-REMOTE-1).
+    pub network_check: crate::media::NetworkCheck,
+    /// One network check per account every few seconds.
+    pub network_check_throttle: crate::http::network_check::Throttle,
 }
 
 impl Services {

@@ -151,3 +151,68 @@ async fn a_mute_and_a_camera_turned_off_reach_everyones_roster() {
         .unwrap();
     assert_eq!(next_error(&mut early).await, ErrorCode::OutOfOrder);
 }
+
+// R-REMOTE-1: a client that says its state very often (a bouncing button, a hostile script)
+// cannot make the server flood the others with rosters: changes are merged, at most one
+// roster change every 250 ms, and the last state said always wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_media_states_is_merged_and_the_last_one_wins() {
+    let app = app::spawn_app().await;
+    let session = app.demo_lawyer_session().await;
+    let visit = app.demo_visit_id(&session).await;
+    let mut lawyer = joined(
+        &app,
+        &app::Identity::None,
+        &app.demo_lawyer_token(visit).await,
+    )
+    .await;
+    let mut booth = joined(&app, &app.demo_booth(), &app.demo_booth_token(visit).await).await;
+    booth
+        .wait_roster(WAIT, |r| r.participants.len() == 2)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    const BURST: usize = 200;
+    for i in 0..BURST {
+        lawyer
+            .send(&ClientMessage::MediaState {
+                audio: i % 2 == 1,
+                video: true,
+            })
+            .await
+            .unwrap();
+    }
+    // Then the last word: microphone and camera off.
+    lawyer
+        .send(&ClientMessage::MediaState {
+            audio: false,
+            video: false,
+        })
+        .await
+        .unwrap();
+    let sent_in = started.elapsed();
+    // Count the booth's rosters until it shows the last state, then for a second longer.
+    let before = booth.rosters_received();
+    let last = booth
+        .wait_roster(WAIT, |r| lawyer_is(r, true, true))
+        .await
+        .expect("the booth sees the last state said");
+    let _ = booth.recv_timeout(Duration::from_secs(1)).await;
+    let rosters = (booth.rosters_received() - before) as usize;
+    let last = booth.roster().cloned().or(Some(last));
+    let elapsed = started.elapsed();
+    println!(
+        "{} media_state messages sent in {sent_in:?}; the booth received {rosters} rosters in {elapsed:?}",
+        BURST + 1
+    );
+    assert!(lawyer_is(last.as_ref().unwrap(), true, true), "{last:?}");
+    // One roster per 250 ms at most (plus the first at once and the merged last one).
+    let bound = (elapsed.as_millis() / 250) as usize + 2;
+    assert!(
+        rosters <= bound,
+        "{rosters} rosters for {} media_state messages in {elapsed:?}: not merged (bound {bound})",
+        BURST + 1
+    );
+    assert!(rosters < BURST / 2, "{rosters} rosters: not merged");
+}

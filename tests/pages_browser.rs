@@ -418,7 +418,7 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
     lawyer.click("#prejoin-start").await.unwrap();
     until(
         &lawyer,
-        "(() => { const p = window.conferState.prejoin; const v = document.getElementById('prejoin-video');          return p && p.httpsRttMs !== null && p.signalling === true && p.micPeak > 0.005 && v.videoWidth > 0          && document.getElementById('prejoin-camera').options.length > 0 && document.getElementById('prejoin-mic').options.length > 0; })()",
+        "(() => { const p = window.conferState.prejoin; const v = document.getElementById('prejoin-video');          return p && p.httpsRttMs !== null && p.signalling === true && p.media !== null && p.micPeak > 0.005 && v.videoWidth > 0          && document.getElementById('prejoin-camera').options.length > 0 && document.getElementById('prejoin-mic').options.length > 0; })()",
         "the check shows the preview, a microphone level and the network",
     )
     .await;
@@ -431,6 +431,8 @@ async fn chinese_pages_booth_states_controls_and_the_switch_to_english() {
         "麦克风音量",
         "服务器可以访问",
         "会见信令连接可用",
+        // R-REMOTE-2: the media transports themselves, over the check's data channel.
+        "音视频通道可用（UDP",
     ] {
         assert!(shown.contains(zh), "the check (zh) lacks {zh}: {shown}");
     }

@@ -110,6 +110,8 @@ pub struct SignalingClient {
     /// The newest `roster` the server sent (R-VERIFY-4). Rosters are state, not events:
     /// they are kept here as they arrive and never returned by `recv` or `next_notice`.
     roster: Option<Roster>,
+    /// How many rosters arrived so far.
+    rosters: u64,
     timeout: Duration,
     task: tokio::task::JoinHandle<()>,
     /// The device id sent in `hello` (R-REMOTE-2), if any.
@@ -228,6 +230,7 @@ impl SignalingClient {
             incoming: in_rx,
             pending: VecDeque::new(),
             roster: None,
+            rosters: 0,
             timeout,
             task,
             device: None,
@@ -448,6 +451,12 @@ impl SignalingClient {
         self.roster.as_ref()
     }
 
+    /// How many rosters the server sent on this connection so far (each replaced the one
+    /// before as [`roster`](Self::roster)).
+    pub fn rosters_received(&self) -> u64 {
+        self.rosters
+    }
+
     /// Read on (queueing notices for [`next_notice`](Self::next_notice)) until a roster
     /// for which `accept` holds has arrived, or `timeout` passes; returns that roster.
     pub async fn wait_roster(
@@ -465,7 +474,10 @@ impl SignalingClient {
                 .map_err(|_| ClientError::Timeout(timeout))?
                 .unwrap_or_else(|| Err(closed()))?;
             match msg {
-                ServerMessage::Roster(r) => self.roster = Some(r),
+                ServerMessage::Roster(r) => {
+                    self.rosters += 1;
+                    self.roster = Some(r);
+                }
                 other => self.pending.push_back(other),
             }
         }
@@ -482,7 +494,10 @@ impl SignalingClient {
                 .await
                 .unwrap_or_else(|| Err(closed()))?
             {
-                ServerMessage::Roster(r) => self.roster = Some(r),
+                ServerMessage::Roster(r) => {
+                    self.rosters += 1;
+                    self.roster = Some(r);
+                }
                 other => return Ok(other),
             }
         }

@@ -721,7 +721,9 @@ ui.leaveYes.addEventListener('click', () => {
   if (visit) visit.leave();
 });
 const controls = initControls(ui, () => visit);
-const prejoin = initPrejoin();
+const prejoin = initPrejoin({
+  openCheck: (sdp) => authorized('/api/network-check', { method: 'POST', body: { sdp } }),
+});
 mountSwitch($('lang-switch'));
 onLangChange(() => {
   if (statusKey) say(statusKey, statusVars);

@@ -1,17 +1,21 @@
 // confer: the lawyer's check before joining (R-REMOTE-1): camera preview, microphone level,
 // the choice of camera and microphone (used for the visit), and a network check.
 //
-// The network check is the minimum a page can do honestly without a media peer: the HTTPS
-// round trip to this server (three HEAD requests for a small page asset, the median shown)
-// and whether the signalling WebSocket answers `hello` with `welcome` (then the page says
-// `leave`: the connection joins nothing). Whether UDP, TCP or the relay carries media is
-// seen only when the visit connects (the Connection line). No media leaves this page here:
-// the preview and the level meter are local, nothing is recorded or sent (R-PRIV-1).
+// The network check: the HTTPS round trip to this server (three HEAD requests for a small
+// page asset, the median shown), whether the signalling WebSocket answers `hello` with
+// `welcome` (then the page says `leave`: the connection joins nothing), and the media
+// transports themselves (R-REMOTE-2): one WebRTC data channel to the server's media ports
+// (`POST /api/network-check`), which tells whether UDP gets through or only TCP, and the
+// round trip of a few echoed messages. No media leaves this page here: the check's
+// connection has no audio or video (the server refuses one that has), the preview and the
+// level meter are local, nothing is recorded or sent (R-PRIV-1).
 import { PROTOCOL_VERSION, socketUrl, state } from './confer.js';
 import { onLangChange, t } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const WS_CHECK_MS = 10000;
+const MEDIA_CHECK_MS = 12000;
+const MEDIA_PINGS = 5;
 
 /** The median of three HTTPS round trips to this server, in ms; null when unreachable. */
 async function httpsRoundTrip() {
@@ -68,10 +72,85 @@ function signallingReachable() {
 }
 
 /**
+ * The media transports (R-REMOTE-2): a data channel to the server's media ports, a few
+ * echoed messages. Resolves `{ ok, transport: 'udp'|'tcp'|null, rttMs, relay }`; `ok` false
+ * when no path was found within 12 s (then `relay` says whether the visit may still use the
+ * facility's relay over port 443). `openCheck(sdp)` posts the offer and returns the answer.
+ */
+async function mediaPath(openCheck) {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  const channel = pc.createDataChannel('check', { ordered: true });
+  let relay = false;
+  const times = [];
+  const sent = new Map();
+  try {
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const answer = await openCheck(pc.localDescription.sdp);
+    relay = Boolean(answer.relay);
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    const opened = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), MEDIA_CHECK_MS);
+      channel.onopen = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === 'failed') {
+          clearTimeout(timer);
+          resolve(false);
+        }
+      };
+    });
+    if (!opened) return { ok: false, transport: null, rttMs: null, relay };
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, 3000);
+      channel.onmessage = (event) => {
+        const at = sent.get(String(event.data));
+        if (at !== undefined) times.push(performance.now() - at);
+        if (times.length >= MEDIA_PINGS) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      for (let i = 0; i < MEDIA_PINGS; i += 1) {
+        setTimeout(() => {
+          if (channel.readyState !== 'open') return;
+          const text = `ping ${i}`;
+          sent.set(text, performance.now());
+          channel.send(text);
+        }, i * 100);
+      }
+    });
+    let transport = null;
+    const stats = await pc.getStats();
+    stats.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) {
+        const pair = stats.get(r.selectedCandidatePairId);
+        const local = pair && stats.get(pair.localCandidateId);
+        if (local && local.protocol) transport = local.protocol;
+      }
+    });
+    times.sort((a, b) => a - b);
+    const rttMs = times.length ? Math.round(times[Math.floor(times.length / 2)]) : null;
+    return { ok: times.length > 0, transport, rttMs, relay };
+  } catch (err) {
+    return { ok: false, transport: null, rttMs: null, relay, error: err && err.code ? err.code : 'failed' };
+  } finally {
+    try {
+      channel.close();
+      pc.close();
+    } catch {
+      // closing anyway
+    }
+  }
+}
+
+/**
  * Wire the check. Returns `chosen()` (the device ids the lawyer picked, for the visit's
  * getUserMedia) and `stop()` (release camera and microphone: called before joining).
  */
-export function initPrejoin() {
+export function initPrejoin({ openCheck } = {}) {
   const ui = {
     start: $('prejoin-start'),
     stopButton: $('prejoin-stop'),
@@ -88,7 +167,7 @@ export function initPrejoin() {
   let meterTimer = null;
   /** The network lines shown, as [key, vars, ok] (re-rendered on a language switch). */
   let lines = [];
-  const report = { micPeak: 0, httpsRttMs: null, signalling: null, running: false, devices: [] };
+  const report = { micPeak: 0, httpsRttMs: null, signalling: null, media: null, running: false, devices: [] };
   state.prejoin = report;
 
   function renderNetwork() {
@@ -187,9 +266,18 @@ export function initPrejoin() {
     lines = [
       rtt === null ? ['prejoin.httpsFail', {}, false] : ['prejoin.httpsOk', { ms: rtt }, true],
       ws ? ['prejoin.wsOk', {}, true] : ['prejoin.wsFail', {}, false],
-      ['prejoin.mediaLater', {}, null],
+      ['prejoin.mediaChecking', {}, null],
     ];
-    if (rtt !== null && ws && stream) lines.push(['prejoin.ready', {}, true]);
+    renderNetwork();
+    const media = openCheck ? await mediaPath(openCheck) : { ok: false, transport: null, rttMs: null, relay: false, error: 'unavailable' };
+    report.media = media;
+    let mediaLine;
+    if (media.ok && media.transport === 'udp') mediaLine = ['prejoin.mediaUdp', { ms: media.rttMs }, true];
+    else if (media.ok) mediaLine = ['prejoin.mediaTcp', { ms: media.rttMs }, true];
+    else if (media.relay) mediaLine = ['prejoin.mediaRelayOnly', {}, false];
+    else mediaLine = ['prejoin.mediaFail', {}, false];
+    lines = [lines[0], lines[1], mediaLine];
+    if (rtt !== null && ws && stream && (media.ok || media.relay)) lines.push(['prejoin.ready', {}, true]);
     renderNetwork();
   }
 

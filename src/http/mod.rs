@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod extract;
 pub mod limits;
+pub mod network_check;
 pub mod openapi;
 pub mod pages;
 pub mod serve;

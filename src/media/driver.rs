@@ -25,6 +25,7 @@ use super::congestion;
 use super::forward::{Binding, ForwardTable, Routed, RtpMeta, SourceKey};
 use super::mmsg::{RecvBatch, BATCH};
 use super::peer::{Incoming, Notice, Outgoing, Peer};
+use super::probe::Checks;
 use super::socket::MediaSockets;
 use super::stats::MediaSnapshot;
 use super::tcp::TcpInput;
@@ -63,6 +64,11 @@ pub(super) enum Command {
     },
     Snapshot {
         reply: oneshot::Sender<MediaSnapshot>,
+    },
+    /// R-REMOTE-1: a network check (a data channel, no media) from a client's offer.
+    OpenCheck {
+        offer: String,
+        reply: oneshot::Sender<Result<String, MediaError>>,
     },
 }
 
@@ -115,6 +121,8 @@ pub(crate) struct Driver {
     now: Instant,
     /// The slot bindings last reported per receiver (`MediaEvent::Slots`, for the roster).
     slots_reported: HashMap<PeerId, Vec<SlotBinding>>,
+    /// Open network checks (R-REMOTE-1): no media, never in the forwarding table.
+    checks: Checks,
 }
 
 /// First outgoing sequence number of a new leg: random, and below 2^15 so the first
@@ -185,6 +193,7 @@ impl Driver {
             next_remb: Instant::now() + REMB_CHECK,
             now: Instant::now(),
             slots_reported: HashMap::default(),
+            checks: Checks::default(),
         }
     }
 
@@ -270,6 +279,7 @@ impl Driver {
         for id in ids {
             self.close_peer(id);
         }
+        self.checks.close_all(&self.net);
         self.net.flush();
     }
 
@@ -286,7 +296,10 @@ impl Driver {
         } else {
             EVENT_RETRY
         };
-        let cap = (Instant::now() + wait).min(self.stats.due());
+        let mut cap = (Instant::now() + wait).min(self.stats.due());
+        if let Some(at) = self.checks.next_deadline() {
+            cap = cap.min(at);
+        }
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if self.scheduled.get(&id) == Some(&at) {
                 return at.min(cap);
@@ -334,6 +347,21 @@ impl Driver {
                 for id in stray {
                     self.close_peer(id);
                 }
+            }
+            Command::OpenCheck { offer, reply } => {
+                let id = PeerId(self.next_id);
+                self.next_id += 1;
+                let now = Instant::now();
+                self.now = now;
+                let result = self.checks.open(
+                    id,
+                    &offer,
+                    &self.candidates,
+                    &self.tcp_candidates,
+                    now,
+                    &self.net,
+                );
+                let _ = reply.send(result);
             }
             Command::Snapshot { reply } => {
                 let peers = self
@@ -487,6 +515,10 @@ impl Driver {
                     .map(|p| p.id)
             });
         let Some(id) = id else {
+            // R-REMOTE-1: a network check's packets (no media); otherwise nobody's.
+            if self.checks.on_packet(input, &self.net) {
+                return true;
+            }
             tracing::trace!("datagram for no peer");
             return false;
         };
@@ -533,6 +565,9 @@ impl Driver {
         }
         self.due = due;
         self.process_work();
+        if self.checks.len() > 0 {
+            self.checks.on_timeouts(now, &self.net);
+        }
     }
 
     /// Queue what driving peer `id` produced, hand the buffer back for reuse, and re-arm the

@@ -21,7 +21,9 @@
 //! [`MediaHandle`]'s commands and timeouts, each peer isolated by `catch_unwind`), `peer`
 //! (one `Rtc` and its per-leg packet rewriting), `forward` (the pure forwarding table with
 //! per-leg sequence-number rebasing), `stats` (content-free per-peer accounting for the
-//! admin health view, published at most once a second through [`MediaHandle::stats_feed`]).
+//! admin health view, published at most once a second through [`MediaHandle::stats_feed`]),
+//! `probe` (the lawyers' pre-join network check: a data channel to the media transports,
+//! never media, never in a visit; R-REMOTE-1).
 //! This file holds only the handle and the start; the children never depend on it.
 //!
 //! Feedback: a receiver's PLI/FIR is relayed to the source of that m-line; a receiver that
@@ -36,11 +38,14 @@ mod driver;
 mod forward;
 mod mmsg;
 mod peer;
+mod probe;
 mod socket;
 mod stats;
 mod tcp;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_probe;
 #[cfg(test)]
 mod tests_tcp;
 mod types;
@@ -127,6 +132,35 @@ impl MediaHandle {
     /// The address the ICE-TCP listener is bound to (R-REMOTE-2), if it runs.
     pub fn local_tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp_addr
+    }
+
+    /// The narrow handle for the lawyers' network check (R-REMOTE-1): it can open a check
+    /// and nothing else (no peer, no visit, no stats).
+    pub fn network_check(&self) -> NetworkCheck {
+        NetworkCheck {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+/// Opens network checks (R-REMOTE-1, R-REMOTE-2): a data-channel-only connection to this
+/// node's media transports (UDP and ICE-TCP) that echoes short messages and carries no
+/// media (`probe`: an offer with an audio or video m-line is refused). It ends by itself
+/// within 20 s; at most 16 are open on a node at once ([`MediaError::Busy`]).
+#[derive(Clone)]
+pub struct NetworkCheck {
+    tx: mpsc::Sender<Command>,
+}
+
+impl NetworkCheck {
+    /// Open a check from the client's SDP offer; returns the answer.
+    pub async fn open(&self, offer: String) -> Result<String, MediaError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::OpenCheck { offer, reply })
+            .await
+            .map_err(|_| MediaError::Stopped)?;
+        rx.await.map_err(|_| MediaError::Stopped)?
     }
 }
 

@@ -86,4 +86,7 @@ pub enum MediaError {
     /// The peer connection is gone (closed, failed, or removed).
     #[error("the peer connection is gone")]
     PeerGone,
+    /// As many network checks as a node runs at once are open (R-REMOTE-1).
+    #[error("too many network checks are running; try again in a few seconds")]
+    Busy,
 }

@@ -83,6 +83,11 @@ const JOIN_DEADLINE: Duration = Duration::from_secs(30);
 /// WebSocket read and write buffer per signalling connection.
 const WS_BUFFER_BYTES: usize = 8 * 1024;
 
+/// A participant's `media_state` changes everyone's roster at most this often; changes that
+/// come faster are merged and the latest is applied when the interval has passed (nothing
+/// is lost, a client cannot make the server flood the others with rosters).
+const MEDIA_STATE_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Payload of the server's keepalive Pings (echoed in the Pongs; informational).
 const PING_PAYLOAD: &[u8] = b"confer";
 
@@ -158,6 +163,10 @@ struct Connection {
     device: Option<String>,
     /// This connection's place in the visit's key relay (R-PRIV-1), once joined.
     e2ee: Option<e2ee::E2eeMember>,
+    /// R-REMOTE-1: a `media_state` that came within [`MEDIA_STATE_INTERVAL`] of the last one
+    /// applied, waiting for its turn, and when that turn comes.
+    media_pending: Option<MediaState>,
+    media_next: tokio::time::Instant,
 }
 
 fn wire_role(r: Role) -> wire::Role {
@@ -265,6 +274,23 @@ impl Connection {
             send_failed: false,
             device: None,
             e2ee: None,
+            media_pending: None,
+            media_next: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Apply this participant's microphone / camera state to the rosters now, or when the
+    /// interval since the last one has passed (R-REMOTE-1).
+    fn media_state(&mut self, media: MediaState) {
+        let now = tokio::time::Instant::now();
+        if now < self.media_next {
+            self.media_pending = Some(media);
+            return;
+        }
+        self.media_pending = None;
+        self.media_next = now + MEDIA_STATE_INTERVAL;
+        if let Some(seat) = &self.seat {
+            self.state.hub.set_media_state(seat, media);
         }
     }
 
@@ -352,6 +378,11 @@ impl Connection {
                 Some(msg) = next_key_message(&mut self.e2ee) => {
                     if !self.send(&msg).await {
                         break Ending::Lost;
+                    }
+                }
+                _ = tokio::time::sleep_until(self.media_next), if self.media_pending.is_some() => {
+                    if let Some(media) = self.media_pending.take() {
+                        self.media_state(media);
                     }
                 }
                 _ = ping.tick() => {
@@ -470,16 +501,12 @@ impl Connection {
             }
             Step::MediaState { audio, video } => {
                 // R-REMOTE-1: the others see a mute or a camera turned off in the roster.
-                // Two booleans (the codec refused anything else), for display only.
-                if let Some(seat) = &self.seat {
-                    self.state.hub.set_media_state(
-                        seat,
-                        MediaState {
-                            audio_muted: !audio,
-                            video_off: !video,
-                        },
-                    );
-                }
+                // Two booleans (the codec refused anything else), for display only; at most
+                // one roster change per MEDIA_STATE_INTERVAL, the latest state always wins.
+                self.media_state(MediaState {
+                    audio_muted: !audio,
+                    video_off: !video,
+                });
                 true
             }
             Step::Leave => false,
