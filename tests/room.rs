@@ -222,7 +222,8 @@ async fn a_borrowed_room_admits_nobody_until_its_equipment_is_attested_off() {
 
 /// R-REMOTE-1: a remote booth at a police station registered as the lawyer's side of a
 /// visit. The lawyer signs in on that terminal (which presents the booth's certificate)
-/// and is admitted there only; from an ordinary browser the same lawyer is refused.
+/// and is admitted there only; from an ordinary browser the same lawyer is refused. When
+/// the terminal's certificate is revoked, the visit it carries ends (R-VERIFY-4).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_booth_visit_admits_the_lawyer_only_at_that_terminal() {
     let app = spawn_app().await;
@@ -313,9 +314,41 @@ async fn a_remote_booth_visit_admits_the_lawyer_only_at_that_terminal() {
         .as_str()
         .unwrap()
         .to_owned();
-    let _lawyer = app.joined(&terminal, &token).await;
+    let mut lawyer = app.joined(&terminal, &token).await;
     // The detainee's booth joins as usual.
     let booth_token = app.demo_booth_token(visit).await;
-    let _booth = app.joined(&app.demo_booth(), &booth_token).await;
+    let mut booth = app.joined(&app.demo_booth(), &booth_token).await;
+
+    // R-VERIFY-4: the station terminal's certificate is revoked while the visit runs: the
+    // visit it carries ends for both sides (the admin route sweeps at once), audited.
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/admin/api/booths/station-7/revoke",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["visits_ended"], 1, "{body}");
+    for sig in [&mut lawyer, &mut booth] {
+        loop {
+            match sig
+                .next_notice_timeout(std::time::Duration::from_secs(60))
+                .await
+                .expect("a notice")
+            {
+                confer_signaling::VisitNotice::VisitEnded { reason, .. } => {
+                    assert_eq!(reason, confer_signaling::EndReason::CertificateRevoked);
+                    break;
+                }
+                _ => continue,
+            }
+        }
+    }
+    let (_, audit) = app.audit_read(&format!("?visit={visit}")).await;
+    assert!(
+        audit.to_string().contains("certificate_revoked"),
+        "the end is audited: {audit}"
+    );
     app.running.shutdown().await;
 }

@@ -3,7 +3,8 @@
 //! Every [`SWEEP_EVERY`] the sweep (a) records in the audit log the revocations the command
 //! line put on the deny list (`confer certs revoke` writes the store only: one writer of the
 //! audit chain, the server), and (b) ends every live visit whose booth's certificate, the one
-//! it last proved itself with, is revoked: through the hub's one way to end a visit
+//! it last proved itself with, is revoked (and, for a remote visit, R-REMOTE-1, that of the
+//! police-station terminal the lawyer joined from): through the hub's one way to end a visit
 //! (`VisitHub::end`, audited, both sides told `certificate_revoked`). The admin route runs
 //! the same sweep at once after revoking. A revocation therefore ends a live visit within
 //! one sweep interval (10 s, well inside the 60 s the requirement allows).
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use crate::audit::{Actor, Audit, AuditRecord};
 use crate::auth::Booths;
-use crate::ids::ParticipantId;
+use crate::ids::{BoothId, ParticipantId};
 use crate::store::Store;
 
 use super::{EndReason, VisitHub};
@@ -61,16 +62,28 @@ impl RevocationSweep {
         }
         let mut ended = 0;
         for view in self.hub.live_view() {
+            // The terminals whose certificates this visit stands on: the detainee's booth,
+            // and for a remote visit (R-REMOTE-1) the police-station terminal the lawyer
+            // joined from (its lawyer seat proved that terminal's certificate).
+            let mut terminals: Vec<BoothId> = Vec::new();
             for seat in &view.seats {
-                let ParticipantId::Booth(booth) = &seat.participant else {
-                    continue;
-                };
+                match &seat.participant {
+                    ParticipantId::Booth(booth) => terminals.push(booth.clone()),
+                    ParticipantId::Lawyer(_) => match self.store.visit(view.visit).await {
+                        Ok(Some(row)) => terminals.extend(row.lawyer_booth),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot read a live visit"),
+                    },
+                    _ => {}
+                }
+            }
+            for booth in &terminals {
                 let Some(identity) = self.booths.last_proved(booth) else {
                     continue;
                 };
                 match self.booths.is_revoked(&identity).await {
                     Ok(true) => {
-                        tracing::warn!(visit = %view.visit, "booth certificate revoked; ending the visit");
+                        tracing::warn!(visit = %view.visit, "a terminal's certificate was revoked; ending the visit");
                         self.hub
                             .end(view.visit, EndReason::CertificateRevoked)
                             .await;
