@@ -144,6 +144,31 @@ fn rtc_config() -> str0m::RtcConfig {
         .enable_bwe(Some(BWE_INITIAL))
 }
 
+/// The SFU's host candidates on `rtc`: UDP, and (R-REMOTE-2) passive TCP ones (RFC 6544).
+/// str0m gives a non-UDP host candidate a lower type preference (90 against 126), so a
+/// client that can reach UDP keeps it. Used by every peer and by the network check.
+pub(crate) fn add_host_candidates(
+    rtc: &mut Rtc,
+    candidates: &[SocketAddr],
+    tcp_candidates: &[SocketAddr],
+) -> Result<(), MediaError> {
+    for addr in candidates {
+        let candidate =
+            Candidate::host(*addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+    }
+    for addr in tcp_candidates {
+        let candidate = Candidate::builder()
+            .tcp()
+            .host(*addr)
+            .tcptype(TcpType::Passive)
+            .build()
+            .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+    }
+    Ok(())
+}
+
 impl Peer {
     /// Build a peer from the client's offer; returns it and the SDP answer.
     // The UDP and the TCP candidates (R-REMOTE-2) come in separately, as the driver holds them.
@@ -161,23 +186,7 @@ impl Peer {
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
         let mut rtc = rtc_config().build(now);
-        for addr in candidates {
-            let candidate =
-                Candidate::host(*addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
-            rtc.add_local_candidate(candidate);
-        }
-        // R-REMOTE-2: passive TCP host candidates (RFC 6544) next to the UDP ones. str0m
-        // gives a non-UDP host candidate a lower type preference (90 against 126), so a
-        // client that can reach UDP keeps it.
-        for addr in tcp_candidates {
-            let candidate = Candidate::builder()
-                .tcp()
-                .host(*addr)
-                .tcptype(TcpType::Passive)
-                .build()
-                .map_err(|e| MediaError::BadOffer(e.to_string()))?;
-            rtc.add_local_candidate(candidate);
-        }
+        add_host_candidates(&mut rtc, candidates, tcp_candidates)?;
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)

@@ -21,8 +21,8 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
-use str0m::net::{Protocol, TcpType};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::net::Protocol;
+use str0m::{Event, Input, Output, Rtc};
 
 /// A check ends this long after it was opened, whatever its state.
 pub(crate) const CHECK_LIFETIME: Duration = Duration::from_secs(20);
@@ -73,20 +73,7 @@ impl Check {
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
         let mut rtc = Rtc::builder().set_ice_lite(true).clear_codecs().build(now);
-        for addr in candidates {
-            let candidate =
-                Candidate::host(*addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
-            rtc.add_local_candidate(candidate);
-        }
-        for addr in tcp_candidates {
-            let candidate = Candidate::builder()
-                .tcp()
-                .host(*addr)
-                .tcptype(TcpType::Passive)
-                .build()
-                .map_err(|e| MediaError::BadOffer(e.to_string()))?;
-            rtc.add_local_candidate(candidate);
-        }
+        super::peer::add_host_candidates(&mut rtc, candidates, tcp_candidates)?;
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
