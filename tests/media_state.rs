@@ -19,6 +19,20 @@ async fn joined(app: &app::TestApp, identity: &app::Identity, token: &str) -> Si
     sig
 }
 
+/// The demo visit's lawyer and booth, both joined.
+async fn demo_visit_joined(app: &app::TestApp) -> (SignalingClient, SignalingClient) {
+    let session = app.demo_lawyer_session().await;
+    let visit = app.demo_visit_id(&session).await;
+    let lawyer = joined(
+        app,
+        &app::Identity::None,
+        &app.demo_lawyer_token(visit).await,
+    )
+    .await;
+    let booth = joined(app, &app.demo_booth(), &app.demo_booth_token(visit).await).await;
+    (lawyer, booth)
+}
+
 fn lawyer_of(r: &Roster) -> Option<&confer_signaling::RosterEntry> {
     r.participants.iter().find(|p| p.role == Role::Lawyer)
 }
@@ -42,15 +56,7 @@ async fn next_error(sig: &mut SignalingClient) -> ErrorCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mute_and_a_camera_turned_off_reach_everyones_roster() {
     let app = app::spawn_app().await;
-    let session = app.demo_lawyer_session().await;
-    let visit = app.demo_visit_id(&session).await;
-    let mut lawyer = joined(
-        &app,
-        &app::Identity::None,
-        &app.demo_lawyer_token(visit).await,
-    )
-    .await;
-    let mut booth = joined(&app, &app.demo_booth(), &app.demo_booth_token(visit).await).await;
+    let (mut lawyer, mut booth) = demo_visit_joined(&app).await;
 
     // Both present, both on: nothing said, nothing shown (and nothing on the wire).
     let r = booth
@@ -158,15 +164,7 @@ async fn a_mute_and_a_camera_turned_off_reach_everyones_roster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_media_states_is_merged_and_the_last_one_wins() {
     let app = app::spawn_app().await;
-    let session = app.demo_lawyer_session().await;
-    let visit = app.demo_visit_id(&session).await;
-    let mut lawyer = joined(
-        &app,
-        &app::Identity::None,
-        &app.demo_lawyer_token(visit).await,
-    )
-    .await;
-    let mut booth = joined(&app, &app.demo_booth(), &app.demo_booth_token(visit).await).await;
+    let (mut lawyer, mut booth) = demo_visit_joined(&app).await;
     booth
         .wait_roster(WAIT, |r| r.participants.len() == 2)
         .await
