@@ -51,6 +51,8 @@ pub struct Running {
     pub pki: PkiPaths,
     pub first_start: FirstStart,
     shutdown_tx: watch::Sender<bool>,
+    /// `true` once this node is draining and no visit is left on it.
+    drained: watch::Receiver<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     media_task: media::MediaTask,
     recheck: tokio::task::JoinHandle<()>,
@@ -273,6 +275,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         &client_ca_pem,
     )?;
     let booths = Booths::with_revocations(booths, store.clone(), audit.clone(), revocations);
+    // This node's draining, followed from its registry row by the heartbeat.
+    let draining = crate::cluster::Draining::default();
     let admission = crate::visit::Admission::new(
         store.clone(),
         audit.clone(),
@@ -280,7 +284,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         booths.clone(),
         gate.clone(),
         hub.clone(),
-    );
+    )
+    .with_draining(draining.clone());
     let scheduler = crate::schedule::service::Scheduler::new(
         store.clone(),
         audit.clone(),
@@ -324,6 +329,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         resumes,
         disk: crate::disk::DiskSpace::default(),
         revocation,
+        draining,
         network_check,
         network_check_throttle: crate::http::network_check::Throttle::default(),
     };
@@ -373,7 +379,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let public = crate::routes::public(&state);
     let admin = crate::routes::admin(&state);
+    // This node in the cluster's registry: written now, refreshed every few seconds.
+    let beat = crate::store::nodes::NodeBeat {
+        id: crate::cluster::beat::node_id(state.config.node.id.as_deref(), &data_dir)
+            .context("cannot read or create this node's id")?,
+        started_at: chrono::Utc::now(),
+        public_url: state
+            .config
+            .node
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{http_addr}")),
+        media_addrs: media_addrs.iter().map(|a| a.to_string()).collect(),
+        live_visits: 0,
+        capacity: i64::from(state.config.node.capacity),
+    };
+    let (drained_tx, drained) = watch::channel(false);
     let tasks = vec![
+        tokio::spawn(crate::cluster::beat::run(
+            crate::cluster::beat::Beat {
+                store: state.store.clone(),
+                hub: state.hub.clone(),
+                beat,
+                every: crate::cluster::HEARTBEAT_EVERY,
+                draining: state.draining.clone(),
+                drained: drained_tx,
+            },
+            stopped(shutdown_rx.clone()),
+        )),
         crate::schedule::escalation::spawn_escalation_driver(
             state.scheduler.clone(),
             Duration::from_secs(60),
@@ -447,6 +480,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         pki,
         first_start: first,
         shutdown_tx,
+        drained,
         tasks,
         media_task,
         recheck,
@@ -457,6 +491,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 impl Running {
     /// Graceful shutdown: live visits are told and their peers closed, listeners stop,
     /// the store is flushed and closed.
+    /// Resolves once this node is draining (`confer node drain`) and no visit is left on
+    /// it: `confer serve` then shuts down as on SIGTERM.
+    pub async fn drained(&self) {
+        let mut rx = self.drained.clone();
+        let _ = rx.wait_for(|d| *d).await;
+    }
+
     pub async fn shutdown(self) {
         self.state.ready.store(false, Ordering::Release);
         self.recheck.abort();

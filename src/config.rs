@@ -48,6 +48,30 @@ pub struct Config {
     pub storage: StorageSection,
     /// Where the database is: embedded SQLite under `data_dir` (default) or PostgreSQL.
     pub store: StoreSection,
+    /// This node in the cluster's registry (`cluster`, `store::nodes`).
+    pub node: NodeSection,
+}
+
+/// Whether `id` can name a node: 1 to 64 letters, digits, `-`, `_` or `.`.
+pub fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// `[node]`: how this node names itself in the registry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Stable id of this node (letters, digits, `-`, `_`, `.`; at most 64). Unset: a random
+    /// id kept in `<data_dir>/node-id`, made on first start.
+    pub id: Option<String>,
+    /// Where participants reach this node's public listener, e.g. `https://n1.example:8443`.
+    /// Unset: `https://<http.addr>`.
+    pub public_url: Option<String>,
+    /// Visits this node takes at most; 0 (default): not said, placement counts live visits.
+    pub capacity: u32,
 }
 
 /// `[store]`: which database confer uses (docs/DESIGN.md "The store's two backends").
@@ -505,6 +529,7 @@ impl Default for Config {
             facility: FacilitySection::default(),
             turn: TurnSection::default(),
             storage: StorageSection::default(),
+            node: NodeSection::default(),
             store: StoreSection::default(),
         }
     }
@@ -662,6 +687,18 @@ impl Config {
         }
         if self.storage.check_every_secs == 0 {
             return bad("storage.check_every_secs must be > 0".into());
+        }
+        if let Some(id) = &self.node.id {
+            if !valid_node_id(id) {
+                return bad(format!(
+                    "node.id {id:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+                ));
+            }
+        }
+        if let Some(url) = &self.node.public_url {
+            if !reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "https") {
+                return bad(format!("node.public_url {url:?} must be an https:// URL"));
+            }
         }
         if !plausible_time_zone(&self.facility.time_zone) {
             return bad(format!(

@@ -6,6 +6,7 @@
 //!
 //! Module map (see README "Architecture" for the invariant of each):
 //! - [`app`]: wiring: config -> store -> services -> listeners; graceful shutdown.
+//! - [`cluster`]: node liveness and visit placement from the node registry (pure core).
 //! - [`complaints`]: lawyers' complaints, their progress and outcome (R-COMPLAIN-1).
 //! - [`config`]: one typed [`config::Config`], validated before any port is bound.
 //! - [`documents`]: the lawyer's documents of an engagement (the closed set), encrypted at rest.
@@ -31,6 +32,7 @@ pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod complaints;
 pub mod config;
 pub mod demo;

@@ -68,6 +68,12 @@ enum Command {
         #[command(subcommand)]
         command: ReceiptCommand,
     },
+    /// The cluster's nodes: list them, or drain one (no new visit starts there; its live
+    /// visits run to their end, then it exits).
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
     /// This build's version; with --assets, the SHA-256 of every page asset it serves.
     Version {
         /// Print each page asset's path and SHA-256 (compare with a published release).
@@ -100,6 +106,32 @@ enum ReceiptCommand {
         /// key itself in hex or base64.
         #[arg(long)]
         public_key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Every node the registry knows, with its state (alive, draining, dead).
+    List {
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The servers' `store.url` (postgres://…); default: the SQLite files under the data dir.
+        #[arg(long, env = "CONFER_STORE__URL")]
+        store_url: Option<String>,
+    },
+    /// Drain a node: it starts no new visit, its live visits run to their end, then it
+    /// exits. `--undo` takes it back into service (before it has exited).
+    Drain {
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The servers' `store.url` (postgres://…); default: the SQLite files under the data dir.
+        #[arg(long, env = "CONFER_STORE__URL")]
+        store_url: Option<String>,
+        /// The node's id; default: this data dir's node (`[node] id` or `<data_dir>/node-id`).
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(long)]
+        undo: bool,
     },
 }
 
@@ -295,6 +327,7 @@ fn main() {
                 },
         } => registry_import(&data_dir, store_url.as_deref(), &file),
         Command::Admin { command } => admin(command),
+        Command::Node { command } => node(command),
         Command::Receipt {
             command: ReceiptCommand::Verify { file, public_key },
         } => receipt_verify(&file, &public_key),
@@ -354,7 +387,12 @@ fn serve(config: Config, log_format: LogFormat) -> anyhow::Result<()> {
     rt.block_on(async move {
         let running = confer::app::start(config).await?;
         print_banner(&running, log_format);
-        wait_for_signal().await;
+        tokio::select! {
+            () = wait_for_signal() => {}
+            () = running.drained() => {
+                tracing::warn!("this node is drained (confer node drain): exiting");
+            }
+        }
         tracing::info!("shutting down: telling live visits, closing peers, flushing the store");
         running.shutdown().await;
         Ok(())
@@ -688,6 +726,71 @@ fn certs_revoke(
             sha256.map(|h| format!(", SHA-256 {h}")).unwrap_or_default()
         );
         Ok(())
+    })
+}
+
+fn node(command: NodeCommand) -> anyhow::Result<()> {
+    let (data_dir, store_url) = match &command {
+        NodeCommand::List {
+            data_dir,
+            store_url,
+        }
+        | NodeCommand::Drain {
+            data_dir,
+            store_url,
+            ..
+        } => (data_dir.clone(), store_url.clone()),
+    };
+    anyhow::ensure!(
+        data_dir.is_dir(),
+        "the data dir {} does not exist: pass the server's --data-dir",
+        data_dir.display()
+    );
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let store = confer::store::Store::open_configured(&data_dir, store_url.as_deref())
+            .await
+            .context("cannot open the database")?;
+        let result = async {
+            match command {
+                NodeCommand::List { .. } => {
+                    let now = chrono::Utc::now();
+                    for n in store.nodes().await? {
+                        println!(
+                            "{}\t{}\tlast heartbeat {:.1} s ago\t{} live visits\t{}",
+                            n.beat.id,
+                            confer::cluster::state(&n, now).as_str(),
+                            (now - n.heartbeat_at).num_milliseconds() as f64 / 1000.0,
+                            n.beat.live_visits,
+                            n.beat.public_url
+                        );
+                    }
+                    Ok(())
+                }
+                NodeCommand::Drain { node, undo, .. } => {
+                    let id = match node {
+                        Some(id) => id,
+                        None => confer::cluster::beat::node_id(None, &data_dir)
+                            .context("cannot read this data dir's node id")?,
+                    };
+                    anyhow::ensure!(
+                        store.set_node_draining(&id, !undo).await?,
+                        "no node {id:?} in the registry (`confer node list` shows them)"
+                    );
+                    if undo {
+                        println!("node {id} takes new visits again");
+                    } else {
+                        println!(
+                            "node {id} is draining: no new visit starts there; it exits when its live visits have ended (within one heartbeat, 3 s)"
+                        );
+                    }
+                    Ok(())
+                }
+            }
+        }
+        .await;
+        store.close().await;
+        result
     })
 }
 

@@ -201,6 +201,7 @@ pub fn admin(s: &Services) -> Router {
                 health: s.health.clone(),
                 sessions: s.sessions.clone(),
                 audit: s.audit.clone(),
+                store: s.store.clone(),
             },
         ))
         .merge(crate::admin::metrics::admin_routes(
@@ -234,6 +235,7 @@ fn readiness(s: &Services) -> crate::health::ready::Readiness {
         hub: s.hub.clone(),
         ready: s.ready.clone(),
         disk: s.disk.clone(),
+        draining: s.draining.clone(),
     }
 }
 

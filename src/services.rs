@@ -48,6 +48,8 @@ pub struct Services {
     /// Ends live visits whose booth certificate was revoked; audits the command line's
     /// revocations (R-VERIFY-4).
     pub revocation: crate::visit::revocation::RevocationSweep,
+    /// This node is draining (`confer node drain`): no new visit starts here.
+    pub draining: crate::cluster::Draining,
     /// The lawyers' pre-join network check: a data channel to the media transports, no
     /// media (R-REMOTE-1).
     pub network_check: crate::media::NetworkCheck,

@@ -62,6 +62,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("licence::breaker", 2),
     // Visit receipts: canonical form, building and verifying (R-PRIV-1).
     ("receipt", 2),
+    // The cluster's decisions: node liveness and visit placement from the registry rows.
+    ("cluster", 2),
+    // This node's heartbeat into the registry (a service: store, clock, the hub's count).
+    ("cluster::beat", 3),
     // 3 services: drive the cores, hold state, talk to the store and the network.
     ("audit", 3),
     ("auth", 3),

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `GET /admin/api/live` | operator, auditor | the current view (JSON: see `crate::health`) |
 //! | `GET /admin/api/live/stream` | operator, auditor | server-sent events: `health` (the same JSON) at once and then at least every second; `alert` when an alert is raised or cleared; keep-alive comments |
+//! | `GET /admin/api/nodes` | operator, auditor | the cluster's nodes: id, `alive` / `draining` / `dead`, seconds since the last heartbeat, live visits, capacity, public URL, media addresses |
 //!
 //! Does not: evaluate anything (the feed task in `crate::health` does, once for all viewers).
 
@@ -29,6 +30,7 @@ pub struct HealthRoutes {
     pub health: HealthFeed,
     pub sessions: Sessions,
     pub audit: Audit,
+    pub store: crate::store::Store,
 }
 
 /// `GET /admin/api/live`, `GET /admin/api/live/stream` (admin listener).
@@ -36,7 +38,45 @@ pub fn admin_routes(state: HealthRoutes) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(live))
         .routes(routes!(stream))
+        .routes(routes!(nodes))
         .with_state(state)
+}
+
+/// The cluster's nodes as the registry holds them, with their state now.
+#[utoipa::path(
+    get,
+    path = "/admin/api/nodes",
+    tag = "health",
+    responses(
+        (status = 200, description = "`{nodes: [{id, state, heartbeat_age_secs, live_visits, capacity, public_url, media_addrs, started_at}]}`, by id; `state` is `alive`, `draining` or `dead` (no heartbeat for 10 s)", body = serde_json::Value),
+        (status = 401, description = "`not_signed_in`", body = ErrorBody),
+        (status = 403, description = "`role_forbidden`: operators and auditors only", body = ErrorBody),
+        (status = 500, description = "`internal`: the registry could not be read", body = ErrorBody),
+    ),
+    security(("staff_session" = []))
+)]
+async fn nodes(
+    State(store): State<crate::store::Store>,
+    _r: OperatorOrAuditor,
+) -> Result<axum::Json<serde_json::Value>, crate::http::ApiError> {
+    let now = chrono::Utc::now();
+    let rows = store.nodes().await?;
+    let nodes: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "id": n.beat.id,
+                "state": crate::cluster::state(n, now).as_str(),
+                "heartbeat_age_secs": (now - n.heartbeat_at).num_milliseconds() as f64 / 1000.0,
+                "live_visits": n.beat.live_visits,
+                "capacity": n.beat.capacity,
+                "public_url": n.beat.public_url,
+                "media_addrs": n.beat.media_addrs,
+                "started_at": n.beat.started_at.to_rfc3339(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "nodes": nodes })))
 }
 
 #[utoipa::path(

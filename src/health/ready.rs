@@ -2,7 +2,8 @@
 //! at 2 a.m. 200 `{"status":"ok"}` once confer is ready (200 `{"status":"degraded",
 //! "degraded":["disk_space"]}` while it works but the data dir is low on space); 503 `{"status":"unavailable",
 //! "unhealthy":[...]}` naming the part that is not (`database`, `audit`) or while starting
-//! and stopping. Counts live visits, nothing about who is in them.
+//! and stopping; `"draining":true` while the node is draining. Counts live visits, nothing
+//! about who is in them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub struct Readiness {
     pub ready: Arc<AtomicBool>,
     /// The data dir's free space: below the watermark the answer is `degraded`.
     pub disk: crate::disk::DiskSpace,
+    /// This node is draining (`confer node drain`): said in the answer, still 200 (its live
+    /// visits' participants must still reach it).
+    pub draining: crate::cluster::Draining,
 }
 
 impl Readiness {
@@ -58,6 +62,10 @@ pub struct Health {
     /// space is below `[storage] free_space_watermark_mib`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     degraded: Vec<&'static str>,
+    /// `true` while this node is draining: it starts no new visit, its live ones run to
+    /// their end, then it exits. A load balancer should send new visits elsewhere.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    draining: bool,
 }
 
 /// Whether this confer can serve visits now.
@@ -94,6 +102,7 @@ pub async fn healthz(State(r): State<Readiness>) -> Response {
         live_visits: r.hub.live_count(),
         unhealthy,
         degraded,
+        draining: r.draining.get(),
     };
     let status = if ready {
         StatusCode::OK

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod companions;
 pub mod documents;
 pub mod licence;
+pub mod nodes;
 pub mod oversight;
 pub mod refusal;
 pub mod reports;

@@ -74,6 +74,8 @@ pub enum Refusal {
     AuditUnavailable,
     /// The database or another dependency failed: nothing is admitted (fail closed).
     Unavailable,
+    /// This node is draining and the visit is not live on it: join on another node.
+    NodeDraining,
 }
 
 /// One row of the refusal table.
@@ -154,6 +156,11 @@ impl Refusal {
                 S::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
             ),
+            Refusal::NodeDraining => row(
+                "node_draining",
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+            ),
         }
     }
 
@@ -186,6 +193,7 @@ impl Refusal {
             }
             Refusal::AuditUnavailable => "The visit cannot start because the audit log cannot be written; staff have been alerted. Please try again later.".into(),
             Refusal::LawyerNotPresent => "The lawyer is not in the visit now: an assistant or interpreter may join only while the lawyer is present. Please join after the lawyer has joined.".into(),
+            Refusal::NodeDraining => "This server is being taken out of service and starts no new visit; please join again in a moment.".into(),
             other => other.wire().default_message().into(),
         }
     }
@@ -217,6 +225,9 @@ impl Refusal {
                 "审计日志暂时无法写入，会见无法开始；已通知工作人员，请稍后再试。".into()
             }
             Refusal::Unavailable => "服务暂时不可用，请稍后再试。".into(),
+            Refusal::NodeDraining => {
+                "该服务器即将停止服务，不再开始新的会见，请稍后重新加入。".into()
+            }
             Refusal::LawyerNotPresent => {
                 "律师目前不在会见中：助理和翻译人员只能在律师在场时加入，请在律师加入后再加入。"
                     .into()
@@ -275,6 +286,8 @@ pub struct Admission {
     hub: VisitHub,
     /// Evidence by join-token id. A std `Mutex`, never held across an `.await`.
     kept: Arc<Mutex<HashMap<String, Kept>>>,
+    /// This node is draining: no visit that is not live here starts here.
+    draining: crate::cluster::Draining,
 }
 
 /// Kept evidence beyond this many tokens is not kept (the join then gathers it again).
@@ -297,7 +310,16 @@ impl Admission {
             gate,
             hub,
             kept: Arc::new(Mutex::new(HashMap::new())),
+            draining: crate::cluster::Draining::default(),
         }
+    }
+
+    /// Follow this node's draining (`confer node drain`): while it is set, a join to a visit
+    /// that is not live on this node is refused with `node_draining` before its token is
+    /// used, so the token still works on another node.
+    pub fn with_draining(mut self, draining: crate::cluster::Draining) -> Admission {
+        self.draining = draining;
+        self
     }
 
     /// A join token for a lawyer-side account (lawyer, assistant or interpreter, as the
@@ -559,6 +581,13 @@ impl Admission {
                 Actor::Booth(booth.clone())
             }
         };
+        // A draining node starts no new visit; the token is not used, so it still works on
+        // another node.
+        if self.draining.get() && !self.hub.is_live(visit) {
+            let refusal = Refusal::NodeDraining;
+            let records = vec![refusal_record(refusal.code())];
+            return Err(self.refused(actor, records, refusal).await);
+        }
         let first_use = self
             .store
             .consume_join_token(&claims.jti, now, claims.expires_at())

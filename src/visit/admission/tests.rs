@@ -187,6 +187,7 @@ fn every_refusal_has_a_code_a_status_a_wire_code_and_both_sentences() {
         Refusal::AuditUnavailable,
         Refusal::Unavailable,
         Refusal::LawyerNotPresent,
+        Refusal::NodeDraining,
     ];
     for d in [
         Deny::NotAParticipant,

@@ -1,0 +1,16 @@
+-- PostgreSQL twin of migrations/0014_nodes.sql (same version and name;
+-- tests/store_schema.rs keeps them in step).
+-- The cluster's node registry (R-REMOTE-1 at province scale): every confer node writes
+-- its row on start and refreshes `heartbeat_at` every few seconds; a node whose heartbeat
+-- is older than 10 s is dead. `draining` (0/1) stops new placements on it. Times are Unix
+-- milliseconds. `media_addrs` is the node's advertised media addresses, comma-separated.
+CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    public_url TEXT NOT NULL,
+    media_addrs TEXT NOT NULL,
+    live_visits BIGINT NOT NULL DEFAULT 0,
+    capacity BIGINT NOT NULL DEFAULT 0,
+    draining BIGINT NOT NULL DEFAULT 0
+);

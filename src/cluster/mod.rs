@@ -1,0 +1,148 @@
+//! The cluster's decisions, without I/O or clock (pure core): whether a node is alive,
+//! draining or dead from its registry row and `now`, and which node a new visit's media is
+//! placed on. PostgreSQL is the source of truth (the `nodes` table, `store::nodes`); there
+//! is no consensus of our own: every node reads the same rows and decides the same way.
+//!
+//! Does not: write the heartbeat or read the table (`beat`, the service, and `store` do).
+
+pub mod beat;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::nodes::NodeRow;
+
+/// A node whose last heartbeat is older than this is dead.
+pub const DEAD_AFTER: chrono::Duration = chrono::Duration::seconds(10);
+
+/// How often a node writes its heartbeat: three beats fit in [`DEAD_AFTER`].
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether this node is draining (`confer node drain`): it takes no new visit, its live
+/// visits run to their end, and it exits when none is left. Set by the heartbeat from the
+/// node's own registry row; read by admission and readiness. Cheap to clone.
+#[derive(Clone, Default, Debug)]
+pub struct Draining(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Draining {
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set(&self, draining: bool) {
+        self.0.store(draining, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// What the registry says of a node at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Heartbeat fresh, takes new visits.
+    Alive,
+    /// Heartbeat fresh, takes no new visit; its live visits run to their end.
+    Draining,
+    /// No heartbeat for [`DEAD_AFTER`]: its visits must be placed again.
+    Dead,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Alive => "alive",
+            NodeState::Draining => "draining",
+            NodeState::Dead => "dead",
+        }
+    }
+}
+
+/// The state of `node` at `now`. A heartbeat from the future (clocks a little apart) counts
+/// as fresh.
+pub fn state(node: &NodeRow, now: DateTime<Utc>) -> NodeState {
+    if now - node.heartbeat_at > DEAD_AFTER {
+        NodeState::Dead
+    } else if node.draining {
+        NodeState::Draining
+    } else {
+        NodeState::Alive
+    }
+}
+
+/// Where a new visit's media goes: the alive node with the lowest load (live visits over
+/// capacity; a node that states no capacity counts by live visits alone), ties by id so
+/// every node picks the same. `None` when no node is alive or every one is full.
+pub fn place(nodes: &[NodeRow], now: DateTime<Utc>) -> Option<&NodeRow> {
+    nodes
+        .iter()
+        .filter(|n| state(n, now) == NodeState::Alive)
+        .filter(|n| n.beat.capacity <= 0 || n.beat.live_visits < n.beat.capacity)
+        .min_by(|a, b| {
+            load(a)
+                .total_cmp(&load(b))
+                .then_with(|| a.beat.id.cmp(&b.beat.id))
+        })
+}
+
+fn load(n: &NodeRow) -> f64 {
+    if n.beat.capacity > 0 {
+        n.beat.live_visits as f64 / n.beat.capacity as f64
+    } else {
+        n.beat.live_visits as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::nodes::NodeBeat;
+
+    fn node(id: &str, live: i64, capacity: i64, beat_ago_s: i64, draining: bool) -> NodeRow {
+        let now = Utc::now();
+        NodeRow {
+            beat: NodeBeat {
+                id: id.into(),
+                started_at: now - chrono::Duration::hours(1),
+                public_url: format!("https://{id}:8443"),
+                media_addrs: vec![],
+                live_visits: live,
+                capacity,
+            },
+            heartbeat_at: now - chrono::Duration::seconds(beat_ago_s),
+            draining,
+        }
+    }
+
+    #[test]
+    fn a_node_silent_for_more_than_ten_seconds_is_dead() {
+        let now = Utc::now();
+        assert_eq!(state(&node("a", 0, 0, 0, false), now), NodeState::Alive);
+        assert_eq!(state(&node("a", 0, 0, 9, false), now), NodeState::Alive);
+        assert_eq!(state(&node("a", 0, 0, 11, false), now), NodeState::Dead);
+        assert_eq!(state(&node("a", 0, 0, 2, true), now), NodeState::Draining);
+        assert_eq!(state(&node("a", 0, 0, 60, true), now), NodeState::Dead);
+        assert_eq!(
+            state(&node("a", 0, 0, -5, false), now),
+            NodeState::Alive,
+            "a heartbeat a little in the future is fresh"
+        );
+    }
+
+    #[test]
+    fn a_visit_goes_to_the_least_loaded_alive_node_never_a_draining_dead_or_full_one() {
+        let now = Utc::now();
+        let nodes = vec![
+            node("a", 50, 100, 1, false), // half full
+            node("b", 10, 100, 1, true),  // draining
+            node("c", 5, 100, 30, false), // dead
+            node("d", 20, 100, 1, false), // least loaded alive
+            node("e", 10, 10, 1, false),  // full
+        ];
+        assert_eq!(place(&nodes, now).map(|n| n.beat.id.as_str()), Some("d"));
+        let ties = vec![node("y", 1, 10, 1, false), node("x", 1, 10, 1, false)];
+        assert_eq!(
+            place(&ties, now).map(|n| n.beat.id.as_str()),
+            Some("x"),
+            "ties by id: every node decides the same"
+        );
+        let none = vec![node("b", 0, 10, 1, true), node("c", 0, 10, 60, false)];
+        assert!(place(&none, now).is_none());
+    }
+}
