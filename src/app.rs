@@ -53,6 +53,8 @@ pub struct Running {
     shutdown_tx: watch::Sender<bool>,
     /// `true` once this node is draining and no visit is left on it.
     drained: watch::Receiver<bool>,
+    /// This node's id in the cluster's registry.
+    pub node_id: String,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     media_task: media::MediaTask,
     recheck: tokio::task::JoinHandle<()>,
@@ -275,7 +277,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         &client_ca_pem,
     )?;
     let booths = Booths::with_revocations(booths, store.clone(), audit.clone(), revocations);
-    // This node's draining, followed from its registry row by the heartbeat.
+    // This node in the cluster: its id, its draining (followed from its registry row by
+    // the heartbeat), and where each visit's media lives.
+    let node_id = crate::cluster::beat::node_id(config.node.id.as_deref(), &data_dir)
+        .context("cannot read or create this node's id")?;
     let draining = crate::cluster::Draining::default();
     let admission = crate::visit::Admission::new(
         store.clone(),
@@ -285,7 +290,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         gate.clone(),
         hub.clone(),
     )
-    .with_draining(draining.clone());
+    .with_draining(draining.clone())
+    .with_placement(crate::cluster::placement::Placement::new(
+        store.clone(),
+        node_id.clone(),
+    ));
     let scheduler = crate::schedule::service::Scheduler::new(
         store.clone(),
         audit.clone(),
@@ -381,8 +390,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let admin = crate::routes::admin(&state);
     // This node in the cluster's registry: written now, refreshed every few seconds.
     let beat = crate::store::nodes::NodeBeat {
-        id: crate::cluster::beat::node_id(state.config.node.id.as_deref(), &data_dir)
-            .context("cannot read or create this node's id")?,
+        id: node_id.clone(),
         started_at: chrono::Utc::now(),
         public_url: state
             .config
@@ -399,7 +407,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokio::spawn(crate::cluster::beat::run(
             crate::cluster::beat::Beat {
                 store: state.store.clone(),
-                hub: state.hub.clone(),
+                live_count: {
+                    let hub = state.hub.clone();
+                    move || hub.live_count()
+                },
                 beat,
                 every: crate::cluster::HEARTBEAT_EVERY,
                 draining: state.draining.clone(),
@@ -481,6 +492,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         first_start: first,
         shutdown_tx,
         drained,
+        node_id,
         tasks,
         media_task,
         recheck,
@@ -508,6 +520,11 @@ impl Running {
         let _ = self.shutdown_tx.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        // The others treat this node as dead at once (its visits are placed elsewhere on
+        // their next join) instead of 10 s after its last heartbeat.
+        if let Err(e) = self.state.store.node_gone(&self.node_id).await {
+            tracing::warn!(error = %e, "cannot mark this node gone in the registry");
         }
         self.media_task.stop();
         // The visits' end entries are appended by short tasks (bounded by the hub's wait).

@@ -232,3 +232,180 @@ async fn two_nodes_on_one_database_see_each_other_and_a_dead_one_within_ten_seco
     );
     first.running.shutdown().await;
 }
+
+/// Copy a directory tree (files keep their modes): a second node gets the first one's keys
+/// and certificates, as a deployment gives every node the same ones.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A second node beside `first`: same database, same keys and certificates.
+async fn second_node(first: &app::TestApp, id: &str) -> (confer::app::Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["keys", "pki"] {
+        copy_tree(&first.data_dir.path().join(sub), &dir.path().join(sub));
+    }
+    let mut config = confer::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    config.http.addr = "127.0.0.1:0".parse().unwrap();
+    config.media.addr = "127.0.0.1:0".parse().unwrap();
+    config.admin.addr = "127.0.0.1:0".parse().unwrap();
+    config.store.url = first.store_url.clone();
+    config.node.id = Some(id.into());
+    config.audit.append_timeout_ms = 30_000;
+    config.validate().unwrap();
+    let running = confer::app::start(config)
+        .await
+        .expect("the second node starts");
+    (running, dir)
+}
+
+/// Join `token` at `url`, following one `moved`; the client and the URL it joined at.
+async fn join_at(
+    app: &app::TestApp,
+    identity: &app::Identity,
+    url: &str,
+    token: &str,
+) -> (
+    confer_signaling::SignalingClient,
+    confer_signaling::Joined,
+    String,
+) {
+    let mut url = url.to_owned();
+    for _ in 0..2 {
+        let mut sig = confer_signaling::SignalingClient::connect(
+            &url,
+            app::tls_client(&app.ca_pem, identity),
+        )
+        .await
+        .expect("wss connect");
+        sig.hello().await.unwrap();
+        match sig.join(token).await {
+            Ok(joined) => return (sig, joined, url),
+            Err(e) => match e.moved_to() {
+                Some(next) => url = next.to_owned(),
+                None => panic!("join at {url}: {e}"),
+            },
+        }
+    }
+    panic!("moved twice")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visits_spread_over_two_nodes_a_join_at_the_wrong_node_is_sent_on_and_a_visit_fails_over() {
+    let Some(first) = app::spawn_app_on(app::Backend::Postgres, |c| {
+        c.node.id = Some("n1".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let (second, _dir2) = second_node(&first, "n2").await;
+    wait_nodes(&first, "both nodes alive", |n| {
+        n.len() == 2 && n.iter().all(|x| x["state"] == "alive")
+    })
+    .await;
+    let n1 = first.ws_url();
+    let n2 = format!("wss://{}/ws", second.http_addr);
+
+    // Four visits, each joined by its lawyer at the first node: placed alternately, a
+    // lawyer whose visit is on the second node is sent there and joins with the same token.
+    let mut on = std::collections::BTreeMap::new();
+    for _ in 0..4 {
+        let visit = first
+            .create_visit(chrono::Duration::zero(), chrono::Duration::minutes(30))
+            .await;
+        let token = first.demo_lawyer_token(visit).await;
+        let (mut sig, joined, at) = join_at(&first, &app::Identity::None, &n1, &token).await;
+        assert_eq!(joined.visit_id, visit);
+        assert!(at == n1 || at == n2, "{at}");
+        sig.leave().await.unwrap();
+        on.insert(visit, at);
+    }
+    println!("placements: {on:?}");
+    let on_second = on.values().filter(|u| **u == n2).count();
+    assert_eq!(on_second, 2, "two of four visits on each node: {on:?}");
+
+    // Every participant of a visit goes to its node: the booth, at the wrong node first.
+    let (&visit, _) = on.iter().find(|(_, u)| **u == n2).unwrap();
+    let (mut lawyer, joined, at) = join_at(
+        &first,
+        &app::Identity::None,
+        &n1,
+        &first.demo_lawyer_token(visit).await,
+    )
+    .await;
+    assert_eq!(at, n2);
+    let slot_end = joined.slot_ends_at;
+    let (mut booth, _, at) = join_at(
+        &first,
+        &first.demo_booth(),
+        &n1,
+        &first.demo_booth_token(visit).await,
+    )
+    .await;
+    assert_eq!(at, n2, "the booth is sent to the visit's node too");
+    lawyer
+        .wait_roster(WAIT, |r| r.participants.len() == 2)
+        .await
+        .expect("both in one visit on the second node");
+
+    // The second node goes away: its participants rejoin through the first node, which
+    // takes the visit over; the slot end does not move.
+    second.shutdown().await;
+    let gone = Instant::now();
+    let _ = lawyer.next_notice_timeout(Duration::from_secs(5)).await;
+    let _ = booth.next_notice_timeout(Duration::from_secs(5)).await;
+    let (mut lawyer, joined, at) = join_at(
+        &first,
+        &app::Identity::None,
+        &n1,
+        &first.demo_lawyer_token(visit).await,
+    )
+    .await;
+    assert_eq!(at, n1, "the visit moved to the node that is left");
+    assert_eq!(
+        joined.slot_ends_at, slot_end,
+        "failover never extends a slot"
+    );
+    let (_booth, _, at) = join_at(
+        &first,
+        &first.demo_booth(),
+        &n1,
+        &first.demo_booth_token(visit).await,
+    )
+    .await;
+    assert_eq!(at, n1);
+    lawyer
+        .wait_roster(WAIT, |r| r.participants.len() == 2)
+        .await
+        .expect("both in the visit again, on the first node");
+    println!(
+        "failover: node gone -> both participants back in the visit on the other node in {:.2} s",
+        gone.elapsed().as_secs_f64()
+    );
+    let (status, body) = first.admin(Method::GET, "/admin/api/nodes", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        body["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == "n2" && n["state"] == "dead"),
+        "a node that shut down is dead at once: {body}"
+    );
+    first.running.shutdown().await;
+}

@@ -66,6 +66,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("cluster", 2),
     // This node's heartbeat into the registry (a service: store, clock, the hub's count).
     ("cluster::beat", 3),
+    // Where a visit's media lives: reads the registry, writes placements.
+    ("cluster::placement", 3),
     // 3 services: drive the cores, hold state, talk to the store and the network.
     ("audit", 3),
     ("auth", 3),

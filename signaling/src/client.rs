@@ -48,6 +48,10 @@ pub enum ClientError {
     /// The server answered with an `error` message.
     #[error("the server refused ({code}): {message}")]
     Refused { code: ErrorCode, message: String },
+    /// The visit is on another node of the deployment (`moved`): connect to `url` and send
+    /// the same `hello` and `join` there (the token was not used).
+    #[error("the visit is served by another node: reconnect to {url}")]
+    Moved { url: String },
     /// The server sent a frame this client cannot read.
     #[error("the server sent an unreadable message: {0}")]
     Protocol(#[from] ProtocolError),
@@ -69,6 +73,14 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The node to reconnect to, if the server said the visit is elsewhere (`moved`).
+    pub fn moved_to(&self) -> Option<&str> {
+        match self {
+            ClientError::Moved { url } => Some(url),
+            _ => None,
+        }
+    }
+
     /// The server's refusal code, if the server refused.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
@@ -427,6 +439,7 @@ impl SignalingClient {
                 ServerMessage::Error { code, message } => {
                     return Err(ClientError::Refused { code, message })
                 }
+                ServerMessage::Moved { url } => return Err(ClientError::Moved { url }),
                 reply => match accept(reply) {
                     Ok(answer) => return Ok(answer),
                     Err(

@@ -311,6 +311,9 @@ mod tests {
                 kid: 0x70001,
                 wrapped: "d3JhcHBlZA".into(),
             },
+            ServerMessage::Moved {
+                url: "wss://n2.example:8443/ws".into(),
+            },
         ];
         for notice in [
             VisitNotice::ParticipantJoined { role: Role::Booth },
@@ -468,6 +471,12 @@ mod tests {
                 r#"{"type":"error","code":"token_expired","message":"m"}"#,
             ),
             (encode_server(&ServerMessage::Pong), r#"{"type":"pong"}"#),
+            (
+                encode_server(&ServerMessage::Moved {
+                    url: "wss://n2.example:8443/ws".into(),
+                }),
+                r#"{"type":"moved","url":"wss://n2.example:8443/ws"}"#,
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);

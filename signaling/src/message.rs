@@ -334,6 +334,12 @@ pub enum ServerMessage {
         kid: u64,
         wrapped: String,
     },
+    /// The answer to `join` when the visit's media lives on another node of the
+    /// deployment: connect to `url` (a `wss://…/ws` URL) and send the same `hello` and
+    /// `join` there; the join token was not used. The server closes this connection.
+    Moved {
+        url: String,
+    },
 }
 
 impl ServerMessage {
@@ -348,6 +354,7 @@ impl ServerMessage {
         "roster",
         "e2ee_key",
         "e2ee_media_key",
+        "moved",
     ];
 
     /// An error with the code's default human sentence.
@@ -370,6 +377,7 @@ impl ServerMessage {
             ServerMessage::Roster(_) => "roster",
             ServerMessage::E2eeKey { .. } => "e2ee_key",
             ServerMessage::E2eeMediaKey { .. } => "e2ee_media_key",
+            ServerMessage::Moved { .. } => "moved",
         }
     }
 }

@@ -13,7 +13,6 @@ use chrono::Utc;
 use super::Draining;
 use crate::store::nodes::NodeBeat;
 use crate::store::Store;
-use crate::visit::VisitHub;
 
 /// This node's id: `[node] id`, or the one kept in `<data_dir>/node-id` (made on first start:
 /// `node-` and 12 hex digits).
@@ -40,9 +39,10 @@ pub fn node_id(configured: Option<&str>, data_dir: &Path) -> std::io::Result<Str
 }
 
 /// What the heartbeat task drives besides the row.
-pub struct Beat {
+pub struct Beat<L> {
     pub store: Store,
-    pub hub: VisitHub,
+    /// How many visits are live on this node now (the visit hub's count).
+    pub live_count: L,
     pub beat: NodeBeat,
     pub every: std::time::Duration,
     /// Follows this node's `draining` in the registry.
@@ -55,10 +55,10 @@ pub struct Beat {
 /// Write the heartbeat now and every `every` until `stop`; a failed write is logged and
 /// tried again at the next beat (the node is then seen dead by the others after 10 s).
 /// After each write, read back whether the node is draining.
-pub async fn run(b: Beat, stop: impl Future<Output = ()>) {
+pub async fn run<L: Fn() -> usize>(b: Beat<L>, stop: impl Future<Output = ()>) {
     let Beat {
         store,
-        hub,
+        live_count,
         mut beat,
         every,
         draining,
@@ -70,7 +70,7 @@ pub async fn run(b: Beat, stop: impl Future<Output = ()>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                beat.live_visits = hub.live_count() as i64;
+                beat.live_visits = live_count() as i64;
                 if let Err(e) = store.node_heartbeat(&beat, Utc::now()).await {
                     tracing::warn!(node = %beat.id, error = %e, "cannot write this node's heartbeat");
                     continue;
@@ -85,7 +85,7 @@ pub async fn run(b: Beat, stop: impl Future<Output = ()>) {
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot read the node registry"),
                 }
-                if draining.get() && hub.live_count() == 0 && !*drained.borrow() {
+                if draining.get() && live_count() == 0 && !*drained.borrow() {
                     tracing::warn!(node = %beat.id, "drained: no visit is left on this node");
                     let _ = drained.send(true);
                 }

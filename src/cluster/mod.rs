@@ -6,6 +6,9 @@
 //! Does not: write the heartbeat or read the table (`beat`, the service, and `store` do).
 
 pub mod beat;
+pub mod placement;
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -66,14 +69,31 @@ pub fn state(node: &NodeRow, now: DateTime<Utc>) -> NodeState {
     }
 }
 
-/// Where a new visit's media goes: the alive node with the lowest load (live visits over
-/// capacity; a node that states no capacity counts by live visits alone), ties by id so
-/// every node picks the same. `None` when no node is alive or every one is full.
-pub fn place(nodes: &[NodeRow], now: DateTime<Utc>) -> Option<&NodeRow> {
+/// Where a new visit's media goes: the alive node with the lowest load, ties by id so every
+/// node picks the same. A node's load is its visits (the placed ones not yet over, or the
+/// live ones its heartbeat counted, whichever is more) over its capacity; a node that
+/// states no capacity counts by visits alone. `None` when no node is alive or all are full.
+pub fn place<'a>(
+    nodes: &'a [NodeRow],
+    placed: &HashMap<String, i64>,
+    now: DateTime<Utc>,
+) -> Option<&'a NodeRow> {
+    let visits = |n: &NodeRow| {
+        n.beat
+            .live_visits
+            .max(placed.get(&n.beat.id).copied().unwrap_or(0))
+    };
+    let load = |n: &NodeRow| {
+        if n.beat.capacity > 0 {
+            visits(n) as f64 / n.beat.capacity as f64
+        } else {
+            visits(n) as f64
+        }
+    };
     nodes
         .iter()
         .filter(|n| state(n, now) == NodeState::Alive)
-        .filter(|n| n.beat.capacity <= 0 || n.beat.live_visits < n.beat.capacity)
+        .filter(|n| n.beat.capacity <= 0 || visits(n) < n.beat.capacity)
         .min_by(|a, b| {
             load(a)
                 .total_cmp(&load(b))
@@ -81,11 +101,13 @@ pub fn place(nodes: &[NodeRow], now: DateTime<Utc>) -> Option<&NodeRow> {
         })
 }
 
-fn load(n: &NodeRow) -> f64 {
-    if n.beat.capacity > 0 {
-        n.beat.live_visits as f64 / n.beat.capacity as f64
-    } else {
-        n.beat.live_visits as f64
+/// The signalling URL of a node, from its public URL (`https://host:port` →
+/// `wss://host:port/ws`).
+pub fn ws_url(public_url: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    match base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}/ws"),
+        None => format!("{base}/ws"),
     }
 }
 
@@ -135,14 +157,33 @@ mod tests {
             node("d", 20, 100, 1, false), // least loaded alive
             node("e", 10, 10, 1, false),  // full
         ];
-        assert_eq!(place(&nodes, now).map(|n| n.beat.id.as_str()), Some("d"));
+        let none = HashMap::new();
+        assert_eq!(
+            place(&nodes, &none, now).map(|n| n.beat.id.as_str()),
+            Some("d")
+        );
+        // Visits placed but not yet live count too: 60 placed on d makes a the lighter.
+        let placed = HashMap::from([("d".to_owned(), 60)]);
+        assert_eq!(
+            place(&nodes, &placed, now).map(|n| n.beat.id.as_str()),
+            Some("a")
+        );
         let ties = vec![node("y", 1, 10, 1, false), node("x", 1, 10, 1, false)];
         assert_eq!(
-            place(&ties, now).map(|n| n.beat.id.as_str()),
+            place(&ties, &HashMap::new(), now).map(|n| n.beat.id.as_str()),
             Some("x"),
             "ties by id: every node decides the same"
         );
-        let none = vec![node("b", 0, 10, 1, true), node("c", 0, 10, 60, false)];
-        assert!(place(&none, now).is_none());
+        let gone = vec![node("b", 0, 10, 1, true), node("c", 0, 10, 60, false)];
+        assert!(place(&gone, &HashMap::new(), now).is_none());
+    }
+
+    #[test]
+    fn a_nodes_signalling_url_comes_from_its_public_url() {
+        assert_eq!(
+            ws_url("https://n1.example:8443"),
+            "wss://n1.example:8443/ws"
+        );
+        assert_eq!(ws_url("https://n1.example/"), "wss://n1.example/ws");
     }
 }

@@ -148,6 +148,13 @@ impl From<Denied> for Refusal {
     }
 }
 
+/// Why a `join` did not take a seat here.
+enum JoinFailed {
+    Refused(Refusal),
+    /// The visit's media lives on another node: its signalling URL (the cluster).
+    Moved(String),
+}
+
 struct Connection {
     state: Signalling,
     certs: PeerCertificates,
@@ -526,10 +533,18 @@ impl Connection {
                         None => true,
                     }
                 }
-                Err(refusal) => {
+                Err(JoinFailed::Refused(refusal)) => {
                     crate::metrics::admission("refused", refusal.0.as_str(), started.elapsed());
                     let _ = self.session.join_failed();
                     self.on_error(refusal).await
+                }
+                // The cluster: tell the client where the visit is, then close; it joins
+                // there with the same token (not used here).
+                Err(JoinFailed::Moved(url)) => {
+                    crate::metrics::admission("moved", "none", started.elapsed());
+                    let _ = self.session.join_failed();
+                    let _ = self.send(&ServerMessage::Moved { url }).await;
+                    false
                 }
             },
             // R-REMOTE-2: the same seat back, without an admission round.
@@ -596,12 +611,17 @@ impl Connection {
 
     /// Join through the admission service (token, certificate, evidence, policy, audit
     /// first, seat) and keep the seat and its notices on this connection.
-    async fn join(&mut self, token: &str) -> Result<wire::Joined, Refusal> {
-        let joined = self
+    async fn join(&mut self, token: &str) -> Result<wire::Joined, JoinFailed> {
+        let joined = match self
             .state
             .admission
             .join(token, &self.certs, Utc::now())
-            .await?;
+            .await
+        {
+            Ok(joined) => joined,
+            Err(Denied::Moved(ws_url)) => return Err(JoinFailed::Moved(ws_url)),
+            Err(d) => return Err(JoinFailed::Refused(d.into())),
+        };
         let seat = joined.seat;
         self.e2ee = Some(self.state.e2ee.enter(
             seat.visit,

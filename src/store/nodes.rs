@@ -7,7 +7,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use std::collections::HashMap;
+
 use super::{from_ms, ms, Result, Store};
+use crate::ids::VisitId;
 
 /// What a node says of itself in each heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +102,84 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The node a visit's media is placed on, if it is placed.
+    pub async fn visit_placement(&self, visit: VisitId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT node_id FROM visit_placements WHERE visit_id = $1")
+            .bind(visit.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Place a visit on `node` unless it is placed already; returns the node it is on (the
+    /// first writer wins, every node reads the same).
+    pub async fn place_visit(
+        &self,
+        visit: VisitId,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO visit_placements (visit_id, node_id, placed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (visit_id) DO NOTHING",
+        )
+        .bind(visit.0)
+        .bind(node)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .visit_placement(visit)
+            .await?
+            .unwrap_or_else(|| node.to_owned()))
+    }
+
+    /// Move a visit from `from` (dead or draining) to `to`, only if it is still on `from`;
+    /// returns the node it is on afterwards.
+    pub async fn move_visit(
+        &self,
+        visit: VisitId,
+        from: &str,
+        to: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        sqlx::query(
+            "UPDATE visit_placements SET node_id = $1, placed_at = $2 \
+             WHERE visit_id = $3 AND node_id = $4",
+        )
+        .bind(to)
+        .bind(ms(now))
+        .bind(visit.0)
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        self.visit_placement(visit).await
+    }
+
+    /// How many visits not yet over are placed on each node (for placement by load).
+    pub async fn placed_visits(&self, now: DateTime<Utc>) -> Result<HashMap<String, i64>> {
+        let rows = sqlx::query(
+            "SELECT p.node_id, COUNT(*) FROM visit_placements p JOIN visits v ON v.id = p.visit_id \
+             WHERE v.ended_at IS NULL AND v.ends_at > $1 GROUP BY p.node_id",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Mark a node gone at once (a clean shutdown): the others treat it as dead without
+    /// waiting for its heartbeat to age.
+    pub async fn node_gone(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE nodes SET heartbeat_at = 0 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +215,42 @@ mod tests {
             assert_eq!(n1.heartbeat_at.timestamp_millis(), t1.timestamp_millis());
             assert!(n1.draining, "a heartbeat leaves draining as it was");
             assert!(!nodes[1].draining);
+            s.node_gone("n2").await.unwrap();
+            assert_eq!(
+                s.nodes().await.unwrap()[1].heartbeat_at.timestamp_millis(),
+                0
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_visit_is_placed_once_and_moves_only_from_the_node_it_is_on() {
+        for (backing, s) in testing::stores().await {
+            let visit = testing::a_visit(&s).await;
+            let now = Utc::now();
+            assert_eq!(s.visit_placement(visit).await.unwrap(), None);
+            assert_eq!(s.place_visit(visit, "a", now).await.unwrap(), "a");
+            assert_eq!(
+                s.place_visit(visit, "b", now).await.unwrap(),
+                "a",
+                "the first placement wins ({})",
+                backing.name()
+            );
+            assert_eq!(s.placed_visits(now).await.unwrap().get("a"), Some(&1));
+            assert_eq!(
+                s.move_visit(visit, "b", "c", now).await.unwrap().as_deref(),
+                Some("a"),
+                "not on b: not moved"
+            );
+            assert_eq!(
+                s.move_visit(visit, "a", "c", now).await.unwrap().as_deref(),
+                Some("c")
+            );
+            let later = now + chrono::Duration::days(1);
+            assert!(
+                s.placed_visits(later).await.unwrap().is_empty(),
+                "a visit that is over counts for nobody"
+            );
         }
     }
 }

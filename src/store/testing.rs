@@ -54,6 +54,31 @@ pub async fn stores() -> Vec<(Backing, Store)> {
     out
 }
 
+/// A facility, a booth, a lawyer and a visit open for the next 30 minutes in `s`; the
+/// visit's id.
+pub async fn a_visit(s: &Store) -> crate::ids::VisitId {
+    use crate::ids::{BoothId, FacilityId};
+    let now = chrono::Utc::now();
+    s.upsert_facility(&FacilityId("f".into()), "Facility")
+        .await
+        .unwrap();
+    s.upsert_booth(&BoothId("b".into()), &FacilityId("f".into()), "Booth 1")
+        .await
+        .unwrap();
+    let lawyer = s.insert_lawyer("amy", "Amy", "hash", now).await.unwrap();
+    let v = super::NewVisit {
+        lawyer,
+        booth: BoothId("b".into()),
+        starts_at: now - chrono::Duration::minutes(1),
+        ends_at: now + chrono::Duration::minutes(30),
+        created_by: None,
+        case: None,
+        room_consent: false,
+        lawyer_booth: None,
+    };
+    s.insert_visit(&v, now).await.unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

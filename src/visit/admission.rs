@@ -76,6 +76,9 @@ pub enum Refusal {
     Unavailable,
     /// This node is draining and the visit is not live on it: join on another node.
     NodeDraining,
+    /// The visit's media lives on another node: join there (its signalling URL). Not a
+    /// refusal of the person: nothing is audited, the token is not used.
+    Moved(String),
 }
 
 /// One row of the refusal table.
@@ -161,6 +164,7 @@ impl Refusal {
                 S::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
             ),
+            Refusal::Moved(_) => row("moved", S::CONFLICT, ErrorCode::Unavailable),
         }
     }
 
@@ -194,6 +198,7 @@ impl Refusal {
             Refusal::AuditUnavailable => "The visit cannot start because the audit log cannot be written; staff have been alerted. Please try again later.".into(),
             Refusal::LawyerNotPresent => "The lawyer is not in the visit now: an assistant or interpreter may join only while the lawyer is present. Please join after the lawyer has joined.".into(),
             Refusal::NodeDraining => "This server is being taken out of service and starts no new visit; please join again in a moment.".into(),
+            Refusal::Moved(_) => "This visit is served by another server of the facility; connecting there.".into(),
             other => other.wire().default_message().into(),
         }
     }
@@ -228,6 +233,7 @@ impl Refusal {
             Refusal::NodeDraining => {
                 "该服务器即将停止服务，不再开始新的会见，请稍后重新加入。".into()
             }
+            Refusal::Moved(_) => "本次会见由本单位的另一台服务器承载，正在转接。".into(),
             Refusal::LawyerNotPresent => {
                 "律师目前不在会见中：助理和翻译人员只能在律师在场时加入，请在律师加入后再加入。"
                     .into()
@@ -288,6 +294,8 @@ pub struct Admission {
     kept: Arc<Mutex<HashMap<String, Kept>>>,
     /// This node is draining: no visit that is not live here starts here.
     draining: crate::cluster::Draining,
+    /// Where each visit's media lives in the cluster; `None`: everything is here.
+    placement: Option<crate::cluster::placement::Placement>,
 }
 
 /// Kept evidence beyond this many tokens is not kept (the join then gathers it again).
@@ -311,7 +319,15 @@ impl Admission {
             hub,
             kept: Arc::new(Mutex::new(HashMap::new())),
             draining: crate::cluster::Draining::default(),
+            placement: None,
         }
+    }
+
+    /// Send participants of a visit placed on another node there (`Refusal::Moved`,
+    /// before the join token is used, so the same token works there).
+    pub fn with_placement(mut self, placement: crate::cluster::placement::Placement) -> Admission {
+        self.placement = Some(placement);
+        self
     }
 
     /// Follow this node's draining (`confer node drain`): while it is set, a join to a visit
@@ -581,6 +597,21 @@ impl Admission {
                 Actor::Booth(booth.clone())
             }
         };
+        // The cluster: a visit's media lives on one node; a participant who reached another
+        // is sent there with the token unused.
+        if let Some(placement) = &self.placement {
+            match placement.locate(visit, self.hub.is_live(visit), now).await {
+                Ok(crate::cluster::placement::Located::Here) => {}
+                Ok(crate::cluster::placement::Located::Elsewhere { ws_url }) => {
+                    tracing::info!(%visit, "visit placed on another node; sending the participant there");
+                    return Err(Refusal::Moved(ws_url));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read or write the visit's placement");
+                    return Err(Refusal::Unavailable);
+                }
+            }
+        }
         // A draining node starts no new visit; the token is not used, so it still works on
         // another node.
         if self.draining.get() && !self.hub.is_live(visit) {

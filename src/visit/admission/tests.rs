@@ -188,6 +188,7 @@ fn every_refusal_has_a_code_a_status_a_wire_code_and_both_sentences() {
         Refusal::Unavailable,
         Refusal::LawyerNotPresent,
         Refusal::NodeDraining,
+        Refusal::Moved("wss://n2.example:8443/ws".into()),
     ];
     for d in [
         Deny::NotAParticipant,

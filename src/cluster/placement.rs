@@ -1,0 +1,103 @@
+//! Where a visit's media lives (a service: it reads the registry and writes placements). A
+//! visit is placed on exactly one node when its first participant joins (the least loaded
+//! alive node, `super::place`); every later participant is sent to that node. A visit on a
+//! dead node is moved to an alive one (its participants rejoin there: failover); a visit on
+//! a draining node that is not live there is moved too. PostgreSQL (or the one node's
+//! SQLite) is the source of truth: the first placement written wins, every node reads it.
+//!
+//! Does not: admit anyone (admission asks this before it uses a join token), or move a
+//! visit that is live on a node that is alive.
+
+use chrono::{DateTime, Utc};
+
+use super::{place, state, NodeState};
+use crate::ids::VisitId;
+use crate::store::{Store, StoreError};
+
+/// Where a participant of a visit must go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// On this node.
+    Here,
+    /// On another node: its signalling URL (`wss://…/ws`).
+    Elsewhere { ws_url: String },
+}
+
+/// This node's view of placements. Cheap to clone.
+#[derive(Clone)]
+pub struct Placement {
+    store: Store,
+    here: String,
+}
+
+impl Placement {
+    /// Placement decisions for the node `here` (its registry id).
+    pub fn new(store: Store, here: String) -> Placement {
+        Placement { store, here }
+    }
+
+    /// This node's id.
+    pub fn here(&self) -> &str {
+        &self.here
+    }
+
+    /// Where `visit`'s media lives, placing or moving it when needed. `live_here`: whether
+    /// the visit is live on this node now (a live visit is never moved away from it).
+    pub async fn locate(
+        &self,
+        visit: VisitId,
+        live_here: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Located, StoreError> {
+        if live_here {
+            return Ok(Located::Here);
+        }
+        let nodes = self.store.nodes().await?;
+        let placed = self.store.placed_visits(now).await?;
+        // No alive node in the registry (this node's first beat not written yet, or a
+        // registry that cannot be trusted): this node serves.
+        let target = place(&nodes, &placed, now)
+            .map(|n| n.beat.id.clone())
+            .unwrap_or_else(|| self.here.clone());
+        let on = match self.store.visit_placement(visit).await? {
+            None => self.store.place_visit(visit, &target, now).await?,
+            Some(node) => {
+                let usable = node == self.here
+                    || nodes
+                        .iter()
+                        .find(|n| n.beat.id == node)
+                        .is_some_and(|n| state(n, now) != NodeState::Dead);
+                // This node draining with the visit not live here: move it if another can
+                // take it (admission refuses it otherwise).
+                let leave_here = node == self.here
+                    && nodes
+                        .iter()
+                        .find(|n| n.beat.id == node)
+                        .is_some_and(|n| state(n, now) == NodeState::Draining)
+                    && target != self.here;
+                if usable && !leave_here {
+                    node
+                } else {
+                    tracing::warn!(%visit, from = %node, to = %target, "moving a visit to another node");
+                    self.store
+                        .move_visit(visit, &node, &target, now)
+                        .await?
+                        .unwrap_or(target)
+                }
+            }
+        };
+        if on == self.here {
+            return Ok(Located::Here);
+        }
+        match nodes.iter().find(|n| n.beat.id == on) {
+            Some(n) => Ok(Located::Elsewhere {
+                ws_url: super::ws_url(&n.beat.public_url),
+            }),
+            // Placed on a node the registry does not know (its row removed by hand): here.
+            None => {
+                self.store.move_visit(visit, &on, &self.here, now).await?;
+                Ok(Located::Here)
+            }
+        }
+    }
+}
