@@ -339,6 +339,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         disk: crate::disk::DiskSpace::default(),
         revocation,
         draining,
+        peer_origins: crate::cluster::PeerOrigins::default(),
         network_check,
         network_check_throttle: crate::http::network_check::Throttle::default(),
     };
@@ -415,6 +416,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 every: crate::cluster::HEARTBEAT_EVERY,
                 draining: state.draining.clone(),
                 drained: drained_tx,
+                peers: state.peer_origins.clone(),
             },
             stopped(shutdown_rx.clone()),
         )),

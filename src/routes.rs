@@ -107,7 +107,10 @@ pub fn public(s: &Services) -> Router {
         .merge(crate::http::pages::routes())
         .route("/api/openapi.json", get(openapi::serve(&doc)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::http::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            s.peer_origins.clone(),
+            crate::http::security_headers_for_cluster,
+        ))
 }
 
 /// The admin listener: staff API, console, health feed, metrics.

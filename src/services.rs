@@ -50,6 +50,8 @@ pub struct Services {
     pub revocation: crate::visit::revocation::RevocationSweep,
     /// This node is draining (`confer node drain`): no new visit starts here.
     pub draining: crate::cluster::Draining,
+    /// The other nodes' signalling origins (the pages' Content-Security-Policy).
+    pub peer_origins: crate::cluster::PeerOrigins,
     /// The lawyers' pre-join network check: a data channel to the media transports, no
     /// media (R-REMOTE-1).
     pub network_check: crate::media::NetworkCheck,

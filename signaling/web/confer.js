@@ -319,6 +319,16 @@ class Signaling {
       if (message.notice && this.onNotice) this.onNotice(message.notice);
     } else if (message.type === 'roster') {
       if (Array.isArray(message.participants) && this.onRoster) this.onRoster(message.participants);
+    } else if (message.type === 'moved') {
+      // Several nodes: the visit is served by another node; join there (the token was not used).
+      const err = new ConferError('moved', 'The visit is served by another server.');
+      err.url = typeof message.url === 'string' ? message.url : null;
+      // The server closes this connection next: that is no loss of the visit.
+      this.onClose = null;
+      if (waiter) {
+        this.waiter = null;
+        waiter.reject(err);
+      }
     } else if (message.type === 'error') {
       const err = new ConferError(message.code, message.message);
       if (waiter) {
@@ -481,10 +491,7 @@ export class Visit {
 
       setPhase('connecting');
       this.say('visit.connecting');
-      this.signaling = this.newSignaling();
-      await this.signaling.open();
-      await this.signaling.request(hello(), 'welcome');
-      const joined = await this.signaling.request({ type: 'join', token: joinToken }, 'joined');
+      const joined = await this.joinFollowingMoves(joinToken);
       this.resumeToken = joined.resume && typeof joined.resume.token === 'string' ? joined.resume.token : null;
       setPhase('joined');
       this.inVisit = true;
@@ -568,8 +575,42 @@ export class Visit {
     this.signaling.send({ type: 'media_state', audio: this.mediaState.audio, video: this.mediaState.video });
   }
 
+  /**
+   * Open signalling, say hello and join. A deployment of several nodes may answer `moved`
+   * (the visit is served by another node): join there with the same token, at most twice.
+   * Later reconnections (resume) go to the node that holds the seat.
+   */
+  async joinFollowingMoves(joinToken) {
+    for (let moves = 0; ; moves += 1) {
+      this.signaling = this.newSignaling();
+      await this.signaling.open();
+      await this.signaling.request(hello(), 'welcome');
+      try {
+        return await this.signaling.request({ type: 'join', token: joinToken }, 'joined');
+      } catch (err) {
+        const next = err && err.code === 'moved' ? err.url : null;
+        if (!next || moves >= 2 || !/^wss:\/\/[^/\s]+\/ws$/.test(next)) throw err;
+        const old = this.signaling;
+        old.onClose = null;
+        old.close();
+        this.signalingUrl = next;
+        // Chromium settles a server's client-certificate request (booths prove themselves
+        // with one) per host and port on an HTTPS request; a WebSocket alone cannot and
+        // cancels its handshake. One small request to the other node first settles it.
+        try {
+          await fetch(next.replace(/^wss:/, 'https:').replace(/\/ws$/, '/healthz'), {
+            cache: 'no-store',
+            credentials: 'include',
+          });
+        } catch {
+          // the WebSocket below says whether the node can be reached
+        }
+      }
+    }
+  }
+
   newSignaling() {
-    return new Signaling(socketUrl(), {
+    return new Signaling(this.signalingUrl || socketUrl(), {
       onNotice: (notice) => this.onNotice(notice),
       onRoster: (participants) => this.onRoster(participants),
       onClose: () => this.onSignalingLost(),

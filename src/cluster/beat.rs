@@ -10,7 +10,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use super::Draining;
+use super::{Draining, PeerOrigins};
 use crate::store::nodes::NodeBeat;
 use crate::store::Store;
 
@@ -50,6 +50,8 @@ pub struct Beat<L> {
     /// Set to `true` once the node is draining and no visit is left on it: the process
     /// then exits (`confer serve` waits for it beside the signals).
     pub drained: tokio::sync::watch::Sender<bool>,
+    /// The other nodes' signalling origins, for the pages' Content-Security-Policy.
+    pub peers: PeerOrigins,
 }
 
 /// Write the heartbeat now and every `every` until `stop`; a failed write is logged and
@@ -63,6 +65,7 @@ pub async fn run<L: Fn() -> usize>(b: Beat<L>, stop: impl Future<Output = ()>) {
         every,
         draining,
         drained,
+        peers,
     } = b;
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(every);
@@ -77,6 +80,15 @@ pub async fn run<L: Fn() -> usize>(b: Beat<L>, stop: impl Future<Output = ()>) {
                 }
                 match store.nodes().await {
                     Ok(rows) => {
+                        let at = Utc::now();
+                        let mut origins: Vec<String> = rows
+                            .iter()
+                            .filter(|r| r.beat.id != beat.id && super::state(r, at) != super::NodeState::Dead)
+                            .filter_map(|r| super::csp_sources(&r.beat.public_url))
+                            .collect();
+                        origins.sort();
+                        origins.dedup();
+                        peers.set(origins);
                         let now = rows.iter().any(|r| r.beat.id == beat.id && r.draining);
                         if now != draining.get() {
                             tracing::warn!(node = %beat.id, draining = now, "this node's draining changed");

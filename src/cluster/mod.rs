@@ -36,6 +36,36 @@ impl Draining {
     }
 }
 
+/// The origins of the deployment's other nodes (`https://host:port wss://host:port`), which
+/// the pages' Content-Security-Policy must let them connect to when a `join` is `moved`
+/// there (a `/healthz` request, then the signalling WebSocket). Set by the heartbeat from the registry; read by the public listener's headers.
+/// Cheap to clone.
+#[derive(Clone, Default, Debug)]
+pub struct PeerOrigins(std::sync::Arc<std::sync::RwLock<Vec<String>>>);
+
+impl PeerOrigins {
+    pub fn get(&self) -> Vec<String> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set(&self, origins: Vec<String>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = origins;
+    }
+}
+
+/// The `https://host:port wss://host:port` sources of a node's public URL, if it is an
+/// `https://` URL whose host part holds only characters a CSP source may (nothing that
+/// could add a directive).
+pub fn csp_sources(public_url: &str) -> Option<String> {
+    let rest = public_url.strip_prefix("https://")?;
+    let host = rest.split('/').next()?;
+    let ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    ok.then(|| format!("https://{host} wss://{host}"))
+}
+
 /// What the registry says of a node at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeState {
@@ -176,6 +206,21 @@ mod tests {
         );
         let gone = vec![node("b", 0, 10, 1, true), node("c", 0, 10, 60, false)];
         assert!(place(&gone, &HashMap::new(), now).is_none());
+    }
+
+    #[test]
+    fn only_a_plain_https_host_becomes_a_csp_origin() {
+        assert_eq!(
+            csp_sources("https://n2.example:8443").as_deref(),
+            Some("https://n2.example:8443 wss://n2.example:8443")
+        );
+        assert_eq!(
+            csp_sources("https://[2001:db8::2]:8443/").as_deref(),
+            Some("https://[2001:db8::2]:8443 wss://[2001:db8::2]:8443")
+        );
+        assert_eq!(csp_sources("http://n2.example"), None);
+        assert_eq!(csp_sources("https://n2.example; script-src *"), None);
+        assert_eq!(csp_sources("https://"), None);
     }
 
     #[test]

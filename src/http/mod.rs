@@ -163,6 +163,30 @@ impl From<crate::audit::AuditError> for ApiError {
     }
 }
 
+/// [`security_headers`] for the public listener of a node in a cluster: the pages may also
+/// reach the deployment's other nodes (a `join` answered with `moved`), so their `https://`
+/// and `wss://` origins join `connect-src`.
+pub async fn security_headers_for_cluster(
+    axum::extract::State(peers): axum::extract::State<crate::cluster::PeerOrigins>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut resp = security_headers(req, next).await;
+    let peers = peers.get();
+    if !peers.is_empty() {
+        let csp = confer_signaling::web::CONTENT_SECURITY_POLICY.replacen(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {}", peers.join(" ")),
+            1,
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            resp.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    resp
+}
+
 /// Security headers for every response of both listeners.
 pub async fn security_headers(
     req: axum::extract::Request,

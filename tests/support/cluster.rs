@@ -1,0 +1,49 @@
+//! A second confer node beside a test app: the same PostgreSQL database, the same keys and
+//! certificates (a deployment gives every node the same ones), its own data dir and ports.
+
+#![allow(dead_code)] // every test binary uses a different subset
+
+use crate::app;
+
+/// Copy a directory tree (files keep their modes): a second node gets the first one's keys
+/// and certificates, as a deployment gives every node the same ones.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A second node beside `first`: same database, same keys and certificates.
+pub async fn second_node(
+    first: &app::TestApp,
+    id: &str,
+) -> (confer::app::Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["keys", "pki"] {
+        copy_tree(&first.data_dir.path().join(sub), &dir.path().join(sub));
+    }
+    let mut config = confer::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    config.http.addr = "127.0.0.1:0".parse().unwrap();
+    config.media.addr = "127.0.0.1:0".parse().unwrap();
+    config.admin.addr = "127.0.0.1:0".parse().unwrap();
+    config.store.url = first.store_url.clone();
+    config.node.id = Some(id.into());
+    config.audit.append_timeout_ms = 30_000;
+    config.validate().unwrap();
+    let running = confer::app::start(config)
+        .await
+        .expect("the second node starts");
+    (running, dir)
+}
