@@ -214,7 +214,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .context("cannot record staff accounts created from the command line")?;
 
-    crate::metrics::install();
+    // This node's id in the cluster's registry (and on every metric).
+    let node_id = crate::cluster::beat::node_id(config.node.id.as_deref(), &data_dir)
+        .context("cannot read or create this node's id")?;
+    crate::metrics::install(&node_id);
     let (media_events_tx, media_events_rx) = tokio::sync::mpsc::channel(1024);
     let media_config = MediaConfig {
         bind: config.media.addr,
@@ -277,10 +280,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         &client_ca_pem,
     )?;
     let booths = Booths::with_revocations(booths, store.clone(), audit.clone(), revocations);
-    // This node in the cluster: its id, its draining (followed from its registry row by
-    // the heartbeat), and where each visit's media lives.
-    let node_id = crate::cluster::beat::node_id(config.node.id.as_deref(), &data_dir)
-        .context("cannot read or create this node's id")?;
+    // This node in the cluster: its draining (followed from its registry row by the
+    // heartbeat), and where each visit's media lives.
     let draining = crate::cluster::Draining::default();
     let admission = crate::visit::Admission::new(
         store.clone(),
@@ -420,9 +421,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             },
             stopped(shutdown_rx.clone()),
         )),
+        // Jobs that run on one node of the cluster at a time, under a lease.
         crate::schedule::escalation::spawn_escalation_driver(
             state.scheduler.clone(),
             Duration::from_secs(60),
+            crate::cluster::lease::Lease::new(
+                state.store.clone(),
+                "escalation",
+                node_id.clone(),
+                Duration::from_secs(150),
+            ),
             stopped(shutdown_rx.clone()),
         ),
         tokio::spawn(crate::admin::outbox::run(
@@ -430,6 +438,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             state.store.clone(),
             state.audit.clone(),
             state.config.oversight.clone(),
+            crate::cluster::lease::Lease::new(
+                state.store.clone(),
+                "outbox",
+                node_id.clone(),
+                crate::admin::outbox::LEASE_TTL,
+            ),
             stopped(shutdown_rx.clone()),
         )),
         tokio::spawn(crate::admin::metrics::run_sampler(

@@ -50,8 +50,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// Install the process-wide recorder once (idempotent) and register every metric so that
-/// a scrape shows them all from the start.
-pub fn install() {
+/// a scrape shows them all from the start. `confer_node_info{node="<node id>"} 1` names the
+/// node the scrape came from (a cluster scrapes each node as its own target; the first
+/// call's id wins: one process is one node).
+pub fn install(node: &str) {
     let handle = HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
@@ -72,12 +74,19 @@ pub fn install() {
     });
     if handle.is_some() {
         describe();
+        static NODE: OnceLock<String> = OnceLock::new();
+        let node = NODE.get_or_init(|| node.to_owned());
+        metrics::gauge!("confer_node_info", "node" => node.clone()).set(1.0);
     }
 }
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_gauge!("confer_live_visits", "Visits with someone present.");
+    describe_gauge!(
+        "confer_node_info",
+        "Always 1; its `node` label is this node's id in the cluster's registry."
+    );
     describe_gauge!("confer_participants", "Media peers of live visits.");
     describe_counter!(
         "confer_admissions_total",

@@ -73,6 +73,13 @@ async fn a_node_registers_and_a_drained_node_starts_no_visit_and_exits_when_empt
         "the id is kept in the data dir"
     );
     assert!(n[0]["public_url"].as_str().unwrap().starts_with("https://"));
+    // Metrics name the node they come from (one process, one node: the id of the first app
+    // this test binary started, which may be another test's).
+    assert!(
+        confer::metrics::render().contains("confer_node_info{node=\""),
+        "{}",
+        confer::metrics::render()
+    );
 
     // A live visit: the next beats count it.
     let session = app.demo_lawyer_session().await;

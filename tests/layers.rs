@@ -68,6 +68,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("cluster::beat", 3),
     // Where a visit's media lives: reads the registry, writes placements.
     ("cluster::placement", 3),
+    // Leases of the jobs that run on one node at a time.
+    ("cluster::lease", 3),
     // 3 services: drive the cores, hold state, talk to the store and the network.
     ("audit", 3),
     ("auth", 3),

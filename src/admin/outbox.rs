@@ -29,8 +29,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// The longest the worker sleeps with nothing due.
-const IDLE: Duration = Duration::from_secs(60);
+/// The longest the worker sleeps with nothing due: it renews its lease (held 15 s) on
+/// every wake-up, so another node takes over only when this one is gone.
+const LEASE_RENEW: Duration = Duration::from_secs(5);
+
+/// The outbox's lease: held this long after each renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(15);
 /// One delivery attempt's time limit.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,12 +106,14 @@ struct Worker {
 }
 
 /// Run until `stop` resolves: deliver what is due, then sleep until the next row is due,
-/// `outbox` is woken, or at most a minute.
+/// `outbox` is woken, or at most 5 s (the lease's renewal). On a cluster, only the node
+/// holding the `outbox` lease delivers.
 pub async fn run(
     outbox: Outbox,
     store: Store,
     audit: Audit,
     config: OversightSection,
+    lease: crate::cluster::lease::Lease,
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
@@ -123,6 +129,15 @@ pub async fn run(
         let notified = outbox.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        // One node of the cluster delivers at a time; the others look again shortly (and
+        // take over once the holder's lease has expired).
+        if !lease.held().await {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(LEASE_RENEW) => {}
+            }
+            continue;
+        }
         match state.store.due_deliveries(Utc::now(), 32).await {
             Ok(due) => {
                 for d in due {
@@ -132,8 +147,11 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "violation outbox: cannot read pending reports"),
         }
         let wait = match state.store.next_delivery_due().await {
-            Ok(Some(t)) => (t - Utc::now()).to_std().unwrap_or_default().min(IDLE),
-            _ => IDLE,
+            Ok(Some(t)) => (t - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(LEASE_RENEW),
+            _ => LEASE_RENEW,
         };
         tokio::select! {
             _ = &mut stop => return,

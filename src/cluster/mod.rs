@@ -6,6 +6,7 @@
 //! Does not: write the heartbeat or read the table (`beat`, the service, and `store` do).
 
 pub mod beat;
+pub mod lease;
 pub mod placement;
 
 use std::collections::HashMap;

@@ -14,6 +14,7 @@ use super::service::Scheduler;
 pub fn spawn_escalation_driver(
     scheduler: Scheduler,
     every: std::time::Duration,
+    lease: crate::cluster::lease::Lease,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -22,6 +23,10 @@ pub fn spawn_escalation_driver(
         let run = async {
             loop {
                 tick.tick().await;
+                // One node of the cluster re-places queued requests at a time.
+                if !lease.held().await {
+                    continue;
+                }
                 if let Err(e) = scheduler.escalation_tick(Utc::now()).await {
                     tracing::warn!(
                         error = %e,

@@ -180,6 +180,35 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Take or renew the lease `name` for `holder` until `now + ttl`; whether `holder` holds
+    /// it now. One statement: of two nodes asking at once, one wins.
+    pub async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool> {
+        sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ms(now + ttl))
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT holder FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some_and(|r| r.get::<String, _>(0) == holder))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +249,35 @@ mod tests {
                 s.nodes().await.unwrap()[1].heartbeat_at.timestamp_millis(),
                 0
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_held_by_one_node_until_it_expires() {
+        for (backing, s) in testing::stores().await {
+            let t0 = Utc::now();
+            let ttl = chrono::Duration::seconds(15);
+            assert!(s.lease("outbox", "a", t0, ttl).await.unwrap());
+            assert!(
+                !s.lease("outbox", "b", t0, ttl).await.unwrap(),
+                "b does not take a's lease ({})",
+                backing.name()
+            );
+            assert!(s.lease("other-job", "b", t0, ttl).await.unwrap());
+            let t1 = t0 + chrono::Duration::seconds(10);
+            assert!(s.lease("outbox", "a", t1, ttl).await.unwrap(), "a renews");
+            assert!(
+                !s.lease("outbox", "b", t1 + chrono::Duration::seconds(10), ttl)
+                    .await
+                    .unwrap(),
+                "renewed: still a's"
+            );
+            let t2 = t1 + ttl + chrono::Duration::seconds(1);
+            assert!(
+                s.lease("outbox", "b", t2, ttl).await.unwrap(),
+                "expired: b takes it"
+            );
+            assert!(!s.lease("outbox", "a", t2, ttl).await.unwrap());
         }
     }
 
