@@ -33,6 +33,8 @@ import { formatDateTime, lang, pick, t } from './i18n.js';
 import { TEST_HOOKS } from './hooks.js';
 
 export const PROTOCOL_VERSION = 1;
+/** Resume attempts towards a node the visit was moved to before the page gives it up. */
+const NODE_GONE_ATTEMPTS = 3;
 const CLIENT_NAME = 'confer-web/1';
 const ICE_GATHERING_LIMIT_MS = 2000;
 const REQUEST_TIMEOUT_MS = 15000;
@@ -664,6 +666,14 @@ export class Visit {
           recordError(err);
           this.reconnecting = false;
           this.finish(err.message, 'error');
+          return;
+        }
+        // Several nodes: the node that held this visit does not answer (it went away). The
+        // seat cannot be resumed elsewhere; joining again moves the visit to a node that is
+        // left, with the same slot.
+        if (this.signalingUrl && attempt >= NODE_GONE_ATTEMPTS) {
+          this.reconnecting = false;
+          this.finish(t('visit.nodeGone'), 'error');
           return;
         }
         const backoff = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
