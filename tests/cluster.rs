@@ -12,6 +12,8 @@
 mod app;
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/peer.rs"]
+mod peer;
 
 use confer_signaling::ErrorCode;
 use reqwest::Method;
@@ -382,5 +384,178 @@ async fn visits_spread_over_two_nodes_a_join_at_the_wrong_node_is_sent_on_and_a_
             .any(|n| n["id"] == "n2" && n["state"] == "dead"),
         "a node that shut down is dead at once: {body}"
     );
+    first.running.shutdown().await;
+}
+
+/// `hello`, `join` at `url` following `moved`, then offer and answer with a new webrtc-rs
+/// peer; an error when a node does not answer (a dead node still in the placement).
+async fn try_join_with_media(
+    app: &app::TestApp,
+    identity: &app::Identity,
+    url: &str,
+    token: &str,
+    label: &str,
+) -> anyhow::Result<(
+    confer_signaling::SignalingClient,
+    peer::TestPeer,
+    confer_signaling::Joined,
+    String,
+)> {
+    let mut url = url.to_owned();
+    for _ in 0..3 {
+        let mut sig = tokio::time::timeout(
+            Duration::from_secs(5),
+            confer_signaling::SignalingClient::connect(
+                &url,
+                app::tls_client(&app.ca_pem, identity),
+            ),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("{url}: no answer"))??;
+        sig.hello().await?;
+        match sig.join(token).await {
+            Ok(joined) => {
+                let peer = peer::TestPeer::new(label).await;
+                let answer = sig.offer(&peer.create_offer().await).await?;
+                peer.set_answer(&answer).await;
+                return Ok((sig, peer, joined, url));
+            }
+            Err(e) => match e.moved_to() {
+                Some(next) => url = next.to_owned(),
+                None => return Err(e.into()),
+            },
+        }
+    }
+    anyhow::bail!("moved too often")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_a_visit_on_a_killed_node_comes_back_on_another_with_media_and_its_slot() {
+    // Placement breaks ties by node id: the visit goes to "a2", a real process to kill.
+    let Some(first) = app::spawn_app_on(app::Backend::Postgres, |c| {
+        c.node.id = Some("z1".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let mut a2 = cluster::ProcessNode::start(&first, "a2");
+    let _b3 = cluster::ProcessNode::start(&first, "b3");
+    let n = wait_nodes(&first, "three nodes alive", |n| {
+        n.len() == 3 && n.iter().all(|x| x["state"] == "alive")
+    })
+    .await;
+    let a2_ws = confer::cluster::ws_url(
+        n.iter().find(|x| x["id"] == "a2").unwrap()["public_url"]
+            .as_str()
+            .unwrap(),
+    );
+    let entry = first.ws_url();
+
+    // Lawyer and booth join at the first node; both are sent to a2; media flows there.
+    let visit = first
+        .create_visit(chrono::Duration::zero(), chrono::Duration::minutes(30))
+        .await;
+    let (lawyer_sig, lawyer, joined, at) = try_join_with_media(
+        &first,
+        &app::Identity::None,
+        &entry,
+        &first.demo_lawyer_token(visit).await,
+        "lawyer",
+    )
+    .await
+    .unwrap();
+    assert_eq!(at, a2_ws, "placed on a2");
+    let slot_end = joined.slot_ends_at;
+    let (booth_sig, booth, _, at) = try_join_with_media(
+        &first,
+        &first.demo_booth(),
+        &entry,
+        &first.demo_booth_token(visit).await,
+        "booth",
+    )
+    .await
+    .unwrap();
+    assert_eq!(at, a2_ws);
+    let rates = peer::SendRates::default();
+    for p in [&lawyer, &booth] {
+        p.wait_connected(WAIT).await.unwrap();
+        p.start_sending(Duration::from_secs(60), rates)
+            .await
+            .unwrap();
+    }
+    for p in [&lawyer, &booth] {
+        p.wait_received(peer::MediaKind::Video, 30, WAIT)
+            .await
+            .unwrap();
+    }
+
+    // SIGKILL a2 mid-visit. Both sides rejoin through the first node (new join tokens) until
+    // a node takes the visit over; media flows again.
+    a2.kill();
+    let killed = Instant::now();
+    lawyer.close().await;
+    booth.close().await;
+    let _ = lawyer_sig.close().await;
+    let _ = booth_sig.close().await;
+    let mut back = Vec::new();
+    for (identity, label) in [
+        (app::Identity::None, "lawyer"),
+        (first.demo_booth(), "booth"),
+    ] {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let token = match label {
+                "lawyer" => first.demo_lawyer_token(visit).await,
+                _ => first.demo_booth_token(visit).await,
+            };
+            match try_join_with_media(&first, &identity, &entry, &token, label).await {
+                Ok((sig, p, joined, at)) => {
+                    assert_ne!(at, a2_ws, "{label} rejoined on a node that is alive");
+                    assert_eq!(
+                        joined.slot_ends_at, slot_end,
+                        "failover never moves the slot end"
+                    );
+                    back.push((sig, p, at));
+                    break;
+                }
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "{label} never got back: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+    assert_eq!(back[0].2, back[1].2, "both on the same node");
+    for (_, p, _) in &back {
+        p.wait_connected(WAIT).await.unwrap();
+        p.start_sending(Duration::from_secs(20), rates)
+            .await
+            .unwrap();
+    }
+    for (_, p, _) in &back {
+        p.wait_received(peer::MediaKind::Video, 30, WAIT)
+            .await
+            .unwrap();
+    }
+    println!(
+        "failover: SIGKILL of the visit's node -> media both ways again on {} in {:.1} s",
+        back[0].2,
+        killed.elapsed().as_secs_f64()
+    );
+
+    // No acknowledged audit entry is lost: the chain verifies, from the first node's keys.
+    let (ok, out) = confer(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        first.data_dir.path().to_str().unwrap(),
+        "--store-url",
+        first.store_url.as_deref().unwrap(),
+    ]);
+    assert!(ok, "audit verify: {out}");
+    for (_, p, _) in &back {
+        p.close().await;
+    }
     first.running.shutdown().await;
 }

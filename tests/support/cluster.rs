@@ -47,3 +47,57 @@ pub async fn second_node(
         .expect("the second node starts");
     (running, dir)
 }
+
+/// A node as the real binary (`confer serve`) in its own process, so that a test can kill
+/// it outright: `first`'s database, keys and certificates, its own data dir and ports.
+pub struct ProcessNode {
+    pub child: std::process::Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl ProcessNode {
+    pub fn start(first: &app::TestApp, id: &str) -> ProcessNode {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        for sub in ["keys", "pki"] {
+            copy_tree(&first.data_dir.path().join(sub), &data.join(sub));
+        }
+        let config = dir.path().join("confer.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\n[http]\naddr = \"127.0.0.1:0\"\n[media]\naddr = \"127.0.0.1:0\"\n\
+                 [admin]\naddr = \"127.0.0.1:0\"\n[store]\nurl = {:?}\n[node]\nid = {:?}\n\
+                 [audit]\nappend_timeout_ms = 30000\n",
+                data.to_str().unwrap(),
+                first.store_url.clone().unwrap(),
+                id
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_confer"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start a node");
+        ProcessNode { child, dir }
+    }
+
+    /// SIGKILL: no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ProcessNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
