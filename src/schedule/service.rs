@@ -129,6 +129,13 @@ pub struct Scheduler {
     pub(super) inner: Arc<Inner>,
 }
 
+/// A facility's decision lock, held on this node and (PostgreSQL) across the cluster.
+/// The cluster lock is released first, then this node's.
+pub(super) struct DecisionGuard {
+    _cluster: Option<crate::store::ClusterLock>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
 pub(super) struct Inner {
     pub(super) store: Store,
     pub(super) audit: Audit,
@@ -202,11 +209,13 @@ impl Scheduler {
         &self.inner.store
     }
 
-    /// Take the decision lock of `facility` (see [`Inner::decisions`]).
+    /// Take the decision lock of `facility` (see [`Inner::decisions`]): this node's, then,
+    /// on PostgreSQL, the cluster's (another node deciding for the same facility waits).
+    /// Fails closed: without the cluster lock there is no decision.
     pub(super) async fn decisions(
         &self,
         facility: &FacilityId,
-    ) -> tokio::sync::OwnedMutexGuard<()> {
+    ) -> Result<DecisionGuard, ScheduleError> {
         let lock = {
             let mut all = self
                 .inner
@@ -215,7 +224,16 @@ impl Scheduler {
                 .unwrap_or_else(|p| p.into_inner());
             all.entry(facility.clone()).or_default().clone()
         };
-        lock.lock_owned().await
+        let local = lock.lock_owned().await;
+        let cluster = self
+            .inner
+            .store
+            .cluster_lock(&format!("schedule:{}", facility.as_str()))
+            .await?;
+        Ok(DecisionGuard {
+            _cluster: cluster,
+            _local: local,
+        })
     }
 
     fn is_receiving(&self, id: RequestId) -> bool {
@@ -392,7 +410,7 @@ impl Scheduler {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<(), ScheduleError> {
-        let _guard = self.decisions(facility).await;
+        let _guard = self.decisions(facility).await?;
         let queued = self.queued(facility, now).await?;
         self.place_queued(facility, queued, actor, now).await?;
         Ok(())
@@ -458,7 +476,7 @@ impl Scheduler {
             Some(d) if store.represents(by.lawyer, d.id).await? => d.id,
             _ => return Err(ScheduleError::UnknownDetainee),
         };
-        let guard = self.decisions(&ask.facility).await;
+        let guard = self.decisions(&ask.facility).await?;
         let ticket = match ask.booked_at {
             Some(_) => None,
             None => {
@@ -519,7 +537,7 @@ impl Scheduler {
         // Placement: whoever holds the facility's lock places every received request waiting
         // for a slot, in allocation order (booked first, then tickets), so concurrent requests
         // are decided in batches; this request may already have been placed by another's batch.
-        let _guard = self.decisions(&ask.facility).await;
+        let _guard = self.decisions(&ask.facility).await?;
         if self.request(id).await?.status == "queued" {
             let queued = self.queued(&ask.facility, now).await?;
             self.place_queued(&ask.facility, queued, Actor::System, now)
@@ -601,7 +619,7 @@ impl Scheduler {
         if !open(&row) {
             return Err(CLOSED);
         }
-        let guard = self.decisions(&row.facility).await;
+        let guard = self.decisions(&row.facility).await?;
         // Re-read under the lock: a batch may have placed it in the meantime.
         let row = self.request(id).await?;
         if !open(&row) {
@@ -672,7 +690,7 @@ impl Scheduler {
                 "This visit has already ended; request a new visit instead.",
             ));
         }
-        let _guard = self.decisions(&visit.facility).await;
+        let _guard = self.decisions(&visit.facility).await?;
         let cal = store
             .facility_calendar(&visit.facility)
             .await?

@@ -74,6 +74,48 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL only: connections that hold cluster-wide locks ([`ClusterLock`]), apart
+    /// from `pool` so that held locks can never starve the queries made under them.
+    locks: Option<AnyPool>,
+}
+
+/// A lock held across the cluster (a PostgreSQL session advisory lock on a connection of its
+/// own); released when dropped. With SQLite (one node) there is none to take.
+pub struct ClusterLock {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    key: i64,
+}
+
+impl Drop for ClusterLock {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let key = self.key;
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await;
+                    if unlocked.is_err() {
+                        // Closing the session releases its locks.
+                        drop(conn.detach());
+                    }
+                });
+            }
+            Err(_) => drop(conn.detach()),
+        }
+    }
+}
+
+/// The advisory-lock key of a lock name: the first 8 bytes of its SHA-256.
+fn lock_key(name: &str) -> i64 {
+    let digest = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest.as_ref()[..8]);
+    i64::from_be_bytes(b)
 }
 
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
@@ -292,6 +334,7 @@ impl Store {
         Ok(Store {
             pool,
             backend: Backend::Sqlite,
+            locks: None,
         })
     }
 
@@ -300,9 +343,11 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         let pool = postgres_pool(url, 16).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let locks = postgres_pool(url, 8).await?;
         Ok(Store {
             pool,
             backend: Backend::Postgres,
+            locks: Some(locks),
         })
     }
 
@@ -318,6 +363,24 @@ impl Store {
         self.backend
     }
 
+    /// Wait for the cluster-wide lock `name` and hold it until the guard is dropped; `None`
+    /// on SQLite (one node: the caller's own in-process lock is the whole story).
+    pub async fn cluster_lock(&self, name: &str) -> Result<Option<ClusterLock>> {
+        let Some(locks) = &self.locks else {
+            return Ok(None);
+        };
+        let key = lock_key(name);
+        let mut conn = locks.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+        Ok(Some(ClusterLock {
+            conn: Some(conn),
+            key,
+        }))
+    }
+
     /// What the migrations built (tests/store_schema.rs compares the two backends).
     pub async fn schema(&self) -> Result<schema::SchemaShape> {
         Ok(schema::shape(&self.pool, self.backend == Backend::Postgres).await?)
@@ -325,6 +388,9 @@ impl Store {
 
     /// Flush and close every connection (graceful shutdown).
     pub async fn close(&self) {
+        if let Some(locks) = &self.locks {
+            locks.close().await;
+        }
         self.pool.close().await;
     }
 

@@ -253,6 +253,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_cluster_lock_is_held_by_one_node_at_a_time() {
+        for b in testing::backings().await {
+            let Some(url) = b.url.clone() else {
+                // SQLite: one node, no cluster lock to take.
+                assert!(b.open().await.cluster_lock("x").await.unwrap().is_none());
+                continue;
+            };
+            // Two stores on one database stand for two nodes.
+            let a = Store::connect(&url).await.unwrap();
+            let c = Store::connect(&url).await.unwrap();
+            let held = a
+                .cluster_lock("schedule:f1")
+                .await
+                .unwrap()
+                .expect("a lock");
+            let other = c.cluster_lock("schedule:f2").await.unwrap();
+            assert!(other.is_some(), "another name is free");
+            let waiting = tokio::spawn(async move {
+                let l = c.cluster_lock("schedule:f1").await.unwrap();
+                (l, std::time::Instant::now())
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(
+                !waiting.is_finished(),
+                "the second node waits while the first holds it"
+            );
+            let released = std::time::Instant::now();
+            drop(held);
+            let (l, got) = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+                .await
+                .expect("taken once released")
+                .unwrap();
+            assert!(l.is_some() && got >= released);
+        }
+    }
+
+    #[tokio::test]
     async fn a_lease_is_held_by_one_node_until_it_expires() {
         for (backing, s) in testing::stores().await {
             let t0 = Utc::now();
