@@ -559,3 +559,107 @@ async fn three_nodes_a_visit_on_a_killed_node_comes_back_on_another_with_media_a
     }
     first.running.shutdown().await;
 }
+
+/// A visit's lawyer and booth with media on the node its placement picks (joined at
+/// `entry`); returns both sides and the URL they joined at.
+async fn visit_with_media(
+    first: &app::TestApp,
+    entry: &str,
+    visit: i64,
+) -> Vec<(confer_signaling::SignalingClient, peer::TestPeer, String)> {
+    let mut sides = Vec::new();
+    for (identity, label) in [
+        (app::Identity::None, "lawyer"),
+        (first.demo_booth(), "booth"),
+    ] {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let token = match label {
+                "lawyer" => first.demo_lawyer_token(visit).await,
+                _ => first.demo_booth_token(visit).await,
+            };
+            match try_join_with_media(first, &identity, entry, &token, label).await {
+                Ok((sig, p, _, at)) => {
+                    sides.push((sig, p, at));
+                    break;
+                }
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "{label} never joined: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+    for (_, p, _) in &sides {
+        p.wait_connected(WAIT).await.unwrap();
+        p.start_sending(Duration::from_secs(60), peer::SendRates::default())
+            .await
+            .unwrap();
+    }
+    for (_, p, _) in &sides {
+        p.wait_received(peer::MediaKind::Video, 10, WAIT)
+            .await
+            .unwrap();
+    }
+    sides
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Figure: failover time, SIGKILL of the visit's node -> media both ways again on another
+/// node, over 10 trials. `cargo test --test cluster -- --ignored --nocapture failover_figures`
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "figures for the closing note, not a test: run with --ignored --nocapture"]
+async fn failover_figures() {
+    let Some(first) = app::spawn_app_on(app::Backend::Postgres, |c| {
+        c.node.id = Some("z1".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let entry = first.ws_url();
+    let _spare = cluster::ProcessNode::start(&first, "y-spare");
+    let mut times = Vec::new();
+    for trial in 0..10 {
+        // A fresh node whose id sorts first takes the next visit.
+        let id = format!("a{trial:02}");
+        let mut node = cluster::ProcessNode::start(&first, &id);
+        wait_nodes(&first, "the new node is alive", |n| {
+            n.iter()
+                .any(|x| x["id"] == id.as_str() && x["state"] == "alive")
+        })
+        .await;
+        let visit = first
+            .create_visit(chrono::Duration::zero(), chrono::Duration::minutes(30))
+            .await;
+        let before = visit_with_media(&first, &entry, visit).await;
+        let on = before[0].2.clone();
+        node.kill();
+        let killed = Instant::now();
+        for (sig, p, _) in before {
+            p.close().await;
+            drop(sig);
+        }
+        let after = visit_with_media(&first, &entry, visit).await;
+        let took = killed.elapsed().as_secs_f64();
+        assert_ne!(after[0].2, on);
+        println!("trial {trial}: {took:.2} s (from {on} to {})", after[0].2);
+        times.push(took);
+        for (_, p, _) in after {
+            p.close().await;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "failover, SIGKILL -> media both ways again ({} trials): p50 {:.2} s, p99 {:.2} s, min {:.2} s",
+        times.len(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times[0]
+    );
+    first.running.shutdown().await;
+}
