@@ -283,6 +283,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // This node in the cluster: its draining (followed from its registry row by the
     // heartbeat), and where each visit's media lives.
     let draining = crate::cluster::Draining::default();
+    let placement = crate::cluster::placement::Placement::new(store.clone(), node_id.clone());
     let admission = crate::visit::Admission::new(
         store.clone(),
         audit.clone(),
@@ -292,10 +293,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub.clone(),
     )
     .with_draining(draining.clone())
-    .with_placement(crate::cluster::placement::Placement::new(
-        store.clone(),
-        node_id.clone(),
-    ));
+    .with_placement(placement.clone());
     let scheduler = crate::schedule::service::Scheduler::new(
         store.clone(),
         audit.clone(),
@@ -310,8 +308,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         audit.clone(),
     )
     .context("cannot read or create the TURN shared secret")?;
-    let resumes =
-        crate::visit::Resumes::new(store.clone(), audit.clone(), hub.clone(), gate.clone());
+    // R-REMOTE-2: a seat lost with its node (failover, restart) is given back on another.
+    let resumes = crate::visit::Resumes::on_node(
+        node_id.clone(),
+        Some(crate::visit::resume::Failover {
+            admission: admission.clone(),
+            placement,
+        }),
+        store.clone(),
+        audit.clone(),
+        hub.clone(),
+        gate.clone(),
+    );
     let revocation = crate::visit::revocation::RevocationSweep {
         store: store.clone(),
         audit: audit.clone(),

@@ -22,6 +22,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Generous: a beat every 3 s, a loaded 2-core CI machine.
+/// The lawyer's browser tab, as the page names it in `hello` (R-REMOTE-2).
+const LAWYER_TAB: &str = "lawyer-tab-1";
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn nodes(app: &app::TestApp) -> Vec<Value> {
@@ -387,13 +389,22 @@ async fn visits_spread_over_two_nodes_a_join_at_the_wrong_node_is_sent_on_and_a_
     first.running.shutdown().await;
 }
 
-/// `hello`, `join` at `url` following `moved`, then offer and answer with a new webrtc-rs
-/// peer; an error when a node does not answer (a dead node still in the placement).
-async fn try_join_with_media(
+/// How a client enters a visit: a join token, or a resume credential.
+#[derive(Clone, Copy)]
+enum Enter<'a> {
+    Join(&'a str),
+    Resume(&'a str),
+}
+
+/// `hello` (naming `device`, if any), `join` or `resume` at `url` following `moved`, then
+/// offer and answer with a new webrtc-rs peer; an error when a node does not answer (a
+/// dead node still in the placement) or refuses.
+async fn try_enter_with_media(
     app: &app::TestApp,
     identity: &app::Identity,
+    device: Option<&str>,
     url: &str,
-    token: &str,
+    enter: Enter<'_>,
     label: &str,
 ) -> anyhow::Result<(
     confer_signaling::SignalingClient,
@@ -412,8 +423,15 @@ async fn try_join_with_media(
         )
         .await
         .map_err(|_| anyhow::anyhow!("{url}: no answer"))??;
+        if let Some(device) = device {
+            sig.set_device(device);
+        }
         sig.hello().await?;
-        match sig.join(token).await {
+        let outcome = match enter {
+            Enter::Join(token) => sig.join(token).await,
+            Enter::Resume(token) => sig.resume(token).await,
+        };
+        match outcome {
             Ok(joined) => {
                 let peer = peer::TestPeer::new(label).await;
                 let answer = sig.offer(&peer.create_offer().await).await?;
@@ -427,6 +445,21 @@ async fn try_join_with_media(
         }
     }
     anyhow::bail!("moved too often")
+}
+
+async fn try_join_with_media(
+    app: &app::TestApp,
+    identity: &app::Identity,
+    url: &str,
+    token: &str,
+    label: &str,
+) -> anyhow::Result<(
+    confer_signaling::SignalingClient,
+    peer::TestPeer,
+    confer_signaling::Joined,
+    String,
+)> {
+    try_enter_with_media(app, identity, None, url, Enter::Join(token), label).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -456,18 +489,20 @@ async fn three_nodes_a_visit_on_a_killed_node_comes_back_on_another_with_media_a
     let visit = first
         .create_visit(chrono::Duration::zero(), chrono::Duration::minutes(30))
         .await;
-    let (lawyer_sig, lawyer, joined, at) = try_join_with_media(
+    let (lawyer_sig, lawyer, joined, at) = try_enter_with_media(
         &first,
         &app::Identity::None,
+        Some(LAWYER_TAB),
         &entry,
-        &first.demo_lawyer_token(visit).await,
+        Enter::Join(&first.demo_lawyer_token(visit).await),
         "lawyer",
     )
     .await
     .unwrap();
     assert_eq!(at, a2_ws, "placed on a2");
     let slot_end = joined.slot_ends_at;
-    let (booth_sig, booth, _, at) = try_join_with_media(
+    let lawyer_credential = joined.resume.expect("a resume credential").token;
+    let (booth_sig, booth, joined, at) = try_join_with_media(
         &first,
         &first.demo_booth(),
         &entry,
@@ -477,6 +512,7 @@ async fn three_nodes_a_visit_on_a_killed_node_comes_back_on_another_with_media_a
     .await
     .unwrap();
     assert_eq!(at, a2_ws);
+    let booth_credential = joined.resume.expect("a resume credential").token;
     let rates = peer::SendRates::default();
     for p in [&lawyer, &booth] {
         p.wait_connected(WAIT).await.unwrap();
@@ -490,8 +526,9 @@ async fn three_nodes_a_visit_on_a_killed_node_comes_back_on_another_with_media_a
             .unwrap();
     }
 
-    // SIGKILL a2 mid-visit. Both sides rejoin through the first node (new join tokens) until
-    // a node takes the visit over; media flows again.
+    // SIGKILL a2 mid-visit. Both sides resume through the first node with the credentials
+    // a2 gave them (no new join token, R-REMOTE-2) until a node takes the visit over and
+    // gives them new seats (`renegotiate`); media flows again on new peer connections.
     a2.kill();
     let killed = Instant::now();
     lawyer.close().await;
@@ -499,19 +536,26 @@ async fn three_nodes_a_visit_on_a_killed_node_comes_back_on_another_with_media_a
     let _ = lawyer_sig.close().await;
     let _ = booth_sig.close().await;
     let mut back = Vec::new();
-    for (identity, label) in [
-        (app::Identity::None, "lawyer"),
-        (first.demo_booth(), "booth"),
+    for (identity, device, credential, label) in [
+        (
+            app::Identity::None,
+            Some(LAWYER_TAB),
+            lawyer_credential.expose(),
+            "lawyer",
+        ),
+        (first.demo_booth(), None, booth_credential.expose(), "booth"),
     ] {
         let deadline = Instant::now() + WAIT;
         loop {
-            let token = match label {
-                "lawyer" => first.demo_lawyer_token(visit).await,
-                _ => first.demo_booth_token(visit).await,
-            };
-            match try_join_with_media(&first, &identity, &entry, &token, label).await {
+            let enter = Enter::Resume(credential);
+            match try_enter_with_media(&first, &identity, device, &entry, enter, label).await {
                 Ok((sig, p, joined, at)) => {
-                    assert_ne!(at, a2_ws, "{label} rejoined on a node that is alive");
+                    assert_ne!(at, a2_ws, "{label} resumed on a node that is alive");
+                    assert!(
+                        joined.renegotiate,
+                        "{label}: a new seat, a new peer connection"
+                    );
+                    assert!(joined.resume.is_some(), "{label}: the next credential");
                     assert_eq!(
                         joined.slot_ends_at, slot_end,
                         "failover never moves the slot end"
@@ -543,6 +587,48 @@ async fn three_nodes_a_visit_on_a_killed_node_comes_back_on_another_with_media_a
         back[0].2,
         killed.elapsed().as_secs_f64()
     );
+
+    // The credential was spent by the failover: a second use is a replay, refused and
+    // audited, on whichever node it reaches.
+    let replay = try_enter_with_media(
+        &first,
+        &app::Identity::None,
+        Some(LAWYER_TAB),
+        &entry,
+        Enter::Resume(lawyer_credential.expose()),
+        "replay",
+    )
+    .await;
+    let err = replay.err().expect("a spent credential is refused");
+    assert!(format!("{err:#}").contains("resume_replayed"), "{err:#}");
+    // Audited as resumes on new seats (admission granted again, participant resumed), with
+    // no further join token used after the kill.
+    let auditor = first.staff_session("aud-failover", "auditor").await;
+    let (_, log) = first
+        .staff(
+            &auditor,
+            Method::GET,
+            &format!("/admin/api/audit?visit={visit}"),
+            None,
+        )
+        .await;
+    let kinds: Vec<String> = log["entries"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|x| x["record"]["kind"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!(count("participant_resumed"), 2, "{kinds:?}");
+    assert_eq!(
+        count("join_token_used"),
+        2,
+        "only the two first joins: {kinds:?}"
+    );
+    assert_eq!(count("admission_granted"), 4, "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "resume_refused"), "{kinds:?}");
 
     // No acknowledged audit entry is lost: the chain verifies, from the first node's keys.
     let (ok, out) = confer(&[

@@ -268,6 +268,7 @@ mod tests {
                 participants: vec![Role::Booth],
                 ice_servers: vec![],
                 resume: None,
+                renegotiate: false,
             }),
             ServerMessage::Joined(Joined {
                 visit_id: 43,
@@ -283,6 +284,7 @@ mod tests {
                     token: "r1.abc".into(),
                     expires_at: ends,
                 }),
+                renegotiate: true,
             }),
             ServerMessage::Answer {
                 sdp: "v=0\r\n".into(),
@@ -426,6 +428,7 @@ mod tests {
                     participants: vec![Role::Lawyer],
                     ice_servers: vec![],
                     resume: None,
+                    renegotiate: false,
                 })),
                 r#"{"type":"joined","visit_id":7,"role":"booth","slot_ends_at":"2026-11-27T09:30:00Z","participants":["lawyer"]}"#,
             ),

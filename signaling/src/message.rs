@@ -237,6 +237,12 @@ pub struct Joined {
     /// device and presented no certificate, and from older servers (R-REMOTE-2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<ResumeGrant>,
+    /// Only in the answer to a `resume`: `true` when the seat is a new one because the
+    /// server that held it went away (several nodes, or a restart). The old peer
+    /// connection leads nowhere: make a new one and send a fresh `offer`, as after
+    /// `join`. Omitted (false) otherwise; older servers never send it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renegotiate: bool,
 }
 
 /// One entry of `joined.ice_servers`, in the shape of the browser's `RTCIceServer`:

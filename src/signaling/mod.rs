@@ -553,9 +553,16 @@ impl Connection {
                     let _ = self.session.join_succeeded();
                     self.send(&ServerMessage::Joined(joined)).await
                 }
-                Err(refusal) => {
+                Err(JoinFailed::Refused(refusal)) => {
                     let _ = self.session.join_failed();
                     self.on_error(refusal).await
+                }
+                // The cluster: the seat's visit lives on another node; resume there (the
+                // credential is not spent here).
+                Err(JoinFailed::Moved(url)) => {
+                    let _ = self.session.join_failed();
+                    let _ = self.send(&ServerMessage::Moved { url }).await;
+                    false
                 }
             },
             Step::Offer(sdp) => {
@@ -630,11 +637,13 @@ impl Connection {
             seat.role,
         ));
         let ice_servers = ice_servers(self.state.turn.clone(), &seat, &joined.participant).await;
-        let resume = self.device_binding().map(|device| {
-            let grant = self.state.resumes.issue(&seat, device, Utc::now());
-            wire_grant(grant)
-        });
-        let reply = joined_reply(&seat, ice_servers, resume);
+        let resume = match self.device_binding() {
+            Some(device) => Some(wire_grant(
+                self.state.resumes.issue(&seat, device, Utc::now()).await,
+            )),
+            None => None,
+        };
+        let reply = joined_reply(&seat, ice_servers, resume, false);
         self.roster = Some(seat.roster.clone());
         self.seat = Some(seat);
         self.notices = Some(joined.notices);
@@ -655,16 +664,26 @@ impl Connection {
 
     /// Take a kept seat back with a resume credential (R-REMOTE-2; checked and audited by
     /// [`Resumes::resume`]) and keep it and its notices on this connection.
-    async fn resume(&mut self, token: &str) -> Result<wire::Joined, Refusal> {
-        let resumed = self
+    async fn resume(&mut self, token: &str) -> Result<wire::Joined, JoinFailed> {
+        let resumed = match self
             .state
             .resumes
-            .resume(token, self.device_binding(), Utc::now())
-            .await?;
+            .resume(token, self.device_binding(), &self.certs, Utc::now())
+            .await
+        {
+            Ok(resumed) => resumed,
+            Err(ResumeRefusal::Moved(url)) => return Err(JoinFailed::Moved(url)),
+            Err(refusal) => return Err(JoinFailed::Refused(refusal.into())),
+        };
         // Fresh TURN credentials too: the page may build a new peer connection.
         let participant = resumed.seat.participant.clone();
         let ice_servers = ice_servers(self.state.turn.clone(), &resumed.seat, &participant).await;
-        let reply = joined_reply(&resumed.seat, ice_servers, Some(wire_grant(resumed.grant)));
+        let reply = joined_reply(
+            &resumed.seat,
+            ice_servers,
+            Some(wire_grant(resumed.grant)),
+            resumed.renegotiate,
+        );
         self.roster = Some(resumed.seat.roster.clone());
         self.e2ee = Some(self.state.e2ee.enter(
             resumed.seat.visit,
@@ -689,6 +708,7 @@ fn joined_reply(
     seat: &Seat,
     ice_servers: Vec<wire::IceServer>,
     resume: Option<wire::ResumeGrant>,
+    renegotiate: bool,
 ) -> wire::Joined {
     wire::Joined {
         visit_id: seat.visit.0,
@@ -697,6 +717,7 @@ fn joined_reply(
         participants: seat.others.iter().copied().map(wire_role).collect(),
         ice_servers,
         resume,
+        renegotiate,
     }
 }
 

@@ -25,6 +25,7 @@ pub mod nodes;
 pub mod oversight;
 pub mod refusal;
 pub mod reports;
+pub mod resume;
 pub mod revocation;
 pub mod room;
 pub mod schedule;

@@ -639,6 +639,106 @@ impl Admission {
             ];
             return Err(self.refused(actor, records, refusal).await);
         }
+        let lead = vec![AuditRecord::JoinTokenUsed {
+            visit,
+            participant: participant.clone(),
+            token_id: claims.jti.clone(),
+        }];
+        let kept = self.take_kept(&claims.jti, now);
+        self.seat(
+            visit,
+            participant,
+            actor,
+            chain,
+            device_cert_sha256,
+            kept,
+            lead,
+            Vec::new(),
+            now,
+        )
+        .await
+    }
+
+    /// A new seat on this node for a participant whose seat went away with its node (the
+    /// cluster's failover, or this node's restart), on the resume credential they hold
+    /// (R-REMOTE-2; the caller checked and spent it). The whole gate runs again, as for a
+    /// join without kept evidence: the visit read fresh, the booth's certificate, the
+    /// lawyer's licence asked again, the policy; audited `admission_granted` and
+    /// `participant_resumed` before the seat exists.
+    pub async fn readmit<C>(
+        &self,
+        visit: VisitId,
+        participant: &ParticipantId,
+        chain: &C,
+        now: DateTime<Utc>,
+    ) -> Result<Joined, Refusal>
+    where
+        C: AsRef<[CertificateDer<'static>]> + ?Sized,
+    {
+        let participant = participant.clone();
+        let mut device_cert_sha256 = None;
+        let actor = match &participant {
+            ParticipantId::Lawyer(id)
+            | ParticipantId::Assistant(id)
+            | ParticipantId::Interpreter(id) => Actor::Lawyer(*id),
+            ParticipantId::Booth(booth) => {
+                let me = match self.booths.verify(chain).await {
+                    Ok(me) => me,
+                    Err(BoothRefusal::Audit(_)) => return Err(Refusal::AuditUnavailable),
+                    Err(e) => return Err(Refusal::from_booth(e)),
+                };
+                if me.booth() != booth {
+                    return Err(Refusal::BoothMismatch);
+                }
+                device_cert_sha256 = Some(me.certificate_sha256().to_owned());
+                Actor::Booth(booth.clone())
+            }
+        };
+        if self.draining.get() && !self.hub.is_live(visit) {
+            return Err(Refusal::NodeDraining);
+        }
+        let tail = vec![AuditRecord::ParticipantResumed {
+            visit,
+            participant: participant.clone(),
+        }];
+        self.seat(
+            visit,
+            participant,
+            actor,
+            chain,
+            device_cert_sha256,
+            None,
+            Vec::new(),
+            tail,
+            now,
+        )
+        .await
+    }
+
+    /// The shared end of a join and of a re-admission: the visit read fresh, the evidence
+    /// (`kept` from the token request, else gathered now), the decision, the audit
+    /// (`lead`, `admission_granted`, `tail`) and then the seat.
+    #[allow(clippy::too_many_arguments)]
+    async fn seat<C>(
+        &self,
+        visit: VisitId,
+        participant: ParticipantId,
+        actor: Actor,
+        chain: &C,
+        device_cert_sha256: Option<String>,
+        kept: Option<Applicant>,
+        lead: Vec<AuditRecord>,
+        tail: Vec<AuditRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<Joined, Refusal>
+    where
+        C: AsRef<[CertificateDer<'static>]> + ?Sized,
+    {
+        let refusal_record = |code: &str| AuditRecord::AdmissionRefused {
+            visit: Some(visit),
+            participant: Some(participant.clone()),
+            reason: code.to_owned(),
+        };
         let row = match self.visit_row(visit).await {
             Ok(row) => row,
             Err(Refusal::VisitNotFound) => {
@@ -661,7 +761,7 @@ impl Admission {
         // The rest of the evidence was gathered when the token was issued; only after a
         // restart is it gathered again. The row (ended, slot, room) and the account's lock
         // are always read fresh: a lock set since the token was issued still holds.
-        let applicant = match self.take_kept(&claims.jti, now) {
+        let applicant = match kept {
             Some(mut a) => {
                 self.refresh_lock(&mut a)
                     .await
@@ -699,19 +799,14 @@ impl Admission {
             LicenceBasis::Manual => Some("manual".to_owned()),
         };
         // Audit first: the admission is durable before the seat (and so media) exists.
-        let granted = vec![
-            AuditRecord::JoinTokenUsed {
-                visit,
-                participant: participant.clone(),
-                token_id: claims.jti.clone(),
-            },
-            AuditRecord::AdmissionGranted {
-                visit,
-                participant: participant.clone(),
-                licence,
-                device_cert_sha256,
-            },
-        ];
+        let mut granted = lead;
+        granted.push(AuditRecord::AdmissionGranted {
+            visit,
+            participant: participant.clone(),
+            licence,
+            device_cert_sha256,
+        });
+        granted.extend(tail);
         if let Err(e) = self.audit.append_all(actor.clone(), granted).await {
             tracing::error!(visit = %visit, error = %e, "admission refused: the audit log cannot be written");
             return Err(Refusal::AuditUnavailable);

@@ -22,9 +22,18 @@
 //! Lifetime: single use (every successful resume issues the next one, the old one dies);
 //! at the latest the slot end; in effect as long as the hub keeps the seat (a grace period
 //! that ends, `leave`, a new join that replaces the seat, or the end of the visit let it go,
-//! and the credential with it). Kept in memory only: a restarted server has no seats to
-//! resume, so nothing is written to the database, and the raw credential is never stored
-//! or logged (only its hash, as the map key).
+//! and the credential with it). The raw credential is never stored or logged (only its
+//! SHA-256).
+//!
+//! A seat that went away with its node: every credential is also written to the store
+//! (`resume_credentials`, hash, visit, participant, device, node) so that when the node
+//! that holds a visit dies (the cluster) or restarts, the participant's resume reaches a
+//! node with no seat for it. That node asks the placement where the visit is now: on a
+//! node that is alive elsewhere, the client is sent there (`moved`, the credential not
+//! spent); here, the credential is spent in the store (one node wins) and the participant
+//! is admitted again through the whole gate (`Admission::readmit`: booth certificate,
+//! licence asked again, policy, audit first) into a new seat with a new media peer; the
+//! `joined` answer says `renegotiate`, and the client makes a new peer connection.
 //!
 //! Every refusal is audited (`resume_refused` with the reason) before it is answered; a
 //! resume is audited as `participant_resumed`, never as an admission (the seat's admission
@@ -105,6 +114,16 @@ pub struct Resumed {
     pub seat: Seat,
     pub notices: mpsc::UnboundedReceiver<Notice>,
     pub grant: Grant,
+    /// The seat is new (its node went away): the client makes a new peer connection.
+    pub renegotiate: bool,
+}
+
+/// What a node needs to give a seat back that its node lost: the admission service (the
+/// whole gate again) and where each visit lives.
+#[derive(Clone)]
+pub struct Failover {
+    pub admission: super::admission::Admission,
+    pub placement: crate::cluster::placement::Placement,
 }
 
 /// Why a resume was refused: the audit reason, the wire code and the sentences.
@@ -126,6 +145,12 @@ pub enum ResumeRefusal {
     LicenceWithdrawn,
     /// The resume cannot be recorded in the audit log (fail closed).
     Unavailable,
+    /// The seat went away with its node and the gate, run again here, refused (already
+    /// audited by the admission service).
+    Readmission(super::admission::Refusal),
+    /// The visit lives on another node now: resume there (not a refusal; not audited,
+    /// the credential not spent).
+    Moved(String),
 }
 
 impl ResumeRefusal {
@@ -140,6 +165,8 @@ impl ResumeRefusal {
             ResumeRefusal::VisitEnded(reason) => reason.clone(),
             ResumeRefusal::LicenceWithdrawn => "licence_withdrawn".into(),
             ResumeRefusal::Unavailable => "audit_unavailable".into(),
+            ResumeRefusal::Readmission(r) => r.code().into(),
+            ResumeRefusal::Moved(_) => "moved".into(),
         }
     }
 
@@ -153,7 +180,8 @@ impl ResumeRefusal {
             ResumeRefusal::SlotOver => ErrorCode::SlotOver,
             ResumeRefusal::VisitEnded(_) => ErrorCode::VisitEnded,
             ResumeRefusal::LicenceWithdrawn => ErrorCode::LicenceNotVerified,
-            ResumeRefusal::Unavailable => ErrorCode::Unavailable,
+            ResumeRefusal::Unavailable | ResumeRefusal::Moved(_) => ErrorCode::Unavailable,
+            ResumeRefusal::Readmission(r) => r.wire(),
         }
     }
 
@@ -170,6 +198,7 @@ impl ResumeRefusal {
             ResumeRefusal::LicenceWithdrawn => {
                 "The lawyer registry no longer shows the lawyer's licence in good standing, so the visit has ended.".into()
             }
+            ResumeRefusal::Readmission(r) => r.message_en(),
             other => other.wire().default_message().into(),
         }
     }
@@ -190,6 +219,8 @@ impl ResumeRefusal {
                 "律师执业信息平台显示该律师执业证已不再有效，会见已结束。".into()
             }
             ResumeRefusal::Unavailable => "审计日志暂时无法写入，无法恢复连接；请稍后再试。".into(),
+            ResumeRefusal::Readmission(r) => r.message_zh(),
+            ResumeRefusal::Moved(_) => "本次会见由本单位的另一台服务器承载，正在转接。".into(),
         }
     }
 }
@@ -206,6 +237,9 @@ struct Entry {
 }
 
 struct Inner {
+    /// This node's id: the node whose seats this node's credentials take back.
+    node: String,
+    failover: Option<Failover>,
     store: Store,
     audit: Audit,
     hub: VisitHub,
@@ -218,6 +252,10 @@ struct Inner {
 #[derive(Clone)]
 pub struct Resumes {
     inner: Arc<Inner>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn hash(token: &str) -> [u8; 32] {
@@ -237,8 +275,23 @@ fn actor(p: &ParticipantId) -> Actor {
 
 impl Resumes {
     pub fn new(store: Store, audit: Audit, hub: VisitHub, gate: Gate) -> Resumes {
+        Resumes::on_node(String::new(), None, store, audit, hub, gate)
+    }
+
+    /// The resume service of node `node`; with `failover`, seats lost with their node are
+    /// given back here (see the module docs).
+    pub fn on_node(
+        node: String,
+        failover: Option<Failover>,
+        store: Store,
+        audit: Audit,
+        hub: VisitHub,
+        gate: Gate,
+    ) -> Resumes {
         Resumes {
             inner: Arc::new(Inner {
+                node,
+                failover,
                 store,
                 audit,
                 hub,
@@ -253,8 +306,33 @@ impl Resumes {
     }
 
     /// A new credential for `seat`, bound to `device`; every older credential of the seat
-    /// dies (single use, rotated).
-    pub fn issue(&self, seat: &Seat, device: DeviceBinding, now: DateTime<Utc>) -> Grant {
+    /// dies (single use, rotated). Written to the store as well, for a node that takes the
+    /// visit over (a credential that cannot be written still works on this node; logged).
+    pub async fn issue(&self, seat: &Seat, device: DeviceBinding, now: DateTime<Utc>) -> Grant {
+        let grant = self.issue_here(seat, device, now);
+        if self.inner.failover.is_some() {
+            let row = crate::store::resume::ResumeCredentialRow {
+                visit: seat.visit,
+                participant: seat.participant.clone(),
+                device: hex(&device.0),
+                node: self.inner.node.clone(),
+                expires_at: grant.expires_at,
+                used: false,
+            };
+            let key = hex(&hash(&grant.token));
+            if let Err(e) = self
+                .inner
+                .store
+                .record_resume_credential(&key, &row, now)
+                .await
+            {
+                tracing::warn!(visit = %seat.visit, error = %e, "a resume credential could not be written to the store; it works on this node only");
+            }
+        }
+        grant
+    }
+
+    fn issue_here(&self, seat: &Seat, device: DeviceBinding, now: DateTime<Utc>) -> Grant {
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -286,26 +364,30 @@ impl Resumes {
 
     /// Take a kept seat back with `token` from a connection of `device` (see the module
     /// docs for the checks, in order). Audited either way before it is answered.
-    pub async fn resume(
+    pub async fn resume<C>(
         &self,
         token: &str,
         device: Option<DeviceBinding>,
+        chain: &C,
         now: DateTime<Utc>,
-    ) -> Result<Resumed, ResumeRefusal> {
+    ) -> Result<Resumed, ResumeRefusal>
+    where
+        C: AsRef<[rustls::pki_types::CertificateDer<'static>]> + ?Sized,
+    {
         // Single use: the credential is spent by the first resume that names it from its
         // own device, whatever the later checks say.
         let claimed = {
             let mut entries = self.entries();
             match entries.get_mut(&hash(token)) {
-                None => Err((None, ResumeRefusal::Invalid)),
-                Some(e) if e.used => Err((
+                None => Err(None),
+                Some(e) if e.used => Err(Some((
                     Some((e.visit, e.participant.clone())),
                     ResumeRefusal::Replayed,
-                )),
-                Some(e) if Some(e.device) != device => Err((
+                ))),
+                Some(e) if Some(e.device) != device => Err(Some((
                     Some((e.visit, e.participant.clone())),
                     ResumeRefusal::WrongDevice,
-                )),
+                ))),
                 Some(e) => {
                     e.used = true;
                     Ok((e.visit, e.seat, e.participant.clone(), e.licence, e.device))
@@ -314,7 +396,9 @@ impl Resumes {
         };
         let (visit, seat, participant, licence, device) = match claimed {
             Ok(c) => c,
-            Err((who, refusal)) => return Err(self.refused(who, refusal).await),
+            Err(Some((who, refusal))) => return Err(self.refused(who, refusal).await),
+            // Not a seat of this node (now): perhaps one its node lost.
+            Err(None) => return self.resume_lost_seat(token, device, chain, now).await,
         };
         let who = Some((visit, participant.clone()));
         if let Err(refusal) = self
@@ -339,11 +423,81 @@ impl Resumes {
             Err(e) => return Err(self.refused(who, hub_refusal(e)).await),
         };
         tracing::info!(visit = %visit, role = seat.role.as_str(), "participant resumed");
-        let grant = self.issue(&seat, device, now);
+        let grant = self.issue(&seat, device, now).await;
         Ok(Resumed {
             seat,
             notices: rx,
             grant,
+            renegotiate: false,
+        })
+    }
+
+    /// A credential this node does not hold: a seat that went away with its node (module
+    /// docs). Without the failover handles (or the store row), it is simply unknown.
+    async fn resume_lost_seat<C>(
+        &self,
+        token: &str,
+        device: Option<DeviceBinding>,
+        chain: &C,
+        now: DateTime<Utc>,
+    ) -> Result<Resumed, ResumeRefusal>
+    where
+        C: AsRef<[rustls::pki_types::CertificateDer<'static>]> + ?Sized,
+    {
+        let Some(failover) = self.inner.failover.clone() else {
+            return Err(self.refused(None, ResumeRefusal::Invalid).await);
+        };
+        let key = hex(&hash(token));
+        let row = match self.inner.store.resume_credential(&key).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Err(self.refused(None, ResumeRefusal::Invalid).await),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a resume credential");
+                return Err(ResumeRefusal::Unavailable);
+            }
+        };
+        let who = Some((row.visit, row.participant.clone()));
+        if row.used {
+            return Err(self.refused(who, ResumeRefusal::Replayed).await);
+        }
+        let Some(device) = device.filter(|d| hex(&d.0) == row.device) else {
+            return Err(self.refused(who, ResumeRefusal::WrongDevice).await);
+        };
+        if now >= row.expires_at {
+            return Err(self.refused(who, ResumeRefusal::SlotOver).await);
+        }
+        // Where the visit lives now: a node that is alive elsewhere still holds the seat.
+        let live = self.inner.hub.is_live(row.visit);
+        match failover.placement.locate(row.visit, live, now).await {
+            Ok(crate::cluster::placement::Located::Here) => {}
+            Ok(crate::cluster::placement::Located::Elsewhere { ws_url }) => {
+                return Err(ResumeRefusal::Moved(ws_url));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read or write the visit's placement");
+                return Err(ResumeRefusal::Unavailable);
+            }
+        }
+        match self.inner.store.claim_resume_credential(&key).await {
+            Ok(true) => {}
+            Ok(false) => return Err(self.refused(who, ResumeRefusal::Replayed).await),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot spend a resume credential");
+                return Err(ResumeRefusal::Unavailable);
+            }
+        }
+        let joined = failover
+            .admission
+            .readmit(row.visit, &row.participant, chain, now)
+            .await
+            .map_err(ResumeRefusal::Readmission)?;
+        tracing::info!(visit = %row.visit, role = joined.seat.role.as_str(), from = %row.node, "participant resumed on a new seat after its node went away");
+        let grant = self.issue(&joined.seat, device, now).await;
+        Ok(Resumed {
+            seat: joined.seat,
+            notices: joined.notices,
+            grant,
+            renegotiate: true,
         })
     }
 

@@ -159,6 +159,7 @@ where
                             participants: vec![],
                             ice_servers: vec![],
                             resume: None,
+                            renegotiate: false,
                         })
                     };
                     let outcome = match token.expose() {
