@@ -147,3 +147,157 @@ async fn a_lawyer_page_on_one_node_follows_moved_to_the_node_of_its_visit_and_me
     second.shutdown().await;
     first.running.shutdown().await;
 }
+
+/// Frames decoded keep growing and the remote picture is `other`'s colour.
+async fn decoding(side: &Browser, own: [u8; 3], other: [u8; 3], within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut last = browser::frames_decoded(side).await.unwrap_or(0);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = browser::frames_decoded(side).await.unwrap_or(0);
+        let sample: Option<[u8; 3]> = side
+            .eval(SAMPLE_REMOTE)
+            .await
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok());
+        if now > last && sample.is_some_and(|s| browser::colour_is(s, other, own)) {
+            return;
+        }
+        last = now;
+        assert!(
+            Instant::now() < deadline,
+            "{}: no decoding of the other side's colour (frames {now}, sample {sample:?})",
+            side.label()
+        );
+    }
+}
+
+/// R-REMOTE-2 with several nodes: the visit's node is killed (SIGKILL, a real process)
+/// mid-visit. Both pages, loaded from the node that is left, notice, resume there with the
+/// credentials they hold (no click), get new seats (`renegotiate`), make new peer
+/// connections and decode each other's colour again, with the same slot end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_pages_resume_by_themselves_on_another_node_when_the_visits_node_is_killed() {
+    let Some(_) = browser::chromium_or_fail() else {
+        return;
+    };
+    // Placement breaks ties by node id: the visit goes to "a-victim".
+    let Some(first) = app::spawn_app_on(app::Backend::Postgres, |c| {
+        c.node.id = Some("z-first".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let mut victim = cluster::ProcessNode::start(&first, "a-victim");
+    // The first node's pages may connect to the victim once its heartbeat has seen it.
+    let client = first.client(&app::Identity::None);
+    let deadline = Instant::now() + CONNECT;
+    loop {
+        let resp = client.get(first.url("/lawyer")).send().await.unwrap();
+        let csp = resp
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if csp.matches("wss://").count() >= 1 && csp.contains("connect-src 'self' https://") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CSP never named the other node: {csp}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let cams = tempfile::tempdir().unwrap();
+    let booth = Browser::launch(BrowserOpts {
+        label: "booth".into(),
+        fake_video: browser::fake_camera(cams.path(), "booth", BOOTH_COLOUR).unwrap(),
+        client_p12: Some(
+            browser::booth_p12(first.data_dir.path(), confer::app::DEMO_BOOTH).unwrap(),
+        ),
+        ca_pem: first.ca_pem.clone(),
+        // The rule covers every port of the host: the victim's too.
+        origin_for_cert_autoselect: first.url(""),
+    })
+    .await
+    .expect("booth browser");
+    let lawyer = Browser::launch(BrowserOpts {
+        label: "lawyer".into(),
+        fake_video: browser::fake_camera(cams.path(), "lawyer", LAWYER_COLOUR).unwrap(),
+        client_p12: None,
+        ca_pem: first.ca_pem.clone(),
+        origin_for_cert_autoselect: first.url(""),
+    })
+    .await
+    .expect("lawyer browser");
+    booth.goto(&first.url("/booth")).await.unwrap();
+    lawyer.goto(&first.url("/lawyer")).await.unwrap();
+    lawyer
+        .sign_in(
+            &first.lawyer_username,
+            &first.lawyer_password,
+            "document.querySelector('.join[data-visit-id]') !== null",
+            CONNECT,
+        )
+        .await
+        .unwrap();
+    lawyer.click(".join[data-visit-id]").await.unwrap();
+    let connected = "window.conferPc && window.conferState && window.conferState.connectionState === 'connected'";
+    for (side, own, other) in [
+        (&lawyer, LAWYER_COLOUR, BOOTH_COLOUR),
+        (&booth, BOOTH_COLOUR, LAWYER_COLOUR),
+    ] {
+        side.wait_for(connected, CONNECT)
+            .await
+            .unwrap_or_else(|e| panic!("{}: not connected: {e:#}", side.label()));
+        decoding(side, own, other, CONNECT).await;
+    }
+    // The media is on the victim, not on the first node.
+    assert_eq!(first.running.state.hub.live_count(), 0);
+    let slot_end = lawyer
+        .eval("window.conferState.slotEndsAt || null")
+        .await
+        .unwrap();
+
+    victim.kill();
+    let killed = Instant::now();
+    let back = "window.conferState && window.conferState.renegotiations >= 1 \
+        && window.conferState.reconnectAttempt === 0 \
+        && window.conferState.connectionState === 'connected'";
+    for (side, own, other) in [
+        (&lawyer, LAWYER_COLOUR, BOOTH_COLOUR),
+        (&booth, BOOTH_COLOUR, LAWYER_COLOUR),
+    ] {
+        side.wait_for(back, CONNECT).await.unwrap_or_else(|e| {
+            panic!(
+                "{}: did not resume on the node that is left: {e:#}",
+                side.label()
+            )
+        });
+        decoding(side, own, other, CONNECT).await;
+        println!(
+            "{}: SIGKILL of the visit's node -> decoding the other side again after {:.1} s",
+            side.label(),
+            killed.elapsed().as_secs_f64()
+        );
+    }
+    assert_eq!(
+        first.running.state.hub.live_count(),
+        1,
+        "the visit lives on the node that is left"
+    );
+    assert_eq!(
+        lawyer
+            .eval("window.conferState.slotEndsAt || null")
+            .await
+            .unwrap(),
+        slot_end,
+        "failover never moves the slot end"
+    );
+    lawyer.close().await;
+    booth.close().await;
+    first.running.shutdown().await;
+}

@@ -35,6 +35,8 @@ import { TEST_HOOKS } from './hooks.js';
 export const PROTOCOL_VERSION = 1;
 /** Resume attempts towards a node the visit was moved to before the page gives it up. */
 const NODE_GONE_ATTEMPTS = 3;
+/** While that node is gone, how often the page's own server is asked (±50 % jitter). */
+const NODE_GONE_RETRY_MS = 1000;
 const CLIENT_NAME = 'confer-web/1';
 const ICE_GATHERING_LIMIT_MS = 2000;
 const REQUEST_TIMEOUT_MS = 15000;
@@ -54,6 +56,22 @@ const QUALITY_EVERY_MS = 3000;
 const TRANSIENT = new Set(['closed', 'timeout', 'network', 'unavailable', 'internal']);
 /** What the page says while it reconnects (Chinese first, English second). */
 export const RECONNECTING = '正在重新连接… / Reconnecting…';
+
+/**
+ * Chromium settles a server's client-certificate request (booths prove themselves with one)
+ * per host and port on an HTTPS request; a WebSocket alone cannot and cancels its handshake.
+ * One small request to another node before its WebSocket settles it.
+ */
+async function settleNode(wsUrl) {
+  try {
+    await fetch(wsUrl.replace(/^wss:/, 'https:').replace(/\/ws$/, '/healthz'), {
+      cache: 'no-store',
+      credentials: 'include',
+    });
+  } catch {
+    // the WebSocket that follows says whether the node can be reached
+  }
+}
 
 /** A refusal from the server: `code` for programs, `message` for people. */
 export class ConferError extends Error {
@@ -77,6 +95,10 @@ export const state = {
   // ICE restarts done.
   reconnectAttempt: 0,
   resumes: 0,
+  // resumes answered with a new seat on another node (the old one went away)
+  renegotiations: 0,
+  // the slot end the server last gave (never moved by a resume or a failover)
+  slotEndsAt: null,
   iceRestarts: 0,
   checkCode: null,
 };
@@ -504,6 +526,25 @@ export class Visit {
       this.say(others.length > 0 ? 'visit.joinedSetting' : 'visit.joinedWaiting');
 
       setPhase('negotiating');
+      await this.negotiate(joined);
+      if (this.finished) return;
+      setPhase('connecting-media');
+      this.onConnectionState();
+    } catch (err) {
+      if (this.finished) return; // already ended (visit over, or the person left)
+      recordError(err);
+      this.finish(describeError(err), 'error');
+      throw err;
+    }
+  }
+
+  /**
+   * A new peer connection for the seat `joined` gave: our tracks and the spare receive-only
+   * pairs, each with its end-to-end transform, offered to the server. After `join`, and
+   * after a `resume` answered with `renegotiate` (the node that held the seat went away).
+   */
+  async negotiate(joined) {
+    {
       // The TURN relay and this participant's credential, when the server offers one
       // (R-REMOTE-2: networks that allow only TLS to port 443).
       const iceServers = Array.isArray(joined.ice_servers) ? joined.ice_servers : [];
@@ -536,14 +577,6 @@ export class Visit {
       await iceGatheringComplete(pc, ICE_GATHERING_LIMIT_MS);
       const answer = await this.signaling.request({ type: 'offer', sdp: pc.localDescription.sdp }, 'answer');
       await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
-      if (this.finished) return;
-      setPhase('connecting-media');
-      this.onConnectionState();
-    } catch (err) {
-      if (this.finished) return; // already ended (visit over, or the person left)
-      recordError(err);
-      this.finish(describeError(err), 'error');
-      throw err;
     }
   }
 
@@ -596,17 +629,7 @@ export class Visit {
         old.onClose = null;
         old.close();
         this.signalingUrl = next;
-        // Chromium settles a server's client-certificate request (booths prove themselves
-        // with one) per host and port on an HTTPS request; a WebSocket alone cannot and
-        // cancels its handshake. One small request to the other node first settles it.
-        try {
-          await fetch(next.replace(/^wss:/, 'https:').replace(/\/ws$/, '/healthz'), {
-            cache: 'no-store',
-            credentials: 'include',
-          });
-        } catch {
-          // the WebSocket below says whether the node can be reached
-        }
+        await settleNode(next);
       }
     }
   }
@@ -631,6 +654,9 @@ export class Visit {
       return;
     }
     this.reconnecting = true;
+    // A node that did not answer during this reconnection: a `moved` back to it is not
+    // followed (the deployment has not noticed yet that it went away; it will within 10 s).
+    let unreachable = null;
     for (let attempt = 1; !this.finished; attempt += 1) {
       state.reconnectAttempt = attempt;
       setPhase('reconnecting');
@@ -651,16 +677,37 @@ export class Visit {
         this.resumeToken = joined.resume && typeof joined.resume.token === 'string' ? joined.resume.token : null;
         this.setSlotEnd(joined.slot_ends_at);
         state.resumes += 1;
+        if (joined.renegotiate === true) {
+          // A new seat on another node (the one that held ours went away): the old peer
+          // connection leads nowhere; a new one, offered as after joining.
+          state.renegotiations += 1;
+          const old = this.pc;
+          this.pc = null;
+          if (old) old.close();
+          await this.negotiate(joined);
+        }
         state.reconnectAttempt = 0;
         this.reconnecting = false;
         this.status('已重新连接 / Reconnected');
         this.onConnectionState();
+        if (joined.renegotiate === true) return;
         const ice = this.pc ? this.pc.iceConnectionState : 'closed';
         if (ice !== 'connected' && ice !== 'completed') this.restartIce();
         return;
       } catch (err) {
         signaling.close();
         if (this.finished) return;
+        // Several nodes: the visit lives on another node now; resume there at once.
+        const next = err instanceof ConferError && err.code === 'moved' ? err.url : null;
+        if (next && /^wss:\/\/[^/\s]+\/ws$/.test(next)) {
+          if (next === unreachable) {
+            await new Promise((resolve) => setTimeout(resolve, NODE_GONE_RETRY_MS * (0.5 + Math.random())));
+          } else {
+            this.signalingUrl = next;
+            await settleNode(next);
+          }
+          continue;
+        }
         if (err instanceof ConferError && !TRANSIENT.has(err.code)) {
           // A final refusal (slot over, visit ended, seat not kept, ...): say why.
           recordError(err);
@@ -668,15 +715,19 @@ export class Visit {
           this.finish(err.message, 'error');
           return;
         }
-        // Several nodes: the node that held this visit does not answer (it went away). The
-        // seat cannot be resumed elsewhere; joining again moves the visit to a node that is
-        // left, with the same slot.
+        // Several nodes: the node that held this visit does not answer (it may have gone
+        // away). Ask the page's own server instead: it gives the seat back on a node that
+        // is left, or sends us to the node the visit lives on (`moved`), with the same slot.
         if (this.signalingUrl && attempt >= NODE_GONE_ATTEMPTS) {
-          this.reconnecting = false;
-          this.finish(t('visit.nodeGone'), 'error');
-          return;
+          unreachable = this.signalingUrl;
+          this.signalingUrl = null;
+          this.status(`${RECONNECTING}（${t('visit.nodeGone')}）`);
         }
-        const backoff = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
+        // While a node is gone, the page's own server is asked often: it takes the visit
+        // over as soon as the deployment notices (R-REMOTE-2, failover within 15 s).
+        const backoff = unreachable
+          ? NODE_GONE_RETRY_MS
+          : Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (attempt - 1));
         await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random())));
       }
     }
@@ -763,6 +814,7 @@ export class Visit {
     const end = new Date(rfc3339);
     if (Number.isNaN(end.getTime())) return;
     this.slotEndsAt = end;
+    state.slotEndsAt = end.toISOString();
     const tick = () => {
       const seconds = (this.slotEndsAt.getTime() - Date.now()) / 1000;
       if (this.ui.timeLeft) this.ui.timeLeft(seconds);

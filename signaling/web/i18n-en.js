@@ -9,7 +9,7 @@ export default {
   'role.booth': 'Booth',
   'role.you': 'You',
   'visit.timeLeft': 'Time left',
-  'visit.nodeGone': 'The server that carried this visit went away. Press Join to continue the visit: it continues on another server, with the same end time.',
+  'visit.nodeGone': 'the server that carried this visit went away; continuing on another server, with the same end time',
   'visit.connection': 'Connection',
   'visit.checkCode': 'Check code',
   'visit.inVisit': 'In this visit',

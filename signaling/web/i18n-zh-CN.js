@@ -9,7 +9,7 @@ export default {
   'role.booth': '会见终端',
   'role.you': '您',
   'visit.timeLeft': '剩余时间',
-  'visit.nodeGone': '承载本次会见的服务器已停止。请点击“加入”继续会见：会见将在另一台服务器上继续，结束时间不变。',
+  'visit.nodeGone': '承载本次会见的服务器已停止，正在转到另一台服务器继续，结束时间不变',
   'visit.connection': '连接',
   'visit.checkCode': '校验码',
   'visit.inVisit': '在场人员',
