@@ -5,7 +5,7 @@
 //! the node exits once it is empty. Placement: a visit's media lives on one node; a
 //! participant who joins at another is sent there (`moved`) with the token unused; a visit
 //! on a node that went away is taken over by a node that is left when its participants
-//! rejoin. With the real binary for the command line and for a node killed with SIGKILL,
+//! resume (new seats, the same credentials) or rejoin. With the real binary for the command line and for a node killed with SIGKILL,
 //! and real nodes on one PostgreSQL (under `CI=true` a missing PostgreSQL fails).
 
 #[path = "support/app.rs"]

@@ -1,7 +1,7 @@
 //! Where a visit's media lives (a service: it reads the registry and writes placements). A
 //! visit is placed on exactly one node when its first participant joins (the least loaded
 //! alive node, `super::place`); every later participant is sent to that node. A visit on a
-//! dead node is moved to an alive one (its participants rejoin there: failover); a visit on
+//! dead node is moved to an alive one (its participants resume there: failover); a visit on
 //! a draining node that is not live there is moved too. PostgreSQL (or the one node's
 //! SQLite) is the source of truth: the first placement written wins, every node reads it.
 //!
