@@ -56,6 +56,8 @@ pub struct Running {
     /// This node's id in the cluster's registry.
     pub node_id: String,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// This node's heartbeat in the cluster's registry (stopped first on shutdown).
+    beat_task: tokio::task::JoinHandle<()>,
     media_task: media::MediaTask,
     recheck: tokio::task::JoinHandle<()>,
     /// The booth certificate revocation sweep (R-VERIFY-4).
@@ -413,22 +415,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         capacity: i64::from(state.config.node.capacity),
     };
     let (drained_tx, drained) = watch::channel(false);
-    let tasks = vec![
-        tokio::spawn(crate::cluster::beat::run(
-            crate::cluster::beat::Beat {
-                store: state.store.clone(),
-                live_count: {
-                    let hub = state.hub.clone();
-                    move || hub.live_count()
-                },
-                beat,
-                every: crate::cluster::HEARTBEAT_EVERY,
-                draining: state.draining.clone(),
-                drained: drained_tx,
-                peers: state.peer_origins.clone(),
+    let beat_task = tokio::spawn(crate::cluster::beat::run(
+        crate::cluster::beat::Beat {
+            store: state.store.clone(),
+            live_count: {
+                let hub = state.hub.clone();
+                move || hub.live_count()
             },
-            stopped(shutdown_rx.clone()),
-        )),
+            beat,
+            every: crate::cluster::HEARTBEAT_EVERY,
+            draining: state.draining.clone(),
+            drained: drained_tx,
+            peers: state.peer_origins.clone(),
+        },
+        stopped(shutdown_rx.clone()),
+    ));
+    let tasks = vec![
         // Jobs that run on one node of the cluster at a time, under a lease.
         crate::schedule::escalation::spawn_escalation_driver(
             state.scheduler.clone(),
@@ -518,6 +520,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         drained,
         node_id,
         tasks,
+        beat_task,
         media_task,
         recheck,
         revocation_task,
@@ -538,17 +541,21 @@ impl Running {
         self.state.ready.store(false, Ordering::Release);
         self.recheck.abort();
         self.revocation_task.abort();
+        // The others treat this node as dead at once, before its visits are told it goes
+        // away: the participants' resumes then reach a node that takes the visits over
+        // (R-REMOTE-2; a resume that still reaches this node is sent there, `moved`).
+        self.beat_task.abort();
+        let _ = self.beat_task.await;
+        if let Err(e) = self.state.store.node_gone(&self.node_id).await {
+            tracing::warn!(error = %e, "cannot mark this node gone in the registry");
+        }
+        self.state.resumes.forget_seats();
         self.state.hub.shutdown().await;
         // Give the notices a moment to reach the participants before the sockets close.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let _ = self.shutdown_tx.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-        }
-        // The others treat this node as dead at once (its visits are placed elsewhere on
-        // their next join) instead of 10 s after its last heartbeat.
-        if let Err(e) = self.state.store.node_gone(&self.node_id).await {
-            tracing::warn!(error = %e, "cannot mark this node gone in the registry");
         }
         self.media_task.stop();
         // The visits' end entries are appended by short tasks (bounded by the hub's wait).

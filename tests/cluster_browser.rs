@@ -142,9 +142,23 @@ async fn a_lawyer_page_on_one_node_follows_moved_to_the_node_of_its_visit_and_me
     // The visit's media is on the second node: its hub holds both participants.
     assert_eq!(second.state.hub.live_count(), 1);
     assert_eq!(first.running.state.hub.live_count(), 0);
-    lawyer.close().await;
+
+    // The second node shuts down cleanly (an upgrade): its pages are told `server_shutdown`,
+    // which does not end the visit for them. The lawyer's page (from the first node)
+    // resumes by itself on the first node, on a new peer connection. (The booth's page came
+    // from the second node, so it waits for that node to return.)
     booth.close().await;
     second.shutdown().await;
+    lawyer
+        .wait_for(
+            "window.conferState.renegotiations >= 1 && window.conferState.reconnectAttempt === 0 \
+             && window.conferState.connectionState === 'connected'",
+            CONNECT,
+        )
+        .await
+        .expect("the lawyer's page resumed on the node that is left");
+    assert_eq!(first.running.state.hub.live_count(), 1);
+    lawyer.close().await;
     first.running.shutdown().await;
 }
 

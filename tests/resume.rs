@@ -420,3 +420,113 @@ async fn ice_restart_recovery_figures() {
     );
     app.running.shutdown().await;
 }
+
+/// The server restarts (an upgrade) mid-visit: both participants are told `server_shutdown`
+/// (not the end of the visit), then resume on the restarted server with the credentials they
+/// hold. Their seats went away with the old process, so they get new ones through the whole
+/// gate again (the booth's certificate, the lawyer's licence), with no join token:
+/// `joined.renegotiate`, new peer connections, media both ways, the slot end unchanged.
+/// Each credential works once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_server_restart_both_sides_resume_on_new_seats_and_media_flows() {
+    let app = spawn_app_with(|c| quick_liveness(c, 30)).await;
+    let session = app.demo_lawyer_session().await;
+    let visit = app.demo_visit_id(&session).await;
+    let booth_id = app.demo_booth();
+    let mut lawyer =
+        SignalingClient::connect(&app.ws_url(), tls_client(&app.ca_pem, &Identity::None))
+            .await
+            .expect("wss");
+    lawyer.set_device(LAWYER_TAB);
+    lawyer.hello().await.expect("hello");
+    let joined = lawyer
+        .join(&app.demo_lawyer_token(visit).await)
+        .await
+        .expect("lawyer join");
+    let slot_end = joined.slot_ends_at;
+    let lawyer_credential = joined.resume.expect("a credential").token;
+    let mut booth = app.signaling(&booth_id).await;
+    booth.hello().await.expect("hello");
+    let joined = booth
+        .join(&app.demo_booth_token(visit).await)
+        .await
+        .expect("booth join");
+    let booth_credential = joined.resume.expect("a credential").token;
+
+    let app = app.restart().await;
+    let ended = notice_where(&mut lawyer, NOTICE_WAIT, |n| {
+        matches!(n, VisitNotice::VisitEnded { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            &ended,
+            VisitNotice::VisitEnded {
+                reason: confer_signaling::EndReason::ServerShutdown,
+                ..
+            }
+        ),
+        "{ended:?}"
+    );
+    drop((lawyer, booth));
+
+    let mut sides = Vec::new();
+    for (identity, device, credential, label) in [
+        (
+            Identity::None,
+            Some(LAWYER_TAB),
+            &lawyer_credential,
+            "lawyer",
+        ),
+        (app.demo_booth(), None, &booth_credential, "booth"),
+    ] {
+        let mut sig = SignalingClient::connect(&app.ws_url(), tls_client(&app.ca_pem, &identity))
+            .await
+            .expect("wss");
+        if let Some(device) = device {
+            sig.set_device(device);
+        }
+        sig.hello().await.expect("hello");
+        let back = sig
+            .resume(credential.expose())
+            .await
+            .unwrap_or_else(|e| panic!("{label}: resume after the restart: {e}"));
+        assert!(
+            back.renegotiate,
+            "{label}: a new seat, a new peer connection"
+        );
+        assert_eq!(
+            back.slot_ends_at, slot_end,
+            "a restart never moves the slot end"
+        );
+        let peer = TestPeer::new(label).await;
+        let answer = sig
+            .offer(&peer.create_offer().await)
+            .await
+            .unwrap_or_else(|e| panic!("{label} offer: {e}"));
+        peer.set_answer(&answer).await;
+        sides.push(Side { sig, peer });
+    }
+    for s in &sides {
+        s.peer.wait_connected(NOTICE_WAIT).await.expect("connected");
+        s.peer
+            .start_sending(Duration::from_secs(30), SendRates::default())
+            .await
+            .expect("sending");
+    }
+    for s in &sides {
+        video_flows_again(&s.peer, 0, 30).await;
+    }
+    // Single use: the same credential again is a replay.
+    let (_sig, outcome) = resume_from(&app, LAWYER_TAB, lawyer_credential.expose()).await;
+    let (code, text) = refusal_code(outcome);
+    assert_eq!(code, Some(ErrorCode::ResumeReplayed), "{text}");
+    let audit = audit_of(&app, visit).await;
+    assert_eq!(count(&audit, "participant_resumed"), 2, "{audit:?}");
+    assert_eq!(count(&audit, "join_token_used"), 2, "{audit:?}");
+    assert!(refused_for(&audit, "resume_replayed"), "{audit:?}");
+    for s in sides {
+        s.peer.close().await;
+    }
+    app.running.shutdown().await;
+}

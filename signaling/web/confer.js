@@ -866,6 +866,13 @@ export class Visit {
         this.notice(t('visit.extended', { at: formatTime(notice.slot_ends_at) }));
         break;
       case 'visit_ended':
+        // The server is restarting or shutting down (an upgrade, a drained node): not the
+        // end of the visit. The socket closes next and the page resumes: on the same server
+        // when it is back, or on another node of the deployment (R-REMOTE-2).
+        if (notice.reason === 'server_shutdown' && this.resumeToken && this.pc) {
+          this.status(`${RECONNECTING}（${t('ended.server_shutdown')}）`);
+          break;
+        }
         this.endedByServer = true;
         this.endedReason = notice.reason || 'other';
         this.finish(endedSentence(notice));

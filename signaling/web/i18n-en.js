@@ -27,7 +27,7 @@ export default {
   'ended.cancelled': 'The lawyer cancelled this visit.',
   'ended.declined': 'The detainee declined this visit in writing.',
   'ended.licence_withdrawn': "The lawyer's licence was withdrawn; the visit has ended.",
-  'ended.server_shutdown': 'The server is restarting; the visit will be joined again shortly.',
+  'ended.server_shutdown': 'The server is restarting; the visit continues shortly.',
   'ended.participant_left': 'The other side left; the visit has ended.',
   'ended.e2ee_check_failed': 'The check codes differed; the visit has ended.',
   'booth.title': 'Booth',

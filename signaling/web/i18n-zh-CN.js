@@ -27,7 +27,7 @@ export default {
   'ended.cancelled': '律师已取消本次会见。',
   'ended.declined': '在押人员已书面拒绝本次会见。',
   'ended.licence_withdrawn': '律师执业证已被撤销，会见已结束。',
-  'ended.server_shutdown': '服务器正在重启，稍后会自动重新加入。',
+  'ended.server_shutdown': '服务器正在重启，会见稍后自动继续。',
   'ended.participant_left': '对方已离开，会见已结束。',
   'ended.e2ee_check_failed': '双方校验码不一致，会见已结束。',
   'booth.title': '会见终端',

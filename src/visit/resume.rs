@@ -305,6 +305,13 @@ impl Resumes {
         self.inner.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// This node is going away: the seats it holds go with it. A resume that still reaches
+    /// it is then treated as one whose node went away (the store and the placement decide
+    /// where the seat comes back).
+    pub fn forget_seats(&self) {
+        self.entries().clear();
+    }
+
     /// A new credential for `seat`, bound to `device`; every older credential of the seat
     /// dies (single use, rotated). Written to the store as well, for a node that takes the
     /// visit over (a credential that cannot be written still works on this node; logged).
