@@ -646,43 +646,62 @@ async fn three_nodes_a_visit_on_a_killed_node_comes_back_on_another_with_media_a
     first.running.shutdown().await;
 }
 
+/// One side of a visit in the figures: signalling, peer, the URL it is at, and the resume
+/// credential its last `joined` gave.
+type FigureSide = (
+    confer_signaling::SignalingClient,
+    peer::TestPeer,
+    String,
+    String,
+);
+
 /// A visit's lawyer and booth with media on the node its placement picks (joined at
-/// `entry`); returns both sides and the URL they joined at.
+/// `entry`, or resumed there with `credentials` when given); both sides, sending.
 async fn visit_with_media(
     first: &app::TestApp,
     entry: &str,
     visit: i64,
-) -> Vec<(confer_signaling::SignalingClient, peer::TestPeer, String)> {
+    credentials: Option<[String; 2]>,
+) -> Vec<FigureSide> {
     let mut sides = Vec::new();
-    for (identity, label) in [
-        (app::Identity::None, "lawyer"),
-        (first.demo_booth(), "booth"),
-    ] {
+    for (i, (identity, device, label)) in [
+        (app::Identity::None, Some(LAWYER_TAB), "lawyer"),
+        (first.demo_booth(), None, "booth"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let deadline = Instant::now() + WAIT;
         loop {
-            let token = match label {
-                "lawyer" => first.demo_lawyer_token(visit).await,
-                _ => first.demo_booth_token(visit).await,
+            let token = match (&credentials, label) {
+                (Some(c), _) => c[i].clone(),
+                (None, "lawyer") => first.demo_lawyer_token(visit).await,
+                (None, _) => first.demo_booth_token(visit).await,
             };
-            match try_join_with_media(first, &identity, entry, &token, label).await {
-                Ok((sig, p, _, at)) => {
-                    sides.push((sig, p, at));
+            let enter = match credentials {
+                Some(_) => Enter::Resume(&token),
+                None => Enter::Join(&token),
+            };
+            match try_enter_with_media(first, &identity, device, entry, enter, label).await {
+                Ok((sig, p, joined, at)) => {
+                    let next = joined.resume.expect("a resume credential").token;
+                    sides.push((sig, p, at, next.expose().to_owned()));
                     break;
                 }
                 Err(e) => {
-                    assert!(Instant::now() < deadline, "{label} never joined: {e:#}");
+                    assert!(Instant::now() < deadline, "{label} never got in: {e:#}");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
             }
         }
     }
-    for (_, p, _) in &sides {
+    for (_, p, _, _) in &sides {
         p.wait_connected(WAIT).await.unwrap();
         p.start_sending(Duration::from_secs(60), peer::SendRates::default())
             .await
             .unwrap();
     }
-    for (_, p, _) in &sides {
+    for (_, p, _, _) in &sides {
         p.wait_received(peer::MediaKind::Video, 10, WAIT)
             .await
             .unwrap();
@@ -722,20 +741,22 @@ async fn failover_figures() {
         let visit = first
             .create_visit(chrono::Duration::zero(), chrono::Duration::minutes(30))
             .await;
-        let before = visit_with_media(&first, &entry, visit).await;
+        let before = visit_with_media(&first, &entry, visit, None).await;
         let on = before[0].2.clone();
+        let credentials = [before[0].3.clone(), before[1].3.clone()];
         node.kill();
         let killed = Instant::now();
-        for (sig, p, _) in before {
+        for (sig, p, _, _) in before {
             p.close().await;
             drop(sig);
         }
-        let after = visit_with_media(&first, &entry, visit).await;
+        // Both sides resume with their credentials (new seats on another node).
+        let after = visit_with_media(&first, &entry, visit, Some(credentials)).await;
         let took = killed.elapsed().as_secs_f64();
         assert_ne!(after[0].2, on);
         println!("trial {trial}: {took:.2} s (from {on} to {})", after[0].2);
         times.push(took);
-        for (_, p, _) in after {
+        for (_, p, _, _) in after {
             p.close().await;
         }
     }
