@@ -27,6 +27,15 @@ pub async fn second_node(
     first: &app::TestApp,
     id: &str,
 ) -> (confer::app::Running, tempfile::TempDir) {
+    second_node_with(first, id, |_| {}).await
+}
+
+/// [`second_node`] with `tweak` applied to its configuration (before it is validated).
+pub async fn second_node_with(
+    first: &app::TestApp,
+    id: &str,
+    tweak: impl FnOnce(&mut confer::config::Config),
+) -> (confer::app::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     for sub in ["keys", "pki"] {
         copy_tree(&first.data_dir.path().join(sub), &dir.path().join(sub));
@@ -41,6 +50,7 @@ pub async fn second_node(
     config.store.url = first.store_url.clone();
     config.node.id = Some(id.into());
     config.audit.append_timeout_ms = 30_000;
+    tweak(&mut config);
     config.validate().unwrap();
     let running = confer::app::start(config)
         .await
@@ -57,6 +67,12 @@ pub struct ProcessNode {
 
 impl ProcessNode {
     pub fn start(first: &app::TestApp, id: &str) -> ProcessNode {
+        ProcessNode::start_with(first, id, "")
+    }
+
+    /// [`ProcessNode::start`] with `extra` appended to its `confer.toml` (whole sections,
+    /// e.g. `[oversight]`).
+    pub fn start_with(first: &app::TestApp, id: &str, extra: &str) -> ProcessNode {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
@@ -73,10 +89,11 @@ impl ProcessNode {
             format!(
                 "data_dir = {:?}\n[http]\naddr = \"127.0.0.1:0\"\n[media]\naddr = \"127.0.0.1:0\"\n\
                  [admin]\naddr = \"127.0.0.1:0\"\n[store]\nurl = {:?}\n[node]\nid = {:?}\n\
-                 [audit]\nappend_timeout_ms = 30000\n",
+                 [audit]\nappend_timeout_ms = 30000\n{}",
                 data.to_str().unwrap(),
                 first.store_url.clone().unwrap(),
-                id
+                id,
+                extra
             ),
         )
         .unwrap();
