@@ -76,6 +76,9 @@ impl Receiver {
                             *sink.refusals.lock().unwrap() += 1;
                             return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                         }
+                        // A recipient takes a moment to answer: a second worker
+                        // that delivered too would overlap with this one.
+                        tokio::time::sleep(Duration::from_millis(150)).await;
                         sink.accepted.lock().unwrap().push(key);
                         axum::http::StatusCode::ACCEPTED
                     }
@@ -233,7 +236,7 @@ async fn violation_reports_are_delivered_once_by_three_nodes_and_again_once_afte
 
     // Two more nodes, real processes, each with its own outbox worker and the same webhooks.
     let extra = oversight_toml(port);
-    let mut procs = vec![
+    let mut procs = [
         cluster::ProcessNode::start_with(&first, "n2", &extra),
         cluster::ProcessNode::start_with(&first, "n3", &extra),
     ];
@@ -252,6 +255,10 @@ async fn violation_reports_are_delivered_once_by_three_nodes_and_again_once_afte
     // Batch A: four violations, twelve reports, with three outbox workers running.
     let a = stop_all(&first, &visits[..4]).await;
     wait_delivered(&receiver, &url, &a, WAIT, "batch A").await;
+    // Longer than the others' 5 s look at the outbox: none of them sends A again.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let once: BTreeMap<String, usize> = keys_of(&a).into_iter().map(|k| (k, 1)).collect();
+    assert_eq!(receiver.counts(), once, "batch A: each report exactly once");
     let b = stop_all(&first, &visits[4..8]).await;
     let c = stop_all(&first, &visits[8..]).await;
     drop(lawyers);
