@@ -245,29 +245,39 @@ async fn violation_reports_are_delivered_once_by_three_nodes_and_again_once_afte
     })
     .await;
 
-    // Batches B and C: their recipients are down for now.
+    // Three batches of four violations (twelve reports each); their recipients are down at
+    // first, so every report stays pending and is retried every 0.8 s by whichever
+    // workers look at the outbox.
     receiver
         .refused
         .lock()
         .unwrap()
-        .extend(visits[4..].iter().copied());
-
-    // Batch A: four violations, twelve reports, with three outbox workers running.
+        .extend(visits.iter().copied());
     let a = stop_all(&first, &visits[..4]).await;
-    wait_delivered(&receiver, &url, &a, WAIT, "batch A").await;
-    // Longer than the others' 5 s look at the outbox: none of them sends A again.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let once: BTreeMap<String, usize> = keys_of(&a).into_iter().map(|k| (k, 1)).collect();
-    assert_eq!(receiver.counts(), once, "batch A: each report exactly once");
     let b = stop_all(&first, &visits[4..8]).await;
     let c = stop_all(&first, &visits[8..]).await;
     drop(lawyers);
-    // The holder tries B and C and is refused (they stay pending, retried every 0.8 s).
     let deadline = Instant::now() + WAIT;
-    while *receiver.refusals.lock().unwrap() < 24 {
-        assert!(Instant::now() < deadline, "B and C were never attempted");
+    while *receiver.refusals.lock().unwrap() < 36 {
+        assert!(
+            Instant::now() < deadline,
+            "the reports were never attempted"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Longer than every worker's 5 s look at the outbox: all three have had their chance.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    // Batch A's recipients come back with all three nodes running: each report arrives once.
+    receiver
+        .refused
+        .lock()
+        .unwrap()
+        .retain(|v| !visits[..4].contains(v));
+    wait_delivered(&receiver, &url, &a, WAIT, "batch A").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let once: BTreeMap<String, usize> = keys_of(&a).into_iter().map(|k| (k, 1)).collect();
+    assert_eq!(receiver.counts(), once, "batch A: each report exactly once");
 
     // Kill the lease holder (a process: SIGKILL; the in-process first node: shut down), then
     // let B's recipients answer: another node takes the lease over and delivers B.
