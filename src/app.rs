@@ -58,6 +58,8 @@ pub struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// This node's heartbeat in the cluster's registry (stopped first on shutdown).
     beat_task: tokio::task::JoinHandle<()>,
+    /// Where visits live; told first on shutdown that this node is leaving.
+    placement: crate::cluster::placement::Placement,
     media_task: media::MediaTask,
     recheck: tokio::task::JoinHandle<()>,
     /// The booth certificate revocation sweep (R-VERIFY-4).
@@ -315,7 +317,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         node_id.clone(),
         Some(crate::visit::resume::Failover {
             admission: admission.clone(),
-            placement,
+            placement: placement.clone(),
         }),
         store.clone(),
         audit.clone(),
@@ -521,6 +523,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         node_id,
         tasks,
         beat_task,
+        placement,
         media_task,
         recheck,
         revocation_task,
@@ -544,6 +547,7 @@ impl Running {
         // The others treat this node as dead at once, before its visits are told it goes
         // away: the participants' resumes then reach a node that takes the visits over
         // (R-REMOTE-2; a resume that still reaches this node is sent there, `moved`).
+        self.placement.leave();
         self.beat_task.abort();
         let _ = self.beat_task.await;
         if let Err(e) = self.state.store.node_gone(&self.node_id).await {

@@ -606,6 +606,10 @@ impl Admission {
                     tracing::info!(%visit, "visit placed on another node; sending the participant there");
                     return Err(Refusal::Moved(ws_url));
                 }
+                // This node is shutting down and no other is alive: try again later.
+                Ok(crate::cluster::placement::Located::Nowhere) => {
+                    return Err(Refusal::Unavailable);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read or write the visit's placement");
                     return Err(Refusal::Unavailable);

@@ -480,6 +480,10 @@ impl Resumes {
             Ok(crate::cluster::placement::Located::Elsewhere { ws_url }) => {
                 return Err(ResumeRefusal::Moved(ws_url));
             }
+            // This node is going away and no other is alive: try again later.
+            Ok(crate::cluster::placement::Located::Nowhere) => {
+                return Err(ResumeRefusal::Unavailable);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read or write the visit's placement");
                 return Err(ResumeRefusal::Unavailable);
