@@ -458,6 +458,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             ),
             stopped(shutdown_rx.clone()),
         )),
+        // Memory freed by visits that ended goes back to the system.
+        tokio::spawn(crate::memory::run(
+            state.hub.clone(),
+            Duration::from_secs(10),
+            stopped(shutdown_rx.clone()),
+        )),
         tokio::spawn(crate::admin::metrics::run_sampler(
             state.hub.clone(),
             Duration::from_secs(1),

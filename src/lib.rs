@@ -46,6 +46,7 @@ pub mod ids;
 pub mod keyfile;
 pub mod licence;
 pub mod media;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod policy;

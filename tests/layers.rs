@@ -77,6 +77,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("health", 3),
     ("licence", 3),
     ("media", 3),
+    // Hands the allocator's free memory back after visits end (reads the hub's count).
+    ("memory", 3),
     ("schedule::service", 3),
     ("schedule::escalation", 3),
     ("schedule::refusal", 3),
