@@ -27,6 +27,31 @@ const SAMPLE_REMOTE: &str = "(() => { const v = document.getElementById('remote-
     const d = g.getImageData(Math.floor(c.width / 2), Math.floor(c.height / 2), 1, 1).data; \
     return [d[0], d[1], d[2]]; })()";
 
+/// Wait until the first node's pages may connect to another node: its CSP names `wss` (or,
+/// with `None`, any other node).
+async fn csp_names_another_node(first: &app::TestApp, wss: Option<&str>) {
+    let client = first.client(&app::Identity::None);
+    let deadline = Instant::now() + CONNECT;
+    loop {
+        let resp = client.get(first.url("/lawyer")).send().await.unwrap();
+        let csp = resp
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if wss.map_or(csp.contains("wss://"), |w| csp.contains(w)) {
+            assert!(csp.contains("connect-src 'self' https://"), "{csp}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CSP never named the other node: {csp}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lawyer_page_on_one_node_follows_moved_to_the_node_of_its_visit_and_media_flows() {
     let Some(_) = browser::chromium_or_fail() else {
@@ -45,26 +70,7 @@ async fn a_lawyer_page_on_one_node_follows_moved_to_the_node_of_its_visit_and_me
     let second_wss = format!("wss://127.0.0.1:{}", second.http_addr.port());
 
     // The first node's pages may connect to the second once its heartbeat has seen it.
-    let client = first.client(&app::Identity::None);
-    let deadline = Instant::now() + CONNECT;
-    loop {
-        let resp = client.get(first.url("/lawyer")).send().await.unwrap();
-        let csp = resp
-            .headers()
-            .get("content-security-policy")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        if csp.contains(&second_wss) {
-            assert!(csp.contains("connect-src 'self' https://"), "{csp}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the CSP never named the second node: {csp}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    csp_names_another_node(&first, Some(&second_wss)).await;
 
     let cams = tempfile::tempdir().unwrap();
     let booth = Browser::launch(BrowserOpts {
@@ -205,25 +211,7 @@ async fn both_pages_resume_by_themselves_on_another_node_when_the_visits_node_is
     };
     let mut victim = cluster::ProcessNode::start(&first, "a-victim");
     // The first node's pages may connect to the victim once its heartbeat has seen it.
-    let client = first.client(&app::Identity::None);
-    let deadline = Instant::now() + CONNECT;
-    loop {
-        let resp = client.get(first.url("/lawyer")).send().await.unwrap();
-        let csp = resp
-            .headers()
-            .get("content-security-policy")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        if csp.matches("wss://").count() >= 1 && csp.contains("connect-src 'self' https://") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the CSP never named the other node: {csp}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    csp_names_another_node(&first, None).await;
 
     let cams = tempfile::tempdir().unwrap();
     let booth = Browser::launch(BrowserOpts {

@@ -570,33 +570,7 @@ impl Admission {
             participant: Some(participant.clone()),
             reason: code.to_owned(),
         };
-        // A booth's device: the certificate it joins with (R-VERIFY-4, the visit receipt).
-        let mut device_cert_sha256 = None;
-        let actor = match &participant {
-            ParticipantId::Lawyer(id)
-            | ParticipantId::Assistant(id)
-            | ParticipantId::Interpreter(id) => Actor::Lawyer(*id),
-            ParticipantId::Booth(booth) => {
-                // (`Booths::verify` records a refused certificate itself.)
-                let me = match self.booths.verify(chain).await {
-                    Ok(me) => me,
-                    Err(BoothRefusal::Audit(_)) => return Err(Refusal::AuditUnavailable),
-                    Err(e) => {
-                        let refusal = Refusal::from_booth(e);
-                        let records = vec![refusal_record(refusal.code())];
-                        return Err(self.refused(Actor::Anonymous, records, refusal).await);
-                    }
-                };
-                if me.booth() != booth {
-                    let refusal = Refusal::BoothMismatch;
-                    let records = vec![refusal_record(refusal.code())];
-                    let actor = Actor::Booth(me.booth().clone());
-                    return Err(self.refused(actor, records, refusal).await);
-                }
-                device_cert_sha256 = Some(me.certificate_sha256().to_owned());
-                Actor::Booth(booth.clone())
-            }
-        };
+        let (actor, device_cert_sha256) = self.identify(visit, &participant, chain).await?;
         // The cluster: a visit's media lives on one node; a participant who reached another
         // is sent there with the token unused.
         if let Some(placement) = &self.placement {
@@ -680,24 +654,7 @@ impl Admission {
         C: AsRef<[CertificateDer<'static>]> + ?Sized,
     {
         let participant = participant.clone();
-        let mut device_cert_sha256 = None;
-        let actor = match &participant {
-            ParticipantId::Lawyer(id)
-            | ParticipantId::Assistant(id)
-            | ParticipantId::Interpreter(id) => Actor::Lawyer(*id),
-            ParticipantId::Booth(booth) => {
-                let me = match self.booths.verify(chain).await {
-                    Ok(me) => me,
-                    Err(BoothRefusal::Audit(_)) => return Err(Refusal::AuditUnavailable),
-                    Err(e) => return Err(Refusal::from_booth(e)),
-                };
-                if me.booth() != booth {
-                    return Err(Refusal::BoothMismatch);
-                }
-                device_cert_sha256 = Some(me.certificate_sha256().to_owned());
-                Actor::Booth(booth.clone())
-            }
-        };
+        let (actor, device_cert_sha256) = self.identify(visit, &participant, chain).await?;
         if self.draining.get() && !self.hub.is_live(visit) {
             return Err(Refusal::NodeDraining);
         }
@@ -717,6 +674,46 @@ impl Admission {
             now,
         )
         .await
+    }
+
+    /// Who is asking, for the audit, and a booth's device: the certificate its connection
+    /// presented, verified and naming the same booth (R-VERIFY-4, the visit receipt). A
+    /// refusal is audited before it is answered (`Booths::verify` records a refused
+    /// certificate itself).
+    async fn identify<C>(
+        &self,
+        visit: VisitId,
+        participant: &ParticipantId,
+        chain: &C,
+    ) -> Result<(Actor, Option<String>), Refusal>
+    where
+        C: AsRef<[CertificateDer<'static>]> + ?Sized,
+    {
+        let booth = match participant {
+            ParticipantId::Lawyer(id)
+            | ParticipantId::Assistant(id)
+            | ParticipantId::Interpreter(id) => return Ok((Actor::Lawyer(*id), None)),
+            ParticipantId::Booth(booth) => booth,
+        };
+        let refused = |refusal: Refusal, actor: Actor| async move {
+            let records = vec![AuditRecord::AdmissionRefused {
+                visit: Some(visit),
+                participant: Some(participant.clone()),
+                reason: refusal.code().to_owned(),
+            }];
+            self.refused(actor, records, refusal).await
+        };
+        let me = match self.booths.verify(chain).await {
+            Ok(me) => me,
+            Err(BoothRefusal::Audit(_)) => return Err(Refusal::AuditUnavailable),
+            Err(e) => return Err(refused(Refusal::from_booth(e), Actor::Anonymous).await),
+        };
+        if me.booth() != booth {
+            let actor = Actor::Booth(me.booth().clone());
+            return Err(refused(Refusal::BoothMismatch, actor).await);
+        }
+        let device = me.certificate_sha256().to_owned();
+        Ok((Actor::Booth(booth.clone()), Some(device)))
     }
 
     /// The shared end of a join and of a re-admission: the visit read fresh, the evidence
