@@ -669,11 +669,7 @@ fn certs_revoke(
     store_url: Option<&str>,
 ) -> anyhow::Result<()> {
     use confer::auth::revocation::{certificate_file, normalise_serial};
-    anyhow::ensure!(
-        data_dir.is_dir(),
-        "the data dir {} does not exist: pass the server's --data-dir",
-        data_dir.display()
-    );
+    existing_data_dir(data_dir)?;
     let (serial, sha256) = match serial {
         Some(s) => (
             Some(normalise_serial(s).with_context(|| {
@@ -741,11 +737,7 @@ fn node(command: NodeCommand) -> anyhow::Result<()> {
             ..
         } => (data_dir.clone(), store_url.clone()),
     };
-    anyhow::ensure!(
-        data_dir.is_dir(),
-        "the data dir {} does not exist: pass the server's --data-dir",
-        data_dir.display()
-    );
+    existing_data_dir(&data_dir)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
         let store = confer::store::Store::open_configured(&data_dir, store_url.as_deref())
@@ -799,11 +791,7 @@ fn registry_import(
     store_url: Option<&str>,
     file: &std::path::Path,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        data_dir.is_dir(),
-        "the data dir {} does not exist: pass the server's --data-dir",
-        data_dir.display()
-    );
+    existing_data_dir(data_dir)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
         let store = confer::store::Store::open_configured(data_dir, store_url)
@@ -831,11 +819,7 @@ fn admin(command: AdminCommand) -> anyhow::Result<()> {
             ..
         } => (data_dir.clone(), store_url.clone()),
     };
-    anyhow::ensure!(
-        data_dir.is_dir(),
-        "the data dir {} does not exist: pass the server's --data-dir",
-        data_dir.display()
-    );
+    existing_data_dir(&data_dir)?;
     let vault = confer::admin::totp::TotpVault::open(&data_dir)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
@@ -878,4 +862,14 @@ fn admin(command: AdminCommand) -> anyhow::Result<()> {
         store.close().await;
         result
     })
+}
+
+/// A command that works on a server's data dir needs the one the server uses.
+fn existing_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        data_dir.is_dir(),
+        "the data dir {} does not exist: pass the server's --data-dir",
+        data_dir.display()
+    );
+    Ok(())
 }
