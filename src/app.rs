@@ -227,6 +227,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         bind: config.media.addr,
         public_ips: media_candidates(&config),
         public_port: config.media.public_port,
+        workers: config.media.effective_workers(),
     };
     // R-REMOTE-2: the ICE-TCP listener, for clients whose network blocks UDP.
     let media_tcp = config
@@ -242,6 +243,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .context("cannot start the media plane")?;
     let media_addrs = media.local_addrs().to_vec();
     let media_tcp_addr = media.local_tcp_addr();
+    // The firewall must open every worker's ports (README, "Ports a facility opens").
+    tracing::info!(
+        workers = media.workers(),
+        udp = ?media_addrs.iter().map(|a| a.port()).collect::<Vec<_>>(),
+        tcp = ?media.local_tcp_addrs().iter().map(|a| a.port()).collect::<Vec<_>>(),
+        "media ports"
+    );
     let network_check = media.network_check();
     let hub = VisitHub::with_liveness(
         store.clone(),

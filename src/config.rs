@@ -405,12 +405,27 @@ pub struct MediaSection {
     /// port onto `addr`'s port (advertised with the one address of `public_ips`, or `addr`'s
     /// IP). Unset: the bound port.
     pub public_port: Option<u16>,
+    /// Media worker threads, each carrying whole visits on its own UDP port: worker `i`
+    /// listens on `addr`'s port plus `i` (and ICE-TCP on `tcp_addr`'s port plus `i`), so the
+    /// firewall opens that many consecutive ports. Unset: one per core, at most
+    /// [`MAX_MEDIA_WORKERS`]. Set 1 for exactly one media port.
+    pub workers: Option<usize>,
 }
+
+/// The most media worker threads a node runs.
+pub const MAX_MEDIA_WORKERS: usize = 64;
 
 /// Default TCP port for ICE-TCP media: next to HTTPS on 8443/TCP, not on it (R-REMOTE-2).
 pub const MEDIA_TCP_PORT: u16 = 8445;
 
 impl MediaSection {
+    /// How many media workers run: `workers`, or one per core.
+    pub fn effective_workers(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, MAX_MEDIA_WORKERS)
+    }
+
     /// Where the ICE-TCP listener binds, `None` when it is off (see [`Self::tcp_addr`]).
     pub fn effective_tcp_addr(&self) -> Option<SocketAddr> {
         if !self.tcp_enabled {
@@ -553,6 +568,7 @@ impl Default for MediaSection {
             tcp_addr: None,
             tcp_max_connections: 256,
             public_port: None,
+            workers: None,
         }
     }
 }
@@ -768,9 +784,31 @@ impl Config {
                 "media.public_port must be a port (1-65535) and goes with at most one address in media.public_ips".into(),
             );
         }
+        if matches!(self.media.workers, Some(w) if w == 0 || w > MAX_MEDIA_WORKERS) {
+            return bad(format!(
+                "media.workers must be between 1 and {MAX_MEDIA_WORKERS} (unset: one per core)"
+            ));
+        }
+        // Worker i listens on the configured ports plus i.
+        let last = self.media.effective_workers() as u32 - 1;
+        let runs_past_the_end = |port: u16| port != 0 && u32::from(port) + last > 65_535;
+        if runs_past_the_end(self.media.addr.port())
+            || self.media.public_port.is_some_and(runs_past_the_end)
+        {
+            return bad(format!(
+                "media.addr's port (and media.public_port) plus media.workers ({}) runs past 65535",
+                last + 1
+            ));
+        }
         if let Some(tcp) = self.media.effective_tcp_addr() {
             if self.media.tcp_max_connections == 0 || self.media.tcp_max_connections > 65_536 {
                 return bad("media.tcp_max_connections must be between 1 and 65536".into());
+            }
+            if runs_past_the_end(tcp.port()) {
+                return bad(format!(
+                    "media.tcp_addr's port plus media.workers ({}) runs past 65535",
+                    last + 1
+                ));
             }
             for (name, other) in [
                 ("http.addr", self.http.addr),
@@ -779,9 +817,11 @@ impl Config {
                 let overlap = tcp.ip() == other.ip()
                     || tcp.ip().is_unspecified()
                     || other.ip().is_unspecified();
-                if tcp.port() != 0 && tcp.port() == other.port() && overlap {
+                let ports = u32::from(tcp.port())..=u32::from(tcp.port()) + last;
+                if tcp.port() != 0 && ports.contains(&u32::from(other.port())) && overlap {
                     return bad(format!(
-                        "media.tcp_addr {tcp} clashes with {name} {other}: ICE-TCP media needs a TCP port of its own"
+                        "media.tcp_addr {tcp} (one TCP port per media worker, {} in all) clashes with {name} {other}: ICE-TCP media needs TCP ports of its own",
+                        last + 1
                     ));
                 }
             }
@@ -1111,6 +1151,36 @@ mod tests {
             c.media.effective_tcp_addr(),
             Some("127.0.0.1:0".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn media_workers_take_consecutive_ports_that_must_fit_and_not_clash() {
+        let mut c = Config::default();
+        assert!(c.media.effective_workers() >= 1, "one per core by default");
+        c.media.workers = Some(0);
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("media.workers"));
+        c.media.workers = Some(MAX_MEDIA_WORKERS + 1);
+        assert!(c.validate().is_err());
+        c.media.workers = Some(4);
+        c.validate().expect("UDP 8443-8446, TCP 8445-8448");
+        assert_eq!(c.media.effective_workers(), 4);
+        // The ICE-TCP range would run into the admin listener's port.
+        c.media.tcp_addr = Some("0.0.0.0:9440".parse().unwrap());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("admin.addr") && e.contains("4 in all"), "{e}");
+        c.media.tcp_addr = Some("0.0.0.0:9436".parse().unwrap());
+        c.validate().expect("9436-9439 stays below 9443");
+        let mut c = Config::default();
+        c.media.workers = Some(2);
+        c.media.addr = "0.0.0.0:65535".parse().unwrap();
+        c.media.tcp_enabled = false;
+        assert!(c.validate().unwrap_err().to_string().contains("65535"));
+        c.media.workers = Some(1);
+        c.validate().expect("one worker fits on the last port");
     }
 }
 

@@ -274,6 +274,8 @@ async fn app_behind(relay: &ImpairRelay) -> TestApp {
         c.media.public_ips = vec!["127.0.0.1".parse().unwrap()];
         c.media.public_port = Some(port);
         c.media.tcp_enabled = false;
+        // One relay in front of one media port: one worker.
+        c.media.workers = Some(1);
     })
     .await;
     relay.set_upstream(app.running.media_addrs[0]);

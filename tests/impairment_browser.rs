@@ -147,6 +147,8 @@ async fn chromium_through_a_poor_link_keeps_decoding_and_a_weak_downlink_caps_th
         c.media.public_ips = vec!["127.0.0.1".parse().unwrap()];
         c.media.public_port = Some(port);
         c.media.tcp_enabled = false;
+        // One relay in front of one media port: one worker.
+        c.media.workers = Some(1);
     })
     .await;
     relay.set_upstream(app.running.media_addrs[0]);

@@ -102,7 +102,10 @@ pub(crate) struct Driver {
     by_source: HashMap<SocketAddr, PeerId>,
     events: mpsc::Sender<MediaEvent>,
     pending_events: VecDeque<MediaEvent>,
+    /// The next peer id this worker hands out, then every `id_stride`-th: each worker's ids
+    /// are its own (`shard::Shards::worker_of_peer`), with no shared counter.
     next_id: u64,
+    id_stride: u64,
     /// Work queue of notices still to act on (forwarding can produce more).
     work: VecDeque<(PeerId, Notice)>,
     routed: Vec<Routed>,
@@ -170,6 +173,16 @@ fn isolated<T>(peer: &mut Peer, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
 
 impl Driver {
     pub(crate) fn new(net: MediaSockets, events: mpsc::Sender<MediaEvent>) -> Driver {
+        Driver::worker(net, events, super::shard::Shards::single().ids(0))
+    }
+
+    /// Worker `ids.first` of a media plane with `ids.stride` workers: its peer ids are
+    /// `first, first + stride, ...`.
+    pub(crate) fn worker(
+        net: MediaSockets,
+        events: mpsc::Sender<MediaEvent>,
+        ids: super::shard::PeerIds,
+    ) -> Driver {
         let candidates = net.candidates();
         let tcp_candidates = net.tcp_candidates();
         Driver {
@@ -181,7 +194,8 @@ impl Driver {
             by_source: HashMap::default(),
             events,
             pending_events: VecDeque::new(),
-            next_id: 1,
+            next_id: ids.first,
+            id_stride: ids.stride,
             work: VecDeque::new(),
             routed: Vec::new(),
             stats: super::stats::Publisher::new(),
@@ -349,8 +363,7 @@ impl Driver {
                 }
             }
             Command::OpenCheck { offer, reply } => {
-                let id = PeerId(self.next_id);
-                self.next_id += 1;
+                let id = self.new_id();
                 let now = Instant::now();
                 self.now = now;
                 let result = self.checks.open(
@@ -384,14 +397,19 @@ impl Driver {
         }
     }
 
+    fn new_id(&mut self) -> PeerId {
+        let id = PeerId(self.next_id);
+        self.next_id += self.id_stride;
+        id
+    }
+
     /// The gate: a peer exists only with an `Admitted` proof (docs/DESIGN.md invariant 1).
     pub(super) fn add_peer(
         &mut self,
         admitted: &Admitted,
         offer: &str,
     ) -> Result<(PeerId, String), MediaError> {
-        let id = PeerId(self.next_id);
-        self.next_id += 1;
+        let id = self.new_id();
         let mut notices = std::mem::take(&mut self.scratch);
         notices.clear();
         let accepted = catch_unwind(AssertUnwindSafe(|| {

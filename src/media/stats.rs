@@ -485,6 +485,49 @@ impl Publisher {
     }
 }
 
+/// One snapshot of every worker's peers: the peers side by side, taken when the newest of
+/// the parts was.
+pub(crate) fn merge<'a>(parts: impl Iterator<Item = &'a MediaSnapshot>) -> MediaSnapshot {
+    let mut merged = MediaSnapshot::default();
+    for part in parts {
+        merged.peers.extend(part.peers.iter().cloned());
+        merged.taken_at = merged.taken_at.max(part.taken_at);
+    }
+    merged
+}
+
+/// One feed over the workers' feeds: republished, merged, whenever any worker publishes
+/// (so at most once a second per worker). A single worker's feed is passed through as it
+/// is. The merging task ends when a worker stops or nobody reads any more.
+pub(crate) fn merged_feed(
+    mut feeds: Vec<watch::Receiver<Arc<MediaSnapshot>>>,
+) -> watch::Receiver<Arc<MediaSnapshot>> {
+    if feeds.len() == 1 {
+        return feeds.remove(0);
+    }
+    let (tx, rx) = watch::channel(Arc::new(MediaSnapshot::default()));
+    tokio::spawn(async move {
+        loop {
+            let changes = feeds.iter_mut().map(|f| Box::pin(f.changed()));
+            let (changed, _, _) = futures_util::future::select_all(changes).await;
+            if changed.is_err() {
+                return;
+            }
+            let latest: Vec<Arc<MediaSnapshot>> = feeds
+                .iter_mut()
+                .map(|f| f.borrow_and_update().clone())
+                .collect();
+            if tx
+                .send(Arc::new(merge(latest.iter().map(|s| s.as_ref()))))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -159,6 +159,7 @@ async fn start_media() -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
         bind: "127.0.0.1:0".parse().unwrap(),
         public_ips: vec!["127.0.0.1".parse().unwrap()],
         public_port: None,
+        workers: 1,
     };
     let (handle, _task) = start(config, tx).await.expect("media starts");
     (handle, rx)

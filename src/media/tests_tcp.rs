@@ -36,6 +36,7 @@ async fn start_media_tcp() -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
         bind: "127.0.0.1:0".parse().unwrap(),
         public_ips: vec!["127.0.0.1".parse().unwrap()],
         public_port: None,
+        workers: 1,
     };
     let tcp = MediaTcpConfig {
         bind: "127.0.0.1:0".parse().unwrap(),

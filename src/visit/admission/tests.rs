@@ -58,6 +58,7 @@ async fn world() -> World {
             bind: "127.0.0.1:0".parse().unwrap(),
             public_ips: vec!["127.0.0.1".parse().unwrap()],
             public_port: None,
+            workers: 1,
         },
         events_tx,
     )
