@@ -49,7 +49,7 @@ dir=$work/server
 # Every visit's two signalling connections come from 127.0.0.1: the per-address limit of the
 # public listener (64, for a law firm behind one address) is raised for this run only.
 printf '[http.connections]\nmax_per_ip = 4096\n' >"$work/confer.toml"
-taskset -c 0 "$confer_bin" serve --config "$work/confer.toml" --demo --data-dir "$dir" \
+CONFER_MEDIA__WORKERS=1 taskset -c 0 "$confer_bin" serve --config "$work/confer.toml" --demo --data-dir "$dir" \
     --http-addr "$http" --media-addr "$media" --admin-addr "$admin" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

@@ -16,7 +16,10 @@
 # Environment: PROFILE (default release; see the build step); NICE (default -10) raises both processes' priority so a build running on the
 # same machine does not starve them (root only; set NICE=0 to skip); PORT_BASE (default
 # 28443); STEADY_SECS (default 15); RAMP_STEP (default 10); RAMP_STEP_SECS (default 5);
-# RAMP_MAX (default 300); RAMP=0 skips the ramps (steady runs only).
+# RAMP_MAX (default 300); RAMP=0 skips the ramps (steady runs only); SERVER_CORES (default 0)
+# the cores confer is pinned to, as taskset takes them ("0", "0,1"), with one media worker per
+# core (`[media] workers`); LOAD_CORES (default 1) the load generator's; GENERATOR (default
+# str0m) the load generator's media path (`--generator str0m|fast-tx|fast`, loadtest/README.md).
 #
 # Only loopback addresses are used. Everything started here is stopped on exit.
 set -euo pipefail
@@ -51,7 +54,7 @@ if [[ "${1:-}" == "__janus_in_netns" ]]; then
         sleep 0.1
     done
     $NICE_CMD taskset -c 1 "$LOADTEST_BIN" --quiet --target janus --janus-url http://127.0.0.2:8088/janus \
-        --bind-ip 127.0.0.2 --server-pid "$jp" --json "$out" "$@" >"$out.txt" 2>&1 \
+        --bind-ip 127.0.0.2 --server-pid "$jp" --generator "${GENERATOR:-str0m}" --json "$out" "$@" >"$out.txt" 2>&1 \
         || echo "   janus run failed: see $out.txt" >&2
     exit 0
 fi
@@ -65,6 +68,14 @@ RAMP_STEP=${RAMP_STEP:-10}
 RAMP_MAX=${RAMP_MAX:-300}
 RAMP_STEP_SECS=${RAMP_STEP_SECS:-5}
 RAMP=${RAMP:-1}
+SERVER_CORES=${SERVER_CORES:-0}
+LOAD_CORES=${LOAD_CORES:-1}
+GENERATOR=${GENERATOR:-str0m}
+# One media worker per server core.
+server_workers=$(python3 -c 'import sys; n=0
+for part in sys.argv[1].split(","):
+    a, _, b = part.partition("-"); n += int(b or a) - int(a) + 1
+print(n)' "$SERVER_CORES")
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -112,7 +123,7 @@ admin=127.0.0.1:$((PORT_BASE + 2))
 start_confer() {
     local dir=$1
     rm -rf "$dir"
-    "${nice_cmd[@]}" taskset -c 0 "$confer_bin" serve --demo --data-dir "$dir" \
+    CONFER_MEDIA__WORKERS=$server_workers "${nice_cmd[@]}" taskset -c "$SERVER_CORES" "$confer_bin" serve --demo --data-dir "$dir" \
         --http-addr "$http" --media-addr "$media" --admin-addr "$admin" >"$dir.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do
@@ -131,8 +142,8 @@ stop_server() {
 load() {
     local dir=$1 out=$2
     shift 2
-    "${nice_cmd[@]}" taskset -c 1 "$loadtest_bin" --quiet --http-addr "$http" --admin-addr "$admin" \
-        --data-dir "$dir" --server-pid "$server_pid" --json "$out" "$@" >"$out.txt" 2>&1 \
+    "${nice_cmd[@]}" taskset -c "$LOAD_CORES" "$loadtest_bin" --quiet --http-addr "$http" --admin-addr "$admin" \
+        --data-dir "$dir" --server-pid "$server_pid" --generator "$GENERATOR" --json "$out" "$@" >"$out.txt" 2>&1 \
         || echo "   confer run failed: see $out.txt" >&2
 }
 
@@ -171,7 +182,7 @@ setup_janus() {
 
 run_janus() {
     local round=$1
-    export LOADTEST_BIN=$loadtest_bin NICE_CMD="${nice_cmd[*]}"
+    export LOADTEST_BIN=$loadtest_bin NICE_CMD="${nice_cmd[*]}" GENERATOR
     unshare -n bash "$here/compare.sh" __janus_in_netns "$work/janus-steady-$round.json" \
         --scenario steady --visits "$VISITS" --duration "$STEADY_SECS"
     echo "   janus  round $round: steady $(summary "$work/janus-steady-$round.json")"

@@ -61,7 +61,7 @@ run() {
     local arm=$1 round=$2
     local dir=$scratch/confer-$arm-$round out=$work/steady-$arm-$round.json
     rm -rf "$dir"
-    "${nice_cmd[@]}" taskset -c 0 "$confer_bin" serve --demo --data-dir "$dir" \
+    "${nice_cmd[@]}" env CONFER_MEDIA__WORKERS=1 taskset -c 0 "$confer_bin" serve --demo --data-dir "$dir" \
         --http-addr "$http" --media-addr "$media" --admin-addr "$admin" >"$dir.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do

@@ -18,6 +18,7 @@
 //! join-token request, before signalling) to the first media packet the booth of the same
 //! visit receives from the lawyer.
 
+use crate::fast::{self, Fast, Generator};
 use crate::traffic::{self, Arrival, Kind, Probe, RxStream, Templates};
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -273,6 +274,11 @@ pub struct Window {
     /// (must stay 0: the SFU forwards frames untouched; R-PRIV-1).
     pub sframe_opened: u64,
     pub sframe_failed: u64,
+    /// `--generator fast-tx|fast`: packets sent on the fast path (the rest went through
+    /// str0m), received packets opened on it, and received ones that did not authenticate.
+    pub fast_sent: u64,
+    pub fast_opened: u64,
+    pub fast_open_failures: u64,
 }
 
 impl Window {
@@ -289,6 +295,9 @@ impl Window {
             max_lateness: Duration::ZERO,
             sframe_opened: 0,
             sframe_failed: 0,
+            fast_sent: 0,
+            fast_opened: 0,
+            fast_open_failures: 0,
         }
     }
 
@@ -311,6 +320,9 @@ impl Window {
         self.foreign += other.foreign;
         self.sframe_opened += other.sframe_opened;
         self.sframe_failed += other.sframe_failed;
+        self.fast_sent += other.fast_sent;
+        self.fast_opened += other.fast_opened;
+        self.fast_open_failures += other.fast_open_failures;
         self.max_lateness = self.max_lateness.max(other.max_lateness);
         // Same bounds on both sides: cannot fail.
         let _ = self.delay_us.add(&other.delay_us);
@@ -344,12 +356,16 @@ pub struct Engine {
 
 impl Engine {
     pub fn start() -> anyhow::Result<Engine> {
-        Self::start_with(None)
+        Self::start_with(None, Generator::default())
     }
 
     /// As [`Engine::start`]; with `sframe_key`, every payload is SFrame-protected under it
-    /// (`--e2ee`, see [`traffic::Sframe`]).
-    pub fn start_with(sframe_key: Option<[u8; 16]>) -> anyhow::Result<Engine> {
+    /// (`--e2ee`, see [`traffic::Sframe`]); `generator` picks how media is sent and received
+    /// (`--generator`, see [`fast`]).
+    pub fn start_with(
+        sframe_key: Option<[u8; 16]>,
+        generator: Generator,
+    ) -> anyhow::Result<Engine> {
         let poll = Poll::new().context("cannot create the poller")?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let (tx, rx) = mpsc::channel();
@@ -357,7 +373,7 @@ impl Engine {
         let live2 = Arc::clone(&live);
         let thread = std::thread::Builder::new()
             .name("loadtest-media".into())
-            .spawn(move || Driver::new(poll, rx, live2, sframe_key).run())?;
+            .spawn(move || Driver::new(poll, rx, live2, sframe_key, generator).run())?;
         Ok(Engine {
             tx,
             waker,
@@ -426,6 +442,8 @@ struct Ctx {
     live: Arc<Live>,
     /// `--e2ee`: SFrame on every payload.
     sframe: Option<traffic::Sframe>,
+    /// `--generator`: str0m's path or the fast path (`fast`).
+    generator: Generator,
 }
 
 impl Ctx {
@@ -556,6 +574,8 @@ struct Peer {
     video_queue: std::collections::VecDeque<Paced>,
     rx: [RxStream; 2],
     first_rx: bool,
+    /// The fast path (`--generator fast-tx|fast`, UDP only), once DTLS is up.
+    fast: Option<Fast>,
 }
 
 impl Peer {
@@ -599,6 +619,9 @@ impl Peer {
                 Ok(Output::Transmit(t)) => match &mut self.socket {
                     // A full socket buffer drops the datagram, as a network would.
                     Conn::Udp(s) => {
+                        if let Some(f) = &mut self.fast {
+                            f.observe(&t.contents, t.destination, [self.audio_pt, self.video_pt]);
+                        }
                         let _ = s.send_to(&t.contents, t.destination);
                     }
                     Conn::Tcp(c) => {
@@ -633,6 +656,9 @@ impl Peer {
                 };
                 self.audio_pt = pt_of(&self.rtc, Codec::Opus);
                 self.video_pt = pt_of(&self.rtc, Codec::Vp8);
+                if matches!(self.socket, Conn::Udp(_)) {
+                    self.fast = Fast::arm(&self.rtc, ctx.generator, self.video_mid);
+                }
                 // Spread the visits' frame clocks so they do not all send at the same instant.
                 let now = Instant::now();
                 let phase_us = u64::from(self.visit) * 7919 % 33_333;
@@ -720,6 +746,25 @@ impl Peer {
             };
             let now = Instant::now();
             let Some(data) = buf.get(..n) else { return };
+            if fast::is_srtp(data) {
+                let mut fast = self.fast.take();
+                let failures_before = fast.as_ref().map_or(0, |f| f.rx_failed);
+                let opened = fast.as_mut().and_then(|f| f.open(data));
+                let handled = opened.is_some();
+                if let Some(payload) = opened {
+                    self.on_rtp(now, payload, ctx);
+                }
+                let failed = fast.as_ref().map_or(0, |f| f.rx_failed) - failures_before;
+                for w in [&mut ctx.window, &mut ctx.total] {
+                    w.fast_opened += u64::from(handled);
+                    w.fast_open_failures += failed;
+                }
+                let rx_on_fast_path = fast.as_ref().is_some_and(Fast::receives);
+                self.fast = fast;
+                if handled || rx_on_fast_path {
+                    continue;
+                }
+            }
             let Ok(contents) = DatagramRecv::try_from(data) else {
                 continue;
             };
@@ -787,9 +832,8 @@ impl Peer {
         }
         let mut wrote = false;
         if now >= self.next_audio {
-            self.send_audio(now, ctx);
+            wrote |= self.send_audio(now, ctx);
             self.next_audio = advance_clock(self.next_audio, now, traffic::AUDIO_FRAME_INTERVAL);
-            wrote = true;
         }
         if now >= self.next_video {
             self.queue_video_frame(now);
@@ -798,11 +842,14 @@ impl Peer {
         wrote |= self.send_paced(now, ctx);
         if wrote {
             // str0m releases written packets only after a timeout has stamped them: one
-            // timeout for everything this tick wrote, so they leave now and cost one drive.
+            // timeout for everything this tick wrote through str0m, so they leave now and
+            // cost one drive (packets on the fast path have left already).
             self.input(Input::Timeout(now), ctx);
         }
     }
 
+    /// Send one media packet: on the fast path when it is ready, else through str0m.
+    /// Returns whether str0m has it (and so needs a drive to send it).
     fn write(
         &mut self,
         kind: Kind,
@@ -811,17 +858,39 @@ impl Peer {
         ts: u32,
         now: Instant,
         ctx: &mut Ctx,
-    ) {
-        let (mid, pt, seq) = match kind {
-            Kind::Audio => (self.audio_mid, self.audio_pt, &mut self.audio_rtp_seq),
-            Kind::Video => (self.video_mid, self.video_pt, &mut self.video_rtp_seq),
+    ) -> bool {
+        let (mid, pt, seq, media) = match kind {
+            Kind::Audio => (
+                self.audio_mid,
+                self.audio_pt,
+                &mut self.audio_rtp_seq,
+                MediaKind::Audio,
+            ),
+            Kind::Video => (
+                self.video_mid,
+                self.video_pt,
+                &mut self.video_rtp_seq,
+                MediaKind::Video,
+            ),
         };
-        let Some(pt) = pt else { return };
+        let Some(pt) = pt else { return false };
         let rtp_seq = *seq;
         *seq += 1;
+        if let (Some(f), Conn::Udp(socket)) = (&mut self.fast, &self.socket) {
+            if f.ready(media) {
+                if let Some((datagram, to)) = f.packet(media, pt, rtp_seq, ts, marker, &payload) {
+                    // A full socket buffer drops the datagram, as a network would.
+                    let _ = socket.send_to(datagram, to);
+                    ctx.on_sent();
+                    ctx.window.fast_sent += 1;
+                    ctx.total.fast_sent += 1;
+                }
+                return false;
+            }
+        }
         let mut api = self.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
-            return;
+            return false;
         };
         tx.write_rtp(
             RtpWrite::new(pt, rtp_seq.into(), ts, now, payload)
@@ -829,6 +898,7 @@ impl Peer {
                 .nackable(kind == Kind::Video),
         );
         ctx.on_sent();
+        true
     }
 
     fn probe(&self, kind: Kind, keyframe: bool, seq: u64, now: Instant, ctx: &Ctx) -> Probe {
@@ -841,13 +911,14 @@ impl Peer {
         }
     }
 
-    fn send_audio(&mut self, now: Instant, ctx: &mut Ctx) {
+    fn send_audio(&mut self, now: Instant, ctx: &mut Ctx) -> bool {
         let probe = self.probe(Kind::Audio, false, self.audio_seq, now, ctx);
         self.audio_seq += 1;
         let payload = ctx.templates.payload(&probe, true);
         let payload = ctx.protect(self.visit, self.side, payload);
-        self.write(Kind::Audio, payload, true, self.audio_ts, now, ctx);
+        let via_str0m = self.write(Kind::Audio, payload, true, self.audio_ts, now, ctx);
         self.audio_ts = self.audio_ts.wrapping_add(traffic::AUDIO_TS_STEP);
+        via_str0m
     }
 
     /// Queue the next video frame's packets for the pacer (see [`traffic::PACING_INTERVAL`]).
@@ -887,8 +958,7 @@ impl Peer {
             self.video_seq += 1;
             let payload = ctx.templates.payload(&probe, p.first);
             let payload = ctx.protect(self.visit, self.side, payload);
-            self.write(Kind::Video, payload, p.last, p.ts, now, ctx);
-            wrote = true;
+            wrote |= self.write(Kind::Video, payload, p.last, p.ts, now, ctx);
         }
         wrote
     }
@@ -919,6 +989,7 @@ impl Driver {
         rx: mpsc::Receiver<Cmd>,
         live: Arc<Live>,
         sframe_key: Option<[u8; 16]>,
+        generator: Generator,
     ) -> Driver {
         let now = Instant::now();
         Driver {
@@ -936,6 +1007,7 @@ impl Driver {
                 join_started: Vec::new(),
                 live,
                 sframe: sframe_key.map(traffic::Sframe::new),
+                generator,
             },
             peers_added: 0,
             stop: AtomicBool::new(false),
@@ -1114,6 +1186,7 @@ impl Driver {
             last_keyframe: None,
             video_queue: std::collections::VecDeque::new(),
             rx: [RxStream::default(), RxStream::default()],
+            fast: None,
             first_rx: false,
         };
         let ctx = &mut self.ctx;

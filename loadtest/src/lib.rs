@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod engine;
+pub mod fast;
 pub mod janus;
 pub mod procstat;
 pub mod report;
@@ -141,6 +142,12 @@ pub struct Options {
     /// receivers count the payloads that open. No ECDH key agreement (a CPU measurement).
     #[arg(long)]
     pub e2ee: bool,
+    /// How the synthetic peers send and receive media: `str0m` (its `write_rtp`, pacer and
+    /// SRTP), `fast-tx` (packets stamped from a header template and protected with the leg's
+    /// SRTP keys by confer-srtp, receiving through str0m) or `fast` (receiving that way too,
+    /// without receiver reports or congestion feedback to the server). UDP only.
+    #[arg(long, default_value = "str0m")]
+    pub generator: fast::Generator,
 }
 
 /// The peers' media transport.
@@ -342,7 +349,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 .context("cannot reach Janus")?,
         ),
     };
-    let engine = Arc::new(Engine::start_with(opts.e2ee.then(random_media_key))?);
+    let engine = Arc::new(Engine::start_with(
+        opts.e2ee.then(random_media_key),
+        opts.generator,
+    )?);
     let progress = (!opts.quiet).then(|| spawn_progress(Arc::clone(&engine), opts.scenario));
     let mut run = Run {
         opts: opts.clone(),
@@ -388,6 +398,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             Transport::Tcp => "tcp".into(),
         },
         e2ee: opts.e2ee,
+        generator: opts.generator,
+        fast_packets_sent: w.fast_sent,
+        fast_packets_opened: w.fast_opened,
+        fast_open_failures: w.fast_open_failures,
         sframe_opened: w.sframe_opened,
         sframe_failed: w.sframe_failed,
         visits,
@@ -406,6 +420,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         server_cpu_s: cpu_s,
         loadgen_cpu_s,
         server_cpu_us_per_packet: cpu_s.and_then(|c| report::cpu_per_packet(c, w)),
+        loadgen_cpu_us_per_packet: loadgen_cpu_s.and_then(|c| report::cpu_per_packet(c, w)),
         server_rss_bytes: rss,
         server_rss_bytes_idle: idle.map(|s| s.rss_bytes),
         server_rss_bytes_per_visit: per_visit,

@@ -47,6 +47,14 @@ pub struct Report {
     pub transport: String,
     /// `--e2ee`: every payload SFrame-protected (RFC 9605).
     pub e2ee: bool,
+    /// `--generator`: how the synthetic peers sent and received media (`str0m`, `fast-tx`,
+    /// `fast`).
+    pub generator: crate::fast::Generator,
+    /// Packets the generator sent on its fast path, received packets it opened there, and
+    /// received ones that did not authenticate (must stay 0).
+    pub fast_packets_sent: u64,
+    pub fast_packets_opened: u64,
+    pub fast_open_failures: u64,
     /// `--e2ee`: forwarded payloads that opened with the sender's key, and that did not.
     pub sframe_opened: u64,
     pub sframe_failed: u64,
@@ -69,6 +77,8 @@ pub struct Report {
     /// CPU seconds of this load generator over the same window (is the generator the limit?).
     pub loadgen_cpu_s: Option<f64>,
     pub server_cpu_us_per_packet: Option<f64>,
+    /// The load generator's CPU per forwarded packet, on the same count as the server's.
+    pub loadgen_cpu_us_per_packet: Option<f64>,
     pub server_rss_bytes: Option<u64>,
     /// The server's resident memory before this run added any visit.
     pub server_rss_bytes_idle: Option<u64>,
@@ -173,6 +183,10 @@ impl Report {
             (
                 "server CPU per packet",
                 opt(self.server_cpu_us_per_packet, " µs"),
+            ),
+            (
+                "load generator CPU per packet",
+                opt(self.loadgen_cpu_us_per_packet, " µs"),
             ),
             (
                 "server RSS (idle -> loaded)",

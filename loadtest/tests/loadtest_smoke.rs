@@ -8,8 +8,8 @@ use confer::config::Config;
 use confer_loadtest::{run, write_json, Options};
 use serde_json::Value;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_visits_for_three_seconds_report_every_key() {
+/// A real confer in this process, with the demo facility; its data dir is the first value.
+async fn start_confer() -> (tempfile::TempDir, confer::app::Running) {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
         data_dir: data_dir.path().to_path_buf(),
@@ -18,10 +18,69 @@ async fn two_visits_for_three_seconds_report_every_key() {
     config.http.addr = "127.0.0.1:0".parse().unwrap();
     config.media.addr = "127.0.0.1:0".parse().unwrap();
     config.admin.addr = "127.0.0.1:0".parse().unwrap();
-    // The load tool drives visits of the demo lawyer at the demo booth.
+    // Two media workers: the visits land on both, so the generator reaches both ports.
+    config.media.workers = Some(2);
     config.demo.enabled = true;
     config.validate().expect("valid config");
     let running = confer::app::start(config).await.expect("confer starts");
+    (data_dir, running)
+}
+
+/// The generator's fast path (`--generator fast`): packets stamped from str0m's own header
+/// and protected with the keys str0m negotiated (the vendored key accessor), received ones
+/// opened the same way. The server must forward them like any other (it cannot tell), the
+/// receivers must open every one, and nothing may reach another visit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fast_generator_sends_and_opens_real_srtp_through_confer() {
+    for generator in ["fast", "fast-tx"] {
+        let (data_dir, running) = start_confer().await;
+        let opts = Options::parse_from([
+            "confer-loadtest".to_owned(),
+            "--scenario=steady".into(),
+            "--visits=4".into(),
+            "--duration=3".into(),
+            "--warmup=0.5".into(),
+            "--max-run-secs=120".into(),
+            "--quiet".into(),
+            format!("--generator={generator}"),
+            format!("--http-addr={}", running.http_addr),
+            format!("--admin-addr={}", running.admin_addr),
+            format!("--data-dir={}", data_dir.path().display()),
+            format!("--server-pid={}", std::process::id()),
+        ]);
+        let report = run(opts).await.expect("the load run completes");
+        running.shutdown().await;
+        let table = report.table();
+        assert_eq!(report.join_failures, 0, "{generator}: {table}");
+        assert_eq!(
+            report.foreign_packets, 0,
+            "{generator}: media reached another visit"
+        );
+        assert!(
+            report.packets_forwarded > report.packets_sent / 2,
+            "{generator}: the SFU forwarded the fast path's packets: {table}"
+        );
+        assert!(
+            report.fast_packets_sent > report.packets_sent * 9 / 10,
+            "{generator}: all but each stream's first packets leave on the fast path: {table}"
+        );
+        assert_eq!(report.fast_open_failures, 0, "{generator}: {table}");
+        if generator == "fast" {
+            assert!(
+                report.fast_packets_opened >= report.packets_forwarded * 9 / 10,
+                "received packets open on the fast path (str0m has only those that came \
+                 before the peer knew it was connected): {table}"
+            );
+        } else {
+            assert_eq!(report.fast_packets_opened, 0, "str0m receives: {table}");
+        }
+        assert!(report.loss_pct < 5.0, "{generator}: {table}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_visits_for_three_seconds_report_every_key() {
+    let (data_dir, running) = start_confer().await;
 
     let json_path = data_dir.path().join("report.json");
     let opts = Options::parse_from([
