@@ -18,8 +18,9 @@
 # 28443); STEADY_SECS (default 15); RAMP_STEP (default 10); RAMP_STEP_SECS (default 5);
 # RAMP_MAX (default 300); RAMP=0 skips the ramps (steady runs only); SERVER_CORES (default 0)
 # the cores confer is pinned to, as taskset takes them ("0", "0,1"), with one media worker per
-# core (`[media] workers`); LOAD_CORES (default 1) the load generator's; GENERATOR (default
-# str0m) the load generator's media path (`--generator str0m|fast-tx|fast`, loadtest/README.md).
+# core (`[media] workers`, WORKERS overrides); LOAD_CORES (default 1) the load generator's; GENERATOR (default
+# str0m) the load generator's media path (`--generator str0m|fast-tx|fast`, loadtest/README.md);
+# TICK_US (default 0) its `--tick-us`.
 #
 # Only loopback addresses are used. Everything started here is stopped on exit.
 set -euo pipefail
@@ -54,7 +55,7 @@ if [[ "${1:-}" == "__janus_in_netns" ]]; then
         sleep 0.1
     done
     $NICE_CMD taskset -c 1 "$LOADTEST_BIN" --quiet --target janus --janus-url http://127.0.0.2:8088/janus \
-        --bind-ip 127.0.0.2 --server-pid "$jp" --generator "${GENERATOR:-str0m}" --json "$out" "$@" >"$out.txt" 2>&1 \
+        --bind-ip 127.0.0.2 --server-pid "$jp" --generator "${GENERATOR:-str0m}" --tick-us "${TICK_US:-0}" --json "$out" "$@" >"$out.txt" 2>&1 \
         || echo "   janus run failed: see $out.txt" >&2
     exit 0
 fi
@@ -71,8 +72,10 @@ RAMP=${RAMP:-1}
 SERVER_CORES=${SERVER_CORES:-0}
 LOAD_CORES=${LOAD_CORES:-1}
 GENERATOR=${GENERATOR:-str0m}
-# One media worker per server core.
-server_workers=$(python3 -c 'import sys; n=0
+TICK_US=${TICK_US:-0}
+# One media worker per server core (WORKERS overrides).
+server_workers=${WORKERS:-}
+[[ -n "$server_workers" ]] || server_workers=$(python3 -c 'import sys; n=0
 for part in sys.argv[1].split(","):
     a, _, b = part.partition("-"); n += int(b or a) - int(a) + 1
 print(n)' "$SERVER_CORES")
@@ -143,7 +146,7 @@ load() {
     local dir=$1 out=$2
     shift 2
     "${nice_cmd[@]}" taskset -c "$LOAD_CORES" "$loadtest_bin" --quiet --http-addr "$http" --admin-addr "$admin" \
-        --data-dir "$dir" --server-pid "$server_pid" --generator "$GENERATOR" --json "$out" "$@" >"$out.txt" 2>&1 \
+        --data-dir "$dir" --server-pid "$server_pid" --generator "$GENERATOR" --tick-us "$TICK_US" --json "$out" "$@" >"$out.txt" 2>&1 \
         || echo "   confer run failed: see $out.txt" >&2
 }
 
@@ -182,7 +185,7 @@ setup_janus() {
 
 run_janus() {
     local round=$1
-    export LOADTEST_BIN=$loadtest_bin NICE_CMD="${nice_cmd[*]}" GENERATOR
+    export LOADTEST_BIN=$loadtest_bin NICE_CMD="${nice_cmd[*]}" GENERATOR TICK_US
     unshare -n bash "$here/compare.sh" __janus_in_netns "$work/janus-steady-$round.json" \
         --scenario steady --visits "$VISITS" --duration "$STEADY_SECS"
     echo "   janus  round $round: steady $(summary "$work/janus-steady-$round.json")"

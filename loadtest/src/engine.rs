@@ -356,15 +356,20 @@ pub struct Engine {
 
 impl Engine {
     pub fn start() -> anyhow::Result<Engine> {
-        Self::start_with(None, Generator::default())
+        Self::start_with(None, Generator::default(), None)
     }
 
     /// As [`Engine::start`]; with `sframe_key`, every payload is SFrame-protected under it
     /// (`--e2ee`, see [`traffic::Sframe`]); `generator` picks how media is sent and received
-    /// (`--generator`, see [`fast`]).
+    /// (`--generator`, see [`fast`]). With `tick`, the thread wakes at most once per tick
+    /// (then reads every socket that has data and sends what is due), instead of on every
+    /// arriving packet: on loopback the sender pays the receiver's wake-up, so a generator
+    /// woken per packet inflates the server's kernel time too. Arrival times are then up to
+    /// one tick late (`--tick-us`).
     pub fn start_with(
         sframe_key: Option<[u8; 16]>,
         generator: Generator,
+        tick: Option<Duration>,
     ) -> anyhow::Result<Engine> {
         let poll = Poll::new().context("cannot create the poller")?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
@@ -373,7 +378,7 @@ impl Engine {
         let live2 = Arc::clone(&live);
         let thread = std::thread::Builder::new()
             .name("loadtest-media".into())
-            .spawn(move || Driver::new(poll, rx, live2, sframe_key, generator).run())?;
+            .spawn(move || Driver::new(poll, rx, live2, sframe_key, generator, tick).run())?;
         Ok(Engine {
             tx,
             waker,
@@ -444,6 +449,8 @@ struct Ctx {
     sframe: Option<traffic::Sframe>,
     /// `--generator`: str0m's path or the fast path (`fast`).
     generator: Generator,
+    /// `--tick-us`: wake at most once per tick (see [`Engine::start_with`]).
+    tick: Option<Duration>,
 }
 
 impl Ctx {
@@ -990,6 +997,7 @@ impl Driver {
         live: Arc<Live>,
         sframe_key: Option<[u8; 16]>,
         generator: Generator,
+        tick: Option<Duration>,
     ) -> Driver {
         let now = Instant::now();
         Driver {
@@ -1008,6 +1016,7 @@ impl Driver {
                 live,
                 sframe: sframe_key.map(traffic::Sframe::new),
                 generator,
+                tick,
             },
             peers_added: 0,
             stop: AtomicBool::new(false),
@@ -1017,17 +1026,26 @@ impl Driver {
     fn run(mut self) -> Totals {
         let mut events = Events::with_capacity(1024);
         let mut buf = vec![0u8; RECV_BUF];
+        let mut last_wake = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             let sending = self.ctx.sending;
-            let next = self
+            let mut next = self
                 .peers
                 .iter()
                 .flatten()
                 .map(|p| p.next_wake(sending))
                 .min()
                 .map_or(now + MAX_WAIT, |t| t.min(now + MAX_WAIT));
-            let wait = next.saturating_duration_since(now);
+            let mut wait = next.saturating_duration_since(now);
+            if let Some(tick) = self.ctx.tick {
+                // Sleep (not in the poller, so arriving packets wake nobody) until the next
+                // tick, then take whatever is ready without waiting.
+                next = next.max(last_wake + tick);
+                std::thread::sleep(next.saturating_duration_since(now));
+                wait = Duration::ZERO;
+            }
+            last_wake = Instant::now();
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     break;

@@ -118,6 +118,10 @@ pub struct Options {
     /// The server's process id, for CPU time and resident memory from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Pin every thread of `--server-pid` to these cores before the run (`taskset -a -p -c`
+    /// syntax: `0`, `0,1`, `0-3`). Give confer one media worker per core (`[media] workers`).
+    #[arg(long, requires = "server_pid")]
+    pub server_cores: Option<String>,
     /// Address the synthetic peers bind their UDP sockets to.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_ip: IpAddr,
@@ -148,6 +152,12 @@ pub struct Options {
     /// without receiver reports or congestion feedback to the server). UDP only.
     #[arg(long, default_value = "str0m")]
     pub generator: fast::Generator,
+    /// Wake the media thread at most once per this many microseconds (0: on every packet).
+    /// On loopback the sender pays for waking the receiver, so a generator woken per packet
+    /// adds to the server's kernel time; a tick removes that, and makes arrival times up to
+    /// one tick late.
+    #[arg(long, default_value_t = 0)]
+    pub tick_us: u64,
 }
 
 /// The peers' media transport.
@@ -328,6 +338,9 @@ impl Run {
 /// Run one scenario against the target and return the report.
 pub async fn run(opts: Options) -> anyhow::Result<Report> {
     check_targets(&opts)?;
+    if let (Some(pid), Some(cores)) = (opts.server_pid, opts.server_cores.as_deref()) {
+        pin(pid, cores)?;
+    }
     let sampler = opts.server_pid.map(ProcSampler::new).transpose()?;
     let own = ProcSampler::new(std::process::id())?;
     let idle = sampler.as_ref().map(ProcSampler::sample).transpose()?;
@@ -352,6 +365,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let engine = Arc::new(Engine::start_with(
         opts.e2ee.then(random_media_key),
         opts.generator,
+        (opts.tick_us > 0).then(|| Duration::from_micros(opts.tick_us)),
     )?);
     let progress = (!opts.quiet).then(|| spawn_progress(Arc::clone(&engine), opts.scenario));
     let mut run = Run {
@@ -399,6 +413,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         },
         e2ee: opts.e2ee,
         generator: opts.generator,
+        tick_us: opts.tick_us,
         fast_packets_sent: w.fast_sent,
         fast_packets_opened: w.fast_opened,
         fast_open_failures: w.fast_open_failures,
@@ -604,6 +619,26 @@ fn spawn_progress(engine: Arc<Engine>, scenario: Scenario) -> tokio::task::JoinH
 }
 
 /// Write the JSON report.
+/// Pin every thread of process `pid` to `cores` (`--server-cores`), with util-linux's taskset.
+fn pin(pid: u32, cores: &str) -> anyhow::Result<()> {
+    if cores.is_empty()
+        || !cores
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '-')
+    {
+        bail!("--server-cores {cores:?}: give cores as taskset does, e.g. 0 or 0,1 or 0-3");
+    }
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cores, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run taskset (util-linux) for --server-cores")?;
+    if !status.success() {
+        bail!("taskset could not pin process {pid} to cores {cores}");
+    }
+    Ok(())
+}
+
 /// A fresh random media key for `--e2ee`.
 fn random_media_key() -> [u8; 16] {
     confer_signaling::e2ee::random_media_key()
@@ -612,4 +647,30 @@ fn random_media_key() -> [u8; 16] {
 pub fn write_json(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pin;
+
+    #[test]
+    fn server_cores_pin_every_thread_of_the_process_and_bad_lists_are_refused() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs");
+        let pinned = pin(child.id(), "0");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()));
+        let _ = child.kill();
+        let _ = child.wait();
+        pinned.expect("taskset pins the process");
+        let allowed = status.unwrap().lines().find_map(|l| {
+            l.strip_prefix("Cpus_allowed_list:")
+                .map(|v| v.trim().to_owned())
+        });
+        assert_eq!(allowed.as_deref(), Some("0"));
+        for bad in ["", "0;rm -rf /", "all", "0 1"] {
+            assert!(pin(1, bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -50,6 +50,8 @@ pub struct Report {
     /// `--generator`: how the synthetic peers sent and received media (`str0m`, `fast-tx`,
     /// `fast`).
     pub generator: crate::fast::Generator,
+    /// `--tick-us`: the generator woke at most once per this many µs (0: per packet).
+    pub tick_us: u64,
     /// Packets the generator sent on its fast path, received packets it opened there, and
     /// received ones that did not authenticate (must stay 0).
     pub fast_packets_sent: u64,
