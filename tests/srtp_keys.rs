@@ -30,19 +30,9 @@ use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 const CLIENT: &str = "127.0.0.1:40001";
 const SFU: &str = "127.0.0.1:3478";
 
-/// The SFU side as confer builds each leg: `rtc_config()` in src/media/peer.rs, with its
-/// constants (`STATS_INTERVAL` 1 s, `RTX_VIDEO_PACKETS` 128, `BWE_INITIAL` 1000 kbit/s),
-/// which are crate-private. Keep the two in step.
+/// The SFU side exactly as confer builds each leg.
 fn confer_rtc_config() -> RtcConfig {
-    Rtc::builder()
-        .set_ice_lite(true)
-        .set_rtp_mode(true)
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_vp8(true)
-        .set_stats_interval(Some(Duration::from_secs(1)))
-        .set_send_buffer_video(128)
-        .enable_bwe(Some(Bitrate::kbps(1_000)))
+    confer::media::bench_support::sfu_rtc_config()
 }
 
 /// A browser-like client in RTP mode (as benches/forward.rs and the load tool have it).

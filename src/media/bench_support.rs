@@ -94,3 +94,9 @@ impl Sfu {
         self.driver.connected_peers()
     }
 }
+
+/// The configuration confer builds every leg's `Rtc` from (the SFU side), for tests and
+/// benchmarks that play the SFU without its driver.
+pub fn sfu_rtc_config() -> str0m::RtcConfig {
+    super::peer::rtc_config()
+}

@@ -132,7 +132,7 @@ struct KeyframeGate {
 /// The codecs confer negotiates. One video and one audio codec that every browser and the
 /// booth kiosk have, so every two legs of a visit negotiate the same codec and forwarding
 /// never needs transcoding. No RED/ULPFEC/FlexFEC (NACK/RTX instead).
-fn rtc_config() -> str0m::RtcConfig {
+pub(crate) fn rtc_config() -> str0m::RtcConfig {
     Rtc::builder()
         .set_ice_lite(true)
         .set_rtp_mode(true)

@@ -27,6 +27,13 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 async fn start_media_tcp() -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
+    start_media_tcp_workers(1).await
+}
+
+/// The media plane with `workers` workers, UDP and ICE-TCP on loopback port 0.
+pub(super) async fn start_media_tcp_workers(
+    workers: usize,
+) -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -36,7 +43,7 @@ async fn start_media_tcp() -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
         bind: "127.0.0.1:0".parse().unwrap(),
         public_ips: vec!["127.0.0.1".parse().unwrap()],
         public_port: None,
-        workers: 1,
+        workers,
     };
     let tcp = MediaTcpConfig {
         bind: "127.0.0.1:0".parse().unwrap(),

@@ -8,31 +8,13 @@ use super::shard::Shards;
 use super::tests::{
     booth, connect, expect_connected, lawyer, wait_for, Client, ClientOptions, BOOTH, LAWYER,
 };
-use super::{start_with_tcp, MediaConfig, MediaEvent, MediaHandle, MediaTcpConfig, PeerId};
+use super::tests_tcp::start_media_tcp_workers;
+use super::PeerId;
 use crate::ids::VisitId;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use str0m::media::{Direction, MediaKind};
 use str0m::{Candidate, Rtc};
-use tokio::sync::mpsc;
-
-async fn start_workers(workers: usize) -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
-    let (tx, rx) = mpsc::channel(64);
-    let config = MediaConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        public_ips: vec!["127.0.0.1".parse().unwrap()],
-        public_port: None,
-        workers,
-    };
-    let tcp = MediaTcpConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        max_connections: 16,
-    };
-    let (handle, _task) = start_with_tcp(config, Some(tcp), tx)
-        .await
-        .expect("media starts");
-    (handle, rx)
-}
 
 /// The first visit id from `from` on that lands on `worker` of `shards`.
 fn visit_on(shards: Shards, worker: usize, from: i64) -> i64 {
@@ -60,7 +42,7 @@ fn opts(tag: u8, frames: u32) -> ClientOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_visit_lives_whole_on_its_worker_and_media_flows_on_every_worker() {
-    let (media, mut events) = start_workers(2).await;
+    let (media, mut events) = start_media_tcp_workers(2).await;
     let shards = Shards::new(2);
     assert_eq!(media.workers(), 2);
     let udp: Vec<u16> = media.local_addrs().iter().map(|a| a.port()).collect();
@@ -153,7 +135,7 @@ async fn each_visit_lives_whole_on_its_worker_and_media_flows_on_every_worker() 
 
 #[tokio::test]
 async fn a_peer_is_offered_its_visits_worker_port_only() {
-    let (media, _events) = start_workers(3).await;
+    let (media, _events) = start_media_tcp_workers(3).await;
     let shards = Shards::new(3);
     let ports: Vec<u16> = media.local_addrs().iter().map(|a| a.port()).collect();
     assert_eq!(ports.len(), 3);
