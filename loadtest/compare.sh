@@ -126,7 +126,11 @@ admin=127.0.0.1:$((PORT_BASE + 2))
 start_confer() {
     local dir=$1
     rm -rf "$dir"
-    CONFER_MEDIA__WORKERS=$server_workers "${nice_cmd[@]}" taskset -c "$SERVER_CORES" "$confer_bin" serve --demo --data-dir "$dir" \
+    # Every visit's two signalling connections come from 127.0.0.1: the per-address limit of
+    # the public listener (64, for a law firm behind one address) is raised for this run only
+    # (without it, visits past ~30 fail to join and the run measures fewer than it says).
+    printf '[http.connections]\nmax_per_ip = 4096\n' >"$dir.toml"
+    CONFER_MEDIA__WORKERS=$server_workers "${nice_cmd[@]}" taskset -c "$SERVER_CORES" "$confer_bin" serve --config "$dir.toml" --demo --data-dir "$dir" \
         --http-addr "$http" --media-addr "$media" --admin-addr "$admin" >"$dir.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do
@@ -201,14 +205,16 @@ summary() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 cpu = r["server_cpu_us_per_packet"]
+gen = r.get("loadgen_cpu_us_per_packet")
 print(f'{r["visits"]} visits, loss {r["loss_pct"]:.3f} %, p99 {r["one_way_ms"]["p99"]:.2f} ms, '
-      f'{cpu if cpu is None else round(cpu, 2)} µs/packet')
+      f'{cpu if cpu is None else round(cpu, 2)} µs/packet (generator {gen if gen is None else round(gen, 2)}), '
+      f'join failures {r["join_failures"]}')
 EOF
 }
 
 knee() {
     [[ -s "$1" ]] || { echo "(no report: the run failed, see ${1}.txt)"; return 0; }
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["knee_visits"], "" if r["knee_reached"] else "(limits not reached)")' "$1"
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["knee_visits"], "" if r["knee_reached"] else "(limits not reached)", "join failures", r["join_failures"])' "$1"
 }
 
 with_janus=0
