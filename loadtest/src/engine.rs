@@ -753,24 +753,21 @@ impl Peer {
             };
             let now = Instant::now();
             let Some(data) = buf.get(..n) else { return };
-            if fast::is_srtp(data) {
-                let mut fast = self.fast.take();
-                let failures_before = fast.as_ref().map_or(0, |f| f.rx_failed);
-                let opened = fast.as_mut().and_then(|f| f.open(data));
-                let handled = opened.is_some();
-                if let Some(payload) = opened {
-                    self.on_rtp(now, payload, ctx);
-                }
-                let failed = fast.as_ref().map_or(0, |f| f.rx_failed) - failures_before;
+            // `--generator fast`: media is opened here; everything else goes to str0m.
+            if let Some(mut fast) = self.fast.take_if(|f| f.receives() && fast::is_srtp(data)) {
+                let opened = match fast.open(data) {
+                    Some(payload) => {
+                        self.on_rtp(now, payload, ctx);
+                        true
+                    }
+                    None => false,
+                };
                 for w in [&mut ctx.window, &mut ctx.total] {
-                    w.fast_opened += u64::from(handled);
-                    w.fast_open_failures += failed;
+                    w.fast_opened += u64::from(opened);
+                    w.fast_open_failures += u64::from(!opened);
                 }
-                let rx_on_fast_path = fast.as_ref().is_some_and(Fast::receives);
-                self.fast = fast;
-                if handled || rx_on_fast_path {
-                    continue;
-                }
+                self.fast = Some(fast);
+                continue;
             }
             let Ok(contents) = DatagramRecv::try_from(data) else {
                 continue;

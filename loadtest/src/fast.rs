@@ -68,7 +68,6 @@ pub(crate) struct Fast {
     rx_highest: Vec<(u32, u64)>,
     /// Reused packet buffer.
     buf: Vec<u8>,
-    pub(crate) rx_failed: u64,
 }
 
 fn kind_index(kind: MediaKind) -> usize {
@@ -121,7 +120,6 @@ impl Fast {
             destination: None,
             rx_highest: Vec::new(),
             buf: Vec::with_capacity(1500),
-            rx_failed: 0,
         })
     }
 
@@ -206,10 +204,7 @@ impl Fast {
         let index = estimate_index(highest, fields.seq);
         self.buf.clear();
         self.buf.extend_from_slice(datagram);
-        if rx.unprotect(&mut self.buf, (index >> 16) as u32).is_err() {
-            self.rx_failed += 1;
-            return None;
-        }
+        rx.unprotect(&mut self.buf, (index >> 16) as u32).ok()?;
         match slot {
             Some(i) => self.rx_highest[i].1 = self.rx_highest[i].1.max(index),
             None => self.rx_highest.push((fields.ssrc, index)),

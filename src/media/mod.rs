@@ -60,7 +60,6 @@ use driver::Command;
 use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
-pub use shard::MAX_WORKERS;
 pub use stats::{CandidateType, KindRates, MediaSnapshot, PeerHealth, PeerStats};
 pub use types::{MediaConfig, MediaError, MediaEvent, MediaTcpConfig, PeerId, SlotBinding};
 
@@ -261,26 +260,21 @@ pub async fn start_with_tcp(
     let mut stops = Vec::with_capacity(shards.len());
     let mut started = Vec::with_capacity(shards.len());
     for index in 0..shards.len() {
-        let port_of = |addr: SocketAddr| {
-            shards
-                .port(addr.port(), index)
-                .map(|p| SocketAddr::new(addr.ip(), p))
-                .ok_or_else(|| {
-                    MediaError::Io(std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "media: the workers' ports run past 65535",
-                    ))
-                })
+        // Worker `index`'s port for a configured one (`config` refuses ranges past 65535).
+        let port = |p: u16| {
+            shards.port(p, index).ok_or_else(|| {
+                MediaError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "media: the workers' ports run past 65535",
+                ))
+            })
         };
         let mut worker_config = config.clone();
-        worker_config.bind = port_of(config.bind)?;
-        if let Some(public) = config.public_port {
-            worker_config.public_port =
-                Some(port_of(SocketAddr::new(config.bind.ip(), public))?.port());
-        }
+        worker_config.bind.set_port(port(config.bind.port())?);
+        worker_config.public_port = config.public_port.map(port).transpose()?;
         let worker_tcp = match &tcp {
             Some(t) => Some(MediaTcpConfig {
-                bind: port_of(t.bind)?,
+                bind: SocketAddr::new(t.bind.ip(), port(t.bind.port())?),
                 max_connections: t.max_connections,
             }),
             None => None,

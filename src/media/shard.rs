@@ -12,7 +12,7 @@ use super::types::PeerId;
 use crate::ids::VisitId;
 
 /// The most workers a media plane runs (each is a thread with its own UDP port).
-pub use crate::config::MAX_MEDIA_WORKERS as MAX_WORKERS;
+use crate::config::MAX_MEDIA_WORKERS as MAX_WORKERS;
 
 /// The ids one worker hands out: `first`, then every `stride`-th.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ pub struct MediaConfig {
     /// Advertise this port instead of the bound one (a port-mapping NAT in front; then
     /// exactly one address is advertised).
     pub public_port: Option<u16>,
-    /// Media worker threads (at least 1, at most `shard::MAX_WORKERS`). Worker `i`
+    /// Media worker threads (at least 1, at most `config::MAX_MEDIA_WORKERS`). Worker `i`
     /// binds `bind`'s port plus `i` (and advertises `public_port` plus `i`; ICE-TCP likewise);
     /// with port 0 each picks a free port.
     pub workers: usize,
