@@ -8,26 +8,18 @@
 //! SRTP encrypt for the booth's leg, "send" (captured, counted). Timeouts are handled when the
 //! driver asks for them, as in its loop. Not a test: it prints a table.
 //!
-//! `cargo bench --bench forward` (`CONFER_BENCH_PACKETS=N` packets per row, default 200 000).
+//! `cargo bench --bench forward` (`CONFER_BENCH_PACKETS=N` packets per row, default 200 000;
+//! `CONFER_BENCH_PATH=fast` or `str0m` for one path only). Each row runs once on str0m's path
+//! (the media fast path off) and once on the fast path (docs/DESIGN.md "The media fast path").
 
-use chrono::Utc;
-use confer::ids::{BoothId, LawyerId, VisitId};
-use confer::licence::verify::{Reason, Verdict};
-use confer::media::bench_support::{Sent, Sfu};
-use confer::policy::{
-    admit, Admitted, Applicant, Documents, EngagementEvidence, LawyerEvidence, Permission,
-    VisitTerms,
-};
+#[path = "../tests/support/inproc.rs"]
+mod inproc;
+
+use confer::media::bench_support::Sfu;
+use inproc::{booth, lawyer, settle, Client, SFU};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use str0m::change::SdpAnswer;
-use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::net::{DatagramRecv, Protocol, Receive};
-use str0m::rtp::RtpWrite;
-use str0m::{Candidate, Event, Input, Output, Rtc};
 
-const SFU: &str = "127.0.0.1:3478";
 const CHUNK: usize = 2_000;
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -35,202 +27,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn terms() -> VisitTerms {
-    let now = Utc::now();
-    VisitTerms {
-        id: VisitId(1),
-        lawyer: LawyerId(10),
-        booth: BoothId("booth-1".into()),
-        case: Some(confer::ids::CaseId(1)),
-        companions: Vec::new(),
-        starts_at: now - chrono::Duration::hours(1),
-        ends_at: now + chrono::Duration::hours(1),
-        ended: false,
-        room: confer::policy::Room::Ordinary,
-        lawyer_booth: None,
-    }
-}
-
-fn lawyer() -> Admitted {
-    let evidence = LawyerEvidence {
-        account_locked: false,
-        engagement: Some(EngagementEvidence {
-            documents: Documents::ACCEPTED,
-            permission: Permission::NotNeeded,
-        }),
-        licence: Verdict::Refused(Reason::RegistryUnavailable),
-        manually_verified: true,
-        terminal: None,
-    };
-    admit(
-        &terms(),
-        &Applicant::Lawyer(LawyerId(10), evidence),
-        Utc::now(),
-    )
-    .expect("bench lawyer is admitted")
-}
-
-fn booth() -> Admitted {
-    admit(
-        &terms(),
-        &Applicant::Booth(BoothId("booth-1".into())),
-        Utc::now(),
-    )
-    .expect("bench booth is admitted")
-}
-
-/// A browser-like client in RTP mode: audio + video sendrecv, Opus + VP8.
-struct Client {
-    rtc: Rtc,
-    addr: SocketAddr,
-    audio: Mid,
-    video: Mid,
-    audio_pt: Option<Pt>,
-    video_pt: Option<Pt>,
-    connected: bool,
-    timeout: Instant,
-    out: Vec<Vec<u8>>,
-}
-
-impl Client {
-    fn join(sfu: &mut Sfu, addr: SocketAddr, admitted: &Admitted, now: Instant) -> Client {
-        let mut rtc = Rtc::builder()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .build(now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("candidate"));
-        let mut api = rtc.sdp_api();
-        let audio = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        let video = api.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
-        let (offer, pending) = api.apply().expect("an offer");
-        let (_, answer) = sfu
-            .add_peer(admitted, &offer.to_sdp_string())
-            .expect("the SFU accepts the offer");
-        let answer = SdpAnswer::from_sdp_string(&answer).expect("answer SDP");
-        rtc.sdp_api()
-            .accept_answer(pending, answer)
-            .expect("answer accepted");
-        let mut c = Client {
-            rtc,
-            addr,
-            audio,
-            video,
-            audio_pt: None,
-            video_pt: None,
-            connected: false,
-            timeout: now,
-            out: Vec::new(),
-        };
-        c.drain();
-        c
-    }
-
-    fn drain(&mut self) {
-        loop {
-            match self.rtc.poll_output().expect("client output") {
-                Output::Timeout(t) => {
-                    self.timeout = t;
-                    return;
-                }
-                Output::Transmit(t) => self.out.push(t.contents.to_vec()),
-                Output::Event(Event::Connected) => {
-                    self.connected = true;
-                    // As the load tool's peers do: the negotiated payload type per codec.
-                    let pt_of = |rtc: &Rtc, codec: Codec| {
-                        rtc.codec_config()
-                            .iter()
-                            .find(|p| p.spec().codec == codec)
-                            .map(|p| p.pt())
-                    };
-                    self.audio_pt = pt_of(&self.rtc, Codec::Opus);
-                    self.video_pt = pt_of(&self.rtc, Codec::Vp8);
-                }
-                Output::Event(_) => {}
-            }
-        }
-    }
-
-    fn receive(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        let Ok(contents) = DatagramRecv::try_from(data) else {
-            return;
-        };
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto: Protocol::Udp,
-                source: from,
-                destination: self.addr,
-                contents,
-            },
-        );
-        if self.rtc.accepts(&input) {
-            self.rtc.handle_input(input).expect("client input");
-            self.drain();
-        }
-    }
-
-    fn tick(&mut self, now: Instant) {
-        if self.timeout <= now {
-            self.rtc.handle_input(Input::Timeout(now)).expect("timeout");
-            self.drain();
-        }
-    }
-
-    /// One RTP packet on `mid`, SRTP-protected by str0m; the datagram ends up in `out`.
-    fn write(&mut self, video: bool, seq: u64, ts: u32, now: Instant, payload: Vec<u8>) {
-        let (mid, pt) = if video {
-            (self.video, self.video_pt)
-        } else {
-            (self.audio, self.audio_pt)
-        };
-        let pt = pt.expect("negotiated payload type");
-        let mut api = self.rtc.direct_api();
-        let tx = api.stream_tx_by_mid(mid, None).expect("a send stream");
-        tx.write_rtp(RtpWrite::new(pt, seq.into(), ts, now, payload).nackable(video));
-        // str0m queues the packet in its pacer: a timeout at `now` releases it.
-        self.rtc.handle_input(Input::Timeout(now)).expect("timeout");
-        self.drain();
-    }
-}
-
-/// Move datagrams both ways until nothing is in flight.
-fn exchange(sfu: &mut Sfu, clients: &mut [&mut Client], now: Instant) {
-    let sfu_addr: SocketAddr = SFU.parse().expect("addr");
-    for _ in 0..50 {
-        let mut moved = false;
-        for c in clients.iter_mut() {
-            for d in std::mem::take(&mut c.out) {
-                sfu.receive(now, c.addr, sfu_addr, &d);
-                moved = true;
-            }
-        }
-        let sent: Vec<Sent> = sfu.take_sent();
-        for (_, to, d) in sent {
-            moved = true;
-            if let Some(c) = clients.iter_mut().find(|c| c.addr == to) {
-                c.receive(now, sfu_addr, &d);
-            }
-        }
-        if !moved {
-            break;
-        }
-    }
-}
-
-/// Housekeeping outside the timed loop: timers of everyone, datagrams delivered.
-fn settle(sfu: &mut Sfu, clients: &mut [&mut Client], now: Instant) {
-    sfu.keep_sent(true);
-    for c in clients.iter_mut() {
-        c.tick(now);
-    }
-    if sfu.next_timeout() <= now {
-        sfu.tick(now);
-    }
-    exchange(sfu, clients, now);
 }
 
 struct Row {
@@ -309,10 +105,12 @@ fn run(
     }
 }
 
-fn main() {
-    let total = env_u64("CONFER_BENCH_PACKETS", 200_000);
+/// Both rows (video, audio) on a fresh SFU with the fast path on or off, and how many packets
+/// the fast path carried in and out.
+fn measure(total: u64, fast: bool) -> (Vec<Row>, (u64, u64)) {
     let mut now = Instant::now();
     let mut sfu = Sfu::new(SFU.parse().expect("addr"));
+    sfu.set_fast_path(fast);
     sfu.keep_sent(true);
     let mut booth = Client::join(
         &mut sfu,
@@ -355,9 +153,14 @@ fn main() {
         4_000,
         true,
     );
-    let rows = [
+    let (video, audio) = if fast {
+        ("fast, video 1100 B", "fast, audio 80 B")
+    } else {
+        ("str0m, video 1100 B", "str0m, audio 80 B")
+    };
+    let rows = vec![
         run(
-            "video 1100 B",
+            video,
             &mut sfu,
             &mut lawyer,
             &mut booth,
@@ -367,7 +170,7 @@ fn main() {
             true,
         ),
         run(
-            "audio 80 B",
+            audio,
             &mut sfu,
             &mut lawyer,
             &mut booth,
@@ -377,17 +180,35 @@ fn main() {
             false,
         ),
     ];
+    (rows, sfu.fast_totals())
+}
+
+fn main() {
+    let total = env_u64("CONFER_BENCH_PACKETS", 200_000);
+    // CONFER_BENCH_PATH=fast|str0m runs one path only (for a profiler); default both.
+    let path = std::env::var("CONFER_BENCH_PATH").unwrap_or_default();
+    let mut rows = Vec::new();
+    if path != "fast" {
+        rows.extend(measure(total, false).0);
+    }
+    let (mut fast_in, mut fast_out) = (0, 0);
+    if path != "str0m" {
+        let (fast_rows, totals) = measure(total, true);
+        rows.extend(fast_rows);
+        (fast_in, fast_out) = totals;
+    }
     println!("forwarding hot path, in-process (SRTP decrypt + route + SRTP encrypt + send):");
     println!(
-        "{:<14} {:>10} {:>14} {:>12} {:>14}",
-        "packets", "count", "ns/packet", "out/in", "bytes out"
+        "{:<20} {:>10} {:>14} {:>12} {:>14}",
+        "path, packets", "count", "ns/packet", "out/in", "bytes out"
     );
     for r in &rows {
         println!(
-            "{:<14} {:>10} {:>14.0} {:>12.3} {:>14}",
+            "{:<20} {:>10} {:>14.0} {:>12.3} {:>14}",
             r.name, r.packets, r.ns_per_packet, r.out_per_in, r.bytes_out
         );
     }
+    println!("fast path: {fast_in} packets opened, {fast_out} sealed");
     for r in &rows {
         assert!(
             r.out_per_in >= 0.99,
@@ -396,4 +217,8 @@ fn main() {
             r.out_per_in
         );
     }
+    assert!(
+        path == "str0m" || (fast_in > 0 && fast_out > 0),
+        "the fast rows did not take the fast path"
+    );
 }

@@ -228,6 +228,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         public_ips: media_candidates(&config),
         public_port: config.media.public_port,
         workers: config.media.effective_workers(),
+        fast_path: config.media.fast_path,
     };
     // R-REMOTE-2: the ICE-TCP listener, for clients whose network blocks UDP.
     let media_tcp = config

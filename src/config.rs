@@ -410,6 +410,10 @@ pub struct MediaSection {
     /// firewall opens that many consecutive ports. Unset: one per core, at most
     /// [`MAX_MEDIA_WORKERS`]. Set 1 for exactly one media port.
     pub workers: Option<usize>,
+    /// The media fast path: forwarded SRTP is opened and sealed by confer on connected UDP
+    /// legs, str0m keeps ICE, DTLS, RTCP, NACK answers and estimates. On by default; off
+    /// only to compare the two paths (the load test's A/B runs).
+    pub fast_path: bool,
 }
 
 /// The most media worker threads a node runs.
@@ -569,6 +573,7 @@ impl Default for MediaSection {
             tcp_max_connections: 256,
             public_port: None,
             workers: None,
+            fast_path: true,
         }
     }
 }

@@ -32,6 +32,23 @@ impl Sfu {
         }
     }
 
+    /// Turn the media fast path on (the default) or off for peers added from now on: off,
+    /// str0m carries every packet (the comparison the benchmark and the tests make).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.driver.set_fast_path(on);
+    }
+
+    /// Number every new outgoing slot from `seq` instead of a random start below 2^15, so a
+    /// test can cross the 16-bit rollover (the SRTP rollover counter) within a few packets.
+    pub fn set_first_seq(&mut self, seq: u16) {
+        self.driver.set_first_seq(seq);
+    }
+
+    /// Packets the fast path opened (received) and sealed (sent) so far, over all peers.
+    pub fn fast_totals(&self) -> (u64, u64) {
+        self.driver.fast_totals()
+    }
+
     /// Add an admitted peer from its offer; returns the answer.
     pub fn add_peer(
         &mut self,

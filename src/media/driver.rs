@@ -18,13 +18,21 @@
 //! Timers: a heap of (deadline, peer) with lazy deletion (`scheduled` holds each peer's one
 //! live entry), so a wake-up costs O(log n) in the number of peers instead of a scan over all
 //! of them (three scans of every peer per wake-up before; load test). Notice buffers are reused:
-//! the driver allocates no vector per packet (the boxed `Incoming` and str0m's own buffers
-//! remain).
+//! the driver allocates no vector per packet on str0m's path but the boxed `Incoming` and
+//! str0m's own buffers.
+//!
+//! The media fast path (docs/DESIGN.md "The media fast path"): an SRTP packet of a connected
+//! UDP leg on a stream str0m already knows is copied into the driver's receive buffer, opened
+//! there with the leg's keys (`Peer::fast_receive`), routed and sealed for each receiving leg
+//! (`Peer::write_forwarded`) with no str0m event, queue or timeout per packet; str0m is told
+//! about every packet it did not see so its reports, NACK answers and estimates stay whole.
 
 use super::congestion;
 use super::forward::{Binding, ForwardTable, Routed, RtpMeta, SourceKey};
+use super::mmsg::RECV_BUF;
 use super::mmsg::{RecvBatch, BATCH};
-use super::peer::{Incoming, Notice, Outgoing, Peer};
+use super::packet::InPacket;
+use super::peer::{FastIn, Notice, Outgoing, Peer};
 use super::probe::Checks;
 use super::socket::MediaSockets;
 use super::stats::MediaSnapshot;
@@ -126,6 +134,19 @@ pub(crate) struct Driver {
     slots_reported: HashMap<PeerId, Vec<SlotBinding>>,
     /// Open network checks (R-REMOTE-1): no media, never in the forwarding table.
     checks: Checks,
+    /// The media fast path is on (`[media] fast_path`, default on).
+    fast_path: bool,
+    /// The fast path's receive buffer: a datagram is opened in place here.
+    fast_buf: Vec<u8>,
+    /// The first outgoing sequence number of every new slot, instead of a random one (the
+    /// tests' rollover cases, through `bench_support`).
+    first_seq: Option<u16>,
+}
+
+/// An RTP (not RTCP) packet by RFC 7983's first byte and RFC 5761's payload type rule: the
+/// only datagrams the media fast path looks at.
+fn is_rtp(data: &[u8]) -> bool {
+    matches!(data, [first, second, ..] if (128..=191).contains(first) && !(192..=223).contains(second))
 }
 
 /// First outgoing sequence number of a new leg: random, and below 2^15 so the first
@@ -208,7 +229,27 @@ impl Driver {
             now: Instant::now(),
             slots_reported: HashMap::default(),
             checks: Checks::default(),
+            fast_path: true,
+            fast_buf: Vec::with_capacity(RECV_BUF),
+            first_seq: None,
         }
+    }
+
+    /// Packets the fast path opened and sealed, over the peers still here.
+    pub(crate) fn fast_totals(&self) -> (u64, u64) {
+        self.peers.values().fold((0, 0), |(i, o), p| {
+            (i + p.stats.fast_packets_in, o + p.stats.fast_packets_out)
+        })
+    }
+
+    /// Start every new slot's outgoing numbering at `seq` (tests: a rollover soon).
+    pub(crate) fn set_first_seq(&mut self, seq: u16) {
+        self.first_seq = Some(seq);
+    }
+
+    /// Turn the media fast path on or off for peers added from now on.
+    pub(crate) fn set_fast_path(&mut self, on: bool) {
+        self.fast_path = on;
     }
 
     pub(crate) fn stats_feed(&self) -> tokio::sync::watch::Receiver<std::sync::Arc<MediaSnapshot>> {
@@ -419,6 +460,7 @@ impl Driver {
                 offer,
                 &self.candidates,
                 &self.tcp_candidates,
+                self.fast_path,
                 &self.net,
                 Instant::now(),
                 &mut notices,
@@ -541,6 +583,37 @@ impl Driver {
             return false;
         };
         self.by_source.insert(source, id);
+        if proto == Protocol::Udp && is_rtp(data) {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                return false;
+            };
+            // Opened in place in the driver's buffer, taken out of `self` meanwhile so that
+            // forwarding can borrow the driver.
+            let mut buf = std::mem::take(&mut self.fast_buf);
+            buf.clear();
+            buf.extend_from_slice(data);
+            let taken = match isolated(peer, |p| p.fast_receive(now, &mut buf)) {
+                None => {
+                    self.panicked(id);
+                    true
+                }
+                Some(FastIn::NotFast) => false,
+                Some(FastIn::Dropped) => {
+                    self.schedule(id);
+                    true
+                }
+                Some(FastIn::Media(media)) => {
+                    self.schedule(id);
+                    self.forward(id, &media.view(&buf, now));
+                    self.process_work();
+                    true
+                }
+            };
+            self.fast_buf = buf;
+            if taken {
+                return true;
+            }
+        }
         let Some(peer) = self.peers.get_mut(&id) else {
             return false;
         };
@@ -601,9 +674,12 @@ impl Driver {
             match notice {
                 Notice::Connected => self.on_connected(id),
                 Notice::Gone => self.on_gone(id),
-                Notice::Rtp(incoming) => self.forward(id, incoming),
+                Notice::Rtp(incoming) => self.forward(id, &incoming.view()),
                 Notice::TrackAdded(track) => {
-                    let bindings = self.table.add_tracks(id, &[track], initial_seq);
+                    let first = self.first_seq;
+                    let bindings = self
+                        .table
+                        .add_tracks(id, &[track], || first.unwrap_or_else(initial_seq));
                     if let Some(visit) = self.peers.get(&id).map(|p| p.visit) {
                         self.report_slots(visit);
                     }
@@ -800,21 +876,21 @@ impl Driver {
         }
     }
 
-    fn forward(&mut self, from: PeerId, incoming: Box<Incoming>) {
+    fn forward(&mut self, from: PeerId, incoming: &InPacket<'_>) {
         let source = SourceKey {
             peer: from,
             mid: incoming.mid,
         };
         let meta = RtpMeta {
-            ssrc: *incoming.packet.header.ssrc,
-            seq: *incoming.packet.seq_no,
-            timestamp: incoming.packet.header.timestamp,
-            arrival: incoming.packet.timestamp,
+            ssrc: *incoming.header.ssrc,
+            seq: incoming.seq,
+            timestamp: incoming.header.timestamp,
+            arrival: incoming.arrival,
             clock_rate: incoming.params.spec().clock_rate.get(),
-            bytes: incoming.packet.header.header_len + incoming.packet.payload.len(),
+            bytes: incoming.header.header_len + incoming.payload.len(),
             // Only video passes a congestion gate, which resumes at a key frame.
             keyframe: incoming.kind == MediaKind::Video
-                && super::stats::vp8_keyframe_size(&incoming.packet.payload).is_some(),
+                && super::stats::vp8_keyframe_size(incoming.payload).is_some(),
         };
         let mut routed = std::mem::take(&mut self.routed);
         routed.clear();
@@ -838,7 +914,7 @@ impl Driver {
                 slot: r.slot,
                 seq: r.seq,
                 timestamp: r.timestamp,
-                incoming: &incoming,
+                incoming,
             };
             let mut notices = std::mem::take(&mut self.scratch);
             let net = &self.net;

@@ -38,6 +38,7 @@ mod congestion;
 mod driver;
 mod forward;
 mod mmsg;
+mod packet;
 mod peer;
 mod probe;
 mod shard;
@@ -348,7 +349,8 @@ fn spawn_worker(
                 let driver = match bound.and_then(|n| n.local_addrs().map(|a| (n, a))) {
                     Ok((net, addrs)) => {
                         let tcp_addr = net.local_tcp_addr();
-                        let driver = driver::Driver::worker(net, events, ids);
+                        let mut driver = driver::Driver::worker(net, events, ids);
+                        driver.set_fast_path(config.fast_path);
                         let _ = ready_tx.send(Ok(Started {
                             addrs,
                             tcp_addr,

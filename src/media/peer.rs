@@ -12,6 +12,7 @@
 
 use super::congestion::RembThrottle;
 use super::forward::TrackSpec;
+use super::packet::InPacket;
 use super::socket::MediaSockets;
 use super::stats::PeerStats;
 use super::stats::{Accounting, STATS_INTERVAL};
@@ -19,15 +20,18 @@ use super::types::{MediaError, PeerId};
 use crate::ids::{ParticipantId, Role, VisitId};
 use crate::policy::Admitted;
 use chrono::{DateTime, Utc};
+use confer_srtp::{MasterKey, Profile, Srtp};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
+use str0m::fast::{FastReceive, FastRtpWrite, FAST_HEADROOM};
 use str0m::format::PayloadParams;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, TcpType};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::rtp::{ExtensionValues, RtpHeader, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 /// Keyframe requests relayed to one source at most this often (browsers throttle too).
@@ -50,6 +54,11 @@ const ICE_RESTART_WINDOW: Duration = Duration::from_secs(45);
 const BWE_INITIAL: Bitrate = Bitrate::kbps(1_000);
 /// ... and probing up towards this (a 720p camera at a browser's usual maximum).
 const BWE_DESIRED: Bitrate = Bitrate::kbps(2_500);
+/// The media fast path registers received packets with str0m without driving it; this is
+/// how soon after such a packet the leg's `Rtc` is driven at the latest, so that its
+/// transport-wide feedback (due 50 ms after the last report) and NACKs (33 ms apart at the
+/// most often) leave about when they would on str0m's own path, without a timeout per packet.
+const FAST_FEEDBACK_TICK: Duration = Duration::from_millis(20);
 
 /// Something the driver must act on after a peer was driven.
 #[derive(Debug)]
@@ -80,6 +89,105 @@ pub(crate) struct Incoming {
     pub packet: RtpPacket,
 }
 
+impl Incoming {
+    /// The packet as forwarding sees it.
+    pub(crate) fn view(&self) -> InPacket<'_> {
+        InPacket {
+            mid: self.mid,
+            kind: self.kind,
+            params: self.params,
+            is_red: self.is_red,
+            header: &self.packet.header,
+            seq: *self.packet.seq_no,
+            arrival: self.packet.timestamp,
+            payload: &self.packet.payload,
+            shared: Some(&self.packet.payload),
+        }
+    }
+}
+
+/// What [`Peer::fast_receive`] did with a datagram.
+// Returned once per packet and consumed at once: boxing the large variant would allocate per
+// packet, which is what the fast path is for avoiding.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum FastIn {
+    /// Not for the fast path (the buffer is untouched): str0m's path takes it.
+    NotFast,
+    /// Taken; nothing to forward (a replay, a packet that did not authenticate, padding).
+    Dropped,
+    /// Taken, opened in place and registered with str0m: forward it.
+    Media(FastMedia),
+}
+
+/// A packet the fast path opened: where it belongs, and where its payload is in the buffer.
+pub(crate) struct FastMedia {
+    mid: Mid,
+    kind: MediaKind,
+    params: PayloadParams,
+    is_red: bool,
+    seq: u64,
+    header: RtpHeader,
+    payload: Range<usize>,
+}
+
+impl FastMedia {
+    /// The packet as forwarding sees it; `buf` is the buffer [`Peer::fast_receive`] opened.
+    pub(crate) fn view<'a>(&'a self, buf: &'a [u8], arrival: Instant) -> InPacket<'a> {
+        InPacket {
+            mid: self.mid,
+            kind: self.kind,
+            params: self.params,
+            is_red: self.is_red,
+            header: &self.header,
+            seq: self.seq,
+            arrival,
+            payload: &buf[self.payload.clone()],
+            shared: None,
+        }
+    }
+}
+
+/// The fast path's state on one leg (docs/DESIGN.md "The media fast path").
+enum Fast {
+    /// Off for this media plane (`[media] fast_path = false`), or the leg negotiated an SRTP
+    /// profile `confer-srtp` does not implement: every packet takes str0m's path.
+    Off,
+    /// On, waiting for DTLS to deliver the keys.
+    Wanted,
+    /// This leg's SRTP sessions, derived from the keys str0m exported.
+    Ready(Box<FastSrtp>),
+}
+
+struct FastSrtp {
+    /// Opens what the client sends.
+    rx: Srtp,
+    /// Seals what we send to the client.
+    tx: Srtp,
+}
+
+impl FastSrtp {
+    /// The leg's sessions from the master keys DTLS-SRTP negotiated. `None`: no keys yet.
+    /// `Some(None)`: a profile other than AES-GCM (str0m keeps every packet).
+    fn from_rtc(rtc: &Rtc) -> Option<Option<FastSrtp>> {
+        let keys = rtc.srtp_master_keys()?;
+        let profile = match keys.profile() {
+            str0m::crypto::dtls::SrtpProfile::AEAD_AES_128_GCM => Profile::AeadAes128Gcm,
+            str0m::crypto::dtls::SrtpProfile::AEAD_AES_256_GCM => Profile::AeadAes256Gcm,
+            _ => return Some(None),
+        };
+        let session = |k: &str0m::crypto::SrtpMasterKey| {
+            MasterKey::new(profile, k.key(), k.salt())
+                .ok()
+                .and_then(|m| Srtp::new(&m).ok())
+        };
+        Some(
+            session(keys.rx())
+                .zip(session(keys.tx()))
+                .map(|(rx, tx)| FastSrtp { rx, tx }),
+        )
+    }
+}
+
 /// Where a forwarded packet goes on this leg and with which numbers (from the forward table).
 pub(crate) struct Outgoing<'a> {
     /// The driver's clock when the packet is written.
@@ -87,7 +195,7 @@ pub(crate) struct Outgoing<'a> {
     pub slot: Mid,
     pub seq: u64,
     pub timestamp: u32,
-    pub incoming: &'a Incoming,
+    pub incoming: &'a InPacket<'a>,
 }
 
 pub(crate) struct Peer {
@@ -120,6 +228,8 @@ pub(crate) struct Peer {
     remb_in: Option<u64>,
     /// When the REMB towards this peer (as a source) is due.
     pub(crate) remb_out: RembThrottle,
+    /// The media fast path on this leg.
+    fast: Fast,
 }
 
 /// Keyframe request throttling for one incoming m-line.
@@ -179,6 +289,7 @@ impl Peer {
         offer_sdp: &str,
         candidates: &[SocketAddr],
         tcp_candidates: &[SocketAddr],
+        fast_path: bool,
         net: &MediaSockets,
         now: Instant,
         notices: &mut Vec<Notice>,
@@ -212,6 +323,7 @@ impl Peer {
             twcc_estimate: None,
             remb_in: None,
             remb_out: RembThrottle::default(),
+            fast: if fast_path { Fast::Wanted } else { Fast::Off },
         };
         peer.drain(net, notices);
         Ok((peer, answer.to_sdp_string()))
@@ -290,8 +402,82 @@ impl Peer {
         self.drain(net, notices);
     }
 
+    /// Whether the fast path can take this leg's packets: its SRTP sessions are derived
+    /// (once, when DTLS has delivered the keys) and ready in `self.fast`.
+    fn fast_ready(&mut self) -> bool {
+        if matches!(self.fast, Fast::Wanted) && self.is_connected() {
+            match FastSrtp::from_rtc(&self.rtc) {
+                None => {}
+                Some(None) => {
+                    tracing::info!(peer = self.id.0, "SRTP profile without a fast path");
+                    self.fast = Fast::Off;
+                }
+                Some(Some(srtp)) => self.fast = Fast::Ready(Box::new(srtp)),
+            }
+        }
+        matches!(self.fast, Fast::Ready(_))
+    }
+
+    /// The media fast path for one received datagram (`buf`, opened in place if taken): an
+    /// SRTP packet of a stream str0m already knows is authenticated and decrypted with this
+    /// leg's keys and registered with str0m (its reports, NACKs and transport-wide feedback
+    /// then count it), without str0m's event round trip. Anything else is
+    /// [`FastIn::NotFast`] and `buf` is untouched.
+    pub(crate) fn fast_receive(&mut self, now: Instant, buf: &mut [u8]) -> FastIn {
+        if self.gone {
+            return FastIn::NotFast;
+        }
+        if !self.fast_ready() {
+            return FastIn::NotFast;
+        }
+        let Fast::Ready(srtp) = &self.fast else {
+            return FastIn::NotFast;
+        };
+        let open = |b: &mut [u8], index: u64| srtp.rx.open(b, (index >> 16) as u32).ok();
+        let received = match self.rtc.fast_rtp_receive(now, buf, open) {
+            FastReceive::NotFast => return FastIn::NotFast,
+            FastReceive::Dropped => None,
+            FastReceive::Media(m) => Some(m),
+        };
+        self.last_now = self.last_now.max(now);
+        // str0m was not driven: make sure it is soon, for its feedback (see the constant).
+        self.rtc_timeout = self.rtc_timeout.min(now + FAST_FEEDBACK_TICK);
+        let Some(m) = received else {
+            return FastIn::Dropped;
+        };
+        self.stats.rtp_packets_in += 1;
+        self.stats.fast_packets_in += 1;
+        let Some(kind) = kind_of(&self.tracks, m.mid) else {
+            return FastIn::Dropped;
+        };
+        let pt = m.header.payload_type;
+        let Some(params) = self
+            .rtc
+            .codec_config()
+            .find(|p| p.pt() == pt || p.red() == Some(pt))
+            .copied()
+        else {
+            return FastIn::Dropped;
+        };
+        let media = FastMedia {
+            mid: m.mid,
+            kind,
+            params,
+            is_red: params.pt() != pt,
+            seq: *m.seq_no,
+            header: m.header,
+            payload: m.payload,
+        };
+        self.acct.on_incoming(kind, &media.view(buf, now));
+        FastIn::Media(media)
+    }
+
     /// Write one forwarded packet on this leg and send it. Returns false if it was not sent
     /// (codec not negotiated on this leg, m-line not sending, not connected).
+    ///
+    /// On the fast path (this leg's keys known, a UDP pair selected) str0m writes the header
+    /// and records the packet and `confer-srtp` seals it, straight to the socket; otherwise
+    /// str0m's own send path takes it.
     pub(crate) fn write_forwarded(
         &mut self,
         out: &Outgoing<'_>,
@@ -322,7 +508,7 @@ impl Peer {
         if !negotiated {
             return false;
         }
-        let header = &inc.packet.header;
+        let header = inc.header;
         let ext_vals = ExtensionValues {
             // mid/rid/rid_repair/transport_cc/abs_send_time are per leg: str0m writes ours.
             mid: None,
@@ -334,19 +520,49 @@ impl Peer {
             ..header.ext_vals.clone()
         };
         let csrc_count = header.csrc_count.min(header.csrc.len());
-        let write = RtpWrite::new(
-            pt,
-            out.seq.into(),
-            out.timestamp,
-            inc.packet.timestamp,
-            Arc::clone(&inc.packet.payload),
-        )
-        .marker(header.marker)
-        .ext_vals(ext_vals)
-        .csrc(&header.csrc[..csrc_count])
         // Video is answered from this leg's retransmission buffer on NACK; str0m makes it
         // non-nackable by itself when the leg negotiated no RTX.
-        .nackable(inc.kind == MediaKind::Video);
+        let nackable = inc.kind == MediaKind::Video;
+        let len = header.header_len + inc.payload.len();
+        let fast = self.fast_ready();
+        if let (true, Fast::Ready(srtp)) = (fast, &self.fast) {
+            let write = FastRtpWrite {
+                pt,
+                seq_no: out.seq.into(),
+                time: out.timestamp,
+                wallclock: inc.arrival,
+                marker: header.marker,
+                ext_vals: &ext_vals,
+                csrc: &header.csrc[..csrc_count],
+                payload: inc.payload,
+                nackable,
+            };
+            let mut buf = vec![0u8; inc.payload.len() + FAST_HEADROOM];
+            let seal = |b: &mut [u8], plain: usize, index: u64| {
+                srtp.tx.seal(b, plain, (index >> 16) as u32).ok()
+            };
+            if let Some(sent) = self
+                .rtc
+                .fast_rtp_send(out.now, out.slot, &write, &mut buf, seal)
+            {
+                buf.truncate(sent.len);
+                net.send(sent.source, sent.destination, buf);
+                self.last_now = self.last_now.max(out.now);
+                self.stats.rtp_packets_out += 1;
+                self.stats.fast_packets_out += 1;
+                self.acct.on_forwarded(inc.kind, len);
+                return true;
+            }
+        }
+        let payload = match inc.shared {
+            Some(shared) => Arc::clone(shared),
+            None => Arc::from(inc.payload),
+        };
+        let write = RtpWrite::new(pt, out.seq.into(), out.timestamp, inc.arrival, payload)
+            .marker(header.marker)
+            .ext_vals(ext_vals)
+            .csrc(&header.csrc[..csrc_count])
+            .nackable(nackable);
         let written = {
             let mut api = self.rtc.direct_api();
             match api.stream_tx_by_mid(out.slot, None) {
@@ -359,7 +575,6 @@ impl Peer {
         };
         if written {
             self.stats.rtp_packets_out += 1;
-            let len = header.header_len + inc.packet.payload.len();
             self.acct.on_forwarded(inc.kind, len);
             // str0m releases a written packet only after a timeout has stamped it (its send
             // queue's contract): hand it that timeout now rather than waiting for the driver's
@@ -587,7 +802,7 @@ impl Peer {
             Event::RtpPacket(packet) => {
                 self.stats.rtp_packets_in += 1;
                 if let Some(incoming) = self.classify(packet) {
-                    self.acct.on_incoming(incoming.kind, &incoming.packet);
+                    self.acct.on_incoming(incoming.kind, &incoming.view());
                     notices.push(Notice::Rtp(Box::new(incoming)));
                 }
             }

@@ -22,6 +22,7 @@
 //! [`PUBLISH_EVERY`] into a `watch` channel ([`Publisher`]); readers (the admin health feed,
 //! any number of console viewers behind it) never send the driver a command.
 
+use super::packet::InPacket;
 use super::types::PeerId;
 use crate::ids::{Role, VisitId};
 use std::net::SocketAddr;
@@ -45,6 +46,11 @@ pub struct PeerStats {
     pub rtp_packets_in: u64,
     /// RTP packets forwarded to this peer.
     pub rtp_packets_out: u64,
+    /// Of `rtp_packets_in`, those the media fast path opened (docs/DESIGN.md "The media
+    /// fast path"); the rest went through str0m.
+    pub fast_packets_in: u64,
+    /// Of `rtp_packets_out`, those the media fast path sealed.
+    pub fast_packets_out: u64,
     /// Keyframe requests (PLI/FIR) sent to this peer on behalf of its receivers.
     pub keyframe_requests_sent: u64,
     /// ICE and DTLS are up.
@@ -248,19 +254,19 @@ impl Accounting {
     }
 
     /// An RTP packet arrived from this peer (after SRTP), on an m-line of `kind`.
-    pub(crate) fn on_incoming(&mut self, kind: MediaKind, packet: &str0m::rtp::RtpPacket) {
+    pub(crate) fn on_incoming(&mut self, kind: MediaKind, packet: &InPacket<'_>) {
         let i = idx(kind);
         let flow = &mut self.inbound[i];
         flow.packets += 1;
         flow.bytes += (packet.header.header_len + packet.payload.len()) as u64;
-        self.seq[i].on_packet(*packet.header.ssrc, *packet.seq_no);
-        self.last_media = Some(packet.timestamp);
+        self.seq[i].on_packet(*packet.header.ssrc, packet.seq);
+        self.last_media = Some(packet.arrival);
         if kind == MediaKind::Video {
             if self.last_video_ts != Some(packet.header.timestamp) {
                 self.last_video_ts = Some(packet.header.timestamp);
                 self.frames += 1;
             }
-            if let Some(size) = vp8_keyframe_size(&packet.payload) {
+            if let Some(size) = vp8_keyframe_size(packet.payload) {
                 self.video_size = Some(size);
             }
         }

@@ -3,7 +3,7 @@
 //! sendrecv. Every wait is bounded; nothing asserts on wall-clock speed.
 
 use super::{start, MediaConfig, MediaError, MediaEvent, MediaHandle, PeerId};
-use crate::ids::{BoothId, LawyerId, VisitId};
+use crate::ids::{BoothId, LawyerId, Role, VisitId};
 use crate::licence::verify::{Reason, Verdict};
 use crate::policy::{
     admit, Admitted, Applicant, Documents, EngagementEvidence, LawyerEvidence, Permission,
@@ -160,6 +160,7 @@ async fn start_media() -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
         public_ips: vec!["127.0.0.1".parse().unwrap()],
         public_port: None,
         workers: 1,
+        fast_path: true,
     };
     let (handle, _task) = start(config, tx).await.expect("media starts");
     (handle, rx)
@@ -568,6 +569,12 @@ async fn lawyer_and_booth_receive_each_others_media_and_another_visit_receives_n
             stats.rtp_packets_in >= u64::from(frames),
             "every peer sent to the SFU"
         );
+        // Once str0m knows a stream (its first packets), the media fast path takes it both
+        // ways: opened with the leg's keys, sealed with the receiver's.
+        assert!(
+            stats.fast_packets_in * 10 >= stats.rtp_packets_in * 9,
+            "the fast path opened most packets: {stats:?}"
+        );
         if *visit == VisitId(2) {
             assert_eq!(
                 stats.rtp_packets_out, 0,
@@ -575,6 +582,10 @@ async fn lawyer_and_booth_receive_each_others_media_and_another_visit_receives_n
             );
         } else {
             assert!(stats.rtp_packets_out as usize > 2 * most);
+            assert!(
+                stats.fast_packets_out * 10 >= stats.rtp_packets_out * 9,
+                "the fast path sealed most packets: {stats:?}"
+            );
         }
     }
 }
@@ -671,6 +682,19 @@ async fn lost_video_packets_towards_a_receiver_are_retransmitted() {
     )
     .await;
     assert_eq!(lawyer_c.obs().corrupt, 0);
+    // The repairs came from a retransmission buffer that the media fast path filled: the
+    // booth's video to the lawyer left on the fast path, not through str0m's queue.
+    let snap = media.snapshot().await;
+    let to_lawyer = snap
+        .peers
+        .iter()
+        .find(|(_, role, _)| *role == Role::Lawyer)
+        .map(|(_, _, s)| s.clone())
+        .expect("the lawyer's peer");
+    assert!(
+        to_lawyer.fast_packets_out * 10 >= to_lawyer.rtp_packets_out * 9,
+        "the fast path sealed most packets to the lawyer: {to_lawyer:?}"
+    );
 }
 
 // remove_peer stops forwarding at once; a client closing on its own is reported.

@@ -20,6 +20,7 @@ async fn start_media() -> (MediaHandle, mpsc::Receiver<MediaEvent>, super::Media
         public_ips: vec!["127.0.0.1".parse().unwrap()],
         public_port: None,
         workers: 1,
+        fast_path: true,
     };
     let (handle, task) = start(config, tx).await.expect("media starts");
     (handle, rx, task)

@@ -44,6 +44,7 @@ pub(super) async fn start_media_tcp_workers(
         public_ips: vec!["127.0.0.1".parse().unwrap()],
         public_port: None,
         workers,
+        fast_path: true,
     };
     let tcp = MediaTcpConfig {
         bind: "127.0.0.1:0".parse().unwrap(),

@@ -24,6 +24,9 @@ pub struct MediaConfig {
     /// binds `bind`'s port plus `i` (and advertises `public_port` plus `i`; ICE-TCP likewise);
     /// with port 0 each picks a free port.
     pub workers: usize,
+    /// The media fast path (docs/DESIGN.md "The media fast path"): confer opens and seals
+    /// forwarded SRTP itself on connected UDP legs. Off: str0m carries every packet.
+    pub fast_path: bool,
 }
 
 /// The ICE-TCP listener (R-REMOTE-2), already validated by `config`.

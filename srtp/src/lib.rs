@@ -279,15 +279,33 @@ impl Srtp {
     /// Protect the RTP packet in `packet` (header and payload) with rollover counter `roc`:
     /// the payload is encrypted in place and the tag appended. Returns the header's fields.
     pub fn protect(&self, packet: &mut Vec<u8>, roc: u32) -> Result<RtpFields, Error> {
-        let f = rtp_fields(packet).ok_or(Error::Malformed)?;
+        let len = packet.len();
+        packet.resize(len + TAG_LEN, 0);
+        match self.seal(packet, len, roc) {
+            Ok(_) => rtp_fields(packet).ok_or(Error::Malformed),
+            Err(e) => {
+                packet.truncate(len);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Self::protect`] on a slice: the RTP packet is `buf[..len]`; the payload is encrypted
+    /// in place and the tag written after it. Returns the protected length (`len` +
+    /// [`TAG_LEN`]). `buf` must have room for the tag.
+    pub fn seal(&self, buf: &mut [u8], len: usize, roc: u32) -> Result<usize, Error> {
+        if buf.len() < len + TAG_LEN {
+            return Err(Error::Malformed);
+        }
+        let f = rtp_fields(&buf[..len]).ok_or(Error::Malformed)?;
         let nonce = self.nonce(f.ssrc, roc, f.seq);
-        let (header, payload) = packet.split_at_mut(f.header_len);
+        let (header, payload) = buf[..len].split_at_mut(f.header_len);
         let tag = self
             .key
             .seal_in_place_separate_tag(nonce, Aad::from(&*header), payload)
             .map_err(|_| Error::Malformed)?;
-        packet.extend_from_slice(tag.as_ref());
-        Ok(f)
+        buf[len..len + TAG_LEN].copy_from_slice(tag.as_ref());
+        Ok(len + TAG_LEN)
     }
 
     /// Check and decrypt the SRTP packet in `packet` with rollover counter `roc`: on success
@@ -295,18 +313,27 @@ impl Srtp {
     /// defined (drop the packet).
     pub fn unprotect(&self, packet: &mut Vec<u8>, roc: u32) -> Result<RtpFields, Error> {
         let f = rtp_fields(packet).ok_or(Error::Malformed)?;
-        if packet.len() < f.header_len + TAG_LEN {
+        let len = self.open(packet, roc)?;
+        packet.truncate(len);
+        Ok(f)
+    }
+
+    /// [`Self::unprotect`] on a slice: `buf` is the whole SRTP packet. On success returns the
+    /// length of the RTP packet now at the start of `buf` (header and plaintext payload); on
+    /// failure the contents of `buf` are not defined (drop the packet).
+    pub fn open(&self, buf: &mut [u8], roc: u32) -> Result<usize, Error> {
+        let f = rtp_fields(buf).ok_or(Error::Malformed)?;
+        if buf.len() < f.header_len + TAG_LEN {
             return Err(Error::Malformed);
         }
         let nonce = self.nonce(f.ssrc, roc, f.seq);
-        let (header, rest) = packet.split_at_mut(f.header_len);
+        let (header, rest) = buf.split_at_mut(f.header_len);
         let plain_len = self
             .key
             .open_in_place(nonce, Aad::from(&*header), rest)
             .map_err(|_| Error::Authentication)?
             .len();
-        packet.truncate(f.header_len + plain_len);
-        Ok(f)
+        Ok(f.header_len + plain_len)
     }
 }
 

@@ -59,6 +59,7 @@ async fn world() -> World {
             public_ips: vec!["127.0.0.1".parse().unwrap()],
             public_port: None,
             workers: 1,
+            fast_path: true,
         },
         events_tx,
     )

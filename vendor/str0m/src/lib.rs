@@ -854,6 +854,9 @@ mod poll;
 use crate::poll::Readiness;
 
 mod session;
+
+// confer patch: the media fast path's hooks (CONFER-PATCH.md).
+pub mod fast;
 use session::Session;
 
 pub mod stats;
@@ -1456,6 +1459,62 @@ impl Rtc {
     /// [1]: https://www.rfc-editor.org/rfc/rfc5764#section-4.2
     pub fn srtp_master_keys(&self) -> Option<&crypto::SrtpMasterKeys> {
         self.session.srtp_master_keys()
+    }
+
+    /// confer patch (media fast path, see [`fast`]): take one received SRTP packet of a
+    /// known main stream without `handle_input`. `buf` is the whole datagram; `open(buf,
+    /// index)` must authenticate and decrypt it in place with the receive keys and SRTP index
+    /// `index`, returning the plaintext length (header included), or `None` if it does not
+    /// open. [`fast::FastReceive::NotFast`] leaves `buf` and the session untouched.
+    pub fn fast_rtp_receive(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        open: impl FnOnce(&mut [u8], u64) -> Option<usize>,
+    ) -> fast::FastReceive {
+        if self.state != RtcState::Alive || now < self.last_now {
+            return fast::FastReceive::NotFast;
+        }
+        let datagram_len = buf.len() as u64;
+        let received = self.session.fast_rtp_receive(now, buf, open);
+        if !matches!(received, fast::FastReceive::NotFast) {
+            self.peer_bytes_rx += datagram_len;
+            drop(self.readiness.wake());
+        }
+        received
+    }
+
+    /// confer patch (media fast path, see [`fast`]): send one regular media packet on `mid`
+    /// now, outside the pacer, without `write_rtp` and `poll_output`. str0m writes the header
+    /// into `buf`, `seal(buf, plain_len, index)` must encrypt it in place with the send keys
+    /// and append the tag, returning the protected length. `None`: nothing was written or
+    /// changed (no UDP pair selected yet, no send stream for `mid`, a payload type not
+    /// negotiated, `buf` shorter than the payload plus [`fast::FAST_HEADROOM`]); use
+    /// `write_rtp` instead.
+    pub fn fast_rtp_send(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        write: &fast::FastRtpWrite<'_>,
+        buf: &mut [u8],
+        seal: impl FnOnce(&mut [u8], usize, u64) -> Option<usize>,
+    ) -> Option<fast::FastSent> {
+        if self.state != RtcState::Alive || now < self.last_now {
+            return None;
+        }
+        let send = self.send_addr.as_ref()?;
+        if send.proto != net::Protocol::Udp {
+            return None;
+        }
+        let (source, destination) = (send.source, send.destination);
+        let len = self.session.fast_rtp_send(now, mid, write, buf, seal)?;
+        self.peer_bytes_tx += len as u64;
+        drop(self.readiness.wake());
+        Some(fast::FastSent {
+            len,
+            source,
+            destination,
+        })
     }
 
     /// Make changes to the Rtc session via SDP.

@@ -900,6 +900,132 @@ impl Session {
         }
     }
 
+    /// confer patch (media fast path, CONFER-PATCH.md): `handle_rtp` for a packet of a known
+    /// main stream, with the caller's SRTP (`open`) and no `RtpPacket` built. The checks
+    /// that decide `NotFast` come before anything changes; after them, the steps and their
+    /// order are `handle_rtp`'s: replay check, open, unpad, transport-wide register, SSRC
+    /// history, the stream's register, then the byte and packet counts.
+    pub(crate) fn fast_rtp_receive(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        open: impl FnOnce(&mut [u8], u64) -> Option<usize>,
+    ) -> crate::fast::FastReceive {
+        use crate::fast::{FastReceive, FastRtpIn};
+        if self.srtp_rx.is_none() {
+            return FastReceive::NotFast;
+        }
+        let Some(mut header) = RtpHeader::parse(buf, &self.exts) else {
+            return FastReceive::NotFast;
+        };
+        if header.ssrc.is_probe() {
+            return FastReceive::NotFast;
+        }
+        // Only a stream str0m already knows, on its main SSRC: discovery, RTX and repair
+        // keep the ordinary path.
+        let Some((mid, ssrc)) = self.streams.mid_ssrc_rx_by_ssrc_or_rtx(now, header.ssrc) else {
+            return FastReceive::NotFast;
+        };
+        if ssrc != header.ssrc {
+            return FastReceive::NotFast;
+        }
+        let Some(params) = main_payload_params(&self.codec_config, header.payload_type) else {
+            return FastReceive::NotFast;
+        };
+        let clock_rate = params.spec().rtp_clock_rate();
+        let is_red = params.red() == Some(header.payload_type);
+        if (!is_red && params.pt() != header.payload_type) || (is_red && !self.rtp_mode) {
+            return FastReceive::NotFast;
+        }
+        let Some(stream) = self.streams.stream_rx(&ssrc) else {
+            return FastReceive::NotFast;
+        };
+        if stream.rtx() == Some(header.ssrc) {
+            return FastReceive::NotFast;
+        }
+
+        header.ext_vals.update_absolute_send_time(now);
+        let seq_no = {
+            let max_seq_lookup = make_max_seq_lookup(&self.max_rx_seq_lookup);
+            stream.extend_seq(&header, false, max_seq_lookup)
+        };
+        if !stream.is_new_packet(false, seq_no) {
+            return FastReceive::Dropped;
+        }
+        let Some(plain_len) = open(buf, *seq_no) else {
+            return FastReceive::Dropped;
+        };
+        let start = header.header_len;
+        if plain_len < start || plain_len > buf.len() {
+            return FastReceive::Dropped;
+        }
+        let payload_len = if header.has_padding {
+            match RtpHeader::unpad_payload(&buf[start..plain_len]) {
+                Some(d) => d.len(),
+                None => return FastReceive::Dropped,
+            }
+        } else {
+            plain_len - start
+        };
+
+        if let Some(transport_cc) = header.ext_vals.transport_cc {
+            let prev = self.twcc_rx_register.max_seq();
+            let extended = extend_u16(prev.map(|s| *s), transport_cc);
+            self.twcc_rx_register.update_seq(extended.into(), now);
+        }
+        update_max_seq(&mut self.max_rx_seq_lookup, header.ssrc, seq_no);
+        let receipt = stream.update_register(now, &header, clock_rate, false, seq_no);
+        self.media_bytes_rx += payload_len as u64;
+        stream.fast_received(header.payload_type, receipt.time, payload_len);
+        if !receipt.is_new_packet || payload_len == 0 {
+            return FastReceive::Dropped;
+        }
+        FastReceive::Media(FastRtpIn {
+            mid,
+            seq_no,
+            header,
+            payload: start..start + payload_len,
+        })
+    }
+
+    /// confer patch (media fast path, CONFER-PATCH.md): the regular-packet part of
+    /// `poll_packet` for a packet sent now outside the pacer, with the caller's SRTP (`seal`).
+    /// Returns the protected length.
+    pub(crate) fn fast_rtp_send(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        write: &crate::fast::FastRtpWrite<'_>,
+        buf: &mut [u8],
+        seal: impl FnOnce(&mut [u8], usize, u64) -> Option<usize>,
+    ) -> Option<usize> {
+        self.srtp_tx.as_ref()?;
+        let media = self.medias.iter().find(|m| m.mid() == mid)?;
+        let exts = media.remote_extmap();
+        let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
+        let twcc_seq = self.twcc;
+        let twcc = twcc_enabled.then_some(&mut self.twcc);
+        let stream = self.streams.stream_tx_by_midrid(MidRid(mid, None))?;
+        let midrid = stream.fast_midrid();
+        let (len, payload_size) =
+            stream.fast_send(now, write, exts, &self.codec_config, twcc, buf, seal)?;
+
+        self.pacer.register_send(now, payload_size.into(), midrid);
+        if twcc_enabled {
+            let packet_id = match self.pacer.active_cluster() {
+                Some(cluster) => TwccPacketId::with_cluster(twcc_seq, cluster),
+                None => TwccPacketId::new(twcc_seq),
+            };
+            self.twcc_tx_register
+                .register_seq(packet_id, now, payload_size);
+        }
+        if let Some(bwe) = self.bwe.as_mut() {
+            bwe.on_media_sent(payload_size.into(), false, now);
+        }
+        self.media_bytes_tx += payload_size as u64;
+        Some(len)
+    }
+
     /// Identifies candidates for padding receipt before the main SSRC is discovered.
     ///
     /// MID and repair RID must identify a negotiated simulcast layer, and the codec must

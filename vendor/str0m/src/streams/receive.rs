@@ -598,6 +598,19 @@ impl StreamRx {
         packet
     }
 
+    /// confer patch (media fast path, CONFER-PATCH.md): what `handle_rtp` and
+    /// `make_rtp_packet` record about a received packet, without building the packet.
+    pub(crate) fn fast_received(&mut self, pt: Pt, time: MediaTime, wire_payload_len: usize) {
+        self.stats.bytes += wire_payload_len as u64;
+        self.stats.packets += 1;
+        if self.last_clock_rate.map(|(p, _)| p) != Some(pt) {
+            self.last_clock_rate = Some((pt, time.frequency()));
+            if let Some(i) = &mut self.sender_info {
+                i.info.rtp_time = MediaTime::new(i.info.rtp_time.numer(), time.frequency());
+            }
+        }
+    }
+
     /// Build an [`RtpPacket`] WITHOUT counting it in receive stats. Used for RFC 2198
     /// FEC-recovered packets, which were never received on the wire (the carrying packet's
     /// bytes are already counted by `handle_rtp`).

@@ -824,6 +824,112 @@ impl StreamTx {
         })
     }
 
+    /// confer patch (media fast path, CONFER-PATCH.md): send one regular media packet now,
+    /// outside the send queue and the pacer, with the caller's SRTP.
+    ///
+    /// Does for the packet what `write_rtp` followed by `poll_packet` does for a regular
+    /// packet: the header (this stream's SSRC, the mid/rid extensions until the remote acked
+    /// the SSRC, abs-send-time and the transport-wide sequence number where negotiated) is
+    /// written with str0m's own writer, the payload copied after it, and `seal(buf,
+    /// plain_len, index)` protects it in place and returns the protected length. Then the
+    /// send statistics, the sender-report clock and the RTX cache are updated as for a
+    /// polled packet. Returns `None` before any state changes when the packet cannot take
+    /// this path (a probe stream, a stream not yet initialised by a timeout, an unknown
+    /// payload type, a buffer too small); the caller then uses `write_rtp`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fast_send(
+        &mut self,
+        now: Instant,
+        w: &crate::fast::FastRtpWrite<'_>,
+        exts: &ExtensionMap,
+        params: &[PayloadParams],
+        twcc: Option<&mut u64>,
+        buf: &mut [u8],
+        seal: impl FnOnce(&mut [u8], usize, u64) -> Option<usize>,
+    ) -> Option<(usize, usize)> {
+        if self.ssrc.is_probe() || self.kind.is_none() || w.csrc.len() > 15 {
+            return None;
+        }
+        // Room for the largest header str0m writes, the payload and an SRTP tag.
+        if buf.len() < w.payload.len() + crate::fast::FAST_HEADROOM {
+            return None;
+        }
+        let param = params
+            .iter()
+            .find(|p| p.pt() == w.pt || p.red() == Some(w.pt))?;
+        let is_red_packet = param.red() == Some(w.pt);
+        let rtx_possible = param.resend().is_some() && !is_red_packet;
+        let nackable = w.nackable && rtx_possible;
+        let clock_rate = param.spec().rtp_clock_rate();
+
+        let mut ext_vals = w.ext_vals.clone();
+        ext_vals.rid_repair = None;
+        if !self.remote_acked_ssrc {
+            ext_vals.mid = Some(self.midrid.mid());
+            ext_vals.rid = self.midrid.rid();
+        }
+        let mut csrc = [0u32; 15];
+        csrc[..w.csrc.len()].copy_from_slice(w.csrc);
+        let mut header = RtpHeader {
+            csrc_count: w.csrc.len(),
+            sequence_number: *w.seq_no as u16,
+            marker: w.marker,
+            payload_type: w.pt,
+            timestamp: w.time,
+            ssrc: self.ssrc,
+            csrc,
+            ext_vals,
+            ..Default::default()
+        };
+        // What an RTX resend of this packet starts from (as poll_packet caches it).
+        let cached_header = nackable.then(|| header.clone());
+        if exts.id_of(Extension::AbsoluteSendTime).is_some() {
+            header.ext_vals.abs_send_time = Some(now);
+        }
+        if let Some(twcc) = twcc {
+            header.ext_vals.transport_cc = Some(*twcc as u16);
+            *twcc += 1;
+        }
+        let header_len = header.write_to(buf, exts);
+        let body_len = w.payload.len();
+        buf[header_len..header_len + body_len].copy_from_slice(w.payload);
+        let len = seal(buf, header_len + body_len, *w.seq_no)?;
+
+        self.stats.update_packet_counts(body_len as u64, false);
+        if let Some(h) = &mut self.stats.bytes_transmitted {
+            h.push(now, body_len as u64)
+        }
+        self.rtp_and_wallclock = Some((w.time, w.wallclock));
+        self.last_sent_seq_no = w.seq_no;
+        self.last_used = now;
+        if rtx_possible && self.pt_for_padding != Some(w.pt) {
+            self.pt_for_padding = Some(w.pt);
+        }
+        if self.clock_rate != Some(clock_rate) {
+            self.clock_rate = Some(clock_rate);
+        }
+        if let Some(mut header) = cached_header {
+            header.header_len = header_len;
+            let packet = RtpPacket {
+                seq_no: w.seq_no,
+                time: MediaTime::new(w.time as u64, clock_rate),
+                header,
+                payload: Arc::from(w.payload),
+                vp8_patch: None,
+                nackable: true,
+                timestamp: now,
+                last_sender_info: None,
+            };
+            self.rtx_cache.cache_sent_packet(packet, now);
+        }
+        Some((len, body_len))
+    }
+
+    /// confer patch: this stream's mid and rid (for the pacer's accounting).
+    pub(crate) fn fast_midrid(&self) -> MidRid {
+        self.midrid
+    }
+
     fn rtx_ratio_downsampled(&mut self, now: Instant) -> f32 {
         assert!(
             self.stats.bytes_transmitted.is_some(),
