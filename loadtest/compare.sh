@@ -20,7 +20,8 @@
 # the cores confer is pinned to, as taskset takes them ("0", "0,1"), with one media worker per
 # core (`[media] workers`, WORKERS overrides); LOAD_CORES (default 1) the load generator's; GENERATOR (default
 # str0m) the load generator's media path (`--generator str0m|fast-tx|fast`, loadtest/README.md);
-# TICK_US (default 0) its `--tick-us`.
+# TICK_US (default 0) its `--tick-us`; FAST_PATH (default true) the server's media fast path
+# (`[media] fast_path`; false: str0m carries every packet, for an A/B of the two paths).
 #
 # Only loopback addresses are used. Everything started here is stopped on exit.
 set -euo pipefail
@@ -130,7 +131,7 @@ start_confer() {
     # the public listener (64, for a law firm behind one address) is raised for this run only
     # (without it, visits past ~30 fail to join and the run measures fewer than it says).
     printf '[http.connections]\nmax_per_ip = 4096\n' >"$dir.toml"
-    CONFER_MEDIA__WORKERS=$server_workers "${nice_cmd[@]}" taskset -c "$SERVER_CORES" "$confer_bin" serve --config "$dir.toml" --demo --data-dir "$dir" \
+    CONFER_MEDIA__WORKERS=$server_workers CONFER_MEDIA__FAST_PATH=${FAST_PATH:-true} "${nice_cmd[@]}" taskset -c "$SERVER_CORES" "$confer_bin" serve --config "$dir.toml" --demo --data-dir "$dir" \
         --http-addr "$http" --media-addr "$media" --admin-addr "$admin" >"$dir.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do

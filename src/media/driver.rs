@@ -787,7 +787,16 @@ impl Driver {
         let Some(peer) = self.peers.remove(&id) else {
             return;
         };
-        tracing::info!(peer = id.0, visit = %peer.visit, role = peer.role.as_str(), "peer disconnected");
+        tracing::info!(
+            peer = id.0,
+            visit = %peer.visit,
+            role = peer.role.as_str(),
+            rtp_in = peer.stats.rtp_packets_in,
+            rtp_out = peer.stats.rtp_packets_out,
+            fast_in = peer.stats.fast_packets_in,
+            fast_out = peer.stats.fast_packets_out,
+            "peer disconnected"
+        );
         self.pending_events.push_back(MediaEvent::PeerDisconnected {
             visit: peer.visit,
             peer: id,
@@ -821,7 +830,15 @@ impl Driver {
         let net = &self.net;
         // A clean close tells the client at once; a panic here changes nothing: it is dropped.
         let _ = isolated(&mut peer, |p| p.close(net));
-        tracing::info!(peer = id.0, visit = %peer.visit, "peer removed");
+        tracing::info!(
+            peer = id.0,
+            visit = %peer.visit,
+            rtp_in = peer.stats.rtp_packets_in,
+            rtp_out = peer.stats.rtp_packets_out,
+            fast_in = peer.stats.fast_packets_in,
+            fast_out = peer.stats.fast_packets_out,
+            "peer removed"
+        );
         self.forget(id, peer.visit);
     }
 
