@@ -1005,6 +1005,22 @@ mod tests {
     }
 
     #[test]
+    fn the_media_fast_path_is_on_unless_turned_off() {
+        let c = Config::default();
+        assert!(c.media.fast_path, "on by default");
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[media]\nfast_path = false").unwrap();
+        let c = Config::load_with_env(Some(f.path()), &Overrides::default(), no_env()).unwrap();
+        assert!(!c.media.fast_path);
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[media]\nfast_path = \"sometimes\"").unwrap();
+        let e = Config::load_with_env(Some(f.path()), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fast_path"), "{e}");
+    }
+
+    #[test]
     fn join_tokens_cannot_live_longer_than_two_minutes() {
         let mut c = Config::default();
         c.auth.join_token_ttl_secs = 121;
