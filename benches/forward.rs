@@ -16,7 +16,7 @@
 mod inproc;
 
 use confer::media::bench_support::Sfu;
-use inproc::{booth, lawyer, settle, Client, SFU};
+use inproc::{join_pair, settle, Client, SFU};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -112,35 +112,7 @@ fn measure(total: u64, fast: bool) -> (Vec<Row>, (u64, u64)) {
     let mut sfu = Sfu::new(SFU.parse().expect("addr"));
     sfu.set_fast_path(fast);
     sfu.keep_sent(true);
-    let mut booth = Client::join(
-        &mut sfu,
-        "127.0.0.1:40001".parse().expect("addr"),
-        &booth(),
-        now,
-    );
-    let mut lawyer = Client::join(
-        &mut sfu,
-        "127.0.0.1:40002".parse().expect("addr"),
-        &lawyer(),
-        now,
-    );
-    // ICE + DTLS over the in-memory wire.
-    for _ in 0..2_000 {
-        settle(&mut sfu, &mut [&mut lawyer, &mut booth], now);
-        if lawyer.connected
-            && booth.connected
-            && sfu.connected_peers() == 2
-            && lawyer.video_pt.is_some()
-            && lawyer.audio_pt.is_some()
-        {
-            break;
-        }
-        now += Duration::from_millis(5);
-    }
-    assert!(
-        lawyer.connected && booth.connected && sfu.connected_peers() == 2,
-        "the bench peers did not connect"
-    );
+    let (mut booth, mut lawyer) = join_pair(&mut sfu, &mut now);
     // A short warm-up (str0m's stream state, first keyframe requests) before measuring.
     let mut seq = [0u64; 2];
     let _ = run(

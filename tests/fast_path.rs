@@ -22,7 +22,7 @@
 mod inproc;
 
 use confer::media::bench_support::Sfu;
-use inproc::{booth, exchange, lawyer, sfu_addr, Client, Got};
+use inproc::{exchange_with, join_pair, sfu_addr, Client, Got};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -53,7 +53,13 @@ fn op() -> impl Strategy<Value = Op> {
     )
         .prop_map(|(video, size, marker, fate)| Op {
             video,
-            size: if video { size } else { 1 + size % 160 },
+            // Video 700-1099 bytes: with at most one in 12 lost on the way out, the SFU's
+            // resends stay under str0m's cap of 15 % of the bytes it sent (see `lose_out`).
+            size: if video {
+                700 + size % 400
+            } else {
+                1 + size % 160
+            },
             marker,
             fate,
         })
@@ -105,29 +111,17 @@ fn run(
     sfu.set_fast_path(fast);
     sfu.set_first_seq(first_seq);
     sfu.keep_sent(true);
-    let mut booth = Client::join(&mut sfu, "127.0.0.1:40001".parse().unwrap(), &booth(), now);
+    let (mut booth, mut lawyer) = join_pair(&mut sfu, &mut now);
     booth.record = true;
-    let mut lawyer = Client::join(&mut sfu, "127.0.0.1:40002".parse().unwrap(), &lawyer(), now);
-    for _ in 0..2_000 {
-        step(
-            &mut sfu,
-            &mut lawyer,
-            &mut booth,
-            now,
-            &mut Wire::default(),
-            None,
-        );
-        if lawyer.connected
-            && booth.connected
-            && sfu.connected_peers() == 2
-            && lawyer.video_pt.is_some()
-            && lawyer.audio_pt.is_some()
-        {
-            break;
-        }
-        now += Duration::from_millis(5);
-    }
-    assert!(lawyer.connected && booth.connected, "the peers connect");
+    // The sender answers every NACK: str0m's default stops resending above 15 % of the bytes
+    // sent, which a short random sequence with 10 % loss can reach; this test is about the
+    // SFU, not that cap.
+    lawyer
+        .rtc
+        .direct_api()
+        .stream_tx_by_mid(lawyer.video, None)
+        .expect("video send stream")
+        .set_rtx_cache(1024, Duration::from_secs(3), None);
 
     let mut seq = [starts.0, starts.1];
     let mut wire = Wire::default();
@@ -234,42 +228,24 @@ fn step(
     if sfu.next_timeout() <= now {
         sfu.tick(now);
     }
-    let Some(every) = lose_out_every else {
-        exchange(sfu, &mut [lawyer, booth], now);
-        return;
-    };
     let video_pt = booth.video_pt.map(|p| *p);
-    for _ in 0..50 {
-        let mut moved = false;
-        for c in [&mut *lawyer, &mut *booth] {
-            for d in std::mem::take(&mut c.out) {
-                sfu.receive(now, c.addr, sfu_addr(), &d);
-                moved = true;
-            }
-        }
-        for (_, to, d) in sfu.take_sent() {
-            moved = true;
-            if to == booth.addr {
-                // Never the stream's first packet: the booth cannot miss what it has no
-                // number before.
-                let lose = rtp_fields(&d).is_some_and(|(pt, s, _)| {
-                    Some(pt) == video_pt
-                        && !wire.clean
-                        && *wire.first.get_or_insert(s) != s
-                        && s % every == 0
-                        && wire.lost.insert(s)
-                });
-                if !lose {
-                    booth.receive(now, sfu_addr(), &d);
-                }
-            } else if to == lawyer.addr {
-                lawyer.receive(now, sfu_addr(), &d);
-            }
-        }
-        if !moved {
-            break;
-        }
-    }
+    let booth_addr = booth.addr;
+    exchange_with(sfu, &mut [lawyer, booth], now, |to, d| {
+        let Some(every) = lose_out_every else {
+            return true;
+        };
+        // Never the stream's first packet: the booth cannot miss what it has no number
+        // before.
+        let lose = to == booth_addr
+            && rtp_fields(d).is_some_and(|(pt, s, _)| {
+                Some(pt) == video_pt
+                    && !wire.clean
+                    && *wire.first.get_or_insert(s) != s
+                    && s % every == 0
+                    && wire.lost.insert(s)
+            });
+        !lose
+    });
 }
 
 /// What the booth must have received of one kind, by op: those that reached the SFU from the
@@ -352,7 +328,7 @@ proptest! {
         ops in prop::collection::vec(op(), 20..90),
         near_rollover_in in any::<bool>(),
         near_rollover_out in any::<bool>(),
-        lose_out in prop_oneof![Just(None), (4u16..9).prop_map(Some)],
+        lose_out in prop_oneof![Just(None), (12u16..17).prop_map(Some)],
     ) {
         // The lawyer's streams start a few packets before 2^16 (the SFU's receive-side
         // rollover counter), or anywhere; the SFU's numbering towards the booth likewise.

@@ -242,6 +242,17 @@ impl Client {
 
 /// Move datagrams both ways until nothing is in flight.
 pub fn exchange(sfu: &mut Sfu, clients: &mut [&mut Client], now: Instant) {
+    exchange_with(sfu, clients, now, |_, _| true);
+}
+
+/// [`exchange`] with a wire that delivers a datagram from the SFU to client address `to`
+/// only if `deliver(to, datagram)`.
+pub fn exchange_with(
+    sfu: &mut Sfu,
+    clients: &mut [&mut Client],
+    now: Instant,
+    mut deliver: impl FnMut(SocketAddr, &[u8]) -> bool,
+) {
     let sfu_addr = sfu_addr();
     for _ in 0..50 {
         let mut moved = false;
@@ -254,6 +265,9 @@ pub fn exchange(sfu: &mut Sfu, clients: &mut [&mut Client], now: Instant) {
         let sent: Vec<Sent> = sfu.take_sent();
         for (_, to, d) in sent {
             moved = true;
+            if !deliver(to, &d) {
+                continue;
+            }
             if let Some(c) = clients.iter_mut().find(|c| c.addr == to) {
                 c.receive(now, sfu_addr, &d);
             }
@@ -274,4 +288,38 @@ pub fn settle(sfu: &mut Sfu, clients: &mut [&mut Client], now: Instant) {
         sfu.tick(now);
     }
     exchange(sfu, clients, now);
+}
+
+/// A booth and a lawyer joined to `sfu` and connected (ICE, DTLS, payload types), the
+/// virtual clock moved on as far as that took. Returns (booth, lawyer).
+pub fn join_pair(sfu: &mut Sfu, now: &mut Instant) -> (Client, Client) {
+    let mut booth = Client::join(
+        sfu,
+        "127.0.0.1:40001".parse().expect("addr"),
+        &booth(),
+        *now,
+    );
+    let mut lawyer = Client::join(
+        sfu,
+        "127.0.0.1:40002".parse().expect("addr"),
+        &lawyer(),
+        *now,
+    );
+    for _ in 0..2_000 {
+        settle(sfu, &mut [&mut lawyer, &mut booth], *now);
+        if lawyer.connected
+            && booth.connected
+            && sfu.connected_peers() == 2
+            && lawyer.video_pt.is_some()
+            && lawyer.audio_pt.is_some()
+        {
+            break;
+        }
+        *now += std::time::Duration::from_millis(5);
+    }
+    assert!(
+        lawyer.connected && booth.connected && sfu.connected_peers() == 2,
+        "the peers did not connect"
+    );
+    (booth, lawyer)
 }
