@@ -509,16 +509,6 @@ impl Peer {
             return false;
         }
         let header = inc.header;
-        let ext_vals = ExtensionValues {
-            // mid/rid/rid_repair/transport_cc/abs_send_time are per leg: str0m writes ours.
-            mid: None,
-            rid: None,
-            rid_repair: None,
-            transport_cc: None,
-            abs_send_time: None,
-            user_values: Default::default(),
-            ..header.ext_vals.clone()
-        };
         let csrc_count = header.csrc_count.min(header.csrc.len());
         // Video is answered from this leg's retransmission buffer on NACK; str0m makes it
         // non-nackable by itself when the leg negotiated no RTX.
@@ -532,7 +522,8 @@ impl Peer {
                 time: out.timestamp,
                 wallclock: inc.arrival,
                 marker: header.marker,
-                ext_vals: &ext_vals,
+                // As received: str0m's fast send replaces the per-leg values itself.
+                ext_vals: &header.ext_vals,
                 csrc: &header.csrc[..csrc_count],
                 payload: inc.payload,
                 nackable,
@@ -554,6 +545,16 @@ impl Peer {
                 return true;
             }
         }
+        let ext_vals = ExtensionValues {
+            // mid/rid/rid_repair/transport_cc/abs_send_time are per leg: str0m writes ours.
+            mid: None,
+            rid: None,
+            rid_repair: None,
+            transport_cc: None,
+            abs_send_time: None,
+            user_values: Default::default(),
+            ..header.ext_vals.clone()
+        };
         let payload = match inc.shared {
             Some(shared) => Arc::clone(shared),
             None => Arc::from(inc.payload),

@@ -71,7 +71,9 @@ pub struct FastRtpWrite<'a> {
     pub wallclock: Instant,
     /// The marker bit.
     pub marker: bool,
-    /// Header extension values; mid/rid, abs-send-time and transport-cc are str0m's.
+    /// Header extension values, e.g. a forwarded packet's as received: its mid, rid, repaired
+    /// rid, abs-send-time, transport-cc and user values are ignored (str0m writes this
+    /// stream's own mid/rid and the leg's abs-send-time and transport-cc).
     pub ext_vals: &'a ExtensionValues,
     /// Contributing sources (at most 15).
     pub csrc: &'a [u32],

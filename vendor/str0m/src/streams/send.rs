@@ -862,8 +862,14 @@ impl StreamTx {
         let nackable = w.nackable && rtx_possible;
         let clock_rate = param.spec().rtp_clock_rate();
 
+        // The given values are the forwarded packet's: the per-leg ones are this stream's.
         let mut ext_vals = w.ext_vals.clone();
+        ext_vals.mid = None;
+        ext_vals.rid = None;
         ext_vals.rid_repair = None;
+        ext_vals.transport_cc = None;
+        ext_vals.abs_send_time = None;
+        ext_vals.user_values = Default::default();
         if !self.remote_acked_ssrc {
             ext_vals.mid = Some(self.midrid.mid());
             ext_vals.rid = self.midrid.rid();
