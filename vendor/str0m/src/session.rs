@@ -1006,7 +1006,13 @@ impl Session {
         let twcc_seq = self.twcc;
         let twcc = twcc_enabled.then_some(&mut self.twcc);
         let stream = self.streams.stream_tx_by_midrid(MidRid(mid, None))?;
-        let midrid = stream.fast_midrid();
+        let (midrid, unpaced) = stream.fast_midrid()?;
+        // A paced stream (video) keeps the pacer's rule: a packet the pacer would hold
+        // queues in str0m's send queue and leaves paced, so a burst (a key frame) on a
+        // narrow leg does not land in the network's queue at once, ahead of audio.
+        if !unpaced && !self.pacer.fast_send_allowed(now) {
+            return None;
+        }
         let (len, payload_size) =
             stream.fast_send(now, write, exts, &self.codec_config, twcc, buf, seal)?;
 

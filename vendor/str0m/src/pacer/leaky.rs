@@ -224,6 +224,25 @@ impl LeakyBucketPacer {
         None
     }
 
+    /// confer patch: whether a paced packet written at `now` may leave at once, by the rule
+    /// `next_poll` applies to a queued one: the media debt, drained to `now` at the adjusted
+    /// rate, is under one burst interval. (A media packet sent during a probe counts
+    /// towards the probe, as a polled one does in `register_send`.)
+    pub(crate) fn fast_send_allowed(&self, now: Instant) -> bool {
+        if self.last_emitted.is_none() || self.adjusted_bitrate == Bitrate::ZERO {
+            return true;
+        }
+        let elapsed = self
+            .last_handle_time
+            .map(|h| now.saturating_duration_since(h))
+            .unwrap_or_default();
+        let debt = self
+            .media_debt
+            .saturating_sub(self.adjusted_bitrate * elapsed);
+        let burst_interval = PACING.min(MAX_BURST_SIZE / self.adjusted_bitrate);
+        debt / self.adjusted_bitrate < burst_interval
+    }
+
     fn update_handle_time_and_get_elapsed(&mut self, now: Instant) -> Duration {
         // Due the calling code this also happens when a packet is queued in any upstream queue.
         let Some(previous_handle_time) = self.last_handle_time else {
@@ -1025,6 +1044,37 @@ mod test {
 
         let next_poll = pacer.poll_timeout().0.unwrap();
         (burst, next_poll - at)
+    }
+
+    /// confer patch: a packet written past the queue leaves at once exactly while a queued
+    /// one would (the same burst as `measure_burst` at 1 Mbps), then waits for the debt to
+    /// drain. Audio (unpaced) is not asked.
+    #[test]
+    fn test_fast_send_follows_the_pacing_rule() {
+        let now = Instant::now();
+        let mut queue = Queue::default();
+        let mut pacer = LeakyBucketPacer::new(Bitrate::mbps(1));
+        assert!(pacer.fast_send_allowed(now), "nothing sent yet");
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        let at = now + duration_ms(1);
+        handle_timeout_noisy(&mut pacer, &mut queue, at);
+
+        let mut burst = DataSize::ZERO;
+        while pacer.fast_send_allowed(at) {
+            pacer.register_send(at, DataSize::bytes(1000), MidRid(Mid::from("001"), None));
+            burst += DataSize::bytes(1000);
+            assert!(burst < DataSize::bytes(100_000), "the pacer never said wait");
+        }
+        assert_eq!(burst, DataSize::bytes(5_000), "one PACING interval at 1 Mbps");
+
+        // Time drains the debt without a timeout being handled (125 bytes a millisecond at
+        // 1 Mbps): the next packet may go once the debt is under the interval again.
+        assert!(!pacer.fast_send_allowed(at));
+        assert!(pacer.fast_send_allowed(at + duration_ms(1)));
+        let mid = MidRid(Mid::from("001"), None);
+        pacer.register_send(at + duration_ms(1), DataSize::bytes(1000), mid);
+        assert!(!pacer.fast_send_allowed(at + duration_ms(8)), "6 kB less 1 kB drained");
+        assert!(pacer.fast_send_allowed(at + duration_ms(9)));
     }
 
     #[test]

@@ -40,6 +40,15 @@ impl PacerImpl {
         }
     }
 
+    /// confer patch: whether a paced packet written now may leave at once rather than wait
+    /// in its stream's send queue (see `LeakyBucketPacer::fast_send_allowed`).
+    pub fn fast_send_allowed(&self, now: Instant) -> bool {
+        match self {
+            PacerImpl::Null(_) => true,
+            PacerImpl::LeakyBucket(v) => v.fast_send_allowed(now),
+        }
+    }
+
     pub fn active_cluster(&self) -> Option<TwccClusterId> {
         match self {
             PacerImpl::Null(_) => None,

@@ -931,9 +931,16 @@ impl StreamTx {
         Some((len, body_len))
     }
 
-    /// confer patch: this stream's mid and rid (for the pacer's accounting).
-    pub(crate) fn fast_midrid(&self) -> MidRid {
-        self.midrid
+    /// confer patch: this stream's mid and rid (for the pacer's accounting) and whether it is
+    /// unpaced, or `None` while packets wait in its send queue: a packet written now must
+    /// queue behind them, not overtake them.
+    pub(crate) fn fast_midrid(&self) -> Option<(MidRid, bool)> {
+        if !self.send_queue.is_empty() {
+            return None;
+        }
+        // As queue_state: audio is unpaced unless told otherwise, and so is a stream whose
+        // kind no timeout has set yet.
+        Some((self.midrid, self.unpaced.unwrap_or(true)))
     }
 
     fn rtx_ratio_downsampled(&mut self, now: Instant) -> f32 {
