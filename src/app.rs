@@ -140,6 +140,7 @@ fn media_candidates(config: &Config) -> Vec<IpAddr> {
 
 /// Start confer: everything up to ready. Errors are fatal startup problems.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    crate::memory::fix_mmap_threshold();
     let data_dir = config.data_dir.clone();
     create_private_dir(&data_dir)?;
     let mut first = FirstStart::default();

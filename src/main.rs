@@ -269,25 +269,9 @@ enum CertsCommand {
     },
 }
 
-/// glibc's malloc raises its mmap threshold after the first large block is freed, so from
-/// then on every large block (the 19 MiB that each Argon2 password check uses, on whichever
-/// blocking thread ran it) comes from a thread arena and stays resident for good. A fixed
-/// threshold keeps blocks of 1 MiB and more in their own mappings, returned to the system
-/// when freed: the server's resident memory stays what the live visits need (load test:
-/// 38 -> 19 MiB idle after sign-ins and ~45 MiB less under load).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    // SAFETY: mallopt only sets an allocator parameter; called first thing, before threads.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
-
 fn main() {
-    tune_allocator();
+    // First thing, before any thread (`memory::fix_mmap_threshold`; `app::start` repeats it).
+    confer::memory::fix_mmap_threshold();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve {

@@ -1,7 +1,7 @@
 //! A flood of sign-ins cannot exhaust memory (R-VERIFY-1): every password check (argon2id,
 //! 19 MiB) runs under the hashing cap (`auth::signin`: at most 2–8 checks at once, at most
-//! `MAX_WAITING` more queued, the rest answered `busy`, 503 with Retry-After), in memory
-//! kept from one check to the next.
+//! `MAX_WAITING` more queued, the rest answered `busy`, 503 with Retry-After), in a mapping
+//! of its own that goes back to the system when the check ends (`memory::fix_mmap_threshold`).
 //!
 //! 200 simultaneous sign-ins with the right password, the failure budget set out of the way
 //! (as for a flood from many addresses against many accounts) so that each one wants a

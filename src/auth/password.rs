@@ -1,11 +1,11 @@
 //! Password hashing with argon2id (RustCrypto `argon2`, OWASP-recommended parameters).
 //! Hashing is deliberately slow, so it runs on tokio's blocking pool.
 //!
-//! Sign-in checks run in memory the caller keeps and reuses ([`verify_in`], one buffer per
-//! permit of the sign-in hashing cap): argon2's own verification allocates 19 MiB per check,
-//! and freed blocks of that size stay resident in whichever allocator arena the blocking
-//! thread used, so a sign-in flood spread over many threads grew the process by hundreds of
-//! MiB even with two checks at a time.
+//! Sign-in checks run in memory the caller gives ([`verify_in`]), which refuses a stored hash
+//! asking more than 256 MiB. Each check's 19 MiB is a mapping of its own, returned to the
+//! system when the check ends (`memory::fix_mmap_threshold`; without it glibc kept each
+//! blocking thread's 19 MiB resident, and a sign-in flood spread over many threads grew the
+//! process by hundreds of MiB even with two checks at a time).
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,

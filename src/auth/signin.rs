@@ -106,9 +106,6 @@ pub struct SignIn {
 struct HashingCap {
     permits: tokio::sync::Semaphore,
     waiting: std::sync::atomic::AtomicUsize,
-    /// Argon2 memory kept between checks, at most one buffer per permit
-    /// (`password::verify_in`).
-    memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
 }
 
 /// Sign-ins that may wait for a password check before the next is answered `busy`.
@@ -120,7 +117,6 @@ impl HashingCap {
         HashingCap {
             permits: tokio::sync::Semaphore::new(cores.clamp(2, 8)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
-            memory: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -134,28 +130,15 @@ impl HashingCap {
         let permit = self.permits.acquire().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         let _permit = permit.ok()?;
-        let mut memory = self
-            .memory
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
         let password = password.to_owned();
+        // The check's 19 MiB is a mapping of its own (`memory::fix_mmap_threshold`), handed
+        // back to the system when the check ends: nothing stays resident between sign-ins.
         let checked = tokio::task::spawn_blocking(move || {
-            let ok = password::verify_in(&password, &hash, &mut memory);
-            (ok, memory)
+            let mut memory = Vec::new();
+            password::verify_in(&password, &hash, &mut memory)
         })
         .await;
-        match checked {
-            Ok((ok, memory)) => {
-                self.memory
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(memory);
-                Some(ok)
-            }
-            Err(_) => Some(false),
-        }
+        Some(checked.unwrap_or(false))
     }
 }
 
