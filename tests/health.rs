@@ -495,7 +495,7 @@ async fn sustained_loss_raises_a_loss_alert_and_clears_when_it_ends() {
 /// participant's loss rate to its first appearance in the SSE feed, over several changes.
 /// `cargo test --test health -- --ignored --nocapture loss_to_feed_delay`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+#[ignore = "a measurement, not a test: run with --ignored --nocapture"]
 async fn loss_to_feed_delay() {
     let app = spawn_app().await;
     let (visit, lawyer, booth) = live_visit(&app).await;

@@ -18,7 +18,7 @@
 //! join-token request, before signalling) to the first media packet the booth of the same
 //! visit receives from the lawyer.
 
-use crate::fast::{self, Fast, Generator};
+use crate::fast::{Fast, Generator};
 use crate::traffic::{self, Arrival, Kind, Probe, RxStream, Templates};
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -31,6 +31,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::fast::FastReceive;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{DatagramRecv, Protocol, Receive};
@@ -41,6 +42,10 @@ const WAKE: Token = Token(usize::MAX);
 /// Longest poll wait, so commands and the progress counters never lag far behind.
 const MAX_WAIT: Duration = Duration::from_millis(50);
 const RECV_BUF: usize = 2048;
+/// `--generator fast` registers received media with str0m without driving it; str0m is
+/// driven this soon after such a packet at the latest, so that its transport-wide feedback
+/// (due 50 ms after the last) and NACKs leave about when they would (as the server does).
+const FAST_FEEDBACK_TICK: Duration = Duration::from_millis(20);
 /// One-way delays are recorded in microseconds, up to 60 s.
 const DELAY_MAX_US: u64 = 60_000_000;
 
@@ -752,23 +757,32 @@ impl Peer {
                 Err(_) => continue,
             };
             let now = Instant::now();
-            let Some(data) = buf.get(..n) else { return };
-            // `--generator fast`: media is opened here; everything else goes to str0m.
-            if let Some(mut fast) = self.fast.take_if(|f| f.receives() && fast::is_srtp(data)) {
-                let opened = match fast.open(data) {
-                    Some(payload) => {
-                        self.on_rtp(now, payload, ctx);
-                        true
-                    }
-                    None => false,
+            // `--generator fast`: media is opened here and registered with str0m (see
+            // `fast`); everything else, and the first packets of each stream, go to str0m.
+            if let Some(fast) = &self.fast {
+                let Some(datagram) = buf.get_mut(..n) else {
+                    return;
                 };
-                for w in [&mut ctx.window, &mut ctx.total] {
-                    w.fast_opened += u64::from(opened);
-                    w.fast_open_failures += u64::from(!opened);
+                let taken = match fast.receive(&mut self.rtc, now, datagram) {
+                    FastReceive::NotFast => None,
+                    FastReceive::Dropped => Some(None),
+                    FastReceive::Media(m) => Some(Some(m.payload)),
+                };
+                if let Some(payload) = taken {
+                    // str0m was not driven: make sure it is soon, for its feedback.
+                    self.rtc_timeout = self.rtc_timeout.min(now + FAST_FEEDBACK_TICK);
+                    if let Some(p) = payload.as_ref().and_then(|r| buf.get(r.clone())) {
+                        self.on_rtp(now, p, ctx);
+                    }
+                    let opened = payload.is_some();
+                    for w in [&mut ctx.window, &mut ctx.total] {
+                        w.fast_opened += u64::from(opened);
+                        w.fast_open_failures += u64::from(!opened);
+                    }
+                    continue;
                 }
-                self.fast = Some(fast);
-                continue;
             }
+            let Some(data) = buf.get(..n) else { return };
             let Ok(contents) = DatagramRecv::try_from(data) else {
                 continue;
             };

@@ -5,18 +5,20 @@
 //!
 //! **Owns**: per peer, the two SRTP sessions (from the master keys str0m negotiated over
 //! DTLS, `Rtc::srtp_master_keys`), one header template per media kind (the first packet str0m
-//! itself sent of that kind: its SSRC and header extensions, read from the clear header), the
-//! transport-wide sequence number after str0m's last one, and the highest packet index seen
-//! per received SSRC (the rollover counter, RFC 3711 3.3.1).
+//! itself sent of that kind: its SSRC and header extensions, read from the clear header), and
+//! the transport-wide sequence number after str0m's last one.
 //!
 //! **Does not**: speak ICE, DTLS or RTCP (str0m still does, for every datagram that is not
-//! media), answer NACKs, or send transport-wide feedback for what it received: with
-//! [`Generator::Fast`] the server hears no receiver reports or congestion feedback about its
-//! sending legs, so its own per-packet cost is a little lower than with a browser; compare
-//! runs use [`Generator::FastTx`], which leaves receiving to str0m (see loadtest/README.md).
+//! media), or answer NACKs. With [`Generator::Fast`] a received media packet is opened here
+//! but registered with str0m (the vendored `Rtc::fast_rtp_receive`, as the server does), so
+//! the generator's receiver reports, NACKs and transport-wide feedback are str0m's, as with
+//! [`Generator::FastTx`] or a browser, and the server's congestion control sees real
+//! feedback; only the per-packet event and copies are skipped.
 
-use confer_srtp::{estimate_index, rtp_fields, MasterKey, Profile, Srtp};
+use confer_srtp::{rtp_fields, MasterKey, Profile, Srtp};
 use std::net::SocketAddr;
+use std::time::Instant;
+use str0m::fast::FastReceive;
 use str0m::media::{MediaKind, Mid, Pt};
 use str0m::rtp::Extension;
 use str0m::Rtc;
@@ -28,10 +30,10 @@ pub enum Generator {
     /// Everything through str0m (`write_rtp`, its pacer and SRTP; `Event::RtpPacket`).
     #[default]
     Str0m,
-    /// Sending on the fast path, receiving through str0m (so every receiver report and all
-    /// transport-wide feedback the server gets are str0m's, as with a browser).
+    /// Sending on the fast path, receiving through str0m (`Event::RtpPacket`).
     FastTx,
-    /// Both directions on the fast path.
+    /// Both directions on the fast path: received media is opened here and registered with
+    /// str0m without an event (its reports and feedback stay str0m's, as with `FastTx`).
     Fast,
 }
 
@@ -64,8 +66,6 @@ pub(crate) struct Fast {
     twcc_next: u16,
     /// Where str0m sent its media (the selected pair's remote address).
     destination: Option<SocketAddr>,
-    /// Highest accepted packet index per received SSRC.
-    rx_highest: Vec<(u32, u64)>,
     /// Reused packet buffer.
     buf: Vec<u8>,
 }
@@ -118,14 +118,8 @@ impl Fast {
             templates: [None, None],
             twcc_next: 0,
             destination: None,
-            rx_highest: Vec::new(),
             buf: Vec::with_capacity(1500),
         })
-    }
-
-    /// Whether received media is opened here rather than by str0m.
-    pub(crate) fn receives(&self) -> bool {
-        self.rx.is_some()
     }
 
     /// Whether packets of `kind` can be sent on the fast path yet.
@@ -194,27 +188,22 @@ impl Fast {
         Some((&self.buf[..], destination))
     }
 
-    /// Open a received SRTP media packet: its payload (padding removed), or `None` when this
-    /// peer does not receive on the fast path, or the packet does not authenticate.
-    pub(crate) fn open(&mut self, datagram: &[u8]) -> Option<&[u8]> {
-        let rx = self.rx.as_ref()?;
-        let fields = rtp_fields(datagram)?;
-        let slot = self.rx_highest.iter().position(|(s, _)| *s == fields.ssrc);
-        let highest = slot.map_or(u64::from(fields.seq), |i| self.rx_highest[i].1);
-        let index = estimate_index(highest, fields.seq);
-        self.buf.clear();
-        self.buf.extend_from_slice(datagram);
-        rx.unprotect(&mut self.buf, (index >> 16) as u32).ok()?;
-        match slot {
-            Some(i) => self.rx_highest[i].1 = self.rx_highest[i].1.max(index),
-            None => self.rx_highest.push((fields.ssrc, index)),
+    /// Take one received datagram on the fast path: open it in place with the receive keys
+    /// and register it with str0m (`Rtc::fast_rtp_receive`: replay check, rollover, the
+    /// receive registers behind its reports, NACKs and transport-wide feedback).
+    /// [`FastReceive::NotFast`] (not media, a stream str0m has not seen yet, or this peer
+    /// does not receive on the fast path) leaves `datagram` and str0m untouched: hand it to
+    /// `handle_input`.
+    pub(crate) fn receive(&self, rtc: &mut Rtc, now: Instant, datagram: &mut [u8]) -> FastReceive {
+        let Some(rx) = self.rx.as_ref() else {
+            return FastReceive::NotFast;
+        };
+        if !is_srtp(datagram) {
+            return FastReceive::NotFast;
         }
-        let mut end = self.buf.len();
-        if self.buf[0] & 0x20 != 0 {
-            let pad = usize::from(*self.buf.last()?);
-            end = end.checked_sub(pad).filter(|e| *e >= fields.header_len)?;
-        }
-        Some(&self.buf[fields.header_len..end])
+        rtc.fast_rtp_receive(now, datagram, |b, index| {
+            rx.open(b, (index >> 16) as u32).ok()
+        })
     }
 }
 

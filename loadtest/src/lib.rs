@@ -148,8 +148,9 @@ pub struct Options {
     pub e2ee: bool,
     /// How the synthetic peers send and receive media: `str0m` (its `write_rtp`, pacer and
     /// SRTP), `fast-tx` (packets stamped from a header template and protected with the leg's
-    /// SRTP keys by confer-srtp, receiving through str0m) or `fast` (receiving that way too,
-    /// without receiver reports or congestion feedback to the server). UDP only.
+    /// SRTP keys by confer-srtp, receiving through str0m) or `fast` (received media opened
+    /// with the keys too and registered with str0m without an event, so its reports and
+    /// congestion feedback stay str0m's). UDP only.
     #[arg(long, default_value = "str0m")]
     pub generator: fast::Generator,
     /// Wake the media thread at most once per this many microseconds (0: on every packet).

@@ -28,8 +28,12 @@ async fn start_confer() -> (tempfile::TempDir, confer::app::Running) {
 
 /// The generator's fast path (`--generator fast`): packets stamped from str0m's own header
 /// and protected with the keys str0m negotiated (the vendored key accessor), received ones
-/// opened the same way. The server must forward them like any other (it cannot tell), the
-/// receivers must open every one, and nothing may reach another visit.
+/// opened the same way and registered with str0m. The server must forward them like any
+/// other (it cannot tell), the receivers must open every one, nothing may reach another
+/// visit, and (R-REMOTE-2) the server's congestion control must hear the receivers'
+/// transport-wide feedback: its estimate of some leg rises above the 1 Mbit/s it starts
+/// from, which it cannot do without feedback (a receiver that sent none held every sending
+/// leg at the start value).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fast_generator_sends_and_opens_real_srtp_through_confer() {
     for generator in ["fast", "fast-tx"] {
@@ -48,9 +52,32 @@ async fn the_fast_generator_sends_and_opens_real_srtp_through_confer() {
             format!("--data-dir={}", data_dir.path().display()),
             format!("--server-pid={}", std::process::id()),
         ]);
+        // The server's estimates, sampled while the visits run (they end with the run).
+        let hub = running.state.hub.clone();
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let sampler = tokio::spawn(async move {
+            let mut highest = 0u64;
+            loop {
+                let snap = hub.media_snapshot().await;
+                let now = snap.peers.iter().filter_map(|(_, _, p)| p.bwe_estimate_bps);
+                highest = highest.max(now.max().unwrap_or(0));
+                tokio::select! {
+                    _ = stop_rx.changed() => return highest,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                }
+            }
+        });
         let report = run(opts).await.expect("the load run completes");
+        let _ = stop_tx.send(true);
+        let highest_estimate = sampler.await.expect("sampler");
+        eprintln!("{generator}: the SFU's highest estimate {highest_estimate} bit/s");
         running.shutdown().await;
         let table = report.table();
+        assert!(
+            highest_estimate > 1_000_000,
+            "{generator}: the SFU's estimate never left its start (no feedback heard?): \
+             {highest_estimate} bit/s"
+        );
         assert_eq!(report.join_failures, 0, "{generator}: {table}");
         assert_eq!(
             report.foreign_packets, 0,
