@@ -87,7 +87,9 @@ fn run(
             !batch.is_empty(),
             "{name}: the lawyer's client produced no datagrams"
         );
-        // Timed: the driver's receive path for every datagram, and its timeouts when due.
+        // Timed: the driver's receive path for every datagram, and its timeouts when a peer's
+        // is due on the bench's virtual clock (`next_peer_timeout`, without the driver's
+        // wall-clock caps, which a virtual clock running ahead would hit on every packet).
         // The SFU's datagrams are kept (one copy each, inside the timed loop) and delivered
         // to the booth's client afterwards: without the receiver's feedback (TWCC, receiver
         // reports) str0m's pacer throttles the leg and the bench stops forwarding.
@@ -95,7 +97,7 @@ fn run(
         let t0 = Instant::now();
         for (d, when) in batch.iter().zip(&at) {
             sfu.receive(*when, lawyer.addr, sfu_addr, d);
-            if sfu.next_timeout() <= *when {
+            if sfu.next_peer_timeout().is_some_and(|t| t <= *when) {
                 sfu.tick(*when);
             }
         }

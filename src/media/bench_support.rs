@@ -74,6 +74,14 @@ impl Sfu {
         self.driver.next_deadline()
     }
 
+    /// When a peer next wants [`Self::tick`], on the caller's clock only. [`Self::next_timeout`]
+    /// also caps the wait with the wall clock (the driver's longest sleep, the stats feed), so
+    /// a caller whose virtual clock runs ahead of the wall clock ticks on every call: the
+    /// benchmark's timed loop uses this one.
+    pub fn next_peer_timeout(&mut self) -> Option<Instant> {
+        self.driver.next_peer_timeout()
+    }
+
     /// What the driver does after each wake-up: due timeouts, reaping, events.
     pub fn tick(&mut self, now: Instant) {
         self.driver.on_timeouts(now);

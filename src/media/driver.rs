@@ -355,13 +355,19 @@ impl Driver {
         if let Some(at) = self.checks.next_deadline() {
             cap = cap.min(at);
         }
+        self.next_peer_timeout().map_or(cap, |at| at.min(cap))
+    }
+
+    /// The earliest timeout any peer asked for, on the peers' own clock (no wall-clock cap:
+    /// [`Self::next_deadline`] adds those).
+    pub(super) fn next_peer_timeout(&mut self) -> Option<Instant> {
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if self.scheduled.get(&id) == Some(&at) {
-                return at.min(cap);
+                return Some(at);
             }
             self.timers.pop(); // stale: the peer was driven since, or is gone
         }
-        cap
+        None
     }
 
     /// Keep the heap entry of a peer that was just driven in step with its next timeout.
