@@ -763,18 +763,16 @@ impl Peer {
                 let Some(datagram) = buf.get_mut(..n) else {
                     return;
                 };
-                let taken = match fast.receive(&mut self.rtc, now, datagram) {
-                    FastReceive::NotFast => None,
-                    FastReceive::Dropped => Some(None),
-                    FastReceive::Media(m) => Some(Some(m.payload)),
-                };
-                if let Some(payload) = taken {
+                let received = fast.receive(&mut self.rtc, now, datagram);
+                if !matches!(received, FastReceive::NotFast) {
                     // str0m was not driven: make sure it is soon, for its feedback.
                     self.rtc_timeout = self.rtc_timeout.min(now + FAST_FEEDBACK_TICK);
-                    if let Some(p) = payload.as_ref().and_then(|r| buf.get(r.clone())) {
-                        self.on_rtp(now, p, ctx);
+                    let opened = matches!(received, FastReceive::Media(_));
+                    if let FastReceive::Media(m) = received {
+                        if let Some(payload) = buf.get(m.payload) {
+                            self.on_rtp(now, payload, ctx);
+                        }
                     }
-                    let opened = payload.is_some();
                     for w in [&mut ctx.window, &mut ctx.total] {
                         w.fast_opened += u64::from(opened);
                         w.fast_open_failures += u64::from(!opened);

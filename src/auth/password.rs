@@ -41,9 +41,9 @@ pub fn verify(password: &str, phc: &str) -> bool {
     }
 }
 
-/// Check a password against a PHC string using `memory` (grown to what the hash needs and
-/// kept for the next check). Same answers as [`verify`]; a malformed stored hash, or one
-/// asking for more than 256 MiB, never matches.
+/// Check a password against a PHC string using `memory` (grown to what the hash needs; a
+/// caller may reuse it, sign-in gives each check its own). Same answers as [`verify`]; a
+/// malformed stored hash, or one asking for more than 256 MiB, never matches.
 pub fn verify_in(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
