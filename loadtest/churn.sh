@@ -4,10 +4,11 @@
 #   loadtest/churn.sh [VISITS] [ROUNDS]        defaults: 500 visits, 3 rounds
 #
 # Starts one confer (release build, demo data, pinned to core 0) and reads its resident
-# memory (VmRSS) when idle. Then, ROUNDS times, the load generator (core 1) joins VISITS
+# memory (VmRSS) when idle: cold, and after WARMUP (default 2) visits have come and gone, the
+# idle the goal is taken against. Then, ROUNDS times, the load generator (core 1) joins VISITS
 # visits with media, measures for STEADY_SECS (default 3) and leaves them all; after
 # SETTLE_SECS (default 31) the server's RSS is read again. Prints idle, per-round peak
-# (during the visits) and after-round RSS, and each after-round RSS relative to idle.
+# (during the visits) and after-round RSS, and each after-round RSS relative to both idles.
 # The goal (R-REMOTE-2 capacity planning): after visits end, RSS within 10 % of idle.
 #
 # Environment: PROFILE (default release), BUILD (default 1; 0 uses built binaries),
@@ -57,25 +58,43 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
-sleep 3
-idle=$(rss_kib)
-echo "== idle: ${idle} KiB"
-for round in $(seq 1 "$ROUNDS"); do
-    out=$work/round-$round.json
+# Resident memory by kind: anonymous (heap, stacks) and file-backed (the program's code and
+# data pages as they are first run: not memory a visit holds, and the kernel may drop them).
+rss_parts() { awk '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {printf "anon %d + file %d KiB", a, f}' "/proc/$server_pid/status"; }
+# One round of N visits with media, left at once.
+round_of() {
+    local n=$1 out=$2
     taskset -c 1 "$loadtest_bin" --quiet --http-addr "$http" --admin-addr "$admin" \
         --data-dir "$dir" --server-pid "$server_pid" --json "$out" \
-        --scenario steady --visits "$VISITS" --duration "$STEADY_SECS" >"$out.txt" 2>&1 \
-        || { echo "round $round failed: see $out.txt" >&2; tail -5 "$out.txt" >&2; exit 1; }
+        --scenario steady --visits "$n" --duration "$STEADY_SECS" >"$out.txt" 2>&1 \
+        || { echo "round failed: see $out.txt" >&2; tail -5 "$out.txt" >&2; exit 1; }
     sleep "$SETTLE_SECS"
+}
+sleep 3
+cold=$(rss_kib)
+echo "== idle, cold (nothing run yet): ${cold} KiB ($(rss_parts))"
+# "Idle" is a server that has held visits and has none now: WARMUP visits (default 2) first,
+# so that what the first visit ever pages in (the media path's code, the database's pages)
+# is counted in idle, and the rounds measure what visits leave behind.
+WARMUP=${WARMUP:-2}
+if [[ "$WARMUP" -gt 0 ]]; then
+    round_of "$WARMUP" "$work/warmup.json"
+fi
+idle=$(rss_kib)
+echo "== idle after $WARMUP warm-up visits: ${idle} KiB ($(rss_parts))"
+for round in $(seq 1 "$ROUNDS"); do
+    out=$work/round-$round.json
+    round_of "$VISITS" "$out"
     after=$(rss_kib)
-    python3 - "$out" "$idle" "$after" "$round" <<'PY'
+    python3 - "$out" "$idle" "$after" "$round" "$cold" "$(rss_parts)" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); idle = int(sys.argv[2]); after = int(sys.argv[3])
+cold = int(sys.argv[5])
 peak = (r.get("server_rss_bytes") or 0) // 1024
 per = r.get("server_rss_bytes_per_visit")
 print(f"round {sys.argv[4]}: {r['visits']} visits, during {peak} KiB "
-      f"({'-' if per is None else round(per / 1024)} KiB/visit), after {after} KiB = "
-      f"{after / idle:.2f} x idle")
+      f"({'-' if per is None else round(per / 1024)} KiB/visit), after {after} KiB "
+      f"({sys.argv[6]}) = {after / idle:.2f} x idle ({after / cold:.2f} x cold idle)")
 PY
 done
 echo "   server log and reports: $work"

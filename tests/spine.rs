@@ -285,6 +285,8 @@ async fn a_departure_is_told_to_the_other_side() {
     let session = app.demo_lawyer_session().await;
     let visit = app.demo_visit_id(&session).await;
     let (mut lawyer, mut booth) = connected_visit(&app, visit).await;
+    let hub = app.running.state.hub.clone();
+    assert_eq!(hub.departures(), 0);
     lawyer.sig.leave().await.unwrap();
     let notice = loop {
         match booth.sig.next_notice_timeout(WAIT).await.expect("notice") {
@@ -297,6 +299,17 @@ async fn a_departure_is_told_to_the_other_side() {
         VisitNotice::ParticipantLeft {
             role: confer_signaling::Role::Lawyer
         }
+    );
+    // The departure is counted, so the memory it freed is handed back to the system
+    // (R-REMOTE-2 capacity: memory returned after visits end).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while hub.departures() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        hub.departures(),
+        1,
+        "the lawyer's departure was not counted"
     );
     app.running.shutdown().await;
 }

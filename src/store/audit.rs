@@ -341,6 +341,8 @@ impl AuditReader {
                 }
                 AnyPoolOptions::new()
                     .max_connections(2)
+                    .min_connections(1)
+                    .idle_timeout(super::SQLITE_IDLE_TIMEOUT)
                     .after_connect(move |conn, _| {
                         Box::pin(async move { super::sqlite_pragmas(conn, read_only).await })
                     })

@@ -152,6 +152,10 @@ struct Inner {
     liveness: Liveness,
     live: Mutex<HashMap<VisitId, Live>>,
     next_seat: AtomicU64,
+    /// Departures carried out so far: visits ended or participants let go, counted once their
+    /// media peers have been told to close (what `memory::run` watches to give freed memory
+    /// back).
+    departures: AtomicU64,
 }
 
 /// Cheap to clone; one per process.
@@ -200,6 +204,7 @@ impl VisitHub {
                 liveness,
                 live: Mutex::new(HashMap::new()),
                 next_seat: AtomicU64::new(1),
+                departures: AtomicU64::new(0),
             }),
         }
     }
@@ -833,6 +838,12 @@ impl VisitHub {
         self.lock().len()
     }
 
+    /// How many departures (a visit ended, or participants let go) have been carried out
+    /// since start, counted once their media peers have been told to close. Only ever grows.
+    pub fn departures(&self) -> u64 {
+        self.inner.departures.load(Ordering::Relaxed)
+    }
+
     /// Whether someone is present in `visit` (R-CONDUCT-1: staff stop live visits only).
     pub fn is_live(&self, visit: VisitId) -> bool {
         self.lock().contains_key(&visit)
@@ -987,11 +998,15 @@ async fn perform(inner: Arc<Inner>, visit: VisitId, effects: Effects) {
             tracing::error!(visit = %visit, error = %e, "could not record the end of a visit");
         }
     }
+    let departed = effects.end_media || !effects.remove_peers.is_empty();
     if effects.end_media {
         inner.media.end_visit(visit).await;
     }
     for p in effects.remove_peers {
         inner.media.remove_peer(p).await;
+    }
+    if departed {
+        inner.departures.fetch_add(1, Ordering::Relaxed);
     }
 }
 

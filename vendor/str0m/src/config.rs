@@ -50,6 +50,8 @@ pub struct RtcConfig {
     pub(crate) pause_threshold: Duration,
     pub(crate) send_buffer_audio: usize,
     pub(crate) send_buffer_video: usize,
+    // confer patch: see `set_twcc_send_history`.
+    pub(crate) twcc_send_history: usize,
     pub(crate) sctp_max_buffered_amount: usize,
     pub(crate) sctp_max_message_size: u32,
     pub(crate) rtp_mode: bool,
@@ -662,6 +664,31 @@ impl RtcConfig {
         self.send_buffer_video
     }
 
+    /// confer patch: sets how many sent packets the transport-wide congestion control keeps
+    /// records of, to match the remote's feedback against and to compute egress loss (over
+    /// the last second) and round-trip time. A packet whose feedback arrives after its record
+    /// was dropped is left out of the estimate. This must be larger than 0.
+    ///
+    /// Each record is about 80 bytes. Defaults to 1000 (str0m 0.25.0's fixed value).
+    pub fn set_twcc_send_history(mut self, packets: usize) -> Self {
+        assert!(packets > 0, "the TWCC send history must hold a packet");
+        self.twcc_send_history = packets;
+        self
+    }
+
+    /// confer patch: returns the setting for the TWCC send history.
+    ///
+    /// ```
+    /// # use str0m::Rtc;
+    /// let config = Rtc::builder();
+    ///
+    /// // Defaults to 1000.
+    /// assert_eq!(config.twcc_send_history(), 1000);
+    /// ```
+    pub fn twcc_send_history(&self) -> usize {
+        self.twcc_send_history
+    }
+
     /// Sets how many bytes the data channels can buffer for sending, summed over all channels.
     ///
     /// [`Channel::write()`][crate::channel::Channel::write()] does not accept a message (returns
@@ -902,6 +929,7 @@ impl Default for RtcConfig {
             pause_threshold: Duration::from_millis(1500),
             send_buffer_audio: 50,
             send_buffer_video: 1000,
+            twcc_send_history: 1000, // confer patch: the former fixed value
             sctp_max_buffered_amount: crate::sctp::DEFAULT_MAX_BUFFERED_AMOUNT,
             sctp_max_message_size: crate::sctp::LOCAL_MAX_MESSAGE_SIZE,
             rtp_mode: false,

@@ -203,7 +203,7 @@ impl Session {
             last_twcc: already_happened(),
             twcc: 0,
             twcc_rx_register: TwccRecvRegister::new(100),
-            twcc_tx_register: TwccSendRegister::new(1000),
+            twcc_tx_register: TwccSendRegister::new(config.twcc_send_history), // confer patch
             max_rx_seq_lookup: HashMap::new(),
             bwe,
             bwe_last_event: None,

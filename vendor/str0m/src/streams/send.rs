@@ -903,7 +903,11 @@ impl StreamTx {
 
         self.stats.update_packet_counts(body_len as u64, false);
         if let Some(h) = &mut self.stats.bytes_transmitted {
-            h.push(now, body_len as u64)
+            h.push(now, body_len as u64);
+            // The history is only purged where the RTX ratio is read, in poll_packet, which
+            // a stream whose packets all take this path may never reach (audio): without
+            // this it would grow by one entry per packet for the life of the stream.
+            h.purge_old(now);
         }
         self.rtp_and_wallclock = Some((w.time, w.wallclock));
         self.last_sent_seq_no = w.seq_no;
@@ -1509,6 +1513,50 @@ struct Resend {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// confer patch: a stream whose packets all leave by `fast_send` (audio, unpaced) keeps
+    /// one second of send history for the RTX ratio, as one polled by `poll_packet` does,
+    /// not one entry per packet for its whole life.
+    #[test]
+    fn fast_send_keeps_one_second_of_send_history() {
+        let mut streams = crate::streams::Streams::new(false, 1200, Duration::from_millis(1500));
+        let stream = streams.declare_stream_tx(42.into(), None, MidRid("aud".into(), None));
+        stream.kind = Some(MediaKind::Audio);
+        let codecs = CodecConfig::new_with_defaults();
+        let opus = codecs
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == crate::format::Codec::Opus)
+            .unwrap()
+            .pt();
+        let exts = ExtensionMap::standard();
+        let ext_vals = ExtensionValues::default();
+        let start = Instant::now();
+        let mut buf = vec![0; 2000];
+        // Ten seconds of audio, a packet every 20 ms.
+        for i in 0..500_u64 {
+            let now = start + Duration::from_millis(20 * i);
+            let w = crate::fast::FastRtpWrite {
+                pt: opus,
+                seq_no: i.into(),
+                time: (960 * i) as u32,
+                wallclock: now,
+                marker: false,
+                ext_vals: &ext_vals,
+                csrc: &[],
+                payload: &[7; 100],
+                nackable: false,
+            };
+            stream
+                .fast_send(now, &w, &exts, codecs.params(), None, &mut buf, |_, len, _| {
+                    Some(len)
+                })
+                .expect("sent");
+        }
+        let held = stream.stats.bytes_transmitted.as_ref().unwrap().len();
+        assert!(held <= 51, "{held} entries held after 500 packets over 10 s");
+        assert!(held >= 50, "the last second is kept: {held}");
+    }
 
     #[test]
     fn regular_padding_does_not_search_probe_negotiation() {

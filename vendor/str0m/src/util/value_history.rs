@@ -35,6 +35,12 @@ where
         self.history.push_back((t, v));
     }
 
+    /// confer patch: how many values the history holds (for tests of what purges it).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.history.len()
+    }
+
     /// Returns the sum of all values in the history up to max_time. Might
     /// return stale value unless [`ValueHistory::purge_old`] is called before.
     pub fn sum(&self) -> T {
