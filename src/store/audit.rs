@@ -343,6 +343,7 @@ impl AuditReader {
                     .max_connections(2)
                     .min_connections(1)
                     .idle_timeout(super::SQLITE_IDLE_TIMEOUT)
+                    .max_lifetime(super::SQLITE_MAX_LIFETIME)
                     .after_connect(move |conn, _| {
                         Box::pin(async move { super::sqlite_pragmas(conn, read_only).await })
                     })

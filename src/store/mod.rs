@@ -153,6 +153,12 @@ pub(crate) fn sqlite_any_options(
 
 /// How long an idle SQLite connection stays open (beyond the one kept).
 pub(crate) const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a SQLite connection is used before it is closed, whether idle or not. sqlx hands
+/// out the longest-idle connection first, so a trickle of queries (the samplers, leases and
+/// beats, a query every second or so) keeps every open connection from ever idling
+/// [`SQLITE_IDLE_TIMEOUT`]; this retires them anyway, and only as many as are needed open
+/// again.
+pub(crate) const SQLITE_MAX_LIFETIME: Duration = Duration::from_secs(60);
 
 /// WAL, `synchronous=FULL`, foreign keys on, a 5 s busy timeout: for every SQLite connection.
 pub(crate) async fn sqlite_pragmas(
@@ -332,10 +338,11 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             // A busy hour opens all eight, each with its own thread and page cache; once it
-            // is over, connections idle this long close (one stays), and their memory goes
-            // back with the next trim (`memory::run`). Opening one again takes a millisecond.
+            // is over they close (one stays) and their memory goes back with the next trim
+            // (`memory::run`). Opening one again takes a millisecond.
             .min_connections(1)
             .idle_timeout(SQLITE_IDLE_TIMEOUT)
+            .max_lifetime(SQLITE_MAX_LIFETIME)
             .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
             .connect_with(opts)
             .await?;
@@ -765,6 +772,7 @@ mod tests {
         let s = Store::open(dir.path()).await.unwrap();
         let opts = s.pool.options();
         assert_eq!(opts.get_idle_timeout(), Some(SQLITE_IDLE_TIMEOUT));
+        assert_eq!(opts.get_max_lifetime(), Some(SQLITE_MAX_LIFETIME));
         assert_eq!(opts.get_min_connections(), 1);
         assert!(opts.get_max_connections() > 1);
         s.close().await;
