@@ -18,8 +18,8 @@ use tokio::time::Instant;
 
 use crate::visit::VisitHub;
 
-/// While visits keep ending without a pause, the allocator is trimmed this often at most
-/// (each trim walks every arena under its lock: a few milliseconds at hundreds of visits).
+/// While visits keep ending without a pause, the allocator is trimmed this often (each trim
+/// walks every arena under that arena's lock, so the media worker may wait on it).
 pub const TRIM_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 
 /// Look at the hub's departures every `every` and trim the allocator after they stop
