@@ -47,9 +47,9 @@ const RTX_VIDEO_PACKETS: usize = 128;
 /// Sent packets each leg keeps records of for transport-wide congestion control (str0m's
 /// default is 1000). Feedback comes every 50-100 ms and the egress loss is taken over the
 /// last second; 500 is 1.6 s of packets at the leg's desired rate (`BWE_DESIRED` with audio,
-/// ~310 packets a second of 1200 bytes), a second at 4.5 Mbit/s. str0m appends before it drops the oldest, so the ring
-/// holds one more than this: 500 stays within a 512-record allocation where 1000 took 1024
-/// (about 80 bytes each: ~40 KiB per leg less).
+/// ~310 packets a second of 1200 bytes), a second at 4.8 Mbit/s. str0m appends before it
+/// drops the oldest, so the ring holds one more than this: 500 stays within a 512-record
+/// allocation where 1000 took 1024 (about 80 bytes each: ~40 KiB per leg less).
 const TWCC_SEND_HISTORY: usize = 500;
 
 /// R-REMOTE-2: how long a peer whose ICE connection was lost (no consent from the client for

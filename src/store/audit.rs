@@ -339,11 +339,7 @@ impl AuditReader {
                 if read_only && !path.exists() {
                     return Err(StoreError::NotFound("the audit database"));
                 }
-                AnyPoolOptions::new()
-                    .max_connections(2)
-                    .min_connections(1)
-                    .idle_timeout(super::SQLITE_IDLE_TIMEOUT)
-                    .max_lifetime(super::SQLITE_MAX_LIFETIME)
+                super::sqlite_pool_options(2)
                     .after_connect(move |conn, _| {
                         Box::pin(async move { super::sqlite_pragmas(conn, read_only).await })
                     })

@@ -160,6 +160,17 @@ pub(crate) const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// again.
 pub(crate) const SQLITE_MAX_LIFETIME: Duration = Duration::from_secs(60);
 
+/// A SQLite pool of at most `max` connections. A busy hour opens all of them, each with its
+/// own thread and page cache; once it is over they close (one stays) and their memory goes
+/// back with the next trim (`memory::run`).
+pub(crate) fn sqlite_pool_options(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .idle_timeout(SQLITE_IDLE_TIMEOUT)
+        .max_lifetime(SQLITE_MAX_LIFETIME)
+}
+
 /// WAL, `synchronous=FULL`, foreign keys on, a 5 s busy timeout: for every SQLite connection.
 pub(crate) async fn sqlite_pragmas(
     conn: &mut sqlx::AnyConnection,
@@ -335,14 +346,7 @@ impl Store {
     /// Open (creating if needed) `<data_dir>/confer.db` and apply migrations.
     pub async fn open(data_dir: &Path) -> Result<Store> {
         let opts = sqlite_any_options(&data_dir.join("confer.db"), true, false)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            // A busy hour opens all eight, each with its own thread and page cache; once it
-            // is over they close (one stays) and their memory goes back with the next trim
-            // (`memory::run`). Opening one again takes a millisecond.
-            .min_connections(1)
-            .idle_timeout(SQLITE_IDLE_TIMEOUT)
-            .max_lifetime(SQLITE_MAX_LIFETIME)
+        let pool = sqlite_pool_options(8)
             .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
             .connect_with(opts)
             .await?;
