@@ -2,32 +2,51 @@
 //!
 //! The real media driver (`confer::media::bench_support::Sfu`: peers, forward table, str0m
 //! in RTP mode with DTLS-SRTP) without a socket or a task. Two str0m clients, a lawyer and a
-//! booth of one visit, connect to it through ICE and DTLS over an in-memory "wire". Then the
-//! lawyer's client produces SRTP packets (untimed, in chunks) and the timed loop hands each
-//! one to the driver exactly as its receive loop does: SRTP decrypt, route, rebase, rewrite,
-//! SRTP encrypt for the booth's leg, "send" (captured, counted). Timeouts are handled when the
-//! driver asks for them, as in its loop. Not a test: it prints a table.
+//! booth of one visit, connect to it through ICE and DTLS over an in-memory "wire". Then both
+//! clients produce SRTP packets (untimed, in chunks), as both sides of a visit do, and the
+//! timed loop hands each one to the driver exactly as its receive loop does: SRTP decrypt,
+//! route, rebase, rewrite, SRTP encrypt for the other side's leg, "send" (captured, counted).
+//! Timeouts are handled when the driver asks for them, as in its loop. Not a test: it prints a
+//! table.
 //!
 //! `cargo bench --bench forward` (`CONFER_BENCH_PACKETS=N` packets per row, default 200 000;
 //! `CONFER_BENCH_PATH=fast` or `str0m` for one path only). Each row runs once on str0m's path
 //! (the media fast path off) and once on the fast path (docs/DESIGN.md "The media fast path").
 //!
-//! The lawyer sends one packet every `CONFER_BENCH_STEP_US` (default 12 000 µs of virtual
-//! time: ~730 kbit/s of video, inside the leg's starting estimate of 1 Mbit/s) and the booth's
-//! feedback reaches the SFU every `CONFER_BENCH_CHUNK` packets (default 100, ~1.2 s). Faster,
-//! or with rarer feedback, the leg's congestion control takes over as it would on a network:
-//! the SFU drops video frames over the leg's budget, or str0m's pacer holds video and it
-//! leaves on str0m's path; the table would then not measure the fast path.
+//! Each side sends one packet every `CONFER_BENCH_STEP_US` (default 12 000 µs of virtual
+//! time: ~730 kbit/s of video, inside the leg's starting estimate of 1 Mbit/s), the booth's
+//! half a step after the lawyer's. The wire has no delay: after each packet, the SFU's
+//! datagrams reach the clients and their answers (transport-wide feedback, receiver reports)
+//! reach the SFU at the same instant, as on a LAN. (Until 2026-12-04 the wire ran in chunks
+//! of 100 packets; feedback that comes in bursts looks like a queue to the estimator, and in
+//! two-way traffic the SFU then began dropping video frames.) Faster, the leg's congestion
+//! control takes over as it would on a network: the SFU drops video frames over the leg's
+//! budget, or str0m's pacer holds video and it leaves on str0m's path; the table would then
+//! not measure the fast path.
+//!
+//! Timed, per forwarded packet: `ns/packet`, the driver's work on the packet and on the
+//! timeouts it is due; `feedback ns`, its work on the clients' RTCP (transport-wide feedback
+//! and the bandwidth estimate it updates, receiver and sender reports). A server pays both
+//! for every packet it forwards. (Until 2026-12-04 the first column also held whatever RTCP
+//! a client sent in the same instant, and the second was not timed.)
+//!
+//! `CONFER_BENCH_ONE_WAY=1` has only the lawyer send (the table before 2026-12-04). The
+//! booth's leg then carries no media, and str0m keeps it alive with padding (its 50 kbit/s
+//! target when a leg sends nothing else): about one padding packet out per packet in, which
+//! a visit whose two sides both send does not have.
 
 #[path = "../tests/support/inproc.rs"]
 mod inproc;
 
 use confer::media::bench_support::Sfu;
-use inproc::{join_pair, settle, Client, SFU};
+use inproc::{join_pair, Client, SFU};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const CHUNK: usize = 100;
+/// RTCP rather than RTP (RFC 5761: RTCP packet types 192-223 in the second byte).
+fn is_rtcp(datagram: &[u8]) -> bool {
+    datagram.len() > 1 && (192..=223).contains(&datagram[1])
+}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -40,12 +59,17 @@ struct Row {
     name: &'static str,
     packets: u64,
     ns_per_packet: f64,
+    feedback_ns_per_packet: f64,
     out_per_in: f64,
     bytes_out: u64,
+    /// Payload bytes in (each packet's payload is forwarded once).
+    payload_in: u64,
 }
 
-/// Feed `total` packets (video: 1100 B payload; audio: 80 B) from the lawyer; time only the
-/// driver's work.
+/// Feed `total` packets (video: 1100 B payload; audio: 80 B), half from each side as in a
+/// visit (the lawyer's and the booth's alternate, half a step apart); time only the driver's
+/// work. Figures are per media packet written; a client's other datagrams of the moment (its
+/// RTCP, its bandwidth probes) reach the SFU with it and are timed with it.
 #[allow(clippy::too_many_arguments)] // one row of the table: its name, the parts and its knobs
 fn run(
     name: &'static str,
@@ -53,65 +77,100 @@ fn run(
     lawyer: &mut Client,
     booth: &mut Client,
     now: &mut Instant,
-    seq: &mut [u64; 2],
+    seq: &mut [[u64; 2]; 2],
     total: u64,
     video: bool,
 ) -> Row {
     let sfu_addr: SocketAddr = SFU.parse().expect("addr");
     let size = if video { 1100 } else { 80 };
     let template: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
-    // The clock is virtual (see the module documentation for both knobs).
+    // The clock is virtual (see the module documentation for the knobs).
     let step = Duration::from_micros(env_u64("CONFER_BENCH_STEP_US", 12_000));
-    let chunk = env_u64("CONFER_BENCH_CHUNK", CHUNK as u64) as usize;
-    let mut timed = Duration::ZERO;
+    let one_way = std::env::var("CONFER_BENCH_ONE_WAY").is_ok_and(|v| v == "1");
+    let (k, clock) = if video { (1, 90) } else { (0, 48) };
+    let mut forward = Duration::ZERO;
+    let mut feedback = Duration::ZERO;
     let mut fed = 0u64;
     let (out0, bytes0) = sfu.sent_totals();
-    while fed < total {
-        let n = chunk.min((total - fed) as usize);
-        // Untimed: the client makes SRTP datagrams with their own clock stamps.
-        let mut batch = Vec::with_capacity(n);
-        let mut at = Vec::with_capacity(n);
-        for _ in 0..n {
-            *now += step;
-            let k = usize::from(video);
-            seq[k] += 1;
-            let clock = if video { 90 } else { 48 };
-            let ts = (seq[k] as u32).wrapping_mul(clock * 2);
-            lawyer.write(video, seq[k], ts, *now, template.clone());
-            for d in std::mem::take(&mut lawyer.out) {
-                batch.push(d);
-                at.push(*now);
-            }
-        }
-        assert!(
-            !batch.is_empty(),
-            "{name}: the lawyer's client produced no datagrams"
-        );
-        // Timed: the driver's receive path for every datagram, and its timeouts when a peer's
+    sfu.keep_sent(true);
+    for i in 0..total {
+        // Untimed: a client makes the SRTP datagram with its own clock stamp. Even packets
+        // from the lawyer, odd ones from the booth half a step later (all from the lawyer
+        // with CONFER_BENCH_ONE_WAY=1).
+        let from_booth = !one_way && i % 2 == 1;
+        *now += if one_way { step } else { step / 2 };
+        let side = usize::from(from_booth);
+        seq[side][k] += 1;
+        let ts = (seq[side][k] as u32).wrapping_mul(clock * 2);
+        let client: &mut Client = if from_booth { booth } else { lawyer };
+        client.write(video, seq[side][k], ts, *now, template.clone());
+        // The client's RTP (the packet, and any padding or probe of the moment) is timed as
+        // forwarding; RTCP it sends at the same time (reports, transport-wide feedback) is
+        // timed as feedback, with the answers below.
+        let (rtp, mut rtcp): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut client.out)
+            .into_iter()
+            .partition(|d| !is_rtcp(d));
+        let from = client.addr;
+        assert!(!rtp.is_empty(), "{name}: the client produced no RTP");
+        // Timed: the driver's receive path for the datagram, and its timeouts when a peer's
         // is due on the bench's virtual clock (`next_peer_timeout`, without the driver's
         // wall-clock caps, which a virtual clock running ahead would hit on every packet).
-        // The SFU's datagrams are kept (one copy each, inside the timed loop) and delivered
-        // to the booth's client afterwards: without the receiver's feedback (TWCC, receiver
-        // reports) str0m's pacer throttles the leg and the bench stops forwarding.
-        sfu.keep_sent(true);
+        // The SFU's datagrams are kept (one copy each, inside the timed part) for the wire.
         let t0 = Instant::now();
-        for (d, when) in batch.iter().zip(&at) {
-            sfu.receive(*when, lawyer.addr, sfu_addr, d);
-            if sfu.next_peer_timeout().is_some_and(|t| t <= *when) {
-                sfu.tick(*when);
-            }
+        for d in &rtp {
+            sfu.receive(*now, from, sfu_addr, d);
         }
-        timed += t0.elapsed();
-        fed += batch.len() as u64;
-        settle(sfu, &mut [lawyer, booth], *now);
+        if sfu.next_peer_timeout().is_some_and(|t| t <= *now) {
+            sfu.tick(*now);
+        }
+        forward += t0.elapsed();
+        fed += 1;
+        let t0 = Instant::now();
+        for d in rtcp.drain(..) {
+            sfu.receive(*now, from, sfu_addr, &d);
+        }
+        feedback += t0.elapsed();
+        // The wire: the SFU's datagrams to the clients, their answers back (timed as
+        // feedback), until nothing is in flight.
+        for c in [&mut *lawyer, &mut *booth] {
+            c.tick(*now);
+        }
+        for _ in 0..10 {
+            for (_, to, d) in sfu.take_sent() {
+                if to == lawyer.addr {
+                    lawyer.receive(*now, sfu_addr, &d);
+                } else if to == booth.addr {
+                    booth.receive(*now, sfu_addr, &d);
+                }
+            }
+            let answers: Vec<(SocketAddr, Vec<u8>)> = [&mut *lawyer, &mut *booth]
+                .into_iter()
+                .flat_map(|c| {
+                    let addr = c.addr;
+                    std::mem::take(&mut c.out)
+                        .into_iter()
+                        .map(move |d| (addr, d))
+                })
+                .collect();
+            if answers.is_empty() {
+                break;
+            }
+            let t0 = Instant::now();
+            for (from, d) in &answers {
+                sfu.receive(*now, *from, sfu_addr, d);
+            }
+            feedback += t0.elapsed();
+        }
     }
     let (out1, bytes1) = sfu.sent_totals();
     Row {
         name,
         packets: fed,
-        ns_per_packet: timed.as_nanos() as f64 / fed as f64,
+        ns_per_packet: forward.as_nanos() as f64 / fed as f64,
+        feedback_ns_per_packet: feedback.as_nanos() as f64 / fed as f64,
         out_per_in: (out1 - out0) as f64 / fed as f64,
         bytes_out: bytes1 - bytes0,
+        payload_in: fed * size as u64,
     }
 }
 
@@ -124,7 +183,7 @@ fn measure(total: u64, fast: bool) -> (Vec<Row>, (u64, u64)) {
     sfu.keep_sent(true);
     let (mut booth, mut lawyer) = join_pair(&mut sfu, &mut now);
     // A short warm-up (str0m's stream state, first keyframe requests) before measuring.
-    let mut seq = [0u64; 2];
+    let mut seq = [[0u64; 2]; 2];
     let _ = run(
         "warm-up",
         &mut sfu,
@@ -181,13 +240,13 @@ fn main() {
     }
     println!("forwarding hot path, in-process (SRTP decrypt + route + SRTP encrypt + send):");
     println!(
-        "{:<20} {:>10} {:>14} {:>12} {:>14}",
-        "path, packets", "count", "ns/packet", "out/in", "bytes out"
+        "{:<20} {:>10} {:>14} {:>14} {:>12} {:>14}",
+        "path, packets", "count", "ns/packet", "feedback ns", "out/in", "bytes out"
     );
     for r in &rows {
         println!(
-            "{:<20} {:>10} {:>14.0} {:>12.3} {:>14}",
-            r.name, r.packets, r.ns_per_packet, r.out_per_in, r.bytes_out
+            "{:<20} {:>10} {:>14.0} {:>14.0} {:>12.3} {:>14}",
+            r.name, r.packets, r.ns_per_packet, r.feedback_ns_per_packet, r.out_per_in, r.bytes_out
         );
     }
     println!("fast path: {fast_in} packets opened, {fast_out} sealed");
@@ -197,6 +256,14 @@ fn main() {
             "{}: only {:.3} datagrams out per packet in: the bench is not forwarding",
             r.name,
             r.out_per_in
+        );
+        assert!(
+            r.bytes_out >= r.payload_in,
+            "{}: {} bytes out for {} bytes of payload in: the SFU dropped packets, and the \
+             bench is not measuring forwarding",
+            r.name,
+            r.bytes_out,
+            r.payload_in
         );
     }
     assert!(
