@@ -3,8 +3,8 @@
 //! The real media driver (`confer::media::bench_support::Sfu`: peers, forward table, str0m
 //! in RTP mode with DTLS-SRTP) without a socket or a task. Two str0m clients, a lawyer and a
 //! booth of one visit, connect to it through ICE and DTLS over an in-memory "wire". Then both
-//! clients produce SRTP packets (untimed, in chunks), as both sides of a visit do, and the
-//! timed loop hands each one to the driver exactly as its receive loop does: SRTP decrypt,
+//! clients produce SRTP packets (untimed), as both sides of a visit do, and the timed part
+//! hands each one to the driver exactly as its receive loop does: SRTP decrypt,
 //! route, rebase, rewrite, SRTP encrypt for the other side's leg, "send" (captured, counted).
 //! Timeouts are handled when the driver asks for them, as in its loop. Not a test: it prints a
 //! table.
@@ -30,7 +30,7 @@
 //! for every packet it forwards. (Until 2026-12-04 the first column also held whatever RTCP
 //! a client sent in the same instant, and the second was not timed.)
 //!
-//! `CONFER_BENCH_ONE_WAY=1` has only the lawyer send (the table before 2026-12-04). The
+//! `CONFER_BENCH_ONE_WAY=1` has only the lawyer send (the traffic before 2026-12-04). The
 //! booth's leg then carries no media, and str0m keeps it alive with padding (its 50 kbit/s
 //! target when a leg sends nothing else): about one padding packet out per packet in, which
 //! a visit whose two sides both send does not have.

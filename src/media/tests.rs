@@ -980,6 +980,22 @@ async fn a_chromium_offer_gets_an_ice_lite_answer_with_opus_and_vp8() {
             "answer offers {absent:?}:\n{answer}"
         );
     }
+    // Header extensions (R-REMOTE-2): the transport sequence number that congestion control
+    // estimates from, the mid that BUNDLE needs; not the absolute send time, which only a
+    // receiver-side estimate would use (Chromium offers it).
+    for needed in [
+        "transport-wide-cc-extensions-01",
+        "urn:ietf:params:rtp-hdrext:sdes:mid",
+    ] {
+        assert!(
+            answer.contains(needed),
+            "answer lacks {needed:?}:\n{answer}"
+        );
+    }
+    assert!(
+        !answer.contains("abs-send-time"),
+        "answer negotiates the absolute send time:\n{answer}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
