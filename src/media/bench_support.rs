@@ -49,13 +49,16 @@ impl Sfu {
         self.driver.fast_totals()
     }
 
-    /// Add an admitted peer from its offer; returns the answer.
+    /// Add an admitted peer from its offer, its `Rtc` started at `now` (the caller's clock,
+    /// virtual in benches: a peer started on the wall clock ahead of it would see time run
+    /// backwards); returns the answer.
     pub fn add_peer(
         &mut self,
         admitted: &Admitted,
         offer: &str,
+        now: Instant,
     ) -> Result<(PeerId, String), MediaError> {
-        self.driver.add_peer(admitted, offer)
+        self.driver.add_peer(admitted, offer, now)
     }
 
     /// One received datagram, exactly as the driver's receive loop hands it on.

@@ -387,7 +387,7 @@ impl Driver {
                 offer,
                 reply,
             } => {
-                let result = self.add_peer(&admitted, &offer);
+                let result = self.add_peer(&admitted, &offer, Instant::now());
                 let _ = reply.send(result);
             }
             Command::RemovePeer { peer } => self.close_peer(peer),
@@ -451,10 +451,12 @@ impl Driver {
     }
 
     /// The gate: a peer exists only with an `Admitted` proof (docs/DESIGN.md invariant 1).
+    /// A new peer for `admitted` from its offer, its `Rtc` started at `now`.
     pub(super) fn add_peer(
         &mut self,
         admitted: &Admitted,
         offer: &str,
+        now: Instant,
     ) -> Result<(PeerId, String), MediaError> {
         let id = self.new_id();
         let mut notices = std::mem::take(&mut self.scratch);
@@ -468,7 +470,7 @@ impl Driver {
                 &self.tcp_candidates,
                 self.fast_path,
                 &self.net,
-                Instant::now(),
+                now,
                 &mut notices,
             )
         }));

@@ -117,7 +117,7 @@ impl Client {
         let video = api.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
         let (offer, pending) = api.apply().expect("an offer");
         let (_, answer) = sfu
-            .add_peer(admitted, &offer.to_sdp_string())
+            .add_peer(admitted, &offer.to_sdp_string(), now)
             .expect("the SFU accepts the offer");
         let answer = SdpAnswer::from_sdp_string(&answer).expect("answer SDP");
         rtc.sdp_api()
