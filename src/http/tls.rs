@@ -75,6 +75,22 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Session resumption by stateless ticket on `config`: TLS 1.3 (and 1.2) tickets encrypted
+/// under a key of this config only (random, rotated every 6 hours by rustls, never written
+/// anywhere), and no session cache. The server keeps nothing per client for resumption:
+/// rustls' default cache held two entries of every recent connection, small blocks left
+/// among each connection's freed buffers that kept heap pages resident after visits ended
+/// (heaptrack, loadtest/README.md), and a cache of 256 entries resumed few of a busy hour's
+/// clients. A ticket carries what the cache entry did (the client certificate chain of a
+/// booth included), so the application checks a resumed connection as a new one. Each
+/// listener has its own ticketer: a ticket of the admin listener (no client certificates)
+/// never resumes on the public one, and the other way round.
+fn resume_by_ticket(config: &mut ServerConfig) -> Result<(), TlsConfigError> {
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    Ok(())
+}
+
 fn parse_chain(cert_chain_pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let chain = CertificateDer::pem_slice_iter(cert_chain_pem)
         .collect::<Result<Vec<_>, _>>()
@@ -109,6 +125,7 @@ pub fn server_config(
         .with_client_cert_verifier(client_verifier)
         .with_single_cert(chain, key)?;
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    resume_by_ticket(&mut config)?;
     Ok((Arc::new(config), ClientCertPolicy { booth_verifier }))
 }
 
@@ -122,6 +139,7 @@ pub fn admin_server_config(
         .with_no_client_auth()
         .with_single_cert(parse_chain(cert_chain_pem)?, parse_key(key_pem)?)?;
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    resume_by_ticket(&mut config)?;
     Ok(Arc::new(config))
 }
 
@@ -243,6 +261,97 @@ mod tests {
         let admin =
             admin_server_config(server.cert_pem.as_bytes(), server.key_pem.as_bytes()).unwrap();
         assert_eq!(admin.alpn_protocols, config.alpn_protocols);
+    }
+
+    /// Move TLS records between `client` and `server` until both are done and nothing is
+    /// left to send (the server's session tickets follow its handshake).
+    fn converse(client: &mut rustls::ClientConnection, server: &mut rustls::ServerConnection) {
+        for _ in 0..20 {
+            let mut wire = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut wire).unwrap();
+            }
+            let mut rd = &wire[..];
+            while !rd.is_empty() {
+                server.read_tls(&mut rd).unwrap();
+                server.process_new_packets().unwrap();
+            }
+            let mut wire = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut wire).unwrap();
+            }
+            let mut rd = &wire[..];
+            while !rd.is_empty() {
+                client.read_tls(&mut rd).unwrap();
+                client.process_new_packets().unwrap();
+            }
+            if !client.is_handshaking()
+                && !server.is_handshaking()
+                && !client.wants_write()
+                && !server.wants_write()
+            {
+                return;
+            }
+        }
+        panic!("the TLS handshake did not finish");
+    }
+
+    /// One connection of `client` to `server` (in memory); how it was established.
+    fn connect(
+        client: &Arc<rustls::ClientConfig>,
+        server: &Arc<ServerConfig>,
+    ) -> rustls::HandshakeKind {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut c = rustls::ClientConnection::new(client.clone(), name).unwrap();
+        let mut s = rustls::ServerConnection::new(server.clone()).unwrap();
+        converse(&mut c, &mut s);
+        assert_eq!(c.handshake_kind(), s.handshake_kind());
+        s.handshake_kind().expect("handshake done")
+    }
+
+    #[test]
+    fn sessions_resume_by_stateless_ticket_and_only_on_their_own_listener() {
+        let ca = DevCa::generate("facility CA").unwrap();
+        let server = issue_server_cert(&ca, &[], Validity::days_from_now(1)).unwrap();
+        let (public, _) = server_config(
+            server.cert_pem.as_bytes(),
+            server.key_pem.as_bytes(),
+            ca.cert_pem().as_bytes(),
+        )
+        .unwrap();
+        let admin =
+            admin_server_config(server.cert_pem.as_bytes(), server.key_pem.as_bytes()).unwrap();
+        // Nothing per client is kept on the server for resumption.
+        for config in [&public, &admin] {
+            assert!(config.ticketer.enabled());
+            assert!(!config.session_storage.can_cache());
+        }
+        // A client with a session store of its own (a browser profile).
+        let new_client = || {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            Arc::new(
+                rustls::ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth(),
+            )
+        };
+        use rustls::HandshakeKind::{Full, Resumed};
+        let client = new_client();
+        assert_eq!(connect(&client, &public), Full);
+        // The ticket the client was given resumes: the server kept no cache entry for it.
+        assert_eq!(connect(&client, &public), Resumed);
+        // A public listener's ticket does not resume on the admin listener ...
+        assert_eq!(connect(&client, &admin), Full);
+        // ... and an admin listener's ticket not on the public one.
+        let client = new_client();
+        assert_eq!(connect(&client, &admin), Full);
+        assert_eq!(connect(&client, &admin), Resumed);
+        assert_eq!(connect(&client, &public), Full);
     }
 
     #[test]
