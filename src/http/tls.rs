@@ -230,16 +230,30 @@ mod tests {
     use super::*;
     use confer_certs::{issue_server_cert, DevCa, Validity};
 
-    #[test]
-    fn shared_listener_offers_h2_and_http1_and_optional_client_auth() {
+    /// A dev CA, and the public listener's config (with its client certificate policy) and
+    /// the admin listener's, both with one server certificate from that CA.
+    fn listeners() -> (
+        DevCa,
+        Arc<ServerConfig>,
+        ClientCertPolicy,
+        Arc<ServerConfig>,
+    ) {
         let ca = DevCa::generate("facility CA").unwrap();
         let server = issue_server_cert(&ca, &[], Validity::days_from_now(1)).unwrap();
-        let (config, policy) = server_config(
+        let (public, policy) = server_config(
             server.cert_pem.as_bytes(),
             server.key_pem.as_bytes(),
             ca.cert_pem().as_bytes(),
         )
         .unwrap();
+        let admin =
+            admin_server_config(server.cert_pem.as_bytes(), server.key_pem.as_bytes()).unwrap();
+        (ca, public, policy, admin)
+    }
+
+    #[test]
+    fn shared_listener_offers_h2_and_http1_and_optional_client_auth() {
+        let (_ca, config, policy, admin) = listeners();
         assert_eq!(
             config.alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
@@ -257,34 +271,28 @@ mod tests {
             policy.booth_verifier().ca_subjects()[0].as_ref()
         );
         assert!(!deferred.supported_verify_schemes().is_empty());
-
-        let admin =
-            admin_server_config(server.cert_pem.as_bytes(), server.key_pem.as_bytes()).unwrap();
         assert_eq!(admin.alpn_protocols, config.alpn_protocols);
+    }
+
+    /// What `from` has to send, read and processed by `to`.
+    fn pass<A, B>(from: &mut rustls::ConnectionCommon<A>, to: &mut rustls::ConnectionCommon<B>) {
+        let mut wire = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut wire).unwrap();
+        }
+        let mut rd = &wire[..];
+        while !rd.is_empty() {
+            to.read_tls(&mut rd).unwrap();
+            to.process_new_packets().unwrap();
+        }
     }
 
     /// Move TLS records between `client` and `server` until both are done and nothing is
     /// left to send (the server's session tickets follow its handshake).
     fn converse(client: &mut rustls::ClientConnection, server: &mut rustls::ServerConnection) {
         for _ in 0..20 {
-            let mut wire = Vec::new();
-            while client.wants_write() {
-                client.write_tls(&mut wire).unwrap();
-            }
-            let mut rd = &wire[..];
-            while !rd.is_empty() {
-                server.read_tls(&mut rd).unwrap();
-                server.process_new_packets().unwrap();
-            }
-            let mut wire = Vec::new();
-            while server.wants_write() {
-                server.write_tls(&mut wire).unwrap();
-            }
-            let mut rd = &wire[..];
-            while !rd.is_empty() {
-                client.read_tls(&mut rd).unwrap();
-                client.process_new_packets().unwrap();
-            }
+            pass(client, server);
+            pass(server, client);
             if !client.is_handshaking()
                 && !server.is_handshaking()
                 && !client.wants_write()
@@ -311,16 +319,7 @@ mod tests {
 
     #[test]
     fn sessions_resume_by_stateless_ticket_and_only_on_their_own_listener() {
-        let ca = DevCa::generate("facility CA").unwrap();
-        let server = issue_server_cert(&ca, &[], Validity::days_from_now(1)).unwrap();
-        let (public, _) = server_config(
-            server.cert_pem.as_bytes(),
-            server.key_pem.as_bytes(),
-            ca.cert_pem().as_bytes(),
-        )
-        .unwrap();
-        let admin =
-            admin_server_config(server.cert_pem.as_bytes(), server.key_pem.as_bytes()).unwrap();
+        let (ca, public, _, admin) = listeners();
         // Nothing per client is kept on the server for resumption.
         for config in [&public, &admin] {
             assert!(config.ticketer.enabled());
