@@ -197,9 +197,7 @@ mod tests {
     }
 
     /// Resident memory of this process, in KiB, counted page by page (`smaps_rollup` walks
-    /// the page tables). `VmRSS` in `status` is read from per-CPU counters that the kernel
-    /// folds lazily: one suite run saw it stand still through twelve reads while 19 MiB
-    /// blocks were allocated and freed.
+    /// the page tables; `VmRSS` in `status` comes from counters the kernel keeps per CPU).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn rss_kib() -> u64 {
         let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap();
