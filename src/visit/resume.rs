@@ -39,7 +39,7 @@
 //! resume is audited as `participant_resumed`, never as an admission (the seat's admission
 //! stands, and its `Admitted` proof already made its media peer, which the seat keeps).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -229,7 +229,8 @@ impl ResumeRefusal {
 struct Entry {
     visit: VisitId,
     seat: SeatNo,
-    participant: ParticipantId,
+    /// Shared by every credential of the participant ([`Entries::who`]).
+    participant: Arc<ParticipantId>,
     licence: LicenceBasis,
     device: DeviceBinding,
     expires_at: DateTime<Utc>,
@@ -245,7 +246,39 @@ struct Inner {
     hub: VisitHub,
     gate: Gate,
     /// A std `Mutex`, never held across an `.await`.
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    entries: Mutex<Entries>,
+}
+
+/// The credentials this node issued, by SHA-256, and the participants they name.
+///
+/// A credential outlives its seat (it is kept until the slot end, to tell a replay or a
+/// credential whose seat is gone from an unknown one), so a busy day keeps thousands. Each
+/// names its participant, and a booth's id is a heap string: one copy per credential would
+/// leave thousands of small blocks allocated during the day's joins, one in each of as many
+/// heap pages, and those pages could not go back to the system after the visits end. So a
+/// participant is kept once, shared by its credentials, and dropped with the last of them.
+#[derive(Default)]
+struct Entries {
+    by_hash: HashMap<[u8; 32], Entry>,
+    who: HashSet<Arc<ParticipantId>>,
+}
+
+impl Entries {
+    /// The one shared copy of `participant`.
+    fn participant(&mut self, participant: &ParticipantId) -> Arc<ParticipantId> {
+        if let Some(p) = self.who.get(participant) {
+            return Arc::clone(p);
+        }
+        let p = Arc::new(participant.clone());
+        self.who.insert(Arc::clone(&p));
+        p
+    }
+
+    /// Keep only the credentials `keep` says; participants no credential names go too.
+    fn retain(&mut self, keep: impl FnMut(&[u8; 32], &mut Entry) -> bool) {
+        self.by_hash.retain(keep);
+        self.who.retain(|p| Arc::strong_count(p) > 1);
+    }
 }
 
 /// The resume service. Cheap to clone; one per process.
@@ -296,12 +329,12 @@ impl Resumes {
                 audit,
                 hub,
                 gate,
-                entries: Mutex::new(HashMap::new()),
+                entries: Mutex::new(Entries::default()),
             }),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.inner.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -309,7 +342,7 @@ impl Resumes {
     /// it is then treated as one whose node went away (the store and the placement decide
     /// where the seat comes back).
     pub fn forget_seats(&self) {
-        self.entries().clear();
+        *self.entries() = Entries::default();
     }
 
     /// A new credential for `seat`, bound to `device`; every older credential of the seat
@@ -346,20 +379,21 @@ impl Resumes {
         let expires_at = seat.slot_end;
         let mut entries = self.entries();
         entries.retain(|_, e| e.expires_at > now);
-        for e in entries.values_mut() {
+        for e in entries.by_hash.values_mut() {
             if e.visit == seat.visit && e.seat == seat.seat {
                 e.used = true;
             }
         }
-        if entries.len() >= MAX_ENTRIES {
+        if entries.by_hash.len() >= MAX_ENTRIES {
             entries.retain(|_, e| !e.used);
         }
-        entries.insert(
+        let participant = entries.participant(&seat.participant);
+        entries.by_hash.insert(
             hash(&token),
             Entry {
                 visit: seat.visit,
                 seat: seat.seat,
-                participant: seat.participant.clone(),
+                participant,
                 licence: seat.licence,
                 device,
                 expires_at,
@@ -385,19 +419,20 @@ impl Resumes {
         // own device, whatever the later checks say.
         let claimed = {
             let mut entries = self.entries();
-            match entries.get_mut(&hash(token)) {
+            match entries.by_hash.get_mut(&hash(token)) {
                 None => Err(None),
                 Some(e) if e.used => Err(Some((
-                    Some((e.visit, e.participant.clone())),
+                    Some((e.visit, ParticipantId::clone(&e.participant))),
                     ResumeRefusal::Replayed,
                 ))),
                 Some(e) if Some(e.device) != device => Err(Some((
-                    Some((e.visit, e.participant.clone())),
+                    Some((e.visit, ParticipantId::clone(&e.participant))),
                     ResumeRefusal::WrongDevice,
                 ))),
                 Some(e) => {
                     e.used = true;
-                    Ok((e.visit, e.seat, e.participant.clone(), e.licence, e.device))
+                    let participant = ParticipantId::clone(&e.participant);
+                    Ok((e.visit, e.seat, participant, e.licence, e.device))
                 }
             }
         };
@@ -608,6 +643,45 @@ mod tests {
             DeviceBinding::new(Some(b"cert"), None)
         );
         assert_eq!(DeviceBinding::new(None, None), None);
+    }
+
+    /// R-REMOTE-2: credentials outlive their seats until the slot end; they must not each
+    /// hold their own copy of a booth's id (one small heap block per credential, pinning a
+    /// heap page each after the visits end).
+    #[test]
+    fn credentials_of_one_participant_share_one_copy_that_goes_with_the_last() {
+        use crate::ids::BoothId;
+        let booth = ParticipantId::Booth(BoothId("booth-7".into()));
+        let other = ParticipantId::Booth(BoothId("booth-8".into()));
+        let device = DeviceBinding::new(None, Some("tab-a")).unwrap();
+        let mut entries = Entries::default();
+        for (i, who) in [&booth, &booth, &other, &booth].into_iter().enumerate() {
+            let participant = entries.participant(who);
+            let entry = Entry {
+                visit: VisitId(1),
+                seat: SeatNo(i as u64),
+                participant,
+                licence: LicenceBasis::NotApplicable,
+                device,
+                expires_at: Utc::now(),
+                used: false,
+            };
+            entries.by_hash.insert([i as u8; 32], entry);
+        }
+        assert_eq!(entries.who.len(), 2);
+        let shared = |k: u8| Arc::clone(&entries.by_hash[&[k; 32]].participant);
+        assert!(Arc::ptr_eq(&shared(0), &shared(1)) && Arc::ptr_eq(&shared(0), &shared(3)));
+        assert_eq!(*shared(0), booth);
+        assert_eq!(*shared(2), other);
+
+        // The last credential naming `other` goes, and `other` with it; `booth` stays.
+        entries.retain(|k, _| k[0] != 2);
+        assert_eq!(entries.who.len(), 1);
+        assert!(entries.who.contains(&booth));
+        entries.retain(|k, _| k[0] == 3);
+        assert_eq!(entries.who.len(), 1);
+        entries.retain(|_, _| false);
+        assert!(entries.who.is_empty() && entries.by_hash.is_empty());
     }
 
     #[test]
