@@ -859,6 +859,28 @@ impl Driver {
         let bindings = self.table.remove_member(id);
         self.report_slots(visit);
         self.request_keyframes(&bindings);
+        if self.peers.is_empty() {
+            self.compact();
+        }
+    }
+
+    /// No peer is left: give back what the tables grew to while visits ran (memory after
+    /// visits end). The timer heap's entries are all stale then (a peer's entry is live only
+    /// while `scheduled` holds it), and at a few hundred visits it holds tens of thousands of
+    /// them; the maps keep their largest capacity until told.
+    fn compact(&mut self) {
+        let scheduled = &self.scheduled;
+        self.timers
+            .retain(|Reverse((at, id))| scheduled.get(id) == Some(at));
+        self.timers.shrink_to_fit();
+        self.scheduled.shrink_to_fit();
+        self.by_source.shrink_to_fit();
+        self.work.shrink_to_fit();
+        self.pending_events.shrink_to_fit();
+        self.slots_reported.shrink_to_fit();
+        self.routed.shrink_to_fit();
+        self.due.shrink_to_fit();
+        self.table.shrink_to_fit();
     }
 
     /// Tell `visit` which of each member's m-lines now carry whose media, for every member
@@ -992,5 +1014,39 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Memory after visits end: when the last peer goes, the driver's tables are given back
+    /// (a timer heap of stale entries, the source map at its largest).
+    #[test]
+    fn the_last_peer_leaving_gives_back_the_grown_tables() {
+        let (tx, _rx) = mpsc::channel(8);
+        let candidate: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut driver = Driver::new(MediaSockets::capture(candidate), tx);
+        let now = Instant::now();
+        for i in 0..20_000u64 {
+            let at = now + Duration::from_millis(i);
+            driver.timers.push(Reverse((at, PeerId(i))));
+            let port = 1 + (i % 60_000) as u16;
+            driver
+                .by_source
+                .insert(SocketAddr::from(([127, 0, 0, 1], port)), PeerId(i));
+        }
+        driver.scheduled.insert(PeerId(7), now);
+        assert!(driver.timers.capacity() >= 20_000);
+
+        driver.forget(PeerId(7), VisitId(1));
+
+        assert!(driver.timers.is_empty(), "stale timer entries are dropped");
+        assert_eq!(driver.timers.capacity(), 0);
+        assert!(driver.scheduled.is_empty());
+        // `forget` takes the departed peer's addresses out; the others' entries stay (they
+        // are only a routing hint), in a table no larger than they need.
+        assert!(driver.by_source.capacity() < 40_000);
     }
 }

@@ -221,6 +221,12 @@ pub(crate) struct ForwardTable {
 }
 
 impl ForwardTable {
+    /// Give back the capacity the maps grew to (the driver, when its last peer has gone).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.visits.shrink_to_fit();
+        self.members.shrink_to_fit();
+    }
+
     /// Add an admitted member (no m-lines yet: they arrive with [`Self::add_tracks`]).
     pub(crate) fn add_member(&mut self, peer: PeerId, visit: VisitId) {
         let member = Member {
