@@ -273,6 +273,15 @@ fn main() {
     // First thing, before any thread (`memory::fix_mmap_threshold`; `app::start` repeats it).
     confer::memory::fix_mmap_threshold();
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve { .. }) {
+        // Still one thread: restart in place with small allocator caches, so that memory goes
+        // back after a busy hour (`memory::restart_with_small_tcaches`).
+        if let Err(e) = confer::memory::restart_with_small_tcaches() {
+            eprintln!(
+                "confer: 无法以较小的分配器缓存重新启动 / cannot restart with small allocator caches ({e}); running with glibc's defaults"
+            );
+        }
+    }
     let result = match cli.command {
         Command::Serve {
             data_dir,
