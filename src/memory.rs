@@ -157,16 +157,34 @@ pub fn tunables_with_small_tcaches(present: Option<&str>) -> Option<String> {
     }
 }
 
+/// Set in the environment of the restarted process: it restarts at most once. (Not
+/// `CONFER_…`: those are configuration, and an unknown one is refused.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const RESTARTED: &str = "ALLOCATOR_RESTARTED_BY_CONFER";
+
 /// glibc reads `GLIBC_TUNABLES` once, when a process starts, and has no call that sets the
 /// thread caches' size later; so `confer serve` restarts itself in place (`execve` of
 /// `/proc/self/exe`: the same process id, arguments and standard streams) with the variable
 /// set, before any thread exists. Returns `Ok(())` without restarting when the variable
-/// already sizes the caches, or is not text; `Err` when the restart failed (the caller runs
-/// on with glibc's default: memory after a busy hour stays higher, nothing else changes).
+/// already sizes the caches or is not text, when the process runs in secure-execution mode,
+/// or when it is itself the restarted one; `Err` when the restart failed (the caller runs on
+/// with glibc's default: memory after a busy hour stays higher, nothing else changes).
 /// Under valgrind, set the variable yourself so that no restart leaves the tool.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn restart_with_small_tcaches() -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
+    // In secure-execution mode (a binary given capabilities with `setcap` and started by
+    // another user than root, or set-user-ID) glibc ignores this tunable and erases it from
+    // the environment it hands the program: a restart would change nothing and find the
+    // variable missing again, restarting for ever.
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave this process.
+    if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
+        return Ok(());
+    }
+    // And never more than once, whatever else might drop the variable on the way.
+    if std::env::var_os(RESTARTED).is_some() {
+        return Ok(());
+    }
     let present = match std::env::var_os("GLIBC_TUNABLES") {
         None => None,
         Some(v) => match v.into_string() {
@@ -183,6 +201,7 @@ pub fn restart_with_small_tcaches() -> std::io::Result<()> {
         .arg0(arg0)
         .args(args)
         .env("GLIBC_TUNABLES", value)
+        .env(RESTARTED, "1")
         .exec();
     Err(err)
 }
