@@ -163,8 +163,8 @@ pub fn tunables_with_small_tcaches(present: Option<&str>) -> Option<String> {
 const RESTARTED: &str = "ALLOCATOR_RESTARTED_BY_CONFER";
 
 /// glibc reads `GLIBC_TUNABLES` once, when a process starts, and has no call that sets the
-/// thread caches' size later; so `confer serve` restarts itself in place (`execve` of
-/// `/proc/self/exe`: the same process id, arguments and standard streams) with the variable
+/// thread caches' size later; so `confer serve` restarts itself in place (`execve` of its own
+/// binary: the same process id, arguments and standard streams) with the variable
 /// set, before any thread exists. Returns `Ok(())` without restarting when the variable
 /// already sizes the caches or is not text, when the process runs in secure-execution mode,
 /// or when it is itself the restarted one; `Err` when the restart failed (the caller runs on
@@ -197,7 +197,15 @@ pub fn restart_with_small_tcaches() -> std::io::Result<()> {
     };
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| "confer".into());
-    let err = std::process::Command::new("/proc/self/exe")
+    // The binary by its own path: the kernel names a process after the file it runs, and
+    // `/proc/self/exe` would show the server as `exe` in ps, top and pgrep. That path names
+    // this very binary while it runs (a binary replaced on disk reads as "… (deleted)",
+    // which does not exist: then `/proc/self/exe`, still this binary).
+    let exe = std::env::current_exe().ok().filter(|p| p.exists());
+    let program = exe
+        .as_deref()
+        .unwrap_or(std::path::Path::new("/proc/self/exe"));
+    let err = std::process::Command::new(program)
         .arg0(arg0)
         .args(args)
         .env("GLIBC_TUNABLES", value)

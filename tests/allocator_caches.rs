@@ -54,8 +54,14 @@ fn tunables_of(mut cmd: Command, data_dir: &Path, tunables: Option<&str>) -> Opt
     });
     let running = rx.recv_timeout(Duration::from_secs(120));
     let environ = std::fs::read(format!("/proc/{}/environ", child.id()));
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id()));
     stop(&mut child);
     running.expect("the server printed its banner within 120 s");
+    // Restarted or not, it is `confer` in ps, top and pgrep (not `exe`).
+    assert_eq!(
+        comm.expect("the server's /proc/PID/comm").trim_end(),
+        "confer"
+    );
     let environ = environ.expect("the server's /proc/PID/environ");
     // glibc 2.36 parses GLIBC_TUNABLES in the program's original environment block, ending
     // each tunable's value in place with a NUL (the copy it leaves in `environ` is whole), so
