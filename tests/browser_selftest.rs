@@ -657,3 +657,119 @@ async fn dropping_a_browser_kills_chromedriver_and_chromium() -> anyhow::Result<
     })
     .await
 }
+
+/// A chromedriver program for [`Browser::launch_driven_by`]: a shell script that counts
+/// its starts in `<dir>/starts` and runs `first` on its first start, `rest` after.
+fn driver_script(dir: &std::path::Path, first: &str, rest: &str) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let starts = dir.join("starts");
+    let script = dir.join("chromedriver");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho start >> '{starts}'\n\
+             if [ \"$(wc -l < '{starts}')\" -eq 1 ]; then {first}; fi\n{rest}\n",
+            starts = starts.display()
+        ),
+    )?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok(script)
+}
+
+fn starts(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("starts"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// chromedriver given `--port=0` binds 127.0.0.1 on a port the kernel picks, then the same
+/// port on ::1, and exits ("IPv6 port not available") when another socket holds it there.
+/// The harness starts it again instead of failing the test that wanted a browser. Here the
+/// real chromedriver's first start is sent to a port this test holds on ::1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chromedriver_that_finds_its_port_taken_is_started_again() -> anyhow::Result<()> {
+    let Some(_) = browser::chromium_or_fail() else {
+        return Ok(());
+    };
+    bounded(async {
+        let pki = make_pki()?;
+        let held = std::net::TcpListener::bind("[::1]:0").context("holding a port on ::1")?;
+        let port = held.local_addr()?.port();
+        let scripts = tempfile::tempdir()?;
+        let real = browser::chromedriver_path();
+        let real = real.display();
+        // The last --port a chromedriver is given is the one it uses.
+        let driver = driver_script(
+            scripts.path(),
+            &format!("exec '{real}' \"$@\" --port={port}"),
+            &format!("exec '{real}' \"$@\""),
+        )?;
+        let fake_video =
+            browser::fake_camera(pki.dir.path(), "port-taken", browser::LAWYER_COLOUR)?;
+        let lawyer = Browser::launch_driven_by(
+            BrowserOpts {
+                label: "selftest-port-taken".into(),
+                fake_video,
+                client_p12: None,
+                ca_pem: pki.ca_pem.clone(),
+                origin_for_cert_autoselect: "https://127.0.0.1".into(),
+            },
+            driver,
+        )
+        .await?;
+        assert_eq!(
+            starts(scripts.path()),
+            2,
+            "chromedriver was not started again"
+        );
+        lawyer.goto("about:blank").await?;
+        assert_eq!(lawyer.eval("1 + 1").await?, serde_json::json!(2));
+        close_and_check(lawyer).await?;
+        drop(held);
+        Ok(())
+    })
+    .await
+}
+
+/// Any other early exit is an error that says what chromedriver printed, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chromedriver_that_exits_for_another_reason_fails_with_its_words() -> anyhow::Result<()> {
+    let Some(_) = browser::chromium_or_fail() else {
+        return Ok(());
+    };
+    bounded(async {
+        let pki = make_pki()?;
+        let scripts = tempfile::tempdir()?;
+        let driver = driver_script(
+            scripts.path(),
+            "true",
+            "echo 'Unable to initialize logging. Exiting...'; exit 1",
+        )?;
+        let fake_video =
+            browser::fake_camera(pki.dir.path(), "driver-exits", browser::LAWYER_COLOUR)?;
+        let err = Browser::launch_driven_by(
+            BrowserOpts {
+                label: "selftest-driver-exits".into(),
+                fake_video,
+                client_p12: None,
+                ca_pem: pki.ca_pem.clone(),
+                origin_for_cert_autoselect: "https://127.0.0.1".into(),
+            },
+            driver,
+        )
+        .await
+        .expect_err("a chromedriver that exits cannot give a browser");
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("exited before listening") && err.contains("Unable to initialize logging"),
+            "{err}"
+        );
+        assert_eq!(
+            starts(scripts.path()),
+            1,
+            "started again for a reason that is not the port"
+        );
+        Ok(())
+    })
+    .await
+}

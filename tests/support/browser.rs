@@ -601,6 +601,13 @@ impl Look {
     }
 }
 
+/// How a chromedriver start ended (see [`Browser::start_driver`]).
+enum DriverStart {
+    Listening(u16),
+    /// It exited because its port was taken on one of the loopbacks; what it printed.
+    PortTaken(String),
+}
+
 /// A network namespace chromedriver runs in (see [`Browser::launch_in_netns`]).
 struct InNetns {
     name: String,
@@ -614,6 +621,8 @@ pub struct Browser {
     label: String,
     client: Option<Client>,
     driver: Option<Child>,
+    /// The chromedriver program ([`chromedriver_path`] but in the harness's self-test).
+    driver_path: PathBuf,
     dir: Option<tempfile::TempDir>,
     user_data_dir: PathBuf,
     /// Console lines collected so far (std Mutex: never held across `.await`).
@@ -652,14 +661,44 @@ impl Browser {
         autoselect: CertAutoSelect,
         extra_flags: &[&str],
     ) -> anyhow::Result<Browser> {
-        Self::launch_inner(opts, autoselect, extra_flags, None, &Look::default()).await
+        Self::launch_inner(
+            opts,
+            autoselect,
+            extra_flags,
+            None,
+            &Look::default(),
+            chromedriver_path(),
+        )
+        .await
     }
 
     /// [`Browser::launch`] with a browser language (`zh-CN`, `en-US`: `--lang` and the
     /// `intl.accept_languages` preference, so `navigator.languages` asks for it) and,
     /// with `phone`, Chromium's mobile emulation of a 390×844 touch screen.
     pub async fn launch_look(opts: BrowserOpts, look: Look) -> anyhow::Result<Browser> {
-        Self::launch_inner(opts, CertAutoSelect::ProfilePreference, &[], None, &look).await
+        Self::launch_inner(
+            opts,
+            CertAutoSelect::ProfilePreference,
+            &[],
+            None,
+            &look,
+            chromedriver_path(),
+        )
+        .await
+    }
+
+    /// [`Browser::launch`] through another chromedriver program (the harness's own
+    /// self-test, tests/browser_selftest.rs).
+    pub async fn launch_driven_by(opts: BrowserOpts, driver: PathBuf) -> anyhow::Result<Browser> {
+        Self::launch_inner(
+            opts,
+            CertAutoSelect::ProfilePreference,
+            &[],
+            None,
+            &Look::default(),
+            driver,
+        )
+        .await
     }
 
     /// [`Browser::launch_with_flags`] with chromedriver (and so Chromium) running inside
@@ -684,6 +723,7 @@ impl Browser {
             extra_flags,
             Some(ns),
             &Look::default(),
+            chromedriver_path(),
         )
         .await
     }
@@ -694,6 +734,7 @@ impl Browser {
         extra_flags: &[&str],
         netns: Option<InNetns>,
         look: &Look,
+        driver_path: PathBuf,
     ) -> anyhow::Result<Browser> {
         let chromium = chromium_path();
         anyhow::ensure!(chromium.is_file(), "{} not found", chromium.display());
@@ -729,13 +770,14 @@ impl Browser {
             label: opts.label.clone(),
             client: None,
             driver: None,
+            driver_path,
             dir: Some(dir),
             user_data_dir,
             console: Mutex::new(Vec::new()),
             _policy: policy,
         };
         // From here on, Drop cleans up whatever was started if we fail.
-        let port = browser.spawn_driver(&home, netns.as_ref()).await?;
+        let port = browser.start_driver(&home, netns.as_ref()).await?;
         let driver_ip = netns
             .as_ref()
             .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |n| n.ns_ip);
@@ -800,7 +842,31 @@ impl Browser {
         }
     }
 
-    async fn spawn_driver(&mut self, home: &Path, netns: Option<&InNetns>) -> anyhow::Result<u16> {
+    /// Starts chromedriver, again when it finds its port taken. With `--port=0` it binds
+    /// 127.0.0.1 on a port the kernel picks, then the same port on ::1, and exits ("IPv6
+    /// port not available") when some other socket of the machine already holds that one
+    /// there: rare, but a full suite starts hundreds of drivers among thousands of sockets.
+    async fn start_driver(&mut self, home: &Path, netns: Option<&InNetns>) -> anyhow::Result<u16> {
+        const TRIES: usize = 5;
+        let mut taken = Vec::new();
+        for _ in 0..TRIES {
+            match self.spawn_driver(home, netns).await? {
+                DriverStart::Listening(port) => return Ok(port),
+                DriverStart::PortTaken(said) => {
+                    // It exited on its own; this reaps it (no Chromium exists yet).
+                    self.kill_driver();
+                    taken.push(said);
+                }
+            }
+        }
+        bail!("chromedriver found its port taken {TRIES} times: {taken:?}")
+    }
+
+    async fn spawn_driver(
+        &mut self,
+        home: &Path,
+        netns: Option<&InNetns>,
+    ) -> anyhow::Result<DriverStart> {
         let dir = self
             .dir
             .as_ref()
@@ -810,10 +876,10 @@ impl Browser {
         let tmp = dir.join("t");
         std::fs::create_dir_all(&tmp)?;
         let mut cmd = match netns {
-            None => Command::new(chromedriver_path()),
+            None => Command::new(&self.driver_path),
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", &ns.name]).arg(chromedriver_path());
+                c.args(["netns", "exec", &ns.name]).arg(&self.driver_path);
                 c.arg(format!("--allowed-ips={}", ns.root_ip));
                 c
             }
@@ -844,14 +910,16 @@ impl Browser {
             .process_group(0);
         let mut child = cmd
             .spawn()
-            .with_context(|| format!("starting {}", chromedriver_path().display()))?;
+            .with_context(|| format!("starting {}", self.driver_path.display()))?;
         let stdout = child.stdout.take().expect("piped stdout");
         self.driver = Some(child);
 
-        // chromedriver prints "... started successfully on port N." once it listens.
+        // chromedriver prints "... started successfully on port N." once it listens, or
+        // why it will not and exits.
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut said = Vec::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(port) = line
                     .split("started successfully on port ")
@@ -859,15 +927,25 @@ impl Browser {
                     .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok())
                 {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(port);
+                        let _ = tx.send(Ok(port));
                     }
+                } else if tx.is_some() {
+                    said.push(line);
                 }
             }
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(Err(said.join(" / ")));
+            }
         });
-        tokio::time::timeout(LAUNCH_TIMEOUT, rx)
-            .await
-            .map_err(|_| anyhow!("chromedriver did not report its port within {LAUNCH_TIMEOUT:?}"))?
-            .map_err(|_| anyhow!("chromedriver exited before listening"))
+        match tokio::time::timeout(LAUNCH_TIMEOUT, rx).await {
+            Err(_) => bail!("chromedriver did not report its port within {LAUNCH_TIMEOUT:?}"),
+            Ok(Ok(Ok(port))) => Ok(DriverStart::Listening(port)),
+            Ok(Ok(Err(said))) if said.contains("port not available") => {
+                Ok(DriverStart::PortTaken(said))
+            }
+            Ok(Ok(Err(said))) => bail!("chromedriver exited before listening: {said}"),
+            Ok(Err(_)) => bail!("chromedriver's output reader ended without a word"),
+        }
     }
 
     fn client(&self) -> anyhow::Result<&Client> {
@@ -1131,9 +1209,8 @@ impl Browser {
         self.kill_all();
     }
 
-    fn kill_all(&mut self) {
-        self.client = None;
-        let needle = format!("--user-data-dir={}", self.user_data_dir.display());
+    /// Kills chromedriver, its process group and its process tree.
+    fn kill_driver(&mut self) {
         if let Some(mut driver) = self.driver.take() {
             let pid = driver.id();
             let tree = process_tree(pid);
@@ -1145,6 +1222,12 @@ impl Browser {
             let _ = driver.kill();
             let _ = driver.wait();
         }
+    }
+
+    fn kill_all(&mut self) {
+        self.client = None;
+        let needle = format!("--user-data-dir={}", self.user_data_dir.display());
+        self.kill_driver();
         // Anything that escaped the tree (re-parented, own group) still names our profile.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
