@@ -30,6 +30,10 @@
 //! for every packet it forwards. (Until 2026-12-04 the first column also held whatever RTCP
 //! a client sent in the same instant, and the second was not timed.)
 //!
+//! `CONFER_BENCH_VISITS=N` (default 1) joins N visits and sends their packets in turn, each
+//! side of each visit still one packet per step: the driver then works among the state of
+//! 2N legs, as a server does, instead of one visit's that stays in the caches.
+//!
 //! `CONFER_BENCH_ONE_WAY=1` has only the lawyer send (the traffic before 2026-12-04). The
 //! booth's leg then carries no media, and str0m keeps it alive with padding (its 50 kbit/s
 //! target when a leg sends nothing else): about one padding packet out per packet in, which
@@ -39,7 +43,7 @@
 mod inproc;
 
 use confer::media::bench_support::Sfu;
-use inproc::{join_pair, Client, SFU};
+use inproc::{join_pair_of, Client, SFU};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -66,27 +70,35 @@ struct Row {
     payload_in: u64,
 }
 
+/// One visit's two clients and the sequence numbers each has sent (`[side][kind]`).
+struct Visit {
+    booth: Client,
+    lawyer: Client,
+    seq: [[u64; 2]; 2],
+}
+
 /// Feed `total` packets (video: 1100 B payload; audio: 80 B), half from each side as in a
-/// visit (the lawyer's and the booth's alternate, half a step apart); time only the driver's
-/// work. Figures are per media packet written; a client's other datagrams of the moment (its
-/// RTCP, its bandwidth probes) reach the SFU with it and are timed with it.
-#[allow(clippy::too_many_arguments)] // one row of the table: its name, the parts and its knobs
+/// visit (the lawyer's and the booth's alternate, half a step apart), the visits in turn;
+/// time only the driver's work. Figures are per media packet written; a client's other
+/// datagrams of the moment (its RTCP, its bandwidth probes) reach the SFU with it and are
+/// timed with it.
 fn run(
     name: &'static str,
     sfu: &mut Sfu,
-    lawyer: &mut Client,
-    booth: &mut Client,
+    visits: &mut [Visit],
     now: &mut Instant,
-    seq: &mut [[u64; 2]; 2],
     total: u64,
     video: bool,
 ) -> Row {
     let sfu_addr: SocketAddr = SFU.parse().expect("addr");
     let size = if video { 1100 } else { 80 };
     let template: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
-    // The clock is virtual (see the module documentation for the knobs).
+    // The clock is virtual (see the module documentation for the knobs). Each side of each
+    // visit sends one packet per step, so the clock moves a step per packet of every visit.
     let step = Duration::from_micros(env_u64("CONFER_BENCH_STEP_US", 12_000));
     let one_way = std::env::var("CONFER_BENCH_ONE_WAY").is_ok_and(|v| v == "1");
+    let n = visits.len() as u64;
+    let tick = if one_way { step } else { step / 2 } / n as u32;
     let (k, clock) = if video { (1, 90) } else { (0, 48) };
     let mut forward = Duration::ZERO;
     let mut feedback = Duration::ZERO;
@@ -95,15 +107,21 @@ fn run(
     sfu.keep_sent(true);
     for i in 0..total {
         // Untimed: a client makes the SRTP datagram with its own clock stamp. Even packets
-        // from the lawyer, odd ones from the booth half a step later (all from the lawyer
-        // with CONFER_BENCH_ONE_WAY=1).
-        let from_booth = !one_way && i % 2 == 1;
-        *now += if one_way { step } else { step / 2 };
+        // (of each visit) from the lawyer, odd ones from the booth half a step later (all
+        // from the lawyer with CONFER_BENCH_ONE_WAY=1).
+        let visit = &mut visits[(i % n) as usize];
+        let from_booth = !one_way && (i / n) % 2 == 1;
+        *now += tick;
         let side = usize::from(from_booth);
-        seq[side][k] += 1;
-        let ts = (seq[side][k] as u32).wrapping_mul(clock * 2);
-        let client: &mut Client = if from_booth { booth } else { lawyer };
-        client.write(video, seq[side][k], ts, *now, template.clone());
+        visit.seq[side][k] += 1;
+        let seq = visit.seq[side][k];
+        let ts = (seq as u32).wrapping_mul(clock * 2);
+        let client: &mut Client = if from_booth {
+            &mut visit.booth
+        } else {
+            &mut visit.lawyer
+        };
+        client.write(video, seq, ts, *now, template.clone());
         // The client's RTP (the packet, and any padding or probe of the moment) is timed as
         // forwarding; RTCP it sends at the same time (reports, transport-wide feedback) is
         // timed as feedback, with the answers below.
@@ -131,27 +149,34 @@ fn run(
         }
         feedback += t0.elapsed();
         // The wire: the SFU's datagrams to the clients, their answers back (timed as
-        // feedback), until nothing is in flight.
-        for c in [&mut *lawyer, &mut *booth] {
+        // feedback), until nothing is in flight. The sending visit's clients are ticked
+        // now; another visit's, when it sends or receives (at most half a step later).
+        for c in [&mut visit.lawyer, &mut visit.booth] {
             c.tick(*now);
         }
         for _ in 0..10 {
+            let mut answers: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
             for (_, to, d) in sfu.take_sent() {
-                if to == lawyer.addr {
-                    lawyer.receive(*now, sfu_addr, &d);
-                } else if to == booth.addr {
-                    booth.receive(*now, sfu_addr, &d);
+                // Client ports are 40000 + 2v - 1 (booth) and 40000 + 2v (lawyer), v from 1.
+                let at = usize::from(to.port()).wrapping_sub(40_001);
+                let Some(v) = visits.get_mut(at / 2) else {
+                    continue;
+                };
+                let c = if at % 2 == 0 {
+                    &mut v.booth
+                } else {
+                    &mut v.lawyer
+                };
+                if c.addr == to {
+                    c.receive(*now, sfu_addr, &d);
                 }
             }
-            let answers: Vec<(SocketAddr, Vec<u8>)> = [&mut *lawyer, &mut *booth]
-                .into_iter()
-                .flat_map(|c| {
+            for v in visits.iter_mut() {
+                for c in [&mut v.lawyer, &mut v.booth] {
                     let addr = c.addr;
-                    std::mem::take(&mut c.out)
-                        .into_iter()
-                        .map(move |d| (addr, d))
-                })
-                .collect();
+                    answers.extend(std::mem::take(&mut c.out).into_iter().map(|d| (addr, d)));
+                }
+            }
             if answers.is_empty() {
                 break;
             }
@@ -174,24 +199,30 @@ fn run(
     }
 }
 
-/// Both rows (video, audio) on a fresh SFU with the fast path on or off, and how many packets
-/// the fast path carried in and out.
-fn measure(total: u64, fast: bool) -> (Vec<Row>, (u64, u64)) {
+/// Both rows (video, audio) on a fresh SFU with `visits` visits and the fast path on or off,
+/// and how many packets the fast path carried in and out.
+fn measure(total: u64, fast: bool, visits: u64) -> (Vec<Row>, (u64, u64)) {
     let mut now = Instant::now();
     let mut sfu = Sfu::new(SFU.parse().expect("addr"));
     sfu.set_fast_path(fast);
     sfu.keep_sent(true);
-    let (mut booth, mut lawyer) = join_pair(&mut sfu, &mut now);
+    let mut joined: Vec<Visit> = (1..=visits)
+        .map(|v| {
+            let (booth, lawyer) = join_pair_of(&mut sfu, &mut now, v);
+            Visit {
+                booth,
+                lawyer,
+                seq: [[0; 2]; 2],
+            }
+        })
+        .collect();
     // A short warm-up (str0m's stream state, first keyframe requests) before measuring.
-    let mut seq = [[0u64; 2]; 2];
     let _ = run(
         "warm-up",
         &mut sfu,
-        &mut lawyer,
-        &mut booth,
+        &mut joined,
         &mut now,
-        &mut seq,
-        4_000,
+        4_000 * visits,
         true,
     );
     let (video, audio) = if fast {
@@ -200,45 +231,33 @@ fn measure(total: u64, fast: bool) -> (Vec<Row>, (u64, u64)) {
         ("str0m, video 1100 B", "str0m, audio 80 B")
     };
     let rows = vec![
-        run(
-            video,
-            &mut sfu,
-            &mut lawyer,
-            &mut booth,
-            &mut now,
-            &mut seq,
-            total,
-            true,
-        ),
-        run(
-            audio,
-            &mut sfu,
-            &mut lawyer,
-            &mut booth,
-            &mut now,
-            &mut seq,
-            total / 4,
-            false,
-        ),
+        run(video, &mut sfu, &mut joined, &mut now, total, true),
+        run(audio, &mut sfu, &mut joined, &mut now, total / 4, false),
     ];
     (rows, sfu.fast_totals())
 }
 
 fn main() {
     let total = env_u64("CONFER_BENCH_PACKETS", 200_000);
+    // CONFER_BENCH_VISITS=N: N visits on the SFU, their packets in turn (the state of many
+    // legs, as in a server, rather than one visit's in the caches).
+    let visits = env_u64("CONFER_BENCH_VISITS", 1).max(1);
     // CONFER_BENCH_PATH=fast|str0m runs one path only (for a profiler); default both.
     let path = std::env::var("CONFER_BENCH_PATH").unwrap_or_default();
     let mut rows = Vec::new();
     if path != "fast" {
-        rows.extend(measure(total, false).0);
+        rows.extend(measure(total, false, visits).0);
     }
     let (mut fast_in, mut fast_out) = (0, 0);
     if path != "str0m" {
-        let (fast_rows, totals) = measure(total, true);
+        let (fast_rows, totals) = measure(total, true, visits);
         rows.extend(fast_rows);
         (fast_in, fast_out) = totals;
     }
-    println!("forwarding hot path, in-process (SRTP decrypt + route + SRTP encrypt + send):");
+    println!(
+        "forwarding hot path, in-process (SRTP decrypt + route + SRTP encrypt + send), \
+         {visits} visit(s):"
+    );
     println!(
         "{:<20} {:>10} {:>14} {:>14} {:>12} {:>14}",
         "path, packets", "count", "ns/packet", "feedback ns", "out/in", "bytes out"

@@ -29,12 +29,13 @@ pub fn sfu_addr() -> SocketAddr {
     SFU.parse().expect("addr")
 }
 
-fn terms() -> VisitTerms {
+/// Visit `visit`'s terms: its lawyer is `LawyerId(9 + visit)`, its booth `booth-<visit>`.
+fn terms(visit: u64) -> VisitTerms {
     let now = Utc::now();
     VisitTerms {
-        id: VisitId(1),
-        lawyer: LawyerId(10),
-        booth: BoothId("booth-1".into()),
+        id: VisitId(visit as i64),
+        lawyer: LawyerId(9 + visit as i64),
+        booth: BoothId(format!("booth-{visit}")),
         case: Some(confer::ids::CaseId(1)),
         companions: Vec::new(),
         starts_at: now - chrono::Duration::hours(1),
@@ -47,6 +48,11 @@ fn terms() -> VisitTerms {
 
 /// The visit's lawyer, admitted.
 pub fn lawyer() -> Admitted {
+    lawyer_of(1)
+}
+
+/// The lawyer of visit `visit`, admitted.
+pub fn lawyer_of(visit: u64) -> Admitted {
     let evidence = LawyerEvidence {
         account_locked: false,
         engagement: Some(EngagementEvidence {
@@ -58,8 +64,8 @@ pub fn lawyer() -> Admitted {
         terminal: None,
     };
     admit(
-        &terms(),
-        &Applicant::Lawyer(LawyerId(10), evidence),
+        &terms(visit),
+        &Applicant::Lawyer(LawyerId(9 + visit as i64), evidence),
         Utc::now(),
     )
     .expect("the lawyer is admitted")
@@ -67,9 +73,14 @@ pub fn lawyer() -> Admitted {
 
 /// The visit's booth, admitted.
 pub fn booth() -> Admitted {
+    booth_of(1)
+}
+
+/// The booth of visit `visit`, admitted.
+pub fn booth_of(visit: u64) -> Admitted {
     admit(
-        &terms(),
-        &Applicant::Booth(BoothId("booth-1".into())),
+        &terms(visit),
+        &Applicant::Booth(BoothId(format!("booth-{visit}"))),
         Utc::now(),
     )
     .expect("the booth is admitted")
@@ -293,23 +304,31 @@ pub fn settle(sfu: &mut Sfu, clients: &mut [&mut Client], now: Instant) {
 /// A booth and a lawyer joined to `sfu` and connected (ICE, DTLS, payload types), the
 /// virtual clock moved on as far as that took. Returns (booth, lawyer).
 pub fn join_pair(sfu: &mut Sfu, now: &mut Instant) -> (Client, Client) {
+    join_pair_of(sfu, now, 1)
+}
+
+/// [`join_pair`] for visit `visit` (1, 2, ...) on an SFU where visits 1 to `visit - 1` are
+/// already connected: its booth on port `40000 + 2 * visit - 1`, its lawyer on the next.
+pub fn join_pair_of(sfu: &mut Sfu, now: &mut Instant, visit: u64) -> (Client, Client) {
+    let port = u16::try_from(40_000 + 2 * visit - 1).expect("a port");
     let mut booth = Client::join(
         sfu,
-        "127.0.0.1:40001".parse().expect("addr"),
-        &booth(),
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        &booth_of(visit),
         *now,
     );
     let mut lawyer = Client::join(
         sfu,
-        "127.0.0.1:40002".parse().expect("addr"),
-        &lawyer(),
+        SocketAddr::from(([127, 0, 0, 1], port + 1)),
+        &lawyer_of(visit),
         *now,
     );
+    let peers = 2 * usize::try_from(visit).expect("a count");
     for _ in 0..2_000 {
         settle(sfu, &mut [&mut lawyer, &mut booth], *now);
         if lawyer.connected
             && booth.connected
-            && sfu.connected_peers() == 2
+            && sfu.connected_peers() == peers
             && lawyer.video_pt.is_some()
             && lawyer.audio_pt.is_some()
         {
@@ -318,7 +337,7 @@ pub fn join_pair(sfu: &mut Sfu, now: &mut Instant) -> (Client, Client) {
         *now += std::time::Duration::from_millis(5);
     }
     assert!(
-        lawyer.connected && booth.connected && sfu.connected_peers() == 2,
+        lawyer.connected && booth.connected && sfu.connected_peers() == peers,
         "the peers did not connect"
     );
     (booth, lawyer)
