@@ -216,15 +216,10 @@ fn measure(total: u64, fast: bool, visits: u64) -> (Vec<Row>, (u64, u64)) {
             }
         })
         .collect();
-    // A short warm-up (str0m's stream state, first keyframe requests) before measuring.
-    let _ = run(
-        "warm-up",
-        &mut sfu,
-        &mut joined,
-        &mut now,
-        4_000 * visits,
-        true,
-    );
+    // A short warm-up (str0m's stream state, first keyframe requests) before measuring:
+    // `CONFER_BENCH_WARMUP` packets per visit (default 4 000; fewer under valgrind).
+    let warm_up = env_u64("CONFER_BENCH_WARMUP", 4_000) * visits;
+    let _ = run("warm-up", &mut sfu, &mut joined, &mut now, warm_up, true);
     let (video, audio) = if fast {
         ("fast, video 1100 B", "fast, audio 80 B")
     } else {
