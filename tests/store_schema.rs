@@ -76,3 +76,32 @@ async fn a_store_url_that_is_not_postgres_is_refused_with_a_clear_sentence() {
         .expect("nothing listens on port 1");
     assert!(!e.to_string().contains("s3cret"), "{e}");
 }
+
+/// The test harness's PostgreSQL (tests/support/pg.rs) picks a free port and then starts
+/// postgres on it; another socket may take the port in between. A postgres that exits
+/// for that is started again on the next port, and the data `initdb` wrote is kept.
+#[tokio::test]
+async fn a_postgres_that_finds_its_port_taken_is_started_on_another() {
+    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("hold a port");
+    let taken = held.local_addr().expect("its address").port();
+    let free = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .expect("pick a port")
+        .local_addr()
+        .expect("its address")
+        .port();
+    let Some(server) =
+        tokio::task::spawn_blocking(move || pg::PgServer::start_on(false, [taken, free]))
+            .await
+            .expect("start PostgreSQL")
+    else {
+        return; // PostgreSQL missing outside CI: pg.rs said so.
+    };
+    assert_eq!(server.port, free, "started on the port that was taken");
+    let url = server.database().await;
+    let store = Store::connect(&url)
+        .await
+        .expect("the server started again works");
+    let schema = store.schema().await.expect("its schema");
+    assert!(schema.tables.iter().any(|t| t.0 == "visits"), "{schema:?}");
+    drop(held);
+}

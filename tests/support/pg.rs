@@ -101,10 +101,25 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// How a start of `postgres` ended (see [`PgServer::start`]).
+enum Ready {
+    Yes,
+    /// It exited because another socket held its port.
+    PortTaken,
+    /// It exited for another reason; its log.
+    Exited(String),
+}
+
 impl PgServer {
     /// `initdb` and start a server; `None` (a skip) when PostgreSQL is missing outside CI.
     /// `watch`: also start the watchdog (for a server that is never dropped).
     pub fn start(watch: bool) -> Option<PgServer> {
+        Self::start_on(watch, std::iter::repeat_with(free_port))
+    }
+
+    /// [`PgServer::start`] on the first of `ports` that postgres can bind (a port taken
+    /// between the pick and postgres's bind is passed over; at most five are tried).
+    pub fn start_on(watch: bool, ports: impl IntoIterator<Item = u16>) -> Option<PgServer> {
         let bin = postgres_or_fail()?;
         let root = std::fs::metadata("/proc/self")
             .map(|m| m.uid() == 0)
@@ -143,7 +158,23 @@ impl PgServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = free_port();
+        // The port is free when picked, and taken again when postgres binds it: another
+        // socket of the machine may get it in between. A server that exits for that is
+        // started again on another port; one that exits for anything else fails at once.
+        const TRIES: usize = 5;
+        for port in ports.into_iter().take(TRIES) {
+            let mut server = Self::spawn(&bin, &data, &dir, port, root, watch);
+            match server.wait_ready(&bin) {
+                Ready::Yes => return Some(server),
+                Ready::PortTaken => server.abandon(),
+                Ready::Exited(log) => panic!("PostgreSQL exited while starting: {log}"),
+            }
+        }
+        panic!("PostgreSQL found its port taken {TRIES} times");
+    }
+
+    /// Start `postgres` on `data` at `port` (and, with `watch`, its watchdog).
+    fn spawn(bin: &Path, data: &Path, dir: &Path, port: u16, root: bool, watch: bool) -> PgServer {
         let log = std::fs::File::create(dir.join("postgres.log")).expect("log file");
         if root {
             let _ = Command::new("chown")
@@ -153,7 +184,7 @@ impl PgServer {
         }
         let child = as_server_user(&bin.join("postgres"), root)
             .arg("-D")
-            .arg(&data)
+            .arg(data)
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.display()))
@@ -183,13 +214,31 @@ impl PgServer {
                 .spawn()
                 .expect("start the PostgreSQL watchdog")
         });
-        let server = PgServer {
+        PgServer {
             child: Some(child),
             watchdog,
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             port,
-        };
-        // Ready when pg_isready says so (it accepts connections before it is ready).
+        }
+    }
+
+    /// Let go of a server that exited on start, keeping its directory (the data `initdb`
+    /// wrote) for the next try.
+    fn abandon(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        // Drop removes `dir`: an empty path is nothing to remove.
+        self.dir = PathBuf::new();
+    }
+
+    /// Wait until `pg_isready` says the server is ready (it accepts connections before it
+    /// is), or it has exited.
+    fn wait_ready(&mut self, bin: &Path) -> Ready {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = Command::new(bin.join("pg_isready"))
@@ -198,7 +247,7 @@ impl PgServer {
                     "-h",
                     "127.0.0.1",
                     "-p",
-                    &port.to_string(),
+                    &self.port.to_string(),
                     "-U",
                     "postgres",
                 ])
@@ -206,16 +255,28 @@ impl PgServer {
                 .map(|s| s.success())
                 .unwrap_or(false);
             if ready {
-                break;
+                return Ready::Yes;
+            }
+            let log = || std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited {
+                let log = log();
+                return if log.contains("Address already in use") {
+                    Ready::PortTaken
+                } else {
+                    Ready::Exited(log)
+                };
             }
             assert!(
                 Instant::now() < deadline,
                 "PostgreSQL did not become ready within 60 s: {}",
-                std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default()
+                log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(server)
     }
 
     /// The URL of the server's `postgres` database.
