@@ -185,12 +185,10 @@ pub fn restart_with_small_tcaches() -> std::io::Result<()> {
     if std::env::var_os(RESTARTED).is_some() {
         return Ok(());
     }
-    let present = match std::env::var_os("GLIBC_TUNABLES") {
-        None => None,
-        Some(v) => match v.into_string() {
-            Ok(s) => Some(s),
-            Err(_) => return Ok(()),
-        },
+    let present = match std::env::var("GLIBC_TUNABLES") {
+        Ok(s) => Some(s),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => return Ok(()),
     };
     let Some(value) = tunables_with_small_tcaches(present.as_deref()) else {
         return Ok(());

@@ -676,6 +676,22 @@ fn driver_script(dir: &std::path::Path, first: &str, rest: &str) -> anyhow::Resu
     Ok(script)
 }
 
+/// A browser without a client certificate, through the chromedriver program `driver`.
+async fn launch_driven_by(pki: &Pki, label: &str, driver: PathBuf) -> anyhow::Result<Browser> {
+    let fake_video = browser::fake_camera(pki.dir.path(), label, browser::LAWYER_COLOUR)?;
+    Browser::launch_driven_by(
+        BrowserOpts {
+            label: format!("selftest-{label}"),
+            fake_video,
+            client_p12: None,
+            ca_pem: pki.ca_pem.clone(),
+            origin_for_cert_autoselect: "https://127.0.0.1".into(),
+        },
+        driver,
+    )
+    .await
+}
+
 fn starts(dir: &std::path::Path) -> usize {
     std::fs::read_to_string(dir.join("starts"))
         .map(|s| s.lines().count())
@@ -704,19 +720,7 @@ async fn a_chromedriver_that_finds_its_port_taken_is_started_again() -> anyhow::
             &format!("exec '{real}' \"$@\" --port={port}"),
             &format!("exec '{real}' \"$@\""),
         )?;
-        let fake_video =
-            browser::fake_camera(pki.dir.path(), "port-taken", browser::LAWYER_COLOUR)?;
-        let lawyer = Browser::launch_driven_by(
-            BrowserOpts {
-                label: "selftest-port-taken".into(),
-                fake_video,
-                client_p12: None,
-                ca_pem: pki.ca_pem.clone(),
-                origin_for_cert_autoselect: "https://127.0.0.1".into(),
-            },
-            driver,
-        )
-        .await?;
+        let lawyer = launch_driven_by(&pki, "port-taken", driver).await?;
         assert_eq!(
             starts(scripts.path()),
             2,
@@ -745,20 +749,9 @@ async fn a_chromedriver_that_exits_for_another_reason_fails_with_its_words() -> 
             "true",
             "echo 'Unable to initialize logging. Exiting...'; exit 1",
         )?;
-        let fake_video =
-            browser::fake_camera(pki.dir.path(), "driver-exits", browser::LAWYER_COLOUR)?;
-        let err = Browser::launch_driven_by(
-            BrowserOpts {
-                label: "selftest-driver-exits".into(),
-                fake_video,
-                client_p12: None,
-                ca_pem: pki.ca_pem.clone(),
-                origin_for_cert_autoselect: "https://127.0.0.1".into(),
-            },
-            driver,
-        )
-        .await
-        .expect_err("a chromedriver that exits cannot give a browser");
+        let err = launch_driven_by(&pki, "driver-exits", driver)
+            .await
+            .expect_err("a chromedriver that exits cannot give a browser");
         let err = format!("{err:#}");
         assert!(
             err.contains("exited before listening") && err.contains("Unable to initialize logging"),
