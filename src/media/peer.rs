@@ -550,7 +550,7 @@ impl Peer {
                 payload: inc.payload,
                 nackable,
             };
-            let mut buf = vec![0u8; inc.payload.len() + FAST_HEADROOM];
+            let mut buf = net.buffer(inc.payload.len() + FAST_HEADROOM);
             let seal = |b: &mut [u8], plain: usize, index: u64| {
                 srtp.tx.seal(b, plain, (index >> 16) as u32).ok()
             };

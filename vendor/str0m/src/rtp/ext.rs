@@ -64,8 +64,12 @@ pub enum Extension {
     ColorSpace,
 
     /// Not recognized URI, but it could still be user parseable.
+    ///
+    /// confer patch (CONFER-PATCH.md): the URI and serializer are boxed, so that an
+    /// `Extension` is two words instead of five and an `ExtensionMap` six cache lines instead
+    /// of twelve (every packet sent or received scans one).
     #[doc(hidden)]
-    UnknownUri(String, Arc<dyn ExtensionSerializer>),
+    UnknownUri(Box<(String, Arc<dyn ExtensionSerializer>)>),
 }
 
 // All header extensions must have a common "form", either using
@@ -143,7 +147,7 @@ pub trait ExtensionSerializer: Debug + Send + Sync + 'static {
 impl Extension {
     fn requires_two_byte_form(&self, ev: &ExtensionValues) -> bool {
         match self {
-            Extension::UnknownUri(_, serializer) => serializer.requires_two_byte_form(ev),
+            Extension::UnknownUri(u) => u.1.requires_two_byte_form(ev),
             _ => false,
         }
     }
@@ -241,12 +245,12 @@ impl Extension {
             }
         }
 
-        Extension::UnknownUri(uri.to_string(), Arc::new(SdpUnknownUri))
+        Extension::UnknownUri(Box::new((uri.to_string(), Arc::new(SdpUnknownUri))))
     }
 
     /// Extension for a uri not handled by str0m itself.
     pub fn with_serializer(uri: &str, s: impl ExtensionSerializer) -> Self {
-        Extension::UnknownUri(uri.to_string(), Arc::new(s))
+        Extension::UnknownUri(Box::new((uri.to_string(), Arc::new(s))))
     }
 
     /// Represents the extension as an URI.
@@ -257,15 +261,16 @@ impl Extension {
             }
         }
 
-        if let Extension::UnknownUri(uri, _) = self {
-            return uri;
+        if let Extension::UnknownUri(u) = self {
+            return &u.0;
         }
 
         "unknown"
     }
 
     pub(crate) fn is_serialized(&self) -> bool {
-        if let Self::UnknownUri(_, s) = self {
+        if let Self::UnknownUri(u) = self {
+            let s = &u.1;
             // Check if this Arc contains the SdpUnknownUri.
             let is_sdp = (s as &(dyn Any + 'static))
                 .downcast_ref::<SdpUnknownUri>()
@@ -285,8 +290,8 @@ impl Extension {
     fn is_audio(&self) -> bool {
         use Extension::*;
 
-        if let UnknownUri(_, serializer) = self {
-            return serializer.is_audio();
+        if let UnknownUri(u) = self {
+            return u.1.is_audio();
         }
 
         matches!(
@@ -306,8 +311,8 @@ impl Extension {
     fn is_video(&self) -> bool {
         use Extension::*;
 
-        if let UnknownUri(_, serializer) = self {
-            return serializer.is_video();
+        if let UnknownUri(u) = self {
+            return u.1.is_video();
         }
 
         matches!(
@@ -740,8 +745,8 @@ impl Extension {
                 // TODO HDR color space
                 None
             }
-            UnknownUri(_, serializer) => {
-                let n = serializer.write_to(buf, ev);
+            UnknownUri(u) => {
+                let n = u.1.write_to(buf, ev);
 
                 if n == 0 { None } else { Some(n) }
             }
@@ -868,8 +873,8 @@ impl Extension {
             ColorSpace => {
                 // TODO HDR color space
             }
-            UnknownUri(_, serializer) => {
-                let success = serializer.parse_value(buf, ev);
+            UnknownUri(u) => {
+                let success = u.1.parse_value(buf, ev);
                 if !success {
                     return None;
                 }
@@ -1203,7 +1208,7 @@ impl fmt::Display for Extension {
                 RtpMid => "mid",
                 FrameMarking => "frame-marking07",
                 ColorSpace => "color-space",
-                UnknownUri(uri, _) => uri,
+                UnknownUri(u) => &u.0,
             }
         )
     }
@@ -1270,7 +1275,7 @@ impl PartialEq for Extension {
             (Extension::RtpMid, Extension::RtpMid) => true,
             (Extension::FrameMarking, Extension::FrameMarking) => true,
             (Extension::ColorSpace, Extension::ColorSpace) => true,
-            (Extension::UnknownUri(uri1, _), Extension::UnknownUri(uri2, _)) => uri1 == uri2,
+            (Extension::UnknownUri(u1), Extension::UnknownUri(u2)) => u1.0 == u2.0,
             _ => false,
         }
     }

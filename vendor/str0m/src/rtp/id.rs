@@ -49,19 +49,16 @@ macro_rules! str_id {
 
         impl<'a> From<&'a str> for $id {
             fn from(v: &'a str) -> Self {
-                let v = v
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                    .collect::<String>();
-
-                let bytes = v.as_bytes();
-                let bytes = &bytes[0..$num.min(bytes.len())];
-
-                // pad with space.
+                // confer patch (CONFER-PATCH.md): written straight into the array. The
+                // original collected the mapped characters into a `String` first, one heap
+                // allocation for every mid and rid parsed from an RTP header extension. Same
+                // result: each character an ASCII letter or digit as itself, any other
+                // (multi-byte ones included) as one '_', the first $num of them, padded with
+                // spaces.
                 let mut array = [b' '; $num];
-
-                let max = bytes.len().min(array.len());
-                (&mut array[0..max]).copy_from_slice(bytes);
+                for (slot, c) in array.iter_mut().zip(v.chars()) {
+                    *slot = if c.is_ascii_alphanumeric() { c as u8 } else { b'_' };
+                }
 
                 $id(array)
             }
