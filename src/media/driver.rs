@@ -104,7 +104,11 @@ pub(crate) struct Driver {
     candidates: Vec<SocketAddr>,
     /// Passive TCP host candidates (R-REMOTE-2); empty when ICE-TCP is off.
     tcp_candidates: Vec<SocketAddr>,
-    peers: BTreeMap<PeerId, Peer>,
+    /// Boxed: a `Peer` holds its str0m `Rtc` inline (about 11 KB in all). Inline, the tree's
+    /// nodes would hold eleven of them each, so every lookup on the hot path would touch
+    /// keys spread over 120 KB nodes; boxed, the whole tree for hundreds of peers is a few
+    /// kilobytes and stays in the caches.
+    peers: BTreeMap<PeerId, Box<Peer>>,
     table: ForwardTable,
     /// Last source address seen per peer: a fast path for routing, never a filter.
     by_source: HashMap<SocketAddr, PeerId>,
@@ -372,7 +376,7 @@ impl Driver {
 
     /// Keep the heap entry of a peer that was just driven in step with its next timeout.
     fn schedule(&mut self, id: PeerId) {
-        let Some(at) = self.peers.get(&id).map(Peer::next_timeout) else {
+        let Some(at) = self.peers.get(&id).map(|p| p.next_timeout()) else {
             return;
         };
         if self.scheduled.insert(id, at) != Some(at) {
@@ -484,7 +488,7 @@ impl Driver {
         };
         tracing::info!(peer = id.0, visit = %peer.visit, role = peer.role.as_str(), "peer added");
         self.table.add_member(id, peer.visit);
-        self.peers.insert(id, peer);
+        self.peers.insert(id, Box::new(peer));
         self.enqueue(id, notices);
         self.process_work();
         Ok((id, answer))
