@@ -285,7 +285,17 @@ impl TwccRecvRegister {
     pub fn update_seq(&mut self, seq: TwccSeq, time: Instant) {
         self.receive_window.record_seq(seq);
 
-        match self.queue.binary_search_by_key(&seq, |r| r.seq) {
+        // confer patch (CONFER-PATCH.md): a number above the highest one so far (packets
+        // arriving in order, nearly all of them) goes at the end without the binary search,
+        // whose probes each read another part of the queue: the result is the one the
+        // search gives.
+        let in_order = self.queue.back().is_none_or(|r| r.seq < seq);
+        let found = if in_order {
+            Err(self.queue.len())
+        } else {
+            self.queue.binary_search_by_key(&seq, |r| r.seq)
+        };
+        match found {
             Ok(_) => {
                 // Exact same SeqNo found. This is an error where the sender potentially
                 // used the same twcc sequence number for two packets. Let's ignore it.
@@ -1637,6 +1647,25 @@ mod test {
             assert!(*r <= *t, "never reported later than received");
             assert!(*t - *r < Duration::from_micros(250), "off by {:?}", *t - *r);
         }
+    }
+
+    /// confer patch: the in-order shortcut in `update_seq` leaves the queue exactly as the
+    /// binary search alone does, in order, late, duplicate and gap alike.
+    #[test]
+    fn update_seq_keeps_the_queue_sorted_and_unique() {
+        let mut reg = TwccRecvRegister::new(100);
+        let now = Instant::now();
+        let arrivals = [5_u64, 6, 7, 9, 8, 9, 12, 4, 12, 13, 10, 14];
+        for (i, seq) in arrivals.iter().enumerate() {
+            reg.update_seq((*seq).into(), now + Duration::from_millis(i as u64));
+        }
+        let seqs: Vec<u64> = reg.queue.iter().map(|r| *r.seq).collect();
+        assert_eq!(seqs, [4, 5, 6, 7, 8, 9, 10, 12, 13, 14]);
+        // A duplicate keeps the first arrival's time.
+        let nine = reg.queue.iter().find(|r| *r.seq == 9).unwrap();
+        assert_eq!(nine.time, now + Duration::from_millis(3));
+        assert_eq!(reg.max_seq(), Some(14.into()));
+        assert_eq!(reg.report_from, 0, "the late 4 moves the report start back");
     }
 
     #[test]
