@@ -104,10 +104,11 @@ pub(crate) struct Driver {
     candidates: Vec<SocketAddr>,
     /// Passive TCP host candidates (R-REMOTE-2); empty when ICE-TCP is off.
     tcp_candidates: Vec<SocketAddr>,
-    /// Boxed: a `Peer` holds its str0m `Rtc` inline (about 11 KB in all). Inline, the tree's
-    /// nodes would hold eleven of them each, so every lookup on the hot path would touch
-    /// keys spread over 120 KB nodes; boxed, the whole tree for hundreds of peers is a few
-    /// kilobytes and stays in the caches.
+    /// Boxed: a `Peer` holds its str0m `Rtc` inline (10.8 KB in all) and a tree node has
+    /// room for eleven values, so inline the nodes were ~120 KB each, mostly empty slots,
+    /// and a node split moved whole peers. Boxed, RSS per visit at 50 visits is ~4 % lower
+    /// (loadtest/README.md, "The steady state apart from the joins"); a lookup reads one
+    /// pointer more.
     peers: BTreeMap<PeerId, Box<Peer>>,
     table: ForwardTable,
     /// Last source address seen per peer: a fast path for routing, never a filter.
