@@ -1079,3 +1079,64 @@ fn a_refused_datagram_is_dropped_alone_and_an_oversized_one_is_left_out() {
     let got: Vec<Vec<u8>> = recv_all(&a, 2).into_iter().map(|(_, d)| d).collect();
     assert_eq!(got, vec![b"first".to_vec(), b"last".to_vec()]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The send path's buffers: a forwarded datagram is written into one already sent.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_sent_datagrams_buffer_is_written_into_again_and_only_its_length_leaves() {
+    let net = super::socket::MediaSockets::bind("127.0.0.1:0".parse().unwrap(), &[], None)
+        .await
+        .unwrap();
+    let source = net.candidates()[0];
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let to = peer.local_addr().unwrap();
+
+    let mut first = net.buffer(1400);
+    assert_eq!(first.len(), 1400);
+    first[..4].copy_from_slice(b"one!");
+    first.truncate(100);
+    let first_at = first.as_ptr();
+    net.send(source, to, first);
+    net.flush();
+    assert_eq!(net.spare_buffers(), 1, "kept for the next datagram");
+
+    // The next datagram is written into the same block, at the length asked for.
+    let mut second = net.buffer(1400);
+    assert_eq!(second.as_ptr(), first_at, "the sent buffer is reused");
+    assert_eq!(second.len(), 1400);
+    second[..3].copy_from_slice(b"two");
+    second.truncate(10);
+    net.send(source, to, second);
+    net.flush();
+
+    let mut got = [0u8; 2048];
+    let n = peer.recv(&mut got).unwrap();
+    assert_eq!(n, 100);
+    assert_eq!(&got[..4], b"one!");
+    let n = peer.recv(&mut got).unwrap();
+    assert_eq!(n, 10, "only the second datagram's own length is sent");
+    assert_eq!(
+        &got[..4],
+        b"two!",
+        "written over the first datagram's bytes"
+    );
+}
+
+#[tokio::test]
+async fn no_more_buffers_are_kept_than_one_batch() {
+    let net = super::socket::MediaSockets::bind("127.0.0.1:0".parse().unwrap(), &[], None)
+        .await
+        .unwrap();
+    let source = net.candidates()[0];
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = peer.local_addr().unwrap();
+    for _ in 0..3 * super::mmsg::BATCH {
+        net.send(source, to, net.buffer(20));
+    }
+    net.flush();
+    assert_eq!(net.spare_buffers(), super::socket::SPARE_BUFFERS);
+}
