@@ -1084,16 +1084,29 @@ fn a_refused_datagram_is_dropped_alone_and_an_oversized_one_is_left_out() {
 // The send path's buffers: a forwarded datagram is written into one already sent.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_sent_datagrams_buffer_is_written_into_again_and_only_its_length_leaves() {
+/// Media's sockets bound on 127.0.0.1 and a client socket to send to: the sockets, the
+/// address they send from, the client (reads time out after 5 s) and its address.
+async fn media_sockets_and_a_client() -> (
+    super::socket::MediaSockets,
+    SocketAddr,
+    std::net::UdpSocket,
+    SocketAddr,
+) {
     let net = super::socket::MediaSockets::bind("127.0.0.1:0".parse().unwrap(), &[], None)
         .await
         .unwrap();
     let source = net.candidates()[0];
-    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let to = peer.local_addr().unwrap();
+    let to = client.local_addr().unwrap();
+    (net, source, client, to)
+}
+
+#[tokio::test]
+async fn a_sent_datagrams_buffer_is_written_into_again_and_only_its_length_leaves() {
+    let (net, source, peer, to) = media_sockets_and_a_client().await;
 
     let mut first = net.buffer(1400);
     assert_eq!(first.len(), 1400);
@@ -1128,12 +1141,7 @@ async fn a_sent_datagrams_buffer_is_written_into_again_and_only_its_length_leave
 
 #[tokio::test]
 async fn no_more_buffers_are_kept_than_one_batch() {
-    let net = super::socket::MediaSockets::bind("127.0.0.1:0".parse().unwrap(), &[], None)
-        .await
-        .unwrap();
-    let source = net.candidates()[0];
-    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let to = peer.local_addr().unwrap();
+    let (net, source, _peer, to) = media_sockets_and_a_client().await;
     for _ in 0..3 * super::mmsg::BATCH {
         net.send(source, to, net.buffer(20));
     }
