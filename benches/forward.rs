@@ -43,7 +43,7 @@
 mod inproc;
 
 use confer::media::bench_support::Sfu;
-use inproc::{join_pair_of, Client, SFU};
+use inproc::{client_of, join_pair_of, Client, SFU};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -157,19 +157,14 @@ fn run(
         for _ in 0..10 {
             let mut answers: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
             for (_, to, d) in sfu.take_sent() {
-                // Client ports are 40000 + 2v - 1 (booth) and 40000 + 2v (lawyer), v from 1.
-                let at = usize::from(to.port()).wrapping_sub(40_001);
-                let Some(v) = visits.get_mut(at / 2) else {
+                let Some((v, lawyer)) = client_of(to) else {
                     continue;
                 };
-                let c = if at % 2 == 0 {
-                    &mut v.booth
-                } else {
-                    &mut v.lawyer
+                let Some(v) = usize::try_from(v - 1).ok().and_then(|i| visits.get_mut(i)) else {
+                    continue;
                 };
-                if c.addr == to {
-                    c.receive(*now, sfu_addr, &d);
-                }
+                let c = if lawyer { &mut v.lawyer } else { &mut v.booth };
+                c.receive(*now, sfu_addr, &d);
             }
             for v in visits.iter_mut() {
                 for c in [&mut v.lawyer, &mut v.booth] {

@@ -63,12 +63,9 @@ pub fn lawyer_of(visit: u64) -> Admitted {
         manually_verified: true,
         terminal: None,
     };
-    admit(
-        &terms(visit),
-        &Applicant::Lawyer(LawyerId(9 + visit as i64), evidence),
-        Utc::now(),
-    )
-    .expect("the lawyer is admitted")
+    let terms = terms(visit);
+    let id = terms.lawyer;
+    admit(&terms, &Applicant::Lawyer(id, evidence), Utc::now()).expect("the lawyer is admitted")
 }
 
 /// The visit's booth, admitted.
@@ -78,12 +75,9 @@ pub fn booth() -> Admitted {
 
 /// The booth of visit `visit`, admitted.
 pub fn booth_of(visit: u64) -> Admitted {
-    admit(
-        &terms(visit),
-        &Applicant::Booth(BoothId(format!("booth-{visit}"))),
-        Utc::now(),
-    )
-    .expect("the booth is admitted")
+    let terms = terms(visit);
+    let id = terms.booth.clone();
+    admit(&terms, &Applicant::Booth(id), Utc::now()).expect("the booth is admitted")
 }
 
 /// One RTP packet a client received, as its str0m delivered it.
@@ -307,22 +301,25 @@ pub fn join_pair(sfu: &mut Sfu, now: &mut Instant) -> (Client, Client) {
     join_pair_of(sfu, now, 1)
 }
 
+/// The address of visit `visit`'s booth (`lawyer == false`) or lawyer: 127.0.0.1, port
+/// `40000 + 2 * visit - 1` for the booth and the next one for the lawyer.
+pub fn client_addr(visit: u64, lawyer: bool) -> SocketAddr {
+    let port = u16::try_from(40_000 + 2 * visit - 1 + u64::from(lawyer)).expect("a port");
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Whose address `addr` is, as [`client_addr`] gives them: (visit, lawyer).
+pub fn client_of(addr: SocketAddr) -> Option<(u64, bool)> {
+    let at = u64::from(addr.port()).checked_sub(40_001)?;
+    let (visit, lawyer) = (at / 2 + 1, at % 2 == 1);
+    (client_addr(visit, lawyer) == addr).then_some((visit, lawyer))
+}
+
 /// [`join_pair`] for visit `visit` (1, 2, ...) on an SFU where visits 1 to `visit - 1` are
-/// already connected: its booth on port `40000 + 2 * visit - 1`, its lawyer on the next.
+/// already connected, its clients at [`client_addr`].
 pub fn join_pair_of(sfu: &mut Sfu, now: &mut Instant, visit: u64) -> (Client, Client) {
-    let port = u16::try_from(40_000 + 2 * visit - 1).expect("a port");
-    let mut booth = Client::join(
-        sfu,
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        &booth_of(visit),
-        *now,
-    );
-    let mut lawyer = Client::join(
-        sfu,
-        SocketAddr::from(([127, 0, 0, 1], port + 1)),
-        &lawyer_of(visit),
-        *now,
-    );
+    let mut booth = Client::join(sfu, client_addr(visit, false), &booth_of(visit), *now);
+    let mut lawyer = Client::join(sfu, client_addr(visit, true), &lawyer_of(visit), *now);
     let peers = 2 * usize::try_from(visit).expect("a count");
     for _ in 0..2_000 {
         settle(sfu, &mut [&mut lawyer, &mut booth], *now);
