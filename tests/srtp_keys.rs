@@ -25,7 +25,7 @@ use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::rtp::{RtpPacket, RtpWrite, Ssrc};
-use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use str0m::{Candidate, Event, Input, Output, Reason, Rtc, RtcConfig};
 
 const CLIENT: &str = "127.0.0.1:40001";
 const SFU: &str = "127.0.0.1:3478";
@@ -56,6 +56,8 @@ struct Side {
     rtp: Vec<RtpPacket>,
     /// Every datagram sent, in order.
     sent: Vec<Vec<u8>>,
+    /// Every timeout str0m asked for, with its reason, in order (repeats left out).
+    timeouts: Vec<(Instant, Reason)>,
 }
 
 impl Side {
@@ -71,6 +73,7 @@ impl Side {
             keys_at_ice_connected: Vec::new(),
             rtp: Vec::new(),
             sent: Vec::new(),
+            timeouts: Vec::new(),
         }
     }
 
@@ -81,6 +84,10 @@ impl Side {
             match self.rtc.poll_output().expect("poll_output") {
                 Output::Timeout(t) => {
                     self.timeout = t;
+                    let entry = (t, self.rtc.last_timeout_reason());
+                    if self.timeouts.last() != Some(&entry) {
+                        self.timeouts.push(entry);
+                    }
                     self.sent.extend(out.iter().cloned());
                     return out;
                 }
@@ -154,9 +161,15 @@ struct Pair {
 impl Pair {
     /// Offer (client) and answer (SFU): audio and video, both ways. Nothing sent yet.
     fn negotiate() -> Pair {
+        Pair::negotiate_with(confer_rtc_config())
+    }
+
+    /// As [`Pair::negotiate`], the SFU's leg configured with `sfu_config`.
+    fn negotiate_with(sfu_config: RtcConfig) -> Pair {
         let now = Instant::now();
+        let bwe = sfu_config.bwe_initial_bitrate().is_some();
         let mut client = Side::new(client_rtc_config().build(now), CLIENT, now);
-        let mut sfu = Side::new(confer_rtc_config().build(now), SFU, now);
+        let mut sfu = Side::new(sfu_config.build(now), SFU, now);
         let mut api = client.rtc.sdp_api();
         let audio = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let video = api.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
@@ -165,9 +178,11 @@ impl Pair {
         let offer = SdpOffer::from_sdp_string(&offer.to_sdp_string()).expect("offer SDP");
         let answer = sfu.rtc.sdp_api().accept_offer(offer).expect("answer");
         // As confer does after accepting an offer (src/media/peer.rs).
-        sfu.rtc
-            .bwe()
-            .set_bitrate(Bitrate::ZERO, Bitrate::kbps(2_500));
+        if bwe {
+            sfu.rtc
+                .bwe()
+                .set_bitrate(Bitrate::ZERO, Bitrate::kbps(2_500));
+        }
         let answer = SdpAnswer::from_sdp_string(&answer.to_sdp_string()).expect("answer SDP");
         client
             .rtc
@@ -386,5 +401,80 @@ fn exported_keys_survive_an_ice_restart() {
         assert_eq!(before.tx().salt(), after.tx().salt());
         assert_eq!(before.rx().key(), after.rx().key());
         assert_eq!(before.rx().salt(), after.rx().salt());
+    }
+}
+
+/// Timer slack (vendored str0m, "Timer slack" in vendor/str0m/CONFER-PATCH.md): on a leg in
+/// confer's configuration carrying media, the periodic timers (NACK scans every 33 ms,
+/// transport-wide feedback every 50, receiver and sender reports) fall due only on the leg's
+/// 20 ms grid, so that they coincide: the leg wakes for them at most once per 20 ms step.
+/// Without slack a NACK scan and a feedback fall due 1 ms apart (at 99 and 100 ms) and the
+/// leg wakes for each. (The clock here steps by 5 ms, so every grid point is a step.) The
+/// leg's bandwidth estimation is off here: its padding and probes (never held by the slack)
+/// would fall due at every step and hide the periodic timers behind them.
+#[test]
+fn the_sfu_legs_periodic_timers_wait_for_its_slack_grid() {
+    let mut p = Pair::negotiate_with(confer_rtc_config().enable_bwe(None));
+    p.connect();
+    let video_pt = p.client.pt(Codec::Vp8);
+    let video = p.video;
+    let started = p.now;
+    let from = p.sfu.timeouts.len();
+    for seq in 0..100u16 {
+        let write = RtpWrite::new(
+            video_pt,
+            u64::from(seq).into(),
+            u32::from(seq) * 1800,
+            p.now,
+            vec![seq as u8; 80],
+        );
+        p.client
+            .rtc
+            .direct_api()
+            .stream_tx_by_mid(video, None)
+            .expect("a send stream")
+            .write_rtp(write);
+        for _ in 0..4 {
+            p.step();
+            p.now += Duration::from_millis(5);
+        }
+    }
+    assert_eq!(p.sfu.rtp.len(), 100, "the SFU received the video");
+
+    let periodic: Vec<(Instant, Reason)> = p.sfu.timeouts[from..]
+        .iter()
+        .copied()
+        .filter(|(t, r)| {
+            *t > started && matches!(r, Reason::Nack | Reason::Twcc | Reason::Feedback)
+        })
+        .collect();
+    // Two seconds of video: a NACK scan and transport-wide feedback fall due about every
+    // 40 and 60 ms.
+    let count = |reason: Reason| periodic.iter().filter(|(_, r)| *r == reason).count();
+    assert!(count(Reason::Nack) >= 20, "NACK scans: {periodic:?}");
+    assert!(
+        count(Reason::Twcc) >= 20,
+        "transport-wide feedback: {periodic:?}"
+    );
+    let grid = Duration::from_millis(20);
+    let first = periodic[0].0;
+    for (t, reason) in &periodic {
+        let off = t.saturating_duration_since(first).as_nanos();
+        assert_eq!(
+            off % grid.as_nanos(),
+            0,
+            "{reason:?} at {off} ns is off the 20 ms grid"
+        );
+    }
+    // Polled again at one instant, a leg may name another timer due then; one timeout
+    // handles them all.
+    let mut wakes: Vec<Instant> = periodic.iter().map(|(t, _)| *t).collect();
+    wakes.dedup();
+    for w in wakes.windows(2) {
+        let gap = w[1].saturating_duration_since(w[0]);
+        assert!(
+            gap >= grid,
+            "periodic wakes {gap:?} apart: one per grid step at most"
+        );
     }
 }

@@ -64,9 +64,18 @@ const BWE_INITIAL: Bitrate = Bitrate::kbps(1_000);
 const BWE_DESIRED: Bitrate = Bitrate::kbps(2_500);
 /// The media fast path registers received packets with str0m without driving it; this is
 /// how soon after such a packet the leg's `Rtc` is driven at the latest, so that its
-/// transport-wide feedback (due 50 ms after the last report) and NACKs (33 ms apart at the
-/// most often) leave about when they would on str0m's own path, without a timeout per packet.
-const FAST_FEEDBACK_TICK: Duration = Duration::from_millis(20);
+/// transport-wide feedback (due 50 ms after the last report) leaves about when it would on
+/// str0m's own path, without a timeout per packet. No shorter than [`TIMER_SLACK`]'s grid
+/// steps (40 ms for most timers): the leg's own timers then drive it first, on the grid.
+const FAST_FEEDBACK_TICK: Duration = Duration::from_millis(50);
+/// Timer slack (vendored str0m, "Timer slack" in `vendor/str0m/CONFER-PATCH.md`): a leg's
+/// periodic timers (NACK scans every 33 ms, transport-wide feedback every 50, the delay-based
+/// estimator every 25, the pacer's upkeep every 40) wait for the next 20 ms step of a grid
+/// of the leg's own, so that most fall due together: about half as many timeouts per leg
+/// (loadtest/README.md, "Timer slack and the peer table"). Media is never held: paced packets, padding, probes
+/// and DTLS/ICE keep their times. What it costs: a NACK leaves up to 20 ms later, feedback
+/// comes every 60 ms instead of 50, the estimate updates every 40 ms instead of 25.
+const TIMER_SLACK: Duration = Duration::from_millis(20);
 
 /// Something the driver must act on after a peer was driven.
 #[derive(Debug)]
@@ -274,6 +283,7 @@ pub(crate) fn rtc_config() -> str0m::RtcConfig {
         .set_send_buffer_video(RTX_VIDEO_PACKETS)
         .set_twcc_send_history(TWCC_SEND_HISTORY)
         .enable_bwe(Some(BWE_INITIAL))
+        .set_timer_slack(TIMER_SLACK)
 }
 
 /// The SFU's host candidates on `rtc`: UDP, and (R-REMOTE-2) passive TCP ones (RFC 6544).

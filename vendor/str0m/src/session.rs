@@ -19,6 +19,7 @@ use crate::media::Media;
 use crate::media::{KeyframeRequestKind, MID_PROBE};
 use crate::media::{MediaAdded, MediaChanged};
 use crate::pacer::PacerControl;
+use crate::pacer::PacerReason;
 use crate::pacer::{Pacer, PacerImpl};
 use crate::packet::{RedBlock, RedDecoder, red_same_pt_blocks};
 use crate::poll::Wake;
@@ -97,6 +98,10 @@ pub(crate) struct Session {
     twcc: u64,
     twcc_rx_register: TwccRecvRegister,
     twcc_tx_register: TwccSendRegister,
+    /// confer patch: see `RtcConfig::set_timer_slack`.
+    timer_slack: Duration,
+    /// confer patch: the start of the slack grid (the first timeout), once there was one.
+    slack_epoch: Option<Instant>,
     max_rx_seq_lookup: HashMap<Ssrc, SeqNoWindow>,
 
     bwe: Option<Bwe>,
@@ -204,6 +209,8 @@ impl Session {
             twcc: 0,
             twcc_rx_register: TwccRecvRegister::new(100),
             twcc_tx_register: TwccSendRegister::new(config.twcc_send_history), // confer patch
+            timer_slack: config.timer_slack,                                   // confer patch
+            slack_epoch: None,                                                 // confer patch
             max_rx_seq_lookup: HashMap::new(),
             bwe,
             bwe_last_event: None,
@@ -287,6 +294,10 @@ impl Session {
     }
 
     pub fn handle_timeout(&mut self, now: Instant, wake: &mut Wake) -> Result<(), RtcError> {
+        // confer patch (timer slack): the grid counts from the first timeout.
+        if self.slack_epoch.is_none() {
+            self.slack_epoch = Some(now);
+        }
         if self.rtp_closing {
             // Closing only drains previously queued BYEs; this timeout changes nothing.
             wake.no_events();
@@ -1450,17 +1461,25 @@ impl Session {
         }
 
         self.update_receive_recovery();
-        let feedback_at = self.regular_feedback_at();
-        let nack_at = self.nack_at();
-        let twcc_at = self.twcc_at();
-        let pacing_at = self.pacer.poll_timeout();
+        // confer patch (timer slack, `RtcConfig::set_timer_slack`): the periodic timers wait
+        // for the next step of the grid; media timers (pacing of queued packets, padding,
+        // probes, reordering, packetizing, send streams) keep their exact times.
+        let feedback_at = self.slacken(self.regular_feedback_at());
+        let nack_at = self.slacken(self.nack_at());
+        let twcc_at = self.slacken(self.twcc_at());
+        let pacing_at = match self.pacer.poll_timeout() {
+            (t, Reason::Pacer(PacerReason::Handle)) => {
+                (self.slacken(t), Reason::Pacer(PacerReason::Handle))
+            }
+            other => other,
+        };
         let packetize_at = self.medias.iter().filter_map(|m| m.poll_timeout()).min();
         let receive_at = self
             .medias
             .iter_mut()
             .filter_map(|media| media.poll_receive_timeout(self.reordering_timeout_audio))
             .min();
-        let paused_at = self.paused_at();
+        let paused_at = self.slacken(self.paused_at());
         let send_stream_at = self.streams.send_stream();
         let request_at = self.streams.pending_request();
 
@@ -1468,7 +1487,10 @@ impl Session {
         let bwe_at = self
             .bwe
             .as_ref()
-            .map(|bwe| bwe.poll_timeout())
+            .map(|bwe| match bwe.poll_timeout() {
+                (t, Reason::BweDelayControl) => (self.slacken(t), Reason::BweDelayControl),
+                other => other,
+            })
             // We should never see this reason.
             .unwrap_or((None, Reason::BweDelayControl));
 
@@ -1482,6 +1504,12 @@ impl Session {
             .soonest((paused_at, Reason::PauseCheck))
             .soonest((send_stream_at, Reason::SendStream))
             .soonest(bwe_at)
+    }
+
+    /// confer patch (timer slack): `at` moved to the next step of the session's slack grid,
+    /// or unchanged when there is no slack, no grid yet, or `at` is not after its start.
+    fn slacken(&self, at: Option<Instant>) -> Option<Instant> {
+        slacken(at, self.slack_epoch, self.timer_slack)
     }
 
     pub fn has_mid(&self, mid: Mid) -> bool {
@@ -1749,6 +1777,28 @@ fn update_max_seq(map: &mut HashMap<Ssrc, SeqNoWindow>, ssrc: Ssrc, seq_no: SeqN
         .or_insert_with(|| SeqNoWindow::new(seq_no));
 }
 
+/// confer patch (timer slack): `at` moved to the next multiple of `slack` after `epoch`.
+/// Unchanged without slack or epoch, at or before the epoch, or more than a day ahead
+/// ("not happening").
+fn slacken(at: Option<Instant>, epoch: Option<Instant>, slack: Duration) -> Option<Instant> {
+    let (Some(t), Some(epoch)) = (at, epoch) else {
+        return at;
+    };
+    if slack.is_zero() || t <= epoch {
+        return at;
+    }
+    let since = t - epoch;
+    if since > Duration::from_secs(86_400) {
+        return at;
+    }
+    let step = slack.as_nanos();
+    let steps = since.as_nanos().div_ceil(step);
+    let Ok(rounded) = u64::try_from(steps * step) else {
+        return at;
+    };
+    Some(epoch + Duration::from_nanos(rounded))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1907,5 +1957,86 @@ mod tests {
             un_red(&mut header, &data, expected_primary_pt).is_none(),
             "RED associated with Opus must not reinterpret a PCMU primary block as Opus"
         );
+    }
+
+    /// confer patch (timer slack).
+    #[test]
+    fn slacken_moves_a_time_to_the_next_step_of_the_grid() {
+        let epoch = Instant::now();
+        let ms = Duration::from_millis;
+        let slack = ms(20);
+        let at = |d: Duration| Some(epoch + d);
+        assert_eq!(slacken(at(ms(33)), Some(epoch), slack), at(ms(40)));
+        assert_eq!(slacken(at(ms(40)), Some(epoch), slack), at(ms(40)));
+        assert_eq!(slacken(at(ms(41)), Some(epoch), slack), at(ms(60)));
+        assert_eq!(slacken(at(ms(1)), Some(epoch), slack), at(ms(20)));
+        // Unchanged: no slack, no grid yet, not after the grid's start, no time, far ahead.
+        assert_eq!(slacken(at(ms(33)), Some(epoch), Duration::ZERO), at(ms(33)));
+        assert_eq!(slacken(at(ms(33)), None, slack), at(ms(33)));
+        assert_eq!(slacken(Some(epoch), Some(epoch), slack), Some(epoch));
+        assert_eq!(slacken(None, Some(epoch), slack), None);
+        let far = epoch + Duration::from_secs(86_401);
+        assert_eq!(slacken(Some(far), Some(epoch), slack), Some(far));
+        let past = already_happened();
+        assert_eq!(slacken(Some(past), Some(epoch), slack), Some(past));
+    }
+
+    /// confer patch (timer slack): the NACK scan of a receive stream waits for the grid
+    /// (33 ms after the last one without slack, the next 20 ms step with it), and a session
+    /// without slack keeps str0m's times.
+    #[test]
+    fn timer_slack_moves_the_nack_scan_to_the_grid() {
+        use crate::rtp_::Frequency;
+
+        // The session's timeouts handled in order, each when due but not before `from`,
+        // until the next one is a NACK scan: its time.
+        fn next_nack(session: &mut Session, readiness: &mut Readiness, from: Instant) -> Instant {
+            for _ in 0..10 {
+                let (at, reason) = session.poll_timeout();
+                let at = at.expect("a timeout");
+                if reason == Reason::Nack {
+                    return at;
+                }
+                session
+                    .handle_timeout(at.max(from), &mut readiness.wake())
+                    .unwrap();
+            }
+            panic!("no NACK scan in ten timeouts");
+        }
+
+        let ms = Duration::from_millis;
+        let now = Instant::now();
+        for (slack, expected) in [(Duration::ZERO, ms(33)), (ms(20), ms(40))] {
+            let mut session = Session::new(&RtcConfig::default().set_timer_slack(slack));
+            let stream =
+                session
+                    .streams
+                    .expect_stream_rx(7.into(), None, MidRid("vid".into(), None), false);
+            // One packet received: the stream is no longer paused and NACKs are on.
+            let header = RtpHeader {
+                payload_type: Pt::new_with_value(96),
+                sequence_number: 1,
+                ssrc: 7.into(),
+                ..Default::default()
+            };
+            let seq_no = stream.extend_seq(&header, false, |_| None);
+            stream.update_register(now, &header, Frequency::NINETY_KHZ, false, seq_no);
+            let mut readiness = Readiness::idle();
+            session.handle_timeout(now, &mut readiness.wake()).unwrap();
+            let at = next_nack(&mut session, &mut readiness, now);
+            assert_eq!(at, now + expected, "slack {slack:?}");
+
+            // Handled a little late (as a busy server does), the next scan is still on the
+            // grid with slack.
+            let late = now + expected + ms(3);
+            session.handle_timeout(late, &mut readiness.wake()).unwrap();
+            let at = next_nack(&mut session, &mut readiness, late);
+            let next = if slack.is_zero() {
+                late + ms(33)
+            } else {
+                now + ms(80)
+            };
+            assert_eq!(at, next, "slack {slack:?}");
+        }
     }
 }
