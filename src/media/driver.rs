@@ -42,7 +42,7 @@ use crate::ids::VisitId;
 use crate::policy::Admitted;
 use foldhash::HashMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -104,12 +104,13 @@ pub(crate) struct Driver {
     candidates: Vec<SocketAddr>,
     /// Passive TCP host candidates (R-REMOTE-2); empty when ICE-TCP is off.
     tcp_candidates: Vec<SocketAddr>,
-    /// Boxed: a `Peer` holds its str0m `Rtc` inline (10.8 KB in all) and a tree node has
-    /// room for eleven values, so inline the nodes were ~120 KB each, mostly empty slots,
-    /// and a node split moved whole peers. Boxed, RSS per visit at 50 visits is ~4 % lower
-    /// (loadtest/README.md, "The steady state apart from the joins"); a lookup reads one
-    /// pointer more.
-    peers: BTreeMap<PeerId, Box<Peer>>,
+    /// Boxed: a `Peer` holds its str0m `Rtc` inline (10.8 KB in all); a table of boxes
+    /// stays small (16 bytes a peer) and growing it moves no peer. A hash map: a forwarded
+    /// packet looks peers up about six times (the sender, its receivers, their timers), a
+    /// tree walk of some four nodes each at a few hundred peers (loadtest/README.md, "Timer
+    /// slack and the peer table"). Nothing depends on its order: the health rows are sorted
+    /// by peer before they are published.
+    peers: HashMap<PeerId, Box<Peer>>,
     table: ForwardTable,
     /// Last source address seen per peer: a fast path for routing, never a filter.
     by_source: HashMap<SocketAddr, PeerId>,
@@ -215,7 +216,7 @@ impl Driver {
             net,
             candidates,
             tcp_candidates,
-            peers: BTreeMap::new(),
+            peers: HashMap::default(),
             table: ForwardTable::default(),
             by_source: HashMap::default(),
             events,
@@ -323,15 +324,18 @@ impl Driver {
             let peers = &mut self.peers;
             let table = &self.table;
             self.stats.tick(now, || {
-                peers
+                let mut rows: Vec<_> = peers
                     .values_mut()
                     .map(|p| {
                         let mut row = p.health_row(now);
                         row.2.video_frames_dropped = table.video_frames_dropped(p.id);
                         row.2.video_budget_bps = table.video_budget(p.id);
-                        row
+                        (p.id, row)
                     })
-                    .collect()
+                    .collect();
+                // In the order the peers joined, as the health view has always had them.
+                rows.sort_unstable_by_key(|(id, _)| *id);
+                rows.into_iter().map(|(_, row)| row).collect()
             });
         }
         tracing::info!("media driver stopping: closing every peer");
@@ -576,17 +580,17 @@ impl Driver {
                 contents,
             },
         );
-        let id = self
+        let known = self
             .by_source
             .get(&source)
             .copied()
-            .filter(|id| self.peers.get(id).is_some_and(|p| p.accepts(&input)))
-            .or_else(|| {
-                self.peers
-                    .values()
-                    .find(|p| p.accepts(&input))
-                    .map(|p| p.id)
-            });
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.accepts(&input)));
+        let id = known.or_else(|| {
+            self.peers
+                .values()
+                .find(|p| p.accepts(&input))
+                .map(|p| p.id)
+        });
         let Some(id) = id else {
             // R-REMOTE-1: a network check's packets (no media); otherwise nobody's.
             if self.checks.on_packet(input, &self.net) {
@@ -595,7 +599,9 @@ impl Driver {
             tracing::trace!("datagram for no peer");
             return false;
         };
-        self.by_source.insert(source, id);
+        if known.is_none() {
+            self.by_source.insert(source, id);
+        }
         if proto == Protocol::Udp && is_rtp(data) {
             let Some(peer) = self.peers.get_mut(&id) else {
                 return false;
@@ -878,6 +884,7 @@ impl Driver {
         self.timers
             .retain(|Reverse((at, id))| scheduled.get(id) == Some(at));
         self.timers.shrink_to_fit();
+        self.peers.shrink_to_fit();
         self.scheduled.shrink_to_fit();
         self.by_source.shrink_to_fit();
         self.work.shrink_to_fit();
