@@ -330,12 +330,13 @@ impl Driver {
                         let mut row = p.health_row(now);
                         row.2.video_frames_dropped = table.video_frames_dropped(p.id);
                         row.2.video_budget_bps = table.video_budget(p.id);
-                        (p.id, row)
+                        row
                     })
                     .collect();
-                // In the order the peers joined, as the health view has always had them.
-                rows.sort_unstable_by_key(|(id, _)| *id);
-                rows.into_iter().map(|(_, row)| row).collect()
+                // In the order the peers joined (each row names its peer), as the health
+                // view has always had them.
+                rows.sort_unstable_by_key(|(_, _, stats)| stats.peer);
+                rows
             });
         }
         tracing::info!("media driver stopping: closing every peer");
