@@ -74,14 +74,18 @@ impl<T> EvictingBuffer<T> {
     /// Push a new entry.
     ///
     /// Position is an increasing sequence number. The sequence can be out of order.
-    pub fn push(&mut self, position: u64, timestamp: Instant, value: T) {
+    ///
+    /// confer patch (RTX cache slots, CONFER-PATCH.md): returns what is not kept, so that the
+    /// caller can reuse its allocation: the value itself when it is not cached, or the value
+    /// it replaced (the same position, or an older one when the buffer cannot grow).
+    pub fn push(&mut self, position: u64, timestamp: Instant, value: T) -> Option<T> {
         if self.is_inert() {
-            return;
+            return Some(value);
         }
 
         if timestamp < self.last_timeout {
             // Value is already considered evicted.
-            return;
+            return Some(value);
         }
 
         let next_evict = if let Some(v) = self.next_evict {
@@ -94,7 +98,7 @@ impl<T> EvictingBuffer<T> {
 
         if position < next_evict {
             // Do not cache values preceding evict position.
-            return;
+            return Some(value);
         }
 
         let mut index = self.index_for_position(position);
@@ -111,11 +115,13 @@ impl<T> EvictingBuffer<T> {
         }
         self.last_position = Some(position);
 
-        self.buf[index] = Some(Entry {
-            position,
-            timestamp,
-            value,
-        });
+        self.buf[index]
+            .replace(Entry {
+                position,
+                timestamp,
+                value,
+            })
+            .map(|e| e.value)
     }
 
     /// Get the entry for the previously inserted position.
@@ -148,6 +154,9 @@ impl<T> EvictingBuffer<T> {
         None
     }
 
+    // confer patch (RTX cache slots): the RTX cache evicts with `maybe_evict_with`; this
+    // stays for the fuzz target and the tests.
+    #[allow(unused)]
     pub fn maybe_evict(&mut self, now: Instant) {
         if self.is_inert() {
             return;
@@ -159,10 +168,26 @@ impl<T> EvictingBuffer<T> {
         }
         self.last_timeout = now;
 
-        self.evict(now);
+        self.evict(now, |_| ());
     }
 
-    fn evict(&mut self, now: Instant) {
+    /// confer patch (RTX cache slots, CONFER-PATCH.md): [`Self::maybe_evict`], showing each
+    /// value to `evicted` before it is dropped (to take what it would reuse).
+    pub fn maybe_evict_with(&mut self, now: Instant, evicted: impl FnMut(&mut T)) {
+        if self.is_inert() {
+            return;
+        }
+
+        if now < self.last_timeout {
+            // Time cannot go backwards.
+            return;
+        }
+        self.last_timeout = now;
+
+        self.evict(now, evicted);
+    }
+
+    fn evict(&mut self, now: Instant, mut evicted: impl FnMut(&mut T)) {
         let Some(start_position) = self.next_evict else {
             // Before first element been pushed.
             return;
@@ -190,7 +215,11 @@ impl<T> EvictingBuffer<T> {
             let age = now.saturating_duration_since(entry.timestamp);
 
             if age > self.max_age {
-                // Evict.
+                // Evict. (In place: what `evicted` does not take is dropped where it is,
+                // without moving the whole entry out first.)
+                if let Some(entry) = &mut self.buf[index] {
+                    evicted(&mut entry.value);
+                }
                 self.buf[index] = None;
             } else {
                 // We assume entries are roughly in time order (some jumble is allowed).

@@ -27,7 +27,7 @@ use crate::util::value_history::ValueHistory;
 use crate::util::{InstantExt, already_happened, not_happening};
 
 use super::RtpPacket;
-use super::rtx_cache::RtxCache;
+use super::rtx_cache::{CachedPacket, RtxCache};
 use super::send_queue::SendQueue;
 use super::send_stats::StreamTxStats;
 
@@ -577,7 +577,7 @@ impl StreamTx {
         let remote_acked_ssrc = self.remote_acked_ssrc;
         let remote_acked_rtx_ssrc = self.remote_acked_rtx_ssrc;
 
-        let (next, is_padding) = if let Some(next) = self.poll_packet_resend(now) {
+        let (mut next, is_padding) = if let Some(next) = self.poll_packet_resend(now) {
             (next, false)
         } else if let Some(next) = self.poll_packet_regular(now) {
             (next, false)
@@ -590,7 +590,7 @@ impl StreamTx {
 
         // Need the header for the receipt and modifications
         // TODO: Can we remove this?
-        let header_ref = &mut next.pkt.header;
+        let header_ref = &mut *next.header;
 
         // <https://webrtc.googlesource.com/src/+/refs/heads/main/modules/rtp_rtcp/source/rtp_sender.cc#537>
         // BUNDLE requires that the receiver "bind" the received SSRC to the values
@@ -610,7 +610,7 @@ impl StreamTx {
 
         let pt_main = header_ref.payload_type;
 
-        // The pt in next.pkt is the "main" pt, or a RED PT folded onto its primary codec.
+        // The pt in next.header is the "main" pt, or a RED PT folded onto its primary codec.
         let Some(param) = params
             .iter()
             .find(|p| p.pt() == pt_main || p.red() == Some(pt_main))
@@ -650,7 +650,9 @@ impl StreamTx {
                     //
                     // This blocks incoming NACK requests and thus ensures there are no
                     // entries in self.retries without a RTX PT.
-                    next.pkt.nackable = false;
+                    if let Some(regular) = &mut next.regular {
+                        *regular.nackable = false;
+                    }
                 }
 
                 let clock_rate = param.spec().rtp_clock_rate();
@@ -658,8 +660,10 @@ impl StreamTx {
 
                 // Modify the cached packet time. This is so write_rtp can use u32 media time without
                 // worrying about lengthening or the clock rate.
-                let time = MediaTime::new(next.pkt.time.numer(), clock_rate);
-                next.pkt.time = time;
+                if let Some(regular) = &mut next.regular {
+                    let time = MediaTime::new(regular.time.numer(), clock_rate);
+                    *regular.time = time;
+                }
 
                 // Modify the original (and also cached) header value.
                 header_ref.ext_vals.rid_repair = None;
@@ -677,7 +681,7 @@ impl StreamTx {
             }
             NextPacketKind::Resend(_) | NextPacketKind::Blank(_) => {
                 // * For the Resend case, we will not have accepted/cached the packet unless
-                //   we have a RTX PT (see logic setting next.pkt.nackable above).
+                //   we have a RTX PT (see logic setting nackable above).
                 // * For the Blank case, we will only have produced blank packets if we
                 //   got a "real" PTX RT, either via set_pt_for_padding above, or via
                 //   the on_first_timeout() further down.
@@ -732,15 +736,13 @@ impl StreamTx {
             body_out = &mut body_out[original_seq_len..];
         }
 
-        let pkt = &next.pkt;
-
         let body_len = match next.kind {
             NextPacketKind::Regular | NextPacketKind::Resend(_) => {
-                let body_len = pkt.payload.len();
-                if let Some(patch) = pkt.vp8_patch.as_ref() {
-                    patch.copy_to(pkt.payload.as_ref(), &mut body_out[..body_len]);
+                let body_len = next.payload.len();
+                if let Some(patch) = next.vp8_patch.as_ref() {
+                    patch.copy_to(next.payload, &mut body_out[..body_len]);
                 } else {
-                    body_out[..body_len].copy_from_slice(pkt.payload.as_ref());
+                    body_out[..body_len].copy_from_slice(next.payload);
                 }
 
                 // media packets are sent unpadded: the SRTP ciphers handle
@@ -771,7 +773,7 @@ impl StreamTx {
         #[cfg(feature = "_internal_dont_use_log_stats")]
         {
             let queued_at = match next.kind {
-                NextPacketKind::Regular => Some(pkt.timestamp),
+                NextPacketKind::Regular => next.regular.as_ref().map(|r| r.timestamp),
                 _ => {
                     // TODO: We don't have queued at stats for Resends or blank padding.
                     None
@@ -920,17 +922,12 @@ impl StreamTx {
         }
         if let Some(mut header) = cached_header {
             header.header_len = header_len;
-            let packet = RtpPacket {
-                seq_no: w.seq_no,
-                time: MediaTime::new(w.time as u64, clock_rate),
+            self.rtx_cache.cache_fast_sent_packet(
+                w.seq_no,
                 header,
-                payload: Arc::from(w.payload),
-                vp8_patch: None,
-                nackable: true,
-                timestamp: now,
-                last_sender_info: None,
-            };
-            self.rtx_cache.cache_sent_packet(packet, now);
+                w.payload,
+                now,
+            );
         }
         Some((len, body_len))
     }
@@ -1000,14 +997,11 @@ impl StreamTx {
             let pkt = self.rtx_cache.get_cached_packet_by_seq_no(resend.seq_no);
 
             // The seq_no could simply be too old to exist in the buffer, in which
-            // case we will not do a resend.
+            // case we will not do a resend. (Cached packets are nackable: only those
+            // are added to self.rtx_cache.)
             let Some(pkt) = pkt else {
                 continue;
             };
-
-            // Cached packets must be nackable. This is ensured before adding the
-            // entry to the self.rtx_cache.
-            assert!(pkt.nackable);
 
             break pkt.seq_no;
         };
@@ -1025,11 +1019,11 @@ impl StreamTx {
 
         let orig_seq_no = pkt.seq_no;
 
-        Some(NextPacket {
-            kind: NextPacketKind::Resend(orig_seq_no),
+        Some(NextPacket::cached(
+            NextPacketKind::Resend(orig_seq_no),
             seq_no,
             pkt,
-        })
+        ))
     }
 
     fn poll_packet_regular(&mut self, now: Instant) -> Option<NextPacket<'_>> {
@@ -1046,11 +1040,7 @@ impl StreamTx {
 
         let seq_no = pkt.seq_no;
 
-        Some(NextPacket {
-            kind: NextPacketKind::Regular,
-            seq_no,
-            pkt,
-        })
+        Some(NextPacket::queued(NextPacketKind::Regular, seq_no, pkt))
     }
 
     fn poll_packet_padding(&mut self, _now: Instant) -> Option<NextPacket> {
@@ -1080,11 +1070,11 @@ impl StreamTx {
 
                 self.padding = self.padding.saturating_sub(pkt.payload.len());
 
-                return Some(NextPacket {
-                    kind: NextPacketKind::Resend(orig_seq_no),
+                return Some(NextPacket::cached(
+                    NextPacketKind::Resend(orig_seq_no),
                     seq_no,
                     pkt,
-                });
+                ));
             }
         };
 
@@ -1111,11 +1101,11 @@ impl StreamTx {
         };
         self.padding = self.padding.saturating_sub(charged_len);
 
-        Some(NextPacket {
-            kind: NextPacketKind::Blank(len as u8),
+        Some(NextPacket::queued(
+            NextPacketKind::Blank(len as u8),
             seq_no,
             pkt,
-        })
+        ))
     }
 
     fn is_audio(&self) -> bool {
@@ -1490,10 +1480,55 @@ impl StreamTx {
     }
 }
 
+/// The packet `poll_packet` writes next.
+///
+/// confer patch (RTX cache slots, CONFER-PATCH.md): the parts of the packet `poll_packet`
+/// reads and writes, borrowed from a queued [`RtpPacket`] (a regular packet, or the blank
+/// one) or from the RTX cache's [`CachedPacket`] (a resend or spurious padding), instead of a
+/// `&mut RtpPacket` that the cache no longer holds.
 struct NextPacket<'a> {
     kind: NextPacketKind,
     seq_no: SeqNo,
-    pkt: &'a mut RtpPacket,
+    header: &'a mut RtpHeader,
+    payload: &'a [u8],
+    vp8_patch: Option<Vp8Patch>,
+    /// A queued packet's own fields, set before it is cached (`None` for a cached one).
+    regular: Option<RegularParts<'a>>,
+}
+
+struct RegularParts<'a> {
+    time: &'a mut MediaTime,
+    nackable: &'a mut bool,
+    #[cfg_attr(not(feature = "_internal_dont_use_log_stats"), allow(dead_code))]
+    timestamp: Instant,
+}
+
+impl<'a> NextPacket<'a> {
+    fn queued(kind: NextPacketKind, seq_no: SeqNo, pkt: &'a mut RtpPacket) -> Self {
+        NextPacket {
+            kind,
+            seq_no,
+            header: &mut pkt.header,
+            payload: &pkt.payload,
+            vp8_patch: pkt.vp8_patch,
+            regular: Some(RegularParts {
+                time: &mut pkt.time,
+                nackable: &mut pkt.nackable,
+                timestamp: pkt.timestamp,
+            }),
+        }
+    }
+
+    fn cached(kind: NextPacketKind, seq_no: SeqNo, pkt: &'a mut CachedPacket) -> Self {
+        NextPacket {
+            kind,
+            seq_no,
+            header: &mut pkt.header,
+            payload: &pkt.payload,
+            vp8_patch: pkt.vp8_patch,
+            regular: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
