@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The system allocator, counting allocations (and reallocations) while `COUNTING` is set.
+/// The count is the whole process's: keep this binary to one test, or another test's
+/// threads would be counted with it.
 struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
