@@ -158,17 +158,7 @@ impl<T> EvictingBuffer<T> {
     // stays for the fuzz target and the tests.
     #[allow(unused)]
     pub fn maybe_evict(&mut self, now: Instant) {
-        if self.is_inert() {
-            return;
-        }
-
-        if now < self.last_timeout {
-            // Time cannot go backwards.
-            return;
-        }
-        self.last_timeout = now;
-
-        self.evict(now, |_| ());
+        self.maybe_evict_with(now, |_| ());
     }
 
     /// confer patch (RTX cache slots, CONFER-PATCH.md): [`Self::maybe_evict`], showing each
