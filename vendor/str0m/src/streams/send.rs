@@ -905,11 +905,11 @@ impl StreamTx {
 
         self.stats.update_packet_counts(body_len as u64, false);
         if let Some(h) = &mut self.stats.bytes_transmitted {
+            // The RTX ratio is read, and the history purged, only in poll_packet, which a
+            // stream whose packets all take this path may never reach (audio). The push
+            // moves the history's window to `now` itself (RTX ratio window in buckets), so
+            // it holds one second of bytes without a purge here.
             h.push(now, body_len as u64);
-            // The history is only purged where the RTX ratio is read, in poll_packet, which
-            // a stream whose packets all take this path may never reach (audio): without
-            // this it would grow by one entry per packet for the life of the stream.
-            h.purge_old(now);
         }
         self.rtp_and_wallclock = Some((w.time, w.wallclock));
         self.last_sent_seq_no = w.seq_no;
@@ -1588,9 +1588,23 @@ mod test {
                 })
                 .expect("sent");
         }
-        let held = stream.stats.bytes_transmitted.as_ref().unwrap().len();
-        assert!(held <= 51, "{held} entries held after 500 packets over 10 s");
-        assert!(held >= 50, "the last second is kept: {held}");
+        // confer patch (RTX ratio window in buckets): the history is a fixed ring of time
+        // buckets, so what shows it bounded is its sum: one second of packets (50 of 100
+        // bytes, less at most one 50 ms bucket of them), not ten, and nothing a second
+        // after the last.
+        let history = stream.stats.bytes_transmitted.as_mut().unwrap();
+        let held = history.sum();
+        assert!(
+            held <= 5000,
+            "{held} bytes held after 500 packets over 10 s"
+        );
+        assert!(held >= 4700, "the last second is kept: {held}");
+        history.purge_old(start + Duration::from_millis(20 * 499 + 1000));
+        assert_eq!(
+            history.sum(),
+            0,
+            "nothing is held after a second of silence"
+        );
     }
 
     #[test]
