@@ -125,7 +125,7 @@ fn run(
         // The client's RTP (the packet, and any padding or probe of the moment) is timed as
         // forwarding; RTCP it sends at the same time (reports, transport-wide feedback) is
         // timed as feedback, with the answers below.
-        let (rtp, mut rtcp): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut client.out)
+        let (mut rtp, mut rtcp): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut client.out)
             .into_iter()
             .partition(|d| !is_rtcp(d));
         let from = client.addr;
@@ -135,7 +135,7 @@ fn run(
         // wall-clock caps, which a virtual clock running ahead would hit on every packet).
         // The SFU's datagrams are kept (one copy each, inside the timed part) for the wire.
         let t0 = Instant::now();
-        for d in &rtp {
+        for d in &mut rtp {
             sfu.receive(*now, from, sfu_addr, d);
         }
         if sfu.next_peer_timeout().is_some_and(|t| t <= *now) {
@@ -144,8 +144,8 @@ fn run(
         forward += t0.elapsed();
         fed += 1;
         let t0 = Instant::now();
-        for d in rtcp.drain(..) {
-            sfu.receive(*now, from, sfu_addr, &d);
+        for mut d in rtcp.drain(..) {
+            sfu.receive(*now, from, sfu_addr, &mut d);
         }
         feedback += t0.elapsed();
         // The wire: the SFU's datagrams to the clients, their answers back (timed as
@@ -176,7 +176,7 @@ fn run(
                 break;
             }
             let t0 = Instant::now();
-            for (from, d) in &answers {
+            for (from, d) in &mut answers {
                 sfu.receive(*now, *from, sfu_addr, d);
             }
             feedback += t0.elapsed();

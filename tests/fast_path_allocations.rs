@@ -79,12 +79,12 @@ fn forward_one(
     );
     let from = client.addr;
     let (mut packets, mut allocations, mut sent) = (0, 0, 0);
-    for d in std::mem::take(&mut client.out) {
+    for mut d in std::mem::take(&mut client.out) {
         let (sent0, _) = sfu.sent_totals();
         let (opened0, _) = sfu.fast_totals();
         ALLOCATIONS.store(0, Ordering::SeqCst);
         COUNTING.store(true, Ordering::SeqCst);
-        sfu.receive(now, from, sfu_addr(), &d);
+        sfu.receive(now, from, sfu_addr(), &mut d);
         COUNTING.store(false, Ordering::SeqCst);
         if sfu.fast_totals().0 > opened0 {
             packets += 1;

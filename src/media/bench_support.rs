@@ -61,13 +61,15 @@ impl Sfu {
         self.driver.add_peer(admitted, offer, now)
     }
 
-    /// One received datagram, exactly as the driver's receive loop hands it on.
+    /// One received datagram, exactly as the driver's receive loop hands it on: in its
+    /// receive buffer, which the media fast path opens in place (its bytes are then the
+    /// plaintext).
     pub fn receive(
         &mut self,
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
-        data: &[u8],
+        data: &mut [u8],
     ) {
         self.driver.on_datagram(now, source, destination, data);
     }

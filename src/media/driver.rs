@@ -29,7 +29,6 @@
 
 use super::congestion;
 use super::forward::{Binding, ForwardTable, Routed, RtpMeta, SourceKey};
-use super::mmsg::RECV_BUF;
 use super::mmsg::{RecvBatch, BATCH};
 use super::packet::InPacket;
 use super::peer::{FastIn, Notice, Outgoing, Peer};
@@ -142,8 +141,6 @@ pub(crate) struct Driver {
     checks: Checks,
     /// The media fast path is on (`[media] fast_path`, default on).
     fast_path: bool,
-    /// The fast path's receive buffer: a datagram is opened in place here.
-    fast_buf: Vec<u8>,
     /// The first outgoing sequence number of every new slot, instead of a random one (the
     /// tests' rollover cases, through `bench_support`).
     first_seq: Option<u16>,
@@ -236,7 +233,6 @@ impl Driver {
             slots_reported: HashMap::default(),
             checks: Checks::default(),
             fast_path: true,
-            fast_buf: Vec::with_capacity(RECV_BUF),
             first_seq: None,
         }
     }
@@ -285,7 +281,7 @@ impl Driver {
                 },
                 received = std::future::poll_fn(|cx| poll_net(&mut self.net, cx, &mut batch, &mut tcp_first)) => match received {
                     Ready::Udp(Ok(destination)) => {
-                        self.on_batch(destination, &batch);
+                        self.on_batch(destination, &mut batch);
                         // Drain what else is already queued before the per-wake-up work (a
                         // batch that was not full means the socket had nothing more).
                         for _ in 0..RECV_BATCHES {
@@ -293,7 +289,7 @@ impl Driver {
                                 break;
                             }
                             let Some(destination) = self.net.try_recv_batch(&mut batch) else { break };
-                            self.on_batch(destination, &batch);
+                            self.on_batch(destination, &mut batch);
                         }
                     }
                     Ready::Udp(Err(e)) => tracing::debug!(error = %e, "media socket receive error"),
@@ -349,8 +345,8 @@ impl Driver {
     }
 
     /// Every datagram of one received batch, in arrival order.
-    fn on_batch(&mut self, destination: SocketAddr, batch: &RecvBatch) {
-        for (source, data) in batch.datagrams() {
+    fn on_batch(&mut self, destination: SocketAddr, batch: &mut RecvBatch) {
+        for (source, data) in batch.datagrams_mut() {
             self.on_datagram(Instant::now(), source, destination, data);
         }
     }
@@ -524,7 +520,7 @@ impl Driver {
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
-        data: &[u8],
+        data: &mut [u8],
     ) {
         self.on_packet(now, Protocol::Udp, source, destination, data);
     }
@@ -546,11 +542,17 @@ impl Driver {
                 conn,
                 source,
                 destination,
-                data,
+                mut data,
             } => {
                 // A connection whose packets no peer takes (wrong credentials, a departed
                 // peer, garbage) is closed: it carries nobody's media.
-                if !self.on_packet(Instant::now(), Protocol::Tcp, source, destination, &data) {
+                if !self.on_packet(
+                    Instant::now(),
+                    Protocol::Tcp,
+                    source,
+                    destination,
+                    &mut data,
+                ) {
                     if let Some(tcp) = self.net.tcp() {
                         tcp.close(conn, source);
                     }
@@ -560,17 +562,79 @@ impl Driver {
     }
 
     /// One received packet, UDP or de-framed TCP. Returns whether some peer took it.
+    /// One received datagram. `data` is the receive buffer itself: an RTP packet taken by
+    /// the media fast path is opened in place there (no copy); anything else is read as is.
     fn on_packet(
         &mut self,
         now: Instant,
         proto: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
-        data: &[u8],
+        data: &mut [u8],
     ) -> bool {
         self.now = now;
-        let Ok(contents) = DatagramRecv::try_from(data) else {
-            return false; // not STUN/DTLS/RTP/RTCP
+        let id = {
+            let Ok(contents) = DatagramRecv::try_from(&*data) else {
+                return false; // not STUN/DTLS/RTP/RTCP
+            };
+            let input = Input::Receive(
+                now,
+                Receive {
+                    proto,
+                    source,
+                    destination,
+                    contents,
+                },
+            );
+            let known = self
+                .by_source
+                .get(&source)
+                .copied()
+                .filter(|id| self.peers.get(id).is_some_and(|p| p.accepts(&input)));
+            let id = known.or_else(|| {
+                self.peers
+                    .values()
+                    .find(|p| p.accepts(&input))
+                    .map(|p| p.id)
+            });
+            let Some(id) = id else {
+                // R-REMOTE-1: a network check's packets (no media); otherwise nobody's.
+                if self.checks.on_packet(input, &self.net) {
+                    return true;
+                }
+                tracing::trace!("datagram for no peer");
+                return false;
+            };
+            if known.is_none() {
+                self.by_source.insert(source, id);
+            }
+            id
+        };
+        if proto == Protocol::Udp && is_rtp(data) {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                return false;
+            };
+            // Opened in place; on `NotFast` the bytes are untouched and str0m reads them below.
+            match isolated(peer, |p| p.fast_receive(now, data)) {
+                None => {
+                    self.panicked(id);
+                    return true;
+                }
+                Some(FastIn::NotFast) => {}
+                Some(FastIn::Dropped) => {
+                    self.schedule(id);
+                    return true;
+                }
+                Some(FastIn::Media(media)) => {
+                    self.schedule(id);
+                    self.forward(id, &media.view(data, now));
+                    self.process_work();
+                    return true;
+                }
+            }
+        }
+        let Ok(contents) = DatagramRecv::try_from(&*data) else {
+            return false;
         };
         let input = Input::Receive(
             now,
@@ -581,59 +645,6 @@ impl Driver {
                 contents,
             },
         );
-        let known = self
-            .by_source
-            .get(&source)
-            .copied()
-            .filter(|id| self.peers.get(id).is_some_and(|p| p.accepts(&input)));
-        let id = known.or_else(|| {
-            self.peers
-                .values()
-                .find(|p| p.accepts(&input))
-                .map(|p| p.id)
-        });
-        let Some(id) = id else {
-            // R-REMOTE-1: a network check's packets (no media); otherwise nobody's.
-            if self.checks.on_packet(input, &self.net) {
-                return true;
-            }
-            tracing::trace!("datagram for no peer");
-            return false;
-        };
-        if known.is_none() {
-            self.by_source.insert(source, id);
-        }
-        if proto == Protocol::Udp && is_rtp(data) {
-            let Some(peer) = self.peers.get_mut(&id) else {
-                return false;
-            };
-            // Opened in place in the driver's buffer, taken out of `self` meanwhile so that
-            // forwarding can borrow the driver.
-            let mut buf = std::mem::take(&mut self.fast_buf);
-            buf.clear();
-            buf.extend_from_slice(data);
-            let taken = match isolated(peer, |p| p.fast_receive(now, &mut buf)) {
-                None => {
-                    self.panicked(id);
-                    true
-                }
-                Some(FastIn::NotFast) => false,
-                Some(FastIn::Dropped) => {
-                    self.schedule(id);
-                    true
-                }
-                Some(FastIn::Media(media)) => {
-                    self.schedule(id);
-                    self.forward(id, &media.view(&buf, now));
-                    self.process_work();
-                    true
-                }
-            };
-            self.fast_buf = buf;
-            if taken {
-                return true;
-            }
-        }
         let Some(peer) = self.peers.get_mut(&id) else {
             return false;
         };

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::fast::{FastReceive, FastRtpWrite, FAST_HEADROOM};
-use str0m::format::PayloadParams;
+use str0m::format::{CodecSpec, PayloadParams};
+use str0m::media::Pt;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, TcpType};
 use str0m::rtp::{Extension, ExtensionValues, RtpHeader, RtpPacket, RtpWrite};
@@ -248,7 +249,26 @@ pub(crate) struct Peer {
     pub(crate) remb_out: RembThrottle,
     /// The media fast path on this leg.
     fast: Fast,
+    /// What [`Self::write_forwarded`] decided for each kind of packet it was given, so that
+    /// a packet does not search this leg's codecs and m-lines again (see [`SendPt`]).
+    send_pts: Vec<SendPt>,
 }
+
+/// One decision of [`Peer::write_forwarded`]: packets of the source codec `spec` (its RED
+/// wrapping or not) written on this leg's m-line `slot` go out with payload type `pt`, or not
+/// at all (`None`: the codec is not negotiated on that m-line). The decision depends only on
+/// these three and on this leg's negotiation, so the list is emptied whenever this leg
+/// accepts an offer; it is bounded by [`SEND_PTS`].
+struct SendPt {
+    slot: Mid,
+    spec: CodecSpec,
+    is_red: bool,
+    pt: Option<Pt>,
+}
+
+/// At most this many [`SendPt`] per leg (a visit forwards two or three codecs onto two or
+/// three m-lines); more are not kept, only decided each time.
+const SEND_PTS: usize = 16;
 
 /// Keyframe request throttling for one incoming m-line.
 struct KeyframeGate {
@@ -350,6 +370,7 @@ impl Peer {
             connected: false,
             gone: false,
             keyframe_gates: Vec::new(),
+            send_pts: Vec::new(),
             remote_ufrag: ice_ufrag(offer_sdp),
             ice_lost_at: None,
             last_now: now,
@@ -410,6 +431,8 @@ impl Peer {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        // A new negotiation: decide every payload type again.
+        self.send_pts.clear();
         self.remote_ufrag = Some(ufrag);
         self.ice_lost_at = None;
         tracing::info!(peer = self.id.0, "ICE restart accepted");
@@ -521,26 +544,9 @@ impl Peer {
             return false;
         }
         let inc = out.incoming;
-        // Map the payload type through this leg's codec config, and only onto a payload type
-        // negotiated on the slot's m-line: forward only between legs with the same codec.
-        let Some(params) = self.rtc.codec_config().match_params(inc.params) else {
+        let Some(pt) = self.send_pt(out.slot, &inc.params, inc.is_red) else {
             return false;
         };
-        let pt = if inc.is_red {
-            params.red()
-        } else {
-            Some(params.pt())
-        };
-        let Some(pt) = pt else {
-            return false;
-        };
-        let negotiated = self
-            .rtc
-            .media(out.slot)
-            .is_some_and(|m| m.remote_pts().contains(&params.pt()));
-        if !negotiated {
-            return false;
-        }
         let header = inc.header;
         let csrc_count = header.csrc_count.min(header.csrc.len());
         // Video is answered from this leg's retransmission buffer on NACK; str0m makes it
@@ -616,6 +622,60 @@ impl Peer {
             self.handle_input(Input::Timeout(out.now), net, notices);
         }
         written
+    }
+
+    /// The payload type that a packet of the source's codec `params` (RED-wrapped or not)
+    /// leaves with on this leg's m-line `slot`, or `None` if this leg cannot carry it: the
+    /// payload type is mapped through this leg's codec config, and only onto a payload type
+    /// negotiated on the slot's m-line, so media is forwarded only between legs with the same
+    /// codec. Decided once per kind of packet ([`SendPt`]).
+    pub(crate) fn send_pt(
+        &mut self,
+        slot: Mid,
+        params: &PayloadParams,
+        is_red: bool,
+    ) -> Option<Pt> {
+        let spec = params.spec();
+        if let Some(d) = self
+            .send_pts
+            .iter()
+            .find(|d| d.slot == slot && d.is_red == is_red && d.spec == spec)
+        {
+            return d.pt;
+        }
+        let pt = self.decide_send_pt(slot, params, is_red);
+        if self.send_pts.len() < SEND_PTS {
+            self.send_pts.push(SendPt {
+                slot,
+                spec,
+                is_red,
+                pt,
+            });
+        }
+        pt
+    }
+
+    /// How many decisions [`Self::send_pt`] keeps (tests).
+    #[cfg(test)]
+    pub(crate) fn send_pts_kept(&self) -> usize {
+        self.send_pts.len()
+    }
+
+    /// This leg's codecs as negotiated (tests).
+    #[cfg(test)]
+    pub(crate) fn codecs(&self) -> Vec<PayloadParams> {
+        self.rtc.codec_config().params().to_vec()
+    }
+
+    /// [`Self::send_pt`] without the list: searched in this leg's negotiation.
+    fn decide_send_pt(&self, slot: Mid, params: &PayloadParams, is_red: bool) -> Option<Pt> {
+        let ours = self.rtc.codec_config().match_params(*params)?;
+        let pt = if is_red { ours.red() } else { Some(ours.pt()) }?;
+        let negotiated = self
+            .rtc
+            .media(slot)
+            .is_some_and(|m| m.remote_pts().contains(&ours.pt()));
+        negotiated.then_some(pt)
     }
 
     /// Ask this peer (a source) for a keyframe on its incoming m-line `mid`, then drain.

@@ -99,6 +99,11 @@ async fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
     if let Err(e) = sock.set_send_buffer_size(SOCKET_BUFFER_BYTES) {
         tracing::warn!(error = %e, "media: cannot enlarge the socket send buffer");
     }
+    if addr.is_ipv4() {
+        if let Err(e) = mmsg::set_df_without_pmtu(socket.as_raw_fd()) {
+            tracing::warn!(error = %e, "media: cannot set IP_PMTUDISC_PROBE");
+        }
+    }
     Ok(socket)
 }
 
@@ -438,6 +443,12 @@ impl MediaSockets {
     #[cfg(test)]
     pub(crate) fn spare_buffers(&self) -> usize {
         self.spare.borrow().len()
+    }
+
+    /// The bound sockets' descriptors, in candidate order.
+    #[cfg(test)]
+    pub(crate) fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.bound.iter().map(|b| b.socket.as_raw_fd()).collect()
     }
 }
 

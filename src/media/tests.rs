@@ -998,6 +998,102 @@ async fn a_chromium_offer_gets_an_ice_lite_answer_with_opus_and_vp8() {
     );
 }
 
+/// A forwarded packet's payload type on a leg (`Peer::send_pt`) is this leg's negotiation:
+/// the source's codec maps to this leg's payload type for it, on an m-line that negotiated it,
+/// and to nothing for a codec or an m-line that did not. Each decision is made once per kind
+/// of packet and found again; a renegotiation (an ICE restart's offer) starts afresh.
+#[test]
+fn a_legs_payload_type_for_forwarded_media_is_its_own_negotiation_decided_once() {
+    use str0m::format::{CodecSpec, FormatParams, PayloadParams};
+    use str0m::media::{Frequency, Pt};
+    let now = Instant::now();
+    let candidate: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let net = super::socket::MediaSockets::capture(candidate);
+    let mut notices = Vec::new();
+    let (mut peer, _answer) = super::peer::Peer::accept(
+        PeerId(1),
+        &booth(9),
+        CHROMIUM_OFFER,
+        &[candidate],
+        &[],
+        true,
+        &net,
+        now,
+        &mut notices,
+    )
+    .expect("Chromium's offer is accepted");
+    let ours = peer.codecs();
+    let find = |codec: Codec| *ours.iter().find(|p| p.spec().codec == codec).unwrap();
+    let (vp8, opus) = (find(Codec::Vp8), find(Codec::Opus));
+    // The source leg numbered the same codecs otherwise.
+    let theirs_vp8 = PayloadParams::new(Pt::new_with_value(120), None, vp8.spec());
+    let theirs_opus = PayloadParams::new(Pt::new_with_value(121), None, opus.spec());
+    let h264 = PayloadParams::new(
+        Pt::new_with_value(122),
+        None,
+        CodecSpec {
+            codec: Codec::H264,
+            clock_rate: Frequency::NINETY_KHZ,
+            channels: None,
+            format: FormatParams::default(),
+        },
+    );
+    let (audio, video) = (Mid::from("0"), Mid::from("1"));
+    for round in 0..3 {
+        assert_eq!(peer.send_pt(video, &theirs_vp8, false), Some(vp8.pt()));
+        assert_eq!(peer.send_pt(audio, &theirs_opus, false), Some(opus.pt()));
+        assert_eq!(
+            peer.send_pt(video, &theirs_opus, false),
+            None,
+            "opus on the video m-line"
+        );
+        assert_eq!(
+            peer.send_pt(audio, &theirs_vp8, false),
+            None,
+            "VP8 on the audio m-line"
+        );
+        assert_eq!(
+            peer.send_pt(video, &h264, false),
+            None,
+            "H.264 is not negotiated"
+        );
+        assert_eq!(
+            peer.send_pt(video, &theirs_vp8, true),
+            None,
+            "no RED negotiated"
+        );
+        assert_eq!(
+            peer.send_pts_kept(),
+            6,
+            "one decision per kind (round {round})"
+        );
+    }
+    // Bounded: more kinds than are kept are still decided right.
+    for i in 0..40u8 {
+        let other = PayloadParams::new(
+            Pt::new_with_value(96),
+            None,
+            CodecSpec {
+                codec: Codec::Vp8,
+                clock_rate: Frequency::NINETY_KHZ,
+                channels: Some(i),
+                format: FormatParams::default(),
+            },
+        );
+        let _ = peer.send_pt(video, &other, false);
+    }
+    assert!(peer.send_pts_kept() <= 16);
+    assert_eq!(peer.send_pt(video, &theirs_vp8, false), Some(vp8.pt()));
+    // An ICE restart accepts a new offer: every decision is made again.
+    let restart = CHROMIUM_OFFER
+        .replace("a=ice-ufrag:Kq3h", "a=ice-ufrag:Zz9x")
+        .replace("a=ice-pwd:", "a=ice-pwd:x");
+    peer.restart_ice(&restart, now, &net, &mut notices)
+        .expect("an ICE restart is accepted");
+    assert_eq!(peer.send_pts_kept(), 0);
+    assert_eq!(peer.send_pt(video, &theirs_vp8, false), Some(vp8.pt()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Batched socket I/O (`mmsg`, performance): what goes in one `sendmmsg` comes out of `recvmmsg`
 // whole, in order, from the right source, and one refused datagram does not sink the batch.
@@ -1137,6 +1233,28 @@ async fn a_sent_datagrams_buffer_is_written_into_again_and_only_its_length_leave
         b"two!",
         "written over the first datagram's bytes"
     );
+}
+
+/// An IPv4 media socket sends with DF and without the kernel's per-datagram IP
+/// identification draw (`IP_PMTUDISC_PROBE`, see `mmsg::set_df_without_pmtu`).
+#[tokio::test]
+async fn ipv4_media_sockets_ignore_path_mtu_and_send_with_df() {
+    let (net, source, peer, to) = media_sockets_and_a_client().await;
+    for fd in net.raw_fds() {
+        assert_eq!(
+            super::mmsg::df_mode(fd).unwrap(),
+            libc::IP_PMTUDISC_PROBE,
+            "set on every bound IPv4 media socket"
+        );
+    }
+    // Datagrams of WebRTC's size still leave and arrive whole.
+    let mut b = net.buffer(1200);
+    b.fill(7);
+    net.send(source, to, b);
+    net.flush();
+    let mut got = [0u8; 2048];
+    assert_eq!(peer.recv(&mut got).unwrap(), 1200);
+    assert!(got[..1200].iter().all(|&x| x == 7));
 }
 
 #[tokio::test]

@@ -262,8 +262,8 @@ pub fn exchange_with(
     for _ in 0..50 {
         let mut moved = false;
         for c in clients.iter_mut() {
-            for d in std::mem::take(&mut c.out) {
-                sfu.receive(now, c.addr, sfu_addr, &d);
+            for mut d in std::mem::take(&mut c.out) {
+                sfu.receive(now, c.addr, sfu_addr, &mut d);
                 moved = true;
             }
         }
