@@ -190,6 +190,26 @@ fn poll_net(
     Poll::Pending
 }
 
+/// `data` as str0m's network input, or `None` if it is not STUN, DTLS, RTP or RTCP.
+fn receive_input(
+    now: Instant,
+    proto: Protocol,
+    source: SocketAddr,
+    destination: SocketAddr,
+    data: &[u8],
+) -> Option<Input<'_>> {
+    let contents = DatagramRecv::try_from(data).ok()?;
+    Some(Input::Receive(
+        now,
+        Receive {
+            proto,
+            source,
+            destination,
+            contents,
+        },
+    ))
+}
+
 /// Run `f` on one peer, isolating a panic inside it.
 fn isolated<T>(peer: &mut Peer, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
     catch_unwind(AssertUnwindSafe(|| f(peer))).ok()
@@ -562,8 +582,8 @@ impl Driver {
     }
 
     /// One received packet, UDP or de-framed TCP. Returns whether some peer took it.
-    /// One received datagram. `data` is the receive buffer itself: an RTP packet taken by
-    /// the media fast path is opened in place there (no copy); anything else is read as is.
+    /// `data` is the receive buffer itself: an RTP packet taken by the media fast path is
+    /// opened in place there (no copy); anything else is read as is.
     fn on_packet(
         &mut self,
         now: Instant,
@@ -574,18 +594,9 @@ impl Driver {
     ) -> bool {
         self.now = now;
         let id = {
-            let Ok(contents) = DatagramRecv::try_from(&*data) else {
+            let Some(input) = receive_input(now, proto, source, destination, data) else {
                 return false; // not STUN/DTLS/RTP/RTCP
             };
-            let input = Input::Receive(
-                now,
-                Receive {
-                    proto,
-                    source,
-                    destination,
-                    contents,
-                },
-            );
             let known = self
                 .by_source
                 .get(&source)
@@ -633,18 +644,10 @@ impl Driver {
                 }
             }
         }
-        let Ok(contents) = DatagramRecv::try_from(&*data) else {
+        // Read again: the first reading's borrow ended before the fast path took `data`.
+        let Some(input) = receive_input(now, proto, source, destination, data) else {
             return false;
         };
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto,
-                source,
-                destination,
-                contents,
-            },
-        );
         let Some(peer) = self.peers.get_mut(&id) else {
             return false;
         };
