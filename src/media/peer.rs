@@ -441,6 +441,11 @@ impl Peer {
     }
 
     /// Feed network input or a timeout, then drain.
+    ///
+    /// A client's RTCP report is read without the timeout sweep str0m runs after every
+    /// receive: what it changes (NACK resends, keyframe requests, the estimate) is done as it
+    /// is read, and anything already due comes back as a timeout at or before `now`, which
+    /// the driver runs in the same turn (vendored str0m, "RTCP without the timeout sweep").
     pub(crate) fn handle_input(
         &mut self,
         input: Input<'_>,
@@ -450,7 +455,11 @@ impl Peer {
         match &input {
             Input::Timeout(t) | Input::Receive(t, _) => self.last_now = self.last_now.max(*t),
         }
-        if let Err(e) = self.rtc.handle_input(input) {
+        let handled = match input {
+            Input::Receive(t, r) => self.rtc.handle_receive_deferring_timers(t, r),
+            timeout => self.rtc.handle_input(timeout),
+        };
+        if let Err(e) = handled {
             tracing::info!(peer = self.id.0, error = %e, "peer input failed; disconnecting");
             self.fail(notices);
             return;

@@ -1517,6 +1517,31 @@ impl Rtc {
         })
     }
 
+    /// confer patch (RTCP without the timeout sweep, CONFER-PATCH.md): take one received
+    /// datagram as [`Rtc::handle_input`] with [`Input::Receive`] does, except that an SRTCP
+    /// datagram on an alive `Rtc` is not followed by the timeout sweep `handle_input` runs
+    /// after every receive (ICE, SCTP, channels, every stream's timers, the estimator, the
+    /// pacer). What the report changes (NACK resends, keyframe requests, the estimate) is
+    /// done as it is read, and [`Rtc::poll_output`] then returns
+    /// [`Output::Timeout`] at the earliest time something is due, at or before `recv_time` if
+    /// anything already is: timers run when the caller drives that timeout, as they would
+    /// have on its next timer turn. Any other datagram, and a `recv_time` behind this
+    /// `Rtc`'s clock, take `handle_input`'s full path.
+    pub fn handle_receive_deferring_timers(
+        &mut self,
+        recv_time: Instant,
+        r: net::Receive,
+    ) -> Result<(), RtcError> {
+        let deferred = self.state == RtcState::Alive
+            && !self.need_init_time
+            && recv_time >= self.last_now
+            && matches!(r.contents.inner, DatagramRecvInner::Rtcp(_));
+        if !deferred {
+            return self.handle_input(Input::Receive(recv_time, r));
+        }
+        self.do_handle_receive(recv_time, r)
+    }
+
     /// Make changes to the Rtc session via SDP.
     ///
     /// ```no_run
