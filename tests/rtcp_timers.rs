@@ -1,7 +1,10 @@
-//! A client's RTCP report is read without the timeout sweep str0m runs after every receive
-//! (vendored str0m, "RTCP without the timeout sweep" in `vendor/str0m/CONFER-PATCH.md`), and
-//! nothing a leg had due is lost by it: the leg still reports the timeout, and the driver's
-//! timer turn runs it.
+//! A leg's timers as the media driver runs them:
+//! - a client's RTCP report is read without the timeout sweep str0m runs after every receive
+//!   (vendored str0m, "RTCP without the timeout sweep" in `vendor/str0m/CONFER-PATCH.md`), and
+//!   nothing a leg had due is lost by it: the leg still reports the timeout, and the driver's
+//!   timer turn runs it;
+//! - a leg's own deadline (a keyframe request held for the rest of its interval) wakes the
+//!   driver when it falls due, though the leg keeps it outside str0m (`Peer`'s hot line).
 //!
 //! The real media driver runs in process (`tests/support/inproc.rs`): a lawyer's and a
 //! booth's str0m client join one visit over an in-memory wire on a virtual clock and send
@@ -124,4 +127,78 @@ fn a_clients_rtcp_report_leaves_the_legs_due_timers_to_the_timer_turn() {
             c.addr
         );
     }
+}
+
+/// One millisecond of the wire as the driver runs it: the clients' timers, the SFU's timer
+/// turn only when a leg asked for it (`next_peer_timeout`), then every datagram carried.
+fn run_until(
+    sfu: &mut Sfu,
+    lawyer: &mut Client,
+    booth: &mut Client,
+    now: &mut Instant,
+    until: Instant,
+) {
+    while *now < until {
+        *now += Duration::from_millis(1);
+        lawyer.tick(*now);
+        booth.tick(*now);
+        if sfu.next_peer_timeout().is_some_and(|at| at <= *now) {
+            sfu.tick(*now);
+        }
+        exchange(sfu, &mut [&mut *lawyer, &mut *booth], *now);
+    }
+}
+
+#[test]
+fn a_held_keyframe_request_leaves_when_its_interval_ends() {
+    let mut now = Instant::now();
+    let mut sfu = Sfu::new(sfu_addr());
+    let (mut booth, mut lawyer) = join_pair(&mut sfu, &mut now);
+    sfu.keep_sent(true);
+    let mut seq = 0;
+    media_for(&mut sfu, &mut lawyer, &mut booth, &mut now, 100, &mut seq);
+    let pli = |booth: &mut Client| {
+        let mid = booth.video;
+        booth
+            .rtc
+            .direct_api()
+            .stream_rx_by_mid(mid, None)
+            .expect("the booth receives the lawyer's video")
+            .request_keyframe(str0m::media::KeyframeRequestKind::Pli);
+        booth.drain();
+    };
+
+    // The booth asks for a keyframe: the SFU asks the lawyer at once.
+    let before = lawyer.keyframe_requests;
+    pli(&mut booth);
+    let asked_at = now;
+    let until = now + Duration::from_millis(5);
+    run_until(&mut sfu, &mut lawyer, &mut booth, &mut now, until);
+    assert_eq!(
+        lawyer.keyframe_requests,
+        before + 1,
+        "the first request went on at once"
+    );
+
+    // Asked again 50 ms later, the SFU holds it for the rest of its 250 ms interval (browsers
+    // throttle too) and sends it when the interval ends, woken by the leg's own deadline, not
+    // by whichever str0m timer comes next.
+    let until = asked_at + Duration::from_millis(50);
+    run_until(&mut sfu, &mut lawyer, &mut booth, &mut now, until);
+    pli(&mut booth);
+    let mut second = None;
+    let end = asked_at + Duration::from_millis(400);
+    while now < end && second.is_none() {
+        let until = now + Duration::from_millis(1);
+        run_until(&mut sfu, &mut lawyer, &mut booth, &mut now, until);
+        if lawyer.keyframe_requests > before + 1 {
+            second = Some(now);
+        }
+    }
+    let second = second.expect("the held request reached the lawyer");
+    let after = second.saturating_duration_since(asked_at);
+    assert!(
+        after >= Duration::from_millis(250) && after <= Duration::from_millis(252),
+        "the held request left {after:?} after the first, not when the 250 ms interval ended"
+    );
 }

@@ -228,10 +228,8 @@ pub(crate) struct Peer {
     pub stats: PeerStats,
     pub(crate) acct: Accounting,
     rtc: Rtc,
-    /// The `Rtc`'s own next timeout (see [`Self::next_timeout`]).
-    rtc_timeout: Instant,
-    connected: bool,
-    gone: bool,
+    /// What every packet of this leg reads of it, in one cache line.
+    hot: Hot,
     keyframe_gates: Vec<KeyframeGate>,
     /// The client's current ICE username fragment: an offer with another one is an ICE
     /// restart (R-REMOTE-2).
@@ -239,8 +237,6 @@ pub(crate) struct Peer {
     /// When the ICE connection was lost (R-REMOTE-2): the peer waits
     /// [`ICE_RESTART_WINDOW`] from then for an ICE restart.
     ice_lost_at: Option<Instant>,
-    /// The latest time this peer was driven with.
-    last_now: Instant,
     /// Congestion control (R-REMOTE-2): this leg's send-side estimate (str0m BWE from the
     /// client's TWCC feedback) while str0m can probe, and the client's own REMB, if any.
     twcc_estimate: Option<u64>,
@@ -252,6 +248,25 @@ pub(crate) struct Peer {
     /// What [`Self::write_forwarded`] decided for each kind of packet it was given, so that
     /// a packet does not search this leg's codecs and m-lines again (see [`SendPt`]).
     send_pts: Vec<SendPt>,
+}
+
+/// The part of a [`Peer`] that every packet received or forwarded on the leg reads (whether
+/// it is up, and its next deadline for the driver's timer heap), kept together in one cache
+/// line: among a hundred legs, a field of the large `Peer` read per packet is a cache miss of
+/// its own.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Hot {
+    /// The `Rtc`'s own next timeout (see [`Peer::next_timeout`]).
+    rtc_timeout: Instant,
+    /// The earliest of the leg's own deadlines: a held keyframe request, the end of the ICE
+    /// restart window. Kept up to date where those change, so that [`Peer::next_timeout`]
+    /// does not walk the keyframe gates for every packet.
+    own_due: Option<Instant>,
+    /// The latest time this peer was driven with.
+    last_now: Instant,
+    connected: bool,
+    gone: bool,
 }
 
 /// One decision of [`Peer::write_forwarded`]: packets of the source codec `spec` (its RED
@@ -366,14 +381,17 @@ impl Peer {
             stats: PeerStats::default(),
             acct: Accounting::new(offer_sdp),
             rtc,
-            rtc_timeout: now,
-            connected: false,
-            gone: false,
+            hot: Hot {
+                rtc_timeout: now,
+                own_due: None,
+                last_now: now,
+                connected: false,
+                gone: false,
+            },
             keyframe_gates: Vec::new(),
             send_pts: Vec::new(),
             remote_ufrag: ice_ufrag(offer_sdp),
             ice_lost_at: None,
-            last_now: now,
             twcc_estimate: None,
             remb_in: None,
             remb_out: RembThrottle::default(),
@@ -384,7 +402,7 @@ impl Peer {
     }
 
     pub(crate) fn is_connected(&self) -> bool {
-        self.connected && !self.gone
+        self.hot.connected && !self.hot.gone
     }
 
     /// This peer's row of the published health snapshot, its health sampled at `now`.
@@ -398,11 +416,11 @@ impl Peer {
     }
 
     pub(crate) fn is_gone(&self) -> bool {
-        self.gone || !self.rtc.is_alive()
+        self.hot.gone || !self.rtc.is_alive()
     }
 
     pub(crate) fn accepts(&self, input: &Input<'_>) -> bool {
-        !self.gone && self.rtc.accepts(input)
+        !self.hot.gone && self.rtc.accepts(input)
     }
 
     /// R-REMOTE-2: the client's new offer on the same peer. Only an ICE restart (new ICE
@@ -425,7 +443,7 @@ impl Peer {
         }
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
-        self.handle_input(Input::Timeout(now.max(self.last_now)), net, notices);
+        self.handle_input(Input::Timeout(now.max(self.hot.last_now)), net, notices);
         let answer = self
             .rtc
             .sdp_api()
@@ -435,6 +453,7 @@ impl Peer {
         self.send_pts.clear();
         self.remote_ufrag = Some(ufrag);
         self.ice_lost_at = None;
+        self.update_own_due();
         tracing::info!(peer = self.id.0, "ICE restart accepted");
         self.drain(net, notices);
         Ok(answer.to_sdp_string())
@@ -453,7 +472,9 @@ impl Peer {
         notices: &mut Vec<Notice>,
     ) {
         match &input {
-            Input::Timeout(t) | Input::Receive(t, _) => self.last_now = self.last_now.max(*t),
+            Input::Timeout(t) | Input::Receive(t, _) => {
+                self.hot.last_now = self.hot.last_now.max(*t)
+            }
         }
         let handled = match input {
             Input::Receive(t, r) => self.rtc.handle_receive_deferring_timers(t, r),
@@ -489,7 +510,7 @@ impl Peer {
     /// then count it), without str0m's event round trip. Anything else is
     /// [`FastIn::NotFast`] and `buf` is untouched.
     pub(crate) fn fast_receive(&mut self, now: Instant, buf: &mut [u8]) -> FastIn {
-        if self.gone {
+        if self.hot.gone {
             return FastIn::NotFast;
         }
         if !self.fast_ready() {
@@ -504,9 +525,9 @@ impl Peer {
             FastReceive::Dropped => None,
             FastReceive::Media(m) => Some(m),
         };
-        self.last_now = self.last_now.max(now);
+        self.hot.last_now = self.hot.last_now.max(now);
         // str0m was not driven: make sure it is soon, for its feedback (see the constant).
-        self.rtc_timeout = self.rtc_timeout.min(now + FAST_FEEDBACK_TICK);
+        self.hot.rtc_timeout = self.hot.rtc_timeout.min(now + FAST_FEEDBACK_TICK);
         let Some(m) = received else {
             return FastIn::Dropped;
         };
@@ -586,7 +607,7 @@ impl Peer {
             {
                 buf.truncate(sent.len);
                 net.send(sent.source, sent.destination, buf);
-                self.last_now = self.last_now.max(out.now);
+                self.hot.last_now = self.hot.last_now.max(out.now);
                 self.stats.rtp_packets_out += 1;
                 self.stats.fast_packets_out += 1;
                 self.acct.on_forwarded(inc.kind, len);
@@ -723,10 +744,12 @@ impl Peer {
             .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL)
         {
             gate.pending = Some(kind);
+            self.update_own_due();
             return;
         }
         gate.pending = None;
         gate.last = Some(now);
+        self.update_own_due();
         let requested = {
             let mut api = self.rtc.direct_api();
             match api.stream_rx_by_mid(mid, None) {
@@ -782,12 +805,20 @@ impl Peer {
 
     /// When this peer next needs [`Self::handle_timeout`].
     pub(crate) fn next_timeout(&self) -> Instant {
-        self.keyframe_gates
+        self.hot
+            .own_due
+            .map_or(self.hot.rtc_timeout, |at| at.min(self.hot.rtc_timeout))
+    }
+
+    /// Recompute [`Hot::own_due`] after a keyframe gate or the ICE restart window changed.
+    fn update_own_due(&mut self) {
+        self.hot.own_due = self
+            .keyframe_gates
             .iter()
             .filter(|g| g.pending.is_some())
             .filter_map(|g| g.last.map(|at| at + KEYFRAME_REQUEST_INTERVAL))
             .chain(self.ice_lost_at.map(|at| at + ICE_RESTART_WINDOW))
-            .fold(self.rtc_timeout, Instant::min)
+            .min();
     }
 
     /// Drive time forward: str0m's timers and deferred keyframe requests.
@@ -821,6 +852,7 @@ impl Peer {
         for (mid, kind) in due {
             self.request_keyframe(mid, kind, now, net, notices);
         }
+        self.update_own_due();
     }
 
     /// Start a clean shutdown (RTCP BYE, DTLS close_notify) and send what it produces.
@@ -829,13 +861,13 @@ impl Peer {
             let mut ignored = Vec::new();
             self.drain(net, &mut ignored);
         }
-        self.gone = true;
+        self.hot.gone = true;
     }
 
     fn fail(&mut self, notices: &mut Vec<Notice>) {
         self.rtc.disconnect();
-        if !self.gone {
-            self.gone = true;
+        if !self.hot.gone {
+            self.hot.gone = true;
             notices.push(Notice::Gone);
         }
     }
@@ -845,7 +877,7 @@ impl Peer {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
-                    self.rtc_timeout = t;
+                    self.hot.rtc_timeout = t;
                     break;
                 }
                 // R-REMOTE-2: a pair selected over ICE-TCP answers on its own connection.
@@ -863,8 +895,8 @@ impl Peer {
                 }
             }
         }
-        if !self.rtc.is_alive() && !self.gone {
-            self.gone = true;
+        if !self.rtc.is_alive() && !self.hot.gone {
+            self.hot.gone = true;
             notices.push(Notice::Gone);
         }
     }
@@ -872,7 +904,7 @@ impl Peer {
     fn on_event(&mut self, event: Event, notices: &mut Vec<Notice>) {
         match event {
             Event::Connected => {
-                self.connected = true;
+                self.hot.connected = true;
                 notices.push(Notice::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
@@ -882,13 +914,17 @@ impl Peer {
                     peer = self.id.0,
                     "ICE disconnected; waiting for an ICE restart"
                 );
-                self.ice_lost_at.get_or_insert(self.last_now);
+                self.ice_lost_at.get_or_insert(self.hot.last_now);
+                self.update_own_due();
             }
-            Event::IceConnectionStateChange(_) => self.ice_lost_at = None,
+            Event::IceConnectionStateChange(_) => {
+                self.ice_lost_at = None;
+                self.update_own_due();
+            }
             Event::Closed => {
                 tracing::info!(peer = self.id.0, "peer closed the connection");
-                if !self.gone {
-                    self.gone = true;
+                if !self.hot.gone {
+                    self.hot.gone = true;
                     notices.push(Notice::Gone);
                 }
             }

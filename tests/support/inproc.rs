@@ -106,6 +106,8 @@ pub struct Client {
     /// Keep the RTP packets received (in `got`)?
     pub record: bool,
     pub got: Vec<Got>,
+    /// Keyframe requests the SFU sent this client (PLI/FIR on its outgoing video).
+    pub keyframe_requests: u32,
 }
 
 impl Client {
@@ -140,6 +142,7 @@ impl Client {
             out: Vec::new(),
             record: false,
             got: Vec::new(),
+            keyframe_requests: 0,
         };
         c.drain();
         c
@@ -180,6 +183,7 @@ impl Client {
                         payload: p.payload.to_vec(),
                     });
                 }
+                Output::Event(Event::KeyframeRequest(_)) => self.keyframe_requests += 1,
                 Output::Event(_) => {}
             }
         }
