@@ -48,14 +48,21 @@ fn media_for(
     }
 }
 
-#[test]
-fn a_clients_rtcp_report_leaves_the_legs_due_timers_to_the_timer_turn() {
+/// A lawyer and a booth joined to an in-process SFU, then `steps` steps of media both ways:
+/// (SFU, lawyer, booth, the virtual clock, the last sequence number written).
+fn a_visit_with_media(steps: u32) -> (Sfu, Client, Client, Instant, u64) {
     let mut now = Instant::now();
     let mut sfu = Sfu::new(sfu_addr());
     let (mut booth, mut lawyer) = join_pair(&mut sfu, &mut now);
     sfu.keep_sent(true);
     let mut seq = 0;
-    media_for(&mut sfu, &mut lawyer, &mut booth, &mut now, 200, &mut seq);
+    media_for(&mut sfu, &mut lawyer, &mut booth, &mut now, steps, &mut seq);
+    (sfu, lawyer, booth, now, seq)
+}
+
+#[test]
+fn a_clients_rtcp_report_leaves_the_legs_due_timers_to_the_timer_turn() {
+    let (mut sfu, mut lawyer, mut booth, mut now, mut seq) = a_visit_with_media(200);
 
     // From here on the SFU's timers are not run: its legs' earliest timeout stays where it is
     // while the clients' clocks move past it and they write their reports.
@@ -151,12 +158,7 @@ fn run_until(
 
 #[test]
 fn a_held_keyframe_request_leaves_when_its_interval_ends() {
-    let mut now = Instant::now();
-    let mut sfu = Sfu::new(sfu_addr());
-    let (mut booth, mut lawyer) = join_pair(&mut sfu, &mut now);
-    sfu.keep_sent(true);
-    let mut seq = 0;
-    media_for(&mut sfu, &mut lawyer, &mut booth, &mut now, 100, &mut seq);
+    let (mut sfu, mut lawyer, mut booth, mut now, _) = a_visit_with_media(100);
     let pli = |booth: &mut Client| {
         let mid = booth.video;
         booth
