@@ -849,10 +849,10 @@ impl Peer {
             })
             .filter_map(|g| g.pending.map(|k| (g.mid, k)))
             .collect();
+        // Each request that changes a gate brings `own_due` up to date itself.
         for (mid, kind) in due {
             self.request_keyframe(mid, kind, now, net, notices);
         }
-        self.update_own_due();
     }
 
     /// Start a clean shutdown (RTCP BYE, DTLS close_notify) and send what it produces.
