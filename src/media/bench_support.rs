@@ -132,3 +132,12 @@ impl Sfu {
 pub fn sfu_rtc_config() -> str0m::RtcConfig {
     super::peer::rtc_config()
 }
+
+/// The media socket's batched I/O as the driver uses it (`recvmmsg`/`sendmmsg`, the IP
+/// header without an identification field), for `benches/floor.rs`: the cost of forwarding
+/// with this I/O and confer's SRTP and nothing else, to set confer's own cost against.
+pub mod io {
+    pub use crate::media::mmsg::{
+        recv_batch, send_batch, set_df_without_pmtu, RecvBatch, BATCH, RECV_BUF,
+    };
+}

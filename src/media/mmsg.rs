@@ -17,13 +17,13 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
 /// Datagrams moved by one system call at most.
-pub(crate) const BATCH: usize = 32;
+pub const BATCH: usize = 32;
 
 /// Largest datagram we read; WebRTC keeps datagrams under the path MTU.
-pub(crate) const RECV_BUF: usize = 2048;
+pub const RECV_BUF: usize = 2048;
 
 /// Receive buffers for one `recvmmsg` call and what it reported.
-pub(crate) struct RecvBatch {
+pub struct RecvBatch {
     bufs: Box<[[u8; RECV_BUF]]>,
     lens: [usize; BATCH],
     sources: [Option<SocketAddr>; BATCH],
@@ -54,7 +54,7 @@ impl RecvBatch {
     /// The datagrams of the last call: (source, contents), writable: the media fast path
     /// opens an SRTP packet in place. Truncated datagrams (larger than [`RECV_BUF`]) and ones
     /// from an address family we do not know are left out.
-    pub(crate) fn datagrams_mut(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> + '_ {
+    pub fn datagrams_mut(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> + '_ {
         let (lens, sources) = (&self.lens, &self.sources);
         self.bufs[..self.filled]
             .iter_mut()
@@ -154,7 +154,7 @@ fn addr_to_storage(
 /// with this it is 0, which RFC 6864 allows for datagrams that are never fragmented. WebRTC
 /// keeps its datagrams far below any path MTU (str0m writes at most 1150 bytes), so no
 /// datagram that went out before goes out differently now.
-pub(crate) fn set_df_without_pmtu(fd: RawFd) -> io::Result<()> {
+pub fn set_df_without_pmtu(fd: RawFd) -> io::Result<()> {
     let value: libc::c_int = libc::IP_PMTUDISC_PROBE;
     // SAFETY: `value` is a local c_int that outlives the call, and its size is passed.
     let r = unsafe {
@@ -195,7 +195,7 @@ pub(crate) fn df_mode(fd: RawFd) -> io::Result<libc::c_int> {
     }
 }
 
-pub(crate) fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> io::Result<usize> {
+pub fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> io::Result<usize> {
     batch.filled = 0;
     // The kernel writes the source addresses; only the headers need zeroing (4 KiB of address
     // storage per call is not cleared for nothing).
@@ -248,7 +248,7 @@ pub(crate) fn recv_batch(fd: RawFd, batch: &mut RecvBatch) -> io::Result<usize> 
 /// Send every datagram in `out` without blocking, [`BATCH`] per call. A datagram the kernel
 /// refuses (a full socket buffer, an unreachable destination) is dropped, as the network
 /// would drop it, and the rest still go. Returns how many were dropped.
-pub(crate) fn send_batch<'a, I>(fd: RawFd, out: I) -> u64
+pub fn send_batch<'a, I>(fd: RawFd, out: I) -> u64
 where
     I: ExactSizeIterator<Item = (SocketAddr, &'a [u8])>,
 {
