@@ -26,7 +26,10 @@
 //!
 //! `CONFER_FLOOR_KEEP=N` (0) adds one duty of an SFU to the floor, to price it live: the last
 //! N video packets of each leg are kept (copied into a ring of buffers per leg, as confer's
-//! legs keep theirs for NACK answers; confer keeps 128).
+//! legs keep theirs for NACK answers; confer keeps 128). `CONFER_FLOOR_TOUCH=K` (0) prices
+//! reading a leg's state cold: per packet, K cache lines of a per-leg block of
+//! `CONFER_FLOOR_STATE_KB` (256) are read, each line's address taken from the line before (as
+//! lookups through a leg's maps and structures chain), so the reads cannot overlap.
 
 use confer::media::bench_support::io::{
     recv_batch, send_batch, set_df_without_pmtu, RecvBatch, BATCH, RECV_BUF,
@@ -81,10 +84,12 @@ fn session(visit: u32, side: u8, up: bool) -> Srtp {
 
 fn main() {
     match std::env::var("CONFER_FLOOR_ROLE").as_deref() {
-        Ok("forward") => forward(
-            env_u64("CONFER_FLOOR_CRYPTO", 1) != 0,
-            env_u64("CONFER_FLOOR_KEEP", 0) as usize,
-        ),
+        Ok("forward") => forward(Duties {
+            crypto: env_u64("CONFER_FLOOR_CRYPTO", 1) != 0,
+            keep: env_u64("CONFER_FLOOR_KEEP", 0) as usize,
+            touch: env_u64("CONFER_FLOOR_TOUCH", 0) as usize,
+            state_lines: (env_u64("CONFER_FLOOR_STATE_KB", 256) as usize * 1024 / 64).max(1),
+        }),
         Ok("send") => send(),
         _ => orchestrate(),
     }
@@ -100,9 +105,48 @@ struct Leg {
     /// `CONFER_FLOOR_KEEP`: the last video packets sent on this leg, and where the next goes.
     kept: Vec<Vec<u8>>,
     next_kept: usize,
+    /// `CONFER_FLOOR_TOUCH`: the leg's state, one cycle through its cache lines in random
+    /// order (each line's first word is the index of the next), and where the walk is.
+    state: Vec<u64>,
+    at: usize,
 }
 
-fn forward(crypto: bool, keep: usize) {
+/// What the forwarder does besides receiving and sending (see the module's text).
+#[derive(Clone, Copy)]
+struct Duties {
+    crypto: bool,
+    keep: usize,
+    touch: usize,
+    state_lines: usize,
+}
+
+/// Words in a cache line.
+const LINE_WORDS: usize = 8;
+
+/// `lines` cache lines linked into one cycle in a random order (Sattolo's shuffle).
+fn linked_lines(lines: usize, seed: u64) -> Vec<u64> {
+    let mut order: Vec<usize> = (0..lines).collect();
+    let mut x = seed | 1;
+    for i in (1..lines).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % i as u64) as usize);
+    }
+    let mut state = vec![0u64; lines * LINE_WORDS];
+    for (i, &line) in order.iter().enumerate() {
+        state[line * LINE_WORDS] = order[(i + 1) % lines] as u64;
+    }
+    state
+}
+
+fn forward(duties: Duties) {
+    let Duties {
+        crypto,
+        keep,
+        touch,
+        ..
+    } = duties;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -141,7 +185,7 @@ fn forward(crypto: bool, keep: usize) {
                 });
                 for (source, data) in batch.datagrams_mut() {
                     if let Some(hello) = data.strip_prefix(HELLO.as_slice()) {
-                        register(hello, source, &mut sides, &mut legs);
+                        register(hello, source, &mut sides, &mut legs, &duties);
                         continue;
                     }
                     let Some(leg) = legs.get_mut(&source) else {
@@ -165,6 +209,9 @@ fn forward(crypto: bool, keep: usize) {
                     buf[2..4].copy_from_slice(&seq.to_be_bytes());
                     let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
                     buf[8..12].copy_from_slice(&(ssrc ^ leg.ssrc_xor).to_be_bytes());
+                    for _ in 0..touch {
+                        leg.at = leg.state[leg.at * LINE_WORDS] as usize;
+                    }
                     if keep > 0 && buf[1] & 0x7f == 96 {
                         if leg.kept.len() < keep {
                             leg.kept.push(Vec::with_capacity(RECV_BUF));
@@ -200,6 +247,7 @@ fn register(
     source: SocketAddr,
     sides: &mut HashMap<u32, [Option<SocketAddr>; 2]>,
     legs: &mut HashMap<SocketAddr, Leg>,
+    duties: &Duties,
 ) {
     let (Some(visit), Some(&side)) = (hello.get(..4), hello.get(4)) else {
         return;
@@ -222,6 +270,12 @@ fn register(
                     seq_offset: 1000 + s as u16,
                     kept: Vec::new(),
                     next_kept: 0,
+                    state: if duties.touch > 0 {
+                        linked_lines(duties.state_lines, u64::from(visit) << 1 | u64::from(s))
+                    } else {
+                        Vec::new()
+                    },
+                    at: 0,
                 },
             );
         }
@@ -386,6 +440,8 @@ fn orchestrate() {
     let visits = env_u64("CONFER_FLOOR_VISITS", 50);
     let crypto = env_u64("CONFER_FLOOR_CRYPTO", 1) != 0;
     let keep = env_u64("CONFER_FLOOR_KEEP", 0);
+    let touch = env_u64("CONFER_FLOOR_TOUCH", 0);
+    let state_kb = env_u64("CONFER_FLOOR_STATE_KB", 256);
     let forward_cores = std::env::var("CONFER_FLOOR_FORWARD_CORES").unwrap_or("0".into());
     let send_cores = std::env::var("CONFER_FLOOR_SEND_CORES").unwrap_or("1".into());
     let mut forwarder = spawn(
@@ -394,6 +450,8 @@ fn orchestrate() {
         &[
             ("CONFER_FLOOR_CRYPTO", u8::from(crypto).to_string()),
             ("CONFER_FLOOR_KEEP", keep.to_string()),
+            ("CONFER_FLOOR_TOUCH", touch.to_string()),
+            ("CONFER_FLOOR_STATE_KB", state_kb.to_string()),
         ],
     );
     let mut lines = BufReader::new(forwarder.stdout.take().expect("piped")).lines();
@@ -431,8 +489,9 @@ fn orchestrate() {
     let secs = (t1 - t0).as_secs_f64();
     let per = |cpu: f64| cpu * 1e6 / received.max(1) as f64;
     println!(
-        "floor: {visits} visits, {}, {keep} video packets kept per leg, \
-         forwarder on cores {forward_cores}, sender on {send_cores}",
+        "floor: {visits} visits, {}, {keep} video packets kept per leg, {touch} lines of \
+         {state_kb} KiB of state read per packet, forwarder on cores {forward_cores}, sender \
+         on {send_cores}",
         if crypto {
             "SRTP opened and sealed"
         } else {
