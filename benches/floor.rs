@@ -32,7 +32,7 @@
 //! lookups through a leg's maps and structures chain), so the reads cannot overlap.
 
 use confer::media::bench_support::io::{
-    recv_batch, send_batch, set_df_without_pmtu, RecvBatch, BATCH, RECV_BUF,
+    recv_batch, send_batch, set_df_without_pmtu, RecvBatch, BATCH, RECV_BUF, SOCKET_BUFFER_BYTES,
 };
 use confer_srtp::{MasterKey, Profile, Srtp, TAG_LEN};
 use std::collections::HashMap;
@@ -56,8 +56,6 @@ const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
 const TICK: Duration = Duration::from_millis(1);
 /// One received packet in this many is opened by the sender, to check the forwarder's output.
 const VERIFY_EVERY: u64 = 16;
-/// Kernel buffers asked for, as on confer's media socket.
-const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -213,13 +211,14 @@ fn forward(duties: Duties) {
                         leg.at = leg.state[leg.at * LINE_WORDS] as usize;
                     }
                     if keep > 0 && buf[1] & 0x7f == 96 {
+                        // The ring grows to `keep` buffers, then each packet overwrites the oldest.
                         if leg.kept.len() < keep {
                             leg.kept.push(Vec::with_capacity(RECV_BUF));
                         }
-                        let slot = leg.next_kept % leg.kept.len();
-                        leg.kept[slot].clear();
-                        leg.kept[slot].extend_from_slice(&buf[HEADER_LEN..len]);
-                        leg.next_kept = (slot + 1) % keep;
+                        let slot = &mut leg.kept[leg.next_kept];
+                        slot.clear();
+                        slot.extend_from_slice(&buf[HEADER_LEN..len]);
+                        leg.next_kept = (leg.next_kept + 1) % keep;
                     }
                     if crypto {
                         buf.resize(len + TAG_LEN, 0);

@@ -140,4 +140,6 @@ pub mod io {
     pub use crate::media::mmsg::{
         recv_batch, send_batch, set_df_without_pmtu, RecvBatch, BATCH, RECV_BUF,
     };
+    /// The kernel buffer size asked for on every media socket.
+    pub const SOCKET_BUFFER_BYTES: usize = crate::media::socket::SOCKET_BUFFER_BYTES;
 }

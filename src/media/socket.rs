@@ -86,7 +86,7 @@ fn invalid(msg: &str) -> io::Error {
 /// Kernel buffer asked for on every media socket. The default (~208 KiB) holds only a
 /// few milliseconds of traffic at a few dozen visits; anything the driver cannot read
 /// during a short scheduling pause is then dropped by the kernel (the load test's profile).
-const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+pub(crate) const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
 async fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
     // The one and only media bind call site (checked by `tests::media_does_no_file_io`).
